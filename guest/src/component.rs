@@ -1,0 +1,76 @@
+//! The WebAssembly component: the WIT `scoring` interface implemented on top
+//! of [`crate::Detector`]. Nothing here may panic across the boundary; every
+//! failure is a WIT `error`.
+
+use crate::detector::{Detector, ModelInfo, Verdict};
+use crate::error::Error;
+use crate::record::LogRecord;
+use std::cell::RefCell;
+
+wit_bindgen::generate!({
+    world: "detector",
+    path: "../wit",
+});
+
+use exports::logarithm::detector::scoring as wit;
+
+struct Component;
+
+/// The exported resource: a detector behind a `RefCell` because WIT methods
+/// take `&self` and `set-threshold` changes it.
+struct DetectorResource(RefCell<Detector>);
+
+impl From<Error> for wit::Error {
+    fn from(e: Error) -> Self {
+        match e {
+            Error::WrongKey { .. } => wit::Error::WrongKey(e.to_string()),
+            Error::CorruptModel(m) => wit::Error::CorruptModel(m),
+            Error::UnsupportedVersion(v) => wit::Error::UnsupportedVersion(v),
+            Error::InvalidArgument(m) => wit::Error::InvalidArgument(m),
+        }
+    }
+}
+
+fn record_from_wit(r: wit::LogRecord) -> LogRecord {
+    LogRecord { timestamp_us: r.timestamp_us, source: r.source, host: r.host, priority: r.priority, message: r.message }
+}
+
+fn verdict_to_wit(v: Verdict) -> wit::Verdict {
+    wit::Verdict {
+        score: v.score,
+        anomalous: v.anomalous,
+        terms: v.terms.into_iter().map(|t| wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
+    }
+}
+
+impl wit::Guest for Component {
+    type Detector = DetectorResource;
+}
+
+impl wit::GuestDetector for DetectorResource {
+    fn create(model: Vec<u8>, passphrase: String) -> Result<wit::Detector, wit::Error> {
+        let detector = Detector::load(&model, &passphrase)?;
+        Ok(wit::Detector::new(DetectorResource(RefCell::new(detector))))
+    }
+
+    fn info(&self) -> wit::ModelInfo {
+        let ModelInfo { version, format_version, vocabulary_size, training_lines, threshold, trained_at, key_fingerprint } =
+            self.0.borrow().info();
+        wit::ModelInfo { version, format_version, vocabulary_size, training_lines, threshold, trained_at, key_fingerprint }
+    }
+
+    fn set_threshold(&self, threshold: f64) -> Result<(), wit::Error> {
+        Ok(self.0.borrow_mut().set_threshold(threshold)?)
+    }
+
+    fn score(&self, record: wit::LogRecord) -> wit::Verdict {
+        verdict_to_wit(self.0.borrow().score(&record_from_wit(record)))
+    }
+
+    fn score_batch(&self, records: Vec<wit::LogRecord>) -> Vec<wit::Verdict> {
+        let detector = self.0.borrow();
+        records.into_iter().map(|r| verdict_to_wit(detector.score(&record_from_wit(r)))).collect()
+    }
+}
+
+export!(Component);

@@ -1,0 +1,133 @@
+//! The detector: a loaded model that turns records into verdicts with
+//! explanations. This is what the component exports and what native callers
+//! (tests, the evaluation) use directly.
+
+use crate::error::Error;
+use crate::model::Model;
+use crate::modelfile;
+use crate::record::LogRecord;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// How many terms a verdict names at most.
+pub const MAX_TERMS: usize = 5;
+
+/// One term that explains a verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Term {
+    /// The term, as tokenized (variable parts masked).
+    pub text: String,
+    /// Its share of the line's raw error, in [0, 1].
+    pub weight: f32,
+    /// True when the term never occurred in training.
+    pub unseen: bool,
+}
+
+/// The verdict on one record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    /// Calibrated score in [0, 1] (see `calibration`).
+    pub score: f64,
+    /// `score >= threshold`.
+    pub anomalous: bool,
+    /// The terms that contributed most, largest first.
+    pub terms: Vec<Term>,
+}
+
+/// What the loaded model is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInfo {
+    /// Version in its data directory.
+    pub version: u32,
+    /// Model file format version.
+    pub format_version: u32,
+    /// Vocabulary size.
+    pub vocabulary_size: u32,
+    /// Lines it was trained on.
+    pub training_lines: u64,
+    /// Threshold in force.
+    pub threshold: f64,
+    /// Training time, RFC 3339 UTC.
+    pub trained_at: String,
+    /// Fingerprint of the sealing key.
+    pub key_fingerprint: String,
+}
+
+/// A model ready to score, with the threshold in force.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    model: Model,
+    threshold: f64,
+}
+
+impl Detector {
+    /// Decrypts and loads a model file.
+    pub fn load(file: &[u8], passphrase: &str) -> Result<Self, Error> {
+        let payload = modelfile::open(file, passphrase)?;
+        Ok(Self::new(Model::from_payload(&payload)?))
+    }
+
+    /// A detector for an in-memory model, at the model's threshold.
+    pub fn new(model: Model) -> Self {
+        let threshold = model.threshold;
+        Self { model, threshold }
+    }
+
+    /// The model behind the detector.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Overrides the threshold; it must lie in [0, 1].
+    pub fn set_threshold(&mut self, threshold: f64) -> Result<(), Error> {
+        if !(0.0..=1.0).contains(&threshold) {
+            return Err(Error::InvalidArgument(format!("threshold {threshold} is outside [0, 1]")));
+        }
+        self.threshold = threshold;
+        Ok(())
+    }
+
+    /// Describes the model.
+    pub fn info(&self) -> ModelInfo {
+        let meta = &self.model.meta;
+        let trained = UNIX_EPOCH + Duration::from_secs(meta.created_at_unix.max(0) as u64);
+        ModelInfo {
+            version: meta.version,
+            format_version: modelfile::FORMAT_VERSION,
+            vocabulary_size: self.model.vocab.len() as u32,
+            training_lines: meta.training_lines,
+            threshold: self.threshold,
+            trained_at: humantime::format_rfc3339_seconds(trained).to_string(),
+            key_fingerprint: meta.key_fingerprint.clone(),
+        }
+    }
+
+    /// Scores one record.
+    pub fn score(&self, record: &LogRecord) -> Verdict {
+        let analysis = self.model.analyse(record);
+        let score = self.model.calibration.score(analysis.raw);
+        // Each term's share of the raw error: its own reconstruction error, or
+        // for an unseen term its whole squared weight.
+        let known = analysis.features.known.iter().zip(&analysis.reconstruction.term_errors);
+        let mut terms: Vec<(f32, &str, bool)> = known
+            .map(|(&(i, _), &err)| (err, self.model.vocab.term(i), false))
+            .chain(analysis.features.unseen.iter().map(|(t, w)| (w * w, t.as_ref(), true)))
+            .filter(|(share, _, _)| *share > 0.0)
+            .collect();
+        terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        let total = analysis.raw.max(f64::MIN_POSITIVE) as f32;
+        Verdict {
+            score,
+            anomalous: score >= self.threshold,
+            terms: terms
+                .into_iter()
+                .take(MAX_TERMS)
+                .map(|(share, text, unseen)| Term { text: text.to_owned(), weight: (share / total).min(1.0), unseen })
+                .collect(),
+        }
+    }
+
+    /// Scores many records, one verdict each, in order.
+    pub fn score_batch(&self, records: &[LogRecord]) -> Vec<Verdict> {
+        records.iter().map(|r| self.score(r)).collect()
+    }
+}

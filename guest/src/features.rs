@@ -1,0 +1,196 @@
+//! TF-IDF features: a record's terms become a sparse, L2-normalised vector
+//! over the vocabulary, plus the weights of the terms the vocabulary lacks.
+//!
+//! For a term `t` occurring `c` times in the record, its weight is
+//! `w(t) = (1 + ln c) · idf(t)` with `idf(t) = ln((1 + N) / (1 + df(t))) + 1`
+//! (`N` training lines, `df` the number of them containing `t`). Terms outside
+//! the vocabulary get `unseen_idf`, the idf of a term that occurred in no
+//! training line. The whole vector (known and unseen terms together) is then
+//! scaled to unit L2 norm, so the unseen terms' share of the norm is exactly
+//! what the autoencoder cannot reconstruct.
+
+use crate::record::LogRecord;
+use crate::tokenizer::Tokenizer;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// The terms the model knows, with their inverse document frequencies.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Vocabulary {
+    terms: Vec<String>,
+    idf: Vec<f32>,
+    unseen_idf: f32,
+    #[serde(skip)]
+    index: HashMap<String, u32>,
+}
+
+impl Vocabulary {
+    /// A vocabulary of `terms` with their `idf`s (same length) and the idf
+    /// given to terms outside it.
+    pub fn new(terms: Vec<String>, idf: Vec<f32>, unseen_idf: f32) -> Self {
+        assert_eq!(terms.len(), idf.len(), "one idf per term");
+        let mut v = Self { terms, idf, unseen_idf, index: HashMap::new() };
+        v.rebuild_index();
+        v
+    }
+
+    /// Rebuilds the term → index map (it is not serialised).
+    pub fn rebuild_index(&mut self) {
+        self.index = self.terms.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+    }
+
+    /// Number of terms.
+    pub fn len(&self) -> usize {
+        self.terms.len()
+    }
+
+    /// True when there are no terms.
+    pub fn is_empty(&self) -> bool {
+        self.terms.is_empty()
+    }
+
+    /// The index of `term`, if known.
+    pub fn get(&self, term: &str) -> Option<u32> {
+        self.index.get(term).copied()
+    }
+
+    /// The term at `index`.
+    pub fn term(&self, index: u32) -> &str {
+        &self.terms[index as usize]
+    }
+
+    /// All terms, in index order.
+    pub fn terms(&self) -> &[String] {
+        &self.terms
+    }
+
+    /// The idf of each term, in index order.
+    pub fn idf(&self) -> &[f32] {
+        &self.idf
+    }
+
+    /// The idf given to terms outside the vocabulary.
+    pub fn unseen_idf(&self) -> f32 {
+        self.unseen_idf
+    }
+}
+
+/// Inverse document frequency of a term seen in `df` of `n` lines.
+pub fn idf(df: u64, n: u64) -> f32 {
+    (((1 + n) as f64 / (1 + df) as f64).ln() + 1.0) as f32
+}
+
+/// A record as features: its known terms as a sparse vector (indices
+/// ascending) and its unseen terms, all weights normalised together.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Features<'a> {
+    /// `(vocabulary index, weight)`, indices strictly ascending.
+    pub known: Vec<(u32, f32)>,
+    /// Terms outside the vocabulary with their weights.
+    pub unseen: Vec<(Cow<'a, str>, f32)>,
+}
+
+impl Features<'_> {
+    /// Squared norm of the unseen part: the error no reconstruction can undo.
+    pub fn unseen_norm_sq(&self) -> f32 {
+        self.unseen.iter().map(|(_, w)| w * w).sum()
+    }
+}
+
+/// Appends the terms of a record: the message's tokens, then its source as
+/// `@source` and its severity as `pri:N` when known, so that context and
+/// severity are signals alongside the words.
+pub fn record_terms<'a>(tokenizer: &Tokenizer, record: &'a LogRecord, out: &mut Vec<Cow<'a, str>>) {
+    tokenizer.tokenize(&record.message, out);
+    if !record.source.is_empty() {
+        let mut source = String::with_capacity(record.source.len() + 1);
+        source.push('@');
+        let mut in_digits = false;
+        for c in record.source.chars() {
+            if c.is_ascii_digit() {
+                if !in_digits {
+                    source.push('#');
+                }
+                in_digits = true;
+            } else {
+                in_digits = false;
+                source.extend(c.to_lowercase());
+            }
+        }
+        out.push(Cow::Owned(source));
+    }
+    if let Some(p) = record.priority {
+        const PRI: [&str; 8] = ["pri:0", "pri:1", "pri:2", "pri:3", "pri:4", "pri:5", "pri:6", "pri:7"];
+        out.push(Cow::Borrowed(PRI[usize::from(p.min(7))]));
+    }
+}
+
+/// Turns a record's terms into features. `terms` is reordered.
+pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features<'a> {
+    terms.sort_unstable();
+    let mut features = Features::default();
+    let mut i = 0;
+    while i < terms.len() {
+        let mut j = i + 1;
+        while j < terms.len() && terms[j] == terms[i] {
+            j += 1;
+        }
+        let tf = 1.0 + ((j - i) as f32).ln();
+        match vocab.get(&terms[i]) {
+            Some(index) => features.known.push((index, tf * vocab.idf[index as usize])),
+            None => features.unseen.push((terms[i].clone(), tf * vocab.unseen_idf)),
+        }
+        i = j;
+    }
+    features.known.sort_unstable_by_key(|&(index, _)| index);
+    let norm_sq: f32 = features.known.iter().map(|(_, w)| w * w).sum::<f32>() + features.unseen_norm_sq();
+    if norm_sq > 0.0 {
+        let inv = norm_sq.sqrt().recip();
+        features.known.iter_mut().for_each(|(_, w)| *w *= inv);
+        features.unseen.iter_mut().for_each(|(_, w)| *w *= inv);
+    }
+    features
+}
+
+/// Tokenizes and featurizes a record in one call.
+pub fn features_of<'a>(tokenizer: &Tokenizer, vocab: &Vocabulary, record: &'a LogRecord) -> Features<'a> {
+    let mut terms = Vec::new();
+    record_terms(tokenizer, record, &mut terms);
+    featurize(vocab, &mut terms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_are_normalised_and_unseen_terms_split_out() {
+        let vocab = Vocabulary::new(vec!["a".into(), "b".into()], vec![1.0, 2.0], 3.0);
+        let mut terms: Vec<Cow<str>> = ["b", "a", "a", "zzz"].iter().map(|s| Cow::Borrowed(*s)).collect();
+        let f = featurize(&vocab, &mut terms);
+        assert_eq!(f.known.iter().map(|k| k.0).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(f.unseen.len(), 1);
+        let norm: f32 = f.known.iter().map(|k| k.1 * k.1).sum::<f32>() + f.unseen_norm_sq();
+        assert!((norm - 1.0).abs() < 1e-6);
+        // a: (1 + ln 2)·1, b: 1·2, zzz: 1·3 before normalisation.
+        let a = 1.0 + 2f32.ln();
+        let total = (a * a + 4.0 + 9.0f32).sqrt();
+        assert!((f.known[0].1 - a / total).abs() < 1e-6);
+        assert!((f.unseen[0].1 - 3.0 / total).abs() < 1e-6);
+    }
+
+    #[test]
+    fn record_terms_include_source_and_severity() {
+        let rec = LogRecord { source: "kworker2".into(), priority: Some(3), ..LogRecord::from_message("Disk ok") };
+        let mut out = Vec::new();
+        record_terms(&Tokenizer::default(), &rec, &mut out);
+        assert_eq!(out, ["disk", "ok", "@kworker#", "pri:3"]);
+    }
+
+    #[test]
+    fn idf_is_higher_for_rarer_terms() {
+        assert!(idf(1, 100) > idf(50, 100));
+        assert!((idf(100, 100) - (101f64 / 101f64).ln() as f32 - 1.0).abs() < 1e-6);
+    }
+}

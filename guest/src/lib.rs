@@ -1,0 +1,31 @@
+//! Logarithm's detection core: everything between a log record and its verdict.
+//!
+//! The same code runs natively (the trainer fits models with it, the tests
+//! check it) and inside the WebAssembly component (built for
+//! `wasm32-wasip2`), so training and serving cannot drift:
+//!
+//! ```text
+//! LogRecord ─► tokenizer ─► features (TF-IDF) ─► network (autoencoder)
+//!           ─► raw error ─► calibration ─► Verdict { score, anomalous, terms }
+//! ```
+//!
+//! [`modelfile`] seals and opens the encrypted model file that carries a
+//! fitted [`Model`] from the trainer to the detector.
+
+pub mod calibration;
+pub mod detector;
+pub mod error;
+pub mod features;
+pub mod model;
+pub mod modelfile;
+pub mod network;
+pub mod record;
+pub mod tokenizer;
+
+#[cfg(target_arch = "wasm32")]
+mod component;
+
+pub use detector::{Detector, ModelInfo, Term, Verdict};
+pub use error::Error;
+pub use model::{Model, ModelMeta};
+pub use record::LogRecord;

@@ -1,0 +1,265 @@
+//! The autoencoder: a sparse TF-IDF vector is squeezed through a small
+//! bottleneck and reconstructed; lines unlike the training data reconstruct
+//! badly.
+//!
+//! Shapes, for a vocabulary of `V` terms and hidden widths `H0 … Hk`:
+//! - input layer `w_in: (V, H0)`, `b_in: (H0)`, applied to the sparse input
+//!   by summing the rows of its non-zero terms;
+//! - dense hidden layers `(H(i), H(i+1))`;
+//! - linear output layer `w_out: (V, Hk)`, `b_out: (V)`, `y = w_out · h + b_out`.
+//!
+//! The squared reconstruction error of a sparse input `x` with support `S`,
+//! `‖x − y‖² = Σ_{i∈S} (x_i − y_i)² + (‖y‖² − Σ_{i∈S} y_i²)`, needs `y` only on
+//! `S`, because `‖y‖² = hᵀ G h + 2 cᵀ h + ‖b_out‖²` with `G = w_outᵀ w_out` and
+//! `c = w_outᵀ b_out` computed once per model. Scoring a line therefore costs
+//! `O(|S|·H + H²)`, whatever the vocabulary size.
+
+use ndarray::{Array1, Array2, ArrayView1, Zip};
+use serde::{Deserialize, Serialize};
+
+/// A hidden layer's non-linearity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Activation {
+    /// `max(0, z)`.
+    Relu,
+    /// `tanh(z)`.
+    Tanh,
+}
+
+impl Activation {
+    /// Applies the activation in place.
+    pub fn apply(self, z: &mut Array1<f32>) {
+        match self {
+            Activation::Relu => z.mapv_inplace(|v| v.max(0.0)),
+            Activation::Tanh => z.mapv_inplace(f32::tanh),
+        }
+    }
+
+    /// The derivative, given the activation's output `a`.
+    pub fn derivative_from_output(self, a: f32) -> f32 {
+        match self {
+            Activation::Relu => {
+                if a > 0.0 {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Activation::Tanh => 1.0 - a * a,
+        }
+    }
+}
+
+/// A dense layer `a = act(h · w + b)`, `w: (inputs, outputs)`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Dense {
+    /// Weights, `(inputs, outputs)`.
+    pub w: Array2<f32>,
+    /// Biases, `(outputs)`.
+    pub b: Array1<f32>,
+    /// Non-linearity.
+    pub act: Activation,
+}
+
+/// The autoencoder's parameters (see the module docs for shapes).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Autoencoder {
+    /// Input layer weights `(V, H0)`.
+    pub w_in: Array2<f32>,
+    /// Input layer biases `(H0)`.
+    pub b_in: Array1<f32>,
+    /// Input layer non-linearity.
+    pub act_in: Activation,
+    /// Dense hidden layers, `H0 → … → Hk`.
+    pub hidden: Vec<Dense>,
+    /// Output weights `(V, Hk)`.
+    pub w_out: Array2<f32>,
+    /// Output biases `(V)`.
+    pub b_out: Array1<f32>,
+    #[serde(skip)]
+    gram: Option<OutputGram>,
+}
+
+/// Per-model constants that make the output norm cheap (module docs).
+#[derive(Debug, Clone)]
+struct OutputGram {
+    g: Array2<f32>,
+    c: Array1<f32>,
+    bb: f32,
+}
+
+/// How well one input reconstructs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reconstruction {
+    /// `(x_i − y_i)²` for each input term, in input order.
+    pub term_errors: Vec<f32>,
+    /// Error on terms absent from the input: `Σ_{i∉S} y_i²`.
+    pub absent_error: f32,
+}
+
+impl Reconstruction {
+    /// The total squared error `‖x − y‖²` over the known terms.
+    pub fn total(&self) -> f32 {
+        self.term_errors.iter().sum::<f32>() + self.absent_error
+    }
+}
+
+impl Autoencoder {
+    /// An autoencoder from its parameters; shapes are checked.
+    pub fn new(
+        w_in: Array2<f32>,
+        b_in: Array1<f32>,
+        act_in: Activation,
+        hidden: Vec<Dense>,
+        w_out: Array2<f32>,
+        b_out: Array1<f32>,
+    ) -> Result<Self, String> {
+        let net = Self { w_in, b_in, act_in, hidden, w_out, b_out, gram: None };
+        net.check()?;
+        Ok(net)
+    }
+
+    /// Checks that all shapes agree (a decoded model may be inconsistent).
+    pub fn check(&self) -> Result<(), String> {
+        let v = self.w_in.nrows();
+        let mut width = self.w_in.ncols();
+        if self.b_in.len() != width {
+            return Err(format!("input bias has {} entries, layer has {width} units", self.b_in.len()));
+        }
+        for (i, layer) in self.hidden.iter().enumerate() {
+            if layer.w.nrows() != width || layer.b.len() != layer.w.ncols() {
+                return Err(format!("hidden layer {i} has shape {:?}, expected {width} inputs", layer.w.dim()));
+            }
+            width = layer.w.ncols();
+        }
+        if self.w_out.dim() != (v, width) || self.b_out.len() != v {
+            return Err(format!("output layer has shape {:?}, expected ({v}, {width})", self.w_out.dim()));
+        }
+        if self.all_params().any(|p| !p.is_finite()) {
+            return Err("non-finite weight".into());
+        }
+        Ok(())
+    }
+
+    fn all_params(&self) -> impl Iterator<Item = &f32> {
+        self.w_in
+            .iter()
+            .chain(self.b_in.iter())
+            .chain(self.hidden.iter().flat_map(|l| l.w.iter().chain(l.b.iter())))
+            .chain(self.w_out.iter())
+            .chain(self.b_out.iter())
+    }
+
+    /// Number of input (and output) terms.
+    pub fn input_len(&self) -> usize {
+        self.w_in.nrows()
+    }
+
+    /// Computes the per-model constants of the sparse error; call after the
+    /// weights change (decoding a model does it).
+    pub fn prepare(&mut self) {
+        let g = self.w_out.t().dot(&self.w_out);
+        let c = self.w_out.t().dot(&self.b_out);
+        let bb = self.b_out.dot(&self.b_out);
+        self.gram = Some(OutputGram { g, c, bb });
+    }
+
+    /// The first layer applied to a sparse input: `act(Σ x_i · w_in[i] + b_in)`.
+    pub fn input_layer(&self, x: &[(u32, f32)]) -> Array1<f32> {
+        let mut h = self.b_in.clone();
+        for &(i, v) in x {
+            h.scaled_add(v, &self.w_in.row(i as usize));
+        }
+        self.act_in.apply(&mut h);
+        h
+    }
+
+    /// The code of the last hidden layer for a sparse input.
+    pub fn encode(&self, x: &[(u32, f32)]) -> Array1<f32> {
+        let mut h = self.input_layer(x);
+        for layer in &self.hidden {
+            let mut z = h.dot(&layer.w) + &layer.b;
+            layer.act.apply(&mut z);
+            h = z;
+        }
+        h
+    }
+
+    /// The output `y_i` for one term given the last hidden code `h`.
+    pub fn output_at(&self, i: u32, h: ArrayView1<f32>) -> f32 {
+        self.w_out.row(i as usize).dot(&h) + self.b_out[i as usize]
+    }
+
+    /// `‖y‖²` for the last hidden code `h`, in `O(H²)`.
+    pub fn output_norm_sq(&self, h: ArrayView1<f32>) -> f32 {
+        let gram = self.gram.as_ref().expect("Autoencoder::prepare must run before scoring");
+        h.dot(&gram.g.dot(&h)) + 2.0 * gram.c.dot(&h) + gram.bb
+    }
+
+    /// Reconstructs a sparse input and reports its error, without
+    /// materialising the dense output.
+    pub fn reconstruct(&self, x: &[(u32, f32)]) -> Reconstruction {
+        let h = self.encode(x);
+        let mut on_support = 0.0;
+        let term_errors = x
+            .iter()
+            .map(|&(i, xi)| {
+                let yi = self.output_at(i, h.view());
+                on_support += yi * yi;
+                (xi - yi) * (xi - yi)
+            })
+            .collect();
+        let absent_error = (self.output_norm_sq(h.view()) - on_support).max(0.0);
+        Reconstruction { term_errors, absent_error }
+    }
+
+    /// The dense output `y` (tests and diagnostics only: `O(V·H)`).
+    pub fn decode_dense(&self, x: &[(u32, f32)]) -> Array1<f32> {
+        let h = self.encode(x);
+        let mut y = self.w_out.dot(&h);
+        Zip::from(&mut y).and(&self.b_out).for_each(|y, b| *y += b);
+        y
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny() -> Autoencoder {
+        let v = 7;
+        let f = |r: usize, c: usize, s: f32| Array2::from_shape_fn((r, c), |(i, j)| ((i * 31 + j * 17) as f32 * s).sin() * 0.5);
+        let mut net = Autoencoder::new(
+            f(v, 4, 0.3),
+            Array1::from_vec(vec![0.1, -0.1, 0.05, 0.0]),
+            Activation::Relu,
+            vec![Dense { w: f(4, 3, 0.7), b: Array1::zeros(3), act: Activation::Tanh }],
+            f(v, 3, 1.1),
+            Array1::from_shape_fn(v, |i| i as f32 * 0.01),
+        )
+        .unwrap();
+        net.prepare();
+        net
+    }
+
+    #[test]
+    fn sparse_error_equals_dense_error() {
+        let net = tiny();
+        let x = [(1u32, 0.6f32), (4, 0.8)];
+        let y = net.decode_dense(&x);
+        let mut dense_x = Array1::<f32>::zeros(7);
+        for &(i, v) in &x {
+            dense_x[i as usize] = v;
+        }
+        let dense_err = (&dense_x - &y).mapv(|d| d * d).sum();
+        let sparse = net.reconstruct(&x);
+        assert!((sparse.total() - dense_err).abs() < 1e-5, "{} vs {dense_err}", sparse.total());
+    }
+
+    #[test]
+    fn rejects_inconsistent_shapes() {
+        let net = tiny();
+        let bad = Autoencoder::new(net.w_in.clone(), net.b_in.clone(), Activation::Relu, vec![], net.w_out.clone(), net.b_out.clone());
+        assert!(bad.unwrap_err().contains("output layer"));
+    }
+}
