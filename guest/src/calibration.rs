@@ -1,28 +1,48 @@
 //! Calibration: a raw reconstruction error becomes a score in [0, 1] that
 //! means the same for every model.
 //!
-//! The score of a line is the fraction of training lines whose raw error was
-//! at most its own, `rank / (N + 1)`, interpolated linearly between up to
-//! [`QUANTILES`] + 1 stored quantiles. Past the largest training error it keeps
-//! rising, `1 − (1 − p_max) · exp(−(raw − raw_max) / tail_scale)`, so lines more
-//! unusual than anything in training still rank above each other instead of
-//! all scoring 1. A threshold of 0.999 thus flags about one training-like line
-//! in a thousand.
+//! The score of a line is the fraction of training lines that were strictly
+//! less unusual (lower raw error), `#{r_train < r} / (N + 1)`. Between the up
+//! to [`QUANTILES`] + 1 stored training errors it is interpolated linearly;
+//! a line tied with a stored error (to a relative `1e-6`, so native and wasm
+//! rounding agree) gets exactly that error's score. Past the largest training
+//! error it keeps rising, `1 − (1 − N/(N+1)) · exp(−(r − r_max) / tail_scale)`, so
+//! lines more unusual than anything in training still rank among
+//! themselves instead of all scoring 1.
+//!
+//! So a threshold of 0.999 flags at most one training line in a thousand,
+//! and flags every line more unusual than all of them.
 
 use serde::{Deserialize, Serialize};
 
 /// How many quantiles of the training errors are kept.
 pub const QUANTILES: usize = 1000;
 
+/// Relative tolerance under which two raw errors are the same.
+const TIE_TOLERANCE: f64 = 1e-6;
+
+/// One stored training error.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+struct Point {
+    /// The raw error.
+    raw: f64,
+    /// Fraction of training lines strictly below it, `/(N + 1)`.
+    below: f64,
+    /// Fraction of training lines at or below it, `/(N + 1)`.
+    at_or_below: f64,
+}
+
 /// A fitted mapping from raw error to calibrated score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Calibration {
-    /// Raw errors at the stored quantiles, strictly ascending.
-    raw: Vec<f64>,
-    /// The score at each stored raw error, ascending, `< 1`.
-    p: Vec<f64>,
+    /// Stored errors, strictly ascending.
+    points: Vec<Point>,
     /// Scale of the exponential tail past the largest training error.
     tail_scale: f64,
+}
+
+fn tolerance(raw: f64) -> f64 {
+    TIE_TOLERANCE * raw.abs().max(1e-3)
 }
 
 impl Calibration {
@@ -32,27 +52,25 @@ impl Calibration {
         raws.sort_unstable_by(f64::total_cmp);
         let n = raws.len();
         if n == 0 {
-            return Self { raw: vec![0.0], p: vec![0.0], tail_scale: 0.05 };
+            return Self { points: vec![Point { raw: 0.0, below: 0.0, at_or_below: 0.0 }], tail_scale: 0.05 };
         }
-        let mut raw = Vec::with_capacity(QUANTILES + 1);
-        let mut p = Vec::with_capacity(QUANTILES + 1);
-        for k in 0..=QUANTILES.min(n - 1) {
-            let idx = k * (n - 1) / QUANTILES.min(n - 1).max(1);
-            let value = raws[idx];
-            // The fraction of lines at or below `value` (ties included).
-            let at_or_below = raws.partition_point(|&r| r <= value);
-            let score = at_or_below as f64 / (n + 1) as f64;
-            if raw.last() == Some(&value) {
-                *p.last_mut().unwrap() = score;
-            } else {
-                raw.push(value);
-                p.push(score);
+        let denominator = (n + 1) as f64;
+        let steps = QUANTILES.min(n - 1).max(1);
+        let mut points: Vec<Point> = Vec::with_capacity(steps + 1);
+        for k in 0..=steps {
+            let value = raws[k * (n - 1) / steps];
+            if points.last().is_some_and(|p| value - p.raw <= tolerance(p.raw)) {
+                continue;
             }
+            let tol = tolerance(value);
+            let below = raws.partition_point(|&r| r < value - tol);
+            let at_or_below = raws.partition_point(|&r| r <= value + tol);
+            points.push(Point { raw: value, below: below as f64 / denominator, at_or_below: at_or_below as f64 / denominator });
         }
-        let top = *raw.last().unwrap();
+        let top = points.last().unwrap().raw;
         let p99 = raws[(n - 1) * 99 / 100];
         let tail_scale = (top - p99).max(0.05);
-        Self { raw, p, tail_scale }
+        Self { points, tail_scale }
     }
 
     /// The calibrated score of a raw error.
@@ -60,27 +78,30 @@ impl Calibration {
         if raw.is_nan() {
             return 1.0;
         }
-        let k = self.raw.partition_point(|&r| r <= raw);
-        if k == self.raw.len() {
-            let (top, p_top) = (self.raw[k - 1], self.p[k - 1]);
-            return 1.0 - (1.0 - p_top) * (-(raw - top) / self.tail_scale).exp();
+        let k = self.points.partition_point(|p| p.raw + tolerance(p.raw) < raw);
+        if k == self.points.len() {
+            let top = self.points[k - 1];
+            return 1.0 - (1.0 - top.at_or_below) * (-(raw - top.raw) / self.tail_scale).exp();
         }
-        let (hi, p_hi) = (self.raw[k], self.p[k]);
-        let (lo, p_lo) = if k == 0 { (0.0f64.min(hi), 0.0) } else { (self.raw[k - 1], self.p[k - 1]) };
-        if hi <= lo {
-            return p_lo;
+        let hi = self.points[k];
+        if raw >= hi.raw - tolerance(hi.raw) {
+            return hi.below;
         }
-        p_lo + (p_hi - p_lo) * ((raw - lo) / (hi - lo)).clamp(0.0, 1.0)
+        let (lo_raw, lo_p) = if k == 0 { (0.0f64.min(raw), 0.0) } else { (self.points[k - 1].raw, self.points[k - 1].at_or_below) };
+        if hi.raw <= lo_raw {
+            return lo_p;
+        }
+        lo_p + (hi.below - lo_p) * ((raw - lo_raw) / (hi.raw - lo_raw)).clamp(0.0, 1.0)
     }
 
-    /// The raw error at which the score reaches `score` (for reports).
+    /// The smallest raw error whose score reaches `score` (for reports).
     pub fn raw_at(&self, score: f64) -> f64 {
-        let k = self.p.partition_point(|&p| p < score);
-        if k == self.p.len() {
-            let (top, p_top) = (self.raw[k - 1], self.p[k - 1]);
-            return top - self.tail_scale * ((1.0 - score) / (1.0 - p_top)).max(f64::MIN_POSITIVE).ln();
+        let k = self.points.partition_point(|p| p.at_or_below < score);
+        if k == self.points.len() {
+            let top = self.points[k - 1];
+            return top.raw - self.tail_scale * ((1.0 - score) / (1.0 - top.at_or_below)).max(f64::MIN_POSITIVE).ln();
         }
-        self.raw[k]
+        self.points[k].raw
     }
 }
 
@@ -94,7 +115,9 @@ mod tests {
         let cal = Calibration::fit(&mut raws);
         assert!((cal.score(0.5) - 0.5).abs() < 0.002);
         assert!((cal.score(0.99) - 0.99).abs() < 0.002);
-        assert!(cal.score(0.0) >= 0.0);
+        assert_eq!(cal.score(0.0), 0.0);
+        // More unusual than every training line: above N/(N+1).
+        assert!(cal.score(1.0) > 10_000.0 / 10_001.0);
     }
 
     #[test]
@@ -113,11 +136,19 @@ mod tests {
     }
 
     #[test]
-    fn ties_score_as_the_whole_tied_mass() {
+    fn tied_lines_score_as_the_lines_strictly_below_them() {
+        // 990 common lines, then 10 rarer ones that share the top error.
         let mut raws = vec![0.1; 990];
-        raws.extend((0..10).map(|i| 0.5 + i as f64 / 100.0));
+        raws.extend([0.7; 10]);
         let cal = Calibration::fit(&mut raws);
-        assert!((cal.score(0.1) - 990.0 / 1001.0).abs() < 1e-9);
+        assert_eq!(cal.score(0.1), 0.0);
+        assert!((cal.score(0.7) - 990.0 / 1001.0).abs() < 1e-9);
+        // A rounding difference (wasm vs native) is still a tie.
+        assert!((cal.score(0.7 * (1.0 + 1e-9)) - 990.0 / 1001.0).abs() < 1e-9);
+        assert!(cal.score(0.71) > 1000.0 / 1001.0);
+        // Between two stored errors the score climbs from one to the other.
+        let mid = cal.score(0.4);
+        assert!(mid > 990.0 / 1001.0 - 1e-9 && mid < 990.0 / 1001.0 + 1e-9, "{mid}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ struct DetectorResource(RefCell<Detector>);
 impl From<Error> for wit::Error {
     fn from(e: Error) -> Self {
         match e {
-            Error::WrongKey { .. } => wit::Error::WrongKey(e.to_string()),
+            Error::WrongKey { expected, given } => wit::Error::WrongKey(wit::KeyMismatch { expected, given }),
             Error::CorruptModel(m) => wit::Error::CorruptModel(m),
             Error::UnsupportedVersion(v) => wit::Error::UnsupportedVersion(v),
             Error::InvalidArgument(m) => wit::Error::InvalidArgument(m),

@@ -55,13 +55,25 @@ pub struct Analysis<'a> {
     pub raw: f64,
 }
 
+/// Reconstruction error of the known terms plus the squared weight of the
+/// unseen ones.
+fn raw_error(reconstruction: &Reconstruction, features: &Features) -> f64 {
+    f64::from(reconstruction.total()) + f64::from(features.unseen_norm_sq())
+}
+
 impl Model {
     /// Analyses one record.
     pub fn analyse<'a>(&self, record: &'a LogRecord) -> Analysis<'a> {
         let features = features_of(&self.tokenizer, &self.vocab, record);
         let reconstruction = self.net.reconstruct(&features.known);
-        let raw = f64::from(reconstruction.total()) + f64::from(features.unseen_norm_sq());
+        let raw = raw_error(&reconstruction, &features);
         Analysis { features, reconstruction, raw }
+    }
+
+    /// The raw error of a record already turned into features (the trainer
+    /// calibrates with this, on exactly what `analyse` computes).
+    pub fn raw_error_of(&self, features: &Features) -> f64 {
+        raw_error(&self.net.reconstruct(&features.known), features)
     }
 
     /// The raw error of one record.

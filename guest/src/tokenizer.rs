@@ -82,11 +82,28 @@ impl Tokenizer {
                 i += 1;
             }
             // Separators are ASCII, so `start..i` lies on char boundaries.
-            if let Some(term) = self.term(&text[start..i]) {
-                out.push(term);
-            }
+            self.push_word(&text[start..i], out);
         }
         out.truncate(limit);
+    }
+
+    /// Pushes the term(s) of one word. A word that is not a value as a whole
+    /// is split at `:` and `/` (`SHA256:9f3a…`, `sshd:session`,
+    /// `postfix/smtpd`) and each part is a term of its own.
+    fn push_word<'a>(&self, word: &'a str, out: &mut Vec<Cow<'a, str>>) {
+        if let Some(term) = self.term(word) {
+            if term.starts_with('<') || !word.contains([':', '/']) {
+                out.push(term);
+                return;
+            }
+        }
+        for part in word.split([':', '/']) {
+            if !part.is_empty() {
+                if let Some(term) = self.term(part) {
+                    out.push(term);
+                }
+            }
+        }
     }
 
     /// One word to its term, or `None` when nothing of it is worth keeping.
@@ -298,6 +315,8 @@ mod tests {
             ("pid=4242 uid=0 comm=sshd", &["pid", "<num>", "uid", "<num>", "comm", "sshd"]),
             ("sshd[1234]: Accepted", &["sshd", "<num>", "accepted"]),
             ("sda1 blk_-1608999687919862906", &["sda#", "blk_-#"]),
+            ("RSA SHA256:85de22ae5b0a0b9db5d0", &["rsa", "sha#", "<hex>"]),
+            ("pam_unix(sshd:session) postfix/smtpd", &["pam_unix", "sshd", "session", "postfix", "smtpd"]),
             ("Connection: CLOSED!", &["connection", "closed"]),
             ("-- --> ...", &[]),
         ];

@@ -1,1 +1,15 @@
+//! Logarithm's native host, as a library: the parts of the `logarithm`
+//! binary that the trainer shares (sources, parsing, the data directory,
+//! logging) and the wasmtime embedding of the detector component.
+//!
+//! A line's path through the host: [`sources`] reads it (with [`parse`]),
+//! [`monitor`] batches it into the component via [`engine`], and [`output`]
+//! prints the verdict.
 
+pub mod datadir;
+pub mod engine;
+pub mod logging;
+pub mod monitor;
+pub mod output;
+pub mod parse;
+pub mod sources;

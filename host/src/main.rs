@@ -1,1 +1,216 @@
-fn main(){}
+//! `logarithm`: watches logs and prints the lines that do not fit the learned
+//! model, scored by the detector component under wasmtime.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use logarithm::datadir::{DataDir, KeyOrigin};
+use logarithm::engine::{ComponentDetector, ComponentSource, LoadError};
+use logarithm::monitor::{self, MonitorConfig};
+use logarithm::output::{Format, Printer};
+use logarithm::sources::{self, DEFAULT_MAX_LINE_BYTES, ReadOptions, SourceSpec};
+use logarithm::logging;
+use std::io::{self, BufWriter};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Self-learning log anomaly detector: flags the log lines that do not fit a
+/// host's normal logs.
+#[derive(Debug, Parser)]
+#[command(name = "logarithm", version, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Score log lines from files and/or stdin and print the anomalies.
+    Monitor(MonitorArgs),
+    /// Describe the current model (loaded through the component).
+    Info(CommonArgs),
+}
+
+/// Options shared by every command.
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Data directory holding the models.
+    #[arg(short = 'D', long, env = "LOGARITHM_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Passphrase the model was encrypted with (default: the data
+    /// directory's generated key file).
+    #[arg(short = 'K', long = "encryption-key", env = "LOGARITHM_ENCRYPTION_KEY", hide_env_values = true, value_name = "PASSPHRASE")]
+    key: Option<String>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// More diagnostics (repeatable).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Use this detector component instead of the embedded one.
+    #[arg(long, value_name = "PATH")]
+    component: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct MonitorArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Log files to read (default: /var/log/syslog or /var/log/messages).
+    #[arg(value_name = "PATHS")]
+    paths: Vec<PathBuf>,
+    /// Read log lines (plain, syslog or NDJSON) from standard input.
+    #[arg(short = 'i', long)]
+    stdin: bool,
+    /// Output format.
+    #[arg(short = 'f', long, value_enum, default_value = "human")]
+    format: Format,
+    /// Only score lines matching this regular expression.
+    #[arg(short = 'F', long, value_name = "REGEX")]
+    filter: Option<String>,
+    /// Anomaly threshold in [0, 1] (default: the model's).
+    #[arg(short = 'T', long, value_name = "SCORE")]
+    threshold: Option<f64>,
+    /// Read the sources to their current end, then exit (batch scan).
+    #[arg(long)]
+    once: bool,
+    /// Print every record with its score, not only anomalies.
+    #[arg(long)]
+    all: bool,
+    /// When following, read files from their start instead of their end.
+    #[arg(long)]
+    from_head: bool,
+    /// Records scored per call into the component.
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    batch_size: u32,
+    /// Longest line kept, bytes; longer lines are cut and marked truncated.
+    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
+    max_line_bytes: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("logarithm: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Monitor(args) => monitor(args),
+        Command::Info(common) => info(common),
+    }
+}
+
+/// Loads the current model through the component.
+fn load_detector(common: &CommonArgs) -> Result<ComponentDetector> {
+    let data_dir = DataDir::resolve(common.data_dir.clone())?;
+    let (version, path, bytes) = data_dir.read_current_model()?;
+    let (passphrase, origin) = data_dir.passphrase(common.key.clone(), false)?;
+    let source = match &common.component {
+        Some(p) => ComponentSource::File(p),
+        None => ComponentSource::Embedded,
+    };
+    tracing::debug!("loading model version {version} from {}", path.display());
+    ComponentDetector::load(source, &bytes, &passphrase).map_err(|e| match e {
+        LoadError::Model(m) => {
+            let hint = match (&m, origin) {
+                (logarithm_detector::Error::WrongKey { .. }, KeyOrigin::File(key)) => {
+                    format!(" (tried the generated key {}; give the passphrase with -K)", key.display())
+                }
+                _ => String::new(),
+            };
+            anyhow::anyhow!("cannot load model {}: {m}{hint}", path.display())
+        }
+        LoadError::Host(h) => h,
+    })
+}
+
+fn info(common: CommonArgs) -> Result<ExitCode> {
+    logging::init(common.log_level.as_deref(), common.verbose, "warn")?;
+    let mut detector = load_detector(&common)?;
+    let i = detector.info()?;
+    println!("version:          {}", i.version);
+    println!("trained at:       {}", i.trained_at);
+    println!("training lines:   {}", i.training_lines);
+    println!("vocabulary size:  {}", i.vocabulary_size);
+    println!("threshold:        {}", i.threshold);
+    println!("key fingerprint:  {}", i.key_fingerprint);
+    println!("format version:   {}", i.format_version);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn monitor(args: MonitorArgs) -> Result<ExitCode> {
+    logging::init(args.common.log_level.as_deref(), args.common.verbose, "warn")?;
+    // Validate every flag before any work starts.
+    if let Some(t) = args.threshold {
+        if !(0.0..=1.0).contains(&t) {
+            bail!("invalid -T/--threshold {t}: must be between 0 and 1");
+        }
+    }
+    let filter = args
+        .filter
+        .as_deref()
+        .map(regex::Regex::new)
+        .transpose()
+        .context("invalid -F/--filter regular expression")?;
+    let mut sources: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::File).collect();
+    if args.stdin {
+        sources.push(SourceSpec::Stdin);
+    }
+    if sources.is_empty() {
+        sources = sources::default_sources().map_err(anyhow::Error::msg)?;
+    }
+    let config = MonitorConfig {
+        sources,
+        read: ReadOptions { follow: !args.once, from_head: args.from_head, max_line_bytes: args.max_line_bytes.max(1) },
+        filter,
+        all: args.all,
+        batch_size: args.batch_size as usize,
+    };
+
+    let mut detector = load_detector(&args.common)?;
+    if let Some(t) = args.threshold {
+        detector.set_threshold(t)?;
+    }
+    let threshold = detector.info()?.threshold;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).context("cannot install signal handlers")?;
+    }
+    let stdout = io::stdout().lock();
+    let mut printer = Printer::new(args.format, BufWriter::new(stdout));
+    let stats = monitor::run(&mut detector, threshold, &config, &mut printer, &stop)?;
+    printer.flush()?;
+    tracing::info!(
+        "{} lines read, {} filtered out, {} scored, {} anomalous",
+        stats.lines,
+        stats.filtered,
+        stats.scored,
+        stats.anomalies
+    );
+    if !stats.failed_sources.is_empty() {
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,236 @@
+//! The data directory: versioned model files, the pointer to the current one,
+//! and the generated key used when no passphrase is given.
+//!
+//! ```text
+//! DATA_DIR/
+//!   current                 the current version number
+//!   key                     generated passphrase (mode 0600), if none is given
+//!   models/model-000001.lgm encrypted model, one file per version
+//!   models/model-000001.json  its metadata (no vocabulary: nothing secret)
+//! ```
+//!
+//! Every file is written atomically (temp file in the same directory, fsync,
+//! rename, fsync of the directory), so a crash never leaves a half-written
+//! model or pointer behind.
+
+use anyhow::{Context, Result, bail};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Environment variable naming the data directory.
+pub const DATA_DIR_ENV: &str = "LOGARITHM_DATA_DIR";
+/// Environment variable holding the encryption passphrase.
+pub const KEY_ENV: &str = "LOGARITHM_ENCRYPTION_KEY";
+
+/// A data directory (which need not exist yet).
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+/// Where a passphrase came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOrigin {
+    /// `-K` or `LOGARITHM_ENCRYPTION_KEY`.
+    Given,
+    /// The generated key file in the data directory.
+    File(PathBuf),
+}
+
+/// Writes `bytes` to `path` atomically.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".tmp-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    tmp.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.as_file().sync_all().with_context(|| format!("cannot sync {}", tmp.path().display()))?;
+    tmp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync directory {}", dir.display()))?;
+    Ok(())
+}
+
+impl DataDir {
+    /// The data directory given (`-D`, which clap fills from
+    /// `LOGARITHM_DATA_DIR`), else `$XDG_DATA_HOME/logarithm`, else
+    /// `~/.local/share/logarithm`.
+    pub fn resolve(given: Option<PathBuf>) -> Result<Self> {
+        let root = match given {
+            Some(p) => p,
+            None => dirs::data_dir()
+                .map(|d| d.join("logarithm"))
+                .context("cannot find a data directory: set -D or LOGARITHM_DATA_DIR")?,
+        };
+        Ok(Self { root })
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where model versions live.
+    pub fn models_dir(&self) -> PathBuf {
+        self.root.join("models")
+    }
+
+    /// The model file of a version.
+    pub fn model_path(&self, version: u32) -> PathBuf {
+        self.models_dir().join(format!("model-{version:06}.lgm"))
+    }
+
+    /// The metadata file of a version.
+    pub fn meta_path(&self, version: u32) -> PathBuf {
+        self.models_dir().join(format!("model-{version:06}.json"))
+    }
+
+    fn current_path(&self) -> PathBuf {
+        self.root.join("current")
+    }
+
+    /// All versions present, ascending.
+    pub fn versions(&self) -> Result<Vec<u32>> {
+        let dir = self.models_dir();
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e).with_context(|| format!("cannot list {}", dir.display())),
+        };
+        let mut versions: Vec<u32> = entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                name.strip_prefix("model-")?.strip_suffix(".lgm")?.parse().ok()
+            })
+            .collect();
+        versions.sort_unstable();
+        Ok(versions)
+    }
+
+    /// The current version, if any model was installed.
+    pub fn current_version(&self) -> Result<Option<u32>> {
+        let path = self.current_path();
+        match fs::read_to_string(&path) {
+            Ok(s) => {
+                let v = s.trim().parse().with_context(|| format!("{} does not hold a version number", path.display()))?;
+                Ok(Some(v))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(self.versions()?.last().copied()),
+            Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+
+    /// The version the next training will write.
+    pub fn next_version(&self) -> Result<u32> {
+        Ok(self.versions()?.last().map_or(1, |v| v + 1))
+    }
+
+    /// Makes `version` current.
+    pub fn set_current(&self, version: u32) -> Result<()> {
+        write_atomic(&self.current_path(), format!("{version}\n").as_bytes())
+    }
+
+    /// Installs a new model version (model file, metadata, then the pointer).
+    pub fn install(&self, version: u32, model: &[u8], meta_json: &[u8]) -> Result<PathBuf> {
+        let dir = self.models_dir();
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let path = self.model_path(version);
+        write_atomic(&path, model)?;
+        write_atomic(&self.meta_path(version), meta_json)?;
+        self.set_current(version)?;
+        Ok(path)
+    }
+
+    /// The current model's version and bytes, or an error that says how to
+    /// train one.
+    pub fn read_current_model(&self) -> Result<(u32, PathBuf, Vec<u8>)> {
+        let Some(version) = self.current_version()? else {
+            bail!(
+                "no model in {}: train one first with `logarithm-trainer train [PATHS...]` (or point -D/LOGARITHM_DATA_DIR at a data directory that has one)",
+                self.root.display()
+            );
+        };
+        let path = self.model_path(version);
+        let bytes = fs::read(&path).with_context(|| format!("cannot read the current model {}", path.display()))?;
+        Ok((version, path, bytes))
+    }
+
+    fn key_path(&self) -> PathBuf {
+        self.root.join("key")
+    }
+
+    /// The passphrase: the one given, else the generated key file in the data
+    /// directory. With `create`, a missing key file is generated (32 random
+    /// bytes, hex, mode 0600) so that models are never stored unencrypted.
+    pub fn passphrase(&self, given: Option<String>, create: bool) -> Result<(String, KeyOrigin)> {
+        if let Some(key) = given {
+            if key.is_empty() {
+                bail!("the encryption key given with -K/{KEY_ENV} is empty");
+            }
+            return Ok((key, KeyOrigin::Given));
+        }
+        let path = self.key_path();
+        match fs::read_to_string(&path) {
+            Ok(key) => {
+                if let Ok(meta) = fs::metadata(&path) {
+                    if meta.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!("key file {} is readable by others; chmod 600 it", path.display());
+                    }
+                }
+                let key = key.trim().to_owned();
+                if key.is_empty() {
+                    bail!("key file {} is empty", path.display());
+                }
+                Ok((key, KeyOrigin::File(path)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+                let key = hex::encode(rand::random::<[u8; 32]>());
+                let mut file = OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&path)
+                    .with_context(|| format!("cannot create key file {}", path.display()))?;
+                file.write_all(key.as_bytes()).and_then(|_| file.sync_all()).with_context(|| format!("cannot write key file {}", path.display()))?;
+                tracing::info!("generated encryption key {}", path.display());
+                Ok((key, KeyOrigin::File(path)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
+                "no encryption key: give the model's passphrase with -K or {KEY_ENV} (no generated key file at {})",
+                path.display()
+            ),
+            Err(e) => Err(e).with_context(|| format!("cannot read key file {}", path.display())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_current_and_generated_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dd = DataDir::resolve(Some(tmp.path().join("d"))).unwrap();
+        assert_eq!(dd.current_version().unwrap(), None);
+        assert!(dd.read_current_model().unwrap_err().to_string().contains("logarithm-trainer train"));
+        dd.install(1, b"m1", b"{}").unwrap();
+        dd.install(2, b"m2", b"{}").unwrap();
+        assert_eq!(dd.versions().unwrap(), [1, 2]);
+        assert_eq!(dd.read_current_model().unwrap().2, b"m2");
+        dd.set_current(1).unwrap();
+        assert_eq!(dd.current_version().unwrap(), Some(1));
+
+        assert!(dd.passphrase(None, false).is_err());
+        let (k1, origin) = dd.passphrase(None, true).unwrap();
+        assert!(matches!(origin, KeyOrigin::File(_)));
+        assert_eq!(dd.passphrase(None, false).unwrap().0, k1);
+        let mode = fs::metadata(dd.key_path()).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(dd.passphrase(Some("given".into()), true).unwrap(), ("given".into(), KeyOrigin::Given));
+    }
+}

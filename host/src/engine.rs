@@ -1,0 +1,196 @@
+//! The detector component under wasmtime. Every wasmtime call of the host
+//! lives in this module: the rest of the host sees native records and
+//! verdicts and never a wasm type.
+//!
+//! The component is linked with WASI preview 2 (a `wasm32-wasip2` std guest
+//! imports it) but given nothing: no preopened directories, no environment,
+//! no arguments, no network, no stdio. Its memory is capped.
+
+use anyhow::{Context, Result, anyhow, bail};
+use logarithm_detector::{LogRecord, ModelInfo, Term, Verdict};
+use std::path::Path;
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+wasmtime::component::bindgen!({
+    world: "detector",
+    path: "../wit",
+});
+
+use exports::logarithm::detector::scoring as wit;
+
+/// The release build of the detector component, embedded at build time.
+pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("LOGARITHM_GUEST_WASM"));
+
+/// Largest linear memory the component may grow to.
+const MEMORY_LIMIT: usize = 1 << 30;
+
+/// `anyhow`'s `context` for wasmtime's own error type.
+trait WasmContext<T> {
+    fn wasm_context<C: std::fmt::Display + Send + Sync + 'static>(self, context: C) -> Result<T>;
+    fn with_wasm_context<C: std::fmt::Display + Send + Sync + 'static>(self, f: impl FnOnce() -> C) -> Result<T>;
+}
+
+impl<T> WasmContext<T> for wasmtime::Result<T> {
+    fn wasm_context<C: std::fmt::Display + Send + Sync + 'static>(self, context: C) -> Result<T> {
+        self.map_err(anyhow::Error::from).context(context)
+    }
+    fn with_wasm_context<C: std::fmt::Display + Send + Sync + 'static>(self, f: impl FnOnce() -> C) -> Result<T> {
+        self.map_err(anyhow::Error::from).with_context(f)
+    }
+}
+
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: StoreLimits,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Where the component comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum ComponentSource<'a> {
+    /// The component embedded in this binary.
+    Embedded,
+    /// A component file (`--component PATH`).
+    File(&'a Path),
+}
+
+/// A model loaded inside a component instance.
+pub struct ComponentDetector {
+    store: Store<State>,
+    bindings: Detector,
+    handle: ResourceAny,
+}
+
+/// Why a model could not be loaded, distinguishing the detector's own
+/// verdict on the model (wrong key, corrupt file) from host failures.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The detector refused the model; the message is the detector's.
+    #[error("{0}")]
+    Model(logarithm_detector::Error),
+    /// The component could not be compiled, instantiated or called.
+    #[error(transparent)]
+    Host(#[from] anyhow::Error),
+}
+
+fn error_from_wit(e: wit::Error) -> logarithm_detector::Error {
+    use logarithm_detector::Error;
+    match e {
+        wit::Error::WrongKey(k) => Error::WrongKey { expected: k.expected, given: k.given },
+        wit::Error::CorruptModel(msg) => Error::CorruptModel(msg),
+        wit::Error::UnsupportedVersion(v) => Error::UnsupportedVersion(v),
+        wit::Error::InvalidArgument(msg) => Error::InvalidArgument(msg),
+    }
+}
+
+impl ComponentDetector {
+    /// Compiles and instantiates the component, then decrypts and loads
+    /// `model` inside it with `passphrase`.
+    pub fn load(source: ComponentSource<'_>, model: &[u8], passphrase: &str) -> Result<Self, LoadError> {
+        let mut config = Config::new();
+        config.wasm_component_model(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).wasm_context("cannot set up wasmtime")?;
+        let component = match source {
+            ComponentSource::Embedded => {
+                Component::new(&engine, EMBEDDED_COMPONENT).wasm_context("cannot compile the embedded detector component")?
+            }
+            ComponentSource::File(path) => Component::from_file(&engine, path)
+                .with_wasm_context(|| format!("cannot load the detector component {}", path.display()))?,
+        };
+        let mut linker = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).wasm_context("cannot link WASI")?;
+        let state = State {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+        };
+        let mut store = Store::new(&engine, state);
+        store.limiter(|s| &mut s.limits);
+        let bindings = Detector::instantiate(&mut store, &component, &linker)
+            .wasm_context("cannot instantiate the detector component (is it a Logarithm detector?)")?;
+        let handle = bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_create(&mut store, model, passphrase)
+            .wasm_context("the detector component trapped while loading the model")?
+            .map_err(|e| LoadError::Model(error_from_wit(e)))?;
+        Ok(Self { store, bindings, handle })
+    }
+
+    /// Describes the loaded model.
+    pub fn info(&mut self) -> Result<ModelInfo> {
+        let i = self
+            .bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_info(&mut self.store, self.handle)
+            .wasm_context("the detector component trapped in info")?;
+        Ok(ModelInfo {
+            version: i.version,
+            format_version: i.format_version,
+            vocabulary_size: i.vocabulary_size,
+            training_lines: i.training_lines,
+            threshold: i.threshold,
+            trained_at: i.trained_at,
+            key_fingerprint: i.key_fingerprint,
+        })
+    }
+
+    /// Overrides the model's threshold.
+    pub fn set_threshold(&mut self, threshold: f64) -> Result<()> {
+        self.bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_set_threshold(&mut self.store, self.handle, threshold)
+            .wasm_context("the detector component trapped in set-threshold")?
+            .map_err(|e| anyhow!(error_from_wit(e)))
+    }
+
+    /// Scores a batch of records in one call into the component.
+    pub fn score_batch(&mut self, records: &[LogRecord]) -> Result<Vec<Verdict>> {
+        let batch: Vec<wit::LogRecord> = records
+            .iter()
+            .map(|r| wit::LogRecord {
+                timestamp_us: r.timestamp_us,
+                source: r.source.clone(),
+                host: r.host.clone(),
+                priority: r.priority,
+                message: r.message.clone(),
+            })
+            .collect();
+        let verdicts = self
+            .bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_score_batch(&mut self.store, self.handle, &batch)
+            .wasm_context("the detector component trapped while scoring")?;
+        if verdicts.len() != records.len() {
+            bail!("the detector component returned {} verdicts for {} records", verdicts.len(), records.len());
+        }
+        Ok(verdicts
+            .into_iter()
+            .map(|v| Verdict {
+                score: v.score,
+                anomalous: v.anomalous,
+                terms: v.terms.into_iter().map(|t| Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
+            })
+            .collect())
+    }
+}
+
+impl Drop for ComponentDetector {
+    fn drop(&mut self) {
+        // Guest resources must be dropped explicitly; a failure here only
+        // means the instance is already unusable.
+        let _ = self.handle.resource_drop(&mut self.store);
+    }
+}

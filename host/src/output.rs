@@ -1,0 +1,157 @@
+//! Where results leave: verdicts printed as human-readable lines, JSON lines
+//! or CSV.
+//!
+//! JSON: one object per line with `timestamp` (RFC 3339, or `null`),
+//! `source`, `host`, `message`, `score`, `anomalous`, `threshold`, `terms`
+//! (`[{"term", "weight", "unseen"}]`), plus `origin` and `line` (where the
+//! record was read) and `truncated`. CSV: a header row and the same columns,
+//! `terms` as `term;term (unseen)`.
+
+use crate::sources::Line;
+use anyhow::Result;
+use chrono::{DateTime, SecondsFormat, Utc};
+use logarithm_detector::{Term, Verdict};
+use serde::Serialize;
+use std::io::Write;
+
+/// Output format (`-f`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One readable line per record.
+    Human,
+    /// One JSON object per line.
+    Json,
+    /// CSV with a header row.
+    Csv,
+}
+
+/// Writes verdicts in one format.
+pub struct Printer<W: Write> {
+    format: Format,
+    sink: Sink<W>,
+}
+
+enum Sink<W: Write> {
+    Plain(W),
+    Csv(csv::Writer<W>),
+}
+
+#[derive(Serialize)]
+struct JsonTerm<'a> {
+    term: &'a str,
+    weight: f32,
+    unseen: bool,
+}
+
+#[derive(Serialize)]
+struct JsonRecord<'a> {
+    timestamp: Option<String>,
+    source: &'a str,
+    host: &'a str,
+    message: &'a str,
+    score: f64,
+    anomalous: bool,
+    threshold: f64,
+    terms: Vec<JsonTerm<'a>>,
+    origin: &'a str,
+    line: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    truncated: bool,
+}
+
+/// RFC 3339 (UTC, microseconds when present) of a microsecond timestamp.
+pub fn rfc3339(timestamp_us: i64) -> Option<String> {
+    DateTime::<Utc>::from_timestamp_micros(timestamp_us).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+}
+
+/// Terms as `a, b (unseen)`.
+pub fn terms_text(terms: &[Term], sep: &str) -> String {
+    terms
+        .iter()
+        .map(|t| if t.unseen { format!("{} (unseen)", t.text) } else { t.text.clone() })
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+impl<W: Write> Printer<W> {
+    /// A printer writing to `out`.
+    pub fn new(format: Format, out: W) -> Self {
+        let sink = match format {
+            Format::Csv => Sink::Csv(csv::Writer::from_writer(out)),
+            Format::Human | Format::Json => Sink::Plain(out),
+        };
+        Self { format, sink }
+    }
+
+    /// Writes one verdict.
+    pub fn write(&mut self, line: &Line, verdict: &Verdict, threshold: f64) -> Result<()> {
+        let r = &line.record;
+        let timestamp = r.timestamp_us.and_then(rfc3339);
+        match &mut self.sink {
+            Sink::Plain(out) if self.format == Format::Human => {
+                let mark = if verdict.anomalous { "ANOMALY" } else { "ok     " };
+                let ts = timestamp.as_deref().unwrap_or("-");
+                let who = match (r.host.is_empty(), r.source.is_empty()) {
+                    (false, false) => format!("{} {}: ", r.host, r.source),
+                    (true, false) => format!("{}: ", r.source),
+                    (false, true) => format!("{}: ", r.host),
+                    (true, true) => String::new(),
+                };
+                let cut = if line.truncated { " [truncated]" } else { "" };
+                writeln!(out, "{mark} {:.4} {ts} {who}{}{cut}", verdict.score, r.message)?;
+                if verdict.anomalous && !verdict.terms.is_empty() {
+                    writeln!(out, "        terms: {}", terms_text(&verdict.terms, ", "))?;
+                }
+            }
+            Sink::Plain(out) => {
+                let rec = JsonRecord {
+                    timestamp,
+                    source: &r.source,
+                    host: &r.host,
+                    message: &r.message,
+                    score: verdict.score,
+                    anomalous: verdict.anomalous,
+                    threshold,
+                    terms: verdict.terms.iter().map(|t| JsonTerm { term: &t.text, weight: t.weight, unseen: t.unseen }).collect(),
+                    origin: &line.origin,
+                    line: line.line_no,
+                    truncated: line.truncated,
+                };
+                serde_json::to_writer(&mut *out, &rec)?;
+                out.write_all(b"\n")?;
+            }
+            Sink::Csv(csv) => {
+                csv.serialize((
+                    timestamp.unwrap_or_default(),
+                    &r.source,
+                    &r.host,
+                    &r.message,
+                    verdict.score,
+                    verdict.anomalous,
+                    threshold,
+                    terms_text(&verdict.terms, ";"),
+                    &*line.origin,
+                    line.line_no,
+                ))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the header, if the format has one.
+    pub fn header(&mut self) -> Result<()> {
+        if let Sink::Csv(csv) = &mut self.sink {
+            csv.write_record(["timestamp", "source", "host", "message", "score", "anomalous", "threshold", "terms", "origin", "line"])?;
+        }
+        Ok(())
+    }
+
+    /// Flushes everything written so far.
+    pub fn flush(&mut self) -> Result<()> {
+        match &mut self.sink {
+            Sink::Plain(out) => out.flush()?,
+            Sink::Csv(csv) => csv.flush()?,
+        }
+        Ok(())
+    }
+}
