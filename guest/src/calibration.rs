@@ -2,8 +2,9 @@
 //! means the same for every model.
 //!
 //! The score of a line is the fraction of training lines that were strictly
-//! less unusual (lower raw error), `#{r_train < r} / (N + 1)`. Between the up
-//! to [`QUANTILES`] + 1 stored training errors it is interpolated linearly;
+//! less unusual (lower raw error), `#{r_train < r} / (N + 1)`. The stored
+//! training errors are [`QUANTILES`] + 1 quantiles plus every distinct error
+//! of the top 1% (at most [`TAIL_POINTS`]); between them it is interpolated linearly;
 //! a line tied with a stored error (to a relative `1e-6`, so native and wasm
 //! rounding agree) gets exactly that error's score. Past the largest training
 //! error it keeps rising, `1 − (1 − N/(N+1)) · exp(−(r − r_max) / tail_scale)`, so
@@ -17,6 +18,10 @@ use serde::{Deserialize, Serialize};
 
 /// How many quantiles of the training errors are kept.
 pub const QUANTILES: usize = 1000;
+
+/// Up to this many of the largest training errors are all kept, because
+/// thresholds live in the tail, where quantiles are too coarse.
+pub const TAIL_POINTS: usize = 4000;
 
 /// Relative tolerance under which two raw errors are the same.
 const TIE_TOLERANCE: f64 = 1e-6;
@@ -56,9 +61,12 @@ impl Calibration {
         }
         let denominator = (n + 1) as f64;
         let steps = QUANTILES.min(n - 1).max(1);
-        let mut points: Vec<Point> = Vec::with_capacity(steps + 1);
-        for k in 0..=steps {
-            let value = raws[k * (n - 1) / steps];
+        let tail = (n / 100 + 1).min(TAIL_POINTS).min(n);
+        let mut indices: Vec<usize> = (0..=steps).map(|k| k * (n - 1) / steps).chain(n - tail..n).collect();
+        indices.sort_unstable();
+        let mut points: Vec<Point> = Vec::with_capacity(indices.len());
+        for i in indices {
+            let value = raws[i];
             if points.last().is_some_and(|p| value - p.raw <= tolerance(p.raw)) {
                 continue;
             }
@@ -81,7 +89,7 @@ impl Calibration {
         let k = self.points.partition_point(|p| p.raw + tolerance(p.raw) < raw);
         if k == self.points.len() {
             let top = self.points[k - 1];
-            return 1.0 - (1.0 - top.at_or_below) * (-(raw - top.raw) / self.tail_scale).exp();
+            return 1.0 - (1.0 - top.at_or_below) * libm::exp(-(raw - top.raw) / self.tail_scale);
         }
         let hi = self.points[k];
         if raw >= hi.raw - tolerance(hi.raw) {
@@ -149,6 +157,19 @@ mod tests {
         // Between two stored errors the score climbs from one to the other.
         let mid = cal.score(0.4);
         assert!(mid > 990.0 / 1001.0 - 1e-9 && mid < 990.0 / 1001.0 + 1e-9, "{mid}");
+    }
+
+    #[test]
+    fn the_tail_is_exact() {
+        // 100k lines: the top 1% are all kept, so every tail line's score is
+        // exactly the fraction of lines below it.
+        let mut raws: Vec<f64> = (0..100_000).map(|i| (i as f64 / 1000.0).exp()).collect();
+        let mut copy = raws.clone();
+        let cal = Calibration::fit(&mut copy);
+        for i in [99_000usize, 99_500, 99_900, 99_990] {
+            assert!((cal.score(raws[i]) - i as f64 / 100_001.0).abs() < 1e-9, "line {i}");
+        }
+        raws.clear();
     }
 
     #[test]

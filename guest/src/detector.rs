@@ -108,20 +108,20 @@ impl Detector {
         // Each term's share of the raw error: its own reconstruction error, or
         // for an unseen term its whole squared weight.
         let known = analysis.features.known.iter().zip(&analysis.reconstruction.term_errors);
-        let mut terms: Vec<(f32, &str, bool)> = known
+        let mut terms: Vec<(f64, &str, bool)> = known
             .map(|(&(i, _), &err)| (err, self.model.vocab.term(i), false))
-            .chain(analysis.features.unseen.iter().map(|(t, w)| (w * w, t.as_ref(), true)))
+            .chain(analysis.features.unseen.iter().map(|(t, w)| (f64::from(w * w), t.as_ref(), true)))
             .filter(|(share, _, _)| *share > 0.0)
             .collect();
         terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-        let total = analysis.raw.max(f64::MIN_POSITIVE) as f32;
+        let total = analysis.raw.max(f64::MIN_POSITIVE);
         Verdict {
             score,
             anomalous: score >= self.threshold,
             terms: terms
                 .into_iter()
                 .take(MAX_TERMS)
-                .map(|(share, text, unseen)| Term { text: text.to_owned(), weight: (share / total).min(1.0), unseen })
+                .map(|(share, text, unseen)| Term { text: text.to_owned(), weight: (share / total).min(1.0) as f32, unseen })
                 .collect(),
         }
     }

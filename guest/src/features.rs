@@ -136,7 +136,8 @@ pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features
         while j < terms.len() && terms[j] == terms[i] {
             j += 1;
         }
-        let tf = 1.0 + ((j - i) as f32).ln();
+        // libm, not std: the same bits natively and in wasm.
+        let tf = 1.0 + libm::logf((j - i) as f32);
         match vocab.get(&terms[i]) {
             Some(index) => features.known.push((index, tf * vocab.idf[index as usize])),
             None => features.unseen.push((terms[i].clone(), tf * vocab.unseen_idf)),
@@ -146,7 +147,7 @@ pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features
     features.known.sort_unstable_by_key(|&(index, _)| index);
     let norm_sq: f32 = features.known.iter().map(|(_, w)| w * w).sum::<f32>() + features.unseen_norm_sq();
     if norm_sq > 0.0 {
-        let inv = norm_sq.sqrt().recip();
+        let inv = 1.0 / norm_sq.sqrt();
         features.known.iter_mut().for_each(|(_, w)| *w *= inv);
         features.unseen.iter_mut().for_each(|(_, w)| *w *= inv);
     }

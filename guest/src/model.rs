@@ -58,7 +58,7 @@ pub struct Analysis<'a> {
 /// Reconstruction error of the known terms plus the squared weight of the
 /// unseen ones.
 fn raw_error(reconstruction: &Reconstruction, features: &Features) -> f64 {
-    f64::from(reconstruction.total()) + f64::from(features.unseen_norm_sq())
+    reconstruction.total() + f64::from(features.unseen_norm_sq())
 }
 
 impl Model {

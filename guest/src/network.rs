@@ -13,8 +13,14 @@
 //! `S`, because `‖y‖² = hᵀ G h + 2 cᵀ h + ‖b_out‖²` with `G = w_outᵀ w_out` and
 //! `c = w_outᵀ b_out` computed once per model. Scoring a line therefore costs
 //! `O(|S|·H + H²)`, whatever the vocabulary size.
+//!
+//! Determinism: the same model must give the same score natively and in the
+//! component. So the forward pass is written as plain loops in a fixed order
+//! (no matrix-multiply kernel that picks FMA on one target and not the other),
+//! `tanh` comes from the pure-Rust `libm` on every target, and the error
+//! `‖y‖² − Σ_S y_i²`, a difference of two numbers near 1, is computed in f64.
 
-use ndarray::{Array1, Array2, ArrayView1, Zip};
+use ndarray::{Array1, Array2, Zip};
 use serde::{Deserialize, Serialize};
 
 /// A hidden layer's non-linearity.
@@ -31,7 +37,7 @@ impl Activation {
     pub fn apply(self, z: &mut Array1<f32>) {
         match self {
             Activation::Relu => z.mapv_inplace(|v| v.max(0.0)),
-            Activation::Tanh => z.mapv_inplace(f32::tanh),
+            Activation::Tanh => z.mapv_inplace(libm::tanhf),
         }
     }
 
@@ -80,27 +86,28 @@ pub struct Autoencoder {
     gram: Option<OutputGram>,
 }
 
-/// Per-model constants that make the output norm cheap (module docs).
+/// Per-model constants that make the output norm cheap (module docs), f64.
 #[derive(Debug, Clone)]
 struct OutputGram {
-    g: Array2<f32>,
-    c: Array1<f32>,
-    bb: f32,
+    /// `G`, `(Hk, Hk)`, row-major.
+    g: Vec<f64>,
+    c: Vec<f64>,
+    bb: f64,
 }
 
 /// How well one input reconstructs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reconstruction {
     /// `(x_i − y_i)²` for each input term, in input order.
-    pub term_errors: Vec<f32>,
+    pub term_errors: Vec<f64>,
     /// Error on terms absent from the input: `Σ_{i∉S} y_i²`.
-    pub absent_error: f32,
+    pub absent_error: f64,
 }
 
 impl Reconstruction {
     /// The total squared error `‖x − y‖²` over the known terms.
-    pub fn total(&self) -> f32 {
-        self.term_errors.iter().sum::<f32>() + self.absent_error
+    pub fn total(&self) -> f64 {
+        self.term_errors.iter().sum::<f64>() + self.absent_error
     }
 }
 
@@ -158,9 +165,26 @@ impl Autoencoder {
     /// Computes the per-model constants of the sparse error; call after the
     /// weights change (decoding a model does it).
     pub fn prepare(&mut self) {
-        let g = self.w_out.t().dot(&self.w_out);
-        let c = self.w_out.t().dot(&self.b_out);
-        let bb = self.b_out.dot(&self.b_out);
+        let h = self.w_out.ncols();
+        let mut g = vec![0.0f64; h * h];
+        let mut c = vec![0.0f64; h];
+        let mut bb = 0.0f64;
+        for (row, &b) in self.w_out.rows().into_iter().zip(&self.b_out) {
+            let b = f64::from(b);
+            for j in 0..h {
+                let wj = f64::from(row[j]);
+                c[j] += wj * b;
+                for k in j..h {
+                    g[j * h + k] += wj * f64::from(row[k]);
+                }
+            }
+            bb += b * b;
+        }
+        for j in 0..h {
+            for k in 0..j {
+                g[j * h + k] = g[k * h + j];
+            }
+        }
         self.gram = Some(OutputGram { g, c, bb });
     }
 
@@ -178,38 +202,57 @@ impl Autoencoder {
     pub fn encode(&self, x: &[(u32, f32)]) -> Array1<f32> {
         let mut h = self.input_layer(x);
         for layer in &self.hidden {
-            let mut z = h.dot(&layer.w) + &layer.b;
+            // z = b + Σ_i h_i · w[i], row by row in index order.
+            let mut z = layer.b.clone();
+            for (&hi, row) in h.iter().zip(layer.w.rows()) {
+                z.scaled_add(hi, &row);
+            }
             layer.act.apply(&mut z);
             h = z;
         }
         h
     }
 
-    /// The output `y_i` for one term given the last hidden code `h`.
-    pub fn output_at(&self, i: u32, h: ArrayView1<f32>) -> f32 {
-        self.w_out.row(i as usize).dot(&h) + self.b_out[i as usize]
+    /// The output `y_i` for one term given the last hidden code `h`, in f64.
+    pub fn output_at(&self, i: u32, h: &[f64]) -> f64 {
+        let row = self.w_out.row(i as usize);
+        let mut y = f64::from(self.b_out[i as usize]);
+        for (&w, &hj) in row.iter().zip(h) {
+            y += f64::from(w) * hj;
+        }
+        y
     }
 
-    /// `‖y‖²` for the last hidden code `h`, in `O(H²)`.
-    pub fn output_norm_sq(&self, h: ArrayView1<f32>) -> f32 {
+    /// `‖y‖²` for the last hidden code `h`, in `O(H²)`, f64.
+    pub fn output_norm_sq(&self, h: &[f64]) -> f64 {
         let gram = self.gram.as_ref().expect("Autoencoder::prepare must run before scoring");
-        h.dot(&gram.g.dot(&h)) + 2.0 * gram.c.dot(&h) + gram.bb
+        let n = h.len();
+        let mut quad = 0.0;
+        for j in 0..n {
+            let mut gj = 0.0;
+            for k in 0..n {
+                gj += gram.g[j * n + k] * h[k];
+            }
+            quad += h[j] * gj;
+        }
+        let linear: f64 = gram.c.iter().zip(h).map(|(c, h)| c * h).sum();
+        quad + 2.0 * linear + gram.bb
     }
 
     /// Reconstructs a sparse input and reports its error, without
     /// materialising the dense output.
     pub fn reconstruct(&self, x: &[(u32, f32)]) -> Reconstruction {
-        let h = self.encode(x);
+        let h: Vec<f64> = self.encode(x).iter().map(|&v| f64::from(v)).collect();
         let mut on_support = 0.0;
         let term_errors = x
             .iter()
             .map(|&(i, xi)| {
-                let yi = self.output_at(i, h.view());
+                let yi = self.output_at(i, &h);
                 on_support += yi * yi;
-                (xi - yi) * (xi - yi)
+                (f64::from(xi) - yi) * (f64::from(xi) - yi)
             })
             .collect();
-        let absent_error = (self.output_norm_sq(h.view()) - on_support).max(0.0);
+        let absent_error = (self.output_norm_sq(&h) - on_support).max(0.0);
         Reconstruction { term_errors, absent_error }
     }
 
@@ -251,7 +294,7 @@ mod tests {
         for &(i, v) in &x {
             dense_x[i as usize] = v;
         }
-        let dense_err = (&dense_x - &y).mapv(|d| d * d).sum();
+        let dense_err = f64::from((&dense_x - &y).mapv(|d| d * d).sum());
         let sparse = net.reconstruct(&x);
         assert!((sparse.total() - dense_err).abs() < 1e-5, "{} vs {dense_err}", sparse.total());
     }
