@@ -1,1 +1,318 @@
+//! End-to-end tests of the whole path through the real binaries:
+//! `fakelogs` → `logarithm-trainer train` → encrypted model on disk →
+//! `logarithm monitor` scoring through the embedded component.
 
+mod common;
+
+use common::*;
+use logarithm::engine::{ComponentDetector, ComponentSource, EMBEDDED_COMPONENT};
+use logarithm_detector::{Detector, LogRecord};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+fn json_lines(stdout: &str) -> Vec<Value> {
+    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
+}
+
+fn current_model(data: &std::path::Path) -> Vec<u8> {
+    std::fs::read(data.join("models/model-000001.lgm")).unwrap()
+}
+
+mod pipeline {
+    use super::*;
+
+    /// Issue 2: injected anomalies score above normal lines (ROC-AUC ≥ 0.95)
+    /// and every input line yields exactly one output record.
+    #[test]
+    fn detects_injected_anomalies_with_one_record_per_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (train_log, test_log) = (dir.path().join("train.log"), dir.path().join("test.log"));
+        fakelogs(&train_log, 20_000, 0, 1, "syslog");
+        let anomalies = fakelogs(&test_log, 5_000, 25, 2, "syslog");
+        let data = dir.path().join("data");
+        let summary = train(&data, "k", &train_log);
+        assert!(summary.contains("lines read:      20000"), "{summary}");
+
+        let out = run("logarithm", &["monitor", "--once", "-f", "json", "--all", "-D", data.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()]);
+        let records = json_lines(&ok(&out));
+        assert_eq!(records.len(), 5_000);
+        let lines: Vec<u64> = records.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+        assert_eq!(lines, (1..=5_000).collect::<Vec<_>>(), "exactly one record per input line, in order");
+
+        let truth: Vec<f64> = lines.iter().map(|l| if anomalies.contains(l) { 1.0 } else { 0.0 }).collect();
+        let scores: Vec<f64> = records.iter().map(|r| r["score"].as_f64().unwrap()).collect();
+        let auc = smartcore::metrics::roc_auc_score(&truth, &scores);
+        assert!(auc >= 0.95, "ROC-AUC {auc}");
+
+        // The default threshold catches most anomalies without flooding.
+        let flagged = |want: bool| records.iter().filter(|r| r["anomalous"] == true && anomalies.contains(&r["line"].as_u64().unwrap()) == want).count();
+        assert!(flagged(true) >= 20, "only {} of 25 anomalies flagged", flagged(true));
+        assert!(flagged(false) <= 25, "{} normal lines flagged", flagged(false));
+        for r in &records {
+            for key in ["timestamp", "source", "host", "message", "score", "anomalous", "threshold", "terms"] {
+                assert!(r.get(key).is_some(), "missing {key} in {r}");
+            }
+            assert!(r["timestamp"].as_str().unwrap().ends_with('Z'));
+        }
+    }
+}
+
+mod component {
+    use super::*;
+
+    /// Issue 2: the built guest is a component, not a core module.
+    #[test]
+    fn embedded_guest_is_a_component() {
+        assert!(wasmparser::Parser::is_component(EMBEDDED_COMPONENT));
+        assert!(!wasmparser::Parser::is_core_wasm(EMBEDDED_COMPONENT));
+        let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+        validator.validate_all(EMBEDDED_COMPONENT).expect("the component validates");
+    }
+
+    /// Issue 2: the same model scores the same lines identically natively
+    /// and through the component (score, verdict and explanation).
+    #[test]
+    fn native_and_component_scores_are_identical() {
+        let t = trained();
+        let bytes = current_model(&t.data);
+        let native = Detector::load(&bytes, t.key).unwrap();
+        let mut wasm = ComponentDetector::load(ComponentSource::Embedded, &bytes, t.key).map_err(|e| e.to_string()).unwrap();
+        assert_eq!(wasm.info().unwrap(), native.info());
+
+        let log = t.dir.path().join("mixed.log");
+        fakelogs(&log, 2_000, 40, 99, "syslog");
+        let mut records: Vec<LogRecord> = std::fs::read_to_string(&log)
+            .unwrap()
+            .lines()
+            .map(logarithm::sources::parse_record)
+            .collect();
+        records.push(LogRecord::from_message(""));
+        records.push(LogRecord::from_message("ünïcödé \u{1F600} ".repeat(2000)));
+        records.push(LogRecord { priority: Some(0), source: "kernel".into(), ..LogRecord::from_message("never seen words entirely") });
+        let expected = native.score_batch(&records);
+        let got = wasm.score_batch(&records).unwrap();
+        assert_eq!(got.len(), expected.len());
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(g, e, "record {i}: {:?}", records[i].message);
+        }
+        // Single-record scoring agrees with batches, and a threshold override applies.
+        wasm.set_threshold(0.5).unwrap();
+        assert_eq!(wasm.info().unwrap().threshold, 0.5);
+        assert!(wasm.set_threshold(1.5).unwrap_err().to_string().contains("outside [0, 1]"));
+    }
+}
+
+mod model_file {
+    use super::*;
+
+    fn monitor(data: &std::path::Path, key: &str, input: &std::path::Path) -> std::process::Output {
+        run("logarithm", &["monitor", "--once", "-D", data.to_str().unwrap(), "-K", key, input.to_str().unwrap()])
+    }
+
+    /// Issue 2: no vocabulary term appears in the model file in plain text.
+    #[test]
+    fn model_on_disk_is_encrypted() {
+        let t = trained();
+        let bytes = current_model(&t.data);
+        let native = Detector::load(&bytes, t.key).unwrap();
+        let terms: Vec<&String> = native.model().vocab.terms().iter().filter(|t| t.len() >= 4).collect();
+        assert!(terms.len() > 20);
+        for term in terms {
+            assert!(!bytes.windows(term.len()).any(|w| w == term.as_bytes()), "term {term:?} in plain text");
+        }
+        let meta = std::fs::read_to_string(t.data.join("models/model-000001.json")).unwrap();
+        assert!(!meta.contains("session") && !meta.contains("accepted"), "metadata leaks vocabulary: {meta}");
+    }
+
+    /// Issue 2: wrong key, flipped byte, truncated file: one line, non-zero exit, no panic.
+    #[test]
+    fn bad_key_and_damaged_files_are_clear_errors() {
+        let t = trained();
+        let log = t.dir.path().join("some.log");
+        fakelogs(&log, 10, 0, 5, "syslog");
+        fails_with(&monitor(&t.data, "not the key", &log), "wrong encryption key");
+
+        let path = t.data.join("models/model-000001.lgm");
+        let good = std::fs::read(&path).unwrap();
+        for at in [9, 30, good.len() / 2, good.len() - 1] {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            std::fs::write(&path, &bad).unwrap();
+            let out = monitor(&t.data, t.key, &log);
+            fails_with(&out, "model-000001.lgm");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("corrupt model") || stderr.contains("unsupported model format"), "flip at {at}: {stderr}");
+        }
+        for len in [0, 5, 40, good.len() - 33, good.len() - 1] {
+            std::fs::write(&path, &good[..len]).unwrap();
+            fails_with(&monitor(&t.data, t.key, &log), "truncated");
+        }
+        std::fs::write(&path, b"this is not a model at all").unwrap();
+        fails_with(&monitor(&t.data, t.key, &log), "not a Logarithm model file");
+        std::fs::write(&path, &good).unwrap();
+        ok(&monitor(&t.data, t.key, &log));
+    }
+
+    /// Issue 2: without a model, monitor says how to train one.
+    #[test]
+    fn no_model_says_how_to_train() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("x.log");
+        std::fs::write(&log, "hello\n").unwrap();
+        let out = run("logarithm", &["monitor", "--once", "-D", dir.path().join("empty").to_str().unwrap(), log.to_str().unwrap()]);
+        fails_with(&out, "logarithm-trainer train");
+    }
+
+    /// With no -K, training generates a key in the data dir and monitor uses it.
+    #[test]
+    fn generated_key_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("train.log");
+        fakelogs(&log, 2000, 0, 3, "syslog");
+        let data = dir.path().join("data");
+        ok(&run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), log.to_str().unwrap()]));
+        assert!(data.join("key").is_file());
+        ok(&run("logarithm", &["monitor", "--once", "-D", data.to_str().unwrap(), log.to_str().unwrap()]));
+        fails_with(&run("logarithm", &["monitor", "--once", "-D", data.to_str().unwrap(), "-K", "other", log.to_str().unwrap()]), "wrong encryption key");
+    }
+}
+
+mod output {
+    use super::*;
+
+    #[test]
+    fn csv_has_a_header_and_quotes_properly() {
+        let t = trained();
+        let log = t.dir.path().join("q.log");
+        std::fs::write(&log, "Nov  2 08:00:00 web01 app[1]: a \"quoted\", comma-separated message\nplain line two\n").unwrap();
+        let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "csv", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
+        let mut reader = csv::Reader::from_reader(out.as_bytes());
+        let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
+        assert_eq!(&header[..8], ["timestamp", "source", "host", "message", "score", "anomalous", "threshold", "terms"]);
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(&rows[0][3], "a \"quoted\", comma-separated message");
+        assert_eq!((&rows[0][1], &rows[0][2]), ("app", "web01"));
+        assert_eq!(&rows[1][3], "plain line two");
+    }
+
+    #[test]
+    fn human_output_shows_anomalies_with_terms_and_threshold_override() {
+        let t = trained();
+        let log = t.dir.path().join("h.log");
+        std::fs::write(&log, "Nov  2 08:00:00 web01 kernel: Out of memory: Killed process 4242 (java)\n").unwrap();
+        let out = ok(&run("logarithm", &["monitor", "--once", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
+        assert!(out.starts_with("ANOMALY"), "{out}");
+        assert!(out.contains("terms: ") && out.contains("(unseen)"), "{out}");
+        // -T 1 flags nothing (scores stay below 1 for finite errors).
+        let out = ok(&run("logarithm", &["monitor", "--once", "-T", "1", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
+        assert_eq!(out, "");
+        fails_with(&run("logarithm", &["monitor", "--once", "-T", "1.5", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]), "threshold");
+    }
+
+    #[test]
+    fn stdin_ndjson_and_filter() {
+        let t = trained();
+        let input = b"{\"message\":\"session closed for user root\",\"host\":\"h1\",\"ident\":\"sshd\"}\n{\"log\":\"kernel panic - not syncing\"}\nplain stdin line\n";
+        let out = run_with_stdin("logarithm", &["monitor", "--once", "-i", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key], Some(input));
+        let records = json_lines(&ok(&out));
+        assert_eq!(records.len(), 3);
+        assert_eq!((records[0]["host"].as_str(), records[0]["source"].as_str()), (Some("h1"), Some("sshd")));
+        assert_eq!(records[1]["message"], "kernel panic - not syncing");
+        assert_eq!(records[2]["origin"], "-");
+        let out = run_with_stdin("logarithm", &["monitor", "--once", "-i", "--all", "-f", "json", "-F", "kernel|plain", "-D", t.data.to_str().unwrap(), "-K", t.key], Some(input));
+        assert_eq!(json_lines(&ok(&out)).len(), 2);
+        let out = run_with_stdin("logarithm", &["monitor", "--once", "-i", "-F", "(unclosed", "-D", t.data.to_str().unwrap(), "-K", t.key], Some(input));
+        fails_with(&out, "--filter");
+    }
+}
+
+mod inputs {
+    use super::*;
+
+    /// Binary garbage, a 10 MiB line, non-UTF-8: every line is scored, none dropped.
+    #[test]
+    fn garbage_and_giant_lines_are_scored_not_dropped() {
+        let t = trained();
+        let log = t.dir.path().join("bad.log");
+        let mut f = std::fs::File::create(&log).unwrap();
+        f.write_all(b"\x00\x01\x02\xff\xfe binary \x80 garbage\r\n").unwrap();
+        f.write_all(&vec![b'A'; 10 * 1024 * 1024]).unwrap();
+        f.write_all(b"\nNov  2 08:00:00 web01 CRON[9]: (root) CMD (true)\nno final newline").unwrap();
+        drop(f);
+        let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
+        let records = json_lines(&out);
+        assert_eq!(records.len(), 4);
+        assert!(records[0]["message"].as_str().unwrap().contains('\u{fffd}'));
+        assert_eq!(records[1]["truncated"], true);
+        assert_eq!(records[1]["message"].as_str().unwrap().len(), 64 * 1024);
+        assert_eq!(records[2]["source"], "CRON");
+        assert_eq!(records[3]["message"], "no final newline");
+    }
+
+    /// A missing path or a directory is named in a clear error; the other
+    /// sources are still read; the exit status says something failed.
+    #[test]
+    fn missing_and_directory_paths_do_not_stop_the_others() {
+        let t = trained();
+        let log = t.dir.path().join("good.log");
+        std::fs::write(&log, "one\ntwo\n").unwrap();
+        let missing = t.dir.path().join("missing.log");
+        let out = run("logarithm", &["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key,
+            missing.to_str().unwrap(), t.dir.path().to_str().unwrap(), log.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("missing.log") && stderr.contains("No such file"), "{stderr}");
+        assert!(stderr.contains("is a directory"), "{stderr}");
+        assert!(!stderr.contains("panicked"));
+        assert_eq!(json_lines(&String::from_utf8(out.stdout).unwrap()).len(), 2);
+    }
+
+    #[test]
+    fn invalid_flags_are_rejected() {
+        let out = run("logarithm", &["monitor", "--format", "xml"]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'xml'"));
+        let out = run("logarithm", &["monitor", "--batch-size", "0"]);
+        assert!(!out.status.success());
+    }
+}
+
+mod follow {
+    use super::*;
+
+    /// Without --once the monitor follows a file as it grows, and SIGTERM
+    /// ends it cleanly after flushing what it scored.
+    #[test]
+    fn follows_appended_lines_and_stops_cleanly_on_sigterm() {
+        let t = trained();
+        let log = t.dir.path().join("live.log");
+        std::fs::write(&log, "old line before start\n").unwrap();
+        let child = command("logarithm")
+            .args(["monitor", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+        for i in 0..50 {
+            writeln!(f, "Nov  2 08:00:{:02} web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)", i % 60).unwrap();
+        }
+        drop(f);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        ok(&std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).output().unwrap());
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let records = json_lines(&String::from_utf8(out.stdout).unwrap());
+        // Started at the end of the file (like tail -F): only the 50 new lines.
+        assert_eq!(records.len(), 50, "{records:?}");
+        let by_line: BTreeMap<u64, &Value> = records.iter().map(|r| (r["line"].as_u64().unwrap(), r)).collect();
+        assert_eq!(by_line.len(), 50);
+    }
+}

@@ -21,3 +21,37 @@ pub fn init(level: Option<&str>, verbose: u8, default: &str) -> anyhow::Result<(
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).compact().init();
     Ok(())
 }
+
+/// An error and its causes on one line (`outer: inner: cause`), with any
+/// line breaks inside the messages folded, so that every failure is one
+/// line on stderr.
+pub fn one_line(error: &anyhow::Error) -> String {
+    format!("{error:#}").split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
+/// Runs a binary's `run`, printing a failure as `NAME: error: ...` on one
+/// line and mapping it to exit status 1; a closed stdout (`| head`) is not a
+/// failure.
+pub fn main_with(name: &str, run: impl FnOnce() -> anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(e)
+            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) =>
+        {
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{name}: error: {}", one_line(&e));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn errors_fold_to_one_line() {
+        let e = anyhow::anyhow!("regex parse error:\n    (x\n    ^\nerror: unclosed group").context("invalid -F");
+        assert_eq!(super::one_line(&e), "invalid -F: regex parse error: (x ^ error: unclosed group");
+    }
+}

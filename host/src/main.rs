@@ -91,18 +91,7 @@ struct MonitorArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(code) => code,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("logarithm: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| c.downcast_ref::<io::Error>().is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe))
+    logging::main_with("logarithm", || run(cli))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -158,12 +147,14 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
             bail!("invalid -T/--threshold {t}: must be between 0 and 1");
         }
     }
-    let filter = args
-        .filter
-        .as_deref()
-        .map(regex::Regex::new)
-        .transpose()
-        .context("invalid -F/--filter regular expression")?;
+    let filter = match args.filter.as_deref() {
+        Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| {
+            // The regex error is a multi-line diagram; its last line is the reason.
+            let reason = e.to_string().lines().last().unwrap_or_default().trim_start_matches("error: ").to_owned();
+            anyhow::anyhow!("invalid -F/--filter regular expression {pattern:?}: {reason}")
+        })?),
+        None => None,
+    };
     let mut sources: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::File).collect();
     if args.stdin {
         sources.push(SourceSpec::Stdin);

@@ -76,13 +76,8 @@ struct TrainArgs {
 }
 
 fn main() -> ExitCode {
-    match run(Cli::parse()) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("logarithm-trainer: error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let cli = Cli::parse();
+    logging::main_with("logarithm-trainer", || run(cli))
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {

@@ -1,0 +1,105 @@
+//! Helpers shared by the integration tests: the real binaries, generated
+//! fixtures and a trained data directory.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::io::Write;
+
+/// The directory cargo put this package's binaries in; the workspace's
+/// other binaries (built by `cargo test --workspace`) sit next to them.
+fn bin_dir() -> PathBuf {
+    let mut dir = std::env::current_exe().unwrap();
+    dir.pop();
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir
+}
+
+/// A workspace binary by name, with a hint when it has not been built.
+pub fn bin(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(path.is_file(), "{} is missing: run the tests with `cargo test --workspace`", path.display());
+    path
+}
+
+/// Runs a binary with args and no environment leaks from the developer.
+pub fn run(name: &str, args: &[&str]) -> Output {
+    run_with_stdin(name, args, None)
+}
+
+/// Like [`run`], feeding `stdin`.
+pub fn run_with_stdin(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
+    let mut cmd = command(name);
+    cmd.args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+    if let Some(input) = stdin {
+        // The binary may exit (e.g. on a bad flag) before reading its input.
+        if let Err(e) = child.stdin.take().unwrap().write_all(input) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// A command for a binary with the Logarithm environment variables cleared.
+pub fn command(name: &str) -> Command {
+    let mut cmd = Command::new(bin(name));
+    for var in ["LOGARITHM_DATA_DIR", "LOGARITHM_ENCRYPTION_KEY", "LOGARITHM_LOG_LEVEL", "LOGARITHM_CONFIG"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+/// Asserts success, showing stderr otherwise.
+pub fn ok(out: &Output) -> String {
+    assert!(out.status.success(), "failed ({}): {}", out.status, String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+/// Asserts a clean failure: non-zero exit, a one-line error containing
+/// `needle`, and no panic.
+pub fn fails_with(out: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
+    assert!(!stderr.contains("panicked"), "panicked: {stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
+    assert!(errors[0].contains(needle), "error line {:?} lacks {needle:?}", errors[0]);
+}
+
+/// Writes fake logs with `fakelogs` and returns the anomalies' line numbers.
+pub fn fakelogs(path: &Path, count: usize, anomalies: usize, seed: u64, template: &str) -> Vec<u64> {
+    let labels = path.with_extension("labels");
+    ok(&run(
+        "fakelogs",
+        &["--template", template, "-n", &count.to_string(), "-a", &anomalies.to_string(), "-s", &seed.to_string(),
+          "-o", path.to_str().unwrap(), "--labels", labels.to_str().unwrap()],
+    ));
+    std::fs::read_to_string(labels).unwrap().lines().map(|l| l.parse().unwrap()).collect()
+}
+
+/// Trains a model on `log` into `data_dir` with passphrase `key`.
+pub fn train(data_dir: &Path, key: &str, log: &Path) -> String {
+    let out = run("logarithm-trainer", &["train", "-D", data_dir.to_str().unwrap(), "-K", key, log.to_str().unwrap()]);
+    ok(&out);
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// A data directory with a model trained on 5,000 normal fake syslog lines.
+pub struct Trained {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub key: &'static str,
+}
+
+pub fn trained() -> Trained {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("train.log");
+    fakelogs(&log, 5000, 0, 11, "syslog");
+    let data = dir.path().join("data");
+    train(&data, "correct horse battery staple", &log);
+    Trained { dir, data, key: "correct horse battery staple" }
+}
