@@ -88,16 +88,16 @@ impl Tokenizer {
     }
 
     /// Pushes the term(s) of one word. A word that is not a value as a whole
-    /// is split at `:` and `/` (`SHA256:9f3a…`, `sshd:session`,
-    /// `postfix/smtpd`) and each part is a term of its own.
+    /// is split at `:`, `/` and `+` (`SHA256:9f3a…`, `sshd:session`,
+    /// `postfix/smtpd`, `7f3a+1c0`) and each part is a term of its own.
     fn push_word<'a>(&self, word: &'a str, out: &mut Vec<Cow<'a, str>>) {
         if let Some(term) = self.term(word) {
-            if term.starts_with('<') || !word.contains([':', '/']) {
+            if term.starts_with('<') || !word.contains([':', '/', '+']) {
                 out.push(term);
                 return;
             }
         }
-        for part in word.split([':', '/']) {
+        for part in word.split([':', '/', '+']) {
             if !part.is_empty() {
                 if let Some(term) = self.term(part) {
                     out.push(term);
@@ -316,6 +316,7 @@ mod tests {
             ("sshd[1234]: Accepted", &["sshd", "<num>", "accepted"]),
             ("sda1 blk_-1608999687919862906", &["sda#", "blk_-#"]),
             ("RSA SHA256:85de22ae5b0a0b9db5d0", &["rsa", "sha#", "<hex>"]),
+            ("in libc.so.6[7f3a9c2b1000+1c0a0]", &["in", "libc.so.#", "<hex>", "<num>"]),
             ("pam_unix(sshd:session) postfix/smtpd", &["pam_unix", "sshd", "session", "postfix", "smtpd"]),
             ("Connection: CLOSED!", &["connection", "closed"]),
             ("-- --> ...", &[]),
