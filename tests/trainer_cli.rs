@@ -52,7 +52,10 @@ fn bad_inputs_and_flags_are_clear_errors() {
     std::fs::write(&empty, "").unwrap();
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", empty.to_str().unwrap()]), "no log lines");
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "/nonexistent/file.log"]), "/nonexistent/file.log");
-    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", dir.path().to_str().unwrap()]), "is a directory");
+    std::fs::create_dir(dir.path().join("sub.log")).unwrap();
+    let glob = dir.path().join("sub*");
+    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", glob.to_str().unwrap()]), "is a directory");
+    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", dir.path().join("none-*.log").to_str().unwrap()]), "no file matches");
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "-T", "2", empty.to_str().unwrap()]), "threshold");
     let out = run("logarithm-trainer", &["train", "-V", "0", empty.to_str().unwrap()]);
     assert!(!out.status.success());

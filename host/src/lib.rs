@@ -6,6 +6,7 @@
 //! [`monitor`] batches it into the component via [`engine`], and [`output`]
 //! prints the verdict.
 
+pub mod checkpoint;
 pub mod datadir;
 pub mod engine;
 pub mod logging;

@@ -18,7 +18,14 @@ pub fn init(level: Option<&str>, verbose: u8, default: &str) -> anyhow::Result<(
         None => anyhow::bail!("-v cannot raise the log filter {base:?}; give a level name (error, warn, info, debug, trace)"),
     };
     let filter = EnvFilter::try_new(&filter).map_err(|e| anyhow::anyhow!("invalid log level {base:?}: {e}"))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).compact().init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .compact()
+        .init();
     Ok(())
 }
 

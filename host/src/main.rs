@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use logarithm::checkpoint::Checkpoints;
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::engine::{ComponentDetector, ComponentSource, LoadError};
 use logarithm::monitor::{self, MonitorConfig};
@@ -57,12 +58,29 @@ struct CommonArgs {
 struct MonitorArgs {
     #[command(flatten)]
     common: CommonArgs,
-    /// Log files to read (default: /var/log/syslog or /var/log/messages).
+    /// Log files, globs or directories to read (default: /var/log/syslog or
+    /// /var/log/messages, plus the journal when there is one).
     #[arg(value_name = "PATHS")]
-    paths: Vec<PathBuf>,
+    paths: Vec<String>,
     /// Read log lines (plain, syslog or NDJSON) from standard input.
     #[arg(short = 'i', long)]
     stdin: bool,
+    /// Read the systemd journal.
+    #[arg(short = 'j', long)]
+    journald: bool,
+    /// Read the journal files in DIR instead of the system journal (implies -j).
+    #[arg(long, value_name = "DIR")]
+    journal_dir: Option<PathBuf>,
+    /// Start the journal at this time: 'today', 'yesterday', '1 hour ago',
+    /// '2026-11-01 10:00', RFC 3339 (default: its end, or the checkpoint).
+    #[arg(short = 's', long, value_name = "TIME")]
+    since: Option<String>,
+    /// Read the files under directories given as paths, recursively.
+    #[arg(short = 'r', long)]
+    recursive: bool,
+    /// Do not resume from, nor save, checkpoints.
+    #[arg(long)]
+    no_checkpoint: bool,
     /// Output format.
     #[arg(short = 'f', long, value_enum, default_value = "human")]
     format: Format,
@@ -155,19 +173,39 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         })?),
         None => None,
     };
-    let mut sources: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::File).collect();
+    let since_us = args.since.as_deref().map(|s| logarithm::parse::parse_since(s, chrono::Local::now())).transpose().map_err(|e| anyhow::anyhow!("-s/--since: {e}"))?;
+    let mut sources: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::Path).collect();
+    if args.journald || args.journal_dir.is_some() {
+        sources.push(SourceSpec::Journal(args.journal_dir.clone()));
+    }
     if args.stdin {
         sources.push(SourceSpec::Stdin);
     }
     if sources.is_empty() {
         sources = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
+    let data_dir = DataDir::resolve(args.common.data_dir.clone())?;
+    let follow = !args.once;
+    let use_checkpoints = follow && !args.no_checkpoint;
+    let checkpoint_file = use_checkpoints.then(|| Checkpoints::path_in(data_dir.root()));
+    let checkpoints = match &checkpoint_file {
+        Some(path) => Checkpoints::load(path)?,
+        None => Checkpoints::default(),
+    };
     let config = MonitorConfig {
         sources,
-        read: ReadOptions { follow: !args.once, from_head: args.from_head, max_line_bytes: args.max_line_bytes.max(1) },
+        read: ReadOptions {
+            follow,
+            from_head: args.from_head,
+            max_line_bytes: args.max_line_bytes.max(1),
+            recursive: args.recursive,
+            since_us,
+            checkpoints: Arc::new(checkpoints),
+        },
         filter,
         all: args.all,
         batch_size: args.batch_size as usize,
+        checkpoint_file,
     };
 
     let mut detector = load_detector(&args.common)?;
@@ -191,7 +229,9 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         stats.scored,
         stats.anomalies
     );
-    if !stats.failed_sources.is_empty() {
+    // A batch scan that could not read a source failed; a follower keeps
+    // retrying missing paths and only stops when asked.
+    if args.once && !stats.problems.is_empty() {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)

@@ -2,16 +2,23 @@
 //! through the component and printed, until the sources end (`--once`, or
 //! stdin closes) or a stop is requested (SIGINT/SIGTERM), in which case the
 //! batch in flight is finished and flushed first.
+//!
+//! A batch is acknowledged (its positions checkpointed) only after its
+//! verdicts were written and flushed, so a crash never loses a line and
+//! repeats at most the batch it interrupted.
 
+use crate::checkpoint::{CheckpointWriter, Position};
 use crate::engine::ComponentDetector;
 use crate::output::Printer;
-use crate::sources::{self, Line, ReadOptions, SourceSpec};
+use crate::sources::{self, Line, ReadOptions, SourceResult, SourceSpec};
 use anyhow::{Context, Result};
 use regex::Regex;
 use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// A partial batch waits at most this long for more lines before it is scored.
@@ -30,6 +37,8 @@ pub struct MonitorConfig {
     pub all: bool,
     /// Records per call into the component.
     pub batch_size: usize,
+    /// Where to save checkpoints after each batch (following only).
+    pub checkpoint_file: Option<PathBuf>,
 }
 
 /// What a run did.
@@ -43,8 +52,16 @@ pub struct MonitorStats {
     pub scored: u64,
     /// Records found anomalous.
     pub anomalies: u64,
-    /// Sources that failed, with the reason.
-    pub failed_sources: Vec<String>,
+    /// Problems with sources (unreadable or missing paths, failed readers).
+    pub problems: Vec<String>,
+}
+
+/// The lines received since the last flush: those to score, and the
+/// positions of those the filter dropped (acknowledged with the batch).
+struct Pending {
+    lines: Vec<Line>,
+    skipped: Vec<Position>,
+    since: Instant,
 }
 
 /// Runs the monitor until the sources end or `stop` is set.
@@ -59,28 +76,35 @@ pub fn run<W: Write>(
     let (tx, rx) = sync_channel::<Line>(batch_size * 4);
     let mut handles = sources::spawn(&config.sources, &config.read, &tx, stop);
     drop(tx);
+    let mut checkpoints = config.checkpoint_file.clone().map(|path| CheckpointWriter::new(path, (*config.read.checkpoints).clone()));
     let mut stats = MonitorStats::default();
-    let mut batch: Vec<Line> = Vec::with_capacity(batch_size);
-    let mut batch_started = Instant::now();
+    let mut pending = Pending { lines: Vec::with_capacity(batch_size), skipped: Vec::new(), since: Instant::now() };
     printer.header()?;
-    let mut flush = |batch: &mut Vec<Line>, stats: &mut MonitorStats| -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let records: Vec<_> = batch.iter().map(|l| l.record.clone()).collect();
-        let verdicts = detector.score_batch(&records).with_context(|| {
-            let first = &batch[0];
-            format!("{} records from {} line {} on were not scored", batch.len(), first.origin, first.line_no)
-        })?;
-        for (line, verdict) in batch.iter().zip(&verdicts) {
-            stats.scored += 1;
-            stats.anomalies += u64::from(verdict.anomalous);
-            if config.all || verdict.anomalous {
-                printer.write(line, verdict, threshold)?;
+    let mut flush = |pending: &mut Pending, stats: &mut MonitorStats| -> Result<()> {
+        if !pending.lines.is_empty() {
+            let records: Vec<_> = pending.lines.iter().map(|l| l.record.clone()).collect();
+            let verdicts = detector.score_batch(&records).with_context(|| {
+                let first = &pending.lines[0];
+                format!("{} records from {} line {} on were not scored", pending.lines.len(), first.origin, first.line_no)
+            })?;
+            for (line, verdict) in pending.lines.iter().zip(&verdicts) {
+                stats.scored += 1;
+                stats.anomalies += u64::from(verdict.anomalous);
+                if config.all || verdict.anomalous {
+                    printer.write(line, verdict, threshold)?;
+                }
             }
+            printer.flush()?;
         }
-        printer.flush()?;
-        batch.clear();
+        // Only now, with the verdicts out, is the batch done.
+        if let Some(writer) = checkpoints.as_mut() {
+            for position in pending.lines.iter().map(|l| &l.position).chain(&pending.skipped) {
+                writer.record(position);
+            }
+            writer.save(false)?;
+        }
+        pending.lines.clear();
+        pending.skipped.clear();
         Ok(())
     };
     loop {
@@ -89,51 +113,51 @@ pub fn run<W: Write>(
         if let Ok(first) = received {
             for line in std::iter::once(first).chain(rx.try_iter().take(batch_size - 1)) {
                 stats.lines += 1;
-                if batch.is_empty() {
-                    batch_started = Instant::now();
+                if pending.lines.is_empty() && pending.skipped.is_empty() {
+                    pending.since = Instant::now();
                 }
                 if config.filter.as_ref().is_some_and(|re| !re.is_match(&line.raw)) {
                     stats.filtered += 1;
+                    pending.skipped.push(line.position);
                     continue;
                 }
-                batch.push(line);
+                pending.lines.push(line);
             }
-            if batch.len() < batch_size && batch_started.elapsed() < MAX_BATCH_DELAY && !stop.load(Ordering::Relaxed) {
+            let full = pending.lines.len() >= batch_size;
+            if !full && pending.since.elapsed() < MAX_BATCH_DELAY && !stop.load(Ordering::Relaxed) {
                 continue;
             }
         }
-        flush(&mut batch, &mut stats)?;
-        reap(&mut handles, &mut stats);
+        flush(&mut pending, &mut stats)?;
+        reap(&mut handles, &mut stats, false);
         if disconnected || stop.load(Ordering::Relaxed) {
             break;
         }
     }
-    if !stop.load(Ordering::Relaxed) {
-        for (name, handle) in handles.drain(..) {
-            report(&name, handle.join(), &mut stats);
-        }
+    if let Some(writer) = checkpoints.as_mut() {
+        writer.save(true)?;
     }
+    // Followers stop on their own within a poll interval; stdin may block,
+    // so only finished readers are joined.
+    reap(&mut handles, &mut stats, !stop.load(Ordering::Relaxed));
     Ok(stats)
 }
 
-fn reap(handles: &mut Vec<(String, std::thread::JoinHandle<sources::SourceResult>)>, stats: &mut MonitorStats) {
+fn reap(handles: &mut Vec<(String, JoinHandle<SourceResult>)>, stats: &mut MonitorStats, all: bool) {
     let mut i = 0;
     while i < handles.len() {
-        if handles[i].1.is_finished() {
+        if all || handles[i].1.is_finished() {
             let (name, handle) = handles.swap_remove(i);
-            report(&name, handle.join(), stats);
+            match handle.join() {
+                Ok(Ok(problems)) => stats.problems.extend(problems),
+                Ok(Err(msg)) => {
+                    tracing::error!("{msg}");
+                    stats.problems.push(msg);
+                }
+                Err(_) => stats.problems.push(format!("the reader of {name} crashed")),
+            }
         } else {
             i += 1;
         }
     }
-}
-
-fn report(name: &str, result: std::thread::Result<sources::SourceResult>, stats: &mut MonitorStats) {
-    let failure = match result {
-        Ok(Ok(())) => return,
-        Ok(Err(msg)) => msg,
-        Err(_) => format!("the reader of {name} crashed"),
-    };
-    tracing::error!("{failure}");
-    stats.failed_sources.push(failure);
 }

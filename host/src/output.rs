@@ -4,7 +4,9 @@
 //! JSON: one object per line with `timestamp` (RFC 3339, or `null`),
 //! `source`, `host`, `message`, `score`, `anomalous`, `threshold`, `terms`
 //! (`[{"term", "weight", "unseen"}]`), plus `origin` and `line` (where the
-//! record was read) and `truncated`. CSV: a header row and the same columns,
+//! record was read), `truncated` when the line was cut, and `fields` (journal
+//! `unit` and `pid`, the other keys of NDJSON input) when there are any.
+//! CSV: a header row and the same columns,
 //! `terms` as `term;term (unseen)`.
 
 use crate::sources::Line;
@@ -57,6 +59,8 @@ struct JsonRecord<'a> {
     line: u64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    fields: std::collections::BTreeMap<&'a str, &'a str>,
 }
 
 /// RFC 3339 (UTC, microseconds when present) of a microsecond timestamp.
@@ -116,6 +120,7 @@ impl<W: Write> Printer<W> {
                     origin: &line.origin,
                     line: line.line_no,
                     truncated: line.truncated,
+                    fields: line.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
                 };
                 serde_json::to_writer(&mut *out, &rec)?;
                 out.write_all(b"\n")?;

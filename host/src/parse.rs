@@ -170,6 +170,18 @@ fn skip_structured_data(s: &str) -> Option<&str> {
 /// and `priority`/`PRIORITY`/`severity`/`level` fill the rest. `None` when
 /// the line is not a JSON object with a message.
 pub fn parse_json(line: &str) -> Option<LogRecord> {
+    parse_json_with_extras(line).map(|(record, _)| record)
+}
+
+const MESSAGE_KEYS: [&str; 4] = ["message", "log", "msg", "MESSAGE"];
+const TIME_KEYS: [&str; 4] = ["timestamp", "time", "@timestamp", "ts"];
+const PRIORITY_KEYS: [&str; 4] = ["priority", "PRIORITY", "severity", "level"];
+const SOURCE_KEYS: [&str; 5] = ["source", "ident", "app", "SYSLOG_IDENTIFIER", "program"];
+const HOST_KEYS: [&str; 3] = ["host", "hostname", "_HOSTNAME"];
+
+/// Like [`parse_json`], also returning the object's other fields (as
+/// `(key, value as text)`), which are kept with the record for output.
+pub fn parse_json_with_extras(line: &str) -> Option<(LogRecord, Vec<(String, String)>)> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let obj = value.as_object()?;
     let text = |keys: &[&str]| {
@@ -179,24 +191,73 @@ pub fn parse_json(line: &str) -> Option<LogRecord> {
             other => Some(other.to_string()),
         })
     };
-    let message = text(&["message", "log", "msg", "MESSAGE"])?;
-    let timestamp_us = ["timestamp", "time", "@timestamp", "ts"].iter().find_map(|k| match obj.get(*k)? {
+    let message = text(&MESSAGE_KEYS)?;
+    let timestamp_us = TIME_KEYS.iter().find_map(|k| match obj.get(*k)? {
         serde_json::Value::String(s) => DateTime::parse_from_rfc3339(s).ok().map(micros),
         serde_json::Value::Number(n) => n.as_f64().map(|secs| (secs * 1e6) as i64),
         _ => None,
     });
-    let priority = ["priority", "PRIORITY", "severity", "level"].iter().find_map(|k| match obj.get(*k)? {
+    let priority = PRIORITY_KEYS.iter().find_map(|k| match obj.get(*k)? {
         serde_json::Value::Number(n) => n.as_u64().filter(|p| *p <= 7).map(|p| p as u8),
         serde_json::Value::String(s) => severity_from_name(s),
         _ => None,
     });
-    Some(LogRecord {
+    let record = LogRecord {
         timestamp_us,
-        source: text(&["source", "ident", "app", "SYSLOG_IDENTIFIER", "program"]).unwrap_or_default(),
-        host: text(&["host", "hostname", "_HOSTNAME"]).unwrap_or_default(),
+        source: text(&SOURCE_KEYS).unwrap_or_default(),
+        host: text(&HOST_KEYS).unwrap_or_default(),
         priority,
         message,
-    })
+    };
+    let known = |k: &str| [&MESSAGE_KEYS[..], &TIME_KEYS, &PRIORITY_KEYS, &SOURCE_KEYS, &HOST_KEYS].iter().any(|keys| keys.contains(&k));
+    let extras = obj
+        .iter()
+        .filter(|(k, _)| !known(k))
+        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+        .collect();
+    Some((record, extras))
+}
+
+/// Parses a `--since` time: `now`, `today`, `yesterday`, `N UNIT ago`
+/// (`30m ago`, `1 hour ago`, `2 days ago`), `-N UNIT`, `YYYY-MM-DD`,
+/// `YYYY-MM-DD HH:MM[:SS]` (local time) or RFC 3339. Returns µs since the epoch.
+pub fn parse_since(text: &str, now: DateTime<Local>) -> Result<i64, String> {
+    let t = text.trim();
+    let midnight = |days_back: i64| {
+        let date = now.date_naive() - chrono::Duration::days(days_back);
+        Local.from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap()).earliest().map(|d| d.timestamp_micros())
+    };
+    let parsed = match t {
+        "now" => Some(now.timestamp_micros()),
+        "today" => midnight(0),
+        "yesterday" => midnight(1),
+        _ => None,
+    };
+    if let Some(us) = parsed {
+        return Ok(us);
+    }
+    let relative = t.strip_suffix(" ago").or_else(|| t.strip_prefix('-'));
+    if let Some(span) = relative {
+        // humantime wants "1hour 30min": drop the spaces between number and unit.
+        let compact: String = span.split_whitespace().collect::<Vec<_>>().join("");
+        return humantime::parse_duration(&compact)
+            .map(|d| now.timestamp_micros() - d.as_micros() as i64)
+            .map_err(|e| format!("invalid time {text:?}: {e}"));
+    }
+    if let Ok(ts) = DateTime::parse_from_rfc3339(t) {
+        return Ok(micros(ts));
+    }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(t, format) {
+            return Local.from_local_datetime(&naive).earliest().map(micros).ok_or_else(|| format!("invalid local time {text:?}"));
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Local.from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap()).earliest().map(micros).ok_or_else(|| format!("invalid local date {text:?}"));
+    }
+    Err(format!(
+        "invalid time {text:?}: use 'now', 'today', 'yesterday', '1 hour ago', '2026-11-01 10:00' or RFC 3339"
+    ))
 }
 
 /// A syslog severity from its number or usual name.
@@ -257,11 +318,28 @@ mod tests {
     }
 
     #[test]
+    fn since_forms() {
+        let now = now();
+        let us = |s: &str| parse_since(s, now).unwrap();
+        assert_eq!(us("now"), now.timestamp_micros());
+        assert_eq!(us("1 hour ago"), now.timestamp_micros() - 3_600_000_000);
+        assert_eq!(us("30m ago"), now.timestamp_micros() - 1_800_000_000);
+        assert_eq!(us("-2 days"), now.timestamp_micros() - 2 * 86_400_000_000);
+        assert_eq!(us("today"), Local.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap().timestamp_micros());
+        assert_eq!(us("yesterday"), Local.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap().timestamp_micros());
+        assert_eq!(us("2026-11-01 10:00"), Local.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap().timestamp_micros());
+        assert_eq!(us("2026-11-01T10:00:00Z"), DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z").unwrap().timestamp_micros());
+        assert!(parse_since("last tuesday", now).unwrap_err().contains("invalid time"));
+    }
+
+    #[test]
     fn ndjson_fields() {
         let r = parse_json(r#"{"msg":"disk full","host":"h","ident":"kernel","level":"err","time":"2026-11-02T08:00:00Z","extra":1}"#).unwrap();
         assert_eq!((r.message.as_str(), r.host.as_str(), r.source.as_str(), r.priority), ("disk full", "h", "kernel", Some(3)));
         assert!(r.timestamp_us.is_some());
         assert!(parse_json(r#"{"nomessage":1}"#).is_none());
+        let (_, extras) = parse_json_with_extras(r#"{"msg":"x","unit":"a.service","n":2}"#).unwrap();
+        assert_eq!(extras, [("n".to_owned(), "2".to_owned()), ("unit".to_owned(), "a.service".to_owned())]);
         assert!(parse_json("not json").is_none());
     }
 }

@@ -59,13 +59,13 @@ pub fn ok(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 
-/// Asserts a clean failure: non-zero exit, a one-line error containing
-/// `needle`, and no panic.
+/// Asserts a clean failure: non-zero exit, one `NAME: error: ...` line
+/// containing `needle` (warnings may precede it), and no panic.
 pub fn fails_with(out: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "expected failure, got success; stderr: {stderr}");
     assert!(!stderr.contains("panicked"), "panicked: {stderr}");
-    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
     assert_eq!(errors.len(), 1, "expected one error line, got: {stderr}");
     assert!(errors[0].contains(needle), "error line {:?} lacks {needle:?}", errors[0]);
 }

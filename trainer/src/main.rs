@@ -29,14 +29,25 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct TrainArgs {
-    /// Log files to learn from (default: /var/log/syslog or /var/log/messages).
+    /// Log files, globs or directories to learn from (default:
+    /// /var/log/syslog or /var/log/messages, plus the journal when there is one).
     #[arg(value_name = "PATHS")]
-    paths: Vec<PathBuf>,
+    paths: Vec<String>,
     /// Also read log lines (plain, syslog or NDJSON) from stdin, to its end.
     #[arg(short = 'i', long)]
     stdin: bool,
-    /// Learn only from the last DURATION of history (e.g. 30m, 2h, 24h);
-    /// files named on the command line are read whole unless this is given.
+    /// Learn from the systemd journal.
+    #[arg(short = 'j', long)]
+    journald: bool,
+    /// Read the journal files in DIR instead of the system journal (implies -j).
+    #[arg(long, value_name = "DIR")]
+    journal_dir: Option<PathBuf>,
+    /// Read the files under directories given as paths, recursively.
+    #[arg(short = 'r', long)]
+    recursive: bool,
+    /// Learn only from the last DURATION of history (e.g. 30m, 2h, 24h;
+    /// default 24h for the journal and the default sources); files named on
+    /// the command line are read whole unless this is given.
     #[arg(short = 't', long = "time", value_name = "DURATION", value_parser = humantime::parse_duration)]
     time: Option<Duration>,
     /// Vocabulary size: the most frequent terms kept.
@@ -100,23 +111,36 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     params.check().map_err(|e| anyhow::anyhow!("invalid training parameters: {e}"))?;
     let data_dir = DataDir::resolve(args.data_dir.clone())?;
 
-    let mut specs: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::File).collect();
+    let mut specs: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::Path).collect();
+    if args.journald || args.journal_dir.is_some() {
+        specs.push(SourceSpec::Journal(args.journal_dir.clone()));
+    }
     if args.stdin {
         specs.push(SourceSpec::Stdin);
     }
-    if specs.is_empty() {
+    let defaults = specs.is_empty();
+    if defaults {
         specs = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
-    let (lines, failures) = sources::read_all(&specs, args.max_line_bytes.max(1));
+    // The window: -t, else a day of the journal and of the default sources.
+    let day = Duration::from_secs(24 * 3600);
+    let cutoff = |window: Duration| (chrono::Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::TimeDelta::MAX)).timestamp_micros();
+    let file_cutoff = args.time.or(defaults.then_some(day)).map(cutoff);
+    let options = sources::ReadOptions {
+        max_line_bytes: args.max_line_bytes.max(1),
+        recursive: args.recursive,
+        since_us: Some(cutoff(args.time.unwrap_or(day))),
+        ..sources::ReadOptions::default()
+    };
+    let (lines, failures) = sources::read_all(&specs, &options);
     if !failures.is_empty() {
         bail!("{}", failures.join("; "));
     }
     let read = lines.len();
-    let cutoff = args.time.map(|window| (chrono::Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::TimeDelta::MAX)).timestamp_micros());
     let records: Vec<_> = lines
         .into_iter()
         .map(|l| l.record)
-        .filter(|r| match (cutoff, r.timestamp_us) {
+        .filter(|r| match (file_cutoff, r.timestamp_us) {
             (Some(cut), Some(ts)) => ts >= cut,
             _ => true,
         })

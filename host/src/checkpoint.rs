@@ -1,0 +1,203 @@
+//! Checkpoints: how far each source has been scored, so that a restart
+//! (after a crash, `kill -9`, or a clean stop) resumes exactly there.
+//!
+//! A file is identified by device and inode (so a rename keeps its
+//! checkpoint) and by a fingerprint of its first bytes (so a reused inode or
+//! a truncated-and-rewritten file is not mistaken for the old one). The
+//! journal is identified by its cursor.
+//!
+//! The monitor records a line's position only after the line's verdict was
+//! written and flushed, and saves the checkpoints after every batch
+//! (atomically: temp file and rename; fsync'd at most every few seconds and
+//! at exit). A crash therefore loses nothing and repeats at most the batch
+//! whose output was flushed but whose checkpoint was not yet saved.
+
+use crate::datadir::write_atomic;
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Bytes at the start of a file that identify its content.
+pub const FINGERPRINT_BYTES: usize = 256;
+
+/// The hash of a file's first `len` bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// How many bytes were hashed (less than [`FINGERPRINT_BYTES`] while the
+    /// file is shorter).
+    pub len: u32,
+    /// SHA-256 of those bytes, first 16 bytes, hex.
+    pub hash: String,
+}
+
+impl Fingerprint {
+    /// The fingerprint of `head` (at most [`FINGERPRINT_BYTES`] are used).
+    pub fn of(head: &[u8]) -> Self {
+        let head = &head[..head.len().min(FINGERPRINT_BYTES)];
+        Self { len: head.len() as u32, hash: hex::encode(&Sha256::digest(head)[..16]) }
+    }
+}
+
+/// Where a line came from, precisely enough to resume after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Position {
+    /// Stdin and other streams that cannot be resumed.
+    None,
+    /// A byte offset in a file.
+    File(FilePosition),
+    /// A journal entry.
+    Journal {
+        /// Which journal (see `Checkpoints::journals`).
+        journal: String,
+        /// The entry's cursor.
+        cursor: String,
+    },
+}
+
+/// The position just after a line in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePosition {
+    /// The path the file was found at.
+    pub path: PathBuf,
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Offset just after the line, bytes.
+    pub offset: u64,
+    /// The file's fingerprint when the line was read.
+    pub fingerprint: Fingerprint,
+}
+
+/// All checkpoints of a data directory.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Checkpoints {
+    /// Files by `"dev:ino"`.
+    #[serde(default)]
+    pub files: BTreeMap<String, FilePosition>,
+    /// The cursor of the last scored journal entry, per journal (`system`
+    /// or the directory given with `--journal-dir`).
+    #[serde(default)]
+    pub journals: BTreeMap<String, String>,
+}
+
+fn file_key(dev: u64, ino: u64) -> String {
+    format!("{dev}:{ino}")
+}
+
+impl Checkpoints {
+    /// The file of a data directory that holds its checkpoints.
+    pub fn path_in(data_dir: &Path) -> PathBuf {
+        data_dir.join("checkpoints.json")
+    }
+
+    /// Loads checkpoints; a missing file means none.
+    pub fn load(path: &Path) -> Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
+                format!("checkpoint file {} is damaged (delete it to start over from the end of each log)", path.display())
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(e).with_context(|| format!("cannot read checkpoint file {}", path.display())),
+        }
+    }
+
+    /// The checkpoint of a file by identity.
+    pub fn file(&self, dev: u64, ino: u64) -> Option<&FilePosition> {
+        self.files.get(&file_key(dev, ino))
+    }
+
+    /// Records that everything up to `position` was scored.
+    pub fn record(&mut self, position: &Position) {
+        match position {
+            Position::None => {}
+            Position::File(p) => {
+                self.files.insert(file_key(p.dev, p.ino), p.clone());
+            }
+            Position::Journal { journal, cursor } => {
+                self.journals.insert(journal.clone(), cursor.clone());
+            }
+        }
+    }
+}
+
+/// Saves checkpoints to disk after batches, fsync'ing at most every
+/// `SYNC_INTERVAL` (the rename alone survives a process crash; fsync is for
+/// power loss).
+pub struct CheckpointWriter {
+    path: PathBuf,
+    state: Checkpoints,
+    dirty: bool,
+    last_sync: Instant,
+}
+
+const SYNC_INTERVAL: Duration = Duration::from_secs(5);
+
+impl CheckpointWriter {
+    /// A writer for `path`, starting from `state`.
+    pub fn new(path: PathBuf, state: Checkpoints) -> Self {
+        Self { path, state, dirty: false, last_sync: Instant::now() }
+    }
+
+    /// The current state.
+    pub fn state(&self) -> &Checkpoints {
+        &self.state
+    }
+
+    /// Records a scored position.
+    pub fn record(&mut self, position: &Position) {
+        if *position != Position::None {
+            self.state.record(position);
+            self.dirty = true;
+        }
+    }
+
+    /// Writes the checkpoints if anything changed.
+    pub fn save(&mut self, force_sync: bool) -> Result<()> {
+        if !self.dirty {
+            return Ok(());
+        }
+        let json = serde_json::to_vec_pretty(&self.state)?;
+        if force_sync || self.last_sync.elapsed() >= SYNC_INTERVAL {
+            write_atomic(&self.path, &json)?;
+            self.last_sync = Instant::now();
+        } else {
+            write_atomic_nosync(&self.path, &json)?;
+        }
+        self.dirty = false;
+        Ok(())
+    }
+}
+
+fn write_atomic_nosync(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    std::fs::write(tmp.path(), bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
+    tmp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.json");
+        let mut w = CheckpointWriter::new(path.clone(), Checkpoints::load(&path).unwrap());
+        let pos = FilePosition { path: "/x".into(), dev: 1, ino: 2, offset: 30, fingerprint: Fingerprint::of(b"abc") };
+        w.record(&Position::File(pos.clone()));
+        w.record(&Position::Journal { journal: "system".into(), cursor: "s=1;i=2".into() });
+        w.save(true).unwrap();
+        let back = Checkpoints::load(&path).unwrap();
+        assert_eq!(back.file(1, 2), Some(&pos));
+        assert_eq!(back.journals["system"], "s=1;i=2");
+        std::fs::write(&path, "{ not json").unwrap();
+        assert!(Checkpoints::load(&path).unwrap_err().to_string().contains("damaged"));
+    }
+}

@@ -1,0 +1,498 @@
+//! Tailing files like `tail -F`, for any number of paths, globs and
+//! directories, in one thread.
+//!
+//! Files are tracked by device and inode, so a renamed file keeps being read
+//! under its new name until it is drained; the file that appears at the path
+//! is read from its start. A file truncated in place (copytruncate) is read
+//! again from its start, after the lines it lost are recovered from the
+//! copy: the file in the same directory whose first bytes have the old
+//! fingerprint. On start, checkpoints are honoured, including files that were
+//! rotated or truncated while the monitor was down. inotify (`notify`) wakes
+//! the loop when something changes; if it is unavailable the loop polls.
+//!
+//! Where reading starts: with a checkpoint, just after it; files present at
+//! start without one, at their end (`--from-head`: their start); files that
+//! appear later, and every file when not following (`--once`), at their start.
+
+use super::lines::{LineReader, RawLine};
+use super::{Line, ReadOptions, SourceResult, line_from_text};
+use crate::checkpoint::{FINGERPRINT_BYTES, FilePosition, Fingerprint, Position};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufReader, Seek, SeekFrom};
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::time::{Duration, Instant};
+
+/// Rounds when nothing wakes the loop: without inotify, and as a safety net.
+const POLL_INTERVAL: Duration = Duration::from_millis(250);
+const WATCHED_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// A rotated file is dropped once drained and quiet for this long (its
+/// writer may still hold it open for a moment after the rename).
+const ROTATED_GRACE: Duration = Duration::from_secs(2);
+/// Lines read from one file per round, so one busy file cannot starve others.
+const ROUND_BUDGET: usize = 8192;
+/// Compressed (already rotated) logs in a directory are not read.
+const SKIPPED_SUFFIXES: [&str; 6] = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
+/// Warnings about a path repeat at most this often (backoff from 1 s).
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+type Key = (u64, u64);
+
+struct Tracked {
+    path: PathBuf,
+    origin: Arc<str>,
+    file: File,
+    reader: LineReader<BufReader<File>>,
+    fingerprint: Fingerprint,
+    line_no: u64,
+    /// When the file left its path (renamed or deleted).
+    rotated: Option<Instant>,
+    last_growth: Instant,
+}
+
+struct Tailer<'a> {
+    patterns: &'a [String],
+    options: &'a ReadOptions,
+    tx: &'a SyncSender<Line>,
+    tracked: HashMap<Key, Tracked>,
+    first_round: bool,
+    problems: Vec<String>,
+    backoff: HashMap<String, (Instant, Duration)>,
+}
+
+/// Reads (and when following, follows) every file the patterns name.
+pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &SyncSender<Line>, stop: &AtomicBool) -> SourceResult {
+    for p in patterns {
+        if has_glob(p) {
+            glob::Pattern::new(p).map_err(|e| format!("invalid glob {p:?}: {e}"))?;
+        }
+    }
+    let mut tailer = Tailer { patterns, options, tx, tracked: HashMap::new(), first_round: true, problems: Vec::new(), backoff: HashMap::new() };
+    let (wakeups, _watcher) = if options.follow { watch(patterns, options.recursive) } else { (None, None) };
+    loop {
+        let paths = tailer.discover();
+        if tailer.first_round && options.follow {
+            tailer.resume_rotated(&paths);
+        }
+        tailer.first_round = false;
+        let Some(busy) = tailer.read_round(!options.follow) else {
+            return Ok(tailer.problems); // the receiver is gone
+        };
+        if !options.follow {
+            return Ok(tailer.problems);
+        }
+        if stop.load(Ordering::Relaxed) {
+            return Ok(tailer.problems);
+        }
+        if !busy {
+            wait(wakeups.as_ref());
+        }
+    }
+}
+
+fn wait(wakeups: Option<&Receiver<()>>) {
+    match wakeups {
+        Some(rx) => {
+            if rx.recv_timeout(WATCHED_POLL_INTERVAL).is_ok() {
+                // Coalesce a burst of events into one round.
+                std::thread::sleep(Duration::from_millis(20));
+                while rx.try_recv().is_ok() {}
+            }
+        }
+        None => std::thread::sleep(POLL_INTERVAL),
+    }
+}
+
+/// Watches the directories the patterns live in; `None` (polling) when
+/// inotify cannot be used.
+fn watch(patterns: &[String], recursive: bool) -> (Option<Receiver<()>>, Option<notify::RecommendedWatcher>) {
+    use notify::Watcher;
+    let (tx, rx) = mpsc::channel();
+    let mut watcher = match notify::recommended_watcher(move |_event| {
+        let _ = tx.send(());
+    }) {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::debug!("inotify unavailable ({e}); polling every {POLL_INTERVAL:?}");
+            return (None, None);
+        }
+    };
+    let mut watching = false;
+    for p in patterns {
+        let base = watch_base(p);
+        let mode = if recursive && base.is_dir() && !has_glob(p) { notify::RecursiveMode::Recursive } else { notify::RecursiveMode::NonRecursive };
+        // Watch the directory (to see creations and renames), and the path
+        // itself when it is a directory.
+        for dir in [base.parent().map(Path::to_path_buf), base.is_dir().then(|| base.clone())].into_iter().flatten() {
+            let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+            match watcher.watch(&dir, mode) {
+                Ok(()) => watching = true,
+                Err(e) => tracing::debug!("cannot watch {}: {e}; it is polled", dir.display()),
+            }
+        }
+    }
+    if watching { (Some(rx), Some(watcher)) } else { (None, None) }
+}
+
+fn has_glob(p: &str) -> bool {
+    p.contains(['*', '?', '['])
+}
+
+/// The longest leading part of a pattern without glob characters.
+fn watch_base(p: &str) -> PathBuf {
+    if !has_glob(p) {
+        return PathBuf::from(p);
+    }
+    let mut base = PathBuf::new();
+    for part in Path::new(p).components() {
+        if has_glob(&part.as_os_str().to_string_lossy()) {
+            break;
+        }
+        base.push(part);
+    }
+    base.join("x")
+}
+
+fn skipped(path: &Path) -> bool {
+    let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
+    SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s))
+}
+
+fn key_of(meta: &fs::Metadata) -> Key {
+    (meta.dev(), meta.ino())
+}
+
+/// The first bytes of a file, at most [`FINGERPRINT_BYTES`].
+fn head(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = vec![0; len.min(FINGERPRINT_BYTES)];
+    let mut filled = 0;
+    while filled < buf.len() {
+        let n = file.read_at(&mut buf[filled..], filled as u64)?;
+        if n == 0 {
+            break;
+        }
+        filled += n;
+    }
+    buf.truncate(filled);
+    Ok(buf)
+}
+
+impl Tailer<'_> {
+    /// Notes a problem with a path: logged at most once per backoff period
+    /// (1 s doubling to 60 s), remembered once for the exit status.
+    fn problem(&mut self, key: &str, msg: String) {
+        let now = Instant::now();
+        let entry = self.backoff.entry(key.to_owned()).or_insert((now, Duration::from_secs(1)));
+        if now >= entry.0 {
+            if self.options.follow {
+                tracing::warn!("{msg}; retrying");
+            } else {
+                tracing::warn!("{msg}");
+            }
+            entry.0 = now + entry.1;
+            entry.1 = (entry.1 * 2).min(MAX_BACKOFF);
+        }
+        if !self.problems.contains(&msg) {
+            self.problems.push(msg);
+        }
+    }
+
+    /// Expands the patterns into the files they name now, starts tracking
+    /// new ones, and notices tracked files that left their path.
+    fn discover(&mut self) -> Vec<PathBuf> {
+        let mut paths = Vec::new();
+        for pattern in self.patterns {
+            self.expand(pattern, &mut paths);
+        }
+        for path in &paths {
+            let meta = match fs::metadata(path) {
+                Ok(m) => m,
+                Err(e) => {
+                    self.problem(&path.display().to_string(), format!("cannot open {}: {e}", path.display()));
+                    continue;
+                }
+            };
+            let key = key_of(&meta);
+            if !self.tracked.contains_key(&key) {
+                self.track(path, key);
+            }
+        }
+        if self.options.follow {
+            for (key, t) in self.tracked.iter_mut() {
+                let still_there = fs::metadata(&t.path).is_ok_and(|m| key_of(&m) == *key);
+                if t.rotated.is_none() && !still_there {
+                    tracing::debug!("{} was rotated or removed; draining it", t.path.display());
+                    t.rotated = Some(Instant::now());
+                }
+            }
+        }
+        paths
+    }
+
+    fn expand(&mut self, pattern: &str, out: &mut Vec<PathBuf>) {
+        if has_glob(pattern) {
+            let mut matched = false;
+            for entry in glob::glob(pattern).into_iter().flatten() {
+                match entry {
+                    Ok(path) if path.is_dir() => {
+                        if self.options.recursive {
+                            matched = true;
+                            self.expand_dir(&path, out);
+                        } else {
+                            self.problem(&path.display().to_string(), format!("{} (matched by {pattern}) is a directory, not a log file; use -r to read the files under it", path.display()));
+                        }
+                    }
+                    Ok(path) => {
+                        matched = true;
+                        if !skipped(&path) {
+                            out.push(path);
+                        }
+                    }
+                    Err(e) => self.problem(pattern, format!("cannot read {}: {}", e.path().display(), e.error())),
+                }
+            }
+            if !matched {
+                self.problem(pattern, format!("no file matches {pattern}"));
+            }
+            return;
+        }
+        let path = PathBuf::from(pattern);
+        if path.is_dir() {
+            self.expand_dir(&path, out);
+        } else {
+            out.push(path);
+        }
+    }
+
+    fn expand_dir(&mut self, dir: &Path, out: &mut Vec<PathBuf>) {
+        let depth = if self.options.recursive { usize::MAX } else { 1 };
+        let before = out.len();
+        for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(depth).sort_by_file_name() {
+            match entry {
+                Ok(e) if e.file_type().is_file() && !skipped(e.path()) => out.push(e.into_path()),
+                Ok(_) => {}
+                Err(e) => {
+                    let at = e.path().unwrap_or(dir).display().to_string();
+                    self.problem(&at, format!("cannot read {at}: {}", e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())));
+                }
+            }
+        }
+        if out.len() == before {
+            self.problem(&dir.display().to_string(), format!("no log file in directory {}", dir.display()));
+        }
+    }
+
+    /// Starts tracking a file at the right offset.
+    fn track(&mut self, path: &Path, key: Key) {
+        let file = match File::open(path) {
+            Ok(f) => f,
+            Err(e) => return self.problem(&path.display().to_string(), format!("cannot open {}: {e}", path.display())),
+        };
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
+        let checkpoints = &self.options.checkpoints;
+        let mut offset = 0;
+        if self.options.follow {
+            // By inode, whatever its name now: a file renamed while we were
+            // down and matched under its new name resumes where it was.
+            match checkpoints.file(key.0, key.1) {
+                Some(c) if c.offset <= size && head_bytes.len() >= c.fingerprint.len as usize && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint => {
+                    offset = c.offset;
+                }
+                Some(c) => {
+                    // Truncated or rewritten while we were down.
+                    let c = c.clone();
+                    self.recover_from_copy(path, &c.fingerprint, c.offset, key);
+                }
+                None => {
+                    let has_history = checkpoints.files.values().any(|c| c.path == path);
+                    if self.first_round && !self.options.from_head && !has_history {
+                        offset = size;
+                    }
+                }
+            }
+        }
+        self.start(path, key, file, offset, head_bytes, None);
+    }
+
+    fn start(&mut self, path: &Path, key: Key, file: File, offset: u64, head_bytes: Vec<u8>, rotated: Option<Instant>) {
+        let reader_file = match file.try_clone().and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
+            Ok(f) => f,
+            Err(e) => return self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display())),
+        };
+        tracing::debug!("reading {} from offset {offset}", path.display());
+        self.tracked.insert(
+            key,
+            Tracked {
+                path: path.to_path_buf(),
+                origin: path.display().to_string().into(),
+                file,
+                reader: LineReader::new(BufReader::with_capacity(64 * 1024, reader_file), offset, self.options.max_line_bytes),
+                fingerprint: Fingerprint::of(&head_bytes),
+                line_no: 0,
+                rotated,
+                last_growth: Instant::now(),
+            },
+        );
+    }
+
+    /// On start: files with a checkpoint that were renamed away from their
+    /// path while we were down are found by inode in the same directory and
+    /// drained from their checkpoint.
+    fn resume_rotated(&mut self, paths: &[PathBuf]) {
+        let saved: Vec<FilePosition> =
+            self.options.checkpoints.files.values().filter(|c| paths.contains(&c.path) && !self.tracked.contains_key(&(c.dev, c.ino))).cloned().collect();
+        for c in saved {
+            let Some(dir) = c.path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }) else { continue };
+            let Ok(entries) = fs::read_dir(dir) else { continue };
+            for entry in entries.flatten() {
+                let Ok(meta) = entry.metadata() else { continue };
+                if key_of(&meta) != (c.dev, c.ino) || !meta.is_file() {
+                    continue;
+                }
+                let path = entry.path();
+                let Ok(file) = File::open(&path) else { break };
+                let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
+                if head_bytes.len() >= c.fingerprint.len as usize && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint && c.offset <= meta.len() {
+                    tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
+                    self.start(&path, (c.dev, c.ino), file, c.offset, head_bytes, Some(Instant::now()));
+                }
+                break;
+            }
+        }
+    }
+
+    /// After `path` was truncated in place, reads the lines it had past
+    /// `offset` from its copy (same directory, same fingerprint), if any.
+    fn recover_from_copy(&mut self, path: &Path, fingerprint: &Fingerprint, offset: u64, except: Key) {
+        if fingerprint.len == 0 {
+            return;
+        }
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let Ok(entries) = fs::read_dir(dir) else { return };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            let key = key_of(&meta);
+            if !meta.is_file() || key == except || meta.len() < offset || self.tracked.contains_key(&key) || skipped(&entry.path()) {
+                continue;
+            }
+            let Ok(file) = File::open(entry.path()) else { continue };
+            let head_bytes = head(&file, fingerprint.len as usize).unwrap_or_default();
+            if Fingerprint::of(&head_bytes) != *fingerprint {
+                continue;
+            }
+            tracing::info!("{} was truncated; reading its last lines from the copy {}", path.display(), entry.path().display());
+            let full_head = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
+            self.start(&entry.path(), key, file, offset, full_head, Some(Instant::now()));
+            return;
+        }
+    }
+
+    /// Reads what is available from every tracked file; `None` when the
+    /// receiver is gone, otherwise whether any file hit its round budget.
+    fn read_round(&mut self, to_end: bool) -> Option<bool> {
+        // Rotated files first: their lines are older than their successors'.
+        let mut keys: Vec<Key> = self.tracked.keys().copied().collect();
+        keys.sort_by_key(|k| (self.tracked[k].rotated.is_none(), self.tracked[k].rotated));
+        let mut busy = false;
+        for key in keys {
+            if self.options.follow && self.tracked[&key].rotated.is_none() && self.check_truncation(key) {
+                // Its lost lines come from the copy, read first next round.
+                busy = true;
+                continue;
+            }
+            let Some(t) = self.tracked.get(&key) else { continue };
+            let flush = to_end || t.rotated.is_some_and(|r| r.elapsed() >= ROTATED_GRACE && t.last_growth.elapsed() >= ROTATED_GRACE);
+            let mut read = 0;
+            loop {
+                let Some(t) = self.tracked.get_mut(&key) else { break };
+                let raw = match t.reader.next_line(flush) {
+                    Ok(Some(raw)) => raw,
+                    Ok(None) => break,
+                    Err(e) => {
+                        let msg = format!("cannot read {}: {e}", t.path.display());
+                        let at = t.path.display().to_string();
+                        self.tracked.remove(&key);
+                        self.problem(&at, msg);
+                        break;
+                    }
+                };
+                t.last_growth = Instant::now();
+                let line = self.line(key, raw)?;
+                if self.tx.send(line).is_err() {
+                    return None;
+                }
+                read += 1;
+                if read >= ROUND_BUDGET && !to_end {
+                    busy = true;
+                    break;
+                }
+            }
+            if let Some(t) = self.tracked.get(&key) {
+                let drained = t.rotated.is_some_and(|r| r.elapsed() >= ROTATED_GRACE) && t.last_growth.elapsed() >= ROTATED_GRACE && !t.reader.has_partial();
+                if to_end || drained {
+                    if !to_end {
+                        tracing::debug!("done with rotated {}", t.path.display());
+                    }
+                    if !self.options.follow || drained {
+                        self.tracked.remove(&key);
+                    }
+                }
+            }
+        }
+        Some(busy)
+    }
+
+    fn line(&mut self, key: Key, raw: RawLine) -> Option<Line> {
+        let t = self.tracked.get_mut(&key)?;
+        t.line_no += 1;
+        let position = Position::File(FilePosition {
+            path: t.path.clone(),
+            dev: key.0,
+            ino: key.1,
+            offset: raw.end_offset,
+            fingerprint: t.fingerprint.clone(),
+        });
+        Some(line_from_text(&t.origin, t.line_no, raw.text, raw.truncated, position))
+    }
+
+    /// Detects truncation in place (smaller than what was read, or its first
+    /// bytes changed) and restarts the file from its beginning, returning
+    /// true; also grows the fingerprint while the file is young.
+    fn check_truncation(&mut self, key: Key) -> bool {
+        let Some(t) = self.tracked.get_mut(&key) else { return false };
+        let size = t.file.metadata().map(|m| m.len()).unwrap_or(0);
+        let read_to = t.reader.line_offset();
+        let head_bytes = head(&t.file, FINGERPRINT_BYTES).unwrap_or_default();
+        let old = t.fingerprint.clone();
+        let same_start = head_bytes.len() >= old.len as usize && Fingerprint::of(&head_bytes[..old.len as usize]) == old;
+        if size >= read_to && same_start {
+            if head_bytes.len() > old.len as usize {
+                t.fingerprint = Fingerprint::of(&head_bytes);
+            }
+            return false;
+        }
+        tracing::debug!("{} was truncated (size {size}, read to {read_to})", t.path.display());
+        let path = t.path.clone();
+        let restarted = t.file.try_clone().and_then(|mut f| f.seek(SeekFrom::Start(0)).map(|_| f));
+        match restarted {
+            Ok(f) => {
+                t.reader.reset(BufReader::with_capacity(64 * 1024, f), 0);
+                t.fingerprint = Fingerprint::of(&head_bytes);
+            }
+            Err(e) => {
+                self.tracked.remove(&key);
+                self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display()));
+            }
+        }
+        self.recover_from_copy(&path, &old, read_to, key);
+        true
+    }
+}

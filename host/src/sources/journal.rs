@@ -1,0 +1,143 @@
+//! Reading the systemd journal through libsystemd (`sd-journal`, via the
+//! `systemd` crate): the system journal, or the journal files of a
+//! directory (`--journal-dir`, like `journalctl -D`).
+//!
+//! Kept per entry: `MESSAGE` (binary values are read as bytes and decoded
+//! lossily, never dropped), `SYSLOG_IDENTIFIER` (else `_COMM`), `PRIORITY`,
+//! `_HOSTNAME` and the realtime timestamp into the record; `_SYSTEMD_UNIT`
+//! and `_PID` alongside it. Following waits on the journal (`sd_journal_wait`),
+//! it does not poll; where to start is the checkpointed cursor, else
+//! `--since`, else the end (following) or the beginning (reading once).
+
+use super::{Line, ReadOptions, SourceResult};
+use crate::checkpoint::Position;
+use logarithm_detector::LogRecord;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::SyncSender;
+use std::time::Duration;
+use systemd::journal::{Journal, JournalWaitResult, OpenDirectoryOptions, OpenOptions};
+
+/// How long one wait for new entries lasts before the stop flag is checked.
+const WAIT: Duration = Duration::from_millis(250);
+
+/// The name under which a journal's cursor is checkpointed.
+pub fn checkpoint_name(dir: Option<&Path>) -> String {
+    match dir {
+        None => "system".into(),
+        Some(d) => std::fs::canonicalize(d).unwrap_or_else(|_| d.to_path_buf()).display().to_string(),
+    }
+}
+
+fn open(dir: Option<&Path>) -> Result<Journal, String> {
+    match dir {
+        None => OpenOptions::default().system(true).local_only(false).open().map_err(|e| format!("cannot open the system journal: {e}")),
+        Some(d) => {
+            if !d.is_dir() {
+                return Err(format!("journal directory {} does not exist or is not a directory", d.display()));
+            }
+            use std::os::unix::ffi::OsStrExt;
+            let c_path = std::ffi::CString::new(d.as_os_str().as_bytes()).map_err(|_| format!("journal directory {} has a NUL byte in its name", d.display()))?;
+            OpenDirectoryOptions::default().open_directory(c_path.as_c_str()).map_err(|e| format!("cannot open journal directory {}: {e}", d.display()))
+        }
+    }
+}
+
+fn field(journal: &mut Journal, name: &str) -> Option<Vec<u8>> {
+    journal.get_data(name).ok().flatten().and_then(|f| f.value().map(<[u8]>::to_vec))
+}
+
+fn text(bytes: Vec<u8>) -> String {
+    String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// Reads the journal and sends its entries.
+pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &SyncSender<Line>, stop: &AtomicBool) -> SourceResult {
+    let name = checkpoint_name(dir);
+    let describe = || dir.map_or_else(|| "the system journal".to_owned(), |d| format!("journal directory {}", d.display()));
+    let mut journal = open(dir)?;
+    let fail = |what: &str, e: systemd::Error| format!("cannot {what} {}: {e}", describe());
+    // Larger fields are cut by libsystemd at this size; we cut lines there too.
+    journal.set_data_threshold(options.max_line_bytes.saturating_add(64)).map_err(|e| fail("configure", e))?;
+
+    let cursor = options.follow.then(|| options.checkpoints.journals.get(&name).cloned()).flatten();
+    let mut skip_cursor = None;
+    if let Some(c) = &cursor {
+        journal.seek_cursor(c.as_str()).map_err(|e| fail("seek in", e))?;
+        skip_cursor = Some(c.clone());
+    } else if let Some(since) = options.since_us {
+        journal.seek_realtime_usec(since.max(0) as u64).map_err(|e| fail("seek in", e))?;
+    } else if options.follow && !options.from_head {
+        journal.seek_tail().map_err(|e| fail("seek in", e))?;
+        // After seeking to the tail, step back onto the last entry so that
+        // the next step lands on the first new one.
+        journal.previous().map_err(|e| fail("read", e))?;
+        skip_cursor = journal.cursor().ok();
+    } else {
+        journal.seek_head().map_err(|e| fail("seek in", e))?;
+    }
+
+    let origin: Arc<str> = match dir {
+        None => "journal".into(),
+        Some(d) => format!("journal:{}", d.display()).into(),
+    };
+    let mut entry_no = 0;
+    loop {
+        if journal.next().map_err(|e| fail("read", e))? == 0 {
+            if !options.follow || stop.load(Ordering::Relaxed) {
+                return Ok(Vec::new());
+            }
+            match journal.wait(Some(WAIT)) {
+                Ok(JournalWaitResult::Nop | JournalWaitResult::Append | JournalWaitResult::Invalidate) => {}
+                Err(e) => return Err(fail("wait on", e)),
+            }
+            continue;
+        }
+        let cursor = journal.cursor().map_err(|e| fail("read a cursor from", e))?;
+        if let Some(skip) = skip_cursor.take() {
+            // The checkpointed entry itself was already scored.
+            if journal.test_cursor(skip.as_str()).unwrap_or(false) {
+                continue;
+            }
+        }
+        entry_no += 1;
+        let line = entry(&mut journal, &origin, entry_no, options, Position::Journal { journal: name.clone(), cursor });
+        if tx.send(line).is_err() {
+            return Ok(Vec::new());
+        }
+        if stop.load(Ordering::Relaxed) && options.follow {
+            return Ok(Vec::new());
+        }
+    }
+}
+
+fn entry(journal: &mut Journal, origin: &Arc<str>, entry_no: u64, options: &ReadOptions, position: Position) -> Line {
+    let mut message = field(journal, "MESSAGE").unwrap_or_default();
+    let truncated = message.len() > options.max_line_bytes;
+    message.truncate(options.max_line_bytes);
+    let message = text(message);
+    let source = field(journal, "SYSLOG_IDENTIFIER").or_else(|| field(journal, "_COMM")).map(text).unwrap_or_default();
+    let host = field(journal, "_HOSTNAME").map(text).unwrap_or_default();
+    let priority = field(journal, "PRIORITY").and_then(|p| text(p).trim().parse::<u8>().ok()).filter(|p| *p <= 7);
+    let timestamp_us = journal
+        .timestamp()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros() as i64);
+    let mut extra = Vec::new();
+    for (key, name) in [("unit", "_SYSTEMD_UNIT"), ("pid", "_PID")] {
+        if let Some(v) = field(journal, name) {
+            extra.push((key.to_owned(), text(v)));
+        }
+    }
+    Line {
+        origin: origin.clone(),
+        line_no: entry_no,
+        raw: message.clone(),
+        record: LogRecord { timestamp_us, source, host, priority, message },
+        truncated,
+        extra,
+        position,
+    }
+}

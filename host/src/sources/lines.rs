@@ -1,0 +1,136 @@
+//! Reading lines from a byte stream: CRLF endings stripped, invalid UTF-8
+//! replaced (never dropped), lines longer than the cap cut there and marked
+//! `truncated` (the rest of the line is skipped), and a partial last line
+//! kept until it is completed. The reader counts bytes, so every line knows
+//! the offset just after it (its checkpoint).
+
+use std::io::{self, BufRead};
+
+/// One line as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLine {
+    /// The text (lossy UTF-8, no line ending).
+    pub text: String,
+    /// The line was longer than the cap and was cut.
+    pub truncated: bool,
+    /// Offset just after the line (and its newline) in the stream.
+    pub end_offset: u64,
+}
+
+/// Reads capped lines from a buffered stream.
+pub struct LineReader<R> {
+    reader: R,
+    max: usize,
+    buf: Vec<u8>,
+    dropped: usize,
+    /// Offset of the next byte the reader will consume.
+    consumed: u64,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// A reader of `reader`, which is at byte `offset` of its stream.
+    pub fn new(reader: R, offset: u64, max_line_bytes: usize) -> Self {
+        Self { reader, max: max_line_bytes.max(1), buf: Vec::new(), dropped: 0, consumed: offset }
+    }
+
+    /// The next complete line, or `None` when none is available now. With
+    /// `flush_partial`, a partial last line at end of input is returned as a
+    /// line (end of a file read once, end of stdin, a rotated file).
+    pub fn next_line(&mut self, flush_partial: bool) -> io::Result<Option<RawLine>> {
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                if flush_partial && self.has_partial() {
+                    return Ok(Some(self.take_line()));
+                }
+                return Ok(None);
+            }
+            let (chunk, ends_line) = match available.iter().position(|&b| b == b'\n') {
+                Some(pos) => (&available[..pos], true),
+                None => (available, false),
+            };
+            let keep = chunk.len().min(self.max.saturating_sub(self.buf.len()));
+            self.buf.extend_from_slice(&chunk[..keep]);
+            self.dropped += chunk.len() - keep;
+            let consumed = chunk.len() + usize::from(ends_line);
+            self.reader.consume(consumed);
+            self.consumed += consumed as u64;
+            if ends_line {
+                return Ok(Some(self.take_line()));
+            }
+        }
+    }
+
+    /// True when bytes of an unfinished line are held.
+    pub fn has_partial(&self) -> bool {
+        !self.buf.is_empty() || self.dropped > 0
+    }
+
+    /// Offset just after the last complete line returned (where a restart
+    /// must resume: a held partial line is read again).
+    pub fn line_offset(&self) -> u64 {
+        self.consumed - (self.buf.len() + self.dropped) as u64
+    }
+
+    /// Forgets any partial line and continues from `offset` of a new stream.
+    pub fn reset(&mut self, reader: R, offset: u64) {
+        self.reader = reader;
+        self.buf.clear();
+        self.dropped = 0;
+        self.consumed = offset;
+    }
+
+    fn take_line(&mut self) -> RawLine {
+        if self.buf.last() == Some(&b'\r') && self.dropped == 0 {
+            self.buf.pop();
+        }
+        let text = match String::from_utf8(std::mem::take(&mut self.buf)) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        let truncated = self.dropped > 0;
+        self.dropped = 0;
+        RawLine { text, truncated, end_offset: self.consumed }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(input: &[u8], max: usize) -> Vec<RawLine> {
+        let mut r = LineReader::new(input, 0, max);
+        std::iter::from_fn(|| r.next_line(true).unwrap()).collect()
+    }
+
+    #[test]
+    fn crlf_missing_newline_invalid_utf8_and_offsets() {
+        let got = lines(b"a\r\nb\xff\xfec\nlast", 100);
+        let texts: Vec<_> = got.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b\u{fffd}\u{fffd}c", "last"]);
+        assert_eq!(got.iter().map(|l| l.end_offset).collect::<Vec<_>>(), [3, 8, 12]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_marked_and_the_next_line_survives() {
+        let mut input = vec![b'x'; 10_000];
+        input.extend_from_slice(b"\nnext\n");
+        let got = lines(&input, 1000);
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].text.len(), got[0].truncated, got[0].end_offset), (1000, true, 10_001));
+        assert_eq!((got[1].text.as_str(), got[1].truncated), ("next", false));
+    }
+
+    #[test]
+    fn partial_line_waits_for_its_end_and_is_not_checkpointed() {
+        let mut r = LineReader::new(&b"done\npart"[..], 100, 100);
+        assert_eq!(r.next_line(false).unwrap().unwrap().end_offset, 105);
+        assert!(r.next_line(false).unwrap().is_none());
+        assert!(r.has_partial());
+        assert_eq!(r.line_offset(), 105);
+    }
+}

@@ -1,0 +1,216 @@
+//! Log sources: where lines enter. Files (paths, globs, directories) are
+//! tailed by one thread, the journal is read by another, stdin by a third;
+//! all send parsed [`Line`]s down one bounded channel, so a slow detector
+//! applies back-pressure instead of growing memory, and a quiet source never
+//! blocks a busy one. The same layer serves `logarithm monitor` (following)
+//! and `logarithm-trainer train` (reading to the end).
+//!
+//! Every line carries its [`Position`]; see [`crate::checkpoint`] for how
+//! positions make restarts lossless.
+
+mod files;
+mod journal;
+pub mod lines;
+
+use crate::checkpoint::{Checkpoints, Position};
+use crate::parse;
+use chrono::Local;
+use logarithm_detector::LogRecord;
+use lines::LineReader;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::SyncSender;
+use std::thread::{self, JoinHandle};
+
+/// Default cap on one line, bytes.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// One input line, parsed.
+#[derive(Debug, Clone)]
+pub struct Line {
+    /// Where it came from: a path, `journal`, or `-` for stdin.
+    pub origin: Arc<str>,
+    /// 1-based line (or entry) number within the origin, since it was opened.
+    pub line_no: u64,
+    /// The line as read (lossy UTF-8, no line ending); for the journal, the message.
+    pub raw: String,
+    /// The parsed record.
+    pub record: LogRecord,
+    /// The line was longer than the cap and was cut.
+    pub truncated: bool,
+    /// Other fields worth showing (journal `unit`, `pid`; NDJSON extras).
+    pub extra: Vec<(String, String)>,
+    /// Where to resume after this line.
+    pub position: Position,
+}
+
+/// What to read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceSpec {
+    /// A file, a glob (`/var/log/*.log`) or a directory.
+    Path(String),
+    /// Standard input.
+    Stdin,
+    /// The systemd journal: the system's, or the journal files in a directory.
+    Journal(Option<PathBuf>),
+}
+
+impl SourceSpec {
+    /// How the source is named in output and messages.
+    pub fn name(&self) -> String {
+        match self {
+            SourceSpec::Path(p) => p.clone(),
+            SourceSpec::Stdin => "-".into(),
+            SourceSpec::Journal(None) => "journal".into(),
+            SourceSpec::Journal(Some(dir)) => format!("journal:{}", dir.display()),
+        }
+    }
+}
+
+/// How to read.
+#[derive(Debug, Clone)]
+pub struct ReadOptions {
+    /// Keep reading as sources grow (`tail -F`, journal follow); otherwise
+    /// stop at their current end.
+    pub follow: bool,
+    /// When following, read files present at start (with no checkpoint)
+    /// from their beginning rather than their end.
+    pub from_head: bool,
+    /// Cap on one line, bytes.
+    pub max_line_bytes: usize,
+    /// Descend into subdirectories of directories given as paths.
+    pub recursive: bool,
+    /// Only entries at or after this time (µs since the epoch); for the
+    /// journal this is where reading starts.
+    pub since_us: Option<i64>,
+    /// Where to resume (following only).
+    pub checkpoints: Arc<Checkpoints>,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self {
+            follow: false,
+            from_head: true,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            recursive: false,
+            since_us: None,
+            checkpoints: Arc::default(),
+        }
+    }
+}
+
+/// What a source thread ends with: the problems it had (already logged as
+/// warnings), or a fatal error.
+pub type SourceResult = Result<Vec<String>, String>;
+
+/// True when a systemd journal is there to read.
+pub fn journal_available() -> bool {
+    ["/run/systemd/journal", "/var/log/journal"].iter().any(|p| Path::new(p).is_dir())
+}
+
+/// The sources used when none are given: the system log file that exists,
+/// plus the journal when there is one.
+pub fn default_sources() -> Result<Vec<SourceSpec>, String> {
+    let mut specs: Vec<SourceSpec> = ["/var/log/syslog", "/var/log/messages"]
+        .iter()
+        .find(|p| Path::new(p).exists())
+        .map(|p| SourceSpec::Path((*p).to_owned()))
+        .into_iter()
+        .collect();
+    if journal_available() {
+        specs.push(SourceSpec::Journal(None));
+    }
+    if specs.is_empty() {
+        return Err("no log source: give log paths, -j for the journal or -i for stdin (there is no /var/log/syslog, /var/log/messages or systemd journal here)".into());
+    }
+    Ok(specs)
+}
+
+/// Starts the reader threads: one for all file paths, one per journal, one
+/// for stdin. Each sends its lines to `tx` and ends at end of input (or,
+/// when following, when `stop` is set or the receiver is gone).
+pub fn spawn(
+    specs: &[SourceSpec],
+    options: &ReadOptions,
+    tx: &SyncSender<Line>,
+    stop: &Arc<AtomicBool>,
+) -> Vec<(String, JoinHandle<SourceResult>)> {
+    let mut handles = Vec::new();
+    let paths: Vec<String> = specs.iter().filter_map(|s| if let SourceSpec::Path(p) = s { Some(p.clone()) } else { None }).collect();
+    let start = |name: String, job: Box<dyn FnOnce() -> SourceResult + Send>| {
+        let handle = thread::Builder::new().name(format!("source {name}")).spawn(job).expect("cannot spawn a source thread");
+        (name, handle)
+    };
+    if !paths.is_empty() {
+        let (options, tx, stop) = (options.clone(), tx.clone(), stop.clone());
+        handles.push(start(paths.join(", "), Box::new(move || files::tail(&paths, &options, &tx, &stop))));
+    }
+    for spec in specs {
+        let (options, tx, stop) = (options.clone(), tx.clone(), stop.clone());
+        match spec {
+            SourceSpec::Path(_) => {}
+            SourceSpec::Journal(dir) => {
+                let dir = dir.clone();
+                handles.push(start(spec.name(), Box::new(move || journal::read(dir.as_deref(), &options, &tx, &stop))));
+            }
+            SourceSpec::Stdin => handles.push(start("-".into(), Box::new(move || read_stdin(&options, &tx)))),
+        }
+    }
+    handles
+}
+
+fn read_stdin(options: &ReadOptions, tx: &SyncSender<Line>) -> SourceResult {
+    let origin: Arc<str> = "-".into();
+    let mut reader = LineReader::new(io::stdin().lock(), 0, options.max_line_bytes);
+    let mut line_no = 0;
+    while let Some(raw) = reader.next_line(true).map_err(|e| format!("cannot read stdin: {e}"))? {
+        line_no += 1;
+        if tx.send(line_from_text(&origin, line_no, raw.text, raw.truncated, Position::None)).is_err() {
+            break;
+        }
+    }
+    Ok(Vec::new())
+}
+
+/// A text line (file, stdin) to a [`Line`]: NDJSON when it is a JSON object
+/// with a message (other fields kept as extras), syslog or plain otherwise.
+pub(crate) fn line_from_text(origin: &Arc<str>, line_no: u64, raw: String, truncated: bool, position: Position) -> Line {
+    let (record, extra) = match raw.starts_with('{').then(|| parse::parse_json_with_extras(&raw)).flatten() {
+        Some(parsed) => parsed,
+        None => (parse::parse_line(&raw, Local::now()), Vec::new()),
+    };
+    Line { origin: origin.clone(), line_no, raw, record, truncated, extra, position }
+}
+
+/// A raw line to a record (the parsing [`spawn`]'s readers apply).
+pub fn parse_record(raw: &str) -> LogRecord {
+    line_from_text(&Arc::from(""), 0, raw.to_owned(), false, Position::None).record
+}
+
+/// Reads every source to its end and returns the lines (sources in order)
+/// with the problems met (unreadable paths and the like). For batch jobs
+/// such as training; the monitor streams instead.
+pub fn read_all(specs: &[SourceSpec], options: &ReadOptions) -> (Vec<Line>, Vec<String>) {
+    let options = ReadOptions { follow: false, ..options.clone() };
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut lines = Vec::new();
+    let mut problems = Vec::new();
+    // One source at a time keeps each source's lines together and in order.
+    for spec in specs {
+        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+        let handles = spawn(std::slice::from_ref(spec), &options, &tx, &stop);
+        drop(tx);
+        lines.extend(rx);
+        for (name, handle) in handles {
+            match handle.join() {
+                Ok(Ok(warnings)) => problems.extend(warnings),
+                Ok(Err(msg)) => problems.push(msg),
+                Err(_) => problems.push(format!("the reader of {name} crashed")),
+            }
+        }
+    }
+    (lines, problems)
+}
