@@ -52,6 +52,8 @@ struct Tracked {
     /// When the file left its path (renamed or deleted).
     rotated: Option<Instant>,
     last_growth: Instant,
+    /// Discovery order: files are read in the order their patterns name them.
+    seq: u64,
 }
 
 struct Tailer<'a> {
@@ -60,6 +62,7 @@ struct Tailer<'a> {
     tx: &'a SyncSender<Line>,
     tracked: HashMap<Key, Tracked>,
     first_round: bool,
+    next_seq: u64,
     problems: Vec<String>,
     backoff: HashMap<String, (Instant, Duration)>,
 }
@@ -71,7 +74,7 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &SyncSender<L
             glob::Pattern::new(p).map_err(|e| format!("invalid glob {p:?}: {e}"))?;
         }
     }
-    let mut tailer = Tailer { patterns, options, tx, tracked: HashMap::new(), first_round: true, problems: Vec::new(), backoff: HashMap::new() };
+    let mut tailer = Tailer { patterns, options, tx, tracked: HashMap::new(), first_round: true, next_seq: 0, problems: Vec::new(), backoff: HashMap::new() };
     let (wakeups, _watcher) = if options.follow { watch(patterns, options.recursive) } else { (None, None) };
     loop {
         let paths = tailer.discover();
@@ -336,8 +339,10 @@ impl Tailer<'_> {
                 line_no: 0,
                 rotated,
                 last_growth: Instant::now(),
+                seq: self.next_seq,
             },
         );
+        self.next_seq += 1;
     }
 
     /// On start: files with a checkpoint that were renamed away from their
@@ -400,7 +405,10 @@ impl Tailer<'_> {
     fn read_round(&mut self, to_end: bool) -> Option<bool> {
         // Rotated files first: their lines are older than their successors'.
         let mut keys: Vec<Key> = self.tracked.keys().copied().collect();
-        keys.sort_by_key(|k| (self.tracked[k].rotated.is_none(), self.tracked[k].rotated));
+        keys.sort_by_key(|k| {
+            let t = &self.tracked[k];
+            (t.rotated.is_none(), t.rotated, t.seq)
+        });
         let mut busy = false;
         for key in keys {
             if self.options.follow && self.tracked[&key].rotated.is_none() && self.check_truncation(key) {

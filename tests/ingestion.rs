@@ -1,0 +1,439 @@
+//! Issue 3: ingestion like a real log agent, through the real `logarithm`
+//! binary: real journal files (made by `systemd-journal-remote`), a real
+//! rsyslogd writing the file, rotation and SIGKILL under load, and bad inputs.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"))).collect()
+}
+
+/// Starts `logarithm monitor` following, its stdout going to `out`.
+fn follow(t: &Trained, args: &[&str], out: &Path) -> Child {
+    command("logarithm")
+        .args(["monitor", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key])
+        .args(args)
+        .stdout(File::create(out).unwrap())
+        .stderr(File::create(out.with_extension("err")).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+fn signal(child: &Child, sig: &str) {
+    ok(&Command::new("kill").args([sig, &child.id().to_string()]).output().unwrap());
+}
+
+fn stop(mut child: Child) {
+    signal(&child, "-TERM");
+    let status = child.wait().unwrap();
+    assert!(status.success(), "monitor exited with {status}");
+}
+
+/// Waits until `cond` holds (checking every 100 ms), failing after `secs`.
+fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn records_in(path: &Path) -> Vec<Value> {
+    json_lines(&fs::read_to_string(path).unwrap_or_default())
+}
+
+mod journald {
+    use super::*;
+
+    /// One journal entry in journal export format; `message` may be binary.
+    fn entry(out: &mut Vec<u8>, usec: u64, seq: u64, ident: &str, message: &[u8]) {
+        out.extend(format!("__REALTIME_TIMESTAMP={usec}\n__MONOTONIC_TIMESTAMP={seq}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n").bytes());
+        out.extend(format!("SYSLOG_IDENTIFIER={ident}\nPRIORITY=6\n_HOSTNAME=jhost\n_PID=42\n_SYSTEMD_UNIT={ident}.service\n").bytes());
+        if message.contains(&b'\n') || std::str::from_utf8(message).is_err() {
+            out.extend(b"MESSAGE\n");
+            out.extend((message.len() as u64).to_le_bytes());
+            out.extend(message);
+            out.push(b'\n');
+        } else {
+            out.extend(b"MESSAGE=");
+            out.extend(message);
+            out.push(b'\n');
+        }
+        out.push(b'\n');
+    }
+
+    /// Writes a real journal file with `systemd-journal-remote`.
+    fn journal_file(path: &Path, export: &[u8]) {
+        let mut child = Command::new("/lib/systemd/systemd-journal-remote")
+            .args(["-o", path.to_str().unwrap(), "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("systemd-journal-remote is needed (apt-get install systemd-journal-remote)");
+        child.stdin.take().unwrap().write_all(export).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "journal-remote: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    fn batch(from: u64, count: u64, base_usec: u64) -> Vec<u8> {
+        let mut export = Vec::new();
+        for i in from..from + count {
+            entry(&mut export, base_usec + i * 1000, i + 1, "cron", format!("(root) CMD (job {i})").as_bytes());
+        }
+        export
+    }
+
+    fn now_usec() -> u64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64
+    }
+
+    #[test]
+    fn reads_fields_binary_messages_and_since() {
+        let t = trained();
+        let dir = t.dir.path().join("journal");
+        fs::create_dir(&dir).unwrap();
+        let base = now_usec() - 3_600_000_000; // an hour ago
+        let mut export = batch(0, 5, base);
+        entry(&mut export, base + 10_000_000, 100, "kernel", b"binary \xff\xfe\x00 payload");
+        entry(&mut export, base + 20_000_000, 101, "kernel", b"two\nlines");
+        journal_file(&dir.join("a.journal"), &export);
+
+        let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "json", "--journal-dir", dir.to_str().unwrap(), "-D", t.data.to_str().unwrap(), "-K", t.key]));
+        let records = json_lines(&out);
+        assert_eq!(records.len(), 7);
+        let r = &records[0];
+        assert_eq!((r["source"].as_str(), r["host"].as_str(), r["message"].as_str()), (Some("cron"), Some("jhost"), Some("(root) CMD (job 0)")));
+        assert_eq!((r["fields"]["unit"].as_str(), r["fields"]["pid"].as_str()), (Some("cron.service"), Some("42")));
+        assert!(r["timestamp"].as_str().unwrap().starts_with(&chrono::DateTime::from_timestamp_micros(base as i64).unwrap().format("%Y-%m-%dT%H").to_string()));
+        assert_eq!(records[5]["message"], "binary \u{fffd}\u{fffd}\u{0} payload", "binary MESSAGE kept, lossily");
+        assert_eq!(records[6]["message"], "two\nlines");
+
+        // --since skips what came before.
+        let since = chrono::DateTime::from_timestamp_micros((base + 5_000_000) as i64).unwrap().to_rfc3339();
+        let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "json", "--journal-dir", dir.to_str().unwrap(), "-s", &since, "-D", t.data.to_str().unwrap(), "-K", t.key]));
+        assert_eq!(json_lines(&out).len(), 2);
+        let bad = run("logarithm", &["monitor", "--once", "--journal-dir", dir.to_str().unwrap(), "-s", "someday", "-D", t.data.to_str().unwrap(), "-K", t.key]);
+        fails_with(&bad, "--since");
+        let missing = run("logarithm", &["monitor", "--once", "--journal-dir", "/nonexistent/journal", "-D", t.data.to_str().unwrap(), "-K", t.key]);
+        assert!(!missing.status.success());
+        assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/journal"));
+    }
+
+    /// Follows new journal files as they appear, checkpoints the cursor, and
+    /// resumes after a restart exactly where it stopped.
+    #[test]
+    fn follows_and_resumes_from_the_cursor() {
+        let t = trained();
+        let dir = t.dir.path().join("journal");
+        fs::create_dir(&dir).unwrap();
+        let base = now_usec() - 60_000_000;
+        journal_file(&dir.join("a.journal"), &batch(0, 10, base));
+
+        let out1 = t.dir.path().join("run1.json");
+        let monitor = follow(&t, &["--journal-dir", dir.to_str().unwrap()], &out1);
+        std::thread::sleep(Duration::from_millis(1500));
+        journal_file(&dir.join("b.journal"), &batch(10, 20, base + 1_000_000));
+        wait_for(20, "20 new journal entries", || records_in(&out1).len() >= 20);
+        stop(monitor);
+        let first = records_in(&out1);
+        assert_eq!(first.len(), 20, "started at the end: only new entries");
+        assert_eq!(first[0]["message"], "(root) CMD (job 10)");
+
+        // Stopped: more entries arrive; the restart resumes after the cursor.
+        journal_file(&dir.join("c.journal"), &batch(30, 15, base + 2_000_000));
+        let out2 = t.dir.path().join("run2.json");
+        let monitor = follow(&t, &["--journal-dir", dir.to_str().unwrap()], &out2);
+        wait_for(20, "15 entries after restart", || records_in(&out2).len() >= 15);
+        std::thread::sleep(Duration::from_millis(700));
+        stop(monitor);
+        let second: Vec<String> = records_in(&out2).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        let expected: Vec<String> = (30..45).map(|i| format!("(root) CMD (job {i})")).collect();
+        assert_eq!(second, expected, "resumed exactly after the last scored entry");
+    }
+}
+
+mod rsyslog {
+    use super::*;
+
+    /// A real rsyslogd, unprivileged config: UDP input on 127.0.0.1, one file
+    /// output, its own pid file and work dir. Every line sent with `logger`
+    /// is scored exactly once.
+    #[test]
+    fn every_line_from_a_real_syslog_daemon_is_scored_once() {
+        let t = trained();
+        let base = t.dir.path().join("rsyslog");
+        fs::create_dir_all(base.join("work")).unwrap();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let log = base.join("remote.log");
+        let conf = base.join("rsyslog.conf");
+        fs::write(
+            &conf,
+            format!(
+                "global(workDirectory=\"{work}\")\nmodule(load=\"imudp\")\ninput(type=\"imudp\" address=\"127.0.0.1\" port=\"{port}\")\n*.* action(type=\"omfile\" file=\"{log}\" template=\"RSYSLOG_TraditionalFileFormat\")\n",
+                work = base.join("work").display(),
+                log = log.display()
+            ),
+        )
+        .unwrap();
+        let mut rsyslogd = Command::new("rsyslogd")
+            .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("rsyslogd is needed (apt-get install rsyslog)");
+        let out = t.dir.path().join("monitor.json");
+        // The file does not exist yet: the monitor waits for it, then reads it whole.
+        let monitor = follow(&t, &[log.to_str().unwrap()], &out);
+        std::thread::sleep(Duration::from_millis(1000));
+        let total = 300;
+        for i in 0..total {
+            let msg = format!("test message {i} from logger");
+            let status = Command::new("logger")
+                .args(["-n", "127.0.0.1", "-P", &port.to_string(), "-d", "--rfc3164", "-t", "ltest", &msg])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            if i % 50 == 49 {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        wait_for(30, "all logger lines scored", || records_in(&out).len() >= total);
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let _ = rsyslogd.kill();
+        let _ = rsyslogd.wait();
+        let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+        for r in records_in(&out) {
+            assert_eq!(r["source"], "ltest", "{r}");
+            *seen.entry(r["message"].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        assert_eq!(seen.len(), total, "every line sent was scored");
+        assert!(seen.values().all(|&n| n == 1), "and exactly once");
+    }
+}
+
+mod rotation {
+    use super::*;
+
+    /// 100,000 lines streamed into a file rotated three times (rename+create,
+    /// copytruncate, rename+create) while the monitor is SIGKILLed twice and
+    /// restarted: the union of its outputs holds every line, and duplicates
+    /// come only from the batches in flight at the kills.
+    #[test]
+    fn survives_rotation_and_sigkill_without_losing_a_line() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let live = logs.join("live.log");
+        File::create(&live).unwrap();
+        let batch = 256;
+        let batch_arg = batch.to_string();
+        let args = ["--batch-size", batch_arg.as_str(), live.to_str().unwrap()];
+        let outputs: Vec<PathBuf> = (0..3).map(|i| t.dir.path().join(format!("run{i}.json"))).collect();
+
+        // The monitor starts first: a file present at start is read from its
+        // end, like tail -F, so it must be tailing before the writer starts.
+        let mut monitor = follow(&t, &args, &outputs[0]);
+        std::thread::sleep(Duration::from_millis(1500));
+        let total = 100_000u64;
+        let writer = {
+            let live = live.clone();
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                let open = || OpenOptions::new().append(true).create(true).open(&live).unwrap();
+                let mut file = open();
+                for seq in 0..total {
+                    writeln!(file, "Nov  2 08:00:00 web01 app[7]: seq={seq:06} processed request ok").unwrap();
+                    match seq {
+                        24_999 | 74_999 => {
+                            // rename + create
+                            let n = if seq == 24_999 { 1 } else { 3 };
+                            fs::rename(&live, logs.join(format!("live.log.{n}"))).unwrap();
+                            file = open();
+                        }
+                        49_999 => {
+                            // copytruncate
+                            fs::copy(&live, logs.join("live.log.2")).unwrap();
+                            file.set_len(0).unwrap();
+                        }
+                        _ => {}
+                    }
+                    if seq % 500 == 499 {
+                        std::thread::sleep(Duration::from_millis(25));
+                    }
+                }
+            })
+        };
+        let written = |n: u64| {
+            // Lines in all files of the directory (rotations included).
+            let count: u64 = fs::read_dir(&logs).unwrap().flatten().map(|e| fs::read(e.path()).map(|b| bytecount(&b)).unwrap_or(0)).sum();
+            count >= n
+        };
+        // Kill once just before the first rename, restart after it; kill
+        // again just before the copytruncate, restart after it.
+        for (run, (kill_at, restart_at)) in [(22_000u64, 27_000u64), (47_000, 52_000)].into_iter().enumerate() {
+            wait_for(60, "the writer", || written(kill_at));
+            signal(&monitor, "-KILL");
+            monitor.wait().unwrap();
+            wait_for(60, "the writer", || written(restart_at));
+            monitor = follow(&t, &args, &outputs[run + 1]);
+        }
+        writer.join().unwrap();
+        let all_seen = || {
+            let mut seen = std::collections::HashSet::new();
+            for out in &outputs {
+                for r in records_in(out) {
+                    seen.insert(r["message"].as_str().unwrap().to_owned());
+                }
+            }
+            seen.len() as u64
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while all_seen() < total && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        stop(monitor);
+
+        let mut counts: BTreeMap<u64, u32> = BTreeMap::new();
+        let mut lines = 0;
+        for out in &outputs {
+            for r in records_in(out) {
+                let msg = r["message"].as_str().unwrap();
+                let seq: u64 = msg.split("seq=").nth(1).unwrap()[..6].parse().unwrap();
+                *counts.entry(seq).or_default() += 1;
+                lines += 1;
+            }
+        }
+        let missing: Vec<u64> = (0..total).filter(|s| !counts.contains_key(s)).collect();
+        if !missing.is_empty() {
+            let stderr: Vec<String> = outputs.iter().map(|o| fs::read_to_string(o.with_extension("err")).unwrap_or_default()).collect();
+            let per_run: Vec<usize> = outputs.iter().map(|o| records_in(o).len()).collect();
+            panic!("{} lines lost, first {:?}, last {:?}; records per run {per_run:?}; stderr {stderr:?}", missing.len(), &missing[..missing.len().min(5)], missing.last());
+        }
+        let duplicates = lines - total as usize;
+        assert!(duplicates <= 2 * batch, "{duplicates} duplicates, more than the two batches in flight at the kills");
+    }
+
+    fn bytecount(bytes: &[u8]) -> u64 {
+        bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    }
+}
+
+mod bad_inputs {
+    use super::*;
+
+    fn monitor_once(t: &Trained, paths: &[&str]) -> std::process::Output {
+        let mut args = vec!["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key];
+        args.extend(paths);
+        run("logarithm", &args)
+    }
+
+    #[test]
+    fn a_glob_matching_nothing_and_an_empty_directory_are_named() {
+        let t = trained();
+        let good = t.dir.path().join("good.log");
+        fs::write(&good, "one\n").unwrap();
+        let glob = t.dir.path().join("nothing-*.log");
+        let out = monitor_once(&t, &[glob.to_str().unwrap(), good.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("no file matches") && stderr.contains("nothing-*.log"), "{stderr}");
+        assert_eq!(json_lines(&String::from_utf8_lossy(&out.stdout)).len(), 1);
+
+        let empty = t.dir.path().join("emptydir");
+        fs::create_dir(&empty).unwrap();
+        let out = monitor_once(&t, &[empty.to_str().unwrap()]);
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("no log file in directory"));
+    }
+
+    /// A directory matched where a log file was expected is named as such;
+    /// a directory given as a path is read (recursively with -r).
+    #[test]
+    fn directories() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir_all(logs.join("sub.log")).unwrap();
+        fs::write(logs.join("a.log"), "alpha\n").unwrap();
+        fs::write(logs.join("sub.log/b.log"), "beta\n").unwrap();
+        fs::write(logs.join("old.log.gz"), b"\x1f\x8b").unwrap();
+        let out = monitor_once(&t, &[logs.join("*.log").to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("sub.log") && stderr.contains("is a directory"), "{stderr}");
+        assert_eq!(json_lines(&String::from_utf8_lossy(&out.stdout)).len(), 1);
+
+        let out = monitor_once(&t, &[logs.to_str().unwrap()]);
+        assert_eq!(json_lines(&ok(&out)).len(), 1, "a.log only: not recursive, .gz skipped");
+        let mut args = vec!["-r", logs.to_str().unwrap()];
+        let out = monitor_once(&t, &std::mem::take(&mut args));
+        let messages: Vec<String> = json_lines(&ok(&out)).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(messages, ["alpha", "beta"]);
+    }
+
+    /// A file the monitor may not read is named with the reason; the other
+    /// files are still scored. (Root reads everything, so the monitor is run
+    /// as `nobody` when the tests run as root.)
+    #[test]
+    fn an_unreadable_file_is_named_and_the_others_still_scored() {
+        let t = trained();
+        let secret = t.dir.path().join("secret.log");
+        let good = t.dir.path().join("good.log");
+        fs::write(&secret, "hidden\n").unwrap();
+        fs::write(&good, "visible\n").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
+        let as_root = effective_uid() == 0;
+        let mut cmd = if as_root {
+            // nobody must be able to read the model and the good file.
+            for entry in walkdir(t.dir.path()) {
+                if entry != secret {
+                    let mode = if entry.is_dir() { 0o755 } else { 0o644 };
+                    fs::set_permissions(&entry, fs::Permissions::from_mode(mode)).unwrap();
+                }
+            }
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin("logarithm"));
+            c
+        } else {
+            Command::new(bin("logarithm"))
+        };
+        let out = cmd
+            .args(["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, secret.to_str().unwrap(), good.to_str().unwrap()])
+            .env_remove("LOGARITHM_DATA_DIR")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("secret.log") && stderr.contains("Permission denied"), "{stderr}");
+        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0]["message"], "visible");
+    }
+
+    fn walkdir(dir: &Path) -> Vec<PathBuf> {
+        let mut out = vec![dir.to_path_buf()];
+        for e in fs::read_dir(dir).unwrap().flatten() {
+            if e.path().is_dir() {
+                out.extend(walkdir(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+        out
+    }
+
+    fn effective_uid() -> u32 {
+        // `id -u` keeps the tests free of libc bindings.
+        String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap().trim().parse().unwrap()
+    }
+}
