@@ -54,58 +54,15 @@ fn records_in(path: &Path) -> Vec<Value> {
 mod journald {
     use super::*;
 
-    /// One journal entry in journal export format; `message` may be binary.
-    fn entry(out: &mut Vec<u8>, usec: u64, seq: u64, ident: &str, message: &[u8]) {
-        out.extend(format!("__REALTIME_TIMESTAMP={usec}\n__MONOTONIC_TIMESTAMP={seq}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n").bytes());
-        out.extend(format!("SYSLOG_IDENTIFIER={ident}\nPRIORITY=6\n_HOSTNAME=jhost\n_PID=42\n_SYSTEMD_UNIT={ident}.service\n").bytes());
-        if message.contains(&b'\n') || std::str::from_utf8(message).is_err() {
-            out.extend(b"MESSAGE\n");
-            out.extend((message.len() as u64).to_le_bytes());
-            out.extend(message);
-            out.push(b'\n');
-        } else {
-            out.extend(b"MESSAGE=");
-            out.extend(message);
-            out.push(b'\n');
-        }
-        out.push(b'\n');
-    }
-
-    /// Writes a real journal file with `systemd-journal-remote`.
-    fn journal_file(path: &Path, export: &[u8]) {
-        let mut child = Command::new("/lib/systemd/systemd-journal-remote")
-            .args(["-o", path.to_str().unwrap(), "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("systemd-journal-remote is needed (apt-get install systemd-journal-remote)");
-        child.stdin.take().unwrap().write_all(export).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "journal-remote: {}", String::from_utf8_lossy(&out.stderr));
-    }
-
-    fn batch(from: u64, count: u64, base_usec: u64) -> Vec<u8> {
-        let mut export = Vec::new();
-        for i in from..from + count {
-            entry(&mut export, base_usec + i * 1000, i + 1, "cron", format!("(root) CMD (job {i})").as_bytes());
-        }
-        export
-    }
-
-    fn now_usec() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as u64
-    }
-
     #[test]
     fn reads_fields_binary_messages_and_since() {
         let t = trained();
         let dir = t.dir.path().join("journal");
         fs::create_dir(&dir).unwrap();
         let base = now_usec() - 3_600_000_000; // an hour ago
-        let mut export = batch(0, 5, base);
-        entry(&mut export, base + 10_000_000, 100, "kernel", b"binary \xff\xfe\x00 payload");
-        entry(&mut export, base + 20_000_000, 101, "kernel", b"two\nlines");
+        let mut export = journal_batch(0, 5, base);
+        journal_entry(&mut export, base + 10_000_000, 100, "kernel", b"binary \xff\xfe\x00 payload");
+        journal_entry(&mut export, base + 20_000_000, 101, "kernel", b"two\nlines");
         journal_file(&dir.join("a.journal"), &export);
 
         let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "json", "--journal-dir", dir.to_str().unwrap(), "-D", t.data.to_str().unwrap(), "-K", t.key]));
@@ -137,12 +94,12 @@ mod journald {
         let dir = t.dir.path().join("journal");
         fs::create_dir(&dir).unwrap();
         let base = now_usec() - 60_000_000;
-        journal_file(&dir.join("a.journal"), &batch(0, 10, base));
+        journal_file(&dir.join("a.journal"), &journal_batch(0, 10, base));
 
         let out1 = t.dir.path().join("run1.json");
         let monitor = follow(&t, &["--journal-dir", dir.to_str().unwrap()], &out1);
         std::thread::sleep(Duration::from_millis(1500));
-        journal_file(&dir.join("b.journal"), &batch(10, 20, base + 1_000_000));
+        journal_file(&dir.join("b.journal"), &journal_batch(10, 20, base + 1_000_000));
         wait_for(20, "20 new journal entries", || records_in(&out1).len() >= 20);
         stop(monitor);
         let first = records_in(&out1);
@@ -150,7 +107,7 @@ mod journald {
         assert_eq!(first[0]["message"], "(root) CMD (job 10)");
 
         // Stopped: more entries arrive; the restart resumes after the cursor.
-        journal_file(&dir.join("c.journal"), &batch(30, 15, base + 2_000_000));
+        journal_file(&dir.join("c.journal"), &journal_batch(30, 15, base + 2_000_000));
         let out2 = t.dir.path().join("run2.json");
         let monitor = follow(&t, &["--journal-dir", dir.to_str().unwrap()], &out2);
         wait_for(20, "15 entries after restart", || records_in(&out2).len() >= 15);
@@ -326,6 +283,45 @@ mod rotation {
 
     fn bytecount(bytes: &[u8]) -> u64 {
         bytes.iter().filter(|&&b| b == b'\n').count() as u64
+    }
+}
+
+mod following {
+    use super::*;
+
+    /// New files matching a watched glob are read from their start; a file
+    /// deleted and created again is read again from its start; files present
+    /// at start are read from their end unless --from-head.
+    #[test]
+    fn new_files_deletion_recreation_and_from_head() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        fs::write(logs.join("a.log"), "a old line\n").unwrap();
+        let out = t.dir.path().join("out.json");
+        let monitor = follow(&t, &[logs.join("*.log").to_str().unwrap()], &out);
+        std::thread::sleep(Duration::from_millis(1500));
+        fs::write(logs.join("b.log"), "b first\nb second\n").unwrap();
+        OpenOptions::new().append(true).open(logs.join("a.log")).unwrap().write_all(b"a new line\n").unwrap();
+        wait_for(20, "the new file and the appended line", || records_in(&out).len() >= 3);
+        fs::remove_file(logs.join("b.log")).unwrap();
+        std::thread::sleep(Duration::from_millis(3000));
+        fs::write(logs.join("b.log"), "b reborn\n").unwrap();
+        wait_for(20, "the re-created file", || records_in(&out).len() >= 4);
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let mut messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        messages.sort();
+        assert_eq!(messages, ["a new line", "b first", "b reborn", "b second"]);
+
+        // --from-head, with no checkpoint, reads a present file from its start.
+        let out = t.dir.path().join("head.json");
+        let monitor = follow(&t, &["--from-head", "--no-checkpoint", logs.join("a.log").to_str().unwrap()], &out);
+        wait_for(20, "a.log from its head", || records_in(&out).len() >= 2);
+        stop(monitor);
+        let first = &records_in(&out)[0];
+        assert_eq!(first["message"], "a old line");
+        assert_eq!(first["raw"], "a old line");
     }
 }
 

@@ -79,3 +79,23 @@ fn stdin_and_time_window() {
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("models/model-000001.json")).unwrap()).unwrap();
     assert_eq!(meta["lines"], 300, "only the last 24h are learned");
 }
+
+/// The trainer reads the journal through the same source layer (-t sets the
+/// window; a day by default).
+#[test]
+fn trains_from_journal_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("journal");
+    std::fs::create_dir(&journal).unwrap();
+    let now = now_usec();
+    let mut export = journal_batch(0, 300, now - 3 * 3_600_000_000);
+    export.extend(journal_batch(300, 200, now - 48 * 3_600_000_000));
+    journal_file(&journal.join("a.journal"), &export);
+    let data = dir.path().join("data");
+    ok(&run("logarithm-trainer", &["train", "--journal-dir", journal.to_str().unwrap(), "-D", data.to_str().unwrap(), "-K", "k"]));
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("models/model-000001.json")).unwrap()).unwrap();
+    assert_eq!(meta["lines"], 300, "only the last 24 h by default");
+    ok(&run("logarithm-trainer", &["train", "--journal-dir", journal.to_str().unwrap(), "-t", "72h", "-D", data.to_str().unwrap(), "-K", "k"]));
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("models/model-000002.json")).unwrap()).unwrap();
+    assert_eq!(meta["lines"], 500);
+}

@@ -4,10 +4,10 @@
 //! JSON: one object per line with `timestamp` (RFC 3339, or `null`),
 //! `source`, `host`, `message`, `score`, `anomalous`, `threshold`, `terms`
 //! (`[{"term", "weight", "unseen"}]`), plus `origin` and `line` (where the
-//! record was read), `truncated` when the line was cut, and `fields` (journal
-//! `unit` and `pid`, the other keys of NDJSON input) when there are any.
-//! CSV: a header row and the same columns,
-//! `terms` as `term;term (unseen)`.
+//! record was read), `raw` (the line as read, header included), `truncated`
+//! when the line was cut, and `fields` (journal `unit` and `pid`, the other
+//! keys of NDJSON input) when there are any. CSV: a header row and the same
+//! columns up to `line`, `terms` as `term;term (unseen)`.
 
 use crate::sources::Line;
 use anyhow::Result;
@@ -57,6 +57,7 @@ struct JsonRecord<'a> {
     terms: Vec<JsonTerm<'a>>,
     origin: &'a str,
     line: u64,
+    raw: &'a str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     truncated: bool,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
@@ -119,6 +120,7 @@ impl<W: Write> Printer<W> {
                     terms: verdict.terms.iter().map(|t| JsonTerm { term: &t.text, weight: t.weight, unseen: t.unseen }).collect(),
                     origin: &line.origin,
                     line: line.line_no,
+                    raw: &line.raw,
                     truncated: line.truncated,
                     fields: line.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
                 };

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::{SystemTime, UNIX_EPOCH};
 use std::io::Write;
 
 /// The directory cargo put this package's binaries in; the workspace's
@@ -103,3 +104,47 @@ pub fn trained() -> Trained {
     train(&data, "correct horse battery staple", &log);
     Trained { dir, data, key: "correct horse battery staple" }
 }
+
+/// One journal entry in journal export format; `message` may be binary.
+pub fn journal_entry(out: &mut Vec<u8>, usec: u64, seq: u64, ident: &str, message: &[u8]) {
+    out.extend(format!("__REALTIME_TIMESTAMP={usec}\n__MONOTONIC_TIMESTAMP={seq}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n").bytes());
+    out.extend(format!("SYSLOG_IDENTIFIER={ident}\nPRIORITY=6\n_HOSTNAME=jhost\n_PID=42\n_SYSTEMD_UNIT={ident}.service\n").bytes());
+    if message.contains(&b'\n') || std::str::from_utf8(message).is_err() {
+        out.extend(b"MESSAGE\n");
+        out.extend((message.len() as u64).to_le_bytes());
+        out.extend(message);
+        out.push(b'\n');
+    } else {
+        out.extend(b"MESSAGE=");
+        out.extend(message);
+        out.push(b'\n');
+    }
+    out.push(b'\n');
+}
+
+/// Writes a real journal file with `systemd-journal-remote`.
+pub fn journal_file(path: &Path, export: &[u8]) {
+    let mut child = Command::new("/lib/systemd/systemd-journal-remote")
+        .args(["-o", path.to_str().unwrap(), "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("systemd-journal-remote is needed (apt-get install systemd-journal-remote)");
+    child.stdin.take().unwrap().write_all(export).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "journal-remote: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+pub fn journal_batch(from: u64, count: u64, base_usec: u64) -> Vec<u8> {
+    let mut export = Vec::new();
+    for i in from..from + count {
+        journal_entry(&mut export, base_usec + i * 1000, i + 1, "cron", format!("(root) CMD (job {i})").as_bytes());
+    }
+    export
+}
+
+pub fn now_usec() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
+}
+

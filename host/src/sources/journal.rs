@@ -101,6 +101,14 @@ pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &SyncSender<Li
                 continue;
             }
         }
+        if let Some(since) = options.since_us {
+            // Seeking finds the first entry at `since`, but entries from other
+            // journal files or clocks may interleave: filter each one too.
+            let at = journal.timestamp().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_micros() as i64);
+            if at.is_some_and(|at| at < since) {
+                continue;
+            }
+        }
         entry_no += 1;
         let line = entry(&mut journal, &origin, entry_no, options, Position::Journal { journal: name.clone(), cursor });
         if tx.send(line).is_err() {
