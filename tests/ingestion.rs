@@ -47,8 +47,12 @@ fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
+/// The records a running monitor has written so far (complete lines only:
+/// the last one may be half-written).
 fn records_in(path: &Path) -> Vec<Value> {
-    json_lines(&fs::read_to_string(path).unwrap_or_default())
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+    json_lines(complete)
 }
 
 mod journald {

@@ -53,32 +53,18 @@ fn tolerance(raw: f64) -> f64 {
 impl Calibration {
     /// Fits the mapping to the raw errors of the training lines (reordered).
     pub fn fit(raws: &mut [f64]) -> Self {
-        // total_cmp orders NaN last; training never yields one, a hand-made model might.
-        raws.sort_unstable_by(f64::total_cmp);
-        let n = raws.len();
-        if n == 0 {
+        if raws.is_empty() {
             return Self { points: vec![Point { raw: 0.0, below: 0.0, at_or_below: 0.0 }], tail_scale: 0.05 };
         }
-        let denominator = (n + 1) as f64;
-        let steps = QUANTILES.min(n - 1).max(1);
-        let tail = (n / 100 + 1).min(TAIL_POINTS).min(n);
-        let mut indices: Vec<usize> = (0..=steps).map(|k| k * (n - 1) / steps).chain(n - tail..n).collect();
-        indices.sort_unstable();
-        let mut points: Vec<Point> = Vec::with_capacity(indices.len());
-        for i in indices {
-            let value = raws[i];
-            if points.last().is_some_and(|p| value - p.raw <= tolerance(p.raw)) {
-                continue;
-            }
-            let tol = tolerance(value);
-            let below = raws.partition_point(|&r| r < value - tol);
-            let at_or_below = raws.partition_point(|&r| r <= value + tol);
-            points.push(Point { raw: value, below: below as f64 / denominator, at_or_below: at_or_below as f64 / denominator });
+        // total_cmp orders NaN last; training never yields one, a hand-made model might.
+        raws.sort_unstable_by(f64::total_cmp);
+        let tail = tail_len(raws.len() as u64);
+        let top = &raws[raws.len() - tail..];
+        let mut counter = PointCounter::new(candidate_points(raws, top));
+        for &r in raws.iter() {
+            counter.add(r, 1);
         }
-        let top = points.last().unwrap().raw;
-        let p99 = raws[(n - 1) * 99 / 100];
-        let tail_scale = (top - p99).max(0.05);
-        Self { points, tail_scale }
+        counter.finish(tail_scale(raws))
     }
 
     /// The calibrated score of a raw error.
@@ -110,6 +96,89 @@ impl Calibration {
             return top.raw - self.tail_scale * ((1.0 - score) / (1.0 - top.at_or_below)).max(f64::MIN_POSITIVE).ln();
         }
         self.points[k].raw
+    }
+}
+
+/// How many of the largest errors are stored exactly for `n` training lines.
+pub fn tail_len(n: u64) -> usize {
+    ((n / 100 + 1) as usize).min(TAIL_POINTS).min(n as usize)
+}
+
+/// The scale of the exponential tail, from a sorted sample of raw errors.
+pub fn tail_scale(sorted_sample: &[f64]) -> f64 {
+    match sorted_sample {
+        [] => 0.05,
+        s => (s[s.len() - 1] - s[(s.len() - 1) * 99 / 100]).max(0.05),
+    }
+}
+
+/// The raw errors to store: [`QUANTILES`] + 1 quantiles of a sorted
+/// `sample` of the training errors plus the exact largest errors `top`,
+/// ascending, ties (to the tolerance) merged.
+pub fn candidate_points(sorted_sample: &[f64], top: &[f64]) -> Vec<f64> {
+    let n = sorted_sample.len();
+    let mut points: Vec<f64> = top.to_vec();
+    if n > 0 {
+        let steps = QUANTILES.min(n - 1).max(1);
+        points.extend((0..=steps).map(|k| sorted_sample[k * (n - 1) / steps]));
+    }
+    points.sort_unstable_by(f64::total_cmp);
+    let mut merged: Vec<f64> = Vec::with_capacity(points.len());
+    for p in points {
+        if merged.last().is_none_or(|&last| p - last > tolerance(last)) {
+            merged.push(p);
+        }
+    }
+    merged
+}
+
+/// Counts, for each stored point, the training errors strictly below it and
+/// at or below it, from errors streamed in any order (each with a count), so
+/// a calibration can be fitted without holding every error in memory.
+#[derive(Debug, Clone)]
+pub struct PointCounter {
+    points: Vec<f64>,
+    below: Vec<u64>,
+    at_or_below: Vec<u64>,
+    n: u64,
+}
+
+impl PointCounter {
+    /// A counter for `points` (ascending, from [`candidate_points`]).
+    pub fn new(points: Vec<f64>) -> Self {
+        let len = points.len() + 1;
+        Self { points, below: vec![0; len], at_or_below: vec![0; len], n: 0 }
+    }
+
+    /// Adds `count` training lines with raw error `raw`.
+    pub fn add(&mut self, raw: f64, count: u64) {
+        // Difference arrays: the error counts for every point from the first
+        // one it lies below (resp. at or below) onwards.
+        let k = self.points.partition_point(|&p| raw >= p - tolerance(p));
+        let j = self.points.partition_point(|&p| raw > p + tolerance(p));
+        self.below[k] += count;
+        self.at_or_below[j] += count;
+        self.n += count;
+    }
+
+    /// The calibration.
+    pub fn finish(self, tail_scale: f64) -> Calibration {
+        if self.points.is_empty() || self.n == 0 {
+            return Calibration { points: vec![Point { raw: 0.0, below: 0.0, at_or_below: 0.0 }], tail_scale: tail_scale.max(0.05) };
+        }
+        let denominator = (self.n + 1) as f64;
+        let (mut below, mut at) = (0u64, 0u64);
+        let points = self
+            .points
+            .iter()
+            .enumerate()
+            .map(|(i, &raw)| {
+                below += self.below[i];
+                at += self.at_or_below[i];
+                Point { raw, below: below as f64 / denominator, at_or_below: at as f64 / denominator }
+            })
+            .collect();
+        Calibration { points, tail_scale }
     }
 }
 

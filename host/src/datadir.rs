@@ -158,6 +158,62 @@ impl DataDir {
         Ok((version, path, bytes))
     }
 
+    /// The metadata of a version (its JSON file).
+    pub fn read_meta(&self, version: u32) -> Result<serde_json::Value> {
+        let path = self.meta_path(version);
+        let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid metadata", path.display()))
+    }
+
+    /// Deletes a version's files. Refuses the current version unless
+    /// `force`, in which case the newest remaining version becomes current.
+    pub fn delete(&self, version: u32, force: bool) -> Result<()> {
+        let current = self.current_version()?;
+        if current == Some(version) && !force {
+            bail!("version {version} is the current model; use --force to delete it anyway");
+        }
+        let path = self.model_path(version);
+        if !path.exists() {
+            bail!("no model version {version} in {}", self.models_dir().display());
+        }
+        fs::remove_file(&path).with_context(|| format!("cannot delete {}", path.display()))?;
+        let _ = fs::remove_file(self.meta_path(version));
+        if current == Some(version) {
+            match self.versions()?.last() {
+                Some(&newest) => self.set_current(newest)?,
+                None => {
+                    let _ = fs::remove_file(self.current_path());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Makes the version before the current one current; returns (from, to).
+    pub fn rollback(&self) -> Result<(u32, u32)> {
+        let Some(current) = self.current_version()? else {
+            bail!("no model in {} to roll back from", self.root.display());
+        };
+        let Some(&previous) = self.versions()?.iter().rev().find(|&&v| v < current) else {
+            bail!("version {current} is the oldest model in {}; there is nothing to roll back to", self.root.display());
+        };
+        self.set_current(previous)?;
+        Ok((current, previous))
+    }
+
+    /// The passphrase as [`DataDir::passphrase`] gives it, checked against an
+    /// expected key fingerprint (`-P`) when one is given.
+    pub fn checked_passphrase(&self, given: Option<String>, create: bool, expected_fingerprint: Option<&str>) -> Result<(String, KeyOrigin)> {
+        let (key, origin) = self.passphrase(given, create)?;
+        if let Some(expected) = expected_fingerprint {
+            let actual = logarithm_detector::modelfile::key_fingerprint(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !actual.eq_ignore_ascii_case(expected.trim()) {
+                bail!("the encryption key's fingerprint is {actual}, not the expected {} given with -P/--encryption-fingerprint", expected.trim());
+            }
+        }
+        Ok((key, origin))
+    }
+
     fn key_path(&self) -> PathBuf {
         self.root.join("key")
     }
@@ -232,5 +288,18 @@ mod tests {
         let mode = fs::metadata(dd.key_path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(dd.passphrase(Some("given".into()), true).unwrap(), ("given".into(), KeyOrigin::Given));
+        let fp = logarithm_detector::modelfile::key_fingerprint("given").unwrap();
+        assert!(dd.checked_passphrase(Some("given".into()), false, Some(&fp)).is_ok());
+        let e = dd.checked_passphrase(Some("other".into()), false, Some(&fp)).unwrap_err().to_string();
+        assert!(e.contains("not the expected"), "{e}");
+
+        // Delete and roll back.
+        dd.set_current(2).unwrap();
+        assert!(dd.delete(2, false).unwrap_err().to_string().contains("--force"));
+        assert_eq!(dd.rollback().unwrap(), (2, 1));
+        assert!(dd.rollback().unwrap_err().to_string().contains("oldest"));
+        dd.delete(2, false).unwrap();
+        dd.delete(1, true).unwrap();
+        assert_eq!(dd.current_version().unwrap(), None);
     }
 }

@@ -10,17 +10,25 @@
 //! - `∂L/∂b_out = 2(w_out Σ_b h_b + B·b_out) − 2 Σ_b Σ_{i∈S_b} x_bi e_i`,
 //!
 //! so a batch costs `O(B·|S|·H + V·H²)` instead of the dense `O(B·V·H)`.
+//!
+//! Training reads the corpus from disk chunk by chunk ([`crate::corpus`]), so
+//! memory depends on the vocabulary and the chunk size, not on the lines.
 
-use logarithm_detector::calibration::Calibration;
+use crate::corpus::{CorpusBuilder, FeatureCorpus, Sample};
+use crate::progress::Progress;
+use logarithm_detector::LogRecord;
+use logarithm_detector::calibration::{self, Calibration, PointCounter};
 use logarithm_detector::features::{self, Features, Vocabulary};
 use logarithm_detector::model::{Model, ModelMeta};
 use logarithm_detector::network::{Activation, Autoencoder, Dense};
 use logarithm_detector::tokenizer::Tokenizer;
-use logarithm_detector::LogRecord;
 use ndarray::{Array1, Array2, Axis};
+use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use std::collections::HashMap;
+use rayon::prelude::*;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Training hyper-parameters.
@@ -107,90 +115,162 @@ pub struct FitReport {
     /// Lines trained on.
     pub lines: u64,
     /// Distinct feature vectors among them.
-    pub distinct: usize,
+    pub distinct: u64,
     /// Vocabulary size.
     pub vocab: usize,
+    /// Terms added to a previous model's vocabulary (expand / hybrid).
+    pub new_terms: usize,
     /// Epochs run.
     pub epochs: usize,
     /// Mean reconstruction loss of the last epoch.
     pub final_loss: f64,
     /// The model's threshold.
     pub threshold: f64,
-    /// Wall time.
+    /// Wall time of the fit (after reading).
     pub elapsed: Duration,
 }
 
-/// A training line as features, kept once per distinct vector.
-struct Sample {
-    known: Vec<(u32, f32)>,
-    unseen_sq: f32,
-    count: u64,
+/// How many training errors the calibration samples for its quantiles.
+const CALIBRATION_SAMPLE: usize = 200_000;
+
+/// The vocabulary: with no `base`, the `vocab_size` terms in the most lines
+/// (ties by term, for a stable order) with idf from their frequencies; with a
+/// `base` (retraining), its terms and idf unchanged, plus, when `expand`, the
+/// most frequent new terms (at most `vocab_size` of them) appended, so that
+/// existing indices keep their meaning.
+pub fn vocabulary(df: &HashMap<String, u64>, lines: u64, params: &FitParams, base: Option<&Vocabulary>, expand: bool) -> Vocabulary {
+    let mut ranked: Vec<(&String, u64)> =
+        df.iter().map(|(t, c)| (t, *c)).filter(|(t, c)| *c >= params.min_df && base.is_none_or(|b| b.get(t).is_none())).collect();
+    ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    ranked.truncate(params.vocab_size);
+    let Some(base) = base else {
+        let idf = ranked.iter().map(|(_, c)| features::idf(*c, lines)).collect();
+        return Vocabulary::new(ranked.into_iter().map(|(t, _)| t.clone()).collect(), idf, features::idf(0, lines));
+    };
+    let mut terms = base.terms().to_vec();
+    let mut idf = base.idf().to_vec();
+    if expand {
+        for (t, c) in ranked {
+            terms.push(t.clone());
+            idf.push(features::idf(c, lines));
+        }
+    }
+    Vocabulary::new(terms, idf, base.unseen_idf())
 }
 
-/// Fits a model to the records. `meta` is completed (lines, parameters) and
-/// stored in the model.
-pub fn fit(records: &[LogRecord], params: &FitParams, mut meta: ModelMeta) -> Result<(Model, FitReport), String> {
+/// Fits a model to in-memory records (tests, evaluation): the same path as
+/// [`fit_corpus`], with the corpus spilled to a temporary directory.
+pub fn fit(records: &[LogRecord], params: &FitParams, meta: ModelMeta) -> Result<(Model, FitReport), String> {
     params.check()?;
-    if records.is_empty() {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot create a temporary directory: {e}"))?;
+    let tokenizer = Tokenizer { mask: params.mask };
+    let mut builder = CorpusBuilder::new(tokenizer, dir.path(), params.vocab_size);
+    for r in records {
+        builder.push(r.clone())?;
+    }
+    let terms = builder.finish()?;
+    let vocab = vocabulary(&terms.df, terms.lines, params, None, false);
+    let corpus = terms.featurize(&vocab)?;
+    fit_corpus(&corpus, tokenizer, vocab, None, params, meta, &Progress::hidden())
+}
+
+/// Fits a model to a featurized corpus. With `init`, training starts from
+/// those weights (rows for terms beyond its vocabulary are added); the
+/// architecture is then the initial model's.
+pub fn fit_corpus(
+    corpus: &FeatureCorpus,
+    tokenizer: Tokenizer,
+    vocab: Vocabulary,
+    init: Option<&Autoencoder>,
+    params: &FitParams,
+    mut meta: ModelMeta,
+    progress: &Progress,
+) -> Result<(Model, FitReport), String> {
+    params.check()?;
+    if corpus.lines == 0 {
         return Err("no log lines to learn from".into());
     }
     let started = Instant::now();
-    let tokenizer = Tokenizer { mask: params.mask };
-    let vocab = build_vocabulary(&tokenizer, records, params);
-    let samples = distinct_samples(&tokenizer, &vocab, records);
-    let dims = &params.hidden;
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
-    let mut net = init_network(vocab.len(), dims, &mut rng);
+    let (mut net, new_terms) = match init {
+        Some(old) => (widen(old, vocab.len(), &mut rng), vocab.len() - old.input_len()),
+        None => (init_network(vocab.len(), &params.hidden, &mut rng), 0),
+    };
     let mut trainer = Adam::new(&net, params.learning_rate);
 
-    // Batches are drawn with probability proportional to each distinct
-    // vector's count: the same distribution as the raw lines, at a fraction
-    // of the bookkeeping.
-    let cumulative: Vec<u64> = samples.iter().scan(0, |acc, s| {
-        *acc += s.count;
-        Some(*acc)
-    }).collect();
-    let total = *cumulative.last().unwrap();
-    let batches_per_epoch = (total as usize).div_ceil(params.batch_size).min(params.max_batches);
+    // Each epoch draws min(lines, max_batches × batch_size) lines, from every
+    // chunk in proportion to its size, weighted by each vector's count: the
+    // distribution of the raw lines, one chunk in memory at a time.
+    let per_epoch = corpus.lines.min((params.max_batches * params.batch_size) as u64);
+    let batches_per_epoch = per_epoch.div_ceil(params.batch_size as u64);
+    progress.stage("training", Some(batches_per_epoch * params.epochs as u64));
     let mut final_loss = 0.0;
+    let mut done = 0u64;
     for epoch in 0..params.epochs {
-        let mut epoch_loss = 0.0;
-        for _ in 0..batches_per_epoch {
-            let batch: Vec<&Sample> = (0..params.batch_size)
-                .map(|_| {
-                    let r = rng.random_range(0..total);
-                    &samples[cumulative.partition_point(|&c| c <= r)]
+        let mut order: Vec<usize> = (0..corpus.chunks()).collect();
+        order.shuffle(&mut rng);
+        let mut buffer: Vec<Sample> = Vec::with_capacity(params.batch_size * 2);
+        let (mut loss_sum, mut steps) = (0.0, 0u64);
+        // Cumulative targets make the draws add up to exactly `per_epoch`.
+        let (mut lines_through, mut drawn) = (0u64, 0u64);
+        for &chunk in &order {
+            lines_through += corpus.chunk_lines(chunk);
+            let target = (u128::from(per_epoch) * u128::from(lines_through) / u128::from(corpus.lines)) as u64;
+            let draws = target - drawn;
+            drawn = target;
+            if draws == 0 {
+                continue;
+            }
+            let samples = corpus.load(chunk)?;
+            let cumulative: Vec<u64> = samples
+                .iter()
+                .scan(0, |acc, s| {
+                    *acc += s.count;
+                    Some(*acc)
                 })
                 .collect();
-            epoch_loss += trainer.step(&mut net, &batch);
+            let total = *cumulative.last().unwrap_or(&0);
+            for _ in 0..draws {
+                if total == 0 {
+                    break;
+                }
+                let r = rng.random_range(0..total);
+                buffer.push(samples[cumulative.partition_point(|&c| c <= r)].clone());
+                if buffer.len() == params.batch_size {
+                    let batch: Vec<&Sample> = buffer.iter().collect();
+                    loss_sum += trainer.step(&mut net, &batch);
+                    steps += 1;
+                    done += 1;
+                    buffer.clear();
+                    progress.set(done);
+                    if progress.interrupted() {
+                        return Err("interrupted; nothing was installed".into());
+                    }
+                }
+            }
         }
-        final_loss = epoch_loss / batches_per_epoch as f64;
+        if !buffer.is_empty() {
+            let batch: Vec<&Sample> = buffer.iter().collect();
+            loss_sum += trainer.step(&mut net, &batch);
+            steps += 1;
+            done += 1;
+            progress.set(done);
+        }
+        final_loss = loss_sum / steps.max(1) as f64;
         tracing::debug!("epoch {}: loss {final_loss:.5}", epoch + 1);
     }
     net.prepare();
 
-    let mut model = Model {
-        meta: ModelMeta::default(),
-        tokenizer,
-        vocab,
-        net,
-        calibration: Calibration::fit(&mut []),
-        threshold: params.threshold,
-    };
-    let mut raws = Vec::with_capacity(records.len());
-    for s in &samples {
-        let f = Features { known: s.known.clone(), unseen: Vec::new() };
-        let raw = model.raw_error_of(&f) + f64::from(s.unseen_sq);
-        raws.extend(std::iter::repeat_n(raw, s.count as usize));
-    }
-    model.calibration = Calibration::fit(&mut raws);
-    meta.training_lines = records.len() as u64;
+    let mut model = Model { meta: ModelMeta::default(), tokenizer, vocab, net, calibration: Calibration::fit(&mut []), threshold: params.threshold };
+    model.calibration = calibrate(&model, corpus, &mut rng, progress)?;
+    meta.training_lines = corpus.lines;
     meta.parameters = params.describe();
     model.meta = meta;
     let report = FitReport {
-        lines: records.len() as u64,
-        distinct: samples.len(),
+        lines: corpus.lines,
+        distinct: corpus.distinct,
         vocab: model.vocab.len(),
+        new_terms,
         epochs: params.epochs,
         final_loss,
         threshold: params.threshold,
@@ -199,50 +279,96 @@ pub fn fit(records: &[LogRecord], params: &FitParams, mut meta: ModelMeta) -> Re
     Ok((model, report))
 }
 
-/// The `vocab_size` terms in the most lines (ties by term, for a stable
-/// order), with `idf` from their document frequencies.
-fn build_vocabulary(tokenizer: &Tokenizer, records: &[LogRecord], params: &FitParams) -> Vocabulary {
-    let mut df: HashMap<String, u64> = HashMap::new();
-    let mut terms = Vec::new();
-    for record in records {
-        terms.clear();
-        features::record_terms(tokenizer, record, &mut terms);
-        terms.sort_unstable();
-        terms.dedup();
-        for t in &terms {
-            match df.get_mut(t.as_ref()) {
-                Some(n) => *n += 1,
-                None => {
-                    df.insert(t.to_string(), 1);
+/// The raw error of every distinct training vector, one chunk at a time.
+fn for_each_raw(model: &Model, corpus: &FeatureCorpus, mut f: impl FnMut(f64, u64)) -> Result<(), String> {
+    for chunk in 0..corpus.chunks() {
+        let samples = corpus.load(chunk)?;
+        let raws: Vec<f64> = samples
+            .par_iter()
+            .map(|s| model.raw_error_of(&Features { known: s.known.clone(), unseen: Vec::new() }) + f64::from(s.unseen_sq))
+            .collect();
+        for (raw, s) in raws.into_iter().zip(&samples) {
+            f(raw, s.count);
+        }
+    }
+    Ok(())
+}
+
+/// Calibrates in two streaming passes: a uniform sample of the training
+/// errors (for the quantiles) and their exact largest values, then exact
+/// counts at the chosen points. Memory does not grow with the lines.
+fn calibrate(model: &Model, corpus: &FeatureCorpus, rng: &mut ChaCha8Rng, progress: &Progress) -> Result<Calibration, String> {
+    progress.stage("calibrating", None);
+    let tail = calibration::tail_len(corpus.lines);
+    let mut sample: Vec<f64> = Vec::with_capacity(CALIBRATION_SAMPLE.min(corpus.lines as usize));
+    let mut seen = 0u64;
+    // Min-heap of (raw, count) holding at least the `tail` largest lines.
+    let mut top: BinaryHeap<Reverse<(OrdF64, u64)>> = BinaryHeap::new();
+    let mut in_top = 0u64;
+    for_each_raw(model, corpus, |raw, count| {
+        for _ in 0..count {
+            // Reservoir sampling (algorithm R), one line at a time.
+            seen += 1;
+            if sample.len() < CALIBRATION_SAMPLE {
+                sample.push(raw);
+            } else {
+                let j = rng.random_range(0..seen);
+                if (j as usize) < CALIBRATION_SAMPLE {
+                    sample[j as usize] = raw;
                 }
             }
         }
-    }
-    let n = records.len() as u64;
-    let mut ranked: Vec<(String, u64)> = df.into_iter().filter(|(_, c)| *c >= params.min_df).collect();
-    ranked.sort_unstable_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-    ranked.truncate(params.vocab_size);
-    let idf = ranked.iter().map(|(_, c)| features::idf(*c, n)).collect();
-    let terms = ranked.into_iter().map(|(t, _)| t).collect();
-    Vocabulary::new(terms, idf, features::idf(0, n))
+        top.push(Reverse((OrdF64(raw), count)));
+        in_top += count;
+        while let Some(Reverse((_, smallest))) = top.peek() {
+            if in_top - smallest < tail as u64 {
+                break;
+            }
+            in_top -= smallest;
+            top.pop();
+        }
+    })?;
+    sample.sort_unstable_by(f64::total_cmp);
+    let top_values: Vec<f64> = top.into_iter().map(|Reverse((OrdF64(r), _))| r).collect();
+    let mut counter = PointCounter::new(calibration::candidate_points(&sample, &top_values));
+    for_each_raw(model, corpus, |raw, count| counter.add(raw, count))?;
+    Ok(counter.finish(calibration::tail_scale(&sample)))
 }
 
-fn distinct_samples(tokenizer: &Tokenizer, vocab: &Vocabulary, records: &[LogRecord]) -> Vec<Sample> {
-    let mut index: HashMap<(Vec<(u32, u32)>, u32), usize> = HashMap::new();
-    let mut samples: Vec<Sample> = Vec::new();
-    for record in records {
-        let f = features::features_of(tokenizer, vocab, record);
-        let unseen_sq = f.unseen_norm_sq();
-        let key = (f.known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), unseen_sq.to_bits());
-        match index.get(&key) {
-            Some(&i) => samples[i].count += 1,
-            None => {
-                index.insert(key, samples.len());
-                samples.push(Sample { known: f.known, unseen_sq, count: 1 });
-            }
-        }
+/// `f64` ordered by `total_cmp`, for the heap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct OrdF64(f64);
+
+impl Eq for OrdF64 {}
+
+impl PartialOrd for OrdF64 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
-    samples
+}
+
+impl Ord for OrdF64 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+/// A copy of `old` with `v` inputs and outputs: rows of terms it did not
+/// know are added (small random weights in, zero out), its own kept.
+fn widen(old: &Autoencoder, v: usize, rng: &mut ChaCha8Rng) -> Autoencoder {
+    let v_old = old.input_len();
+    if v == v_old {
+        return old.clone();
+    }
+    let (h_in, h_out) = (old.w_in.ncols(), old.w_out.ncols());
+    let limit = (6.0 / (v + h_in) as f32).sqrt();
+    let mut w_in = Array2::from_shape_simple_fn((v, h_in), || rng.random_range(-limit..limit));
+    w_in.slice_mut(ndarray::s![..v_old, ..]).assign(&old.w_in);
+    let mut w_out = Array2::<f32>::zeros((v, h_out));
+    w_out.slice_mut(ndarray::s![..v_old, ..]).assign(&old.w_out);
+    let mut b_out = Array1::<f32>::zeros(v);
+    b_out.slice_mut(ndarray::s![..v_old]).assign(&old.b_out);
+    Autoencoder::new(w_in, old.b_in.clone(), old.act_in, old.hidden.clone(), w_out, b_out).expect("widened shapes agree")
 }
 
 /// Glorot-uniform weights, zero biases.

@@ -1,19 +1,23 @@
 //! `logarithm-trainer`: learns what a host's normal logs look like and
-//! exports an encrypted, versioned detector model.
+//! exports an encrypted, versioned detector model; manages the versions.
 
 use anyhow::{Context, Result, bail};
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use logarithm::config::{self, Config};
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::logging;
 use logarithm::sources::{self, DEFAULT_MAX_LINE_BYTES, SourceSpec};
-use logarithm_detector::ModelMeta;
-use logarithm_detector::modelfile;
+use logarithm_detector::{Detector, ModelMeta, modelfile};
+use logarithm_trainer::corpus::{self, CorpusBuilder};
+use logarithm_trainer::progress::Progress;
 use logarithm_trainer::{export, fit};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
-/// Train Logarithm's log anomaly detector.
+/// Train Logarithm's log anomaly detector and manage its models.
 #[derive(Debug, Parser)]
 #[command(name = "logarithm-trainer", version)]
 struct Cli {
@@ -24,11 +28,80 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Learn from log history and install a new model version.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
+    /// Inspect and manage model versions.
+    Model {
+        #[command(subcommand)]
+        action: ModelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelCommand {
+    /// Describe the current model (version, date, lines, vocabulary, threshold, top terms).
+    Info(Common),
+    /// List all versions, the current one marked with `*`.
+    List(Common),
+    /// Delete versions: older than a duration, or one version.
+    Delete(DeleteArgs),
+    /// Make the previous version current again.
+    Rollback(Common),
+}
+
+/// Options every command takes.
+#[derive(Debug, Args)]
+struct Common {
+    /// Data directory holding the models.
+    #[arg(short = 'D', long, env = "LOGARITHM_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Encryption passphrase (default: a key generated once and kept in the
+    /// data directory, mode 0600).
+    #[arg(short = 'K', long = "encryption-key", env = "LOGARITHM_ENCRYPTION_KEY", hide_env_values = true, value_name = "PASSPHRASE")]
+    key: Option<String>,
+    /// Refuse to use a key whose fingerprint is not this one.
+    #[arg(short = 'P', long = "encryption-fingerprint", env = "LOGARITHM_ENCRYPTION_FINGERPRINT", value_name = "FINGERPRINT")]
+    fingerprint: Option<String>,
+    /// Configuration file (default: ~/.config/logarithm/config.yml if present).
+    #[arg(short = 'c', long = "config", env = "LOGARITHM_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
+    log_level: Option<String>,
+    /// More diagnostics (repeatable).
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Debug, Args)]
+struct DeleteArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Delete versions trained longer ago than this (e.g. 30d).
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with = "version", required_unless_present = "version")]
+    older_than: Option<Duration>,
+    /// Delete this version.
+    #[arg(long, value_name = "N")]
+    version: Option<u32>,
+    /// Also delete the current version.
+    #[arg(long)]
+    force: bool,
+}
+
+/// How training starts from the current model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RetrainMode {
+    /// Continue from the current model's weights and vocabulary.
+    Incremental,
+    /// Start fresh.
+    Full,
+    /// Continue from the current weights, growing the vocabulary with new terms.
+    Hybrid,
 }
 
 #[derive(Debug, Args)]
 struct TrainArgs {
+    #[command(flatten)]
+    common: Common,
     /// Log files, globs or directories to learn from (default:
     /// /var/log/syslog or /var/log/messages, plus the journal when there is one).
     #[arg(value_name = "PATHS")]
@@ -48,42 +121,38 @@ struct TrainArgs {
     /// Learn only from the last DURATION of history (e.g. 30m, 2h, 24h;
     /// default 24h for the journal and the default sources); files named on
     /// the command line are read whole unless this is given.
-    #[arg(short = 't', long = "time", value_name = "DURATION", value_parser = humantime::parse_duration)]
+    #[arg(short = 't', long = "time", env = "LOGARITHM_DURATION", value_name = "DURATION", value_parser = humantime::parse_duration)]
     time: Option<Duration>,
-    /// Vocabulary size: the most frequent terms kept.
-    #[arg(short = 'V', long = "vocab-size", default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..))]
-    vocab_size: u32,
-    /// Lines per training mini-batch.
-    #[arg(short = 'B', long = "batch-size", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=65536))]
-    batch_size: u32,
-    /// Most mini-batches per epoch.
-    #[arg(short = 'M', long = "max-batches", default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..))]
-    max_batches: u32,
-    /// Training epochs.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    epochs: u32,
-    /// Anomaly threshold written into the model, in [0, 1].
-    #[arg(short = 'T', long, default_value_t = 0.999)]
-    threshold: f64,
+    /// Vocabulary size: the most frequent terms kept [default: 10000].
+    #[arg(short = 'V', long = "vocab-size", env = "LOGARITHM_VOCAB_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
+    vocab_size: Option<u32>,
+    /// Lines per training mini-batch [default: 256].
+    #[arg(short = 'B', long = "batch-size", env = "LOGARITHM_BATCH_SIZE", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    batch_size: Option<u32>,
+    /// Most mini-batches per epoch [default: 200].
+    #[arg(short = 'M', long = "max-batches", env = "LOGARITHM_MAX_BATCHES", value_parser = clap::value_parser!(u32).range(1..))]
+    max_batches: Option<u32>,
+    /// Training epochs [default: 10].
+    #[arg(long, env = "LOGARITHM_EPOCHS", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    epochs: Option<u32>,
+    /// Anomaly threshold written into the model, in [0, 1] [default: 0.999].
+    #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD")]
+    threshold: Option<f64>,
     /// Random seed (same logs and seed, same model).
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Data directory the model is written to.
-    #[arg(short = 'D', long, env = "LOGARITHM_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Passphrase to encrypt the model with (default: a key generated once
-    /// and kept in the data directory, mode 0600).
-    #[arg(short = 'K', long = "encryption-key", env = "LOGARITHM_ENCRYPTION_KEY", hide_env_values = true, value_name = "PASSPHRASE")]
-    key: Option<String>,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// More diagnostics (repeatable).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    /// How to start from the current model [default: incremental].
+    #[arg(long, env = "LOGARITHM_RETRAIN_MODE", value_enum)]
+    retrain_mode: Option<RetrainMode>,
+    /// Add the new logs' frequent terms to the current vocabulary.
+    #[arg(short = 'e', long)]
+    expand_vocab: bool,
+    /// Instead of training, make the previous version current again.
+    #[arg(short = 'b', long)]
+    rollback: bool,
     /// Longest line kept, bytes; longer lines are cut.
-    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
-    max_line_bytes: usize,
+    #[arg(long, value_name = "BYTES")]
+    max_line_bytes: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -93,23 +162,65 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Train(args) => train(args),
+        Command::Train(args) => train(*args),
+        Command::Model { action } => match action {
+            ModelCommand::Info(common) => model_info(&common),
+            ModelCommand::List(common) => model_list(&common),
+            ModelCommand::Delete(args) => model_delete(&args),
+            ModelCommand::Rollback(common) => {
+                let (_, data_dir) = setup(&common)?;
+                rollback(&data_dir)
+            }
+        },
     }
 }
 
+/// Loads the config file, starts logging and finds the data directory.
+fn setup(common: &Common) -> Result<(Config, DataDir)> {
+    let config = Config::load(common.config.as_deref())?;
+    let level = common.log_level.clone().or_else(|| config.settings.log_level.clone());
+    logging::init(level.as_deref(), common.verbose, "warn")?;
+    let data_dir = DataDir::resolve(common.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
+    Ok((config, data_dir))
+}
+
+fn rollback(data_dir: &DataDir) -> Result<ExitCode> {
+    let (from, to) = data_dir.rollback()?;
+    eprintln!("rolled back: version {to} is current again (was {from})");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn train(args: TrainArgs) -> Result<ExitCode> {
-    logging::init(args.log_level.as_deref(), args.verbose, "warn")?;
+    let (config, data_dir) = setup(&args.common)?;
+    if args.rollback {
+        return rollback(&data_dir);
+    }
+    let file = &config.settings;
+    // Flags (and their environment variables) > config file > defaults.
+    let threshold = match args.threshold {
+        Some(t) => config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?,
+        None => file.threshold.unwrap_or(0.999),
+    };
     let params = fit::FitParams {
-        vocab_size: args.vocab_size as usize,
-        batch_size: args.batch_size as usize,
-        max_batches: args.max_batches as usize,
-        epochs: args.epochs as usize,
-        threshold: args.threshold,
+        vocab_size: args.vocab_size.or(file.vocab_size).unwrap_or(10_000) as usize,
+        batch_size: args.batch_size.or(file.batch_size).unwrap_or(256) as usize,
+        max_batches: args.max_batches.or(file.max_batches).unwrap_or(200) as usize,
+        epochs: args.epochs.or(file.epochs).unwrap_or(10) as usize,
+        threshold,
         seed: args.seed,
         ..fit::FitParams::default()
     };
     params.check().map_err(|e| anyhow::anyhow!("invalid training parameters: {e}"))?;
-    let data_dir = DataDir::resolve(args.data_dir.clone())?;
+    let mode = match (args.retrain_mode, &file.retrain_mode) {
+        (Some(m), _) => m,
+        (None, Some(m)) => RetrainMode::from_str(m, true).map_err(|e| anyhow::anyhow!("retrain_mode: {e}"))?,
+        (None, None) => RetrainMode::Incremental,
+    };
+    let window = match args.time {
+        Some(t) => Some(t),
+        None => config.duration()?,
+    };
+    let max_line_bytes = args.max_line_bytes.or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
 
     let mut specs: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::Path).collect();
     if args.journald || args.journal_dir.is_some() {
@@ -122,35 +233,101 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     if defaults {
         specs = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
-    // The window: -t, else a day of the journal and of the default sources.
+
+    let (passphrase, origin) = data_dir.checked_passphrase(args.common.key.clone(), true, args.common.fingerprint.as_deref())?;
+    let fingerprint = modelfile::key_fingerprint(&passphrase).map_err(|e| anyhow::anyhow!("cannot fingerprint the encryption key: {e}"))?;
+
+    // The model to continue from, if the mode wants one and there is one.
+    let current = match mode {
+        RetrainMode::Full if !args.expand_vocab => None,
+        _ => match data_dir.current_version()? {
+            None => {
+                tracing::info!("no current model: training from scratch");
+                None
+            }
+            Some(_) => {
+                let (version, path, bytes) = data_dir.read_current_model()?;
+                let detector = Detector::load(&bytes, &passphrase).map_err(|e| {
+                    anyhow::anyhow!("cannot load the current model {} to continue from it: {e} (use --retrain-mode full to start over)", path.display())
+                })?;
+                Some((version, detector))
+            }
+        },
+    };
+    let base = current.as_ref().map(|(_, d)| d.model());
+    let tokenizer = base.map_or(logarithm_detector::tokenizer::Tokenizer { mask: params.mask }, |m| m.tokenizer);
+
+    // Ctrl-C / SIGTERM: stop, clean the scratch files, exit non-zero.
+    let interrupted = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, interrupted.clone()).context("cannot install signal handlers")?;
+    }
+    let started = Instant::now();
+    let scratch = corpus::scratch_dir(data_dir.root()).map_err(anyhow::Error::msg)?;
+    let progress = Progress::stderr().interruptible(interrupted.clone());
+
+    // Pass 1: read, tokenize, count, spill.
     let day = Duration::from_secs(24 * 3600);
     let cutoff = |window: Duration| (chrono::Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::TimeDelta::MAX)).timestamp_micros();
-    let file_cutoff = args.time.or(defaults.then_some(day)).map(cutoff);
+    let file_cutoff = window.or(defaults.then_some(day)).map(cutoff);
     let options = sources::ReadOptions {
-        max_line_bytes: args.max_line_bytes.max(1),
+        max_line_bytes,
         recursive: args.recursive,
-        since_us: Some(cutoff(args.time.unwrap_or(day))),
+        since_us: Some(cutoff(window.unwrap_or(day))),
         ..sources::ReadOptions::default()
     };
-    let (lines, failures) = sources::read_all(&specs, &options);
-    if !failures.is_empty() {
-        bail!("{}", failures.join("; "));
+    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let stop = Arc::new(AtomicBool::new(false));
+    let handles = sources::spawn(&specs, &options, &tx, &stop);
+    drop(tx);
+    let mut builder = CorpusBuilder::new(tokenizer, scratch.path(), params.vocab_size);
+    let mut read = 0u64;
+    progress.stage("reading", None);
+    for line in rx {
+        if interrupted.load(Ordering::Relaxed) {
+            bail!("interrupted; nothing was installed");
+        }
+        read += 1;
+        if let (Some(cut), Some(ts)) = (file_cutoff, line.record.timestamp_us) {
+            if ts < cut {
+                continue;
+            }
+        }
+        builder.push(line.record).map_err(anyhow::Error::msg)?;
+        if read % 4096 == 0 {
+            progress.set(read);
+        }
     }
-    let read = lines.len();
-    let records: Vec<_> = lines
-        .into_iter()
-        .map(|l| l.record)
-        .filter(|r| match (file_cutoff, r.timestamp_us) {
-            (Some(cut), Some(ts)) => ts >= cut,
-            _ => true,
-        })
-        .collect();
-    if records.is_empty() {
+    let mut problems = Vec::new();
+    for (name, handle) in handles {
+        match handle.join() {
+            Ok(Ok(p)) => problems.extend(p),
+            Ok(Err(e)) => problems.push(e),
+            Err(_) => problems.push(format!("the reader of {name} crashed")),
+        }
+    }
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
+    let terms = builder.finish().map_err(anyhow::Error::msg)?;
+    if terms.lines == 0 {
         bail!("no log lines to learn from in {} ({read} read, none in the time window)", specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "));
     }
+    let reading_time = started.elapsed();
 
-    let (passphrase, origin) = data_dir.passphrase(args.key.clone(), true)?;
-    let fingerprint = modelfile::key_fingerprint(&passphrase).context("cannot fingerprint the encryption key")?;
+    // Pass 2 and training.
+    let expand = args.expand_vocab || mode == RetrainMode::Hybrid;
+    let vocab = fit::vocabulary(&terms.df, terms.lines, &params, base.map(|m| &m.vocab), expand);
+    progress.stage("featurizing", None);
+    let corpus = terms.featurize(&vocab).map_err(anyhow::Error::msg)?;
+    let init = match mode {
+        RetrainMode::Full => None,
+        _ => base.map(|m| &m.net),
+    };
+    let mut parameters = vec![("retrain_mode".to_owned(), format!("{mode:?}").to_lowercase())];
+    if let Some((v, _)) = &current {
+        parameters.push(("parent_version".into(), v.to_string()));
+    }
     let meta = ModelMeta {
         version: data_dir.next_version()?,
         created_at_unix: chrono::Utc::now().timestamp(),
@@ -158,19 +335,119 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         sources: specs.iter().map(|s| s.name()).collect(),
         ..ModelMeta::default()
     };
-    let (model, report) = fit::fit(&records, &params, meta).map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
+    let (mut model, report) =
+        fit::fit_corpus(&corpus, tokenizer, vocab, init, &params, meta, &progress).map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
+    model.meta.parameters.extend(parameters);
+    progress.finish();
+    drop(corpus);
     let path = export::install(&data_dir, &model, &passphrase)?;
+    drop(scratch);
 
-    eprintln!("trained model version {} in {:.1?}", model.meta.version, report.elapsed);
-    eprintln!("  lines read:      {read}");
+    let total = started.elapsed();
+    eprintln!("trained model version {} in {:.1?} ({:.0} lines/s)", model.meta.version, total, read as f64 / total.as_secs_f64());
+    eprintln!("  lines read:      {read} (in {reading_time:.1?})");
     eprintln!("  lines learned:   {} ({} distinct)", report.lines, report.distinct);
-    eprintln!("  vocabulary:      {} terms", report.vocab);
+    match (&current, report.new_terms) {
+        (Some((v, _)), n) => eprintln!("  vocabulary:      {} terms ({n} new; {} from version {v})", report.vocab, format!("{mode:?}").to_lowercase()),
+        (None, _) => eprintln!("  vocabulary:      {} terms", report.vocab),
+    }
     eprintln!("  epochs:          {} (final loss {:.5})", report.epochs, report.final_loss);
     eprintln!("  threshold:       {}", report.threshold);
     eprintln!("  model:           {}", path.display());
     match origin {
         KeyOrigin::Given => eprintln!("  key fingerprint: {fingerprint}"),
         KeyOrigin::File(key) => eprintln!("  key fingerprint: {fingerprint} (generated key {})", key.display()),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn text(meta: &serde_json::Value, key: &str) -> String {
+    match &meta[key] {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+fn model_info(common: &Common) -> Result<ExitCode> {
+    let (_, data_dir) = setup(common)?;
+    let (version, path, bytes) = data_dir.read_current_model()?;
+    let meta = data_dir.read_meta(version)?;
+    println!("version:         {version} (current)");
+    println!("file:            {}", path.display());
+    for (label, key) in [("created:", "created_at"), ("lines:", "lines"), ("vocabulary:", "vocabulary_size"), ("threshold:", "threshold"), ("key fingerprint:", "key_fingerprint")] {
+        println!("{label:<16} {}", text(&meta, key));
+    }
+    if let Some(sources) = meta["sources"].as_array() {
+        println!("sources:         {}", sources.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    if let Some(params) = meta["parameters"].as_array() {
+        let shown: Vec<String> = params.iter().filter_map(|p| Some(format!("{}={}", p[0].as_str()?, p[1].as_str()?))).collect();
+        println!("parameters:      {}", shown.join(" "));
+    }
+    // The top terms are inside the encrypted model: they need the key.
+    match data_dir.checked_passphrase(common.key.clone(), false, common.fingerprint.as_deref()) {
+        Ok((key, _)) => {
+            let detector = Detector::load(&bytes, &key).map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
+            let top: Vec<&str> = detector.model().vocab.terms().iter().take(15).map(String::as_str).collect();
+            println!("top terms:       {}", top.join(", "));
+        }
+        Err(e) => println!("top terms:       (not shown: {e})"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn model_list(common: &Common) -> Result<ExitCode> {
+    let (_, data_dir) = setup(common)?;
+    let current = data_dir.current_version()?;
+    let versions = data_dir.versions()?;
+    if versions.is_empty() {
+        println!("no models in {}", data_dir.root().display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("  {:>7}  {:<20}  {:>10}  {:>6}  {:>9}", "version", "created", "lines", "vocab", "threshold");
+    for v in versions {
+        let meta = data_dir.read_meta(v).unwrap_or_default();
+        let mark = if Some(v) == current { "*" } else { " " };
+        println!("{mark} {v:>7}  {:<20}  {:>10}  {:>6}  {:>9}", text(&meta, "created_at"), text(&meta, "lines"), text(&meta, "vocabulary_size"), text(&meta, "threshold"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn model_delete(args: &DeleteArgs) -> Result<ExitCode> {
+    let (_, data_dir) = setup(&args.common)?;
+    let targets: Vec<u32> = match (args.version, args.older_than) {
+        (Some(v), _) => vec![v],
+        (None, Some(age)) => {
+            let cutoff = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap_or(chrono::TimeDelta::MAX);
+            let mut old = Vec::new();
+            for v in data_dir.versions()? {
+                let meta = data_dir.read_meta(v)?;
+                let created = meta["created_at"].as_str().and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+                if created.is_some_and(|c| c < cutoff) {
+                    old.push(v);
+                }
+            }
+            old
+        }
+        (None, None) => unreachable!("clap requires --version or --older-than"),
+    };
+    let current = data_dir.current_version()?;
+    let mut deleted = 0;
+    for v in targets {
+        if Some(v) == current && !args.force {
+            if args.version.is_some() {
+                data_dir.delete(v, false)?;
+            }
+            eprintln!("kept version {v}: it is the current model (use --force to delete it)");
+            continue;
+        }
+        data_dir.delete(v, args.force)?;
+        eprintln!("deleted version {v}");
+        deleted += 1;
+    }
+    if deleted == 0 {
+        eprintln!("nothing deleted");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,195 @@
+//! The configuration file shared by both binaries (YAML).
+//!
+//! Where it is: `-c/--config PATH`, else `LOGARITHM_CONFIG`, else
+//! `~/.config/logarithm/config.yml` if it exists. Precedence of every
+//! setting: command-line flag > environment variable (`LOGARITHM_*`) >
+//! this file > built-in default. Unknown keys and out-of-range values are
+//! errors that name the key and the file, found before any work starts.
+//!
+//! ```yaml
+//! data_dir: /var/lib/logarithm
+//! threshold: 0.999        # in [0, 1]
+//! duration: 24h           # training window
+//! vocab_size: 10000
+//! batch_size: 256
+//! max_batches: 200
+//! epochs: 10
+//! retrain_mode: incremental   # incremental | full | hybrid
+//! log_level: warn
+//! format: human           # monitor output: human | json | csv
+//! max_line_bytes: 65536
+//! ```
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Environment variable naming the config file.
+pub const CONFIG_ENV: &str = "LOGARITHM_CONFIG";
+
+/// The settings a config file may hold; every one is optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Data directory (models, checkpoints, generated key).
+    pub data_dir: Option<PathBuf>,
+    /// Anomaly threshold in [0, 1]: stored in trained models; for the
+    /// monitor, an override of the model's.
+    pub threshold: Option<f64>,
+    /// Training window, a duration such as `30m`, `2h`, `24h`.
+    pub duration: Option<String>,
+    /// Vocabulary size (terms), at least 1.
+    pub vocab_size: Option<u32>,
+    /// Lines per training mini-batch, at least 1.
+    pub batch_size: Option<u32>,
+    /// Mini-batches per epoch at most, at least 1.
+    pub max_batches: Option<u32>,
+    /// Training epochs, at least 1.
+    pub epochs: Option<u32>,
+    /// How training starts from the current model: `incremental`, `full`, `hybrid`.
+    pub retrain_mode: Option<String>,
+    /// Log level: `error`, `warn`, `info`, `debug`, `trace`.
+    pub log_level: Option<String>,
+    /// Monitor output format: `human`, `json`, `csv`.
+    pub format: Option<String>,
+    /// Longest line kept, bytes, at least 1.
+    pub max_line_bytes: Option<usize>,
+}
+
+/// A loaded config file.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Where it came from (`None`: no file).
+    pub path: Option<PathBuf>,
+    /// Its settings.
+    pub settings: Settings,
+}
+
+impl Config {
+    /// Loads the config file: `given` (from `-c`, which clap fills from
+    /// `LOGARITHM_CONFIG`) must exist; the default path is used only if it does.
+    pub fn load(given: Option<&Path>) -> Result<Self> {
+        let (path, required) = match given {
+            Some(p) => (p.to_path_buf(), true),
+            None => match dirs::config_dir() {
+                Some(dir) => (dir.join("logarithm/config.yml"), false),
+                None => return Ok(Self::default()),
+            },
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
+            Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
+        };
+        let settings: Settings = serde_yaml_ng::from_str::<Option<Settings>>(&text)
+            .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
+            .unwrap_or_default();
+        let config = Self { path: Some(path), settings };
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn fail(&self, key: &str, problem: String) -> anyhow::Error {
+        anyhow::anyhow!("config file {}: {key}: {problem}", self.path.as_deref().unwrap_or(Path::new("?")).display())
+    }
+
+    /// Checks ranges (types were checked by parsing).
+    fn validate(&self) -> Result<()> {
+        let s = &self.settings;
+        if let Some(t) = s.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(self.fail("threshold", format!("{t} is outside [0, 1]")));
+            }
+        }
+        for (key, value) in [("vocab_size", s.vocab_size), ("batch_size", s.batch_size), ("max_batches", s.max_batches), ("epochs", s.epochs)] {
+            if value == Some(0) {
+                return Err(self.fail(key, "must be at least 1".into()));
+            }
+        }
+        if s.max_line_bytes == Some(0) {
+            return Err(self.fail("max_line_bytes", "must be at least 1".into()));
+        }
+        if let Some(d) = &s.duration {
+            self.duration().map_err(|e| self.fail("duration", format!("{d:?}: {e}")))?;
+        }
+        if let Some(m) = &s.retrain_mode {
+            if !["incremental", "full", "hybrid"].contains(&m.as_str()) {
+                return Err(self.fail("retrain_mode", format!("{m:?} is not one of incremental, full, hybrid")));
+            }
+        }
+        if let Some(f) = &s.format {
+            if !["human", "json", "csv"].contains(&f.as_str()) {
+                return Err(self.fail("format", format!("{f:?} is not one of human, json, csv")));
+            }
+        }
+        if let Some(l) = &s.log_level {
+            if !["error", "warn", "info", "debug", "trace"].contains(&l.to_ascii_lowercase().as_str()) {
+                return Err(self.fail("log_level", format!("{l:?} is not one of error, warn, info, debug, trace")));
+            }
+        }
+        Ok(())
+    }
+
+    /// The training window, if set.
+    pub fn duration(&self) -> Result<Option<Duration>> {
+        match &self.settings.duration {
+            None => Ok(None),
+            Some(d) if d.trim_start().starts_with('-') => bail!("a duration cannot be negative"),
+            Some(d) => humantime::parse_duration(d).map(Some).map_err(|e| anyhow::anyhow!("{e}")),
+        }
+    }
+}
+
+/// Checks a threshold from a flag or the environment.
+pub fn check_threshold(t: f64, what: &str) -> Result<f64> {
+    if !(0.0..=1.0).contains(&t) {
+        bail!("invalid {what} {t}: must be between 0 and 1");
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path))
+    }
+
+    #[test]
+    fn parses_the_documented_example() {
+        let doc = include_str!("config.rs");
+        let example: String = doc
+            .lines()
+            .skip_while(|l| !l.starts_with("//! ```yaml"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("//! ```"))
+            .map(|l| format!("{}\n", l.trim_start_matches("//!").trim_start_matches(' ')))
+            .collect();
+        let c = load(&example).unwrap();
+        assert_eq!(c.settings.vocab_size, Some(10_000));
+        assert_eq!(c.duration().unwrap(), Some(Duration::from_secs(24 * 3600)));
+    }
+
+    #[test]
+    fn errors_name_the_key_and_the_file() {
+        for (text, needle) in [
+            ("threshold: 1.5\n", "threshold: 1.5 is outside [0, 1]"),
+            ("vocab_size: 0\n", "vocab_size: must be at least 1"),
+            ("duration: -5m\n", "duration: \"-5m\": a duration cannot be negative"),
+            ("duration: soon\n", "duration"),
+            ("colour: blue\n", "unknown field `colour`"),
+            ("batch_size: many\n", "batch_size: invalid type"),
+            ("retrain_mode: sometimes\n", "retrain_mode"),
+        ] {
+            let e = load(text).unwrap_err().to_string();
+            assert!(e.contains("config file") && e.contains("config.yml") && e.contains(needle), "{text:?} gave {e}");
+        }
+        assert!(Config::load(Some(Path::new("/nonexistent/c.yml"))).unwrap_err().to_string().contains("/nonexistent/c.yml"));
+        assert_eq!(load("").unwrap().settings, Settings::default());
+    }
+}

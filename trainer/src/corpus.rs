@@ -1,0 +1,348 @@
+//! The training corpus, kept on disk so that memory does not grow with the
+//! number of lines.
+//!
+//! Pass 1 ([`CorpusBuilder`]): records arrive in blocks, are tokenized in
+//! parallel (rayon; order preserved, so the result does not depend on the
+//! number of threads), their terms counted for document frequencies and
+//! spilled to chunk files of [`CHUNK_LINES`] lines. Pass 2
+//! ([`TermCorpus::featurize`]): once the vocabulary is known, each chunk
+//! becomes TF-IDF vectors, deduplicated with counts (logs repeat a lot), in
+//! a binary chunk file. Training and calibration then stream those chunks.
+//!
+//! Chunks live in a scratch directory under `DATA_DIR/tmp/`, removed when the
+//! run ends, fails or is interrupted; scratch directories of runs that were
+//! killed (their process is gone) are removed by the next run.
+
+use logarithm_detector::LogRecord;
+use logarithm_detector::features::{self, Vocabulary};
+use logarithm_detector::tokenizer::Tokenizer;
+use rayon::prelude::*;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// Records tokenized together.
+pub const BLOCK: usize = 8192;
+/// Lines per chunk file.
+pub const CHUNK_LINES: u64 = 65_536;
+/// Separates terms in a spilled line (the tokenizer never emits it).
+const TERM_SEP: char = '\u{1f}';
+
+/// Errors are plain messages naming what failed and where.
+pub type Result<T> = std::result::Result<T, String>;
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> String {
+    format!("cannot {what} {}: {e}", path.display())
+}
+
+/// A scratch directory for one training run, under `root/tmp/`; stale ones
+/// left by killed runs are removed first.
+pub fn scratch_dir(root: &Path) -> Result<tempfile::TempDir> {
+    let tmp = root.join("tmp");
+    fs::create_dir_all(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+    if let Ok(entries) = fs::read_dir(&tmp) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let pid = name.strip_prefix("train-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
+            if let Some(pid) = pid {
+                if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+                    tracing::info!("removing the scratch files of an interrupted run: {}", entry.path().display());
+                    let _ = fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(&format!("train-{}-", std::process::id()))
+        .tempdir_in(&tmp)
+        .map_err(|e| io_err("create a scratch directory in", &tmp, e))
+}
+
+/// Pass 1: collects records into term chunks and document frequencies.
+pub struct CorpusBuilder<'a> {
+    tokenizer: Tokenizer,
+    dir: &'a Path,
+    block: Vec<LogRecord>,
+    writer: Option<(PathBuf, BufWriter<File>)>,
+    chunk_lines: u64,
+    chunks: Vec<(PathBuf, u64)>,
+    df: HashMap<String, u64>,
+    df_cap: usize,
+    lines: u64,
+    pruned: bool,
+}
+
+/// Pass 1's result: term chunks, line count and document frequencies.
+pub struct TermCorpus {
+    chunks: Vec<(PathBuf, u64)>,
+    /// Lines collected.
+    pub lines: u64,
+    /// Document frequency of every term kept (see [`CorpusBuilder::new`]).
+    pub df: HashMap<String, u64>,
+    /// The document-frequency table overflowed and rare terms were pruned:
+    /// frequencies of rare terms are approximate.
+    pub pruned: bool,
+}
+
+impl<'a> CorpusBuilder<'a> {
+    /// A builder spilling into `dir`. The document-frequency table keeps at
+    /// most `max(200_000, 20 × vocab_size)` terms; beyond that the rarest
+    /// are dropped (they could not enter the vocabulary anyway).
+    pub fn new(tokenizer: Tokenizer, dir: &'a Path, vocab_size: usize) -> Self {
+        Self {
+            tokenizer,
+            dir,
+            block: Vec::with_capacity(BLOCK),
+            writer: None,
+            chunk_lines: 0,
+            chunks: Vec::new(),
+            df: HashMap::new(),
+            df_cap: (20 * vocab_size).max(200_000),
+            lines: 0,
+            pruned: false,
+        }
+    }
+
+    /// Lines collected so far.
+    pub fn lines(&self) -> u64 {
+        self.lines + self.block.len() as u64
+    }
+
+    /// Adds a record.
+    pub fn push(&mut self, record: LogRecord) -> Result<()> {
+        self.block.push(record);
+        if self.block.len() >= BLOCK {
+            self.flush_block()?;
+        }
+        Ok(())
+    }
+
+    fn flush_block(&mut self) -> Result<()> {
+        let tokenizer = self.tokenizer;
+        let terms: Vec<Vec<String>> = self
+            .block
+            .par_iter()
+            .map(|r| {
+                let mut t = Vec::new();
+                features::record_terms(&tokenizer, r, &mut t);
+                t.into_iter().map(Cow::into_owned).collect()
+            })
+            .collect();
+        self.block.clear();
+        for mut record_terms in terms {
+            if self.writer.is_none() {
+                let path = self.dir.join(format!("terms-{:05}", self.chunks.len()));
+                let file = File::create(&path).map_err(|e| io_err("create", &path, e))?;
+                self.writer = Some((path, BufWriter::with_capacity(256 * 1024, file)));
+            }
+            let (path, writer) = self.writer.as_mut().unwrap();
+            let mut line = String::new();
+            for (i, t) in record_terms.iter().enumerate() {
+                if i > 0 {
+                    line.push(TERM_SEP);
+                }
+                line.extend(t.chars().map(|c| if c == TERM_SEP || c == '\n' { ' ' } else { c }));
+            }
+            line.push('\n');
+            writer.write_all(line.as_bytes()).map_err(|e| io_err("write", path, e))?;
+            record_terms.sort_unstable();
+            record_terms.dedup();
+            for t in record_terms {
+                *self.df.entry(t).or_default() += 1;
+            }
+            self.lines += 1;
+            self.chunk_lines += 1;
+            if self.chunk_lines >= CHUNK_LINES {
+                self.close_chunk()?;
+            }
+        }
+        if self.df.len() > self.df_cap {
+            self.prune();
+        }
+        Ok(())
+    }
+
+    fn close_chunk(&mut self) -> Result<()> {
+        if let Some((path, mut writer)) = self.writer.take() {
+            writer.flush().map_err(|e| io_err("write", &path, e))?;
+            self.chunks.push((path, self.chunk_lines));
+        }
+        self.chunk_lines = 0;
+        Ok(())
+    }
+
+    /// Drops the rarest terms until the table is at half its cap.
+    fn prune(&mut self) {
+        let mut floor = 1;
+        while self.df.len() > self.df_cap / 2 {
+            self.df.retain(|_, c| *c > floor);
+            floor += 1;
+        }
+        if !self.pruned {
+            tracing::warn!("more than {} distinct terms: the counts of rare terms are approximate", self.df_cap);
+        }
+        self.pruned = true;
+    }
+
+    /// Ends pass 1.
+    pub fn finish(mut self) -> Result<TermCorpus> {
+        self.flush_block()?;
+        self.close_chunk()?;
+        Ok(TermCorpus { chunks: self.chunks, lines: self.lines, df: self.df, pruned: self.pruned })
+    }
+}
+
+/// A distinct training vector and how many lines had it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// Known terms, `(index, weight)`, indices ascending.
+    pub known: Vec<(u32, f32)>,
+    /// Squared weight of the unseen terms.
+    pub unseen_sq: f32,
+    /// Lines with this vector.
+    pub count: u64,
+}
+
+/// Pass 2's result: chunks of distinct feature vectors with counts.
+pub struct FeatureCorpus {
+    chunks: Vec<(PathBuf, u64)>,
+    /// Lines in all.
+    pub lines: u64,
+    /// Distinct vectors in all (summed over chunks).
+    pub distinct: u64,
+}
+
+impl TermCorpus {
+    /// Pass 2: features with `vocab`, deduplicated per chunk. The term
+    /// chunks are removed as they are converted.
+    pub fn featurize(self, tokenizer_vocab: &Vocabulary) -> Result<FeatureCorpus> {
+        let mut chunks = Vec::with_capacity(self.chunks.len());
+        let mut distinct = 0;
+        for (i, (path, lines)) in self.chunks.iter().enumerate() {
+            let file = File::open(path).map_err(|e| io_err("open", path, e))?;
+            let texts: Vec<String> = BufReader::new(file).lines().collect::<std::io::Result<_>>().map_err(|e| io_err("read", path, e))?;
+            let vectors: Vec<(Vec<(u32, f32)>, f32)> = texts
+                .par_iter()
+                .map(|text| {
+                    let mut terms: Vec<Cow<str>> = text.split(TERM_SEP).filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+                    let f = features::featurize(tokenizer_vocab, &mut terms);
+                    let unseen_sq = f.unseen_norm_sq();
+                    (f.known, unseen_sq)
+                })
+                .collect();
+            drop(texts);
+            let mut index: HashMap<(Vec<(u32, u32)>, u32), usize> = HashMap::new();
+            let mut samples: Vec<Sample> = Vec::new();
+            for (known, unseen_sq) in vectors {
+                let key = (known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), unseen_sq.to_bits());
+                match index.get(&key) {
+                    Some(&at) => samples[at].count += 1,
+                    None => {
+                        index.insert(key, samples.len());
+                        samples.push(Sample { known, unseen_sq, count: 1 });
+                    }
+                }
+            }
+            distinct += samples.len() as u64;
+            let out = path.with_file_name(format!("features-{i:05}"));
+            write_samples(&out, &samples)?;
+            fs::remove_file(path).map_err(|e| io_err("remove", path, e))?;
+            chunks.push((out, *lines));
+        }
+        Ok(FeatureCorpus { chunks, lines: self.lines, distinct })
+    }
+}
+
+fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
+    let file = File::create(path).map_err(|e| io_err("create", path, e))?;
+    let mut w = BufWriter::with_capacity(256 * 1024, file);
+    let mut put = |bytes: &[u8]| w.write_all(bytes).map_err(|e| io_err("write", path, e));
+    for s in samples {
+        put(&s.count.to_le_bytes())?;
+        put(&s.unseen_sq.to_le_bytes())?;
+        put(&(s.known.len() as u32).to_le_bytes())?;
+        for &(i, x) in &s.known {
+            put(&i.to_le_bytes())?;
+            put(&x.to_le_bytes())?;
+        }
+    }
+    w.flush().map_err(|e| io_err("write", path, e))
+}
+
+impl FeatureCorpus {
+    /// Number of chunks.
+    pub fn chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Lines in chunk `i`.
+    pub fn chunk_lines(&self, i: usize) -> u64 {
+        self.chunks[i].1
+    }
+
+    /// Loads chunk `i`.
+    pub fn load(&self, i: usize) -> Result<Vec<Sample>> {
+        let path = &self.chunks[i].0;
+        let mut bytes = Vec::new();
+        File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| io_err("read", path, e))?;
+        let mut at = 0;
+        let mut take = |n: usize| -> Result<&[u8]> {
+            let s = bytes.get(at..at + n).ok_or_else(|| format!("scratch chunk {} is truncated", path.display()))?;
+            at += n;
+            Ok(s)
+        };
+        let mut samples = Vec::new();
+        loop {
+            let Ok(count) = take(8) else { break };
+            let count = u64::from_le_bytes(count.try_into().unwrap());
+            let unseen_sq = f32::from_le_bytes(take(4)?.try_into().unwrap());
+            let nnz = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
+            let mut known = Vec::with_capacity(nnz);
+            for _ in 0..nnz {
+                let i = u32::from_le_bytes(take(4)?.try_into().unwrap());
+                let x = f32::from_le_bytes(take(4)?.try_into().unwrap());
+                known.push((i, x));
+            }
+            samples.push(Sample { known, unseen_sq, count });
+        }
+        Ok(samples)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spills_counts_and_round_trips_features() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = CorpusBuilder::new(Tokenizer::default(), dir.path(), 100);
+        for i in 0..(BLOCK as u64 * 2 + 10) {
+            b.push(LogRecord::from_message(format!("job {} done", i % 3))).unwrap();
+        }
+        b.push(LogRecord::from_message("")).unwrap();
+        let corpus = b.finish().unwrap();
+        assert_eq!(corpus.lines, BLOCK as u64 * 2 + 11);
+        assert_eq!(corpus.df["job"], BLOCK as u64 * 2 + 10);
+        let vocab = Vocabulary::new(vec!["job".into(), "done".into()], vec![1.0, 1.0], 2.0);
+        let features = corpus.featurize(&vocab).unwrap();
+        let samples = features.load(0).unwrap();
+        // "job <num> done" and the empty line: two distinct vectors.
+        assert_eq!(samples.len(), 2);
+        assert_eq!(samples.iter().map(|s| s.count).sum::<u64>(), features.lines);
+        assert!(!dir.path().join("terms-00000").exists());
+    }
+
+    #[test]
+    fn stale_scratch_dirs_of_dead_runs_are_removed() {
+        let root = tempfile::tempdir().unwrap();
+        let stale = root.path().join("tmp/train-999999999-abc");
+        fs::create_dir_all(&stale).unwrap();
+        fs::write(stale.join("terms-00000"), "x").unwrap();
+        let live = scratch_dir(root.path()).unwrap();
+        assert!(!stale.exists());
+        assert!(live.path().exists());
+    }
+}
