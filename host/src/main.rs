@@ -1,9 +1,10 @@
 //! `logarithm`: watches logs and prints the lines that do not fit the learned
 //! model, scored by the detector component under wasmtime.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use logarithm::checkpoint::Checkpoints;
+use logarithm::config::Config;
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::engine::{ComponentDetector, ComponentSource, LoadError};
 use logarithm::monitor::{self, MonitorConfig};
@@ -43,6 +44,12 @@ struct CommonArgs {
     /// directory's generated key file).
     #[arg(short = 'K', long = "encryption-key", env = "LOGARITHM_ENCRYPTION_KEY", hide_env_values = true, value_name = "PASSPHRASE")]
     key: Option<String>,
+    /// Refuse to use a key whose fingerprint is not this one.
+    #[arg(short = 'P', long = "encryption-fingerprint", env = "LOGARITHM_ENCRYPTION_FINGERPRINT", value_name = "FINGERPRINT")]
+    fingerprint: Option<String>,
+    /// Configuration file (default: ~/.config/logarithm/config.yml if present).
+    #[arg(short = 'c', long = "config", env = "LOGARITHM_CONFIG", value_name = "PATH")]
+    config: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace.
     #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
     log_level: Option<String>,
@@ -81,14 +88,14 @@ struct MonitorArgs {
     /// Do not resume from, nor save, checkpoints.
     #[arg(long)]
     no_checkpoint: bool,
-    /// Output format.
-    #[arg(short = 'f', long, value_enum, default_value = "human")]
-    format: Format,
+    /// Output format [default: human].
+    #[arg(short = 'f', long, value_enum)]
+    format: Option<Format>,
     /// Only score lines matching this regular expression.
     #[arg(short = 'F', long, value_name = "REGEX")]
     filter: Option<String>,
     /// Anomaly threshold in [0, 1] (default: the model's).
-    #[arg(short = 'T', long, value_name = "SCORE")]
+    #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD", value_name = "SCORE")]
     threshold: Option<f64>,
     /// Read the sources to their current end, then exit (batch scan).
     #[arg(long)]
@@ -102,9 +109,9 @@ struct MonitorArgs {
     /// Records scored per call into the component.
     #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
     batch_size: u32,
-    /// Longest line kept, bytes; longer lines are cut and marked truncated.
-    #[arg(long, default_value_t = DEFAULT_MAX_LINE_BYTES, value_name = "BYTES")]
-    max_line_bytes: usize,
+    /// Longest line kept, bytes; longer lines are cut and marked truncated [default: 65536].
+    #[arg(long, value_name = "BYTES")]
+    max_line_bytes: Option<usize>,
 }
 
 fn main() -> ExitCode {
@@ -119,11 +126,19 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+/// Loads the config file, starts logging and finds the data directory.
+fn setup(common: &CommonArgs) -> Result<(Config, DataDir)> {
+    let config = Config::load(common.config.as_deref())?;
+    let level = common.log_level.clone().or_else(|| config.settings.log_level.clone());
+    logging::init(level.as_deref(), common.verbose, "warn")?;
+    let data_dir = DataDir::resolve(common.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
+    Ok((config, data_dir))
+}
+
 /// Loads the current model through the component.
-fn load_detector(common: &CommonArgs) -> Result<ComponentDetector> {
-    let data_dir = DataDir::resolve(common.data_dir.clone())?;
+fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDetector> {
     let (version, path, bytes) = data_dir.read_current_model()?;
-    let (passphrase, origin) = data_dir.passphrase(common.key.clone(), false)?;
+    let (passphrase, origin) = data_dir.checked_passphrase(common.key.clone(), false, common.fingerprint.as_deref())?;
     let source = match &common.component {
         Some(p) => ComponentSource::File(p),
         None => ComponentSource::Embedded,
@@ -144,8 +159,8 @@ fn load_detector(common: &CommonArgs) -> Result<ComponentDetector> {
 }
 
 fn info(common: CommonArgs) -> Result<ExitCode> {
-    logging::init(common.log_level.as_deref(), common.verbose, "warn")?;
-    let mut detector = load_detector(&common)?;
+    let (_, data_dir) = setup(&common)?;
+    let mut detector = load_detector(&common, &data_dir)?;
     let i = detector.info()?;
     println!("version:          {}", i.version);
     println!("trained at:       {}", i.trained_at);
@@ -158,13 +173,20 @@ fn info(common: CommonArgs) -> Result<ExitCode> {
 }
 
 fn monitor(args: MonitorArgs) -> Result<ExitCode> {
-    logging::init(args.common.log_level.as_deref(), args.common.verbose, "warn")?;
-    // Validate every flag before any work starts.
-    if let Some(t) = args.threshold {
-        if !(0.0..=1.0).contains(&t) {
-            bail!("invalid -T/--threshold {t}: must be between 0 and 1");
-        }
-    }
+    let (config, data_dir) = setup(&args.common)?;
+    let file = &config.settings;
+    // Validate every setting before any work starts; flags (and their
+    // environment variables) > config file > defaults.
+    let threshold = match args.threshold {
+        Some(t) => Some(logarithm::config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?),
+        None => file.threshold,
+    };
+    let format = match (args.format, &file.format) {
+        (Some(f), _) => f,
+        (None, Some(f)) => <Format as clap::ValueEnum>::from_str(f, true).map_err(anyhow::Error::msg)?,
+        (None, None) => Format::Human,
+    };
+    let max_line_bytes = args.max_line_bytes.or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
     let filter = match args.filter.as_deref() {
         Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| {
             // The regex error is a multi-line diagram; its last line is the reason.
@@ -184,7 +206,6 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     if sources.is_empty() {
         sources = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
-    let data_dir = DataDir::resolve(args.common.data_dir.clone())?;
     let follow = !args.once;
     let use_checkpoints = follow && !args.no_checkpoint;
     let checkpoint_file = use_checkpoints.then(|| Checkpoints::path_in(data_dir.root()));
@@ -197,7 +218,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         read: ReadOptions {
             follow,
             from_head: args.from_head,
-            max_line_bytes: args.max_line_bytes.max(1),
+            max_line_bytes,
             recursive: args.recursive,
             since_us,
             checkpoints: Arc::new(checkpoints),
@@ -208,8 +229,8 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         checkpoint_file,
     };
 
-    let mut detector = load_detector(&args.common)?;
-    if let Some(t) = args.threshold {
+    let mut detector = load_detector(&args.common, &data_dir)?;
+    if let Some(t) = threshold {
         detector.set_threshold(t)?;
     }
     let threshold = detector.info()?.threshold;
@@ -219,7 +240,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         signal_hook::flag::register(signal, stop.clone()).context("cannot install signal handlers")?;
     }
     let stdout = io::stdout().lock();
-    let mut printer = Printer::new(args.format, BufWriter::new(stdout));
+    let mut printer = Printer::new(format, BufWriter::new(stdout));
     let stats = monitor::run(&mut detector, threshold, &config, &mut printer, &stop)?;
     printer.flush()?;
     tracing::info!(

@@ -1,0 +1,237 @@
+//! Issue 4: the model lifecycle through the real binaries: retraining
+//! modes, vocabulary expansion, versions and rollback, model management,
+//! configuration precedence, keys and fingerprints, and a trainer killed at
+//! any point.
+
+mod common;
+
+use common::*;
+use logarithm_detector::Model;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+const KEY: &str = "lifecycle key";
+
+fn model(data: &Path, version: u32) -> Model {
+    let bytes = std::fs::read(data.join(format!("models/model-{version:06}.lgm"))).unwrap();
+    let payload = logarithm_detector::modelfile::open(&bytes, KEY).unwrap();
+    Model::from_payload(&payload).unwrap()
+}
+
+fn meta(data: &Path, version: u32) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(data.join(format!("models/model-{version:06}.json"))).unwrap()).unwrap()
+}
+
+fn param(meta: &serde_json::Value, name: &str) -> Option<String> {
+    meta["parameters"].as_array()?.iter().find(|p| p[0] == name).map(|p| p[1].as_str().unwrap().to_owned())
+}
+
+fn current(data: &Path) -> u32 {
+    std::fs::read_to_string(data.join("current")).unwrap().trim().parse().unwrap()
+}
+
+fn trainer(data: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["train", "-D", data.to_str().unwrap(), "-K", KEY];
+    args.extend(extra);
+    run("logarithm-trainer", &args)
+}
+
+/// Logs with message kinds the syslog fakelogs never write.
+fn novel_log(path: &Path) {
+    let text: String = (0..2000).map(|i| format!("Nov  2 08:00:00 db01 postgres[{i}]: checkpoint complete: wrote {i} buffers\n")).collect();
+    std::fs::write(path, text).unwrap();
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    data: PathBuf,
+    base_log: PathBuf,
+    novel_log: PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let base_log = dir.path().join("base.log");
+    fakelogs(&base_log, 4000, 0, 21, "syslog");
+    let novel = dir.path().join("novel.log");
+    novel_log(&novel);
+    let data = dir.path().join("data");
+    ok(&trainer(&data, &[base_log.to_str().unwrap()]));
+    Setup { data, base_log, novel_log: novel, _dir: dir }
+}
+
+#[test]
+fn retrain_modes_and_vocabulary_expansion() {
+    let s = setup();
+    let v1 = model(&s.data, 1);
+    let novel = s.novel_log.to_str().unwrap();
+
+    // incremental (the default): same vocabulary, weights continued.
+    ok(&trainer(&s.data, &[novel, "--epochs", "1", "-M", "1"]));
+    let v2 = model(&s.data, 2);
+    assert_eq!(v2.vocab.terms(), v1.vocab.terms());
+    let m = meta(&s.data, 2);
+    assert_eq!((param(&m, "retrain_mode").as_deref(), param(&m, "parent_version").as_deref()), (Some("incremental"), Some("1")));
+    let drift = (&v2.net.w_in - &v1.net.w_in).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+    assert!(drift < 0.05, "one small step from the current weights, not a fresh start (max change {drift})");
+
+    // hybrid: the vocabulary grows with the new terms, learned rows kept.
+    ok(&trainer(&s.data, &[novel, "--retrain-mode", "hybrid", "--epochs", "1", "-M", "1"]));
+    let v3 = model(&s.data, 3);
+    assert!(v3.vocab.len() > v2.vocab.len());
+    assert_eq!(&v3.vocab.terms()[..v2.vocab.len()], v2.vocab.terms(), "old terms keep their indices");
+    assert!(v3.vocab.get("checkpoint").is_some() && v2.vocab.get("checkpoint").is_none());
+    let rows = v2.vocab.len();
+    let kept = (&v3.net.w_in.slice(ndarray::s![..rows, ..]) - &v2.net.w_in).mapv(f32::abs).fold(0.0f32, |a, &b| a.max(b));
+    assert!(kept < 0.05, "learned rows kept (max change {kept})");
+
+    // incremental with -e also expands.
+    ok(&trainer(&s.data, &[s.base_log.to_str().unwrap(), "-e", "--epochs", "1", "-M", "1"]));
+    assert!(model(&s.data, 4).vocab.len() >= v3.vocab.len());
+
+    // full: a fresh model on the new logs only.
+    ok(&trainer(&s.data, &[novel, "--retrain-mode", "full"]));
+    let v5 = model(&s.data, 5);
+    assert!(v5.vocab.get("checkpoint").is_some() && v5.vocab.get("sshd").is_none());
+    assert_eq!(param(&meta(&s.data, 5), "parent_version"), None);
+
+    // full with -e: fresh weights over the current vocabulary plus new terms.
+    ok(&trainer(&s.data, &[s.base_log.to_str().unwrap(), "--retrain-mode", "full", "-e"]));
+    let v6 = model(&s.data, 6);
+    assert_eq!(&v6.vocab.terms()[..v5.vocab.len()], v5.vocab.terms());
+    assert!(v6.vocab.get("@sshd").is_some());
+    assert_eq!(current(&s.data), 6);
+}
+
+#[test]
+fn rollback_list_info_and_delete() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap()]));
+    assert_eq!(current(&s.data), 2);
+    let out = trainer(&s.data, &["-b"]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("version 1 is current again"));
+    assert_eq!(current(&s.data), 1);
+    fails_with(&run("logarithm-trainer", &["model", "rollback", "-D", d]), "nothing to roll back to");
+
+    let list = ok(&run("logarithm-trainer", &["model", "list", "-D", d]));
+    let marked: Vec<&str> = list.lines().filter(|l| l.starts_with('*')).collect();
+    assert_eq!(marked.len(), 1);
+    assert!(marked[0].split_whitespace().nth(1) == Some("1"), "{list}");
+    assert_eq!(list.lines().count(), 3, "{list}");
+
+    let info = ok(&run("logarithm-trainer", &["model", "info", "-D", d, "-K", KEY]));
+    assert!(info.contains("version:         1 (current)") && info.contains("lines:           4000"), "{info}");
+    let top = info.lines().find(|l| l.starts_with("top terms:")).unwrap();
+    assert!(top.contains("<num>"), "{top}");
+    let without_key = ok(&run("logarithm-trainer", &["model", "info", "-D", d]));
+    assert!(without_key.contains("not shown"), "{without_key}");
+
+    fails_with(&run("logarithm-trainer", &["model", "delete", "-D", d, "--version", "1"]), "current model");
+    std::thread::sleep(Duration::from_millis(1100));
+    let out = run("logarithm-trainer", &["model", "delete", "-D", d, "--older-than", "0s"]);
+    ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("deleted version 2") && stderr.contains("kept version 1"), "{stderr}");
+    assert!(!s.data.join("models/model-000002.lgm").exists());
+    ok(&run("logarithm-trainer", &["model", "delete", "-D", d, "--version", "1", "--force"]));
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, s.base_log.to_str().unwrap()]), "no model");
+    let out = run("logarithm-trainer", &["model", "delete", "-D", d]);
+    assert!(!out.status.success(), "delete needs --version or --older-than");
+}
+
+#[test]
+fn config_file_env_and_flags_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    fakelogs(&log, 1500, 0, 4, "syslog");
+    let data = dir.path().join("data");
+    let config = dir.path().join("config.yml");
+    std::fs::write(&config, format!("data_dir: {}\nvocab_size: 5\nthreshold: 0.9\nepochs: 2\nformat: json\n", data.display())).unwrap();
+    let c = config.to_str().unwrap();
+    let train = |env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = command("logarithm-trainer");
+        cmd.args(["train", "-c", c, "-K", KEY, "--retrain-mode", "full", log.to_str().unwrap()]).args(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        ok(&out);
+    };
+    // The file sets data_dir, vocab_size and threshold.
+    train(&[], &[]);
+    assert_eq!(meta(&data, 1)["vocabulary_size"], 5);
+    assert_eq!(meta(&data, 1)["threshold"], 0.9);
+    // The environment beats the file; flags beat the environment.
+    train(&[("LOGARITHM_VOCAB_SIZE", "7")], &[]);
+    assert_eq!(meta(&data, 2)["vocabulary_size"], 7);
+    train(&[("LOGARITHM_VOCAB_SIZE", "7")], &["-V", "9"]);
+    assert_eq!(meta(&data, 3)["vocabulary_size"], 9);
+    // LOGARITHM_CONFIG names the file too; the monitor reads it (data_dir, format).
+    let mut cmd = command("logarithm");
+    let out = cmd.args(["monitor", "--once", "--all", "-K", KEY, log.to_str().unwrap()]).env("LOGARITHM_CONFIG", c).output().unwrap();
+    let stdout = ok(&out);
+    assert!(stdout.lines().all(|l| l.starts_with('{')) && stdout.lines().count() == 1500);
+    assert!(stdout.contains("\"threshold\":0.9"), "the file's threshold overrides the model's in the monitor");
+
+    // Bad files: the key and the file are named, for both binaries.
+    for (text, needle) in [("threshold: 2\n", "threshold"), ("vocab_size: 0\n", "vocab_size"), ("duration: -1h\n", "duration"), ("colour: red\n", "colour")] {
+        std::fs::write(&config, text).unwrap();
+        fails_with(&run("logarithm-trainer", &["train", "-c", c, log.to_str().unwrap()]), needle);
+        fails_with(&run("logarithm", &["monitor", "--once", "-c", c, log.to_str().unwrap()]), "config.yml");
+    }
+    fails_with(&run("logarithm-trainer", &["train", "-c", "/nonexistent/config.yml", log.to_str().unwrap()]), "/nonexistent/config.yml");
+}
+
+#[test]
+fn keys_and_fingerprints() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    let fingerprint = logarithm_detector::modelfile::key_fingerprint(KEY).unwrap();
+    let log = s.base_log.to_str().unwrap();
+    ok(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, "-P", &fingerprint, log]));
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, "-P", "0000000000000000", log]), "not the expected");
+    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "another key", "-P", &fingerprint, log]), "not the expected");
+    // Incremental training needs the current model's key.
+    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "another key", log]), "wrong encryption key");
+    // An unknown format version is named.
+    let path = s.data.join("models/model-000001.lgm");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8] = 7;
+    let n = bytes.len() - 32;
+    let sum = <sha2::Sha256 as sha2::Digest>::digest(&bytes[..n]);
+    bytes[n..].copy_from_slice(&sum);
+    std::fs::write(&path, &bytes).unwrap();
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "unsupported model format version 7");
+}
+
+/// Killing the trainer (SIGKILL) at any point leaves the previous current
+/// model loadable, and the next run leaves no scratch files behind.
+#[test]
+fn sigkill_at_any_point_keeps_the_current_model() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    let big = s._dir.path().join("big.log");
+    fakelogs(&big, 150_000, 0, 9, "syslog");
+    for delay_ms in [50, 300, 800, 1500, 2500] {
+        let mut child = command("logarithm-trainer")
+            .args(["train", "-D", d, "-K", KEY, "--retrain-mode", "full", big.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        child.wait().unwrap();
+        let version = current(&s.data);
+        let out = run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, s.novel_log.to_str().unwrap()]);
+        assert!(out.status.success(), "after a kill at {delay_ms} ms, version {version} does not load: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    ok(&trainer(&s.data, &[s.base_log.to_str().unwrap()]));
+    let leftovers: Vec<_> = std::fs::read_dir(s.data.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(leftovers.is_empty(), "scratch left behind: {leftovers:?}");
+    let temp_models: Vec<_> = std::fs::read_dir(s.data.join("models")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp")).collect();
+    assert!(temp_models.is_empty());
+}
