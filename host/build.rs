@@ -29,10 +29,7 @@ fn main() {
     for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    let target_dir = env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target"))
-        .join("guest");
+    let target_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("guest");
 
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
@@ -47,7 +44,11 @@ fn main() {
         .expect("could not run cargo to build the detector component");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("wasm32-wasip2") && (stderr.contains("target may not be installed") || stderr.contains("can't find crate for `core`") || stderr.contains("can't find crate for `std`")) {
+        if stderr.contains("wasm32-wasip2")
+            && (stderr.contains("target may not be installed")
+                || stderr.contains("can't find crate for `core`")
+                || stderr.contains("can't find crate for `std`"))
+        {
             panic!("the wasm32-wasip2 target is missing; install it with: rustup target add wasm32-wasip2\n{stderr}");
         }
         panic!("building the detector component (guest/) failed:\n{stderr}");

@@ -35,7 +35,10 @@ mod pipeline {
         let summary = train(&data, "k", &train_log);
         assert!(summary.contains("lines read:      20000"), "{summary}");
 
-        let out = run("logarithm", &["monitor", "--once", "-f", "json", "--all", "-D", data.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()]);
+        let out = run(
+            "logarithm",
+            &["monitor", "--once", "-f", "json", "--all", "-D", data.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()],
+        );
         let records = json_lines(&ok(&out));
         assert_eq!(records.len(), 5_000);
         let lines: Vec<u64> = records.iter().map(|r| r["line"].as_u64().unwrap()).collect();
@@ -47,7 +50,9 @@ mod pipeline {
         assert!(auc >= 0.95, "ROC-AUC {auc}");
 
         // The default threshold catches most anomalies without flooding.
-        let flagged = |want: bool| records.iter().filter(|r| r["anomalous"] == true && anomalies.contains(&r["line"].as_u64().unwrap()) == want).count();
+        let flagged = |want: bool| {
+            records.iter().filter(|r| r["anomalous"] == true && anomalies.contains(&r["line"].as_u64().unwrap()) == want).count()
+        };
         assert!(flagged(true) >= 20, "only {} of 25 anomalies flagged", flagged(true));
         assert!(flagged(false) <= 25, "{} normal lines flagged", flagged(false));
         for r in &records {
@@ -83,11 +88,7 @@ mod component {
 
         let log = t.dir.path().join("mixed.log");
         fakelogs(&log, 2_000, 40, 99, "syslog");
-        let mut records: Vec<LogRecord> = std::fs::read_to_string(&log)
-            .unwrap()
-            .lines()
-            .map(logarithm::sources::parse_record)
-            .collect();
+        let mut records: Vec<LogRecord> = std::fs::read_to_string(&log).unwrap().lines().map(logarithm::sources::parse_record).collect();
         records.push(LogRecord::from_message(""));
         records.push(LogRecord::from_message("ünïcödé \u{1F600} ".repeat(2000)));
         records.push(LogRecord { priority: Some(0), source: "kernel".into(), ..LogRecord::from_message("never seen words entirely") });
@@ -175,7 +176,10 @@ mod model_file {
         ok(&run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), log.to_str().unwrap()]));
         assert!(data.join("key").is_file());
         ok(&run("logarithm", &["monitor", "--once", "-D", data.to_str().unwrap(), log.to_str().unwrap()]));
-        fails_with(&run("logarithm", &["monitor", "--once", "-D", data.to_str().unwrap(), "-K", "other", log.to_str().unwrap()]), "wrong encryption key");
+        fails_with(
+            &run("logarithm", &["monitor", "--once", "-D", data.to_str().unwrap(), "-K", "other", log.to_str().unwrap()]),
+            "wrong encryption key",
+        );
     }
 }
 
@@ -187,7 +191,10 @@ mod output {
         let t = trained();
         let log = t.dir.path().join("q.log");
         std::fs::write(&log, "Nov  2 08:00:00 web01 app[1]: a \"quoted\", comma-separated message\nplain line two\n").unwrap();
-        let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "csv", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
+        let out = ok(&run(
+            "logarithm",
+            &["monitor", "--once", "--all", "-f", "csv", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()],
+        ));
         let mut reader = csv::Reader::from_reader(out.as_bytes());
         let header: Vec<String> = reader.headers().unwrap().iter().map(String::from).collect();
         assert_eq!(&header[..8], ["timestamp", "source", "host", "message", "score", "anomalous", "threshold", "terms"]);
@@ -207,24 +214,40 @@ mod output {
         assert!(out.starts_with("ANOMALY"), "{out}");
         assert!(out.contains("terms: ") && out.contains("(unseen)"), "{out}");
         // -T 1 flags nothing (scores stay below 1 for finite errors).
-        let out = ok(&run("logarithm", &["monitor", "--once", "-T", "1", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
+        let out =
+            ok(&run("logarithm", &["monitor", "--once", "-T", "1", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
         assert_eq!(out, "");
-        fails_with(&run("logarithm", &["monitor", "--once", "-T", "1.5", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]), "threshold");
+        fails_with(
+            &run("logarithm", &["monitor", "--once", "-T", "1.5", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]),
+            "threshold",
+        );
     }
 
     #[test]
     fn stdin_ndjson_and_filter() {
         let t = trained();
         let input = b"{\"message\":\"session closed for user root\",\"host\":\"h1\",\"ident\":\"sshd\"}\n{\"log\":\"kernel panic - not syncing\"}\nplain stdin line\n";
-        let out = run_with_stdin("logarithm", &["monitor", "--once", "-i", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key], Some(input));
+        let out = run_with_stdin(
+            "logarithm",
+            &["monitor", "--once", "-i", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key],
+            Some(input),
+        );
         let records = json_lines(&ok(&out));
         assert_eq!(records.len(), 3);
         assert_eq!((records[0]["host"].as_str(), records[0]["source"].as_str()), (Some("h1"), Some("sshd")));
         assert_eq!(records[1]["message"], "kernel panic - not syncing");
         assert_eq!(records[2]["origin"], "-");
-        let out = run_with_stdin("logarithm", &["monitor", "--once", "-i", "--all", "-f", "json", "-F", "kernel|plain", "-D", t.data.to_str().unwrap(), "-K", t.key], Some(input));
+        let out = run_with_stdin(
+            "logarithm",
+            &["monitor", "--once", "-i", "--all", "-f", "json", "-F", "kernel|plain", "-D", t.data.to_str().unwrap(), "-K", t.key],
+            Some(input),
+        );
         assert_eq!(json_lines(&ok(&out)).len(), 2);
-        let out = run_with_stdin("logarithm", &["monitor", "--once", "-i", "-F", "(unclosed", "-D", t.data.to_str().unwrap(), "-K", t.key], Some(input));
+        let out = run_with_stdin(
+            "logarithm",
+            &["monitor", "--once", "-i", "-F", "(unclosed", "-D", t.data.to_str().unwrap(), "-K", t.key],
+            Some(input),
+        );
         fails_with(&out, "--filter");
     }
 }
@@ -242,7 +265,10 @@ mod inputs {
         f.write_all(&vec![b'A'; 10 * 1024 * 1024]).unwrap();
         f.write_all(b"\nNov  2 08:00:00 web01 CRON[9]: (root) CMD (true)\nno final newline").unwrap();
         drop(f);
-        let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
+        let out = ok(&run(
+            "logarithm",
+            &["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()],
+        ));
         let records = json_lines(&out);
         assert_eq!(records.len(), 4);
         assert!(records[0]["message"].as_str().unwrap().contains('\u{fffd}'));
@@ -260,8 +286,22 @@ mod inputs {
         let log = t.dir.path().join("good.log");
         std::fs::write(&log, "one\ntwo\n").unwrap();
         let missing = t.dir.path().join("missing.log");
-        let out = run("logarithm", &["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key,
-            missing.to_str().unwrap(), log.to_str().unwrap()]);
+        let out = run(
+            "logarithm",
+            &[
+                "monitor",
+                "--once",
+                "--all",
+                "-f",
+                "json",
+                "-D",
+                t.data.to_str().unwrap(),
+                "-K",
+                t.key,
+                missing.to_str().unwrap(),
+                log.to_str().unwrap(),
+            ],
+        );
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("missing.log") && stderr.contains("No such file"), "{stderr}");

@@ -69,23 +69,67 @@ mod journald {
         journal_entry(&mut export, base + 20_000_000, 101, "kernel", b"two\nlines");
         journal_file(&dir.join("a.journal"), &export);
 
-        let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "json", "--journal-dir", dir.to_str().unwrap(), "-D", t.data.to_str().unwrap(), "-K", t.key]));
+        let out = ok(&run(
+            "logarithm",
+            &[
+                "monitor",
+                "--once",
+                "--all",
+                "-f",
+                "json",
+                "--journal-dir",
+                dir.to_str().unwrap(),
+                "-D",
+                t.data.to_str().unwrap(),
+                "-K",
+                t.key,
+            ],
+        ));
         let records = json_lines(&out);
         assert_eq!(records.len(), 7);
         let r = &records[0];
-        assert_eq!((r["source"].as_str(), r["host"].as_str(), r["message"].as_str()), (Some("cron"), Some("jhost"), Some("(root) CMD (job 0)")));
+        assert_eq!(
+            (r["source"].as_str(), r["host"].as_str(), r["message"].as_str()),
+            (Some("cron"), Some("jhost"), Some("(root) CMD (job 0)"))
+        );
         assert_eq!((r["fields"]["unit"].as_str(), r["fields"]["pid"].as_str()), (Some("cron.service"), Some("42")));
-        assert!(r["timestamp"].as_str().unwrap().starts_with(&chrono::DateTime::from_timestamp_micros(base as i64).unwrap().format("%Y-%m-%dT%H").to_string()));
+        assert!(
+            r["timestamp"]
+                .as_str()
+                .unwrap()
+                .starts_with(&chrono::DateTime::from_timestamp_micros(base as i64).unwrap().format("%Y-%m-%dT%H").to_string())
+        );
         assert_eq!(records[5]["message"], "binary \u{fffd}\u{fffd}\u{0} payload", "binary MESSAGE kept, lossily");
         assert_eq!(records[6]["message"], "two\nlines");
 
         // --since skips what came before.
         let since = chrono::DateTime::from_timestamp_micros((base + 5_000_000) as i64).unwrap().to_rfc3339();
-        let out = ok(&run("logarithm", &["monitor", "--once", "--all", "-f", "json", "--journal-dir", dir.to_str().unwrap(), "-s", &since, "-D", t.data.to_str().unwrap(), "-K", t.key]));
+        let out = ok(&run(
+            "logarithm",
+            &[
+                "monitor",
+                "--once",
+                "--all",
+                "-f",
+                "json",
+                "--journal-dir",
+                dir.to_str().unwrap(),
+                "-s",
+                &since,
+                "-D",
+                t.data.to_str().unwrap(),
+                "-K",
+                t.key,
+            ],
+        ));
         assert_eq!(json_lines(&out).len(), 2);
-        let bad = run("logarithm", &["monitor", "--once", "--journal-dir", dir.to_str().unwrap(), "-s", "someday", "-D", t.data.to_str().unwrap(), "-K", t.key]);
+        let bad = run(
+            "logarithm",
+            &["monitor", "--once", "--journal-dir", dir.to_str().unwrap(), "-s", "someday", "-D", t.data.to_str().unwrap(), "-K", t.key],
+        );
         fails_with(&bad, "--since");
-        let missing = run("logarithm", &["monitor", "--once", "--journal-dir", "/nonexistent/journal", "-D", t.data.to_str().unwrap(), "-K", t.key]);
+        let missing =
+            run("logarithm", &["monitor", "--once", "--journal-dir", "/nonexistent/journal", "-D", t.data.to_str().unwrap(), "-K", t.key]);
         assert!(!missing.status.success());
         assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/journal"));
     }
@@ -279,7 +323,12 @@ mod rotation {
         if !missing.is_empty() {
             let stderr: Vec<String> = outputs.iter().map(|o| fs::read_to_string(o.with_extension("err")).unwrap_or_default()).collect();
             let per_run: Vec<usize> = outputs.iter().map(|o| records_in(o).len()).collect();
-            panic!("{} lines lost, first {:?}, last {:?}; records per run {per_run:?}; stderr {stderr:?}", missing.len(), &missing[..missing.len().min(5)], missing.last());
+            panic!(
+                "{} lines lost, first {:?}, last {:?}; records per run {per_run:?}; stderr {stderr:?}",
+                missing.len(),
+                &missing[..missing.len().min(5)],
+                missing.last()
+            );
         }
         let duplicates = lines - total as usize;
         assert!(duplicates <= 2 * batch, "{duplicates} duplicates, more than the two batches in flight at the kills");
@@ -408,7 +457,19 @@ mod bad_inputs {
             Command::new(bin("logarithm"))
         };
         let out = cmd
-            .args(["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, secret.to_str().unwrap(), good.to_str().unwrap()])
+            .args([
+                "monitor",
+                "--once",
+                "--all",
+                "-f",
+                "json",
+                "-D",
+                t.data.to_str().unwrap(),
+                "-K",
+                t.key,
+                secret.to_str().unwrap(),
+                good.to_str().unwrap(),
+            ])
             .env_remove("LOGARITHM_DATA_DIR")
             .output()
             .unwrap();

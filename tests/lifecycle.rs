@@ -177,7 +177,9 @@ fn config_file_env_and_flags_in_order() {
     assert!(stdout.contains("\"threshold\":0.9"), "the file's threshold overrides the model's in the monitor");
 
     // Bad files: the key and the file are named, for both binaries.
-    for (text, needle) in [("threshold: 2\n", "threshold"), ("vocab_size: 0\n", "vocab_size"), ("duration: -1h\n", "duration"), ("colour: red\n", "colour")] {
+    for (text, needle) in
+        [("threshold: 2\n", "threshold"), ("vocab_size: 0\n", "vocab_size"), ("duration: -1h\n", "duration"), ("colour: red\n", "colour")]
+    {
         std::fs::write(&config, text).unwrap();
         fails_with(&run("logarithm-trainer", &["train", "-c", c, log.to_str().unwrap()]), needle);
         fails_with(&run("logarithm", &["monitor", "--once", "-c", c, log.to_str().unwrap()]), "config.yml");
@@ -227,11 +229,19 @@ fn sigkill_at_any_point_keeps_the_current_model() {
         child.wait().unwrap();
         let version = current(&s.data);
         let out = run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, s.novel_log.to_str().unwrap()]);
-        assert!(out.status.success(), "after a kill at {delay_ms} ms, version {version} does not load: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "after a kill at {delay_ms} ms, version {version} does not load: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     ok(&trainer(&s.data, &[s.base_log.to_str().unwrap()]));
     let leftovers: Vec<_> = std::fs::read_dir(s.data.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(leftovers.is_empty(), "scratch left behind: {leftovers:?}");
-    let temp_models: Vec<_> = std::fs::read_dir(s.data.join("models")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().starts_with(".tmp")).collect();
+    let temp_models: Vec<_> = std::fs::read_dir(s.data.join("models"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
     assert!(temp_models.is_empty());
 }

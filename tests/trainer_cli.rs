@@ -21,7 +21,11 @@ fn training_writes_a_new_current_version_each_time() {
     assert_eq!(meta["lines"], 3000);
     assert!(meta["key_fingerprint"].as_str().unwrap().len() == 16);
     // No temporary files left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(data.join("models")).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with(".tmp")).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(data.join("models"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp"))
+        .collect();
     assert!(leftovers.is_empty());
 }
 
@@ -55,7 +59,10 @@ fn bad_inputs_and_flags_are_clear_errors() {
     std::fs::create_dir(dir.path().join("sub.log")).unwrap();
     let glob = dir.path().join("sub*");
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", glob.to_str().unwrap()]), "is a directory");
-    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", dir.path().join("none-*.log").to_str().unwrap()]), "no file matches");
+    fails_with(
+        &run("logarithm-trainer", &["train", "-D", d, "-K", "k", dir.path().join("none-*.log").to_str().unwrap()]),
+        "no file matches",
+    );
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "-T", "2", empty.to_str().unwrap()]), "threshold");
     let out = run("logarithm-trainer", &["train", "-V", "0", empty.to_str().unwrap()]);
     assert!(!out.status.success());
@@ -74,7 +81,8 @@ fn stdin_and_time_window() {
         let t = now - chrono::Duration::hours(if i < 100 { 48 } else { 1 });
         input.push_str(&format!("{{\"timestamp\":\"{}\",\"message\":\"job {i} done in {i}ms\"}}\n", t.to_rfc3339()));
     }
-    let out = run_with_stdin("logarithm-trainer", &["train", "-i", "-t", "24h", "-D", data.to_str().unwrap(), "-K", "k"], Some(input.as_bytes()));
+    let out =
+        run_with_stdin("logarithm-trainer", &["train", "-i", "-t", "24h", "-D", data.to_str().unwrap(), "-K", "k"], Some(input.as_bytes()));
     ok(&out);
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("models/model-000001.json")).unwrap()).unwrap();
     assert_eq!(meta["lines"], 300, "only the last 24h are learned");
@@ -95,7 +103,10 @@ fn trains_from_journal_files() {
     ok(&run("logarithm-trainer", &["train", "--journal-dir", journal.to_str().unwrap(), "-D", data.to_str().unwrap(), "-K", "k"]));
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("models/model-000001.json")).unwrap()).unwrap();
     assert_eq!(meta["lines"], 300, "only the last 24 h by default");
-    ok(&run("logarithm-trainer", &["train", "--journal-dir", journal.to_str().unwrap(), "-t", "72h", "-D", data.to_str().unwrap(), "-K", "k"]));
+    ok(&run(
+        "logarithm-trainer",
+        &["train", "--journal-dir", journal.to_str().unwrap(), "-t", "72h", "-D", data.to_str().unwrap(), "-K", "k"],
+    ));
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("models/model-000002.json")).unwrap()).unwrap();
     assert_eq!(meta["lines"], 500);
 }

@@ -88,8 +88,7 @@ impl Model {
 
     /// Decodes and checks a model from its plaintext payload.
     pub fn from_payload(bytes: &[u8]) -> Result<Self, Error> {
-        let mut model: Model =
-            postcard::from_bytes(bytes).map_err(|e| Error::CorruptModel(format!("payload does not decode: {e}")))?;
+        let mut model: Model = postcard::from_bytes(bytes).map_err(|e| Error::CorruptModel(format!("payload does not decode: {e}")))?;
         model.net.check().map_err(|e| Error::CorruptModel(format!("inconsistent network: {e}")))?;
         if model.vocab.len() != model.net.input_len() {
             return Err(Error::CorruptModel(format!(

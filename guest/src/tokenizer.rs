@@ -43,10 +43,7 @@ impl Default for Tokenizer {
 }
 
 fn is_separator(b: u8) -> bool {
-    matches!(
-        b,
-        b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>' | b'|' | b'='
-    )
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>' | b'|' | b'=')
 }
 
 impl Tokenizer {
@@ -158,11 +155,7 @@ pub fn classify(word: &str) -> Option<&'static str> {
     if word.contains("://") {
         return Some("<url>");
     }
-    if (b[0] == b'/' && b.len() > 1)
-        || word.starts_with("~/")
-        || word.starts_with("./")
-        || word.starts_with("../")
-    {
+    if (b[0] == b'/' && b.len() > 1) || word.starts_with("~/") || word.starts_with("./") || word.starts_with("../") {
         return Some("<path>");
     }
     if is_ipv4(word) || is_ipv6(word) {
@@ -226,10 +219,7 @@ fn is_mac(word: &str) -> bool {
 
 fn is_uuid(word: &str) -> bool {
     let b = word.as_bytes();
-    b.len() == 36
-        && b.iter().enumerate().all(|(i, &c)| {
-            if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() }
-        })
+    b.len() == 36 && b.iter().enumerate().all(|(i, &c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// `hh:mm`, `hh:mm:ss`, `hh:mm:ss.fff` (and `,fff`).

@@ -102,7 +102,9 @@ impl Config {
                 return Err(self.fail("threshold", format!("{t} is outside [0, 1]")));
             }
         }
-        for (key, value) in [("vocab_size", s.vocab_size), ("batch_size", s.batch_size), ("max_batches", s.max_batches), ("epochs", s.epochs)] {
+        for (key, value) in
+            [("vocab_size", s.vocab_size), ("batch_size", s.batch_size), ("max_batches", s.max_batches), ("epochs", s.epochs)]
+        {
             if value == Some(0) {
                 return Err(self.fail(key, "must be at least 1".into()));
             }

@@ -60,9 +60,7 @@ impl DataDir {
     pub fn resolve(given: Option<PathBuf>) -> Result<Self> {
         let root = match given {
             Some(p) => p,
-            None => dirs::data_dir()
-                .map(|d| d.join("logarithm"))
-                .context("cannot find a data directory: set -D or LOGARITHM_DATA_DIR")?,
+            None => dirs::data_dir().map(|d| d.join("logarithm")).context("cannot find a data directory: set -D or LOGARITHM_DATA_DIR")?,
         };
         Ok(Self { root })
     }
@@ -203,12 +201,20 @@ impl DataDir {
 
     /// The passphrase as [`DataDir::passphrase`] gives it, checked against an
     /// expected key fingerprint (`-P`) when one is given.
-    pub fn checked_passphrase(&self, given: Option<String>, create: bool, expected_fingerprint: Option<&str>) -> Result<(String, KeyOrigin)> {
+    pub fn checked_passphrase(
+        &self,
+        given: Option<String>,
+        create: bool,
+        expected_fingerprint: Option<&str>,
+    ) -> Result<(String, KeyOrigin)> {
         let (key, origin) = self.passphrase(given, create)?;
         if let Some(expected) = expected_fingerprint {
             let actual = logarithm_detector::modelfile::key_fingerprint(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
             if !actual.eq_ignore_ascii_case(expected.trim()) {
-                bail!("the encryption key's fingerprint is {actual}, not the expected {} given with -P/--encryption-fingerprint", expected.trim());
+                bail!(
+                    "the encryption key's fingerprint is {actual}, not the expected {} given with -P/--encryption-fingerprint",
+                    expected.trim()
+                );
             }
         }
         Ok((key, origin))
@@ -251,14 +257,15 @@ impl DataDir {
                     .mode(0o600)
                     .open(&path)
                     .with_context(|| format!("cannot create key file {}", path.display()))?;
-                file.write_all(key.as_bytes()).and_then(|_| file.sync_all()).with_context(|| format!("cannot write key file {}", path.display()))?;
+                file.write_all(key.as_bytes())
+                    .and_then(|_| file.sync_all())
+                    .with_context(|| format!("cannot write key file {}", path.display()))?;
                 tracing::info!("generated encryption key {}", path.display());
                 Ok((key, KeyOrigin::File(path)))
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => bail!(
-                "no encryption key: give the model's passphrase with -K or {KEY_ENV} (no generated key file at {})",
-                path.display()
-            ),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                bail!("no encryption key: give the model's passphrase with -K or {KEY_ENV} (no generated key file at {})", path.display())
+            }
             Err(e) => Err(e).with_context(|| format!("cannot read key file {}", path.display())),
         }
     }

@@ -42,9 +42,7 @@ pub fn one_line(error: &anyhow::Error) -> String {
 pub fn main_with(name: &str, run: impl FnOnce() -> anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
     match run() {
         Ok(code) => code,
-        Err(e)
-            if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) =>
-        {
+        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {

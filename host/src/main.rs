@@ -7,10 +7,10 @@ use logarithm::checkpoint::Checkpoints;
 use logarithm::config::Config;
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::engine::{ComponentDetector, ComponentSource, LoadError};
+use logarithm::logging;
 use logarithm::monitor::{self, MonitorConfig};
 use logarithm::output::{Format, Printer};
 use logarithm::sources::{self, DEFAULT_MAX_LINE_BYTES, ReadOptions, SourceSpec};
-use logarithm::logging;
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -195,7 +195,12 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         })?),
         None => None,
     };
-    let since_us = args.since.as_deref().map(|s| logarithm::parse::parse_since(s, chrono::Local::now())).transpose().map_err(|e| anyhow::anyhow!("-s/--since: {e}"))?;
+    let since_us = args
+        .since
+        .as_deref()
+        .map(|s| logarithm::parse::parse_since(s, chrono::Local::now()))
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("-s/--since: {e}"))?;
     let mut sources: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::Path).collect();
     if args.journald || args.journal_dir.is_some() {
         sources.push(SourceSpec::Journal(args.journal_dir.clone()));
@@ -243,13 +248,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let mut printer = Printer::new(format, BufWriter::new(stdout));
     let stats = monitor::run(&mut detector, threshold, &config, &mut printer, &stop)?;
     printer.flush()?;
-    tracing::info!(
-        "{} lines read, {} filtered out, {} scored, {} anomalous",
-        stats.lines,
-        stats.filtered,
-        stats.scored,
-        stats.anomalies
-    );
+    tracing::info!("{} lines read, {} filtered out, {} scored, {} anomalous", stats.lines, stats.filtered, stats.scored, stats.anomalies);
     // A batch scan that could not read a source failed; a follower keeps
     // retrying missing paths and only stops when asked.
     if args.once && !stats.problems.is_empty() {

@@ -96,10 +96,7 @@ fn parse_3164_timestamp(s: &str, now: DateTime<Local>) -> Option<(i64, &str)> {
     }
     let day: u32 = head[4..6].trim_start().parse().ok()?;
     let time = chrono::NaiveTime::parse_from_str(&head[7..15], "%H:%M:%S").ok()?;
-    let at = |year: i32| {
-        NaiveDate::from_ymd_opt(year, month, day)
-            .and_then(|d| Local.from_local_datetime(&d.and_time(time)).earliest())
-    };
+    let at = |year: i32| NaiveDate::from_ymd_opt(year, month, day).and_then(|d| Local.from_local_datetime(&d.and_time(time)).earliest());
     let mut ts = at(now.year())?;
     if ts > now + chrono::Duration::days(1) {
         ts = at(now.year() - 1)?;
@@ -210,11 +207,8 @@ pub fn parse_json_with_extras(line: &str) -> Option<(LogRecord, Vec<(String, Str
         message,
     };
     let known = |k: &str| [&MESSAGE_KEYS[..], &TIME_KEYS, &PRIORITY_KEYS, &SOURCE_KEYS, &HOST_KEYS].iter().any(|keys| keys.contains(&k));
-    let extras = obj
-        .iter()
-        .filter(|(k, _)| !known(k))
-        .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
-        .collect();
+    let extras =
+        obj.iter().filter(|(k, _)| !known(k)).map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect();
     Some((record, extras))
 }
 
@@ -253,11 +247,13 @@ pub fn parse_since(text: &str, now: DateTime<Local>) -> Result<i64, String> {
         }
     }
     if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Local.from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap()).earliest().map(micros).ok_or_else(|| format!("invalid local date {text:?}"));
+        return Local
+            .from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap())
+            .earliest()
+            .map(micros)
+            .ok_or_else(|| format!("invalid local date {text:?}"));
     }
-    Err(format!(
-        "invalid time {text:?}: use 'now', 'today', 'yesterday', '1 hour ago', '2026-11-01 10:00' or RFC 3339"
-    ))
+    Err(format!("invalid time {text:?}: use 'now', 'today', 'yesterday', '1 hour ago', '2026-11-01 10:00' or RFC 3339"))
 }
 
 /// A syslog severity from its number or usual name.
@@ -334,7 +330,8 @@ mod tests {
 
     #[test]
     fn ndjson_fields() {
-        let r = parse_json(r#"{"msg":"disk full","host":"h","ident":"kernel","level":"err","time":"2026-11-02T08:00:00Z","extra":1}"#).unwrap();
+        let r =
+            parse_json(r#"{"msg":"disk full","host":"h","ident":"kernel","level":"err","time":"2026-11-02T08:00:00Z","extra":1}"#).unwrap();
         assert_eq!((r.message.as_str(), r.host.as_str(), r.source.as_str(), r.priority), ("disk full", "h", "kernel", Some(3)));
         assert!(r.timestamp_us.is_some());
         assert!(parse_json(r#"{"nomessage":1}"#).is_none());

@@ -3,10 +3,10 @@
 
 #![allow(dead_code)]
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
-use std::io::Write;
 
 /// The directory cargo put this package's binaries in; the workspace's
 /// other binaries (built by `cargo test --workspace`) sit next to them.
@@ -76,8 +76,20 @@ pub fn fakelogs(path: &Path, count: usize, anomalies: usize, seed: u64, template
     let labels = path.with_extension("labels");
     ok(&run(
         "fakelogs",
-        &["--template", template, "-n", &count.to_string(), "-a", &anomalies.to_string(), "-s", &seed.to_string(),
-          "-o", path.to_str().unwrap(), "--labels", labels.to_str().unwrap()],
+        &[
+            "--template",
+            template,
+            "-n",
+            &count.to_string(),
+            "-a",
+            &anomalies.to_string(),
+            "-s",
+            &seed.to_string(),
+            "-o",
+            path.to_str().unwrap(),
+            "--labels",
+            labels.to_str().unwrap(),
+        ],
     ));
     std::fs::read_to_string(labels).unwrap().lines().map(|l| l.parse().unwrap()).collect()
 }
@@ -147,4 +159,3 @@ pub fn journal_batch(from: u64, count: u64, base_usec: u64) -> Vec<u8> {
 pub fn now_usec() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
 }
-

@@ -24,7 +24,10 @@ fn rate(lines: usize, secs: f64) -> String {
 
 fn main() {
     let lines: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200_000);
-    println!("logarithm throughput, {lines} generated syslog lines, {} threads available", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    println!(
+        "logarithm throughput, {lines} generated syslog lines, {} threads available",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
 
     let t = Instant::now();
     let train = records(lines, 0, 1);

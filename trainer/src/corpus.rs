@@ -20,7 +20,7 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 /// Records tokenized together.
@@ -222,26 +222,33 @@ impl TermCorpus {
         let mut distinct = 0;
         for (i, (path, lines)) in self.chunks.iter().enumerate() {
             let file = File::open(path).map_err(|e| io_err("open", path, e))?;
-            let texts: Vec<String> = BufReader::new(file).lines().collect::<std::io::Result<_>>().map_err(|e| io_err("read", path, e))?;
-            let vectors: Vec<(Vec<(u32, f32)>, f32)> = texts
-                .par_iter()
-                .map(|text| {
-                    let mut terms: Vec<Cow<str>> = text.split(TERM_SEP).filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
-                    let f = features::featurize(tokenizer_vocab, &mut terms);
-                    let unseen_sq = f.unseen_norm_sq();
-                    (f.known, unseen_sq)
-                })
-                .collect();
-            drop(texts);
+            let mut reader = BufReader::new(file).lines();
             let mut index: HashMap<(Vec<(u32, u32)>, u32), usize> = HashMap::new();
             let mut samples: Vec<Sample> = Vec::new();
-            for (known, unseen_sq) in vectors {
-                let key = (known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), unseen_sq.to_bits());
-                match index.get(&key) {
-                    Some(&at) => samples[at].count += 1,
-                    None => {
-                        index.insert(key, samples.len());
-                        samples.push(Sample { known, unseen_sq, count: 1 });
+            // Blocks of lines featurized in parallel, deduplicated in order.
+            loop {
+                let texts: Vec<String> =
+                    reader.by_ref().take(BLOCK).collect::<std::io::Result<_>>().map_err(|e| io_err("read", path, e))?;
+                if texts.is_empty() {
+                    break;
+                }
+                let vectors: Vec<(Vec<(u32, f32)>, f32)> = texts
+                    .par_iter()
+                    .map(|text| {
+                        let mut terms: Vec<Cow<str>> = text.split(TERM_SEP).filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+                        let f = features::featurize(tokenizer_vocab, &mut terms);
+                        let unseen_sq = f.unseen_norm_sq();
+                        (f.known, unseen_sq)
+                    })
+                    .collect();
+                for (known, unseen_sq) in vectors {
+                    let key = (known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), unseen_sq.to_bits());
+                    match index.get(&key) {
+                        Some(&at) => samples[at].count += 1,
+                        None => {
+                            index.insert(key, samples.len());
+                            samples.push(Sample { known, unseen_sq, count: 1 });
+                        }
                     }
                 }
             }
@@ -285,8 +292,8 @@ impl FeatureCorpus {
     /// Loads chunk `i`.
     pub fn load(&self, i: usize) -> Result<Vec<Sample>> {
         let path = &self.chunks[i].0;
-        let mut bytes = Vec::new();
-        File::open(path).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(|e| io_err("read", path, e))?;
+        // fs::read sizes the buffer from the file: one allocation per load.
+        let bytes = fs::read(path).map_err(|e| io_err("read", path, e))?;
         let mut at = 0;
         let mut take = |n: usize| -> Result<&[u8]> {
             let s = bytes.get(at..at + n).ok_or_else(|| format!("scratch chunk {} is truncated", path.display()))?;

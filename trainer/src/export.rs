@@ -48,5 +48,7 @@ pub fn install(data_dir: &DataDir, model: &Model, passphrase: &str) -> Result<Pa
         key_fingerprint: &model.meta.key_fingerprint,
     };
     let json = serde_json::to_vec_pretty(&meta)?;
-    data_dir.install(version, &file, &json).with_context(|| format!("cannot install model version {version} in {}", data_dir.root().display()))
+    data_dir
+        .install(version, &file, &json)
+        .with_context(|| format!("cannot install model version {version} in {}", data_dir.root().display()))
 }

@@ -41,7 +41,13 @@ const PATHS: &[&str] = &["/api/v1/items", "/api/v1/users", "/static/app.js", "/h
 const PROCS: &[&str] = &["java", "python3", "node", "postgres", "nginx"];
 
 fn ip(rng: &mut ChaCha8Rng) -> String {
-    format!("{}.{}.{}.{}", [10, 172, 192, 203][rng.random_range(0..4)], rng.random_range(0..256), rng.random_range(0..256), rng.random_range(1..255))
+    format!(
+        "{}.{}.{}.{}",
+        [10, 172, 192, 203][rng.random_range(0..4)],
+        rng.random_range(0..256),
+        rng.random_range(0..256),
+        rng.random_range(1..255)
+    )
 }
 
 fn hex(rng: &mut ChaCha8Rng, digits: usize) -> String {
@@ -56,7 +62,9 @@ fn normal(rng: &mut ChaCha8Rng) -> (&'static str, u8, String) {
     match rng.random_range(0..100) {
         0..=9 => ("sshd", 6, format!("Accepted publickey for {user} from {} port {port} ssh2: RSA SHA256:{}", ip(rng), hex(rng, 20))),
         10..=13 => ("sshd", 6, format!("Accepted password for {user} from {} port {port} ssh2", ip(rng))),
-        14..=20 => ("sshd", 6, format!("pam_unix(sshd:session): session opened for user {user}(uid={}) by (uid=0)", rng.random_range(0..2000))),
+        14..=20 => {
+            ("sshd", 6, format!("pam_unix(sshd:session): session opened for user {user}(uid={}) by (uid=0)", rng.random_range(0..2000)))
+        }
         21..=27 => ("sshd", 6, format!("pam_unix(sshd:session): session closed for user {user}")),
         28..=31 => ("sshd", 6, format!("Received disconnect from {} port {port}:11: disconnected by user", ip(rng))),
         32..=39 => ("CRON", 6, format!("({user}) CMD (run-parts /etc/cron.{})", ["hourly", "daily", "weekly"][rng.random_range(0..3)])),
@@ -67,17 +75,46 @@ fn normal(rng: &mut ChaCha8Rng) -> (&'static str, u8, String) {
         59..=61 => ("systemd", 6, format!("{}: Deactivated successfully.", UNITS.choose(rng).unwrap())),
         62..=64 => ("systemd-logind", 6, format!("New session {n} of user {user}.")),
         65..=67 => ("systemd-logind", 6, format!("Removed session {n}.")),
-        68..=75 => ("nginx", 6, format!(
-            "{} - - \"GET {}/{} HTTP/1.1\" 200 {} \"-\" \"Mozilla/5.0\" rt={}.{:03}",
-            ip(rng), PATHS.choose(rng).unwrap(), rng.random_range(1..5000), rng.random_range(200..90_000), rng.random_range(0..2), rng.random_range(0..1000)
-        )),
+        68..=75 => (
+            "nginx",
+            6,
+            format!(
+                "{} - - \"GET {}/{} HTTP/1.1\" 200 {} \"-\" \"Mozilla/5.0\" rt={}.{:03}",
+                ip(rng),
+                PATHS.choose(rng).unwrap(),
+                rng.random_range(1..5000),
+                rng.random_range(200..90_000),
+                rng.random_range(0..2),
+                rng.random_range(0..1000)
+            ),
+        ),
         76..=79 => ("postfix/smtpd", 6, format!("connect from unknown[{}]", ip(rng))),
         80..=82 => ("postfix/smtpd", 6, format!("disconnect from unknown[{}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5", ip(rng))),
-        83..=85 => ("postfix/qmgr", 6, format!("{}: from=<{user}@example.com>, size={}, nrcpt=1 (queue active)", hex(rng, 10).to_uppercase(), rng.random_range(500..90_000))),
+        83..=85 => (
+            "postfix/qmgr",
+            6,
+            format!(
+                "{}: from=<{user}@example.com>, size={}, nrcpt=1 (queue active)",
+                hex(rng, 10).to_uppercase(),
+                rng.random_range(500..90_000)
+            ),
+        ),
         86..=88 => ("dhclient", 6, format!("DHCPREQUEST for {} on eth0 to {} port 67", ip(rng), ip(rng))),
         89..=90 => ("dhclient", 6, format!("bound to {} -- renewal in {} seconds.", ip(rng), rng.random_range(600..43_200))),
-        91..=93 => ("kernel", 6, format!("[{}.{:06}] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready", rng.random_range(1..900_000), rng.random_range(0..1_000_000))),
-        94..=96 => ("sudo", 5, format!("{user} : TTY=pts/{} ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl status nginx", rng.random_range(0..5))),
+        91..=93 => (
+            "kernel",
+            6,
+            format!(
+                "[{}.{:06}] IPv6: ADDRCONF(NETDEV_CHANGE): eth0: link becomes ready",
+                rng.random_range(1..900_000),
+                rng.random_range(0..1_000_000)
+            ),
+        ),
+        94..=96 => (
+            "sudo",
+            5,
+            format!("{user} : TTY=pts/{} ; PWD=/home/{user} ; USER=root ; COMMAND=/usr/bin/systemctl status nginx", rng.random_range(0..5)),
+        ),
         _ => ("systemd", 6, format!("Finished {}.", UNITS.choose(rng).unwrap())),
     }
 }
@@ -87,14 +124,66 @@ fn anomaly(rng: &mut ChaCha8Rng) -> (&'static str, u8, String) {
     let pid = rng.random_range(300..60_000);
     let proc_ = *PROCS.choose(rng).unwrap();
     match rng.random_range(0..9) {
-        0 => ("kernel", 3, format!("Out of memory: Killed process {pid} ({proc_}) total-vm:{}kB, anon-rss:{}kB, file-rss:0kB, shmem-rss:0kB", rng.random_range(1_000_000..9_000_000), rng.random_range(500_000..8_000_000))),
-        1 => ("kernel", 6, format!("{proc_}[{pid}]: segfault at {} ip {} sp {} error 4 in libc.so.6[{}+{}]", hex(rng, 12), hex(rng, 12), hex(rng, 12), hex(rng, 12), hex(rng, 5))),
-        2 => ("kernel", 3, format!("EXT4-fs error (device sda1): ext4_find_entry:1455: inode #{}: comm {proc_}: reading directory lblock 0", rng.random_range(2..9_000_000))),
-        3 => ("kernel", 3, format!("blk_update_request: I/O error, dev sda, sector {} op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0", rng.random_range(1..900_000_000))),
-        4 => ("sshd", 3, format!("error: maximum authentication attempts exceeded for root from {} port {} ssh2 [preauth]", ip(rng), rng.random_range(1024..65535))),
+        0 => (
+            "kernel",
+            3,
+            format!(
+                "Out of memory: Killed process {pid} ({proc_}) total-vm:{}kB, anon-rss:{}kB, file-rss:0kB, shmem-rss:0kB",
+                rng.random_range(1_000_000..9_000_000),
+                rng.random_range(500_000..8_000_000)
+            ),
+        ),
+        1 => (
+            "kernel",
+            6,
+            format!(
+                "{proc_}[{pid}]: segfault at {} ip {} sp {} error 4 in libc.so.6[{}+{}]",
+                hex(rng, 12),
+                hex(rng, 12),
+                hex(rng, 12),
+                hex(rng, 12),
+                hex(rng, 5)
+            ),
+        ),
+        2 => (
+            "kernel",
+            3,
+            format!(
+                "EXT4-fs error (device sda1): ext4_find_entry:1455: inode #{}: comm {proc_}: reading directory lblock 0",
+                rng.random_range(2..9_000_000)
+            ),
+        ),
+        3 => (
+            "kernel",
+            3,
+            format!(
+                "blk_update_request: I/O error, dev sda, sector {} op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0",
+                rng.random_range(1..900_000_000)
+            ),
+        ),
+        4 => (
+            "sshd",
+            3,
+            format!(
+                "error: maximum authentication attempts exceeded for root from {} port {} ssh2 [preauth]",
+                ip(rng),
+                rng.random_range(1024..65535)
+            ),
+        ),
         5 => ("systemd", 3, format!("{}: Main process exited, code=killed, status=9/KILL", UNITS.choose(rng).unwrap())),
-        6 => ("kernel", 0, format!("watchdog: BUG: soft lockup - CPU#{} stuck for {}s! [{proc_}:{pid}]", rng.random_range(0..4), rng.random_range(22..90))),
-        7 => ("sudo", 1, format!("{} : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/tmp ; USER=root ; COMMAND=/bin/bash", USERS.choose(rng).unwrap())),
+        6 => (
+            "kernel",
+            0,
+            format!("watchdog: BUG: soft lockup - CPU#{} stuck for {}s! [{proc_}:{pid}]", rng.random_range(0..4), rng.random_range(22..90)),
+        ),
+        7 => (
+            "sudo",
+            1,
+            format!(
+                "{} : 3 incorrect password attempts ; TTY=pts/0 ; PWD=/tmp ; USER=root ; COMMAND=/bin/bash",
+                USERS.choose(rng).unwrap()
+            ),
+        ),
         _ => ("kernel", 2, "mce: [Hardware Error]: Machine check events logged".into()),
     }
 }

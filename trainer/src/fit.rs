@@ -131,7 +131,7 @@ pub struct FitReport {
 }
 
 /// How many training errors the calibration samples for its quantiles.
-const CALIBRATION_SAMPLE: usize = 200_000;
+const CALIBRATION_SAMPLE: usize = 50_000;
 
 /// The vocabulary: with no `base`, the `vocab_size` terms in the most lines
 /// (ties by term, for a stable order) with idf from their frequencies; with a
@@ -261,7 +261,8 @@ pub fn fit_corpus(
     }
     net.prepare();
 
-    let mut model = Model { meta: ModelMeta::default(), tokenizer, vocab, net, calibration: Calibration::fit(&mut []), threshold: params.threshold };
+    let mut model =
+        Model { meta: ModelMeta::default(), tokenizer, vocab, net, calibration: Calibration::fit(&mut []), threshold: params.threshold };
     model.calibration = calibrate(&model, corpus, &mut rng, progress)?;
     meta.training_lines = corpus.lines;
     meta.parameters = params.describe();

@@ -248,7 +248,10 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
             Some(_) => {
                 let (version, path, bytes) = data_dir.read_current_model()?;
                 let detector = Detector::load(&bytes, &passphrase).map_err(|e| {
-                    anyhow::anyhow!("cannot load the current model {} to continue from it: {e} (use --retrain-mode full to start over)", path.display())
+                    anyhow::anyhow!(
+                        "cannot load the current model {} to continue from it: {e} (use --retrain-mode full to start over)",
+                        path.display()
+                    )
                 })?;
                 Some((version, detector))
             }
@@ -268,7 +271,8 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
 
     // Pass 1: read, tokenize, count, spill.
     let day = Duration::from_secs(24 * 3600);
-    let cutoff = |window: Duration| (chrono::Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::TimeDelta::MAX)).timestamp_micros();
+    let cutoff =
+        |window: Duration| (chrono::Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::TimeDelta::MAX)).timestamp_micros();
     let file_cutoff = window.or(defaults.then_some(day)).map(cutoff);
     let options = sources::ReadOptions {
         max_line_bytes,
@@ -311,7 +315,10 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     }
     let terms = builder.finish().map_err(anyhow::Error::msg)?;
     if terms.lines == 0 {
-        bail!("no log lines to learn from in {} ({read} read, none in the time window)", specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "));
+        bail!(
+            "no log lines to learn from in {} ({read} read, none in the time window)",
+            specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+        );
     }
     let reading_time = started.elapsed();
 
@@ -348,7 +355,9 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     eprintln!("  lines read:      {read} (in {reading_time:.1?})");
     eprintln!("  lines learned:   {} ({} distinct)", report.lines, report.distinct);
     match (&current, report.new_terms) {
-        (Some((v, _)), n) => eprintln!("  vocabulary:      {} terms ({n} new; {} from version {v})", report.vocab, format!("{mode:?}").to_lowercase()),
+        (Some((v, _)), n) => {
+            eprintln!("  vocabulary:      {} terms ({n} new; {} from version {v})", report.vocab, format!("{mode:?}").to_lowercase())
+        }
         (None, _) => eprintln!("  vocabulary:      {} terms", report.vocab),
     }
     eprintln!("  epochs:          {} (final loss {:.5})", report.epochs, report.final_loss);
@@ -375,7 +384,13 @@ fn model_info(common: &Common) -> Result<ExitCode> {
     let meta = data_dir.read_meta(version)?;
     println!("version:         {version} (current)");
     println!("file:            {}", path.display());
-    for (label, key) in [("created:", "created_at"), ("lines:", "lines"), ("vocabulary:", "vocabulary_size"), ("threshold:", "threshold"), ("key fingerprint:", "key_fingerprint")] {
+    for (label, key) in [
+        ("created:", "created_at"),
+        ("lines:", "lines"),
+        ("vocabulary:", "vocabulary_size"),
+        ("threshold:", "threshold"),
+        ("key fingerprint:", "key_fingerprint"),
+    ] {
         println!("{label:<16} {}", text(&meta, key));
     }
     if let Some(sources) = meta["sources"].as_array() {
@@ -409,7 +424,13 @@ fn model_list(common: &Common) -> Result<ExitCode> {
     for v in versions {
         let meta = data_dir.read_meta(v).unwrap_or_default();
         let mark = if Some(v) == current { "*" } else { " " };
-        println!("{mark} {v:>7}  {:<20}  {:>10}  {:>6}  {:>9}", text(&meta, "created_at"), text(&meta, "lines"), text(&meta, "vocabulary_size"), text(&meta, "threshold"));
+        println!(
+            "{mark} {v:>7}  {:<20}  {:>10}  {:>6}  {:>9}",
+            text(&meta, "created_at"),
+            text(&meta, "lines"),
+            text(&meta, "vocabulary_size"),
+            text(&meta, "threshold")
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

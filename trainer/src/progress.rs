@@ -76,7 +76,11 @@ impl Progress {
             match total {
                 Some(t) => {
                     bar.set_length(t);
-                    bar.set_style(ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta})").unwrap().progress_chars("=> "));
+                    bar.set_style(
+                        ProgressStyle::with_template("{msg:>12} [{bar:30}] {pos}/{len} ({per_sec}, ETA {eta})")
+                            .unwrap()
+                            .progress_chars("=> "),
+                    );
                 }
                 None => {
                     bar.unset_length();

@@ -74,7 +74,16 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &SyncSender<L
             glob::Pattern::new(p).map_err(|e| format!("invalid glob {p:?}: {e}"))?;
         }
     }
-    let mut tailer = Tailer { patterns, options, tx, tracked: HashMap::new(), first_round: true, next_seq: 0, problems: Vec::new(), backoff: HashMap::new() };
+    let mut tailer = Tailer {
+        patterns,
+        options,
+        tx,
+        tracked: HashMap::new(),
+        first_round: true,
+        next_seq: 0,
+        problems: Vec::new(),
+        backoff: HashMap::new(),
+    };
     let (wakeups, _watcher) = if options.follow { watch(patterns, options.recursive) } else { (None, None) };
     loop {
         let paths = tailer.discover();
@@ -127,7 +136,8 @@ fn watch(patterns: &[String], recursive: bool) -> (Option<Receiver<()>>, Option<
     let mut watching = false;
     for p in patterns {
         let base = watch_base(p);
-        let mode = if recursive && base.is_dir() && !has_glob(p) { notify::RecursiveMode::Recursive } else { notify::RecursiveMode::NonRecursive };
+        let mode =
+            if recursive && base.is_dir() && !has_glob(p) { notify::RecursiveMode::Recursive } else { notify::RecursiveMode::NonRecursive };
         // Watch the directory (to see creations and renames), and the path
         // itself when it is a directory.
         for dir in [base.parent().map(Path::to_path_buf), base.is_dir().then(|| base.clone())].into_iter().flatten() {
@@ -246,7 +256,13 @@ impl Tailer<'_> {
                             matched = true;
                             self.expand_dir(&path, out);
                         } else {
-                            self.problem(&path.display().to_string(), format!("{} (matched by {pattern}) is a directory, not a log file; use -r to read the files under it", path.display()));
+                            self.problem(
+                                &path.display().to_string(),
+                                format!(
+                                    "{} (matched by {pattern}) is a directory, not a log file; use -r to read the files under it",
+                                    path.display()
+                                ),
+                            );
                         }
                     }
                     Ok(path) => {
@@ -303,7 +319,11 @@ impl Tailer<'_> {
             // By inode, whatever its name now: a file renamed while we were
             // down and matched under its new name resumes where it was.
             match checkpoints.file(key.0, key.1) {
-                Some(c) if c.offset <= size && head_bytes.len() >= c.fingerprint.len as usize && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint => {
+                Some(c)
+                    if c.offset <= size
+                        && head_bytes.len() >= c.fingerprint.len as usize
+                        && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint =>
+                {
                     offset = c.offset;
                 }
                 Some(c) => {
@@ -349,8 +369,14 @@ impl Tailer<'_> {
     /// path while we were down are found by inode in the same directory and
     /// drained from their checkpoint.
     fn resume_rotated(&mut self, paths: &[PathBuf]) {
-        let saved: Vec<FilePosition> =
-            self.options.checkpoints.files.values().filter(|c| paths.contains(&c.path) && !self.tracked.contains_key(&(c.dev, c.ino))).cloned().collect();
+        let saved: Vec<FilePosition> = self
+            .options
+            .checkpoints
+            .files
+            .values()
+            .filter(|c| paths.contains(&c.path) && !self.tracked.contains_key(&(c.dev, c.ino)))
+            .cloned()
+            .collect();
         for c in saved {
             let Some(dir) = c.path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }) else { continue };
             let Ok(entries) = fs::read_dir(dir) else { continue };
@@ -362,7 +388,10 @@ impl Tailer<'_> {
                 let path = entry.path();
                 let Ok(file) = File::open(&path) else { break };
                 let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
-                if head_bytes.len() >= c.fingerprint.len as usize && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint && c.offset <= meta.len() {
+                if head_bytes.len() >= c.fingerprint.len as usize
+                    && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint
+                    && c.offset <= meta.len()
+                {
                     tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
                     self.start(&path, (c.dev, c.ino), file, c.offset, head_bytes, Some(Instant::now()));
                 }
@@ -444,7 +473,9 @@ impl Tailer<'_> {
                 }
             }
             if let Some(t) = self.tracked.get(&key) {
-                let drained = t.rotated.is_some_and(|r| r.elapsed() >= ROTATED_GRACE) && t.last_growth.elapsed() >= ROTATED_GRACE && !t.reader.has_partial();
+                let drained = t.rotated.is_some_and(|r| r.elapsed() >= ROTATED_GRACE)
+                    && t.last_growth.elapsed() >= ROTATED_GRACE
+                    && !t.reader.has_partial();
                 if to_end || drained {
                     if !to_end {
                         tracing::debug!("done with rotated {}", t.path.display());

@@ -38,8 +38,11 @@ fn open(dir: Option<&Path>) -> Result<Journal, String> {
                 return Err(format!("journal directory {} does not exist or is not a directory", d.display()));
             }
             use std::os::unix::ffi::OsStrExt;
-            let c_path = std::ffi::CString::new(d.as_os_str().as_bytes()).map_err(|_| format!("journal directory {} has a NUL byte in its name", d.display()))?;
-            OpenDirectoryOptions::default().open_directory(c_path.as_c_str()).map_err(|e| format!("cannot open journal directory {}: {e}", d.display()))
+            let c_path = std::ffi::CString::new(d.as_os_str().as_bytes())
+                .map_err(|_| format!("journal directory {} has a NUL byte in its name", d.display()))?;
+            OpenDirectoryOptions::default()
+                .open_directory(c_path.as_c_str())
+                .map_err(|e| format!("cannot open journal directory {}: {e}", d.display()))
         }
     }
 }
@@ -128,11 +131,7 @@ fn entry(journal: &mut Journal, origin: &Arc<str>, entry_no: u64, options: &Read
     let source = field(journal, "SYSLOG_IDENTIFIER").or_else(|| field(journal, "_COMM")).map(text).unwrap_or_default();
     let host = field(journal, "_HOSTNAME").map(text).unwrap_or_default();
     let priority = field(journal, "PRIORITY").and_then(|p| text(p).trim().parse::<u8>().ok()).filter(|p| *p <= 7);
-    let timestamp_us = journal
-        .timestamp()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_micros() as i64);
+    let timestamp_us = journal.timestamp().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_micros() as i64);
     let mut extra = Vec::new();
     for (key, name) in [("unit", "_SYSTEMD_UNIT"), ("pid", "_PID")] {
         if let Some(v) = field(journal, name) {
