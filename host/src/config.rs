@@ -77,6 +77,16 @@ impl Config {
                 None => return Ok(Self::default()),
             },
         };
+        // The default file counts only if it is there; a home this user may
+        // not even look into (EACCES) has none for it.
+        let absent = |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied);
+        if !required {
+            if let Err(e) = std::fs::metadata(&path) {
+                if absent(&e) {
+                    return Ok(Self::default());
+                }
+            }
+        }
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),

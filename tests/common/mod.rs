@@ -48,10 +48,19 @@ pub fn run_with_stdin(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output
 /// A command for a binary with the Logarithm environment variables cleared.
 pub fn command(name: &str) -> Command {
     let mut cmd = Command::new(bin(name));
-    for var in ["LOGARITHM_DATA_DIR", "LOGARITHM_ENCRYPTION_KEY", "LOGARITHM_LOG_LEVEL", "LOGARITHM_CONFIG"] {
-        cmd.env_remove(var);
-    }
+    hermetic(&mut cmd);
     cmd
+}
+
+/// Clears the Logarithm environment and hides the developer's own config
+/// file, so that tests see only what they set.
+pub fn hermetic(cmd: &mut Command) {
+    for (var, _) in std::env::vars() {
+        if var.starts_with("LOGARITHM_") {
+            cmd.env_remove(var);
+        }
+    }
+    cmd.env("XDG_CONFIG_HOME", "/nonexistent/logarithm-tests/config");
 }
 
 /// Asserts success, showing stderr otherwise.
