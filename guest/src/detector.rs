@@ -8,6 +8,19 @@ use crate::modelfile;
 use crate::record::LogRecord;
 use std::time::{Duration, UNIX_EPOCH};
 
+fn severity_label(priority: u8) -> &'static str {
+    [
+        "severity:emerg",
+        "severity:alert",
+        "severity:crit",
+        "severity:err",
+        "severity:warning",
+        "severity:notice",
+        "severity:info",
+        "severity:debug",
+    ][usize::from(priority.min(7))]
+}
+
 /// How many terms a verdict names at most.
 pub const MAX_TERMS: usize = 5;
 
@@ -101,7 +114,9 @@ impl Detector {
         }
     }
 
-    /// Scores one record.
+    /// Scores one record. Its explanation names the terms with the largest
+    /// share of the raw error, and the severity prior when it applies
+    /// (`severity:crit`).
     pub fn score(&self, record: &LogRecord) -> Verdict {
         let analysis = self.model.analyse(record);
         let score = self.model.calibration.score(analysis.raw);
@@ -111,6 +126,7 @@ impl Detector {
         let mut terms: Vec<(f64, &str, bool)> = known
             .map(|(&(i, _), &err)| (err, self.model.vocab.term(i), false))
             .chain(analysis.features.unseen.iter().map(|(t, w)| (f64::from(w * w), t.as_ref(), true)))
+            .chain(record.priority.filter(|_| analysis.severity > 0.0).map(|p| (analysis.severity, severity_label(p), false)))
             .filter(|(share, _, _)| *share > 0.0)
             .collect();
         terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));

@@ -126,6 +126,11 @@ pub fn record_terms<'a>(tokenizer: &Tokenizer, record: &'a LogRecord, out: &mut 
     }
 }
 
+/// The severity a `pri:N` term stands for.
+pub fn priority_of_term(term: &str) -> Option<u8> {
+    term.strip_prefix("pri:").and_then(|p| p.parse().ok()).filter(|p: &u8| *p <= 7)
+}
+
 /// Turns a record's terms into features. `terms` is reordered.
 pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features<'a> {
     terms.sort_unstable();

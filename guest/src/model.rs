@@ -50,9 +50,12 @@ pub struct Analysis<'a> {
     pub features: Features<'a>,
     /// How the known part reconstructed.
     pub reconstruction: Reconstruction,
-    /// Raw error: reconstruction error of the known terms plus the squared
-    /// weight of the unseen ones (which no reconstruction can produce).
+    /// Raw error: reconstruction error of the known terms, plus the squared
+    /// weight of the unseen ones (which no reconstruction can produce), plus
+    /// the severity prior ([`severity_bonus`]).
     pub raw: f64,
+    /// The severity prior included in `raw`.
+    pub severity: f64,
 }
 
 /// Reconstruction error of the known terms plus the squared weight of the
@@ -61,19 +64,42 @@ fn raw_error(reconstruction: &Reconstruction, features: &Features) -> f64 {
     reconstruction.total() + f64::from(features.unseen_norm_sq())
 }
 
+/// The severity prior added to the raw error of a record whose syslog
+/// severity is known: emerg, alert and crit +2.0, err +1.0, warning +0.25,
+/// the rest nothing. Records of unknown severity get nothing.
+///
+/// Why a fixed prior: an operator wants errors surfaced even when they are
+/// frequent (a failing disk logs the same FATAL line all day, and in the
+/// unsupervised setting those lines are part of the training data), and
+/// novel informational lines (a reboot, a new service) ranked below them.
+/// A raw error is the squared distance between unit vectors, so the most
+/// unusual line of normal severity stays near 1-2: +2.0 puts a critical
+/// line above almost all of them while the reconstruction error still ranks
+/// critical lines among themselves.
+pub fn severity_bonus(priority: Option<u8>) -> f64 {
+    match priority {
+        Some(0..=2) => 2.0,
+        Some(3) => 1.0,
+        Some(4) => 0.25,
+        _ => 0.0,
+    }
+}
+
 impl Model {
     /// Analyses one record.
     pub fn analyse<'a>(&self, record: &'a LogRecord) -> Analysis<'a> {
         let features = features_of(&self.tokenizer, &self.vocab, record);
         let reconstruction = self.net.reconstruct(&features.known);
-        let raw = raw_error(&reconstruction, &features);
-        Analysis { features, reconstruction, raw }
+        let severity = severity_bonus(record.priority);
+        let raw = raw_error(&reconstruction, &features) + severity;
+        Analysis { features, reconstruction, raw, severity }
     }
 
-    /// The raw error of a record already turned into features (the trainer
-    /// calibrates with this, on exactly what `analyse` computes).
-    pub fn raw_error_of(&self, features: &Features) -> f64 {
-        raw_error(&self.net.reconstruct(&features.known), features)
+    /// The raw error of a record already turned into features, with its
+    /// severity (the trainer calibrates with this, on exactly what `analyse`
+    /// computes).
+    pub fn raw_error_of(&self, features: &Features, priority: Option<u8>) -> f64 {
+        raw_error(&self.net.reconstruct(&features.known), features) + severity_bonus(priority)
     }
 
     /// The raw error of one record.

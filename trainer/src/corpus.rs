@@ -201,6 +201,8 @@ pub struct Sample {
     pub known: Vec<(u32, f32)>,
     /// Squared weight of the unseen terms.
     pub unseen_sq: f32,
+    /// The lines' severity, when known (from their `pri:N` term).
+    pub priority: Option<u8>,
     /// Lines with this vector.
     pub count: u64,
 }
@@ -223,7 +225,7 @@ impl TermCorpus {
         for (i, (path, lines)) in self.chunks.iter().enumerate() {
             let file = File::open(path).map_err(|e| io_err("open", path, e))?;
             let mut reader = BufReader::new(file).lines();
-            let mut index: HashMap<(Vec<(u32, u32)>, u32), usize> = HashMap::new();
+            let mut index: HashMap<(Vec<(u32, u32)>, u32, Option<u8>), usize> = HashMap::new();
             let mut samples: Vec<Sample> = Vec::new();
             // Blocks of lines featurized in parallel, deduplicated in order.
             loop {
@@ -232,22 +234,23 @@ impl TermCorpus {
                 if texts.is_empty() {
                     break;
                 }
-                let vectors: Vec<(Vec<(u32, f32)>, f32)> = texts
+                let vectors: Vec<(Vec<(u32, f32)>, f32, Option<u8>)> = texts
                     .par_iter()
                     .map(|text| {
                         let mut terms: Vec<Cow<str>> = text.split(TERM_SEP).filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+                        let priority = terms.iter().find_map(|t| features::priority_of_term(t));
                         let f = features::featurize(tokenizer_vocab, &mut terms);
                         let unseen_sq = f.unseen_norm_sq();
-                        (f.known, unseen_sq)
+                        (f.known, unseen_sq, priority)
                     })
                     .collect();
-                for (known, unseen_sq) in vectors {
-                    let key = (known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), unseen_sq.to_bits());
+                for (known, unseen_sq, priority) in vectors {
+                    let key = (known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), unseen_sq.to_bits(), priority);
                     match index.get(&key) {
                         Some(&at) => samples[at].count += 1,
                         None => {
                             index.insert(key, samples.len());
-                            samples.push(Sample { known, unseen_sq, count: 1 });
+                            samples.push(Sample { known, unseen_sq, priority, count: 1 });
                         }
                     }
                 }
@@ -269,6 +272,7 @@ fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
     for s in samples {
         put(&s.count.to_le_bytes())?;
         put(&s.unseen_sq.to_le_bytes())?;
+        put(&[s.priority.map_or(u8::MAX, |p| p)])?;
         put(&(s.known.len() as u32).to_le_bytes())?;
         for &(i, x) in &s.known {
             put(&i.to_le_bytes())?;
@@ -305,6 +309,7 @@ impl FeatureCorpus {
             let Ok(count) = take(8) else { break };
             let count = u64::from_le_bytes(count.try_into().unwrap());
             let unseen_sq = f32::from_le_bytes(take(4)?.try_into().unwrap());
+            let priority = Some(take(1)?[0]).filter(|&p| p != u8::MAX);
             let nnz = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
             let mut known = Vec::with_capacity(nnz);
             for _ in 0..nnz {
@@ -312,7 +317,7 @@ impl FeatureCorpus {
                 let x = f32::from_le_bytes(take(4)?.try_into().unwrap());
                 known.push((i, x));
             }
-            samples.push(Sample { known, unseen_sq, count });
+            samples.push(Sample { known, unseen_sq, priority, count });
         }
         Ok(samples)
     }

@@ -286,7 +286,7 @@ fn for_each_raw(model: &Model, corpus: &FeatureCorpus, mut f: impl FnMut(f64, u6
         let samples = corpus.load(chunk)?;
         let raws: Vec<f64> = samples
             .par_iter()
-            .map(|s| model.raw_error_of(&Features { known: s.known.clone(), unseen: Vec::new() }) + f64::from(s.unseen_sq))
+            .map(|s| model.raw_error_of(&Features { known: s.known.clone(), unseen: Vec::new() }, s.priority) + f64::from(s.unseen_sq))
             .collect();
         for (raw, s) in raws.into_iter().zip(&samples) {
             f(raw, s.count);
@@ -559,7 +559,7 @@ mod tests {
     use super::*;
 
     fn sample(known: Vec<(u32, f32)>) -> Sample {
-        Sample { known, unseen_sq: 0.0, count: 1 }
+        Sample { known, unseen_sq: 0.0, priority: None, count: 1 }
     }
 
     /// The analytic gradients match finite differences of the loss.
@@ -611,6 +611,27 @@ mod tests {
         assert!(novel > normal * 2.0, "novel {novel} vs normal {normal}");
         let score = m1.calibration.score(novel);
         assert!(score > 0.999, "score {score}");
+    }
+
+    /// Issue 5: severity is a signal: the same message scores higher, and
+    /// says why, at a critical severity than at an informational one.
+    #[test]
+    fn severity_raises_the_score_and_explains_itself() {
+        let mut records = Vec::new();
+        for i in 0..2000 {
+            let priority = if i % 50 == 0 { Some(2) } else { Some(6) };
+            records.push(LogRecord { priority, ..LogRecord::from_message(format!("disk {} check done", i % 7)) });
+        }
+        let (model, _) = fit(&records, &FitParams { epochs: 3, max_batches: 10, ..FitParams::default() }, ModelMeta::default()).unwrap();
+        let detector = logarithm_detector::Detector::new(model);
+        let at = |p| detector.score(&LogRecord { priority: Some(p), ..LogRecord::from_message("disk 3 check done") });
+        let (info, crit) = (at(6), at(2));
+        assert!(crit.score > info.score, "crit {} vs info {}", crit.score, info.score);
+        assert!(crit.terms.iter().any(|t| t.text == "severity:crit"), "{:?}", crit.terms);
+        assert!(!info.terms.iter().any(|t| t.text.starts_with("severity:")));
+        // Frequent critical lines are still in the training distribution:
+        // the threshold flags only the most unusual of them.
+        assert!(!info.anomalous);
     }
 
     #[test]

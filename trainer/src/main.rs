@@ -29,6 +29,8 @@ struct Cli {
 enum Command {
     /// Learn from log history and install a new model version.
     Train(Box<TrainArgs>),
+    /// Evaluate the detector and baselines on labelled public logs (Loghub).
+    Eval(EvalArgs),
     /// Inspect and manage model versions.
     Model {
         #[command(subcommand)]
@@ -70,6 +72,16 @@ struct Common {
     /// More diagnostics (repeatable).
     #[arg(short, long, action = clap::ArgAction::Count)]
     verbose: u8,
+}
+
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// Loghub directory [default: $LOGHUB_DIR, else ../shared/data/loghub].
+    #[arg(long, value_name = "DIR")]
+    loghub: Option<PathBuf>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
+    log_level: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -163,6 +175,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => train(*args),
+        Command::Eval(args) => evaluate(&args),
         Command::Model { action } => match action {
             ModelCommand::Info(common) => model_info(&common),
             ModelCommand::List(common) => model_list(&common),
@@ -367,6 +380,16 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         KeyOrigin::Given => eprintln!("  key fingerprint: {fingerprint}"),
         KeyOrigin::File(key) => eprintln!("  key fingerprint: {fingerprint} (generated key {})", key.display()),
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn evaluate(args: &EvalArgs) -> Result<ExitCode> {
+    logging::init(args.log_level.as_deref(), 0, "warn")?;
+    let dir = args.loghub.clone().unwrap_or_else(logarithm_trainer::eval::default_dir);
+    let started = Instant::now();
+    let (rows, flagged, _curves) = logarithm_trainer::eval::run(&dir, &fit::FitParams::default()).map_err(anyhow::Error::msg)?;
+    println!("{}", logarithm_trainer::eval::table(&rows, &flagged));
+    eprintln!("evaluated in {:.1?} on {}", started.elapsed(), dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
