@@ -7,6 +7,7 @@
 //! prints the verdict.
 
 pub mod checkpoint;
+pub mod cli;
 pub mod config;
 pub mod datadir;
 pub mod engine;

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use logarithm::checkpoint::Checkpoints;
-use logarithm::config::Config;
+use logarithm::cli::SharedArgs;
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::engine::{ComponentDetector, ComponentSource, LoadError};
 use logarithm::logging;
@@ -37,25 +37,8 @@ enum Command {
 /// Options shared by every command.
 #[derive(Debug, Args)]
 struct CommonArgs {
-    /// Data directory holding the models.
-    #[arg(short = 'D', long, env = "LOGARITHM_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Passphrase the model was encrypted with (default: the data
-    /// directory's generated key file).
-    #[arg(short = 'K', long = "encryption-key", env = "LOGARITHM_ENCRYPTION_KEY", hide_env_values = true, value_name = "PASSPHRASE")]
-    key: Option<String>,
-    /// Refuse to use a key whose fingerprint is not this one.
-    #[arg(short = 'P', long = "encryption-fingerprint", env = "LOGARITHM_ENCRYPTION_FINGERPRINT", value_name = "FINGERPRINT")]
-    fingerprint: Option<String>,
-    /// Configuration file (default: ~/.config/logarithm/config.yml if present).
-    #[arg(short = 'c', long = "config", env = "LOGARITHM_CONFIG", value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// More diagnostics (repeatable).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    #[command(flatten)]
+    shared: SharedArgs,
     /// Use this detector component instead of the embedded one.
     #[arg(long, value_name = "PATH")]
     component: Option<PathBuf>,
@@ -126,19 +109,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-/// Loads the config file, starts logging and finds the data directory.
-fn setup(common: &CommonArgs) -> Result<(Config, DataDir)> {
-    let config = Config::load(common.config.as_deref())?;
-    let level = common.log_level.clone().or_else(|| config.settings.log_level.clone());
-    logging::init(level.as_deref(), common.verbose, "warn")?;
-    let data_dir = DataDir::resolve(common.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
-    Ok((config, data_dir))
-}
-
 /// Loads the current model through the component.
 fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDetector> {
     let (version, path, bytes) = data_dir.read_current_model()?;
-    let (passphrase, origin) = data_dir.checked_passphrase(common.key.clone(), false, common.fingerprint.as_deref())?;
+    let (passphrase, origin) = data_dir.checked_passphrase(common.shared.key.clone(), false, common.shared.fingerprint.as_deref())?;
     let source = match &common.component {
         Some(p) => ComponentSource::File(p),
         None => ComponentSource::Embedded,
@@ -159,7 +133,7 @@ fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDet
 }
 
 fn info(common: CommonArgs) -> Result<ExitCode> {
-    let (_, data_dir) = setup(&common)?;
+    let (_, data_dir) = common.shared.setup()?;
     let mut detector = load_detector(&common, &data_dir)?;
     let i = detector.info()?;
     println!("version:          {}", i.version);
@@ -173,7 +147,7 @@ fn info(common: CommonArgs) -> Result<ExitCode> {
 }
 
 fn monitor(args: MonitorArgs) -> Result<ExitCode> {
-    let (config, data_dir) = setup(&args.common)?;
+    let (config, data_dir) = args.common.shared.setup()?;
     let file = &config.settings;
     // Validate every setting before any work starts; flags (and their
     // environment variables) > config file > defaults.

@@ -309,9 +309,13 @@ fn quantile(values: &[f64], q: f64) -> f64 {
     v.get(((v.len() as f64 - 1.0) * q).round() as usize).copied().unwrap_or(0.0)
 }
 
+/// Per unlabelled set: the fraction of test lines the detector flags, and
+/// the fraction whose template is new (the new-template baseline's flags).
+pub type FlagRates = Vec<(String, f64, f64)>;
+
 /// Runs the whole evaluation and returns the table rows, the unlabelled
 /// sets' flag rates, and the BGL_20k curves.
-pub fn run(loghub: &Path, params: &FitParams) -> Result<(Vec<Row>, Vec<(String, f64)>, Curves), String> {
+pub fn run(loghub: &Path, params: &FitParams) -> Result<(Vec<Row>, FlagRates, Curves), String> {
     let mut rows = Vec::new();
     let mut curves = Vec::new();
     for name in ["BGL_20k", "BGL_2k"] {
@@ -368,7 +372,9 @@ pub fn run(loghub: &Path, params: &FitParams) -> Result<(Vec<Row>, Vec<(String, 
         let train: Vec<LogRecord> = lines[..cut].iter().map(|l| l.record.clone()).collect();
         let test: Vec<LogRecord> = lines[cut..].iter().map(|l| l.record.clone()).collect();
         let (scores, threshold, _) = detector_scores(&train, &test, params)?;
-        flagged.push((name.to_owned(), scores.iter().filter(|&&s| s >= threshold).count() as f64 / scores.len() as f64));
+        let rate = |flags: usize| flags as f64 / test.len() as f64;
+        let novel = new_template_scores(&train, &test).iter().filter(|&&s| s > 0.5).count();
+        flagged.push((name.to_owned(), rate(scores.iter().filter(|&&s| s >= threshold).count()), rate(novel)));
     }
     Ok((rows, flagged, curves))
 }
@@ -378,8 +384,116 @@ pub fn default_dir() -> PathBuf {
     std::env::var_os("LOGHUB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data/loghub"))
 }
 
+/// The font the figure's text is drawn with (Debian: fonts-dejavu-core).
+pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+/// ROC points (false-positive rate, true-positive rate), ties grouped.
+fn roc_points(scores: &[f64], truth: &[bool]) -> Vec<(f64, f64)> {
+    let positives = truth.iter().filter(|&&t| t).count().max(1) as f64;
+    let negatives = truth.iter().filter(|&&t| !t).count().max(1) as f64;
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut fp) = (0.0, 0.0);
+    let mut points = vec![(0.0, 0.0)];
+    let mut i = 0;
+    while i < order.len() {
+        let s = scores[order[i]];
+        while i < order.len() && scores[order[i]] == s {
+            if truth[order[i]] {
+                tp += 1.0
+            } else {
+                fp += 1.0
+            }
+            i += 1;
+        }
+        points.push((fp / negatives, tp / positives));
+    }
+    points
+}
+
+/// Draws the figure: ROC curves of the detector and the baselines, and the
+/// detector's score distribution for normal and anomalous lines (the first
+/// curve is the detector's).
+pub fn figure(curves: &Curves, title: &str, path: &Path) -> Result<(), String> {
+    use plotters::prelude::*;
+    let font = std::fs::read(FONT).map_err(|e| format!("cannot read the font {FONT}: {e} (apt-get install fonts-dejavu-core)"))?;
+    plotters::style::register_font("sans-serif", FontStyle::Normal, Box::leak(font.into_boxed_slice()))
+        .map_err(|_| "the font could not be registered".to_owned())?;
+    let e = |e: &dyn std::fmt::Display| format!("cannot draw {}: {e}", path.display());
+    let root = BitMapBackend::new(path, (1400, 620)).into_drawing_area();
+    root.fill(&WHITE).map_err(|x| e(&x))?;
+    let root = root.titled(title, ("sans-serif", 26)).map_err(|x| e(&x))?;
+    let (left, right) = root.split_horizontally(700);
+    let colours = [RED, BLUE, GREEN, MAGENTA, CYAN];
+
+    let mut roc = ChartBuilder::on(&left)
+        .margin(20)
+        .caption("ROC curves", ("sans-serif", 20))
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .map_err(|x| e(&x))?;
+    roc.configure_mesh().x_desc("false-positive rate").y_desc("true-positive rate").draw().map_err(|x| e(&x))?;
+    for (k, (method, scores, truth)) in curves.iter().enumerate() {
+        let colour = colours[k % colours.len()];
+        let auc = metrics(scores, truth, 0.5).roc_auc;
+        roc.draw_series(LineSeries::new(roc_points(scores, truth), colour.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(format!("{method} (AUC {auc:.3})"))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+    }
+    roc.configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(|x| e(&x))?;
+
+    // Score distribution, on a log scale of 1 - score (0 = most unusual).
+    let Some((_, scores, truth)) = curves.first() else { return Ok(()) };
+    const BINS: usize = 40;
+    let bin = |s: f64| ((-(1.0 - s).max(1e-8).log10()) / 8.0 * BINS as f64).clamp(0.0, (BINS - 1) as f64) as usize;
+    let mut hist = [[0f64; BINS]; 2];
+    for (&s, &t) in scores.iter().zip(truth) {
+        hist[usize::from(t)][bin(s)] += 1.0;
+    }
+    for h in &mut hist {
+        let total: f64 = h.iter().sum::<f64>().max(1.0);
+        h.iter_mut().for_each(|v| *v /= total);
+    }
+    let mut dist = ChartBuilder::on(&right)
+        .margin(20)
+        .caption("detector scores: normal vs anomalous test lines", ("sans-serif", 20))
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..8f64, 0f64..1f64)
+        .map_err(|x| e(&x))?;
+    dist.configure_mesh().x_desc("-log10(1 - score)   (6 = score 0.999999)").y_desc("fraction of lines").draw().map_err(|x| e(&x))?;
+    for (class, (label, colour)) in [("normal", BLUE), ("anomalous", RED)].into_iter().enumerate() {
+        let points: Vec<(f64, f64)> = hist[class]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, &v)| [(i as f64 * 8.0 / BINS as f64, v), ((i + 1) as f64 * 8.0 / BINS as f64, v)])
+            .collect();
+        dist.draw_series(LineSeries::new(points, colour.stroke_width(2)))
+            .map_err(|x| e(&x))?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+    }
+    dist.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(|x| e(&x))?;
+    root.present().map_err(|x| e(&x))?;
+    Ok(())
+}
+
 /// The table as Markdown.
-pub fn table(rows: &[Row], flagged: &[(String, f64)]) -> String {
+pub fn table(rows: &[Row], flagged: &FlagRates) -> String {
     let mut out = String::from(
         "| data set | setting | method | ROC-AUC | PR-AUC | precision | recall | F1 | best F1 | FPR |\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
     );
@@ -390,9 +504,9 @@ pub fn table(rows: &[Row], flagged: &[(String, f64)]) -> String {
             r.dataset, r.setting, r.method, m.roc_auc, m.pr_auc, m.precision, m.recall, m.f1, m.best_f1, m.fpr
         ));
     }
-    out.push_str("\n| unlabelled set (60/40) | test lines flagged at the default threshold |\n|---|---:|\n");
-    for (name, f) in flagged {
-        out.push_str(&format!("| {name} | {:.2}% |\n", f * 100.0));
+    out.push_str("\n| unlabelled set (60/40) | test lines flagged at the default threshold | lines of a new template |\n|---|---:|---:|\n");
+    for (name, f, novel) in flagged {
+        out.push_str(&format!("| {name} | {:.2}% | {:.2}% |\n", f * 100.0, novel * 100.0));
     }
     out
 }
@@ -438,6 +552,21 @@ mod tests {
         assert!((m.fpr - 1.0 / 3.0).abs() < 1e-9);
         assert!((m.best_f1 - 2.0 * (2.0 / 3.0) * 1.0 / (2.0 / 3.0 + 1.0)).abs() < 1e-9);
         assert!((m.pr_auc - (0.5 * 1.0 + 0.5 * (2.0 / 3.0))).abs() < 1e-9);
+    }
+
+    /// The figure renders to a real PNG (with synthetic scores).
+    #[test]
+    fn figure_is_a_png() {
+        let truth: Vec<bool> = (0..400).map(|i| i % 10 == 0).collect();
+        let good: Vec<f64> = truth.iter().enumerate().map(|(i, &t)| if t { 0.9999 - i as f64 * 1e-7 } else { i as f64 / 500.0 }).collect();
+        let flat: Vec<f64> = (0..400).map(|i| (i * 7 % 400) as f64 / 400.0).collect();
+        let curves = vec![("logarithm".to_owned(), good, truth.clone()), ("baseline".to_owned(), flat, truth)];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.png");
+        figure(&curves, "test", &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+        assert!(bytes.len() > 10_000);
     }
 
     #[test]

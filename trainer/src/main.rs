@@ -3,7 +3,8 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use logarithm::config::{self, Config};
+use logarithm::cli::SharedArgs;
+use logarithm::config;
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::logging;
 use logarithm::sources::{self, DEFAULT_MAX_LINE_BYTES, SourceSpec};
@@ -41,37 +42,13 @@ enum Command {
 #[derive(Debug, Subcommand)]
 enum ModelCommand {
     /// Describe the current model (version, date, lines, vocabulary, threshold, top terms).
-    Info(Common),
+    Info(SharedArgs),
     /// List all versions, the current one marked with `*`.
-    List(Common),
+    List(SharedArgs),
     /// Delete versions: older than a duration, or one version.
     Delete(DeleteArgs),
     /// Make the previous version current again.
-    Rollback(Common),
-}
-
-/// Options every command takes.
-#[derive(Debug, Args)]
-struct Common {
-    /// Data directory holding the models.
-    #[arg(short = 'D', long, env = "LOGARITHM_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
-    /// Encryption passphrase (default: a key generated once and kept in the
-    /// data directory, mode 0600).
-    #[arg(short = 'K', long = "encryption-key", env = "LOGARITHM_ENCRYPTION_KEY", hide_env_values = true, value_name = "PASSPHRASE")]
-    key: Option<String>,
-    /// Refuse to use a key whose fingerprint is not this one.
-    #[arg(short = 'P', long = "encryption-fingerprint", env = "LOGARITHM_ENCRYPTION_FINGERPRINT", value_name = "FINGERPRINT")]
-    fingerprint: Option<String>,
-    /// Configuration file (default: ~/.config/logarithm/config.yml if present).
-    #[arg(short = 'c', long = "config", env = "LOGARITHM_CONFIG", value_name = "PATH")]
-    config: Option<PathBuf>,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
-    log_level: Option<String>,
-    /// More diagnostics (repeatable).
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    verbose: u8,
+    Rollback(SharedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -79,6 +56,9 @@ struct EvalArgs {
     /// Loghub directory [default: $LOGHUB_DIR, else ../shared/data/loghub].
     #[arg(long, value_name = "DIR")]
     loghub: Option<PathBuf>,
+    /// Write the figure (ROC curves, score distributions on BGL_20k) here.
+    #[arg(long, value_name = "PNG")]
+    figure: Option<PathBuf>,
     /// Log level: error, warn, info, debug, trace.
     #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
     log_level: Option<String>,
@@ -87,7 +67,7 @@ struct EvalArgs {
 #[derive(Debug, Args)]
 struct DeleteArgs {
     #[command(flatten)]
-    common: Common,
+    common: SharedArgs,
     /// Delete versions trained longer ago than this (e.g. 30d).
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with = "version", required_unless_present = "version")]
     older_than: Option<Duration>,
@@ -113,7 +93,7 @@ enum RetrainMode {
 #[derive(Debug, Args)]
 struct TrainArgs {
     #[command(flatten)]
-    common: Common,
+    common: SharedArgs,
     /// Log files, globs or directories to learn from (default:
     /// /var/log/syslog or /var/log/messages, plus the journal when there is one).
     #[arg(value_name = "PATHS")]
@@ -181,20 +161,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ModelCommand::List(common) => model_list(&common),
             ModelCommand::Delete(args) => model_delete(&args),
             ModelCommand::Rollback(common) => {
-                let (_, data_dir) = setup(&common)?;
+                let (_, data_dir) = common.setup()?;
                 rollback(&data_dir)
             }
         },
     }
-}
-
-/// Loads the config file, starts logging and finds the data directory.
-fn setup(common: &Common) -> Result<(Config, DataDir)> {
-    let config = Config::load(common.config.as_deref())?;
-    let level = common.log_level.clone().or_else(|| config.settings.log_level.clone());
-    logging::init(level.as_deref(), common.verbose, "warn")?;
-    let data_dir = DataDir::resolve(common.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
-    Ok((config, data_dir))
 }
 
 fn rollback(data_dir: &DataDir) -> Result<ExitCode> {
@@ -204,7 +175,7 @@ fn rollback(data_dir: &DataDir) -> Result<ExitCode> {
 }
 
 fn train(args: TrainArgs) -> Result<ExitCode> {
-    let (config, data_dir) = setup(&args.common)?;
+    let (config, data_dir) = args.common.setup()?;
     if args.rollback {
         return rollback(&data_dir);
     }
@@ -387,8 +358,12 @@ fn evaluate(args: &EvalArgs) -> Result<ExitCode> {
     logging::init(args.log_level.as_deref(), 0, "warn")?;
     let dir = args.loghub.clone().unwrap_or_else(logarithm_trainer::eval::default_dir);
     let started = Instant::now();
-    let (rows, flagged, _curves) = logarithm_trainer::eval::run(&dir, &fit::FitParams::default()).map_err(anyhow::Error::msg)?;
+    let (rows, flagged, curves) = logarithm_trainer::eval::run(&dir, &fit::FitParams::default()).map_err(anyhow::Error::msg)?;
     println!("{}", logarithm_trainer::eval::table(&rows, &flagged));
+    if let Some(path) = &args.figure {
+        logarithm_trainer::eval::figure(&curves, "BGL_20k, chronological 60/40, unsupervised", path).map_err(anyhow::Error::msg)?;
+        eprintln!("figure written to {}", path.display());
+    }
     eprintln!("evaluated in {:.1?} on {}", started.elapsed(), dir.display());
     Ok(ExitCode::SUCCESS)
 }
@@ -401,8 +376,8 @@ fn text(meta: &serde_json::Value, key: &str) -> String {
     }
 }
 
-fn model_info(common: &Common) -> Result<ExitCode> {
-    let (_, data_dir) = setup(common)?;
+fn model_info(common: &SharedArgs) -> Result<ExitCode> {
+    let (_, data_dir) = common.setup()?;
     let (version, path, bytes) = data_dir.read_current_model()?;
     let meta = data_dir.read_meta(version)?;
     println!("version:         {version} (current)");
@@ -435,8 +410,8 @@ fn model_info(common: &Common) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn model_list(common: &Common) -> Result<ExitCode> {
-    let (_, data_dir) = setup(common)?;
+fn model_list(common: &SharedArgs) -> Result<ExitCode> {
+    let (_, data_dir) = common.setup()?;
     let current = data_dir.current_version()?;
     let versions = data_dir.versions()?;
     if versions.is_empty() {
@@ -459,7 +434,7 @@ fn model_list(common: &Common) -> Result<ExitCode> {
 }
 
 fn model_delete(args: &DeleteArgs) -> Result<ExitCode> {
-    let (_, data_dir) = setup(&args.common)?;
+    let (_, data_dir) = args.common.setup()?;
     let targets: Vec<u32> = match (args.version, args.older_than) {
         (Some(v), _) => vec![v],
         (None, Some(age)) => {
