@@ -87,16 +87,6 @@ impl Calibration {
         }
         lo_p + (hi.below - lo_p) * ((raw - lo_raw) / (hi.raw - lo_raw)).clamp(0.0, 1.0)
     }
-
-    /// The smallest raw error whose score reaches `score` (for reports).
-    pub fn raw_at(&self, score: f64) -> f64 {
-        let k = self.points.partition_point(|p| p.at_or_below < score);
-        if k == self.points.len() {
-            let top = self.points[k - 1];
-            return top.raw - self.tail_scale * ((1.0 - score) / (1.0 - top.at_or_below)).max(f64::MIN_POSITIVE).ln();
-        }
-        self.points[k].raw
-    }
 }
 
 /// How many of the largest errors are stored exactly for `n` training lines.
@@ -232,21 +222,11 @@ mod tests {
     fn the_tail_is_exact() {
         // 100k lines: the top 1% are all kept, so every tail line's score is
         // exactly the fraction of lines below it.
-        let mut raws: Vec<f64> = (0..100_000).map(|i| (i as f64 / 1000.0).exp()).collect();
+        let raws: Vec<f64> = (0..100_000).map(|i| (i as f64 / 1000.0).exp()).collect();
         let mut copy = raws.clone();
         let cal = Calibration::fit(&mut copy);
         for i in [99_000usize, 99_500, 99_900, 99_990] {
             assert!((cal.score(raws[i]) - i as f64 / 100_001.0).abs() < 1e-9, "line {i}");
-        }
-        raws.clear();
-    }
-
-    #[test]
-    fn raw_at_inverts_score() {
-        let mut raws: Vec<f64> = (0..2000).map(|i| (i as f64 / 2000.0).powi(2)).collect();
-        let cal = Calibration::fit(&mut raws);
-        for s in [0.3, 0.9, 0.999, 0.99999] {
-            assert!((cal.score(cal.raw_at(s)) - s).abs() < 1e-3, "score {s}");
         }
     }
 }

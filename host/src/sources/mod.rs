@@ -189,28 +189,3 @@ pub(crate) fn line_from_text(origin: &Arc<str>, line_no: u64, raw: String, trunc
 pub fn parse_record(raw: &str) -> LogRecord {
     line_from_text(&Arc::from(""), 0, raw.to_owned(), false, Position::None).record
 }
-
-/// Reads every source to its end and returns the lines (sources in order)
-/// with the problems met (unreadable paths and the like). For batch jobs
-/// such as training; the monitor streams instead.
-pub fn read_all(specs: &[SourceSpec], options: &ReadOptions) -> (Vec<Line>, Vec<String>) {
-    let options = ReadOptions { follow: false, ..options.clone() };
-    let stop = Arc::new(AtomicBool::new(false));
-    let mut lines = Vec::new();
-    let mut problems = Vec::new();
-    // One source at a time keeps each source's lines together and in order.
-    for spec in specs {
-        let (tx, rx) = std::sync::mpsc::sync_channel(4096);
-        let handles = spawn(std::slice::from_ref(spec), &options, &tx, &stop);
-        drop(tx);
-        lines.extend(rx);
-        for (name, handle) in handles {
-            match handle.join() {
-                Ok(Ok(warnings)) => problems.extend(warnings),
-                Ok(Err(msg)) => problems.push(msg),
-                Err(_) => problems.push(format!("the reader of {name} crashed")),
-            }
-        }
-    }
-    (lines, problems)
-}
