@@ -76,6 +76,49 @@ mod component {
         validator.validate_all(EMBEDDED_COMPONENT).expect("the component validates");
     }
 
+    /// Issue 2: `--component PATH` replaces the embedded component; a file
+    /// that is not a detector component is a clear error.
+    #[test]
+    fn component_override() {
+        let t = trained();
+        let log = t.dir.path().join("c.log");
+        std::fs::write(&log, "one line\n").unwrap();
+        let wasm = t.dir.path().join("detector.wasm");
+        std::fs::write(&wasm, EMBEDDED_COMPONENT).unwrap();
+        let data = t.data.to_str().unwrap();
+        let out = ok(&run(
+            "logarithm",
+            &[
+                "monitor",
+                "--once",
+                "--all",
+                "-f",
+                "json",
+                "-D",
+                data,
+                "-K",
+                t.key,
+                "--component",
+                wasm.to_str().unwrap(),
+                log.to_str().unwrap(),
+            ],
+        ));
+        assert_eq!(out.lines().count(), 1);
+        let bogus = t.dir.path().join("bogus.wasm");
+        std::fs::write(&bogus, b"\0asm\x01\0\0\0").unwrap();
+        fails_with(
+            &run(
+                "logarithm",
+                &["monitor", "--once", "-D", data, "-K", t.key, "--component", bogus.to_str().unwrap(), log.to_str().unwrap()],
+            ),
+            "bogus.wasm",
+        );
+        fails_with(
+            &run("logarithm", &["monitor", "--once", "-D", data, "-K", t.key, "--component", "/nonexistent.wasm", log.to_str().unwrap()]),
+            "/nonexistent.wasm",
+        );
+    }
+
     /// Issue 2: the same model scores the same lines identically natively
     /// and through the component (score, verdict and explanation).
     #[test]

@@ -245,3 +245,28 @@ fn sigkill_at_any_point_keeps_the_current_model() {
         .collect();
     assert!(temp_models.is_empty());
 }
+
+/// Ctrl-C (SIGINT) stops a training run: non-zero exit, nothing installed,
+/// no scratch files left.
+#[test]
+fn sigint_cleans_up_and_installs_nothing() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    let big = s._dir.path().join("big.log");
+    fakelogs(&big, 400_000, 0, 10, "syslog");
+    let child = command("logarithm-trainer")
+        .args(["train", "-D", d, "-K", KEY, "--retrain-mode", "full", big.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    ok(&std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).output().unwrap());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(current(&s.data), 1, "nothing was installed");
+    assert!(!s.data.join("models/model-000002.lgm").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(s.data.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
+    assert!(leftovers.is_empty(), "scratch left behind: {leftovers:?}");
+}
