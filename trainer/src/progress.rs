@@ -4,7 +4,7 @@
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::cell::{Cell, RefCell};
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -23,7 +23,11 @@ pub struct Progress {
 
 enum Mode {
     Hidden,
-    Plain,
+    /// A line every `every` to `out`.
+    Plain {
+        out: RefCell<Box<dyn Write>>,
+        every: Duration,
+    },
     Bar(ProgressBar),
 }
 
@@ -33,9 +37,18 @@ impl Progress {
         let mode = if std::io::stderr().is_terminal() {
             Mode::Bar(ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr()))
         } else {
-            Mode::Plain
+            Self::plain_mode(Box::new(std::io::stderr()), PLAIN_EVERY)
         };
         Self::with(mode)
+    }
+
+    /// Plain lines to `out`, at most one every `every`.
+    pub fn plain(out: Box<dyn Write>, every: Duration) -> Self {
+        Self::with(Self::plain_mode(out, every))
+    }
+
+    fn plain_mode(out: Box<dyn Write>, every: Duration) -> Mode {
+        Mode::Plain { out: RefCell::new(out), every }
     }
 
     /// No output.
@@ -97,14 +110,15 @@ impl Progress {
         match &self.mode {
             Mode::Hidden => {}
             Mode::Bar(bar) => bar.set_position(position),
-            Mode::Plain => {
-                if self.last_line.get().elapsed() >= PLAIN_EVERY {
+            Mode::Plain { out, every } => {
+                if self.last_line.get().elapsed() >= *every {
                     self.last_line.set(Instant::now());
                     let rate = position as f64 / self.started.get().elapsed().as_secs_f64().max(1e-9);
-                    match self.total.get() {
-                        Some(t) => eprintln!("{}: {position}/{t} ({rate:.0}/s)", self.stage.borrow()),
-                        None => eprintln!("{}: {position} ({rate:.0}/s)", self.stage.borrow()),
-                    }
+                    // Progress is best effort: a closed stderr must not stop training.
+                    let _ = match self.total.get() {
+                        Some(t) => writeln!(out.borrow_mut(), "{}: {position}/{t} ({rate:.0}/s)", self.stage.borrow()),
+                        None => writeln!(out.borrow_mut(), "{}: {position} ({rate:.0}/s)", self.stage.borrow()),
+                    };
                 }
             }
         }
@@ -115,5 +129,51 @@ impl Progress {
         if let Mode::Bar(bar) = &self.mode {
             bar.finish_and_clear();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    /// A writer the test can read back.
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn plain_lines_name_the_stage_count_and_rate() {
+        let out = Shared::default();
+        let p = Progress::plain(Box::new(out.clone()), Duration::ZERO);
+        p.stage("reading", None);
+        p.set(4096);
+        p.stage("training", Some(2000));
+        p.set(100);
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("reading: 4096 (") && lines[0].ends_with("/s)"), "{text}");
+        assert!(lines[1].starts_with("training: 100/2000 ("), "{text}");
+    }
+
+    #[test]
+    fn plain_lines_are_throttled() {
+        let out = Shared::default();
+        let p = Progress::plain(Box::new(out.clone()), Duration::from_secs(3600));
+        p.stage("reading", None);
+        for i in 0..1000 {
+            p.set(i);
+        }
+        assert!(out.0.lock().unwrap().is_empty());
     }
 }
