@@ -11,8 +11,8 @@
 //! | `<ip>`   | `10.0.0.1`, `10.0.0.1:22`, `fe80::1`, `[::1]:8080`   |
 //! | `<mac>`  | `00:1a:2b:3c:4d:5e`, `00-1A-2B-3C-4D-5E`             |
 //! | `<uuid>` | `123e4567-e89b-12d3-a456-426614174000`               |
-//! | `<hex>`  | `0x7f3a`, `deadbeef42`, `a3f9b2c1`                   |
-//! | `<num>`  | `42`, `-3.5`, `250ms`, `1h30m`, `4KiB`, `99%`        |
+//! | `<hex>`  | `0x7f3a`, `0XFF`                                     |
+//! | `<num>`  | `42`, `-3.5`, `250ms`, `1h30m`, `4KiB`, `99%`, and bare hex ids `deadbeef42`, `55D23E9B8D` |
 //! | `<time>` | `08:00:01`, `08:00:01.123`                           |
 //! | `<path>` | `/var/log/syslog`, `./run.sh`, `~/x`                 |
 //! | `<url>`  | `https://example.org/x`                              |
@@ -173,7 +173,7 @@ pub fn classify(word: &str) -> Option<&'static str> {
     if is_hex(word) {
         return Some("<hex>");
     }
-    if is_number(word) {
+    if is_bare_hex_id(word) || is_number(word) {
         return Some("<num>");
     }
     None
@@ -265,15 +265,17 @@ fn is_number(word: &str) -> bool {
     true
 }
 
-/// `0x…`, or a run of at least six hex digits with both digits and letters.
+/// `0x…`: an explicitly hexadecimal value.
 fn is_hex(word: &str) -> bool {
-    if let Some(rest) = word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")) {
-        return !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_hexdigit());
-    }
-    word.len() >= 6
-        && word.bytes().all(|c| c.is_ascii_hexdigit())
-        && word.bytes().any(|c| c.is_ascii_digit())
-        && word.bytes().any(|c| c.is_ascii_alphabetic())
+    word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")).is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_hexdigit()))
+}
+
+/// A bare id of at least six hex digits with a digit in it (`55D23E9B8D`,
+/// `deadbeef42`). It masks as `<num>` like an all-digit id, because such ids
+/// (queue ids, hashes) are all digits now and then, and the same field must
+/// not make two templates.
+fn is_bare_hex_id(word: &str) -> bool {
+    word.len() >= 6 && word.bytes().all(|c| c.is_ascii_hexdigit()) && word.bytes().any(|c| c.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -295,7 +297,8 @@ mod tests {
             ("listening on [::1]:8080", &["listening", "on", "<ip>", "<num>"]),
             ("link 00:1a:2b:3c:4d:5e up", &["link", "<mac>", "up"]),
             ("id 123e4567-e89b-12d3-a456-426614174000", &["id", "<uuid>"]),
-            ("at 0x7f3a9c ip deadbeef42", &["at", "<hex>", "ip", "<hex>"]),
+            ("at 0x7f3a9c ip deadbeef42", &["at", "<hex>", "ip", "<num>"]),
+            ("queue 55D23E9B8D and 4950711965", &["queue", "<num>", "and", "<num>"]),
             ("took 250ms of 1h30m, 4KiB 99%", &["took", "<num>", "of", "<num>", "<num>", "<num>"]),
             ("temp -3.5 and 1.5e3", &["temp", "<num>", "and", "<num>"]),
             ("at 08:00:01.123 done", &["at", "<time>", "done"]),
@@ -305,8 +308,8 @@ mod tests {
             ("pid=4242 uid=0 comm=sshd", &["pid", "<num>", "uid", "<num>", "comm", "sshd"]),
             ("sshd[1234]: Accepted", &["sshd", "<num>", "accepted"]),
             ("sda1 blk_-1608999687919862906", &["sda#", "blk_-#"]),
-            ("RSA SHA256:85de22ae5b0a0b9db5d0", &["rsa", "sha#", "<hex>"]),
-            ("in libc.so.6[7f3a9c2b1000+1c0a0]", &["in", "libc.so.#", "<hex>", "<num>"]),
+            ("RSA SHA256:85de22ae5b0a0b9db5d0", &["rsa", "sha#", "<num>"]),
+            ("in libc.so.6[7f3a9c2b1000+1c0a0]", &["in", "libc.so.#", "<num>", "<num>"]),
             ("pam_unix(sshd:session) postfix/smtpd", &["pam_unix", "sshd", "session", "postfix", "smtpd"]),
             ("Connection: CLOSED!", &["connection", "closed"]),
             ("-- --> ...", &[]),
