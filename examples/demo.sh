@@ -9,7 +9,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-rustup target list --installed 2>/dev/null | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+bash .ci/deps # Debian packages and the wasm32-wasip2 target, if missing
 cargo build --workspace --quiet
 bin=target/debug
 work=$(mktemp -d)
