@@ -267,7 +267,9 @@ fn is_number(word: &str) -> bool {
 
 /// `0x…`: an explicitly hexadecimal value.
 fn is_hex(word: &str) -> bool {
-    word.strip_prefix("0x").or_else(|| word.strip_prefix("0X")).is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_hexdigit()))
+    word.strip_prefix("0x")
+        .or_else(|| word.strip_prefix("0X"))
+        .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|c| c.is_ascii_hexdigit()))
 }
 
 /// A bare id of at least six hex digits with a digit in it (`55D23E9B8D`,
