@@ -264,8 +264,8 @@ pub fn severity_from_name(s: &str) -> Option<u8> {
     Some(match s.to_ascii_lowercase().as_str() {
         "emerg" | "emergency" | "panic" => 0,
         "alert" => 1,
-        "crit" | "critical" | "fatal" => 2,
-        "err" | "error" => 3,
+        "crit" | "critical" | "fatal" | "failure" => 2,
+        "err" | "error" | "severe" => 3,
         "warn" | "warning" => 4,
         "notice" => 5,
         "info" | "information" => 6,

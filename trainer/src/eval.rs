@@ -32,18 +32,6 @@ pub struct Labelled {
     pub blocks: Vec<String>,
 }
 
-/// The syslog severity of a BGL / HDFS level name.
-fn level_priority(level: &str) -> Option<u8> {
-    Some(match level {
-        "FATAL" | "FAILURE" => 2,
-        "SEVERE" | "ERROR" => 3,
-        "WARNING" | "WARN" => 4,
-        "INFO" => 6,
-        "DEBUG" => 7,
-        _ => return None,
-    })
-}
-
 /// A BGL line: `Label Timestamp Date Node Time NodeRepeat Type Component Level Content`.
 /// The label is taken off first; the record keeps node, component, level and content.
 pub fn parse_bgl(line: &str) -> Option<Labelled> {
@@ -63,7 +51,7 @@ pub fn parse_bgl(line: &str) -> Option<Labelled> {
             timestamp_us: Some(epoch * 1_000_000),
             source: component.to_owned(),
             host: node.to_owned(),
-            priority: level_priority(level),
+            priority: logarithm::parse::severity_from_name(level),
             message: content.to_owned(),
         },
         anomalous: Some(label != "-"),
@@ -93,7 +81,7 @@ pub fn parse_hdfs(line: &str) -> Option<Labelled> {
             timestamp_us: Some(ts.and_utc().timestamp_micros()),
             source: component.to_owned(),
             host: String::new(),
-            priority: level_priority(level),
+            priority: logarithm::parse::severity_from_name(level),
             message: message.to_owned(),
         },
         anomalous: None,
@@ -134,6 +122,29 @@ pub struct Metrics {
     pub fpr: f64,
 }
 
+/// Cumulative (true positives, false positives) at each distinct score,
+/// from the highest down: one point per possible threshold, ties together.
+fn sweep(scores: &[f64], truth: &[bool]) -> Vec<(usize, usize)> {
+    let mut order: Vec<usize> = (0..scores.len()).collect();
+    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    let (mut tp, mut fp) = (0, 0);
+    let mut points = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let s = scores[order[i]];
+        while i < order.len() && scores[order[i]] == s {
+            if truth[order[i]] {
+                tp += 1
+            } else {
+                fp += 1
+            }
+            i += 1;
+        }
+        points.push((tp, fp));
+    }
+    points
+}
+
 /// Computes the metrics; `threshold` is the operating point (score ≥ it flags).
 pub fn metrics(scores: &[f64], truth: &[bool], threshold: f64) -> Metrics {
     let y: Vec<f64> = truth.iter().map(|&t| f64::from(u8::from(t))).collect();
@@ -148,21 +159,9 @@ pub fn metrics(scores: &[f64], truth: &[bool], threshold: f64) -> Metrics {
     let recall = smartcore::metrics::recall(&y, &flagged);
     let f1 = if precision + recall > 0.0 { 2.0 * precision * recall / (precision + recall) } else { 0.0 };
     let false_alarms = truth.iter().zip(scores).filter(|(t, s)| !**t && **s >= threshold).count();
-    // Sweep thresholds from the top: best F1 and average precision, ties grouped.
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut tp, mut fp, mut best_f1, mut ap, mut last_recall) = (0usize, 0usize, 0.0f64, 0.0f64, 0.0f64);
-    let mut i = 0;
-    while i < order.len() {
-        let s = scores[order[i]];
-        while i < order.len() && scores[order[i]] == s {
-            if truth[order[i]] {
-                tp += 1
-            } else {
-                fp += 1
-            }
-            i += 1;
-        }
+    // Sweep thresholds from the top: best F1 and average precision.
+    let (mut best_f1, mut ap, mut last_recall) = (0.0f64, 0.0f64, 0.0f64);
+    for (tp, fp) in sweep(scores, truth) {
         let p = tp as f64 / (tp + fp) as f64;
         let r = tp as f64 / positives as f64;
         if p + r > 0.0 {
@@ -391,23 +390,8 @@ pub const FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 fn roc_points(scores: &[f64], truth: &[bool]) -> Vec<(f64, f64)> {
     let positives = truth.iter().filter(|&&t| t).count().max(1) as f64;
     let negatives = truth.iter().filter(|&&t| !t).count().max(1) as f64;
-    let mut order: Vec<usize> = (0..scores.len()).collect();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    let (mut tp, mut fp) = (0.0, 0.0);
     let mut points = vec![(0.0, 0.0)];
-    let mut i = 0;
-    while i < order.len() {
-        let s = scores[order[i]];
-        while i < order.len() && scores[order[i]] == s {
-            if truth[order[i]] {
-                tp += 1.0
-            } else {
-                fp += 1.0
-            }
-            i += 1;
-        }
-        points.push((fp / negatives, tp / positives));
-    }
+    points.extend(sweep(scores, truth).into_iter().map(|(tp, fp)| (fp as f64 / negatives, tp as f64 / positives)));
     points
 }
 
