@@ -62,6 +62,70 @@ mod pipeline {
             assert!(r["timestamp"].as_str().unwrap().ends_with('Z'));
         }
     }
+
+    /// Issue 5: plain syslog lines carry no severity, so it is inferred from
+    /// the message's words. On a host where failures are routine (internet
+    /// scanners hitting sshd), a line of nothing but new words ranks high but
+    /// not above them and is not an alert; a never-seen error is; and the
+    /// routine failures themselves are not.
+    #[test]
+    fn severity_inferred_from_words_ranks_novel_trouble_above_novel_chatter() {
+        let dir = tempfile::tempdir().unwrap();
+        let train_log = dir.path().join("train.log");
+        fakelogs(&train_log, 5_000, 0, 3, "syslog");
+        let mut log = std::fs::OpenOptions::new().append(true).open(&train_log).unwrap();
+        for i in 0..500 {
+            let (a, b, port) = (i % 200, i * 7 % 250, 1024 + i * 13);
+            writeln!(
+                log,
+                "Nov  3 04:{:02}:{:02} web01 sshd[{}]: Failed password for invalid user admin from 203.0.{a}.{b} port {port} ssh2",
+                i / 60 % 60,
+                i % 60,
+                900 + i
+            )
+            .unwrap();
+        }
+        drop(log);
+        let data = dir.path().join("data");
+        train(&data, "k", &train_log);
+
+        let test_log = dir.path().join("test.log");
+        std::fs::write(
+            &test_log,
+            "Nov  4 08:00:00 web01 named[3]: notify question section contains no SOA\n\
+             Nov  4 08:00:01 web01 colord[901]: Profile added: sRGB virtual\n\
+             Nov  4 08:00:02 web01 kernel: EXT4-fs error (device sda1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0\n\
+             Nov  4 08:00:03 web01 sshd[77]: Failed password for invalid user admin from 203.0.113.9 port 40022 ssh2\n",
+        )
+        .unwrap();
+        let out = run(
+            "logarithm",
+            &["monitor", "--once", "-f", "json", "--all", "-D", data.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()],
+        );
+        let records = json_lines(&ok(&out));
+        let verdict =
+            |i: usize| (records[i]["score"].as_f64().unwrap(), records[i]["anomalous"].as_bool().unwrap(), records[i]["terms"].to_string());
+        for novel_info in [0, 1] {
+            let (score, anomalous, terms) = verdict(novel_info);
+            assert!(!anomalous && score > 0.5, "novel chatter: {}", records[novel_info]);
+            assert!(terms.contains("unseen") && !terms.contains("severity:"), "{terms}");
+        }
+        let (_, anomalous, terms) = verdict(2);
+        assert!(anomalous && terms.contains("severity:err (error)"), "novel error: {}", records[2]);
+        let (score, anomalous, terms) = verdict(3);
+        assert!(!anomalous && score < verdict(2).0, "routine failure: {}", records[3]);
+        assert!(terms.contains("severity:err (failed)"), "{terms}");
+
+        // On a quiet host (no failures in training) a never-seen line is the
+        // most unusual thing there is, and is flagged.
+        let t = trained();
+        let out = run(
+            "logarithm",
+            &["monitor", "--once", "-f", "json", "--all", "-D", t.data.to_str().unwrap(), "-K", t.key, test_log.to_str().unwrap()],
+        );
+        let records = json_lines(&ok(&out));
+        assert_eq!(records[0]["anomalous"], true, "{}", records[0]);
+    }
 }
 
 mod component {
@@ -256,10 +320,16 @@ mod output {
         let out = ok(&run("logarithm", &["monitor", "--once", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
         assert!(out.starts_with("ANOMALY"), "{out}");
         assert!(out.contains("terms: ") && out.contains("(unseen)"), "{out}");
-        // -T 1 flags nothing (scores stay below 1 for finite errors).
-        let out =
-            ok(&run("logarithm", &["monitor", "--once", "-T", "1", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
-        assert_eq!(out, "");
+        // The threshold can be overridden both ways: -T 0 flags an ordinary
+        // line, and a threshold above the line's score does not flag it.
+        let ordinary = t.dir.path().join("o.log");
+        std::fs::write(&ordinary, "Nov  2 08:00:00 web01 sshd[7]: pam_unix(sshd:session): session closed for user root\n").unwrap();
+        let data = t.data.to_str().unwrap();
+        let monitor = |threshold: &str| {
+            ok(&run("logarithm", &["monitor", "--once", "-T", threshold, "-D", data, "-K", t.key, ordinary.to_str().unwrap()]))
+        };
+        assert!(monitor("0").starts_with("ANOMALY"));
+        assert_eq!(monitor("0.999"), "");
         fails_with(
             &run("logarithm", &["monitor", "--once", "-T", "1.5", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]),
             "threshold",

@@ -3,22 +3,21 @@
 //! (tests, the evaluation) use directly.
 
 use crate::error::Error;
+use crate::features::Severity;
 use crate::model::Model;
 use crate::modelfile;
 use crate::record::LogRecord;
+use std::borrow::Cow;
 use std::time::{Duration, UNIX_EPOCH};
 
-fn severity_label(priority: u8) -> &'static str {
-    [
-        "severity:emerg",
-        "severity:alert",
-        "severity:crit",
-        "severity:err",
-        "severity:warning",
-        "severity:notice",
-        "severity:info",
-        "severity:debug",
-    ][usize::from(priority.min(7))]
+/// How an explanation names the severity prior: `severity:err`, or
+/// `severity:err (failed)` when inferred from a word of the message.
+fn severity_label(severity: Severity) -> String {
+    let name = ["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"][usize::from(severity.level.min(7))];
+    match severity.keyword {
+        Some(word) => format!("severity:{name} ({word})"),
+        None => format!("severity:{name}"),
+    }
 }
 
 /// How many terms a verdict names at most.
@@ -120,16 +119,18 @@ impl Detector {
     pub fn score(&self, record: &LogRecord) -> Verdict {
         let analysis = self.model.analyse(record);
         let score = self.model.calibration.score(analysis.raw);
-        // Each term's share of the raw error: its own reconstruction error, or
-        // for an unseen term its whole squared weight.
+        // Each term's share of the raw error: its own reconstruction error
+        // (scaled like the known part, see `novelty_error`), or for an unseen
+        // term its whole squared weight.
         let known = analysis.features.known.iter().zip(&analysis.reconstruction.term_errors);
-        let mut terms: Vec<(f64, &str, bool)> = known
-            .map(|(&(i, _), &err)| (err, self.model.vocab.term(i), false))
-            .chain(analysis.features.unseen.iter().map(|(t, w)| (f64::from(w * w), t.as_ref(), true)))
-            .chain(record.priority.filter(|_| analysis.severity > 0.0).map(|p| (analysis.severity, severity_label(p), false)))
+        let known_share = 1.0 - f64::from(analysis.features.unseen_share());
+        let mut terms: Vec<(f64, Cow<str>, bool)> = known
+            .map(|(&(i, _), &err)| (known_share * err, Cow::Borrowed(self.model.vocab.term(i)), false))
+            .chain(analysis.features.unseen.iter().map(|(t, w)| (f64::from(w * w), Cow::Borrowed(t.as_ref()), true)))
+            .chain(analysis.level.filter(|_| analysis.severity > 0.0).map(|s| (analysis.severity, Cow::Owned(severity_label(s)), false)))
             .filter(|(share, _, _)| *share > 0.0)
             .collect();
-        terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+        terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         let total = analysis.raw.max(f64::MIN_POSITIVE);
         Verdict {
             score,
@@ -137,7 +138,7 @@ impl Detector {
             terms: terms
                 .into_iter()
                 .take(MAX_TERMS)
-                .map(|(share, text, unseen)| Term { text: text.to_owned(), weight: (share / total).min(1.0) as f32, unseen })
+                .map(|(share, text, unseen)| Term { text: text.into_owned(), weight: (share / total).min(1.0) as f32, unseen })
                 .collect(),
         }
     }

@@ -5,9 +5,13 @@
 //! `w(t) = (1 + ln c) · idf(t)` with `idf(t) = ln((1 + N) / (1 + df(t))) + 1`
 //! (`N` training lines, `df` the number of them containing `t`). Terms outside
 //! the vocabulary get `unseen_idf`, the idf of a term that occurred in no
-//! training line. The whole vector (known and unseen terms together) is then
-//! scaled to unit L2 norm, so the unseen terms' share of the norm is exactly
-//! what the autoencoder cannot reconstruct.
+//! training line.
+//!
+//! The unseen terms' weights are scaled by the norm of the whole vector, so
+//! their squared sum is the line's *unseen share* `u` in [0, 1], the part of
+//! it the autoencoder cannot reconstruct. The known terms are scaled to unit
+//! norm on their own: the autoencoder always sees a vector like the ones it
+//! was trained on, however much of the line is new.
 
 use crate::record::LogRecord;
 use crate::tokenizer::Tokenizer;
@@ -81,8 +85,8 @@ pub fn idf(df: u64, n: u64) -> f32 {
     (((1 + n) as f64 / (1 + df) as f64).ln() + 1.0) as f32
 }
 
-/// A record as features: its known terms as a sparse vector (indices
-/// ascending) and its unseen terms, all weights normalised together.
+/// A record as features: its known terms as a unit sparse vector (indices
+/// ascending) and its unseen terms with their share of the whole.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Features<'a> {
     /// `(vocabulary index, weight)`, indices strictly ascending.
@@ -92,8 +96,9 @@ pub struct Features<'a> {
 }
 
 impl Features<'_> {
-    /// Squared norm of the unseen part: the error no reconstruction can undo.
-    pub fn unseen_norm_sq(&self) -> f32 {
+    /// The unseen share `u`: the squared weight of the unseen terms in the
+    /// whole (normalised) vector, in [0, 1]; 1 when every term is new.
+    pub fn unseen_share(&self) -> f32 {
         self.unseen.iter().map(|(_, w)| w * w).sum()
     }
 }
@@ -127,8 +132,74 @@ pub fn record_terms<'a>(tokenizer: &Tokenizer, record: &'a LogRecord, out: &mut 
 }
 
 /// The severity a `pri:N` term stands for.
-pub fn priority_of_term(term: &str) -> Option<u8> {
+fn priority_of_term(term: &str) -> Option<u8> {
     term.strip_prefix("pri:").and_then(|p| p.parse().ok()).filter(|p: &u8| *p <= 7)
+}
+
+/// Words that mark a message's severity when the record carries none of its
+/// own (a plain syslog file has no `<PRI>`), with the syslog level they stand
+/// for, sorted by word. Log stores do the same (Grafana Loki's
+/// `detected_level`); this list is deliberately short and only holds words
+/// that say something went wrong, so that "unusual" and "troubled" stay
+/// separate signals. Plural and summary forms (`errors`, `0 failures`) are
+/// left out: they appear in healthy status lines.
+const SEVERITY_WORDS: [(&str, u8); 33] = [
+    ("abort", 3),
+    ("aborted", 3),
+    ("can't", 3),
+    ("cannot", 3),
+    ("corrupt", 3),
+    ("corrupted", 3),
+    ("couldn't", 3),
+    ("crit", 2),
+    ("critical", 2),
+    ("denied", 3),
+    ("emerg", 0),
+    ("emergency", 0),
+    ("err", 3),
+    ("error", 3),
+    ("exception", 3),
+    ("fail", 3),
+    ("failed", 3),
+    ("failure", 3),
+    ("fatal", 2),
+    ("illegal", 3),
+    ("invalid", 3),
+    ("killed", 3),
+    ("oops", 2),
+    ("panic", 0),
+    ("refused", 3),
+    ("segfault", 2),
+    ("timeout", 3),
+    ("unable", 3),
+    ("unreachable", 3),
+    ("violation", 3),
+    ("warn", 4),
+    ("warning", 4),
+    ("won't", 3),
+];
+
+/// A record's severity as the detector weighs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Severity {
+    /// Syslog level, 0 (emerg) to 7 (debug).
+    pub level: u8,
+    /// The word it was inferred from, when the record carried no severity.
+    pub keyword: Option<&'static str>,
+}
+
+/// The severity of a record from its terms (see [`record_terms`]): the
+/// record's own (`pri:N`) when it has one, else the most severe of
+/// [`SEVERITY_WORDS`] in its message, else none.
+pub fn severity(terms: &[Cow<'_, str>]) -> Option<Severity> {
+    if let Some(level) = terms.iter().find_map(|t| priority_of_term(t)) {
+        return Some(Severity { level, keyword: None });
+    }
+    terms
+        .iter()
+        .filter_map(|t| SEVERITY_WORDS.binary_search_by(|(w, _)| (*w).cmp(t.as_ref())).ok())
+        .map(|i| Severity { level: SEVERITY_WORDS[i].1, keyword: Some(SEVERITY_WORDS[i].0) })
+        .min_by_key(|s| (s.level, s.keyword))
 }
 
 /// Turns a record's terms into features. `terms` is reordered.
@@ -150,10 +221,14 @@ pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features
         i = j;
     }
     features.known.sort_unstable_by_key(|&(index, _)| index);
-    let norm_sq: f32 = features.known.iter().map(|(_, w)| w * w).sum::<f32>() + features.unseen_norm_sq();
+    let known_sq: f32 = features.known.iter().map(|(_, w)| w * w).sum();
+    let norm_sq = known_sq + features.unseen_share();
+    if known_sq > 0.0 {
+        let inv = 1.0 / known_sq.sqrt();
+        features.known.iter_mut().for_each(|(_, w)| *w *= inv);
+    }
     if norm_sq > 0.0 {
         let inv = 1.0 / norm_sq.sqrt();
-        features.known.iter_mut().for_each(|(_, w)| *w *= inv);
         features.unseen.iter_mut().for_each(|(_, w)| *w *= inv);
     }
     features
@@ -177,13 +252,17 @@ mod tests {
         let f = featurize(&vocab, &mut terms);
         assert_eq!(f.known.iter().map(|k| k.0).collect::<Vec<_>>(), [0, 1]);
         assert_eq!(f.unseen.len(), 1);
-        let norm: f32 = f.known.iter().map(|k| k.1 * k.1).sum::<f32>() + f.unseen_norm_sq();
-        assert!((norm - 1.0).abs() < 1e-6);
-        // a: (1 + ln 2)·1, b: 1·2, zzz: 1·3 before normalisation.
+        // a: (1 + ln 2)·1, b: 1·2, zzz: 1·3 before normalisation. The known
+        // part is a unit vector; the unseen term keeps its share of the whole.
         let a = 1.0 + 2f32.ln();
-        let total = (a * a + 4.0 + 9.0f32).sqrt();
-        assert!((f.known[0].1 - a / total).abs() < 1e-6);
-        assert!((f.unseen[0].1 - 3.0 / total).abs() < 1e-6);
+        let known = (a * a + 4.0f32).sqrt();
+        assert!((f.known[0].1 - a / known).abs() < 1e-6);
+        assert!((f.known[1].1 - 2.0 / known).abs() < 1e-6);
+        assert!((f.unseen_share() - 9.0 / (a * a + 4.0 + 9.0)).abs() < 1e-6);
+        // A line of new words only is all unseen share.
+        let mut terms: Vec<Cow<str>> = ["x", "y"].iter().map(|s| Cow::Borrowed(*s)).collect();
+        let f = featurize(&vocab, &mut terms);
+        assert!(f.known.is_empty() && (f.unseen_share() - 1.0).abs() < 1e-6);
     }
 
     #[test]
@@ -192,6 +271,31 @@ mod tests {
         let mut out = Vec::new();
         record_terms(&Tokenizer::default(), &rec, &mut out);
         assert_eq!(out, ["disk", "ok", "@kworker#", "pri:3"]);
+    }
+
+    #[test]
+    fn severity_is_the_records_own_else_inferred_from_its_words() {
+        assert!(SEVERITY_WORDS.windows(2).all(|w| w[0].0 < w[1].0), "sorted for binary search");
+        let of = |message: &str, priority: Option<u8>| {
+            let rec = LogRecord { priority, ..LogRecord::from_message(message) };
+            let mut terms = Vec::new();
+            record_terms(&Tokenizer::default(), &rec, &mut terms);
+            severity(&terms)
+        };
+        // The record's own severity wins, even over alarming words.
+        assert_eq!(of("kernel panic - not syncing", Some(6)), Some(Severity { level: 6, keyword: None }));
+        let inferred = |level, keyword| Some(Severity { level, keyword: Some(keyword) });
+        assert_eq!(of("Kernel panic - not syncing: Fatal exception", None), inferred(0, "panic"));
+        assert_eq!(of("pam_unix(sshd:auth): authentication failure; rhost=10.1.2.3", None), inferred(3, "failure"));
+        assert_eq!(of("Failed password for root from 10.0.0.1 port 22 ssh2", None), inferred(3, "failed"));
+        assert_eq!(of("warning: can't get client address: Connection reset by peer", None), inferred(3, "can't"));
+        assert_eq!(of("ERROR: disk full", None), inferred(3, "error"));
+        assert_eq!(of("myapp[42]: segfault at 0 ip 00007f sp 00007ffd error 4", None), inferred(2, "segfault"));
+        assert_eq!(of("WARNING: battery low", None), inferred(4, "warning"));
+        // Healthy lines and summaries stay of unknown severity.
+        assert_eq!(of("Accepted publickey for alice from 10.0.0.1 port 22", None), None);
+        assert_eq!(of("fsck: 0 errors, 0 failures", None), None);
+        assert_eq!(of("named: notify question section contains no SOA", None), None);
     }
 
     #[test]

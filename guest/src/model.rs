@@ -3,7 +3,7 @@
 
 use crate::calibration::Calibration;
 use crate::error::Error;
-use crate::features::{Features, Vocabulary, features_of};
+use crate::features::{Features, Severity, Vocabulary, featurize, record_terms, severity};
 use crate::network::{Autoencoder, Reconstruction};
 use crate::record::LogRecord;
 use crate::tokenizer::Tokenizer;
@@ -50,23 +50,31 @@ pub struct Analysis<'a> {
     pub features: Features<'a>,
     /// How the known part reconstructed.
     pub reconstruction: Reconstruction,
-    /// Raw error: reconstruction error of the known terms, plus the squared
-    /// weight of the unseen ones (which no reconstruction can produce), plus
-    /// the severity prior ([`severity_bonus`]).
+    /// Raw error: [`novelty_error`] plus the severity prior
+    /// ([`severity_bonus`]).
     pub raw: f64,
     /// The severity prior included in `raw`.
     pub severity: f64,
+    /// The severity it was computed from, when known or inferred.
+    pub level: Option<Severity>,
 }
 
-/// Reconstruction error of the known terms plus the squared weight of the
-/// unseen ones.
-fn raw_error(reconstruction: &Reconstruction, features: &Features) -> f64 {
-    reconstruction.total() + f64::from(features.unseen_norm_sq())
+/// How much of a line the model cannot explain: `(1 − u)·e + u`, with `u`
+/// the unseen share of the line (new terms, which no reconstruction can
+/// produce: error 1 per unit of weight) and `e` the reconstruction error of
+/// its known part (a unit vector). A line of known terms scores its
+/// reconstruction error; a line of new words scores 1, like a line whose
+/// known part is reconstructed as badly as a random one; mixtures fall in
+/// between.
+pub fn novelty_error(reconstruction_error: f64, unseen_share: f32) -> f64 {
+    let u = f64::from(unseen_share);
+    (1.0 - u) * reconstruction_error + u
 }
 
 /// The severity prior added to the raw error of a record whose syslog
-/// severity is known: emerg, alert and crit +2.0, err +1.0, warning +0.25,
-/// the rest nothing. Records of unknown severity get nothing.
+/// severity is known or inferred ([`severity`]): emerg, alert and crit +2.0,
+/// err +1.0, warning +0.25, the rest nothing. Records of unknown severity
+/// get nothing.
 ///
 /// Why a fixed prior: an operator wants errors surfaced even when they are
 /// frequent (a failing disk logs the same FATAL line all day, and in the
@@ -88,18 +96,22 @@ pub fn severity_bonus(priority: Option<u8>) -> f64 {
 impl Model {
     /// Analyses one record.
     pub fn analyse<'a>(&self, record: &'a LogRecord) -> Analysis<'a> {
-        let features = features_of(&self.tokenizer, &self.vocab, record);
+        let mut terms = Vec::new();
+        record_terms(&self.tokenizer, record, &mut terms);
+        let features = featurize(&self.vocab, &mut terms);
+        let level = severity(&terms);
         let reconstruction = self.net.reconstruct(&features.known);
-        let severity = severity_bonus(record.priority);
-        let raw = raw_error(&reconstruction, &features) + severity;
-        Analysis { features, reconstruction, raw, severity }
+        let severity = severity_bonus(level.map(|s| s.level));
+        let raw = novelty_error(reconstruction.total(), features.unseen_share()) + severity;
+        Analysis { features, reconstruction, raw, severity, level }
     }
 
-    /// The raw error of a record already turned into features, with its
-    /// severity (the trainer calibrates with this, on exactly what `analyse`
-    /// computes).
-    pub fn raw_error_of(&self, features: &Features, priority: Option<u8>) -> f64 {
-        raw_error(&self.net.reconstruct(&features.known), features) + severity_bonus(priority)
+    /// The raw error of a record already turned into features (its known
+    /// part and unseen share), with its
+    /// severity level ([`severity`]; the trainer calibrates with this, on
+    /// exactly what `analyse` computes).
+    pub fn raw_error_of(&self, known: &[(u32, f32)], unseen_share: f32, priority: Option<u8>) -> f64 {
+        novelty_error(self.net.reconstruct(known).total(), unseen_share) + severity_bonus(priority)
     }
 
     /// The raw error of one record.
@@ -129,5 +141,30 @@ impl Model {
         model.vocab.rebuild_index();
         model.net.prepare();
         Ok(model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn novelty_error_mixes_reconstruction_and_unseen_share() {
+        // All known: the reconstruction error; all new: 1, whatever the
+        // (empty) known part; in between, a weighted mean.
+        assert_eq!(novelty_error(0.02, 0.0), 0.02);
+        assert_eq!(novelty_error(0.02, 1.0), 1.0);
+        assert!((novelty_error(0.2, 0.5) - 0.6).abs() < 1e-12);
+        // More new words, more unusual, when the known part reconstructs well.
+        assert!(novelty_error(0.1, 0.3) < novelty_error(0.1, 0.6));
+    }
+
+    #[test]
+    fn severity_prior_orders_crit_err_warning_and_ignores_the_rest() {
+        assert!(severity_bonus(Some(0)) > severity_bonus(Some(3)));
+        assert!(severity_bonus(Some(3)) > severity_bonus(Some(4)));
+        assert!(severity_bonus(Some(4)) > 0.0);
+        assert_eq!(severity_bonus(Some(6)), 0.0);
+        assert_eq!(severity_bonus(None), 0.0);
     }
 }

@@ -199,9 +199,9 @@ impl<'a> CorpusBuilder<'a> {
 pub struct Sample {
     /// Known terms, `(index, weight)`, indices ascending.
     pub known: Vec<(u32, f32)>,
-    /// Squared weight of the unseen terms.
+    /// Unseen share of the lines (`Features::unseen_share`).
     pub unseen_sq: f32,
-    /// The lines' severity, when known (from their `pri:N` term).
+    /// The lines' severity, when known or inferred (`features::severity`).
     pub priority: Option<u8>,
     /// Lines with this vector.
     pub count: u64,
@@ -238,9 +238,9 @@ impl TermCorpus {
                     .par_iter()
                     .map(|text| {
                         let mut terms: Vec<Cow<str>> = text.split(TERM_SEP).filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
-                        let priority = terms.iter().find_map(|t| features::priority_of_term(t));
+                        let priority = features::severity(&terms).map(|s| s.level);
                         let f = features::featurize(tokenizer_vocab, &mut terms);
-                        let unseen_sq = f.unseen_norm_sq();
+                        let unseen_sq = f.unseen_share();
                         (f.known, unseen_sq, priority)
                     })
                     .collect();

@@ -13,6 +13,7 @@
 use crate::fit::{self, FitParams};
 use logarithm::engine::{ComponentDetector, ComponentSource};
 use logarithm_detector::features::features_of;
+use logarithm_detector::model::novelty_error;
 use logarithm_detector::modelfile::{self, KdfParams};
 use logarithm_detector::tokenizer::Tokenizer;
 use logarithm_detector::{Detector, LogRecord, Model, ModelMeta};
@@ -199,17 +200,20 @@ fn new_template_scores(train: &[LogRecord], test: &[LogRecord]) -> Vec<f64> {
 }
 
 /// Baseline (b): PCA reconstruction error on the detector's own TF-IDF
-/// features (its vocabulary, at most the 400 most frequent terms, plus the
-/// unseen terms' weight), `n_components` principal components.
+/// features (its vocabulary, at most the 400 most frequent terms; unseen
+/// terms count as in the detector, [`novelty_error`]), `n_components`
+/// principal components.
 fn pca_scores(model: &Model, train: &[LogRecord], test: &[LogRecord], n_components: usize) -> Result<Vec<f64>, String> {
     let dims = model.vocab.len().min(400);
-    let dense = |records: &[LogRecord]| -> (Vec<Vec<f64>>, Vec<f64>) {
+    // Per line: the dense known part, and (weight outside the kept
+    // dimensions, unseen share), combined like the detector's raw error.
+    let dense = |records: &[LogRecord]| -> (Vec<Vec<f64>>, Vec<(f64, f32)>) {
         let mut rows = Vec::with_capacity(records.len());
         let mut outside = Vec::with_capacity(records.len());
         for r in records {
             let f = features_of(&model.tokenizer, &model.vocab, r);
             let mut row = vec![0.0; dims];
-            let mut rest = f64::from(f.unseen_norm_sq());
+            let mut rest = 0.0;
             for &(i, w) in &f.known {
                 if (i as usize) < dims {
                     row[i as usize] = f64::from(w);
@@ -218,7 +222,7 @@ fn pca_scores(model: &Model, train: &[LogRecord], test: &[LogRecord], n_componen
                 }
             }
             rows.push(row);
-            outside.push(rest);
+            outside.push((rest, f.unseen_share()));
         }
         (rows, outside)
     };
@@ -236,7 +240,8 @@ fn pca_scores(model: &Model, train: &[LogRecord], test: &[LogRecord], n_componen
         .map(|(i, row)| {
             let centred: f64 = row.iter().zip(&mean).map(|(x, m)| (x - m) * (x - m)).sum();
             let kept: f64 = (0..n_components.min(dims)).map(|k| projected.get((i, k)).powi(2)).sum();
-            (centred - kept).max(0.0) + outside[i]
+            let (rest, unseen_share) = outside[i];
+            novelty_error((centred - kept).max(0.0) + rest, unseen_share)
         })
         .collect())
 }

@@ -18,7 +18,7 @@ use crate::corpus::{CorpusBuilder, FeatureCorpus, Sample};
 use crate::progress::Progress;
 use logarithm_detector::LogRecord;
 use logarithm_detector::calibration::{self, Calibration, PointCounter};
-use logarithm_detector::features::{self, Features, Vocabulary};
+use logarithm_detector::features::{self, Vocabulary};
 use logarithm_detector::model::{Model, ModelMeta};
 use logarithm_detector::network::{Activation, Autoencoder, Dense};
 use logarithm_detector::tokenizer::Tokenizer;
@@ -284,10 +284,7 @@ pub fn fit_corpus(
 fn for_each_raw(model: &Model, corpus: &FeatureCorpus, mut f: impl FnMut(f64, u64)) -> Result<(), String> {
     for chunk in 0..corpus.chunks() {
         let samples = corpus.load(chunk)?;
-        let raws: Vec<f64> = samples
-            .par_iter()
-            .map(|s| model.raw_error_of(&Features { known: s.known.clone(), unseen: Vec::new() }, s.priority) + f64::from(s.unseen_sq))
-            .collect();
+        let raws: Vec<f64> = samples.par_iter().map(|s| model.raw_error_of(&s.known, s.unseen_sq, s.priority)).collect();
         for (raw, s) in raws.into_iter().zip(&samples) {
             f(raw, s.count);
         }
