@@ -336,6 +336,30 @@ mod output {
         );
     }
 
+    /// `logarithm monitor ... | head` is normal use: a reader that goes away
+    /// ends the monitor quietly, in every format.
+    #[test]
+    fn a_closed_stdout_is_not_an_error() {
+        let t = trained();
+        let log = t.dir.path().join("many.log");
+        fakelogs(&log, 20_000, 0, 5, "syslog");
+        for format in ["human", "json", "csv"] {
+            let mut child = command("logarithm")
+                .args(["monitor", "--once", "--all", "-f", format, "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut first = String::new();
+            std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
+            assert!(!first.is_empty());
+            // The reader (and the pipe) are gone now.
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "{format}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+            assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{format}: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+
     #[test]
     fn stdin_ndjson_and_filter() {
         let t = trained();

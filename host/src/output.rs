@@ -120,7 +120,8 @@ impl<W: Write> Printer<W> {
                     truncated: line.truncated,
                     fields: line.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
                 };
-                serde_json::to_writer(&mut *out, &rec)?;
+                // As io::Error, so that a closed pipe is recognised as one.
+                serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
                 out.write_all(b"\n")?;
             }
             Sink::Csv(csv) => {
@@ -135,7 +136,8 @@ impl<W: Write> Printer<W> {
                     terms_text(&verdict.terms, ";"),
                     &*line.origin,
                     line.line_no,
-                ))?;
+                ))
+                .map_err(csv_error)?;
             }
         }
         Ok(())
@@ -144,7 +146,8 @@ impl<W: Write> Printer<W> {
     /// Writes the header, if the format has one.
     pub fn header(&mut self) -> Result<()> {
         if let Sink::Csv(csv) = &mut self.sink {
-            csv.write_record(["timestamp", "source", "host", "message", "score", "anomalous", "threshold", "terms", "origin", "line"])?;
+            csv.write_record(["timestamp", "source", "host", "message", "score", "anomalous", "threshold", "terms", "origin", "line"])
+                .map_err(csv_error)?;
         }
         Ok(())
     }
@@ -156,5 +159,14 @@ impl<W: Write> Printer<W> {
             Sink::Csv(csv) => csv.flush()?,
         }
         Ok(())
+    }
+}
+
+/// A CSV error, with its I/O error unwrapped so that a closed pipe is
+/// recognised as one.
+fn csv_error(e: csv::Error) -> anyhow::Error {
+    match e.into_kind() {
+        csv::ErrorKind::Io(io) => io.into(),
+        kind => anyhow::anyhow!("cannot write CSV: {kind:?}"),
     }
 }

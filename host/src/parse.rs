@@ -61,7 +61,8 @@ fn header_and_message(ts: Option<i64>, after: &str, priority: Option<u8>, line: 
 fn split_tag(rest: &str) -> Option<(&str, &str)> {
     let end = rest.find([':', '[', ' '])?;
     let tag = &rest[..end];
-    if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./@".contains(&b)) {
+    // Old PAM-era tags have parentheses: `sshd(pam_unix)[4242]:`.
+    if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./@()".contains(&b)) {
         return None;
     }
     let mut after = &rest[end..];
@@ -293,6 +294,9 @@ mod tests {
         assert_eq!((r.source.as_str(), r.message.as_str()), ("kernel", "oops"));
         // December seen in November is last year's.
         assert_eq!(r.timestamp_us, Some(Local.with_ymd_and_hms(2025, 12, 31, 23, 59, 59).unwrap().timestamp_micros()));
+        let r = parse_line("Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure; logname= uid=0", now());
+        assert_eq!((r.host.as_str(), r.source.as_str()), ("combo", "sshd(pam_unix)"));
+        assert_eq!(r.message, "authentication failure; logname= uid=0");
     }
 
     #[test]
