@@ -143,9 +143,10 @@ fn priority_of_term(term: &str) -> Option<u8> {
 /// that say something went wrong, so that "unusual" and "troubled" stay
 /// separate signals. Plural and summary forms (`errors`, `0 failures`) are
 /// left out: they appear in healthy status lines.
-const SEVERITY_WORDS: [(&str, u8); 33] = [
+const SEVERITY_WORDS: [(&str, u8); 34] = [
     ("abort", 3),
     ("aborted", 3),
+    ("bug", 2),
     ("can't", 3),
     ("cannot", 3),
     ("corrupt", 3),
@@ -292,6 +293,7 @@ mod tests {
         assert_eq!(of("ERROR: disk full", None), inferred(3, "error"));
         assert_eq!(of("myapp[42]: segfault at 0 ip 00007f sp 00007ffd error 4", None), inferred(2, "segfault"));
         assert_eq!(of("WARNING: battery low", None), inferred(4, "warning"));
+        assert_eq!(of("watchdog: BUG: soft lockup - CPU#3 stuck for 52s!", None), inferred(2, "bug"));
         // Healthy lines and summaries stay of unknown severity.
         assert_eq!(of("Accepted publickey for alice from 10.0.0.1 port 22", None), None);
         assert_eq!(of("fsck: 0 errors, 0 failures", None), None);
