@@ -127,7 +127,7 @@ impl Detector {
         let mut terms: Vec<(f64, Cow<str>, bool)> = known
             .map(|(&(i, _), &err)| (known_share * err, Cow::Borrowed(self.model.vocab.term(i)), false))
             .chain(analysis.features.unseen.iter().map(|(t, w)| (f64::from(w * w), Cow::Borrowed(t.as_ref()), true)))
-            .chain(analysis.level.filter(|_| analysis.severity > 0.0).map(|s| (analysis.severity, Cow::Owned(severity_label(s)), false)))
+            .chain(analysis.severity.filter(|_| analysis.prior > 0.0).map(|s| (analysis.prior, Cow::Owned(severity_label(s)), false)))
             .filter(|(share, _, _)| *share > 0.0)
             .collect();
         terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));

@@ -54,9 +54,9 @@ pub struct Analysis<'a> {
     /// ([`severity_bonus`]).
     pub raw: f64,
     /// The severity prior included in `raw`.
-    pub severity: f64,
+    pub prior: f64,
     /// The severity it was computed from, when known or inferred.
-    pub level: Option<Severity>,
+    pub severity: Option<Severity>,
 }
 
 /// How much of a line the model cannot explain: `(1 − u)·e + u`, with `u`
@@ -64,8 +64,8 @@ pub struct Analysis<'a> {
 /// produce: error 1 per unit of weight) and `e` the reconstruction error of
 /// its known part (a unit vector). A line of known terms scores its
 /// reconstruction error; a line of new words scores 1, like a line whose
-/// known part is reconstructed as badly as a random one; mixtures fall in
-/// between.
+/// known part is reconstructed as badly as a random one; a mixture weighs
+/// the two by their shares.
 pub fn novelty_error(reconstruction_error: f64, unseen_share: f32) -> f64 {
     let u = f64::from(unseen_share);
     (1.0 - u) * reconstruction_error + u
@@ -99,19 +99,18 @@ impl Model {
         let mut terms = Vec::new();
         record_terms(&self.tokenizer, record, &mut terms);
         let features = featurize(&self.vocab, &mut terms);
-        let level = severity(&terms);
+        let severity = severity(&terms);
         let reconstruction = self.net.reconstruct(&features.known);
-        let severity = severity_bonus(level.map(|s| s.level));
-        let raw = novelty_error(reconstruction.total(), features.unseen_share()) + severity;
-        Analysis { features, reconstruction, raw, severity, level }
+        let prior = severity_bonus(severity.map(|s| s.level));
+        let raw = novelty_error(reconstruction.total(), features.unseen_share()) + prior;
+        Analysis { features, reconstruction, raw, prior, severity }
     }
 
-    /// The raw error of a record already turned into features (its known
-    /// part and unseen share), with its
-    /// severity level ([`severity`]; the trainer calibrates with this, on
-    /// exactly what `analyse` computes).
-    pub fn raw_error_of(&self, known: &[(u32, f32)], unseen_share: f32, priority: Option<u8>) -> f64 {
-        novelty_error(self.net.reconstruct(known).total(), unseen_share) + severity_bonus(priority)
+    /// The raw error of a record already turned into features: its known
+    /// part, unseen share and severity level ([`severity`]). The trainer
+    /// calibrates with this, on exactly what `analyse` computes.
+    pub fn raw_error_of(&self, known: &[(u32, f32)], unseen_share: f32, severity: Option<u8>) -> f64 {
+        novelty_error(self.net.reconstruct(known).total(), unseen_share) + severity_bonus(severity)
     }
 
     /// The raw error of one record.
