@@ -28,8 +28,12 @@ use sha2::{Digest, Sha256};
 
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"LGRMODEL";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes and reads. It changes whenever a
+/// stored model would score differently, not only when the bytes do:
+/// version 2 computes the raw error as `(1 − u)·e + u` with severity read
+/// from words, so a version-1 model's calibration no longer fits and it is
+/// refused (retrain with `--retrain-mode full`).
+pub const FORMAT_VERSION: u32 = 2;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 76;
 const TRAILER_LEN: usize = 32;
