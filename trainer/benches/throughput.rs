@@ -60,7 +60,7 @@ fn main() {
         for chunk in test[..n].chunks(batch) {
             flagged += component.score_batch(chunk).unwrap().iter().filter(|v| v.anomalous).count();
         }
-        println!("score component b={batch:<4} {}  ({flagged} flagged)", rate(n, t.elapsed().as_secs_f64()));
+        println!("score component b={batch:<4} {}  ({flagged} of {n} flagged)", rate(n, t.elapsed().as_secs_f64()));
     }
     let native_flagged = verdicts.iter().filter(|v| v.anomalous).count();
     println!("native flagged {native_flagged} of {lines} ({} injected)", lines / 1000);
