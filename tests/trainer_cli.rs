@@ -110,3 +110,113 @@ fn trains_from_journal_files() {
     let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(data.join("models/model-000002.json")).unwrap()).unwrap();
     assert_eq!(meta["lines"], 500);
 }
+
+/// Writes a small directory shaped like Loghub (the layout `eval` reads),
+/// with logs the test makes up: BGL-format lines with alerts, HDFS lines
+/// with block labels, and plain syslog for the unlabelled sets.
+fn mini_loghub(root: &std::path::Path) {
+    use std::fmt::Write as _;
+    for d in ["BGL", "HDFS", "Linux", "OpenSSH"] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    // BGL: normal INFO chatter of a few kinds, plus FATAL alerts of kinds the
+    // normal lines never have, spread through time.
+    let normal = [
+        "KERNEL INFO instruction cache parity error corrected",
+        "KERNEL INFO generating core.{n}",
+        "APP INFO ciod: generated {n} core files for program /bgl/apps/run{n}",
+        "KERNEL INFO {n} double-hummer alignment exceptions",
+        "MMCS INFO idoproxydb hit ASSERT condition: ASSERT expression={n}",
+    ];
+    let alerts = [
+        "KERNEL FATAL data TLB error interrupt",
+        "KERNEL FATAL rts: kernel terminated for reason {n}",
+        "APP FATAL ciod: Error reading message prefix after LOAD_MESSAGE on CioStream socket to 172.16.96.{n}:{n}",
+    ];
+    let mut bgl = String::new();
+    for i in 0..3000u64 {
+        let alert = i % 37 == 5;
+        let pick = if alert { alerts[(i as usize / 37) % alerts.len()] } else { normal[i as usize % normal.len()] };
+        let text = pick.replace("{n}", &(i * 7919 % 10_000).to_string());
+        let label = if alert { "KERNDTLB" } else { "-" };
+        let node = format!("R{:02}-M1-N{}-C:J12-U11", i % 8, i % 4);
+        writeln!(bgl, "{label} {} 2005.06.03 {node} 2005-06-03-15.42.50.675872 {node} RAS {text}", 1_117_838_570 + i * 3).unwrap();
+    }
+    std::fs::write(root.join("BGL/BGL_20k.log"), &bgl).unwrap();
+    std::fs::write(root.join("BGL/BGL_2k.log"), bgl.lines().take(2000).collect::<Vec<_>>().join("\n")).unwrap();
+    // HDFS: each block is received, served and deleted; anomalous blocks
+    // also log a WARN with an exception.
+    let (mut hdfs, mut labels) = (String::new(), String::from("BlockId,Label\n"));
+    for b in 0..400u64 {
+        let block = format!("blk_{}", 1_000_000_007 * (b + 1));
+        let bad = b % 19 == 3;
+        let t = 203_518 + b;
+        writeln!(
+            hdfs,
+            "081109 {t} 143 INFO dfs.DataNode$DataXceiver: Receiving block {block} src: /10.250.19.102:54106 dest: /10.250.19.102:50010"
+        )
+        .unwrap();
+        writeln!(hdfs, "081109 {t} 145 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block {block} terminating").unwrap();
+        if bad {
+            writeln!(
+                hdfs,
+                "081109 {t} 147 WARN dfs.DataNode$DataXceiver: 10.250.19.102:50010:Got exception while serving {block} to /10.250.19.102:"
+            )
+            .unwrap();
+        }
+        writeln!(hdfs, "081109 {t} 19 INFO dfs.FSDataset: Deleting block {block} file /mnt/hadoop/dfs/data/current/subdir19/{block}")
+            .unwrap();
+        writeln!(labels, "{block},{}", if bad { "Anomaly" } else { "Normal" }).unwrap();
+    }
+    for name in ["HDFS_5k", "HDFS_2k"] {
+        std::fs::write(root.join(format!("HDFS/{name}.log")), &hdfs).unwrap();
+        std::fs::write(root.join(format!("HDFS/{name}.block_labels.csv")), &labels).unwrap();
+    }
+    fakelogs(&root.join("Linux/Linux_2k.log"), 2000, 0, 21, "syslog");
+    fakelogs(&root.join("OpenSSH/OpenSSH_2k.log"), 2000, 0, 22, "syslog");
+}
+
+/// Issue 5: the evaluation harness end to end through the binary, on a
+/// made-up Loghub-shaped directory: every data set, setting and baseline is
+/// in the table, the detector beats the new-template baseline where alerts
+/// are new kinds of FATAL lines, and the figure is a PNG. Missing data is
+/// one clear error.
+#[test]
+fn eval_runs_the_whole_harness() {
+    let dir = tempfile::tempdir().unwrap();
+    let loghub = dir.path().join("loghub");
+    mini_loghub(&loghub);
+    let figure = dir.path().join("fig.png");
+    let out = ok(&run("logarithm-trainer", &["eval", "--loghub", loghub.to_str().unwrap(), "--figure", figure.to_str().unwrap()]));
+    let row = |data: &str, setting: &str, method: &str| -> Vec<f64> {
+        let prefix = format!("| {data} | {setting} | {method} |");
+        let line = out.lines().find(|l| l.starts_with(&prefix)).unwrap_or_else(|| panic!("no row {prefix} in\n{out}"));
+        line[prefix.len()..].split('|').map(str::trim).filter(|c| !c.is_empty()).map(|c| c.parse().unwrap()).collect()
+    };
+    for data in ["BGL_20k", "BGL_2k"] {
+        for setting in ["unsupervised", "clean"] {
+            for method in ["logarithm", "new template", "TF-IDF + PCA", "autoencoder, no masking"] {
+                let m = row(data, setting, method);
+                // ROC-AUC, PR-AUC, precision, recall, F1, best F1, FPR.
+                assert_eq!(m.len(), 7, "{data} {setting} {method}: {m:?}");
+                assert!(m.iter().all(|v| (0.0..=1.0).contains(v)), "{m:?}");
+            }
+        }
+    }
+    // Alerts are FATAL kinds never logged as normal: ranked first, flagged,
+    // and few normal lines flagged.
+    let clean = row("BGL_20k", "clean", "logarithm");
+    assert!(clean[0] >= 0.99 && clean[4] >= 0.9 && clean[6] <= 0.01, "{clean:?}");
+    assert!(clean[0] >= row("BGL_20k", "clean", "new template")[0], "{out}");
+    for setting in ["unsupervised", "clean"] {
+        assert_eq!(row("HDFS_5k (blocks)", setting, "logarithm").len(), 7);
+    }
+    for set in ["Linux_2k", "OpenSSH_2k"] {
+        let line = out.lines().find(|l| l.starts_with(&format!("| {set} |"))).unwrap_or_else(|| panic!("no {set} in\n{out}"));
+        let flagged: f64 = line.split('|').nth(2).unwrap().trim().trim_end_matches('%').parse().unwrap();
+        assert!(flagged <= 2.0, "{line}");
+    }
+    assert!(std::fs::read(&figure).unwrap().starts_with(b"\x89PNG"));
+
+    fails_with(&run("logarithm-trainer", &["eval", "--loghub", dir.path().join("nothing").to_str().unwrap()]), "BGL_20k.log");
+}

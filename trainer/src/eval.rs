@@ -90,9 +90,11 @@ pub fn parse_hdfs(line: &str) -> Option<Labelled> {
     })
 }
 
-/// Reads a data set's lines (CRLF and missing final newline handled).
+/// Reads a data set's lines (CRLF, a missing final newline and stray
+/// non-UTF-8 bytes handled).
 fn read_lines(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e} (set LOGHUB_DIR)", path.display()))?;
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e} (set LOGHUB_DIR)", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
     Ok(text.lines().map(|l| l.trim_end_matches('\r').to_owned()).filter(|l| !l.is_empty()).collect())
 }
 
