@@ -7,9 +7,12 @@
 //! of the top 1% (at most [`TAIL_POINTS`]); between them it is interpolated linearly;
 //! a line tied with a stored error (to a relative `1e-6`, so native and wasm
 //! rounding agree) gets exactly that error's score. Past the largest training
-//! error it keeps rising, `1 − (1 − N/(N+1)) · exp(−(r − r_max) / tail_scale)`, so
-//! lines more unusual than anything in training still rank among
-//! themselves instead of all scoring 1.
+//! error it keeps rising, `1 − (1 − N/(N+1)) / (1 + (r − r_max) / tail_scale)`,
+//! a heavy (generalised Pareto, shape 1) tail: lines more unusual than
+//! anything in training still rank among themselves, however far out they
+//! are, and no finite error scores exactly 1. (An exponential tail rounded
+//! every line a few scales out to 1.0 in `f64`, so a new segfault and a
+//! new kernel panic tied.)
 //!
 //! So a threshold of 0.999 flags at most one training line in a thousand,
 //! and flags every line more unusual than all of them.
@@ -42,7 +45,7 @@ struct Point {
 pub struct Calibration {
     /// Stored errors, strictly ascending.
     points: Vec<Point>,
-    /// Scale of the exponential tail past the largest training error.
+    /// Scale of the tail past the largest training error.
     tail_scale: f64,
 }
 
@@ -75,7 +78,7 @@ impl Calibration {
         let k = self.points.partition_point(|p| p.raw + tolerance(p.raw) < raw);
         if k == self.points.len() {
             let top = self.points[k - 1];
-            return 1.0 - (1.0 - top.at_or_below) * libm::exp(-(raw - top.raw) / self.tail_scale);
+            return 1.0 - (1.0 - top.at_or_below) / (1.0 + (raw - top.raw) / self.tail_scale);
         }
         let hi = self.points[k];
         if raw >= hi.raw - tolerance(hi.raw) {
@@ -94,7 +97,7 @@ pub fn tail_len(n: u64) -> usize {
     ((n / 100 + 1) as usize).min(TAIL_POINTS).min(n as usize)
 }
 
-/// The scale of the exponential tail, from a sorted sample of raw errors.
+/// The scale of the tail, from a sorted sample of raw errors.
 pub fn tail_scale(sorted_sample: &[f64]) -> f64 {
     match sorted_sample {
         [] => 0.05,
@@ -200,6 +203,15 @@ mod tests {
         }
         assert!(cal.score(1.5) > cal.score(1.0));
         assert!(cal.score(1.5) < 1.0);
+    }
+
+    #[test]
+    fn far_beyond_training_scores_still_rank_and_stay_below_1() {
+        let mut raws: Vec<f64> = (0..5000).map(|i| 0.01 + (i % 50) as f64 * 1e-4).collect();
+        let cal = Calibration::fit(&mut raws);
+        let far: Vec<f64> = [1.0, 2.0, 3.0, 50.0, 1e6].iter().map(|&r| cal.score(r)).collect();
+        assert!(far.windows(2).all(|w| w[0] < w[1]), "{far:?}");
+        assert!(far.iter().all(|&s| s > 5000.0 / 5001.0 && s < 1.0), "{far:?}");
     }
 
     #[test]
