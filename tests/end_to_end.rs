@@ -35,10 +35,7 @@ mod pipeline {
         let summary = train(&data, "k", &train_log);
         assert!(summary.contains("lines read:      20000"), "{summary}");
 
-        let out = run(
-            "logarithm",
-            &["monitor", "--once", "-f", "json", "--all", "-D", data.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()],
-        );
+        let out = scan(&data, "k", &[test_log.to_str().unwrap()]);
         let records = json_lines(&ok(&out));
         assert_eq!(records.len(), 5_000);
         let lines: Vec<u64> = records.iter().map(|r| r["line"].as_u64().unwrap()).collect();
@@ -98,10 +95,7 @@ mod pipeline {
              Nov  4 08:00:03 web01 sshd[77]: Failed password for invalid user admin from 203.0.113.9 port 40022 ssh2\n",
         )
         .unwrap();
-        let out = run(
-            "logarithm",
-            &["monitor", "--once", "-f", "json", "--all", "-D", data.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()],
-        );
+        let out = scan(&data, "k", &[test_log.to_str().unwrap()]);
         let records = json_lines(&ok(&out));
         let verdict =
             |i: usize| (records[i]["score"].as_f64().unwrap(), records[i]["anomalous"].as_bool().unwrap(), records[i]["terms"].to_string());
@@ -119,10 +113,7 @@ mod pipeline {
         // On a quiet host (no failures in training) a never-seen line is the
         // most unusual thing there is, and is flagged.
         let t = trained();
-        let out = run(
-            "logarithm",
-            &["monitor", "--once", "-f", "json", "--all", "-D", t.data.to_str().unwrap(), "-K", t.key, test_log.to_str().unwrap()],
-        );
+        let out = scan(&t.data, t.key, &[test_log.to_str().unwrap()]);
         let records = json_lines(&ok(&out));
         assert_eq!(records[0]["anomalous"], true, "{}", records[0]);
     }
@@ -149,38 +140,12 @@ mod component {
         std::fs::write(&log, "one line\n").unwrap();
         let wasm = t.dir.path().join("detector.wasm");
         std::fs::write(&wasm, EMBEDDED_COMPONENT).unwrap();
-        let data = t.data.to_str().unwrap();
-        let out = ok(&run(
-            "logarithm",
-            &[
-                "monitor",
-                "--once",
-                "--all",
-                "-f",
-                "json",
-                "-D",
-                data,
-                "-K",
-                t.key,
-                "--component",
-                wasm.to_str().unwrap(),
-                log.to_str().unwrap(),
-            ],
-        ));
+        let out = ok(&scan(&t.data, t.key, &["--component", wasm.to_str().unwrap(), log.to_str().unwrap()]));
         assert_eq!(out.lines().count(), 1);
         let bogus = t.dir.path().join("bogus.wasm");
         std::fs::write(&bogus, b"\0asm\x01\0\0\0").unwrap();
-        fails_with(
-            &run(
-                "logarithm",
-                &["monitor", "--once", "-D", data, "-K", t.key, "--component", bogus.to_str().unwrap(), log.to_str().unwrap()],
-            ),
-            "bogus.wasm",
-        );
-        fails_with(
-            &run("logarithm", &["monitor", "--once", "-D", data, "-K", t.key, "--component", "/nonexistent.wasm", log.to_str().unwrap()]),
-            "/nonexistent.wasm",
-        );
+        fails_with(&scan(&t.data, t.key, &["--component", bogus.to_str().unwrap(), log.to_str().unwrap()]), "bogus.wasm");
+        fails_with(&scan(&t.data, t.key, &["--component", "/nonexistent.wasm", log.to_str().unwrap()]), "/nonexistent.wasm");
     }
 
     /// Issue 2: the same model scores the same lines identically natively
@@ -402,10 +367,7 @@ mod inputs {
         f.write_all(&vec![b'A'; 10 * 1024 * 1024]).unwrap();
         f.write_all(b"\nNov  2 08:00:00 web01 CRON[9]: (root) CMD (true)\nno final newline").unwrap();
         drop(f);
-        let out = ok(&run(
-            "logarithm",
-            &["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()],
-        ));
+        let out = ok(&scan(&t.data, t.key, &[log.to_str().unwrap()]));
         let records = json_lines(&out);
         assert_eq!(records.len(), 4);
         assert!(records[0]["message"].as_str().unwrap().contains('\u{fffd}'));
@@ -423,22 +385,7 @@ mod inputs {
         let log = t.dir.path().join("good.log");
         std::fs::write(&log, "one\ntwo\n").unwrap();
         let missing = t.dir.path().join("missing.log");
-        let out = run(
-            "logarithm",
-            &[
-                "monitor",
-                "--once",
-                "--all",
-                "-f",
-                "json",
-                "-D",
-                t.data.to_str().unwrap(),
-                "-K",
-                t.key,
-                missing.to_str().unwrap(),
-                log.to_str().unwrap(),
-            ],
-        );
+        let out = scan(&t.data, t.key, &[missing.to_str().unwrap(), log.to_str().unwrap()]);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("missing.log") && stderr.contains("No such file"), "{stderr}");

@@ -69,22 +69,7 @@ mod journald {
         journal_entry(&mut export, base + 20_000_000, 101, "kernel", b"two\nlines");
         journal_file(&dir.join("a.journal"), &export);
 
-        let out = ok(&run(
-            "logarithm",
-            &[
-                "monitor",
-                "--once",
-                "--all",
-                "-f",
-                "json",
-                "--journal-dir",
-                dir.to_str().unwrap(),
-                "-D",
-                t.data.to_str().unwrap(),
-                "-K",
-                t.key,
-            ],
-        ));
+        let out = ok(&scan(&t.data, t.key, &["--journal-dir", dir.to_str().unwrap()]));
         let records = json_lines(&out);
         assert_eq!(records.len(), 7);
         let r = &records[0];
@@ -104,24 +89,7 @@ mod journald {
 
         // --since skips what came before.
         let since = chrono::DateTime::from_timestamp_micros((base + 5_000_000) as i64).unwrap().to_rfc3339();
-        let out = ok(&run(
-            "logarithm",
-            &[
-                "monitor",
-                "--once",
-                "--all",
-                "-f",
-                "json",
-                "--journal-dir",
-                dir.to_str().unwrap(),
-                "-s",
-                &since,
-                "-D",
-                t.data.to_str().unwrap(),
-                "-K",
-                t.key,
-            ],
-        ));
+        let out = ok(&scan(&t.data, t.key, &["--journal-dir", dir.to_str().unwrap(), "-s", &since]));
         assert_eq!(json_lines(&out).len(), 2);
         let bad = run(
             "logarithm",
@@ -381,19 +349,13 @@ mod following {
 mod bad_inputs {
     use super::*;
 
-    fn monitor_once(t: &Trained, paths: &[&str]) -> std::process::Output {
-        let mut args = vec!["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key];
-        args.extend(paths);
-        run("logarithm", &args)
-    }
-
     #[test]
     fn a_glob_matching_nothing_and_an_empty_directory_are_named() {
         let t = trained();
         let good = t.dir.path().join("good.log");
         fs::write(&good, "one\n").unwrap();
         let glob = t.dir.path().join("nothing-*.log");
-        let out = monitor_once(&t, &[glob.to_str().unwrap(), good.to_str().unwrap()]);
+        let out = scan(&t.data, t.key, &[glob.to_str().unwrap(), good.to_str().unwrap()]);
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("no file matches") && stderr.contains("nothing-*.log"), "{stderr}");
@@ -401,7 +363,7 @@ mod bad_inputs {
 
         let empty = t.dir.path().join("emptydir");
         fs::create_dir(&empty).unwrap();
-        let out = monitor_once(&t, &[empty.to_str().unwrap()]);
+        let out = scan(&t.data, t.key, &[empty.to_str().unwrap()]);
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("no log file in directory"));
     }
@@ -416,15 +378,15 @@ mod bad_inputs {
         fs::write(logs.join("a.log"), "alpha\n").unwrap();
         fs::write(logs.join("sub.log/b.log"), "beta\n").unwrap();
         fs::write(logs.join("old.log.gz"), b"\x1f\x8b").unwrap();
-        let out = monitor_once(&t, &[logs.join("*.log").to_str().unwrap()]);
+        let out = scan(&t.data, t.key, &[logs.join("*.log").to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("sub.log") && stderr.contains("is a directory"), "{stderr}");
         assert_eq!(json_lines(&String::from_utf8_lossy(&out.stdout)).len(), 1);
 
-        let out = monitor_once(&t, &[logs.to_str().unwrap()]);
+        let out = scan(&t.data, t.key, &[logs.to_str().unwrap()]);
         assert_eq!(json_lines(&ok(&out)).len(), 1, "a.log only: not recursive, .gz skipped");
         let mut args = vec!["-r", logs.to_str().unwrap()];
-        let out = monitor_once(&t, &std::mem::take(&mut args));
+        let out = scan(&t.data, t.key, &std::mem::take(&mut args));
         let messages: Vec<String> = json_lines(&ok(&out)).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
         assert_eq!(messages, ["alpha", "beta"]);
     }

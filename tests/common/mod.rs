@@ -31,6 +31,14 @@ pub fn run(name: &str, args: &[&str]) -> Output {
     run_with_stdin(name, args, None)
 }
 
+/// A batch scan printing every record as JSON:
+/// `logarithm monitor --once --all -f json -D data -K key ARGS...`.
+pub fn scan(data: &Path, key: &str, args: &[&str]) -> Output {
+    let mut all = vec!["monitor", "--once", "--all", "-f", "json", "-D", data.to_str().unwrap(), "-K", key];
+    all.extend(args);
+    run("logarithm", &all)
+}
+
 /// Like [`run`], feeding `stdin`.
 pub fn run_with_stdin(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut cmd = command(name);
