@@ -460,3 +460,143 @@ mod bad_inputs {
         String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap().trim().parse().unwrap()
     }
 }
+
+/// Issue 10: lines in any script and any bytes, through every input path of
+/// `monitor` (file, follow, stdin, journal) and through `train`: each line
+/// is read and scored exactly once, and nothing panics.
+mod any_script {
+    use super::*;
+
+    /// Real-looking messages in many scripts, and the bytes logs carry.
+    const MESSAGES: [&[u8]; 16] = [
+        "Señal de parada recibida".as_bytes(),
+        "Ошибка чтения диска /dev/sda1: ввод-вывод".as_bytes(),
+        "ディスクの読み取りエラーが発生しました".as_bytes(),
+        "磁盘读取错误 错误代码 5".as_bytes(),
+        "🔥 disk on fire 🚒 évacuez".as_bytes(),
+        "خطأ في القرص الصلب".as_bytes(),
+        "שגיאה בדיסק".as_bytes(),
+        "line\u{2028}separator".as_bytes(),
+        b"nul\0byte in the middle",
+        "\u{feff}bom first".as_bytes(),
+        b"carriage\rreturn inside",
+        b"invalid utf-8 \xff\xfe\xc3 here",
+        b"\x1b[31mANSI red\x1b[0m and \x1b]0;title\x07",
+        "é".as_bytes(),
+        "ñx".as_bytes(),
+        b"\xed\xa0\x80 lone surrogate bytes",
+    ];
+
+    /// Each message in every line format the readers know.
+    fn lines() -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for m in MESSAGES {
+            let text = String::from_utf8_lossy(m);
+            for prefix in [
+                "",
+                "<30>",
+                "Nov  2 08:00:00 web01 app[42]: ",
+                "<30>Nov  2 08:00:00 web01 app[42]: ",
+                "<30>1 2026-11-02T08:00:00Z web01 app 42 - - ",
+                "2026-11-02T08:00:00.123+01:00 web01 app[42]: ",
+            ] {
+                let mut line = prefix.as_bytes().to_vec();
+                line.extend_from_slice(m);
+                out.push(line);
+            }
+            out.push(serde_json::json!({"message": text, "level": "info", "host": "h", "app": "x"}).to_string().into_bytes());
+        }
+        out
+    }
+
+    fn file_of(lines: &[Vec<u8>], path: &Path) {
+        let mut bytes = Vec::new();
+        for l in lines {
+            bytes.extend_from_slice(l);
+            bytes.push(b'\n');
+        }
+        fs::write(path, bytes).unwrap();
+    }
+
+    fn assert_each_once(records: &[Value], n: usize, what: &str) {
+        assert_eq!(records.len(), n, "{what}: one record per line");
+        let numbers: Vec<u64> = records.iter().map(|r| r["line"].as_u64().unwrap()).collect();
+        assert_eq!(numbers, (1..=n as u64).collect::<Vec<_>>(), "{what}: in order, none twice");
+        assert!(records.iter().all(|r| r["score"].as_f64().is_some()), "{what}: every line scored");
+    }
+
+    #[test]
+    fn file_stdin_and_training() {
+        let t = trained();
+        let lines = lines();
+        let log = t.dir.path().join("scripts.log");
+        file_of(&lines, &log);
+        let out = scan(&t.data, t.key, &[log.to_str().unwrap()]);
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
+        assert_each_once(&json_lines(&ok(&out)), lines.len(), "file");
+
+        let bytes = fs::read(&log).unwrap();
+        let out = run_with_stdin(
+            "logarithm",
+            &["monitor", "--once", "--all", "-f", "json", "-i", "-D", t.data.to_str().unwrap(), "-K", t.key],
+            Some(&bytes),
+        );
+        assert_each_once(&json_lines(&ok(&out)), lines.len(), "stdin");
+        // The reported case, in human and CSV output too.
+        for format in ["human", "csv"] {
+            let out = run_with_stdin(
+                "logarithm",
+                &["monitor", "--once", "--all", "-f", format, "-i", "-D", t.data.to_str().unwrap(), "-K", t.key],
+                Some("Señal de parada recibida\n".as_bytes()),
+            );
+            assert!(ok(&out).contains("Señal de parada recibida"), "{format}");
+        }
+
+        // The trainer learns from every one of them.
+        let data = t.dir.path().join("scripts-data");
+        let summary = train(&data, "k", &log);
+        assert!(summary.contains(&format!("lines read:      {}", lines.len())), "{summary}");
+        assert!(summary.contains(&format!("lines learned:   {}", lines.len())), "{summary}");
+    }
+
+    #[test]
+    fn journal_entries() {
+        let t = trained();
+        let dir = t.dir.path().join("journal");
+        fs::create_dir(&dir).unwrap();
+        let base = now_usec() - 60_000_000;
+        let mut export = Vec::new();
+        for (i, m) in MESSAGES.iter().enumerate() {
+            journal_entry(&mut export, base + i as u64 * 1000, i as u64 + 1, "app", m);
+        }
+        journal_file(&dir.join("a.journal"), &export);
+        let out = ok(&scan(&t.data, t.key, &["--journal-dir", dir.to_str().unwrap()]));
+        let records = json_lines(&out);
+        assert_each_once(&records, MESSAGES.len(), "journal");
+        assert_eq!(records[0]["message"], "Señal de parada recibida");
+    }
+
+    #[test]
+    fn follow_mode() {
+        let t = trained();
+        let lines = lines();
+        let (first, rest) = lines.split_at(lines.len() / 2);
+        let log = t.dir.path().join("live.log");
+        file_of(first, &log);
+        let out = t.dir.path().join("follow.json");
+        let monitor = follow(&t, &["--from-head", "--no-checkpoint", log.to_str().unwrap()], &out);
+        wait_for(30, "the lines present at start", || records_in(&out).len() >= first.len());
+        let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+        for l in rest {
+            f.write_all(l).unwrap();
+            f.write_all(b"\n").unwrap();
+        }
+        drop(f);
+        wait_for(30, "the appended lines", || records_in(&out).len() >= lines.len());
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let stderr = fs::read_to_string(out.with_extension("err")).unwrap();
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_each_once(&records_in(&out), lines.len(), "follow");
+    }
+}

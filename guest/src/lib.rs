@@ -9,8 +9,11 @@
 //!           ─► raw error ─► calibration ─► Verdict { score, anomalous, terms }
 //! ```
 //!
-//! [`modelfile`] seals and opens the encrypted model file that carries a
-//! fitted [`Model`] from the trainer to the detector.
+//! [`parse`] is the one place where what a source or a log shipper hands
+//! over (a raw line, a journald, Fluent Bit, rsyslog or NDJSON record)
+//! becomes a [`LogRecord`]. [`modelfile`] seals and opens the encrypted
+//! model file that carries a fitted [`Model`] from the trainer to the
+//! detector.
 
 pub mod calibration;
 pub mod detector;
@@ -19,11 +22,15 @@ pub mod features;
 pub mod model;
 pub mod modelfile;
 pub mod network;
+pub mod parse;
 pub mod record;
 pub mod tokenizer;
 
-#[cfg(target_arch = "wasm32")]
+// The faces: each a thin adapter over the same core, one per wasm target.
+/// `wasm32-wasip2`: the WebAssembly component (the WIT `scoring` interface).
+#[cfg(all(target_arch = "wasm32", target_env = "p2"))]
 mod component;
+
 
 pub use detector::{Detector, ModelInfo, Term, Verdict};
 pub use error::Error;

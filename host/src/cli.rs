@@ -1,10 +1,12 @@
 //! The command-line options both binaries share, and what they set up:
-//! the config file, logging and the data directory.
+//! the config file, logging and the data directory; and the parsing of
+//! times given on the command line.
 
 use crate::config::Config;
 use crate::datadir::DataDir;
 use crate::logging;
 use anyhow::Result;
+use chrono::{DateTime, Local, NaiveDate, TimeZone};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -41,5 +43,77 @@ impl SharedArgs {
         logging::init(level.as_deref(), self.verbose, "warn")?;
         let data_dir = DataDir::resolve(self.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
         Ok((config, data_dir))
+    }
+}
+
+/// Parses a `--since` time: `now`, `today`, `yesterday`, `N UNIT ago`
+/// (`30m ago`, `1 hour ago`, `2 days ago`), `-N UNIT`, `YYYY-MM-DD`,
+/// `YYYY-MM-DD HH:MM[:SS]` (local time) or RFC 3339. Returns µs since the epoch.
+pub fn parse_since(text: &str, now: DateTime<Local>) -> Result<i64, String> {
+    let t = text.trim();
+    let midnight = |days_back: i64| {
+        let date = now.date_naive() - chrono::Duration::days(days_back);
+        Local.from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap()).earliest().map(|d| d.timestamp_micros())
+    };
+    let parsed = match t {
+        "now" => Some(now.timestamp_micros()),
+        "today" => midnight(0),
+        "yesterday" => midnight(1),
+        _ => None,
+    };
+    if let Some(us) = parsed {
+        return Ok(us);
+    }
+    let relative = t.strip_suffix(" ago").or_else(|| t.strip_prefix('-'));
+    if let Some(span) = relative {
+        // humantime wants "1hour 30min": drop the spaces between number and unit.
+        let compact: String = span.split_whitespace().collect::<Vec<_>>().join("");
+        return humantime::parse_duration(&compact)
+            .map(|d| now.timestamp_micros() - d.as_micros() as i64)
+            .map_err(|e| format!("invalid time {text:?}: {e}"));
+    }
+    if let Ok(ts) = DateTime::parse_from_rfc3339(t) {
+        return Ok(ts.timestamp_micros());
+    }
+    for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M"] {
+        if let Ok(naive) = chrono::NaiveDateTime::parse_from_str(t, format) {
+            return Local
+                .from_local_datetime(&naive)
+                .earliest()
+                .map(|t| t.timestamp_micros())
+                .ok_or_else(|| format!("invalid local time {text:?}"));
+        }
+    }
+    if let Ok(date) = NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Local
+            .from_local_datetime(&date.and_hms_opt(0, 0, 0).unwrap())
+            .earliest()
+            .map(|t| t.timestamp_micros())
+            .ok_or_else(|| format!("invalid local date {text:?}"));
+    }
+    Err(format!("invalid time {text:?}: use 'now', 'today', 'yesterday', '1 hour ago', '2026-11-01 10:00' or RFC 3339"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Local> {
+        Local.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
+    }
+
+    #[test]
+    fn since_forms() {
+        let now = now();
+        let us = |s: &str| parse_since(s, now).unwrap();
+        assert_eq!(us("now"), now.timestamp_micros());
+        assert_eq!(us("1 hour ago"), now.timestamp_micros() - 3_600_000_000);
+        assert_eq!(us("30m ago"), now.timestamp_micros() - 1_800_000_000);
+        assert_eq!(us("-2 days"), now.timestamp_micros() - 2 * 86_400_000_000);
+        assert_eq!(us("today"), Local.with_ymd_and_hms(2026, 11, 24, 0, 0, 0).unwrap().timestamp_micros());
+        assert_eq!(us("yesterday"), Local.with_ymd_and_hms(2026, 11, 23, 0, 0, 0).unwrap().timestamp_micros());
+        assert_eq!(us("2026-11-01 10:00"), Local.with_ymd_and_hms(2026, 11, 1, 10, 0, 0).unwrap().timestamp_micros());
+        assert_eq!(us("2026-11-01T10:00:00Z"), DateTime::parse_from_rfc3339("2026-11-01T10:00:00Z").unwrap().timestamp_micros());
+        assert!(parse_since("last tuesday", now).unwrap_err().contains("invalid time"));
     }
 }

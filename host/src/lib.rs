@@ -2,7 +2,8 @@
 //! binary that the trainer shares (sources, parsing, the data directory,
 //! logging) and the wasmtime embedding of the detector component.
 //!
-//! A line's path through the host: [`sources`] reads it (with [`parse`]),
+//! A line's path through the host: [`sources`] reads it (records are made
+//! by the core's `logarithm_detector::parse`),
 //! [`monitor`] batches it into the component via [`engine`], and [`output`]
 //! prints the verdict.
 
@@ -14,5 +15,4 @@ pub mod engine;
 pub mod logging;
 pub mod monitor;
 pub mod output;
-pub mod parse;
 pub mod sources;

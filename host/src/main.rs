@@ -172,7 +172,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let since_us = args
         .since
         .as_deref()
-        .map(|s| logarithm::parse::parse_since(s, chrono::Local::now()))
+        .map(|s| logarithm::cli::parse_since(s, chrono::Local::now()))
         .transpose()
         .map_err(|e| anyhow::anyhow!("-s/--since: {e}"))?;
     let mut sources: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::Path).collect();

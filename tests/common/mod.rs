@@ -136,17 +136,35 @@ pub fn trained() -> Trained {
 
 /// One journal entry in journal export format; `message` may be binary.
 pub fn journal_entry(out: &mut Vec<u8>, usec: u64, seq: u64, ident: &str, message: &[u8]) {
+    let unit = format!("{ident}.service");
+    let fields: [(&str, &[u8]); 6] = [
+        ("SYSLOG_IDENTIFIER", ident.as_bytes()),
+        ("PRIORITY", b"6"),
+        ("_HOSTNAME", b"jhost"),
+        ("_PID", b"42"),
+        ("_SYSTEMD_UNIT", unit.as_bytes()),
+        ("MESSAGE", message),
+    ];
+    journal_fields(out, usec, seq, &fields);
+}
+
+/// One journal entry with the given fields (values may be binary), in
+/// journal export format.
+pub fn journal_fields(out: &mut Vec<u8>, usec: u64, seq: u64, fields: &[(&str, &[u8])]) {
     out.extend(format!("__REALTIME_TIMESTAMP={usec}\n__MONOTONIC_TIMESTAMP={seq}\n_BOOT_ID=0123456789abcdef0123456789abcdef\n").bytes());
-    out.extend(format!("SYSLOG_IDENTIFIER={ident}\nPRIORITY=6\n_HOSTNAME=jhost\n_PID=42\n_SYSTEMD_UNIT={ident}.service\n").bytes());
-    if message.contains(&b'\n') || std::str::from_utf8(message).is_err() {
-        out.extend(b"MESSAGE\n");
-        out.extend((message.len() as u64).to_le_bytes());
-        out.extend(message);
-        out.push(b'\n');
-    } else {
-        out.extend(b"MESSAGE=");
-        out.extend(message);
-        out.push(b'\n');
+    for (name, value) in fields {
+        if value.contains(&b'\n') || std::str::from_utf8(value).is_err() {
+            out.extend(name.bytes());
+            out.push(b'\n');
+            out.extend((value.len() as u64).to_le_bytes());
+            out.extend(*value);
+            out.push(b'\n');
+        } else {
+            out.extend(name.bytes());
+            out.push(b'=');
+            out.extend(*value);
+            out.push(b'\n');
+        }
     }
     out.push(b'\n');
 }

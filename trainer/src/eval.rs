@@ -52,7 +52,7 @@ pub fn parse_bgl(line: &str) -> Option<Labelled> {
             timestamp_us: Some(epoch * 1_000_000),
             source: component.to_owned(),
             host: node.to_owned(),
-            priority: logarithm::parse::severity_from_name(level),
+            priority: logarithm_detector::parse::severity_from_name(level),
             message: content.to_owned(),
         },
         anomalous: Some(label != "-"),
@@ -82,7 +82,7 @@ pub fn parse_hdfs(line: &str) -> Option<Labelled> {
             timestamp_us: Some(ts.and_utc().timestamp_micros()),
             source: component.to_owned(),
             host: String::new(),
-            priority: logarithm::parse::severity_from_name(level),
+            priority: logarithm_detector::parse::severity_from_name(level),
             message: message.to_owned(),
         },
         anomalous: None,
@@ -371,7 +371,7 @@ pub fn run(loghub: &Path, params: &FitParams) -> Result<(Vec<Row>, FlagRates, Cu
         let now = chrono::Local::now();
         let lines: Vec<Labelled> = read_lines(&loghub.join(path))?
             .iter()
-            .map(|l| Labelled { record: logarithm::parse::parse_line(l, now), anomalous: None, blocks: Vec::new() })
+            .map(|l| Labelled { record: logarithm_detector::parse::parse_line(l, &now), anomalous: None, blocks: Vec::new() })
             .collect();
         // Unlabelled and in file order: split by position.
         let cut = (lines.len() as f64 * 0.6).round() as usize;

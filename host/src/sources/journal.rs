@@ -4,14 +4,17 @@
 //!
 //! Kept per entry: `MESSAGE` (binary values are read as bytes and decoded
 //! lossily, never dropped), `SYSLOG_IDENTIFIER` (else `_COMM`), `PRIORITY`,
-//! `_HOSTNAME` and the realtime timestamp into the record; `_SYSTEMD_UNIT`
-//! and `_PID` alongside it. Following waits on the journal (`sd_journal_wait`),
+//! `_HOSTNAME` and the timestamp, made into a record by the core's
+//! [`parse::from_object`] like any journald record; `_SYSTEMD_UNIT` and
+//! `_PID` alongside it. Following waits on the journal (`sd_journal_wait`),
 //! it does not poll; where to start is the checkpointed cursor, else
 //! `--since`, else the end (following) or the beginning (reading once).
 
 use super::{Line, ReadOptions, SourceResult};
 use crate::checkpoint::Position;
-use logarithm_detector::LogRecord;
+use chrono::Local;
+use logarithm_detector::{LogRecord, parse};
+use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -123,28 +126,31 @@ pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &SyncSender<Li
     }
 }
 
+/// The journal fields the core's record mapping reads ([`parse::from_object`]),
+/// the same ones Fluent Bit's `systemd` input hands to the filter module.
+const RECORD_FIELDS: [&str; 6] = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "_COMM", "_HOSTNAME", "_SOURCE_REALTIME_TIMESTAMP"];
+
 fn entry(journal: &mut Journal, origin: &Arc<str>, entry_no: u64, options: &ReadOptions, position: Position) -> Line {
     let mut message = field(journal, "MESSAGE").unwrap_or_default();
     let truncated = message.len() > options.max_line_bytes;
     message.truncate(options.max_line_bytes);
     let message = text(message);
-    let source = field(journal, "SYSLOG_IDENTIFIER").or_else(|| field(journal, "_COMM")).map(text).unwrap_or_default();
-    let host = field(journal, "_HOSTNAME").map(text).unwrap_or_default();
-    let priority = field(journal, "PRIORITY").and_then(|p| text(p).trim().parse::<u8>().ok()).filter(|p| *p <= 7);
-    let timestamp_us = journal.timestamp().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map(|d| d.as_micros() as i64);
+    let mut fields = serde_json::Map::new();
+    for name in RECORD_FIELDS.into_iter().skip(1) {
+        if let Some(v) = field(journal, name) {
+            fields.insert(name.to_owned(), Value::String(text(v)));
+        }
+    }
+    fields.insert("MESSAGE".to_owned(), Value::String(message.clone()));
+    if let Ok(at) = journal.timestamp().map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros()) {
+        fields.insert("__REALTIME_TIMESTAMP".to_owned(), Value::String(at.to_string()));
+    }
+    let record = parse::from_object(&fields, &Local::now()).unwrap_or_else(|| LogRecord::from_message(message.clone()));
     let mut extra = Vec::new();
     for (key, name) in [("unit", "_SYSTEMD_UNIT"), ("pid", "_PID")] {
         if let Some(v) = field(journal, name) {
             extra.push((key.to_owned(), text(v)));
         }
     }
-    Line {
-        origin: origin.clone(),
-        line_no: entry_no,
-        raw: message.clone(),
-        record: LogRecord { timestamp_us, source, host, priority, message },
-        truncated,
-        extra,
-        position,
-    }
+    Line { origin: origin.clone(), line_no: entry_no, raw: message, record, truncated, extra, position }
 }

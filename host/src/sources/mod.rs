@@ -13,10 +13,9 @@ mod journal;
 pub mod lines;
 
 use crate::checkpoint::{Checkpoints, Position};
-use crate::parse;
 use chrono::Local;
 use lines::LineReader;
-use logarithm_detector::LogRecord;
+use logarithm_detector::{LogRecord, parse};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -175,17 +174,15 @@ fn read_stdin(options: &ReadOptions, tx: &SyncSender<Line>) -> SourceResult {
     Ok(Vec::new())
 }
 
-/// A text line (file, stdin) to a [`Line`]: NDJSON when it is a JSON object
-/// with a message (other fields kept as extras), syslog or plain otherwise.
+/// A text line (file, stdin) to a [`Line`], by the core's
+/// [`parse::parse_text`]: NDJSON when it is a JSON object with a message
+/// (other fields kept as extras), syslog or plain otherwise.
 pub(crate) fn line_from_text(origin: &Arc<str>, line_no: u64, raw: String, truncated: bool, position: Position) -> Line {
-    let (record, extra) = match raw.starts_with('{').then(|| parse::parse_json_with_extras(&raw)).flatten() {
-        Some(parsed) => parsed,
-        None => (parse::parse_line(&raw, Local::now()), Vec::new()),
-    };
+    let (record, extra) = parse::parse_text(&raw, &Local::now());
     Line { origin: origin.clone(), line_no, raw, record, truncated, extra, position }
 }
 
 /// A raw line to a record (the parsing [`spawn`]'s readers apply).
 pub fn parse_record(raw: &str) -> LogRecord {
-    line_from_text(&Arc::from(""), 0, raw.to_owned(), false, Position::None).record
+    parse::parse_text(raw, &Local::now()).0
 }
