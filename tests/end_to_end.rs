@@ -439,3 +439,121 @@ mod follow {
         assert_eq!(by_line.len(), 50);
     }
 }
+
+/// Issue 14: one model, every source. A line scores the same whether it
+/// came from a plain file, a `<PRI>` header, NDJSON with a level or the
+/// journal; the severity enters only as the documented prior.
+mod every_source {
+    use super::*;
+    use logarithm::sources::parse_record;
+
+    fn flagged(out: &std::process::Output, n: usize, what: &str) -> usize {
+        let records = json_lines(&ok(out));
+        assert_eq!(records.len(), n, "{what}: one record per line");
+        for r in &records {
+            let terms = r["terms"].to_string();
+            assert!(!terms.contains("pri:"), "{what}: the severity is not a term: {terms}");
+        }
+        records.iter().filter(|r| r["anomalous"] == true).count()
+    }
+
+    /// The test lines written four ways; returns the scan arguments of each.
+    fn as_every_source(dir: &std::path::Path, lines: &[String]) -> Vec<(&'static str, Vec<String>)> {
+        let records: Vec<LogRecord> = lines.iter().map(|l| parse_record(l)).collect();
+        let plain = dir.join("plain.log");
+        std::fs::write(&plain, lines.iter().map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+        let pri = dir.join("pri.log");
+        std::fs::write(&pri, lines.iter().map(|l| format!("<30>{l}\n")).collect::<String>()).unwrap();
+        let ndjson = dir.join("records.ndjson");
+        let json: String = records
+            .iter()
+            .map(|r| {
+                let ts = chrono::DateTime::from_timestamp_micros(r.timestamp_us.unwrap()).unwrap().to_rfc3339();
+                format!(
+                    "{}\n",
+                    serde_json::json!({"timestamp": ts, "host": r.host, "app": r.source, "level": "info", "message": r.message})
+                )
+            })
+            .collect();
+        std::fs::write(&ndjson, json).unwrap();
+        let journal = dir.join("journal");
+        std::fs::create_dir_all(&journal).unwrap();
+        let mut export = Vec::new();
+        for (i, r) in records.iter().enumerate() {
+            let fields: [(&str, &[u8]); 4] = [
+                ("SYSLOG_IDENTIFIER", r.source.as_bytes()),
+                ("PRIORITY", b"6"),
+                ("_HOSTNAME", r.host.as_bytes()),
+                ("MESSAGE", r.message.as_bytes()),
+            ];
+            journal_fields(&mut export, r.timestamp_us.unwrap() as u64, i as u64 + 1, &fields);
+        }
+        journal_file(&journal.join("j.journal"), &export);
+        let arg = |p: &std::path::Path| vec![p.to_str().unwrap().to_owned()];
+        vec![
+            ("plain syslog", arg(&plain)),
+            ("syslog with <30>", arg(&pri)),
+            ("NDJSON with level info", arg(&ndjson)),
+            ("journal PRIORITY=6", vec!["--journal-dir".into(), journal.to_str().unwrap().to_owned()]),
+        ]
+    }
+
+    fn rates(data: &std::path::Path, sources: &[(&'static str, Vec<String>)], n: usize) -> Vec<(&'static str, usize)> {
+        sources
+            .iter()
+            .map(|(what, args)| {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                (*what, flagged(&scan(data, "k", &args), n, what))
+            })
+            .collect()
+    }
+
+    fn assert_alike(counts: &[(&str, usize)], n: usize) {
+        let base = counts[0].1;
+        for (what, c) in counts {
+            assert!(c.abs_diff(base) <= n / 200, "{what}: {c} of {n} flagged vs {base} for {}: {counts:?}", counts[0].0);
+            assert!(*c <= n / 100, "{what}: {c} of {n} normal lines flagged: {counts:?}");
+        }
+    }
+
+    #[test]
+    fn plain_trained_model_reads_every_source_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let (train_log, test_log) = (dir.path().join("train.log"), dir.path().join("test.log"));
+        fakelogs(&train_log, 20_000, 0, 1, "syslog");
+        fakelogs(&test_log, 2_000, 0, 2, "syslog");
+        let data = dir.path().join("data");
+        train(&data, "k", &train_log);
+        let lines: Vec<String> = std::fs::read_to_string(&test_log).unwrap().lines().map(str::to_owned).collect();
+        let mut sources = as_every_source(dir.path(), &lines);
+        // fakelogs' own NDJSON layout (`ident`, numeric `priority`).
+        let json_log = dir.path().join("test.json");
+        fakelogs(&json_log, 2_000, 0, 2, "json");
+        sources.push(("fakelogs --template json", vec![json_log.to_str().unwrap().to_owned()]));
+        let counts = rates(&data, &sources, lines.len());
+        assert_alike(&counts, lines.len());
+    }
+
+    #[test]
+    fn journal_trained_model_reads_plain_lines_alike() {
+        let dir = tempfile::tempdir().unwrap();
+        let (train_log, test_log) = (dir.path().join("train.log"), dir.path().join("test.log"));
+        fakelogs(&train_log, 20_000, 0, 1, "syslog");
+        fakelogs(&test_log, 2_000, 0, 2, "syslog");
+        let train_lines: Vec<String> = std::fs::read_to_string(&train_log).unwrap().lines().map(str::to_owned).collect();
+        let train_dir = dir.path().join("train");
+        std::fs::create_dir(&train_dir).unwrap();
+        let train_sources = as_every_source(&train_dir, &train_lines);
+        let data = dir.path().join("data");
+        let journal_dir = &train_sources[3].1[1];
+        ok(&run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", "k", "--journal-dir", journal_dir, "-t", "100000d"]));
+        let lines: Vec<String> = std::fs::read_to_string(&test_log).unwrap().lines().map(str::to_owned).collect();
+        let test_dir = dir.path().join("test");
+        std::fs::create_dir(&test_dir).unwrap();
+        let mut sources = as_every_source(&test_dir, &lines);
+        // Journal first: the source this model was trained on.
+        sources.rotate_right(1);
+        let counts = rates(&data, &sources, lines.len());
+        assert_alike(&counts, lines.len());
+    }
+}

@@ -104,13 +104,19 @@ impl Features<'_> {
 }
 
 /// Appends the terms of a record: the message's tokens, then its source as
-/// `@source` and its severity as `pri:N` when known, so that context and
-/// severity are signals alongside the words.
+/// a *context term* `@source` (digits masked, lowercase).
+///
+/// A record's severity is not a term. It enters the raw error only as the
+/// severity prior ([`severity`], `model::severity_bonus`), so where the
+/// level came from — a `<PRI>` header, journald's `PRIORITY`, an NDJSON
+/// `level`, or a word of the message — cannot make a line unusual by
+/// itself (issue 14: a model trained on plain syslog lines flagged every
+/// journald line for its unseen `pri:6`).
 pub fn record_terms<'a>(tokenizer: &Tokenizer, record: &'a LogRecord, out: &mut Vec<Cow<'a, str>>) {
     tokenizer.tokenize(&record.message, out);
     if !record.source.is_empty() {
         let mut source = String::with_capacity(record.source.len() + 1);
-        source.push('@');
+        source.push(CONTEXT_PREFIX);
         let mut in_digits = false;
         for c in record.source.chars() {
             if c.is_ascii_digit() {
@@ -125,15 +131,15 @@ pub fn record_terms<'a>(tokenizer: &Tokenizer, record: &'a LogRecord, out: &mut 
         }
         out.push(Cow::Owned(source));
     }
-    if let Some(p) = record.priority {
-        const PRI: [&str; 8] = ["pri:0", "pri:1", "pri:2", "pri:3", "pri:4", "pri:5", "pri:6", "pri:7"];
-        out.push(Cow::Borrowed(PRI[usize::from(p.min(7))]));
-    }
 }
 
-/// The severity a `pri:N` term stands for.
-fn priority_of_term(term: &str) -> Option<u8> {
-    term.strip_prefix("pri:").and_then(|p| p.parse().ok()).filter(|p: &u8| *p <= 7)
+/// Context terms start with this; the tokenizer never starts a word with it.
+pub const CONTEXT_PREFIX: char = '@';
+
+/// True for a context term (a record's source, `@sshd`), as opposed to a
+/// word of its message.
+pub fn is_context_term(term: &str) -> bool {
+    term.starts_with(CONTEXT_PREFIX)
 }
 
 /// Words that mark a message's severity when the record carries none of its
@@ -189,12 +195,12 @@ pub struct Severity {
     pub keyword: Option<&'static str>,
 }
 
-/// The severity of a record from its terms (see [`record_terms`]): the
-/// record's own (`pri:N`) when it has one, else the most severe of
-/// [`SEVERITY_WORDS`] in its message, else none.
-pub fn severity(terms: &[Cow<'_, str>]) -> Option<Severity> {
-    if let Some(level) = terms.iter().find_map(|t| priority_of_term(t)) {
-        return Some(Severity { level, keyword: None });
+/// The severity of a record: its own (`priority`, from a header or a
+/// field) when it has one, else the most severe of [`SEVERITY_WORDS`] among
+/// its terms ([`record_terms`]), else none.
+pub fn severity(priority: Option<u8>, terms: &[Cow<'_, str>]) -> Option<Severity> {
+    if let Some(level) = priority {
+        return Some(Severity { level: level.min(7), keyword: None });
     }
     terms
         .iter()
@@ -204,6 +210,11 @@ pub fn severity(terms: &[Cow<'_, str>]) -> Option<Severity> {
 }
 
 /// Turns a record's terms into features. `terms` is reordered.
+///
+/// A context term the vocabulary does not know is left out rather than
+/// counted as unseen: a model trained on records without sources (or with
+/// other ones) is not surprised by a source's presence; a new program's
+/// novelty is in its words.
 pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features<'a> {
     terms.sort_unstable();
     let mut features = Features::default();
@@ -217,6 +228,7 @@ pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features
         let tf = 1.0 + libm::logf((j - i) as f32);
         match vocab.get(&terms[i]) {
             Some(index) => features.known.push((index, tf * vocab.idf[index as usize])),
+            None if is_context_term(&terms[i]) => {}
             None => features.unseen.push((terms[i].clone(), tf * vocab.unseen_idf)),
         }
         i = j;
@@ -266,12 +278,24 @@ mod tests {
         assert!(f.known.is_empty() && (f.unseen_share() - 1.0).abs() < 1e-6);
     }
 
+    /// Issue 14: the source is a context term, the severity is not a term.
     #[test]
-    fn record_terms_include_source_and_severity() {
-        let rec = LogRecord { source: "kworker2".into(), priority: Some(3), ..LogRecord::from_message("Disk ok") };
+    fn record_terms_include_the_source_but_not_the_severity() {
+        let rec = LogRecord { source: "kworker2".into(), priority: Some(3), ..LogRecord::from_message("Disk ok @all") };
         let mut out = Vec::new();
         record_terms(&Tokenizer::default(), &rec, &mut out);
-        assert_eq!(out, ["disk", "ok", "@kworker#", "pri:3"]);
+        assert_eq!(out, ["disk", "ok", "all", "@kworker#"]);
+    }
+
+    /// Issue 14: an unknown context term is neither known nor unseen.
+    #[test]
+    fn unknown_sources_are_left_out() {
+        let vocab = Vocabulary::new(vec!["disk".into(), "@cron".into()], vec![1.0, 1.0], 3.0);
+        let mut terms: Vec<Cow<str>> = ["disk", "@sshd"].iter().map(|s| Cow::Borrowed(*s)).collect();
+        let f = featurize(&vocab, &mut terms);
+        assert_eq!((f.known.len(), f.unseen.len()), (1, 0));
+        let mut terms: Vec<Cow<str>> = ["disk", "@cron"].iter().map(|s| Cow::Borrowed(*s)).collect();
+        assert_eq!(featurize(&vocab, &mut terms).known.len(), 2);
     }
 
     #[test]
@@ -281,7 +305,7 @@ mod tests {
             let rec = LogRecord { priority, ..LogRecord::from_message(message) };
             let mut terms = Vec::new();
             record_terms(&Tokenizer::default(), &rec, &mut terms);
-            severity(&terms)
+            severity(rec.priority, &terms)
         };
         // The record's own severity wins, even over alarming words.
         assert_eq!(of("kernel panic - not syncing", Some(6)), Some(Severity { level: 6, keyword: None }));

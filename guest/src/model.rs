@@ -99,7 +99,7 @@ impl Model {
         let mut terms = Vec::new();
         record_terms(&self.tokenizer, record, &mut terms);
         let features = featurize(&self.vocab, &mut terms);
-        let severity = severity(&terms);
+        let severity = severity(record.priority, &terms);
         let reconstruction = self.net.reconstruct(&features.known);
         let prior = severity_bonus(severity.map(|s| s.level));
         let raw = novelty_error(reconstruction.total(), features.unseen_share()) + prior;

@@ -30,10 +30,12 @@ use sha2::{Digest, Sha256};
 pub const MAGIC: &[u8; 8] = b"LGRMODEL";
 /// The format version this build writes and reads. It changes whenever a
 /// stored model would score differently, not only when the bytes do:
-/// version 2 computes the raw error as `(1 − u)·e + u` with severity read
-/// from words, so a version-1 model's calibration no longer fits and it is
-/// refused (retrain with `--retrain-mode full`).
-pub const FORMAT_VERSION: u32 = 2;
+/// version 2 computed the raw error as `(1 − u)·e + u` with severity read
+/// from words; version 3 no longer makes the severity a vocabulary term
+/// (`pri:N`) and leaves unknown sources out, so an older model's
+/// vocabulary and calibration no longer fit and it is refused (retrain with
+/// `--retrain-mode full`).
+pub const FORMAT_VERSION: u32 = 3;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 76;
 const TRAILER_LEN: usize = 32;

@@ -114,7 +114,9 @@ impl Tokenizer {
                 return Some(Cow::Borrowed(mask));
             }
         }
-        let word = word.trim_start_matches(['\'', ':', '.', '!', '?', '*', '`']);
+        // A leading `@` is decoration (`@all`), and reserved for context
+        // terms (`features::record_terms`).
+        let word = word.trim_start_matches(['\'', ':', '.', '!', '?', '*', '`', '@']);
         let word = word.trim_end_matches(['\'', ':', '.', '!', '?', '*', '`']);
         if word.is_empty() {
             return None;

@@ -121,28 +121,28 @@ impl<'a> CorpusBuilder<'a> {
 
     fn flush_block(&mut self) -> Result<()> {
         let tokenizer = self.tokenizer;
-        let terms: Vec<Vec<String>> = self
+        let terms: Vec<(Option<u8>, Vec<String>)> = self
             .block
             .par_iter()
             .map(|r| {
                 let mut t = Vec::new();
                 features::record_terms(&tokenizer, r, &mut t);
-                t.into_iter().map(Cow::into_owned).collect()
+                (r.priority, t.into_iter().map(Cow::into_owned).collect())
             })
             .collect();
         self.block.clear();
-        for mut record_terms in terms {
+        for (priority, mut record_terms) in terms {
             if self.writer.is_none() {
                 let path = self.dir.join(format!("terms-{:05}", self.chunks.len()));
                 let file = File::create(&path).map_err(|e| io_err("create", &path, e))?;
                 self.writer = Some((path, BufWriter::with_capacity(256 * 1024, file)));
             }
             let (path, writer) = self.writer.as_mut().unwrap();
+            // The record's own severity first (`-` for none), then its terms.
             let mut line = String::new();
-            for (i, t) in record_terms.iter().enumerate() {
-                if i > 0 {
-                    line.push(TERM_SEP);
-                }
+            line.push(priority.map_or('-', |p| char::from(b'0' + p.min(7))));
+            for t in &record_terms {
+                line.push(TERM_SEP);
                 line.extend(t.chars().map(|c| if c == TERM_SEP || c == '\n' { ' ' } else { c }));
             }
             line.push('\n');
@@ -237,8 +237,10 @@ impl TermCorpus {
                 let vectors: Vec<(Vec<(u32, f32)>, f32, Option<u8>)> = texts
                     .par_iter()
                     .map(|text| {
-                        let mut terms: Vec<Cow<str>> = text.split(TERM_SEP).filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
-                        let priority = features::severity(&terms).map(|s| s.level);
+                        let mut fields = text.split(TERM_SEP);
+                        let own = fields.next().and_then(|p| p.parse::<u8>().ok());
+                        let mut terms: Vec<Cow<str>> = fields.filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+                        let priority = features::severity(own, &terms).map(|s| s.level);
                         let f = features::featurize(tokenizer_vocab, &mut terms);
                         let unseen_sq = f.unseen_share();
                         (f.known, unseen_sq, priority)
