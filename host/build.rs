@@ -1,59 +1,68 @@
-//! Builds the detector component (`guest/`, release, `wasm32-wasip2`) so that
-//! plain `cargo build` / `cargo test` always embed a fresh one.
+//! Builds the detection crate (`guest/`, release) for its two wasm faces so
+//! that plain `cargo build` / `cargo test` always embed fresh ones:
+//! - `wasm32-wasip2`: the detector component the host runs under wasmtime
+//!   (`LOGARITHM_GUEST_WASM`);
+//! - `wasm32-wasip1`: the core module for Fluent Bit's `filter_wasm`, which
+//!   `logarithm export fluent-bit` writes out (`LOGARITHM_FLUENT_BIT_WASM`).
 //!
 //! The nested cargo uses its own target dir (`target/guest`; sharing the outer
 //! one would deadlock on its lock), is spawned with `$CARGO`, and drops
 //! `CARGO_ENCODED_RUSTFLAGS` (host flags must not leak into a wasm build).
-//! Set `LOGARITHM_GUEST_WASM=/path/to/component.wasm` to embed a prebuilt
-//! component instead.
+//! Set either variable to a prebuilt `.wasm` to embed it instead.
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-env-changed=LOGARITHM_GUEST_WASM");
-    if let Some(prebuilt) = env::var_os("LOGARITHM_GUEST_WASM") {
-        let prebuilt = PathBuf::from(prebuilt);
-        if !prebuilt.is_file() {
-            panic!("LOGARITHM_GUEST_WASM={} is not a file", prebuilt.display());
-        }
-        println!("cargo:rerun-if-changed={}", prebuilt.display());
-        println!("cargo:rustc-env=LOGARITHM_GUEST_WASM={}", prebuilt.display());
-        return;
-    }
-
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").unwrap());
     let root = manifest_dir.parent().unwrap();
-    let guest = root.join("guest");
     for watched in ["guest/src", "guest/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    let target_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("guest");
+    for (target, var) in [("wasm32-wasip2", "LOGARITHM_GUEST_WASM"), ("wasm32-wasip1", "LOGARITHM_FLUENT_BIT_WASM")] {
+        let wasm = prebuilt(var).unwrap_or_else(|| build(root, target));
+        println!("cargo:rustc-env={var}={}", wasm.display());
+    }
+}
 
+/// The prebuilt module named by `var`, if it is set.
+fn prebuilt(var: &str) -> Option<PathBuf> {
+    println!("cargo:rerun-if-env-changed={var}");
+    let path = PathBuf::from(env::var_os(var)?);
+    if !path.is_file() {
+        panic!("{var}={} is not a file", path.display());
+    }
+    println!("cargo:rerun-if-changed={}", path.display());
+    Some(path)
+}
+
+/// Builds `guest/` for `target` and returns the `.wasm`.
+fn build(root: &Path, target: &str) -> PathBuf {
+    let target_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("guest");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let output = Command::new(cargo)
-        .current_dir(&guest)
-        .args(["build", "--release", "--lib", "--target", "wasm32-wasip2", "--target-dir"])
+        .current_dir(root.join("guest"))
+        .args(["build", "--release", "--lib", "--target", target, "--target-dir"])
         .arg(&target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .output()
-        .expect("could not run cargo to build the detector component");
+        .expect("could not run cargo to build the detector's wasm faces");
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        if stderr.contains("wasm32-wasip2")
+        if stderr.contains(target)
             && (stderr.contains("target may not be installed")
                 || stderr.contains("can't find crate for `core`")
                 || stderr.contains("can't find crate for `std`"))
         {
-            panic!("the wasm32-wasip2 target is missing; install it with: rustup target add wasm32-wasip2\n{stderr}");
+            panic!("the {target} target is missing; install it with: rustup target add {target}\n{stderr}");
         }
-        panic!("building the detector component (guest/) failed:\n{stderr}");
+        panic!("building the detector (guest/) for {target} failed:\n{stderr}");
     }
-    let wasm = target_dir.join("wasm32-wasip2/release/logarithm_detector.wasm");
-    assert!(Path::new(&wasm).is_file(), "the guest build did not produce {}", wasm.display());
-    println!("cargo:rustc-env=LOGARITHM_GUEST_WASM={}", wasm.display());
+    let wasm = target_dir.join(target).join("release/logarithm_detector.wasm");
+    assert!(wasm.is_file(), "the guest build did not produce {}", wasm.display());
+    wasm
 }

@@ -17,6 +17,7 @@
 
 pub mod calibration;
 pub mod detector;
+pub mod enrich;
 pub mod error;
 pub mod features;
 pub mod model;
@@ -30,7 +31,9 @@ pub mod tokenizer;
 /// `wasm32-wasip2`: the WebAssembly component (the WIT `scoring` interface).
 #[cfg(all(target_arch = "wasm32", target_env = "p2"))]
 mod component;
-
+/// `wasm32-wasip1`: the core module Fluent Bit's `filter_wasm` loads.
+#[cfg(all(target_arch = "wasm32", target_env = "p1"))]
+mod fluentbit;
 
 pub use detector::{Detector, ModelInfo, Term, Verdict};
 pub use error::Error;

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod config;
 pub mod datadir;
 pub mod engine;
+pub mod export;
+pub mod filter;
 pub mod logging;
 pub mod monitor;
 pub mod output;

@@ -11,6 +11,7 @@ use logarithm::logging;
 use logarithm::monitor::{self, MonitorConfig};
 use logarithm::output::{Format, Printer};
 use logarithm::sources::{self, DEFAULT_MAX_LINE_BYTES, ReadOptions, SourceSpec};
+use logarithm::{export, filter};
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,8 +31,62 @@ struct Cli {
 enum Command {
     /// Score log lines from files and/or stdin and print the anomalies.
     Monitor(MonitorArgs),
+    /// Filter a pipe: NDJSON records (or raw lines) on stdin, the same
+    /// records with anomaly fields on stdout; or rsyslog's mmexternal protocol.
+    Filter(FilterArgs),
+    /// Write out the detector's wasm faces for other hosts.
+    Export {
+        #[command(subcommand)]
+        what: ExportCommand,
+    },
     /// Describe the current model (loaded through the component).
     Info(CommonArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// The Fluent Bit filter module (for `filter_wasm`), and optionally its
+    /// ahead-of-time compiled variant.
+    FluentBit {
+        /// Where to write the module (`.wasm`).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: PathBuf,
+        /// Also compile it ahead of time with WAMR's wamrc into this file
+        /// (`.aot`, about 3x faster in Fluent Bit).
+        #[arg(long, value_name = "FILE")]
+        aot: Option<PathBuf>,
+        /// wamrc to use for --aot (WAMR 2.4.1, as in Fluent Bit 5.1).
+        #[arg(long, value_name = "PATH", default_value = "wamrc")]
+        wamrc: PathBuf,
+    },
+    /// The detector component (`wasm32-wasip2`), for any component host.
+    Component {
+        /// Where to write the component (`.wasm`).
+        #[arg(short = 'o', long, value_name = "FILE")]
+        output: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct FilterArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Pass on only the anomalies (and records that could not be scored).
+    #[arg(long, conflicts_with = "rsyslog")]
+    only_anomalies: bool,
+    /// Speak rsyslog's mmexternal protocol (interface.input="fulljson"):
+    /// one reply per message setting $!anomaly!score, !anomalous, !terms.
+    #[arg(long)]
+    rsyslog: bool,
+    /// Anomaly threshold in [0, 1] (default: the model's).
+    #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD", value_name = "SCORE", allow_negative_numbers = true)]
+    threshold: Option<f64>,
+    /// Most records scored per call into the component.
+    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
+    batch_size: u32,
+    /// Longest line kept, bytes [default: 65536].
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_line_bytes: Option<u64>,
 }
 
 /// Options shared by every command.
@@ -105,6 +160,8 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Monitor(args) => monitor(args),
+        Command::Filter(args) => filter(args),
+        Command::Export { what } => export(what),
         Command::Info(common) => info(common),
     }
 }
@@ -130,6 +187,48 @@ fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDet
         }
         LoadError::Host(h) => h,
     })
+}
+
+fn filter(args: FilterArgs) -> Result<ExitCode> {
+    let (config, data_dir) = args.common.shared.setup()?;
+    let threshold = match args.threshold {
+        Some(t) => Some(logarithm::config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?),
+        None => config.settings.threshold,
+    };
+    let max_line_bytes = args.max_line_bytes.map(|b| b as usize).or(config.settings.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
+    let mut detector = load_detector(&args.common, &data_dir)?;
+    if let Some(t) = threshold {
+        detector.set_threshold(t)?;
+    }
+    let mode = if args.rsyslog { filter::Mode::Rsyslog } else { filter::Mode::Ndjson { only_anomalies: args.only_anomalies } };
+    let mut out = BufWriter::new(io::stdout().lock());
+    let stats = filter::run(&mut detector, mode, args.batch_size as usize, max_line_bytes, &mut out)?;
+    tracing::info!(
+        "{} lines read, {} scored, {} anomalous, {} passed on unscored",
+        stats.lines,
+        stats.scored,
+        stats.anomalies,
+        stats.unscored
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn export(what: ExportCommand) -> Result<ExitCode> {
+    match what {
+        ExportCommand::FluentBit { output, aot, wamrc } => {
+            export::write(&output, export::FLUENT_BIT_MODULE)?;
+            eprintln!("wrote the Fluent Bit filter module to {}", output.display());
+            if let Some(aot) = aot {
+                export::compile_aot(&wamrc, &output, &aot)?;
+                eprintln!("wrote its ahead-of-time compiled variant to {}", aot.display());
+            }
+        }
+        ExportCommand::Component { output } => {
+            export::write(&output, logarithm::engine::EMBEDDED_COMPONENT)?;
+            eprintln!("wrote the detector component to {}", output.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn info(common: CommonArgs) -> Result<ExitCode> {

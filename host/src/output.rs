@@ -71,7 +71,7 @@ pub fn rfc3339(timestamp_us: i64) -> Option<String> {
 
 /// Terms as `a, b (unseen)`.
 pub fn terms_text(terms: &[Term], sep: &str) -> String {
-    terms.iter().map(|t| if t.unseen { format!("{} (unseen)", t.text) } else { t.text.clone() }).collect::<Vec<_>>().join(sep)
+    terms.iter().map(Term::label).collect::<Vec<_>>().join(sep)
 }
 
 impl<W: Write> Printer<W> {

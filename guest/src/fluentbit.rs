@@ -1,0 +1,268 @@
+//! The Fluent Bit face: the detector as a core WebAssembly module
+//! (`wasm32-wasip1`) for Fluent Bit's `filter_wasm`, which calls an
+//! exported C function once per record with the record's body as JSON and
+//! takes the returned JSON as the new body. This file only adapts that ABI:
+//! records are read by [`crate::parse`], scored by [`crate::Detector`] and
+//! annotated by [`crate::enrich`], exactly as everywhere else.
+//!
+//! Exports (the `Function_Name` to configure):
+//! - `logarithm_filter`: every record passes, with `anomaly_score`,
+//!   `anomalous` and `anomaly_terms` added (or `anomaly_error`);
+//! - `logarithm_filter_anomalies`: only anomalies pass (and records that
+//!   could not be scored, with `anomaly_error`: nothing vanishes silently).
+//!
+//! Where the model comes from: the data directory (the one holding
+//! `current` and `models/`) given as one of `Accessible_Paths`. The module
+//! looks through its preopened directories for it, so no path is
+//! configured twice. The passphrase comes from a file, never from the
+//! Fluent Bit config: `logarithm-key` in any preopened directory (a systemd
+//! credentials directory, say), else the data directory's `key` (the key
+//! the trainer generates). Every 2 s the module rereads `current`: a newly
+//! installed model is loaded without restarting Fluent Bit, and a model
+//! that fails to load leaves the old one working. Problems are printed to
+//! stderr, which is Fluent Bit's log, once per change.
+//!
+//! The ABI, as verified against Fluent Bit 5.1.1: `fn(tag, tag_len,
+//! time_sec, time_nsec, record, record_len) -> *const u8`, the record a
+//! NUL-terminated JSON object (or NULL when it did not fit the module's
+//! app heap, `Wasm_Heap_Size`); the result a NUL-terminated JSON object in
+//! a buffer the module owns (one buffer, reused), or `""` to drop the
+//! record. Nothing here panics: a panic is a trap, and Fluent Bit drops a
+//! record whose filter trapped.
+
+use crate::{Detector, enrich, parse};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+/// How often the module looks for a newly installed model.
+const RELOAD_CHECK: Duration = Duration::from_secs(2);
+
+/// Which records pass.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    All,
+    Anomalies,
+}
+
+/// The loaded model, and where it came from.
+struct Loaded {
+    detector: Detector,
+    dir: PathBuf,
+    version: u32,
+}
+
+/// The module's state between calls (one instance per `[FILTER]`, one call
+/// at a time).
+struct Filter {
+    /// The returned JSON, NUL-terminated; valid until the next call.
+    out: Vec<u8>,
+    model: Option<Loaded>,
+    /// Why records pass unscored, while there is no model.
+    problem: String,
+    checked: Option<SystemTime>,
+}
+
+thread_local! {
+    static FILTER: RefCell<Filter> = RefCell::new(Filter { out: Vec::new(), model: None, problem: String::new(), checked: None });
+}
+
+/// WASI reactor initialisation: runs the module's constructors once, after
+/// instantiation (WAMR calls it).
+#[unsafe(no_mangle)]
+pub extern "C" fn _initialize() {
+    unsafe extern "C" {
+        fn __wasm_call_ctors();
+    }
+    // SAFETY: called once by the runtime before any export, as WASI
+    // reactors require.
+    unsafe { __wasm_call_ctors() }
+}
+
+/// `Function_Name logarithm_filter`: every record passes, annotated.
+#[unsafe(no_mangle)]
+pub extern "C" fn logarithm_filter(
+    tag: *const u8,
+    tag_len: u32,
+    time_sec: u32,
+    time_nsec: u32,
+    record: *const u8,
+    record_len: u32,
+) -> *const u8 {
+    call(Pass::All, tag, tag_len, time_sec, time_nsec, record, record_len)
+}
+
+/// `Function_Name logarithm_filter_anomalies`: only anomalies (and records
+/// that could not be scored) pass.
+#[unsafe(no_mangle)]
+pub extern "C" fn logarithm_filter_anomalies(
+    tag: *const u8,
+    tag_len: u32,
+    time_sec: u32,
+    time_nsec: u32,
+    record: *const u8,
+    record_len: u32,
+) -> *const u8 {
+    call(Pass::Anomalies, tag, tag_len, time_sec, time_nsec, record, record_len)
+}
+
+fn call(pass: Pass, _tag: *const u8, _tag_len: u32, time_sec: u32, time_nsec: u32, record: *const u8, record_len: u32) -> *const u8 {
+    // SAFETY: Fluent Bit passes a pointer to `record_len` bytes it copied
+    // into our memory, or NULL when the copy did not fit.
+    let record = (!record.is_null()).then(|| unsafe { std::slice::from_raw_parts(record, record_len as usize) });
+    let now = DateTime::<Utc>::from_timestamp(i64::from(time_sec), time_nsec).unwrap_or_default();
+    FILTER.with(|f| f.borrow_mut().filter(pass, record, &now))
+}
+
+impl Filter {
+    fn filter(&mut self, pass: Pass, record: Option<&[u8]>, now: &DateTime<Utc>) -> *const u8 {
+        self.refresh();
+        let Some(bytes) = record else {
+            let mut obj = Map::new();
+            enrich::annotate_error(&mut obj, "the record did not fit the module's heap: raise Wasm_Heap_Size (see Logarithm's README)");
+            return self.reply(&obj);
+        };
+        let mut obj = match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(obj)) => obj,
+            // Not an object (Fluent Bit never sends one): pass it on as it came.
+            _ => return self.reply_raw(bytes),
+        };
+        match (parse::from_object(&obj, now), &self.model) {
+            (None, _) => enrich::annotate_error(&mut obj, parse::NO_MESSAGE),
+            (Some(_), None) => enrich::annotate_error(&mut obj, &self.problem),
+            (Some(record), Some(model)) => {
+                let verdict = model.detector.score(&record);
+                if pass == Pass::Anomalies && !verdict.anomalous {
+                    return self.reply_raw(b"");
+                }
+                enrich::annotate(&mut obj, &verdict);
+            }
+        }
+        self.reply(&obj)
+    }
+
+    fn reply(&mut self, obj: &Map<String, Value>) -> *const u8 {
+        self.out.clear();
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut self.out, obj);
+        self.out.push(0);
+        self.out.as_ptr()
+    }
+
+    fn reply_raw(&mut self, bytes: &[u8]) -> *const u8 {
+        self.out.clear();
+        self.out.extend_from_slice(bytes);
+        self.out.push(0);
+        self.out.as_ptr()
+    }
+
+    /// Loads the model on the first call, and a newly installed one at most
+    /// every [`RELOAD_CHECK`].
+    fn refresh(&mut self) {
+        let now = SystemTime::now();
+        if self.checked.is_some_and(|at| now.duration_since(at).unwrap_or_default() < RELOAD_CHECK) {
+            return;
+        }
+        self.checked = Some(now);
+        let result = match &self.model {
+            Some(m) => match current_version(&m.dir) {
+                Ok(v) if v == m.version => return,
+                Ok(_) => load(&m.dir),
+                Err(e) => Err(e),
+            },
+            None => data_dir().and_then(|dir| load(&dir)),
+        };
+        match result {
+            Ok(loaded) => {
+                eprintln!("logarithm: scoring with model version {} from {}", loaded.version, loaded.dir.display());
+                self.model = Some(loaded);
+                self.problem.clear();
+            }
+            Err(e) => match &self.model {
+                Some(m) => {
+                    let msg = format!("cannot load the new model, still scoring with version {}: {e}", m.version);
+                    if msg != self.problem {
+                        eprintln!("logarithm: error: {msg}");
+                        self.problem = msg;
+                    }
+                }
+                None => {
+                    let msg = format!("no model, records pass unscored: {e}");
+                    if msg != self.problem {
+                        eprintln!("logarithm: error: {msg}");
+                        self.problem = msg;
+                    }
+                }
+            },
+        }
+    }
+}
+
+/// The directories Fluent Bit preopened for the module (`Accessible_Paths`),
+/// under the names the module opens them by.
+fn preopens() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    // Preopens are numbered from 3, after stdio; the first bad descriptor ends them.
+    for fd in 3.. {
+        // SAFETY: plain WASI calls; the buffer is sized as the runtime says.
+        let Ok(stat) = (unsafe { wasi::fd_prestat_get(fd) }) else { break };
+        if stat.tag != wasi::PREOPENTYPE_DIR.raw() {
+            continue;
+        }
+        let len = unsafe { stat.u.dir.pr_name_len };
+        let mut name = vec![0u8; len];
+        if unsafe { wasi::fd_prestat_dir_name(fd, name.as_mut_ptr(), len) }.is_ok() {
+            let name = String::from_utf8_lossy(&name).trim_end_matches('\0').to_owned();
+            dirs.push(PathBuf::from(name));
+        }
+    }
+    dirs
+}
+
+/// The first preopened directory that is a Logarithm data directory.
+fn data_dir() -> Result<PathBuf, String> {
+    let dirs = preopens();
+    dirs.iter().find(|d| d.join("current").is_file()).cloned().ok_or_else(|| {
+        let given: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+        format!(
+            "no Logarithm data directory (one with a `current` file and `models/`) among Accessible_Paths [{}]; add the data directory, e.g. /var/lib/logarithm, and train a model there",
+            given.join(", ")
+        )
+    })
+}
+
+/// The passphrase: `logarithm-key` in a preopened directory, else the data
+/// directory's generated `key`.
+fn passphrase(data_dir: &Path) -> Result<String, String> {
+    let candidates: Vec<PathBuf> =
+        preopens().iter().map(|d| d.join("logarithm-key")).chain(std::iter::once(data_dir.join("key"))).collect();
+    for path in &candidates {
+        if let Ok(text) = std::fs::read_to_string(path) {
+            let key = text.trim();
+            if key.is_empty() {
+                return Err(format!("the key file {} is empty", path.display()));
+            }
+            return Ok(key.to_owned());
+        }
+    }
+    Err(format!(
+        "no key file: put the model's passphrase in {} (mode 0600), or in a file `logarithm-key` in a directory of Accessible_Paths",
+        data_dir.join("key").display()
+    ))
+}
+
+fn current_version(dir: &Path) -> Result<u32, String> {
+    let path = dir.join("current");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.trim().parse().map_err(|_| format!("{} does not hold a version number", path.display()))
+}
+
+fn load(dir: &Path) -> Result<Loaded, String> {
+    let version = current_version(dir)?;
+    let path = dir.join(format!("models/model-{version:06}.lgm"));
+    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the current model {}: {e}", path.display()))?;
+    let detector = Detector::load(&bytes, &passphrase(dir)?).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+    Ok(Loaded { detector, dir: dir.to_path_buf(), version })
+}
