@@ -9,7 +9,7 @@
 //! ```
 
 use anyhow::Result;
-use logarithm::datadir::DataDir;
+use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::engine::{ComponentDetector, ComponentSource};
 use logarithm::sources::parse_record;
 use std::io::BufRead;
@@ -17,7 +17,8 @@ use std::io::BufRead;
 fn main() -> Result<()> {
     let dir = DataDir::resolve(std::env::args_os().nth(1).map(Into::into))?;
     let (_, path, model) = dir.read_current_model()?;
-    let (passphrase, _) = dir.passphrase(std::env::var("LOGARITHM_ENCRYPTION_KEY").ok(), false)?;
+    let given = std::env::var("LOGARITHM_ENCRYPTION_KEY").ok().map(|k| (k, KeyOrigin::Given));
+    let (passphrase, _) = dir.passphrase(given, false)?;
     let mut detector = ComponentDetector::load(ComponentSource::Embedded, &model, &passphrase)
         .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
     let lines: Vec<String> = std::io::stdin().lock().lines().collect::<Result<_, _>>()?;

@@ -3,7 +3,7 @@
 //! times given on the command line.
 
 use crate::config::Config;
-use crate::datadir::DataDir;
+use crate::datadir::{DataDir, KEY_CREDENTIAL, KEY_ENV, KeyOrigin, read_key_file};
 use crate::logging;
 use anyhow::Result;
 use chrono::{DateTime, Local, NaiveDate, TimeZone};
@@ -16,10 +16,16 @@ pub struct SharedArgs {
     /// Data directory holding the models.
     #[arg(short = 'D', long, env = "LOGARITHM_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Encryption passphrase (default: a key generated once and kept in the
-    /// data directory, mode 0600).
+    /// Encryption passphrase. Visible to every user in `ps`: prefer
+    /// --key-file, LOGARITHM_ENCRYPTION_KEY or a systemd credential
+    /// (default: a key generated once and kept in the data directory).
     #[arg(short = 'K', long = "encryption-key", env = "LOGARITHM_ENCRYPTION_KEY", hide_env_values = true, value_name = "PASSPHRASE")]
     pub key: Option<String>,
+    /// Read the encryption passphrase from this file (default: the systemd
+    /// credential `logarithm-key` when run with one, else the data
+    /// directory's generated key).
+    #[arg(long = "key-file", env = "LOGARITHM_ENCRYPTION_KEY_FILE", value_name = "PATH", conflicts_with = "key")]
+    pub key_file: Option<PathBuf>,
     /// Refuse to use a key whose fingerprint is not this one.
     #[arg(short = 'P', long = "encryption-fingerprint", env = "LOGARITHM_ENCRYPTION_FINGERPRINT", value_name = "FINGERPRINT")]
     pub fingerprint: Option<String>,
@@ -35,6 +41,28 @@ pub struct SharedArgs {
 }
 
 impl SharedArgs {
+    /// The passphrase given, in order of precedence: `-K` (or
+    /// `LOGARITHM_ENCRYPTION_KEY`), `--key-file` (or
+    /// `LOGARITHM_ENCRYPTION_KEY_FILE`), the systemd credential
+    /// `$CREDENTIALS_DIRECTORY/logarithm-key`; `None` leaves the data
+    /// directory's generated key ([`DataDir::passphrase`]).
+    pub fn given_key(&self) -> Result<Option<(String, KeyOrigin)>> {
+        if let Some(key) = &self.key {
+            if std::env::var(KEY_ENV).ok().as_deref() != Some(key.as_str()) {
+                tracing::warn!(
+                    "a passphrase given with -K is visible to every user of this machine (ps, /proc); prefer --key-file, {KEY_ENV} or a systemd credential ({KEY_CREDENTIAL})"
+                );
+            }
+            return Ok(Some((key.clone(), KeyOrigin::Given)));
+        }
+        let credential =
+            std::env::var_os("CREDENTIALS_DIRECTORY").map(|dir| PathBuf::from(dir).join(KEY_CREDENTIAL)).filter(|p| p.is_file());
+        match self.key_file.clone().or(credential) {
+            Some(path) => Ok(Some((read_key_file(&path)?, KeyOrigin::KeyFile(path)))),
+            None => Ok(None),
+        }
+    }
+
     /// Loads the config file, starts logging (flag or env > file > `warn`)
     /// and finds the data directory (flag or env > file > default).
     pub fn setup(&self) -> Result<(Config, DataDir)> {

@@ -23,6 +23,11 @@ use std::path::{Path, PathBuf};
 pub const DATA_DIR_ENV: &str = "LOGARITHM_DATA_DIR";
 /// Environment variable holding the encryption passphrase.
 pub const KEY_ENV: &str = "LOGARITHM_ENCRYPTION_KEY";
+/// Environment variable naming a file that holds the passphrase.
+pub const KEY_FILE_ENV: &str = "LOGARITHM_ENCRYPTION_KEY_FILE";
+/// The name of the passphrase among systemd credentials
+/// (`LoadCredential=logarithm-key:...`, read from `$CREDENTIALS_DIRECTORY`).
+pub const KEY_CREDENTIAL: &str = "logarithm-key";
 
 /// A data directory (which need not exist yet).
 #[derive(Debug, Clone)]
@@ -35,8 +40,26 @@ pub struct DataDir {
 pub enum KeyOrigin {
     /// `-K` or `LOGARITHM_ENCRYPTION_KEY`.
     Given,
+    /// A key file: `--key-file`, `LOGARITHM_ENCRYPTION_KEY_FILE`, or the
+    /// systemd credential `$CREDENTIALS_DIRECTORY/logarithm-key`.
+    KeyFile(PathBuf),
     /// The generated key file in the data directory.
     File(PathBuf),
+}
+
+/// Reads a passphrase from a key file (surrounding white space trimmed).
+pub fn read_key_file(path: &Path) -> Result<String> {
+    let text = fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    if let Ok(meta) = fs::metadata(path) {
+        if meta.permissions().mode() & 0o077 != 0 {
+            tracing::warn!("key file {} is readable by others; chmod 600 it", path.display());
+        }
+    }
+    let key = text.trim();
+    if key.is_empty() {
+        bail!("key file {} is empty", path.display());
+    }
+    Ok(key.to_owned())
 }
 
 /// Writes `bytes` to `path` atomically.
@@ -203,7 +226,7 @@ impl DataDir {
     /// expected key fingerprint (`-P`) when one is given.
     pub fn checked_passphrase(
         &self,
-        given: Option<String>,
+        given: Option<(String, KeyOrigin)>,
         create: bool,
         expected_fingerprint: Option<&str>,
     ) -> Result<(String, KeyOrigin)> {
@@ -224,28 +247,21 @@ impl DataDir {
         self.root.join("key")
     }
 
-    /// The passphrase: the one given, else the generated key file in the data
+    /// The passphrase: the one given (`-K`, or a key file, see
+    /// `SharedArgs::given_key`), else the generated key file in the data
     /// directory. With `create`, a missing key file is generated (32 random
     /// bytes, hex, mode 0600) so that models are never stored unencrypted.
-    pub fn passphrase(&self, given: Option<String>, create: bool) -> Result<(String, KeyOrigin)> {
-        if let Some(key) = given {
+    pub fn passphrase(&self, given: Option<(String, KeyOrigin)>, create: bool) -> Result<(String, KeyOrigin)> {
+        if let Some((key, origin)) = given {
             if key.is_empty() {
                 bail!("the encryption key given with -K/{KEY_ENV} is empty");
             }
-            return Ok((key, KeyOrigin::Given));
+            return Ok((key, origin));
         }
         let path = self.key_path();
-        match fs::read_to_string(&path) {
-            Ok(key) => {
-                if let Ok(meta) = fs::metadata(&path) {
-                    if meta.permissions().mode() & 0o077 != 0 {
-                        tracing::warn!("key file {} is readable by others; chmod 600 it", path.display());
-                    }
-                }
-                let key = key.trim().to_owned();
-                if key.is_empty() {
-                    bail!("key file {} is empty", path.display());
-                }
+        match fs::metadata(&path) {
+            Ok(_) => {
+                let key = read_key_file(&path)?;
                 Ok((key, KeyOrigin::File(path)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
@@ -264,7 +280,10 @@ impl DataDir {
                 Ok((key, KeyOrigin::File(path)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                bail!("no encryption key: give the model's passphrase with -K or {KEY_ENV} (no generated key file at {})", path.display())
+                bail!(
+                    "no encryption key: give the model's passphrase in a key file (--key-file or {KEY_FILE_ENV}), or with {KEY_ENV} (no generated key file at {})",
+                    path.display()
+                )
             }
             Err(e) => Err(e).with_context(|| format!("cannot read key file {}", path.display())),
         }
@@ -289,15 +308,16 @@ mod tests {
         assert_eq!(dd.current_version().unwrap(), Some(1));
 
         assert!(dd.passphrase(None, false).is_err());
+        let given = |k: &str| Some((k.to_owned(), KeyOrigin::Given));
         let (k1, origin) = dd.passphrase(None, true).unwrap();
         assert!(matches!(origin, KeyOrigin::File(_)));
         assert_eq!(dd.passphrase(None, false).unwrap().0, k1);
         let mode = fs::metadata(dd.key_path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-        assert_eq!(dd.passphrase(Some("given".into()), true).unwrap(), ("given".into(), KeyOrigin::Given));
+        assert_eq!(dd.passphrase(given("given"), true).unwrap(), ("given".into(), KeyOrigin::Given));
         let fp = logarithm_detector::modelfile::key_fingerprint("given").unwrap();
-        assert!(dd.checked_passphrase(Some("given".into()), false, Some(&fp)).is_ok());
-        let e = dd.checked_passphrase(Some("other".into()), false, Some(&fp)).unwrap_err().to_string();
+        assert!(dd.checked_passphrase(given("given"), false, Some(&fp)).is_ok());
+        let e = dd.checked_passphrase(given("other"), false, Some(&fp)).unwrap_err().to_string();
         assert!(e.contains("not the expected"), "{e}");
 
         // Delete and roll back.

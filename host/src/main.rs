@@ -169,7 +169,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// Loads the current model through the component.
 fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDetector> {
     let (version, path, bytes) = data_dir.read_current_model()?;
-    let (passphrase, origin) = data_dir.checked_passphrase(common.shared.key.clone(), false, common.shared.fingerprint.as_deref())?;
+    let (passphrase, origin) = data_dir.checked_passphrase(common.shared.given_key()?, false, common.shared.fingerprint.as_deref())?;
     let source = match &common.component {
         Some(p) => ComponentSource::File(p),
         None => ComponentSource::Embedded,

@@ -218,7 +218,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         specs = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
 
-    let (passphrase, origin) = data_dir.checked_passphrase(args.common.key.clone(), true, args.common.fingerprint.as_deref())?;
+    let (passphrase, origin) = data_dir.checked_passphrase(args.common.given_key()?, true, args.common.fingerprint.as_deref())?;
     let fingerprint = modelfile::key_fingerprint(&passphrase).map_err(|e| anyhow::anyhow!("cannot fingerprint the encryption key: {e}"))?;
 
     // The model to continue from, if the mode wants one and there is one.
@@ -349,6 +349,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     eprintln!("  model:           {}", path.display());
     match origin {
         KeyOrigin::Given => eprintln!("  key fingerprint: {fingerprint}"),
+        KeyOrigin::KeyFile(key) => eprintln!("  key fingerprint: {fingerprint} (key file {})", key.display()),
         KeyOrigin::File(key) => eprintln!("  key fingerprint: {fingerprint} (generated key {})", key.display()),
     }
     Ok(ExitCode::SUCCESS)
@@ -399,7 +400,7 @@ fn model_info(common: &SharedArgs) -> Result<ExitCode> {
         println!("parameters:      {}", shown.join(" "));
     }
     // The top terms are inside the encrypted model: they need the key.
-    match data_dir.checked_passphrase(common.key.clone(), false, common.fingerprint.as_deref()) {
+    match common.given_key().and_then(|given| data_dir.checked_passphrase(given, false, common.fingerprint.as_deref())) {
         Ok((key, _)) => {
             let detector = Detector::load(&bytes, &key).map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
             let top: Vec<&str> = detector.model().vocab.terms().iter().take(15).map(String::as_str).collect();
