@@ -207,6 +207,74 @@ mod fluent_bit {
         assert_eq!(records.iter().filter(|r| r["anomalous"] == true).count(), 4, "the four OOM kills");
     }
 
+    /// `examples/fluent-bit/fluent-bit.yaml` as it is (its paths pointed at
+    /// a test directory): tail and systemd inputs, every record to stdout
+    /// scored, the anomalies also to their own file.
+    #[test]
+    fn the_example_config_routes_anomalies_to_their_own_file() {
+        let t = trained();
+        let work = t.dir.path().join("example");
+        let (lib, logs, out) = (work.join("lib"), work.join("journal"), work.join("out"));
+        for d in [&lib, &logs, &out] {
+            fs::create_dir_all(d).unwrap();
+        }
+        let module = lib.join("logarithm.wasm");
+        ok(&run("logarithm", &["export", "fluent-bit", "-o", module.to_str().unwrap()]));
+        // The data directory's generated key, as a trainer without -K leaves it.
+        fs::write(t.data.join("key"), t.key).unwrap();
+        let syslog = work.join("syslog");
+        let injected = fakelogs(&syslog, 500, 5, 9, "syslog");
+        let mut export = Vec::new();
+        for i in 0..50u64 {
+            journal_entry(&mut export, now_usec() - 60_000_000 + i, i + 1, "CRON", b"(root) CMD (run-parts /etc/cron.hourly)");
+        }
+        journal_file(&logs.join("j.journal"), &export);
+        let conf = work.join("fluent-bit.yaml");
+        let text = example(
+            "fluent-bit/fluent-bit.yaml",
+            &[
+                ("/var/log/syslog", &syslog),
+                ("/var/log/journal", &logs),
+                ("/var/lib/logarithm", &t.data),
+                ("/usr/local/lib/logarithm/logarithm.wasm", &module),
+                ("/var/log/logarithm", &out),
+            ],
+        );
+        fs::write(&conf, text).unwrap();
+        let stdout = work.join("stdout.json");
+        let mut child = Command::new(binary())
+            .args(["-c", conf.to_str().unwrap()])
+            .stdout(fs::File::create(&stdout).unwrap())
+            .stderr(fs::File::create(work.join("stderr")).unwrap())
+            .spawn()
+            .unwrap();
+        let records = || {
+            json_lines(
+                &fs::read_to_string(&stdout)
+                    .unwrap_or_default()
+                    .lines()
+                    .filter(|l| l.starts_with('{'))
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>(),
+            )
+        };
+        let waited = std::panic::catch_unwind(|| wait_for(60, "550 records on stdout", || records().len() >= 550));
+        std::thread::sleep(Duration::from_millis(1500));
+        ok(&Command::new("kill").args(["-TERM", &child.id().to_string()]).output().unwrap());
+        child.wait().unwrap();
+        if let Err(e) = waited {
+            panic!("{e:?}: {}", fs::read_to_string(work.join("stderr")).unwrap_or_default());
+        }
+        let all = records();
+        assert_eq!(all.len(), 550, "every record once");
+        assert!(all.iter().all(|r| r["anomaly_score"].is_f64()), "every record scored");
+        let anomalous: Vec<&Value> = all.iter().filter(|r| r["anomalous"] == true).collect();
+        assert!(anomalous.len() >= 5, "{} anomalies for {} injected", anomalous.len(), injected.len());
+        let routed = json_lines(&fs::read_to_string(out.join("anomalies.json")).unwrap());
+        assert_eq!(routed.len(), anomalous.len(), "the anomalies, and only them, in their own file");
+        assert!(routed.iter().all(|r| r["anomalous"] == true));
+    }
+
     /// Without its key, with a damaged model, the filter says so in Fluent
     /// Bit's log and passes every record on unscored, with the reason; a
     /// model installed while Fluent Bit runs is picked up without a restart.
@@ -262,5 +330,175 @@ mod fluent_bit {
         assert_eq!(records.len(), 100, "no line lost or repeated across the reload");
         assert!(records.iter().all(|r| r.get("anomaly_score").is_some()));
         assert!(fb_log.contains("scoring with model version 1") && fb_log.contains("scoring with model version 2"), "{fb_log}");
+    }
+}
+
+/// An example config with its system paths pointed at a test directory.
+fn example(name: &str, paths: &[(&str, &Path)]) -> String {
+    let mut text = fs::read_to_string(root().join("examples").join(name)).unwrap();
+    for (from, to) in paths {
+        assert!(text.contains(from), "examples/{name} no longer mentions {from}");
+        text = text.replace(from, to.to_str().unwrap());
+    }
+    text
+}
+
+/// rsyslog's mmexternal with `logarithm filter --rsyslog`, through a real,
+/// unprivileged rsyslogd running `examples/rsyslog/logarithm.conf`.
+mod rsyslog {
+    use super::*;
+
+    #[test]
+    fn example_config_scores_every_message_once_and_routes_anomalies() {
+        let t = trained();
+        let base = t.dir.path().join("rsyslog");
+        let (work, out) = (base.join("work"), base.join("out"));
+        fs::create_dir_all(&work).unwrap();
+        fs::create_dir_all(&out).unwrap();
+        let key = base.join("key");
+        fs::write(&key, t.key).unwrap();
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let conf = base.join("rsyslog.conf");
+        let logarithm = bin("logarithm");
+        let text = example(
+            "rsyslog/logarithm.conf",
+            &[
+                ("/usr/local/bin/logarithm", &logarithm),
+                ("/var/lib/logarithm", &t.data),
+                ("/etc/logarithm/key", &key),
+                ("/var/log/logarithm", &out),
+                ("port=\"514\"", Path::new(&format!("port=\"{port}\""))),
+            ],
+        );
+        fs::write(&conf, format!("global(workDirectory=\"{}\")\n{text}", work.display())).unwrap();
+        let check = Command::new("rsyslogd")
+            .args(["-N1", "-f", conf.to_str().unwrap()])
+            .output()
+            .expect("rsyslogd is needed (apt-get install rsyslog)");
+        assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
+        let mut rsyslogd = Command::new("rsyslogd")
+            .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(fs::File::create(base.join("rsyslogd.err")).unwrap())
+            .spawn()
+            .unwrap();
+        // Normal lines of the trained host's kinds, a few never-seen errors,
+        // and lines in other scripts.
+        let mut messages: Vec<(String, String)> = Vec::new();
+        for i in 0..150 {
+            messages.push(("CRON".into(), format!("({}) CMD (run-parts /etc/cron.hourly)", ["root", "alice", "bob"][i % 3])));
+            if i % 30 == 7 {
+                messages.push(("kernel".into(), format!("Out of memory: Killed process {i} (java) total-vm:{}kB", 1000 + i)));
+            }
+        }
+        messages.push(("app".into(), "Señal de parada recibida — Ошибка 日本 🔥".into()));
+        let total = messages.len();
+        let send = |tag: &str, msg: &str| {
+            let status = Command::new("logger").args(["-n", "127.0.0.1", "-P", &port, "-d", "--rfc3164", "-t", tag, msg]).status().unwrap();
+            assert!(status.success());
+        };
+        let all = out.join("all.log");
+        let read_all = || -> Vec<String> {
+            fs::read_to_string(&all).unwrap_or_default().lines().filter(|l| !l.contains("readiness probe")).map(str::to_owned).collect()
+        };
+        // UDP: nothing says rsyslogd listens yet, but a probe coming out does.
+        wait_for(30, "rsyslogd to take messages", || {
+            send("probe", "readiness probe");
+            std::thread::sleep(Duration::from_millis(200));
+            fs::read_to_string(&all).is_ok_and(|t| t.contains("readiness probe"))
+        });
+        for (tag, msg) in &messages {
+            send(tag, msg);
+        }
+        wait_for(60, "every message in all.log", || read_all().len() >= total);
+        std::thread::sleep(Duration::from_millis(1000));
+        let _ = rsyslogd.kill();
+        let _ = rsyslogd.wait();
+        let stderr = fs::read_to_string(base.join("rsyslogd.err")).unwrap();
+        assert!(!stderr.contains("invalid reply"), "{stderr}");
+        let lines = read_all();
+        assert_eq!(lines.len(), total, "every message exactly once");
+        assert!(
+            lines.iter().all(|l| l.contains(" score=0.") && (l.ends_with("anomalous=true") || l.ends_with("anomalous=false"))),
+            "{lines:?}"
+        );
+        assert!(lines.iter().any(|l| l.contains("Señal de parada recibida")));
+        let anomalies = json_lines(&fs::read_to_string(out.join("anomalies.json")).unwrap_or_default());
+        let oom = messages.iter().filter(|(_, m)| m.starts_with("Out of memory")).count();
+        assert!(anomalies.len() >= oom, "{} anomalies routed, {oom} OOM kills sent", anomalies.len());
+        assert!(anomalies.iter().all(|a| a["anomaly"]["anomalous"] == true && a["anomaly"]["score"].as_f64().unwrap() >= 0.999));
+        let routed_oom = anomalies.iter().filter(|a| a["message"].as_str().unwrap().contains("Out of memory")).count();
+        assert_eq!(routed_oom, oom, "every OOM kill routed to the anomalies file");
+        let probes = anomalies.iter().filter(|a| a["message"].as_str().unwrap().contains("readiness probe")).count();
+        assert_eq!(lines.iter().filter(|l| l.ends_with("anomalous=true")).count(), anomalies.len() - probes);
+    }
+
+    /// The helper answers exactly one line per message, even when it has no
+    /// model, and never writes to stderr (rsyslog reads that as replies).
+    #[test]
+    fn one_reply_per_message_even_without_a_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = "{\"msg\":\" hello\",\"syslogtag\":\"app:\",\"syslogseverity\":\"6\"}\n{\"nomsg\":1}\nnot json\n";
+        let out = run_with_stdin(
+            "logarithm",
+            &["filter", "--rsyslog", "-D", dir.path().join("empty").to_str().unwrap(), "-K", "k"],
+            Some(input.as_bytes()),
+        );
+        assert!(out.status.success());
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        let replies = json_lines(&String::from_utf8(out.stdout).unwrap());
+        assert_eq!(replies.len(), 3);
+        assert!(replies[0]["$!"]["anomaly"]["error"].as_str().unwrap().contains("no model"), "{}", replies[0]);
+        assert!(replies[1]["$!"]["anomaly"]["error"].as_str().unwrap().contains("no message"));
+    }
+}
+
+/// `logarithm filter`: NDJSON in, the same records with the anomaly fields
+/// out, in order, one line per line.
+mod ndjson {
+    use super::*;
+
+    #[test]
+    fn every_line_answered_in_order_with_native_scores() {
+        let t = trained();
+        let log = t.dir.path().join("app.log");
+        fakelogs(&log, 1_000, 10, 8, "syslog");
+        let native = native_verdicts(&t, &[log.to_str().unwrap()], "raw");
+        let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect();
+        let mut input = String::new();
+        for (i, line) in lines.iter().enumerate() {
+            match i % 3 {
+                0 => input.push_str(line),
+                1 => input.push_str(&serde_json::json!({"log": line, "n": i}).to_string()),
+                _ => input.push_str(&serde_json::json!({"extra": [1, 2], "log": line}).to_string()),
+            }
+            input.push('\n');
+        }
+        input.push_str("{\"nomessage\":true}\n{broken json\n[1,2]\n{\"msg\":\"Ошибка 日本 🔥 \\u0000 \\u001b[31m\"}\n");
+        let key_file = key_dir(&t).join("logarithm-key");
+        let args = ["filter", "-D", t.data.to_str().unwrap(), "--key-file", key_file.to_str().unwrap()];
+        let out = ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
+        let records = json_lines(&out);
+        assert_eq!(records.len(), lines.len() + 4, "one line out per line in");
+        for (i, (r, line)) in records.iter().zip(&lines).enumerate() {
+            assert_eq!(r["log"].as_str(), Some(line.as_str()), "line {i} in order");
+            let (score, anomalous) = native[line];
+            assert_eq!((r["anomaly_score"].as_f64(), r["anomalous"].as_bool()), (Some(score), Some(anomalous)), "line {i}: {r}");
+            if i % 3 == 1 {
+                assert_eq!(r["n"], i, "other fields kept");
+            }
+        }
+        let tail = &records[lines.len()..];
+        assert!(tail[0]["anomaly_error"].as_str().unwrap().contains("no message") && tail[0]["nomessage"] == true);
+        assert!(tail[1]["anomaly_error"].as_str().unwrap().contains("invalid JSON") && tail[1]["log"] == "{broken json");
+        assert!(tail[2]["anomaly_error"].as_str().unwrap().contains("not a JSON object"));
+        assert!(tail[3]["anomaly_score"].is_f64());
+
+        let args = [&args[..], &["--only-anomalies"]].concat();
+        let out = ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
+        let only = json_lines(&out);
+        let kept: Vec<&Value> = records.iter().filter(|r| r["anomalous"] == true || r.get("anomaly_error").is_some()).collect();
+        assert!(kept.len() >= 9 + 3, "{}", kept.len());
+        assert_eq!(only.iter().collect::<Vec<_>>(), kept, "exactly the anomalies and the unscored lines");
     }
 }

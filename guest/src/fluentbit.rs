@@ -9,7 +9,9 @@
 //! - `logarithm_filter`: every record passes, with `anomaly_score`,
 //!   `anomalous` and `anomaly_terms` added (or `anomaly_error`);
 //! - `logarithm_filter_anomalies`: only anomalies pass (and records that
-//!   could not be scored, with `anomaly_error`: nothing vanishes silently).
+//!   could not be scored, with `anomaly_error`: nothing vanishes silently);
+//! - `logarithm_keep_anomalies`: scores nothing, keeps the records the
+//!   first function marked anomalous (for an output of anomalies only).
 //!
 //! Where the model comes from: the data directory (the one holding
 //! `current` and `models/`) given as one of `Accessible_Paths`. The module
@@ -108,6 +110,35 @@ pub extern "C" fn logarithm_filter_anomalies(
     call(Pass::Anomalies, tag, tag_len, time_sec, time_nsec, record, record_len)
 }
 
+/// `Function_Name logarithm_keep_anomalies`: a second stage that scores
+/// nothing. It keeps the records `logarithm_filter` marked anomalous (or
+/// could not score) and drops the rest: the processor of an output that
+/// gets only the anomalies, while another output gets every record.
+#[unsafe(no_mangle)]
+pub extern "C" fn logarithm_keep_anomalies(
+    _tag: *const u8,
+    _tag_len: u32,
+    _time_sec: u32,
+    _time_nsec: u32,
+    record: *const u8,
+    record_len: u32,
+) -> *const u8 {
+    // SAFETY: as in `call`.
+    let record = (!record.is_null()).then(|| unsafe { std::slice::from_raw_parts(record, record_len as usize) });
+    FILTER.with(|f| {
+        let mut f = f.borrow_mut();
+        let keep = record.is_none_or(|bytes| match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(obj)) => obj.get(enrich::ANOMALOUS) == Some(&Value::Bool(true)) || obj.contains_key(enrich::ERROR),
+            _ => true,
+        });
+        match (keep, record) {
+            (true, Some(bytes)) => f.reply_raw(bytes),
+            (true, None) => f.reply_oversized(),
+            (false, _) => f.reply_raw(b""),
+        }
+    })
+}
+
 fn call(pass: Pass, _tag: *const u8, _tag_len: u32, time_sec: u32, time_nsec: u32, record: *const u8, record_len: u32) -> *const u8 {
     // SAFETY: Fluent Bit passes a pointer to `record_len` bytes it copied
     // into our memory, or NULL when the copy did not fit.
@@ -119,11 +150,7 @@ fn call(pass: Pass, _tag: *const u8, _tag_len: u32, time_sec: u32, time_nsec: u3
 impl Filter {
     fn filter(&mut self, pass: Pass, record: Option<&[u8]>, now: &DateTime<Utc>) -> *const u8 {
         self.refresh();
-        let Some(bytes) = record else {
-            let mut obj = Map::new();
-            enrich::annotate_error(&mut obj, "the record did not fit the module's heap: raise Wasm_Heap_Size (see Logarithm's README)");
-            return self.reply(&obj);
-        };
+        let Some(bytes) = record else { return self.reply_oversized() };
         let mut obj = match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(obj)) => obj,
             // Not an object (Fluent Bit never sends one): pass it on as it came.
@@ -140,6 +167,18 @@ impl Filter {
                 enrich::annotate(&mut obj, &verdict);
             }
         }
+        self.reply(&obj)
+    }
+
+    /// The answer when Fluent Bit could not copy the record into the module
+    /// (it passes NULL): the record cannot be passed on as it was, so it is
+    /// passed on as the reason, rather than dropped without a word.
+    fn reply_oversized(&mut self) -> *const u8 {
+        let mut obj = Map::new();
+        enrich::annotate_error(
+            &mut obj,
+            "the record was larger than the filter's heap and Fluent Bit did not hand it over: raise Wasm_Heap_Size (see Logarithm's README)",
+        );
         self.reply(&obj)
     }
 

@@ -72,6 +72,15 @@ impl SharedArgs {
         let data_dir = DataDir::resolve(self.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
         Ok((config, data_dir))
     }
+
+    /// Like [`SharedArgs::setup`], with no diagnostics at all (for a helper
+    /// whose stderr is not ours to write to, such as rsyslog's mmexternal).
+    pub fn setup_silent(&self) -> Result<(Config, DataDir)> {
+        let config = Config::load(self.config.as_deref())?;
+        logging::init(Some("off"), 0, "off")?;
+        let data_dir = DataDir::resolve(self.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
+        Ok((config, data_dir))
+    }
 }
 
 /// Parses a `--since` time: `now`, `today`, `yesterday`, `N UNIT ago`

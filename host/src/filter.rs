@@ -81,9 +81,12 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
     }
 }
 
-/// Reads stdin to its end, answering every line.
+/// Reads stdin to its end, answering every line. With no detector (its
+/// model could not be loaded: the error says why), or when a batch cannot
+/// be scored, lines are answered unscored with the reason: a filter in a
+/// pipeline passes everything on rather than stop it.
 pub fn run(
-    detector: &mut ComponentDetector,
+    mut detector: Result<&mut ComponentDetector, String>,
     mode: Mode,
     batch_size: usize,
     max_line_bytes: usize,
@@ -94,9 +97,23 @@ pub fn run(
     let batch_size = batch_size.max(1);
     while let Ok(first) = lines.recv() {
         let batch: Vec<String> = std::iter::once(first).chain(lines.try_iter().take(batch_size - 1)).collect::<Result<_, _>>()?;
-        let (items, records): (Vec<Item>, Vec<Option<LogRecord>>) = batch.iter().map(|l| item(l)).unzip();
+        let (mut items, records): (Vec<Item>, Vec<Option<LogRecord>>) = batch.iter().map(|l| item(l)).unzip();
         let to_score: Vec<LogRecord> = records.iter().flatten().cloned().collect();
-        let mut verdicts = detector.score_batch(&to_score)?.into_iter();
+        let scored = match &mut detector {
+            Ok(d) => d.score_batch(&to_score).map_err(|e| format!("not scored: {e:#}")),
+            Err(why) => Err(why.clone()),
+        };
+        let mut verdicts = match scored {
+            Ok(v) => v.into_iter(),
+            Err(why) => {
+                for (item, record) in items.iter_mut().zip(&records) {
+                    if record.is_some() {
+                        item.error = Some(why.clone());
+                    }
+                }
+                Vec::new().into_iter()
+            }
+        };
         for (mut item, record) in items.into_iter().zip(&records) {
             stats.lines += 1;
             let verdict = record.as_ref().and_then(|_| verdicts.next());

@@ -190,19 +190,28 @@ fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDet
 }
 
 fn filter(args: FilterArgs) -> Result<ExitCode> {
-    let (config, data_dir) = args.common.shared.setup()?;
+    // rsyslog reads the helper's stderr as replies: diagnostics would
+    // desynchronise it, so in that mode problems become replies instead.
+    let (config, data_dir) = if args.rsyslog { args.common.shared.setup_silent()? } else { args.common.shared.setup()? };
     let threshold = match args.threshold {
         Some(t) => Some(logarithm::config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?),
         None => config.settings.threshold,
     };
     let max_line_bytes = args.max_line_bytes.map(|b| b as usize).or(config.settings.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
-    let mut detector = load_detector(&args.common, &data_dir)?;
-    if let Some(t) = threshold {
-        detector.set_threshold(t)?;
-    }
+    let loaded = load_detector(&args.common, &data_dir).and_then(|mut d| {
+        if let Some(t) = threshold {
+            d.set_threshold(t)?;
+        }
+        Ok(d)
+    });
     let mode = if args.rsyslog { filter::Mode::Rsyslog } else { filter::Mode::Ndjson { only_anomalies: args.only_anomalies } };
+    let mut detector = match (loaded, mode) {
+        (Ok(d), _) => Ok(d),
+        (Err(e), filter::Mode::Rsyslog) => Err(format!("no model: {}", logging::one_line(&e))),
+        (Err(e), _) => return Err(e),
+    };
     let mut out = BufWriter::new(io::stdout().lock());
-    let stats = filter::run(&mut detector, mode, args.batch_size as usize, max_line_bytes, &mut out)?;
+    let stats = filter::run(detector.as_mut().map_err(|e| e.clone()), mode, args.batch_size as usize, max_line_bytes, &mut out)?;
     tracing::info!(
         "{} lines read, {} scored, {} anomalous, {} passed on unscored",
         stats.lines,
