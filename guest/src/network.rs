@@ -230,8 +230,8 @@ impl Autoencoder {
         let mut quad = 0.0;
         for j in 0..n {
             let mut gj = 0.0;
-            for k in 0..n {
-                gj += gram.g[j * n + k] * h[k];
+            for (g, hk) in gram.g[j * n..(j + 1) * n].iter().zip(h) {
+                gj += g * hk;
             }
             quad += h[j] * gj;
         }

@@ -51,12 +51,11 @@ pub fn parse_line<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> LogRecord {
 /// object with a message ([`from_object`]), with the object's other fields
 /// as extras, else a raw line ([`parse_line`]).
 pub fn parse_text<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> (LogRecord, Vec<(String, String)>) {
-    if line.starts_with('{') {
-        if let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line) {
-            if let Some(record) = from_object(&obj, now) {
-                return (record, extras(&obj));
-            }
-        }
+    if line.starts_with('{')
+        && let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line)
+        && let Some(record) = from_object(&obj, now)
+    {
+        return (record, extras(&obj));
     }
     (parse_line(line, now), Vec::new())
 }
@@ -198,14 +197,12 @@ pub fn severity_from_name(s: &str) -> Option<u8> {
 
 /// `<PRI>` prefix → severity (PRI mod 8) and the rest of the line.
 fn split_pri(line: &str) -> (Option<u8>, &str) {
-    if let Some(rest) = line.strip_prefix('<') {
-        if let Some(end) = rest.find('>') {
-            if (1..=3).contains(&end) {
-                if let Ok(pri) = rest[..end].parse::<u8>() {
-                    return (Some(pri & 7), &rest[end + 1..]);
-                }
-            }
-        }
+    if let Some(rest) = line.strip_prefix('<')
+        && let Some(end) = rest.find('>')
+        && (1..=3).contains(&end)
+        && let Ok(pri) = rest[..end].parse::<u8>()
+    {
+        return (Some(pri & 7), &rest[end + 1..]);
     }
     (None, line)
 }

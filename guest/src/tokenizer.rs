@@ -88,17 +88,17 @@ impl Tokenizer {
     /// is split at `:`, `/` and `+` (`SHA256:9f3a…`, `sshd:session`,
     /// `postfix/smtpd`, `7f3a+1c0`) and each part is a term of its own.
     fn push_word<'a>(&self, word: &'a str, out: &mut Vec<Cow<'a, str>>) {
-        if let Some(term) = self.term(word) {
-            if term.starts_with('<') || !word.contains([':', '/', '+']) {
-                out.push(term);
-                return;
-            }
+        if let Some(term) = self.term(word)
+            && (term.starts_with('<') || !word.contains([':', '/', '+']))
+        {
+            out.push(term);
+            return;
         }
         for part in word.split([':', '/', '+']) {
-            if !part.is_empty() {
-                if let Some(term) = self.term(part) {
-                    out.push(term);
-                }
+            if !part.is_empty()
+                && let Some(term) = self.term(part)
+            {
+                out.push(term);
             }
         }
     }
@@ -121,10 +121,10 @@ impl Tokenizer {
         if word.is_empty() {
             return None;
         }
-        if self.mask {
-            if let Some(mask) = classify(word) {
-                return Some(Cow::Borrowed(mask));
-            }
+        if self.mask
+            && let Some(mask) = classify(word)
+        {
+            return Some(Cow::Borrowed(mask));
         }
         if !word.chars().any(char::is_alphanumeric) {
             return None;
@@ -238,10 +238,10 @@ fn is_time(word: &str) -> bool {
 /// optionally followed by a short unit (`250ms`, `4KiB`, `99%`, `1h30m`).
 fn is_number(word: &str) -> bool {
     let mut b = word.as_bytes();
-    if let Some((&first, rest)) = b.split_first() {
-        if first == b'-' || first == b'+' {
-            b = rest;
-        }
+    if let Some((&first, rest)) = b.split_first()
+        && (first == b'-' || first == b'+')
+    {
+        b = rest;
     }
     if b.is_empty() || !b[0].is_ascii_digit() {
         return false;

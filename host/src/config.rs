@@ -80,12 +80,11 @@ impl Config {
         // The default file counts only if it is there; a home this user may
         // not even look into (EACCES) has none for it.
         let absent = |e: &std::io::Error| matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::PermissionDenied);
-        if !required {
-            if let Err(e) = std::fs::metadata(&path) {
-                if absent(&e) {
-                    return Ok(Self::default());
-                }
-            }
+        if !required
+            && let Err(e) = std::fs::metadata(&path)
+            && absent(&e)
+        {
+            return Ok(Self::default());
         }
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -107,10 +106,10 @@ impl Config {
     /// Checks ranges (types were checked by parsing).
     fn validate(&self) -> Result<()> {
         let s = &self.settings;
-        if let Some(t) = s.threshold {
-            if !(0.0..=1.0).contains(&t) {
-                return Err(self.fail("threshold", format!("{t} is outside [0, 1]")));
-            }
+        if let Some(t) = s.threshold
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(self.fail("threshold", format!("{t} is outside [0, 1]")));
         }
         for (key, value) in
             [("vocab_size", s.vocab_size), ("batch_size", s.batch_size), ("max_batches", s.max_batches), ("epochs", s.epochs)]
@@ -125,20 +124,20 @@ impl Config {
         if let Some(d) = &s.duration {
             self.duration().map_err(|e| self.fail("duration", format!("{d:?}: {e}")))?;
         }
-        if let Some(m) = &s.retrain_mode {
-            if !["incremental", "full", "hybrid"].contains(&m.as_str()) {
-                return Err(self.fail("retrain_mode", format!("{m:?} is not one of incremental, full, hybrid")));
-            }
+        if let Some(m) = &s.retrain_mode
+            && !["incremental", "full", "hybrid"].contains(&m.as_str())
+        {
+            return Err(self.fail("retrain_mode", format!("{m:?} is not one of incremental, full, hybrid")));
         }
-        if let Some(f) = &s.format {
-            if !["human", "json", "csv"].contains(&f.as_str()) {
-                return Err(self.fail("format", format!("{f:?} is not one of human, json, csv")));
-            }
+        if let Some(f) = &s.format
+            && !["human", "json", "csv"].contains(&f.as_str())
+        {
+            return Err(self.fail("format", format!("{f:?} is not one of human, json, csv")));
         }
-        if let Some(l) = &s.log_level {
-            if !["error", "warn", "info", "debug", "trace"].contains(&l.to_ascii_lowercase().as_str()) {
-                return Err(self.fail("log_level", format!("{l:?} is not one of error, warn, info, debug, trace")));
-            }
+        if let Some(l) = &s.log_level
+            && !["error", "warn", "info", "debug", "trace"].contains(&l.to_ascii_lowercase().as_str())
+        {
+            return Err(self.fail("log_level", format!("{l:?} is not one of error, warn, info, debug, trace")));
         }
         Ok(())
     }

@@ -50,10 +50,10 @@ pub enum KeyOrigin {
 /// Reads a passphrase from a key file (surrounding white space trimmed).
 pub fn read_key_file(path: &Path) -> Result<String> {
     let text = fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
-    if let Ok(meta) = fs::metadata(path) {
-        if meta.permissions().mode() & 0o077 != 0 {
-            tracing::warn!("key file {} is readable by others; chmod 600 it", path.display());
-        }
+    if let Ok(meta) = fs::metadata(path)
+        && meta.permissions().mode() & 0o077 != 0
+    {
+        tracing::warn!("key file {} is readable by others; chmod 600 it", path.display());
     }
     let key = text.trim();
     if key.is_empty() {

@@ -35,7 +35,7 @@ pub struct Printer<W: Write> {
 
 enum Sink<W: Write> {
     Plain(W),
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
 }
 
 #[derive(Serialize)]
@@ -78,7 +78,7 @@ impl<W: Write> Printer<W> {
     /// A printer writing to `out`.
     pub fn new(format: Format, out: W) -> Self {
         let sink = match format {
-            Format::Csv => Sink::Csv(csv::Writer::from_writer(out)),
+            Format::Csv => Sink::Csv(Box::new(csv::Writer::from_writer(out))),
             Format::Human | Format::Json => Sink::Plain(out),
         };
         Self { format, sink }

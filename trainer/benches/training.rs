@@ -29,6 +29,8 @@ fn main() {
             .spawn()
             .unwrap();
         let started = Instant::now();
+        // Reaped by `peak_rss_kib` (wait4), which also reads its peak RSS.
+        #[allow(clippy::zombie_processes)]
         let child = Command::new(trainer)
             .args(["train", "-i", "-D", data.path().to_str().unwrap(), "-K", "bench"])
             .stdin(generator.stdout.take().unwrap())

@@ -46,11 +46,12 @@ pub fn scratch_dir(root: &Path) -> Result<tempfile::TempDir> {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
             let pid = name.strip_prefix("train-").and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok());
-            if let Some(pid) = pid {
-                if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
-                    tracing::info!("removing the scratch files of an interrupted run: {}", entry.path().display());
-                    let _ = fs::remove_dir_all(entry.path());
-                }
+            if let Some(pid) = pid
+                && pid != std::process::id()
+                && !Path::new(&format!("/proc/{pid}")).exists()
+            {
+                tracing::info!("removing the scratch files of an interrupted run: {}", entry.path().display());
+                let _ = fs::remove_dir_all(entry.path());
             }
         }
     }
@@ -216,6 +217,10 @@ pub struct FeatureCorpus {
     pub distinct: u64,
 }
 
+/// What makes two training lines the same sample: their known terms
+/// (weights as bits), unseen share (bits) and severity.
+type SampleKey = (Vec<(u32, u32)>, u32, Option<u8>);
+
 impl TermCorpus {
     /// Pass 2: features with `vocab`, deduplicated per chunk. The term
     /// chunks are removed as they are converted.
@@ -225,7 +230,7 @@ impl TermCorpus {
         for (i, (path, lines)) in self.chunks.iter().enumerate() {
             let file = File::open(path).map_err(|e| io_err("open", path, e))?;
             let mut reader = BufReader::new(file).lines();
-            let mut index: HashMap<(Vec<(u32, u32)>, u32, Option<u8>), usize> = HashMap::new();
+            let mut index: HashMap<SampleKey, usize> = HashMap::new();
             let mut samples: Vec<Sample> = Vec::new();
             // Blocks of lines featurized in parallel, deduplicated in order.
             loop {
@@ -234,7 +239,7 @@ impl TermCorpus {
                 if texts.is_empty() {
                     break;
                 }
-                let vectors: Vec<(Vec<(u32, f32)>, f32, Option<u8>)> = texts
+                let vectors: Vec<Sample> = texts
                     .par_iter()
                     .map(|text| {
                         let mut fields = text.split(TERM_SEP);
@@ -243,16 +248,16 @@ impl TermCorpus {
                         let priority = features::severity(own, &terms).map(|s| s.level);
                         let f = features::featurize(tokenizer_vocab, &mut terms);
                         let unseen_sq = f.unseen_share();
-                        (f.known, unseen_sq, priority)
+                        Sample { known: f.known, unseen_sq, priority, count: 1 }
                     })
                     .collect();
-                for (known, unseen_sq, priority) in vectors {
-                    let key = (known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), unseen_sq.to_bits(), priority);
+                for sample in vectors {
+                    let key = (sample.known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), sample.unseen_sq.to_bits(), sample.priority);
                     match index.get(&key) {
                         Some(&at) => samples[at].count += 1,
                         None => {
                             index.insert(key, samples.len());
-                            samples.push(Sample { known, unseen_sq, priority, count: 1 });
+                            samples.push(sample);
                         }
                     }
                 }
@@ -307,8 +312,7 @@ impl FeatureCorpus {
             Ok(s)
         };
         let mut samples = Vec::new();
-        loop {
-            let Ok(count) = take(8) else { break };
+        while let Ok(count) = take(8) {
             let count = u64::from_le_bytes(count.try_into().unwrap());
             let unseen_sq = f32::from_le_bytes(take(4)?.try_into().unwrap());
             let priority = Some(take(1)?[0]).filter(|&p| p != u8::MAX);

@@ -567,7 +567,7 @@ mod tests {
         net.b_out.mapv_inplace(|_| rng.random_range(-0.3..0.3));
         net.b_in.mapv_inplace(|_| rng.random_range(0.0..0.3));
         let s1 = sample(vec![(0, 0.6), (3, 0.8)]);
-        let s2 = sample(vec![(1, 0.5), (2, 0.5), (5, 0.7071)]);
+        let s2 = sample(vec![(1, 0.5), (2, 0.5), (5, std::f32::consts::FRAC_1_SQRT_2)]);
         let batch = [&s1, &s2];
         let (_, grads) = gradients(&net, &batch);
         let eps = 1e-3f32;

@@ -276,13 +276,13 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
             bail!("interrupted; nothing was installed");
         }
         read += 1;
-        if let (Some(cut), Some(ts)) = (file_cutoff, line.record.timestamp_us) {
-            if ts < cut {
-                continue;
-            }
+        if let (Some(cut), Some(ts)) = (file_cutoff, line.record.timestamp_us)
+            && ts < cut
+        {
+            continue;
         }
         builder.push(line.record).map_err(anyhow::Error::msg)?;
-        if read % 4096 == 0 {
+        if read.is_multiple_of(4096) {
             progress.set(read);
         }
     }

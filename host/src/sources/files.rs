@@ -448,8 +448,7 @@ impl Tailer<'_> {
             let Some(t) = self.tracked.get(&key) else { continue };
             let flush = to_end || t.rotated.is_some_and(|r| r.elapsed() >= ROTATED_GRACE && t.last_growth.elapsed() >= ROTATED_GRACE);
             let mut read = 0;
-            loop {
-                let Some(t) = self.tracked.get_mut(&key) else { break };
+            while let Some(t) = self.tracked.get_mut(&key) {
                 let raw = match t.reader.next_line(flush) {
                     Ok(Some(raw)) => raw,
                     Ok(None) => break,
