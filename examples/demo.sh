@@ -10,7 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash .ci/deps # Debian packages and the wasm32-wasip2 target, if missing
-cargo build --workspace --quiet
+echo "== 0. build (a first build takes about 10 minutes: wasmtime is large)"
+cargo build --workspace
 bin=target/debug
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

@@ -177,6 +177,45 @@ mod component {
     }
 }
 
+/// Issue 9: the interface is versioned. Hosts (jco bindings, other
+/// embedders) pin `logarithm:detector@VERSION`; a change to `wit/` that
+/// keeps the version would break them silently.
+mod interface {
+    use sha2::{Digest, Sha256};
+
+    /// For each released version, the SHA-256 of the `wit/*.wit` files (in
+    /// name order) with their `package` lines left out. A change to `wit/`
+    /// needs a new version here and in the `package` line.
+    const RELEASED: &[(&str, &str)] = &[("0.1.0", "fe03201ef2aa5ebd068cb8c604e89aa8957badfce7466de8eea5924002d341bb")];
+
+    #[test]
+    fn wit_changes_come_with_a_new_package_version() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        let mut files: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "wit")).collect();
+        files.sort();
+        let mut hash = Sha256::new();
+        let mut version = None;
+        for file in &files {
+            for line in std::fs::read_to_string(file).unwrap().lines() {
+                match line.strip_prefix("package logarithm:detector@") {
+                    Some(v) => version = Some(v.trim_end_matches(';').to_owned()),
+                    None => hash.update(format!("{line}\n")),
+                }
+            }
+        }
+        let (version, digest) = (version.expect("a package line"), hex::encode(hash.finalize()));
+        match RELEASED.iter().find(|(v, _)| *v == version) {
+            Some((_, known)) => assert_eq!(
+                *known, digest,
+                "wit/ changed but its package version is still {version}: give it a new version and add (\"NEW\", \"{digest}\") to RELEASED"
+            ),
+            None => panic!("version {version} of wit/ is not in RELEASED: add (\"{version}\", \"{digest}\")"),
+        }
+        assert!(RELEASED.windows(2).all(|w| w[0].1 != w[1].1), "each version has its own interface");
+    }
+}
+
 mod model_file {
     use super::*;
 

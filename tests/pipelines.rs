@@ -275,6 +275,56 @@ mod fluent_bit {
         assert!(routed.iter().all(|r| r["anomalous"] == true));
     }
 
+    /// A record larger than the module's heap is not handed to the module
+    /// (Fluent Bit passes a null pointer): it passes on with the reason,
+    /// rather than vanish; with the heap the README gives, it is scored.
+    /// The AOT variant (`--aot`, compiled by WAMR's wamrc) scores like the
+    /// interpreted module.
+    #[test]
+    fn oversized_records_and_the_aot_module() {
+        let t = trained();
+        let keys = key_dir(&t);
+        let log = t.dir.path().join("big.log");
+        let big = format!("Nov  2 08:00:00 web01 app[1]: {}", "payload ".repeat(12_500));
+        fs::write(
+            &log,
+            format!("Nov  2 08:00:00 web01 CRON[1]: (root) CMD (true)\n{big}\nNov  2 08:00:01 web01 CRON[2]: (root) CMD (true)\n"),
+        )
+        .unwrap();
+        let input = format!("{}    Buffer_Max_Size 1M\n", tail(&log));
+        let work = t.dir.path().join("fb-small");
+        fs::create_dir_all(&work).unwrap();
+        let module = module(&work);
+        // The default heap: far too small for a 100 KB record.
+        let (records, _) = run_until(&work, &input, &filter(&module, "logarithm_filter", &[&t.data, &keys], "8192"), 3);
+        assert_eq!(records.len(), 3, "nothing vanished: {records:?}");
+        assert!(records[1]["anomaly_error"].as_str().unwrap().contains("Wasm_Heap_Size"), "{}", records[1]);
+        assert!(records[0]["anomaly_score"].is_f64() && records[2]["anomaly_score"].is_f64());
+        let work = t.dir.path().join("fb-big");
+        fs::create_dir_all(&work).unwrap();
+        let (records, _) = run_until(&work, &input, &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"), 3);
+        assert_eq!(records[1]["log"].as_str(), Some(big.as_str()));
+        assert!(records[1]["anomaly_score"].is_f64(), "scored with the README's heap");
+
+        let wamrc = root().join("../shared/tools/fluent-bit/bin/wamrc");
+        let aot = work.join("logarithm.aot");
+        let args =
+            ["export", "fluent-bit", "-o", module.to_str().unwrap(), "--aot", aot.to_str().unwrap(), "--wamrc", wamrc.to_str().unwrap()];
+        ok(&run("logarithm", &args));
+        let interpreted = records;
+        let work = t.dir.path().join("fb-aot");
+        fs::create_dir_all(&work).unwrap();
+        let (records, _) = run_until(&work, &input, &filter(&aot, "logarithm_filter", &[&t.data, &keys], "8M"), 3);
+        for (a, i) in records.iter().zip(&interpreted) {
+            assert_eq!(a["anomaly_score"], i["anomaly_score"], "AOT and interpreter agree");
+        }
+        let missing = run(
+            "logarithm",
+            &["export", "fluent-bit", "-o", module.to_str().unwrap(), "--aot", aot.to_str().unwrap(), "--wamrc", "/nonexistent/wamrc"],
+        );
+        fails_with(&missing, "/nonexistent/wamrc");
+    }
+
     /// Without its key, with a damaged model, the filter says so in Fluent
     /// Bit's log and passes every record on unscored, with the reason; a
     /// model installed while Fluent Bit runs is picked up without a restart.

@@ -8,15 +8,33 @@ pub const LOG_LEVEL_ENV: &str = "LOGARITHM_LOG_LEVEL";
 
 const LEVELS: [&str; 5] = ["error", "warn", "info", "debug", "trace"];
 
-/// Sets up logging at `level` (a level name or a `tracing` filter such as
-/// `logarithm=debug`), else `default`, raised one step per `-v`.
+/// Our own crates: a level name (`-L debug`) raises these, while the crates
+/// we use (wasmtime, cranelift, ...) stay at `warn`, so that debug output is
+/// ours and readable.
+const OUR_CRATES: [&str; 3] = ["logarithm", "logarithm_detector", "logarithm_trainer"];
+
+/// The `tracing` filter for `level` (a level name, raising our own crates
+/// only, or a `tracing`/`RUST_LOG`-style filter such as
+/// `info,wasmtime=debug`, taken as it is), raised one step per `-v`.
+pub fn directives(level: &str, verbose: u8) -> anyhow::Result<String> {
+    match LEVELS.iter().position(|l| l.eq_ignore_ascii_case(level)) {
+        Some(i) => {
+            let i = (i + usize::from(verbose)).min(LEVELS.len() - 1);
+            if i <= 1 {
+                return Ok(LEVELS[i].to_owned());
+            }
+            let ours = OUR_CRATES.iter().map(|c| format!("{c}={}", LEVELS[i]));
+            Ok(std::iter::once("warn".to_owned()).chain(ours).collect::<Vec<_>>().join(","))
+        }
+        None if verbose == 0 => Ok(level.to_owned()),
+        None => anyhow::bail!("-v cannot raise the log filter {level:?}; give a level name (error, warn, info, debug, trace)"),
+    }
+}
+
+/// Sets up logging at `level` (see [`directives`]), else `default`.
 pub fn init(level: Option<&str>, verbose: u8, default: &str) -> anyhow::Result<()> {
     let base = level.unwrap_or(default);
-    let filter = match LEVELS.iter().position(|l| l.eq_ignore_ascii_case(base)) {
-        Some(i) => LEVELS[(i + usize::from(verbose)).min(LEVELS.len() - 1)].to_owned(),
-        None if verbose == 0 => base.to_owned(),
-        None => anyhow::bail!("-v cannot raise the log filter {base:?}; give a level name (error, warn, info, debug, trace)"),
-    };
+    let filter = directives(base, verbose)?;
     let filter = EnvFilter::try_new(&filter).map_err(|e| anyhow::anyhow!("invalid log level {base:?}: {e}"))?;
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
@@ -54,6 +72,16 @@ pub fn main_with(name: &str, run: impl FnOnce() -> anyhow::Result<std::process::
 
 #[cfg(test)]
 mod tests {
+    /// Issue 14: `-L debug` is our debug output, not wasmtime's compiler internals.
+    #[test]
+    fn level_names_raise_only_our_crates() {
+        assert_eq!(super::directives("DEBUG", 0).unwrap(), "warn,logarithm=debug,logarithm_detector=debug,logarithm_trainer=debug");
+        assert_eq!(super::directives("warn", 1).unwrap(), "warn,logarithm=info,logarithm_detector=info,logarithm_trainer=info");
+        assert_eq!(super::directives("error", 0).unwrap(), "error");
+        assert_eq!(super::directives("info,wasmtime=debug", 0).unwrap(), "info,wasmtime=debug");
+        assert!(super::directives("info,wasmtime=debug", 1).is_err());
+    }
+
     #[test]
     fn errors_fold_to_one_line() {
         let e = anyhow::anyhow!("regex parse error:\n    (x\n    ^\nerror: unclosed group").context("invalid -F");

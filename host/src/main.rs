@@ -133,7 +133,7 @@ struct MonitorArgs {
     #[arg(short = 'F', long, value_name = "REGEX")]
     filter: Option<String>,
     /// Anomaly threshold in [0, 1] (default: the model's).
-    #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD", value_name = "SCORE")]
+    #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD", value_name = "SCORE", allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Read the sources to their current end, then exit (batch scan).
     #[arg(long)]
@@ -148,8 +148,8 @@ struct MonitorArgs {
     #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
     batch_size: u32,
     /// Longest line kept, bytes; longer lines are cut and marked truncated [default: 65536].
-    #[arg(long, value_name = "BYTES")]
-    max_line_bytes: Option<usize>,
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_line_bytes: Option<u64>,
 }
 
 fn main() -> ExitCode {
@@ -268,7 +268,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         (None, Some(f)) => <Format as clap::ValueEnum>::from_str(f, true).map_err(anyhow::Error::msg)?,
         (None, None) => Format::Human,
     };
-    let max_line_bytes = args.max_line_bytes.or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
+    let max_line_bytes = args.max_line_bytes.map(|b| b as usize).or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
     let filter = match args.filter.as_deref() {
         Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| {
             // The regex error is a multi-line diagram; its last line is the reason.
@@ -331,6 +331,15 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let stats = monitor::run(&mut detector, threshold, &config, &mut printer, &stop)?;
     printer.flush()?;
     tracing::info!("{} lines read, {} filtered out, {} scored, {} anomalous", stats.lines, stats.filtered, stats.scored, stats.anomalies);
+    if args.once {
+        // Say what a batch scan read, as the trainer does; above all when it read nothing.
+        let names: Vec<String> = config.sources.iter().map(SourceSpec::name).collect();
+        if stats.lines == 0 && stats.problems.is_empty() {
+            tracing::warn!("nothing to read in {}", names.join(", "));
+        } else {
+            eprintln!("read {} lines from {}: {} scored, {} anomalous", stats.lines, names.join(", "), stats.scored, stats.anomalies);
+        }
+    }
     // A batch scan that could not read a source failed; a follower keeps
     // retrying missing paths and only stops when asked.
     if args.once && !stats.problems.is_empty() {

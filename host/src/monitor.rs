@@ -129,7 +129,7 @@ pub fn run<W: Write>(
             }
         }
         flush(&mut pending, &mut stats)?;
-        reap(&mut handles, &mut stats, false);
+        reap(&mut handles, &mut stats, false, config.read.follow);
         if disconnected || stop.load(Ordering::Relaxed) {
             break;
         }
@@ -139,17 +139,25 @@ pub fn run<W: Write>(
     }
     // Followers stop on their own within a poll interval; stdin may block,
     // so only finished readers are joined.
-    reap(&mut handles, &mut stats, !stop.load(Ordering::Relaxed));
+    reap(&mut handles, &mut stats, !stop.load(Ordering::Relaxed), config.read.follow);
     Ok(stats)
 }
 
-fn reap(handles: &mut Vec<(String, JoinHandle<SourceResult>)>, stats: &mut MonitorStats, all: bool) {
+/// Joins the finished readers (all of them with `all`), collecting their
+/// problems; those of a batch scan are reported here, once (a follower's
+/// were logged as they happened).
+fn reap(handles: &mut Vec<(String, JoinHandle<SourceResult>)>, stats: &mut MonitorStats, all: bool, follow: bool) {
     let mut i = 0;
     while i < handles.len() {
         if all || handles[i].1.is_finished() {
             let (name, handle) = handles.swap_remove(i);
             match handle.join() {
-                Ok(Ok(problems)) => stats.problems.extend(problems),
+                Ok(Ok(problems)) => {
+                    if !follow {
+                        problems.iter().for_each(|p| tracing::error!("{p}"));
+                    }
+                    stats.problems.extend(problems)
+                }
                 Ok(Err(msg)) => {
                     tracing::error!("{msg}");
                     stats.problems.push(msg);

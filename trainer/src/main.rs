@@ -65,11 +65,12 @@ struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").required(true).args(["older_than", "version"])))]
 struct DeleteArgs {
     #[command(flatten)]
     common: SharedArgs,
     /// Delete versions trained longer ago than this (e.g. 30d).
-    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with = "version", required_unless_present = "version")]
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration, conflicts_with = "version")]
     older_than: Option<Duration>,
     /// Delete this version.
     #[arg(long, value_name = "N")]
@@ -128,7 +129,7 @@ struct TrainArgs {
     #[arg(long, env = "LOGARITHM_EPOCHS", value_parser = clap::value_parser!(u32).range(1..=1000))]
     epochs: Option<u32>,
     /// Anomaly threshold written into the model, in [0, 1] [default: 0.999].
-    #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD")]
+    #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD", allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Random seed (same logs and seed, same model).
     #[arg(long, default_value_t = 42)]
@@ -143,9 +144,13 @@ struct TrainArgs {
     #[arg(short = 'b', long)]
     rollback: bool,
     /// Longest line kept, bytes; longer lines are cut.
-    #[arg(long, value_name = "BYTES")]
-    max_line_bytes: Option<usize>,
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    max_line_bytes: Option<u64>,
 }
+
+/// Fewer training lines than this get a warning: the model knows too little
+/// of the host, and its scores have few steps.
+const MIN_LINES: u64 = 1000;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -204,7 +209,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         Some(t) => Some(t),
         None => config.duration()?,
     };
-    let max_line_bytes = args.max_line_bytes.or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
+    let max_line_bytes = args.max_line_bytes.map(|b| b as usize).or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
 
     let mut specs: Vec<SourceSpec> = args.paths.iter().cloned().map(SourceSpec::Path).collect();
     if args.journald || args.journal_dir.is_some() {
@@ -257,7 +262,10 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     let day = Duration::from_secs(24 * 3600);
     let cutoff =
         |window: Duration| (chrono::Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::TimeDelta::MAX)).timestamp_micros();
-    let file_cutoff = window.or(defaults.then_some(day)).map(cutoff);
+    // Files named on the command line are read whole unless -t is given
+    // there; the configured window applies to the journal and the default
+    // sources (issue 14: a config's `duration` silently dropped lines).
+    let file_cutoff = args.time.or(defaults.then(|| window.unwrap_or(day))).map(cutoff);
     let options = sources::ReadOptions {
         max_line_bytes,
         recursive: args.recursive,
@@ -269,7 +277,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     let handles = sources::spawn(&specs, &options, &tx, &stop);
     drop(tx);
     let mut builder = CorpusBuilder::new(tokenizer, scratch.path(), params.vocab_size);
-    let mut read = 0u64;
+    let (mut read, mut too_old) = (0u64, 0u64);
     progress.stage("reading", None);
     for line in rx {
         if interrupted.load(Ordering::Relaxed) {
@@ -279,6 +287,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         if let (Some(cut), Some(ts)) = (file_cutoff, line.record.timestamp_us)
             && ts < cut
         {
+            too_old += 1;
             continue;
         }
         builder.push(line.record).map_err(anyhow::Error::msg)?;
@@ -334,10 +343,19 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     let path = export::install(&data_dir, &model, &passphrase)?;
     drop(scratch);
 
+    if report.lines < MIN_LINES {
+        tracing::warn!(
+            "only {} lines learned ({MIN_LINES} or more are recommended): kinds of lines missing from them will be flagged, and scores are coarse (a score is the fraction of training lines less unusual than the line)",
+            report.lines
+        );
+    }
     let total = started.elapsed();
     eprintln!("trained model version {} in {:.1?} ({:.0} lines/s)", model.meta.version, total, read as f64 / total.as_secs_f64());
     eprintln!("  lines read:      {read} (in {reading_time:.1?})");
     eprintln!("  lines learned:   {} ({} distinct)", report.lines, report.distinct);
+    if too_old > 0 {
+        eprintln!("  lines skipped:   {too_old} (older than the time window)");
+    }
     match (&current, report.new_terms) {
         (Some((v, _)), n) => {
             eprintln!("  vocabulary:      {} terms ({n} new; {} from version {v})", report.vocab, format!("{mode:?}").to_lowercase())

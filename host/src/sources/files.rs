@@ -195,17 +195,14 @@ fn head(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
 }
 
 impl Tailer<'_> {
-    /// Notes a problem with a path: logged at most once per backoff period
-    /// (1 s doubling to 60 s), remembered once for the exit status.
+    /// Notes a problem with a path: when following, logged at most once per
+    /// backoff period (1 s doubling to 60 s); always remembered once, and
+    /// reported by the caller when reading once (so it is said once).
     fn problem(&mut self, key: &str, msg: String) {
         let now = Instant::now();
         let entry = self.backoff.entry(key.to_owned()).or_insert((now, Duration::from_secs(1)));
-        if now >= entry.0 {
-            if self.options.follow {
-                tracing::warn!("{msg}; retrying");
-            } else {
-                tracing::warn!("{msg}");
-            }
+        if self.options.follow && now >= entry.0 {
+            tracing::warn!("{msg}; retrying");
             entry.0 = now + entry.1;
             entry.1 = (entry.1 * 2).min(MAX_BACKOFF);
         }

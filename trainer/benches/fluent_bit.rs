@@ -1,0 +1,108 @@
+//! Records/s through the real Fluent Bit, with and without the detector's
+//! filter module, on the same generated syslog file: `tail` (from head,
+//! exit at end of file) → [wasm filter] → `file` output. Prints wall and CPU
+//! figures; no assertions (targets are read off it, not timed in tests).
+//!
+//! `cargo bench -p logarithm-trainer --bench fluent_bit [-- LINES]`
+//!
+//! Fluent Bit: `LOGARITHM_FLUENT_BIT`, else `../shared/tools/fluent-bit/bin/fluent-bit`;
+//! the AOT variant needs WAMR's `wamrc` (`LOGARITHM_WAMRC`, else next to
+//! that Fluent Bit) and is skipped without it.
+
+use logarithm::export;
+use logarithm_detector::ModelMeta;
+use logarithm_detector::modelfile::{self, KdfParams};
+use logarithm_trainer::fakelogs::{FakeLogs, Template};
+use logarithm_trainer::fit::{self, FitParams};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+fn tool(var: &str, name: &str) -> PathBuf {
+    std::env::var_os(var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools/fluent-bit/bin").join(name))
+}
+
+/// Runs Fluent Bit to the end of `log`; returns (wall s, CPU s, records out).
+fn run(dir: &Path, log: &Path, filter: Option<(&Path, &Path)>) -> (f64, f64, usize) {
+    let out = dir.join("out");
+    let _ = fs::remove_dir_all(&out);
+    fs::create_dir_all(&out).unwrap();
+    let mut conf = format!(
+        "[SERVICE]\n    Flush 0.2\n    Grace 1\n    Log_Level warn\n[INPUT]\n    Name tail\n    Path {}\n    Read_From_Head On\n    Exit_On_Eof On\n    Buffer_Max_Size 1M\n    Tag logs\n",
+        log.display()
+    );
+    if let Some((module, data)) = filter {
+        conf += &format!(
+            "[FILTER]\n    Name wasm\n    Match *\n    WASM_Path {}\n    Function_Name logarithm_filter\n    Accessible_Paths {}\n    Wasm_Heap_Size 8M\n    Wasm_Stack_Size 256K\n",
+            module.display(),
+            data.display()
+        );
+    }
+    conf += &format!("[OUTPUT]\n    Name file\n    Match *\n    Path {}\n    File out.json\n    Format plain\n", out.display());
+    let path = dir.join("bench.conf");
+    fs::write(&path, conf).unwrap();
+    let started = Instant::now();
+    let child = Command::new(tool("LOGARITHM_FLUENT_BIT", "fluent-bit")).args(["-q", "-c", path.to_str().unwrap()]).spawn().unwrap();
+    let (status, cpu) = wait_cpu(child.id());
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(status, 0, "fluent-bit failed");
+    let records = fs::read_to_string(out.join("out.json")).map(|t| t.lines().count()).unwrap_or(0);
+    (wall, cpu, records)
+}
+
+/// Waits for a child; its exit status and user + system CPU seconds.
+fn wait_cpu(pid: u32) -> (i32, f64) {
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child and fills a zeroed rusage.
+    unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (status, secs(usage.ru_utime) + secs(usage.ru_stime))
+}
+
+fn main() {
+    let lines: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(200_000);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("app.log");
+    let fake = |count, anomalies, seed| FakeLogs { template: Template::Syslog, count, anomalies, seed, start: chrono::Utc::now() };
+    fake(lines, lines / 1000, 2).write(&mut fs::File::create(&log).unwrap()).unwrap();
+    // A model trained on the same host's history, installed as the trainer would.
+    let mut history = Vec::new();
+    fake(100_000, 0, 1).write(&mut history).unwrap();
+    let records: Vec<_> = String::from_utf8(history).unwrap().lines().map(logarithm::sources::parse_record).collect();
+    let (model, _) = fit::fit(&records, &FitParams::default(), ModelMeta { version: 1, ..ModelMeta::default() }).unwrap();
+    let data = dir.path().join("data");
+    fs::create_dir_all(data.join("models")).unwrap();
+    let file = modelfile::seal(&model.to_payload(), "bench", [1; 16], [2; 12], KdfParams::default()).unwrap();
+    fs::write(data.join("models/model-000001.lgm"), file).unwrap();
+    fs::write(data.join("current"), "1\n").unwrap();
+    fs::write(data.join("key"), "bench").unwrap();
+    let module = dir.path().join("logarithm.wasm");
+    export::write(&module, export::FLUENT_BIT_MODULE).unwrap();
+    let aot = dir.path().join("logarithm.aot");
+    let wamrc = tool("LOGARITHM_WAMRC", "wamrc");
+    let aot = match export::compile_aot(&wamrc, &module, &aot) {
+        Ok(()) => Some(aot),
+        Err(e) => {
+            println!("(no AOT run: {e:#})");
+            None
+        }
+    };
+
+    println!("Fluent Bit, tail → [filter] → file, {lines} generated syslog lines, median of 3 runs");
+    println!("{:<34} {:>12} {:>16} {:>10}", "pipeline", "records/s", "records/CPU-s", "records");
+    let mut runs: Vec<(&str, Option<(&Path, &Path)>)> =
+        vec![("no filter", None), ("logarithm_filter, interpreted", Some((&module, &data)))];
+    if let Some(aot) = &aot {
+        runs.push(("logarithm_filter, AOT (wamrc)", Some((aot, &data))));
+    }
+    for (name, filter) in runs {
+        let mut results: Vec<(f64, f64, usize)> = (0..3).map(|_| run(dir.path(), &log, filter)).collect();
+        results.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let (wall, cpu, records) = results[1];
+        println!("{name:<34} {:>12.0} {:>16.0} {records:>10}", records as f64 / wall, records as f64 / cpu);
+    }
+}
