@@ -322,7 +322,8 @@ mod output {
         let log = t.dir.path().join("h.log");
         std::fs::write(&log, "Nov  2 08:00:00 web01 kernel: Out of memory: Killed process 4242 (java)\n").unwrap();
         let out = ok(&run("logarithm", &["monitor", "--once", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]));
-        assert!(out.starts_with("ANOMALY"), "{out}");
+        assert!(out.starts_with("ANOMALY 0.9999"), "{out}");
+        assert!(!out.contains("1.0000"), "anomalies keep their rank in human output: {out}");
         assert!(out.contains("terms: ") && out.contains("(unseen)"), "{out}");
         // The threshold can be overridden both ways: -T 0 flags an ordinary
         // line, and a threshold above the line's score does not flag it.
@@ -338,6 +339,18 @@ mod output {
             &run("logarithm", &["monitor", "--once", "-T", "1.5", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]),
             "threshold",
         );
+    }
+
+    /// Issue 14: shell completions and man pages come from the clap definitions.
+    #[test]
+    fn completions_and_man_pages() {
+        for binary in ["logarithm", "logarithm-trainer"] {
+            let bash = ok(&run(binary, &["generate", "completions", "bash"]));
+            assert!(bash.contains(&format!("_{}()", binary.replace('-', "__"))) && bash.contains("complete -F"), "{binary}: {bash:.200}");
+            let man = ok(&run(binary, &["generate", "man"]));
+            assert!(man.starts_with(".ie") || man.contains(".TH"), "{binary}: {man:.200}");
+        }
+        assert!(ok(&run("logarithm", &["generate", "completions", "zsh"])).contains("monitor"));
     }
 
     /// `logarithm monitor ... | head` is normal use: a reader that goes away

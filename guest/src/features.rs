@@ -144,15 +144,22 @@ pub fn is_context_term(term: &str) -> bool {
 
 /// Words that mark a message's severity when the record carries none of its
 /// own (a plain syslog file has no `<PRI>`), with the syslog level they stand
-/// for, sorted by word. Log stores do the same (Grafana Loki's
+/// for, sorted by their bytes. Log stores do the same (Grafana Loki's
 /// `detected_level`); this list is deliberately short and only holds words
 /// that say something went wrong, so that "unusual" and "troubled" stay
 /// separate signals. Plural and summary forms (`errors`, `0 failures`) are
-/// left out: they appear in healthy status lines.
-const SEVERITY_WORDS: [(&str, u8); 34] = [
+/// left out: they appear in healthy status lines. Besides English, the
+/// common words of system logs in German, French, Spanish, Portuguese,
+/// Italian, Dutch, Polish, Russian and Ukrainian.
+const SEVERITY_WORDS: [(&str, u8); 62] = [
     ("abort", 3),
     ("aborted", 3),
+    ("advertencia", 4),
+    ("avertissement", 4),
+    ("aviso", 4),
+    ("avviso", 4),
     ("bug", 2),
+    ("błąd", 3),
     ("can't", 3),
     ("cannot", 3),
     ("corrupt", 3),
@@ -160,19 +167,34 @@ const SEVERITY_WORDS: [(&str, u8); 34] = [
     ("couldn't", 3),
     ("crit", 2),
     ("critical", 2),
+    ("critique", 2),
+    ("crítico", 2),
     ("denied", 3),
     ("emerg", 0),
     ("emergency", 0),
     ("err", 3),
+    ("erreur", 3),
+    ("erro", 3),
     ("error", 3),
+    ("errore", 3),
     ("exception", 3),
     ("fail", 3),
     ("failed", 3),
     ("failure", 3),
+    ("falha", 3),
+    ("falhou", 3),
+    ("fallito", 3),
+    ("fallo", 3),
+    ("falló", 3),
     ("fatal", 2),
+    ("fehler", 3),
+    ("fehlgeschlagen", 3),
+    ("fout", 3),
     ("illegal", 3),
     ("invalid", 3),
     ("killed", 3),
+    ("kritisch", 2),
+    ("mislukt", 3),
     ("oops", 2),
     ("panic", 0),
     ("refused", 3),
@@ -183,8 +205,22 @@ const SEVERITY_WORDS: [(&str, u8); 34] = [
     ("violation", 3),
     ("warn", 4),
     ("warning", 4),
+    ("warnung", 4),
     ("won't", 3),
+    ("échec", 3),
+    ("échoué", 3),
+    ("отказ", 3),
+    ("ошибка", 3),
+    ("помилка", 3),
+    ("предупреждение", 4),
+    ("сбой", 3),
 ];
+
+/// The same for scripts written without spaces between words (Chinese,
+/// Japanese) or with particles attached to them (Korean): found inside a
+/// term, not as the whole term.
+const SEVERITY_PARTS: [(&str, u8); 10] =
+    [("エラー", 3), ("失敗", 3), ("警告", 4), ("致命", 2), ("错误", 3), ("失败", 3), ("故障", 3), ("오류", 3), ("실패", 3), ("경고", 4)];
 
 /// A record's severity as the detector weighs it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,11 +238,18 @@ pub fn severity(priority: Option<u8>, terms: &[Cow<'_, str>]) -> Option<Severity
     if let Some(level) = priority {
         return Some(Severity { level: level.min(7), keyword: None });
     }
-    terms
-        .iter()
-        .filter_map(|t| SEVERITY_WORDS.binary_search_by(|(w, _)| (*w).cmp(t.as_ref())).ok())
-        .map(|i| Severity { level: SEVERITY_WORDS[i].1, keyword: Some(SEVERITY_WORDS[i].0) })
-        .min_by_key(|s| (s.level, s.keyword))
+    terms.iter().filter_map(|t| word_severity(t)).min_by_key(|s| (s.level, s.keyword))
+}
+
+/// The severity one term says, if it is one of [`SEVERITY_WORDS`] or holds
+/// one of [`SEVERITY_PARTS`].
+fn word_severity(term: &str) -> Option<Severity> {
+    let found = match SEVERITY_WORDS.binary_search_by(|(w, _)| (*w).cmp(term)) {
+        Ok(i) => Some(SEVERITY_WORDS[i]),
+        Err(_) if !term.is_ascii() => SEVERITY_PARTS.iter().find(|(part, _)| term.contains(part)).copied(),
+        Err(_) => None,
+    };
+    found.map(|(word, level)| Severity { level, keyword: Some(word) })
 }
 
 /// Turns a record's terms into features. `terms` is reordered.
@@ -322,6 +365,20 @@ mod tests {
         assert_eq!(of("Accepted publickey for alice from 10.0.0.1 port 22", None), None);
         assert_eq!(of("fsck: 0 errors, 0 failures", None), None);
         assert_eq!(of("named: notify question section contains no SOA", None), None);
+        // Issue 14: the common languages of system logs.
+        for (line, word) in [
+            ("Ошибка диска /dev/sda1", "ошибка"),
+            ("Fehler beim Lesen von /dev/sda1", "fehler"),
+            ("erreur de lecture du disque", "erreur"),
+            ("Échec de la connexion", "échec"),
+            ("fallo al montar /home", "fallo"),
+            ("ディスクの読み取りエラーが発生しました", "エラー"),
+            ("磁盘读取错误", "错误"),
+            ("디스크 오류가 발생했습니다", "오류"),
+        ] {
+            assert_eq!(of(line, None).and_then(|s| s.keyword), Some(word), "{line}");
+        }
+        assert_eq!(of("Warnung: Speicher fast voll", None), inferred(4, "warnung"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::datadir::{DataDir, KEY_CREDENTIAL, KEY_ENV, KeyOrigin, read_key_file}
 use crate::logging;
 use anyhow::Result;
 use chrono::{DateTime, Local, NaiveDate, TimeZone};
-use clap::Args;
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
 /// Options every command of both binaries takes.
@@ -80,6 +80,37 @@ impl SharedArgs {
         logging::init(Some("off"), 0, "off")?;
         let data_dir = DataDir::resolve(self.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
         Ok((config, data_dir))
+    }
+}
+
+/// `generate`: what both binaries can write out about themselves, from
+/// their clap definitions.
+#[derive(Debug, Subcommand)]
+pub enum Generate {
+    /// Shell completions, to stdout (e.g. `... generate completions bash >
+    /// /etc/bash_completion.d/logarithm`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// The man page (roff), to stdout (e.g. `... generate man >
+    /// /usr/local/share/man/man1/logarithm.1`).
+    Man,
+}
+
+impl Generate {
+    /// Writes what was asked for about `command` to stdout.
+    pub fn write(&self, mut command: clap::Command) -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        match self {
+            Generate::Completions { shell } => {
+                let name = command.get_name().to_owned();
+                clap_complete::generate(*shell, &mut command, name, &mut out);
+            }
+            Generate::Man => clap_mangen::Man::new(command).render(&mut out)?,
+        }
+        Ok(())
     }
 }
 

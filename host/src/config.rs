@@ -186,6 +186,15 @@ mod tests {
         assert_eq!(c.duration().unwrap(), Some(Duration::from_secs(24 * 3600)));
     }
 
+    /// The complete example file in examples/ is a valid configuration.
+    #[test]
+    fn the_example_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logarithm.yml");
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.settings.data_dir.as_deref(), Some(Path::new("/var/lib/logarithm")));
+        assert_eq!((c.settings.threshold, c.settings.max_line_bytes), (Some(0.999), Some(65536)));
+    }
+
     #[test]
     fn errors_name_the_key_and_the_file() {
         for (text, needle) in [

@@ -4,7 +4,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use logarithm::checkpoint::Checkpoints;
-use logarithm::cli::SharedArgs;
+use logarithm::cli::{Generate, SharedArgs};
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::engine::{ComponentDetector, ComponentSource, LoadError};
 use logarithm::logging;
@@ -41,6 +41,11 @@ enum Command {
     },
     /// Describe the current model (loaded through the component).
     Info(CommonArgs),
+    /// Write shell completions or the man page.
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -163,6 +168,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Filter(args) => filter(args),
         Command::Export { what } => export(what),
         Command::Info(common) => info(common),
+        Command::Generate { what } => {
+            what.write(<Cli as clap::CommandFactory>::command())?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -69,6 +69,15 @@ pub fn rfc3339(timestamp_us: i64) -> Option<String> {
     DateTime::<Utc>::from_timestamp_micros(timestamp_us).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
+/// A score for people: 4 decimals, and as it nears 1, enough more to show
+/// two significant digits of `1 − score`, so that anomalies (all `1.0000`
+/// at 4 decimals) still rank visibly: `0.999988`, `0.9999997`.
+pub fn score_text(score: f64) -> String {
+    let rest = 1.0 - score;
+    let digits = if rest > 0.0 { ((-rest.log10()).ceil() as usize + 1).clamp(4, 16) } else { 4 };
+    format!("{score:.digits$}")
+}
+
 /// Terms as `a, b (unseen)`.
 pub fn terms_text(terms: &[Term], sep: &str) -> String {
     terms.iter().map(Term::label).collect::<Vec<_>>().join(sep)
@@ -99,7 +108,7 @@ impl<W: Write> Printer<W> {
                     (true, true) => String::new(),
                 };
                 let cut = if line.truncated { " [truncated]" } else { "" };
-                writeln!(out, "{mark} {:.4} {ts} {who}{}{cut}", verdict.score, r.message)?;
+                writeln!(out, "{mark} {} {ts} {who}{}{cut}", score_text(verdict.score), r.message)?;
                 if verdict.anomalous && !verdict.terms.is_empty() {
                     writeln!(out, "        terms: {}", terms_text(&verdict.terms, ", "))?;
                 }
@@ -168,5 +177,18 @@ fn csv_error(e: csv::Error) -> anyhow::Error {
     match e.into_kind() {
         csv::ErrorKind::Io(io) => io.into(),
         kind => anyhow::anyhow!("cannot write CSV: {kind:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 14: anomalies no longer all print as `1.0000`.
+    #[test]
+    fn scores_near_1_keep_their_rank() {
+        assert_eq!(super::score_text(0.5), "0.5000");
+        assert_eq!(super::score_text(0.99912), "0.99912");
+        assert_eq!(super::score_text(0.9999878), "0.999988");
+        assert_eq!(super::score_text(0.99999972), "0.9999997");
+        assert_eq!(super::score_text(1.0), "1.0000");
     }
 }

@@ -9,6 +9,8 @@
 //! the AOT variant needs WAMR's `wamrc` (`LOGARITHM_WAMRC`, else next to
 //! that Fluent Bit) and is skipped without it.
 
+mod common;
+
 use logarithm::export;
 use logarithm_detector::ModelMeta;
 use logarithm_detector::modelfile::{self, KdfParams};
@@ -25,8 +27,9 @@ fn tool(var: &str, name: &str) -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools/fluent-bit/bin").join(name))
 }
 
-/// Runs Fluent Bit to the end of `log`; returns (wall s, CPU s, records out).
-fn run(dir: &Path, log: &Path, filter: Option<(&Path, &Path)>) -> (f64, f64, usize) {
+/// Runs Fluent Bit to the end of `log`; returns (wall s, CPU s, records
+/// out, peak RSS KiB).
+fn run(dir: &Path, log: &Path, filter: Option<(&Path, &Path)>) -> (f64, f64, usize, i64) {
     let out = dir.join("out");
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).unwrap();
@@ -45,22 +48,14 @@ fn run(dir: &Path, log: &Path, filter: Option<(&Path, &Path)>) -> (f64, f64, usi
     let path = dir.join("bench.conf");
     fs::write(&path, conf).unwrap();
     let started = Instant::now();
+    // Reaped by `common::wait` (wait4), which also reads its CPU time.
+    #[allow(clippy::zombie_processes)]
     let child = Command::new(tool("LOGARITHM_FLUENT_BIT", "fluent-bit")).args(["-q", "-c", path.to_str().unwrap()]).spawn().unwrap();
-    let (status, cpu) = wait_cpu(child.id());
+    let common::Finished { status, cpu_secs: cpu, peak_rss_kib } = common::wait(child.id());
     let wall = started.elapsed().as_secs_f64();
     assert_eq!(status, 0, "fluent-bit failed");
     let records = fs::read_to_string(out.join("out.json")).map(|t| t.lines().count()).unwrap_or(0);
-    (wall, cpu, records)
-}
-
-/// Waits for a child; its exit status and user + system CPU seconds.
-fn wait_cpu(pid: u32) -> (i32, f64) {
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child and fills a zeroed rusage.
-    unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (status, secs(usage.ru_utime) + secs(usage.ru_stime))
+    (wall, cpu, records, peak_rss_kib)
 }
 
 fn main() {
@@ -93,16 +88,21 @@ fn main() {
     };
 
     println!("Fluent Bit, tail → [filter] → file, {lines} generated syslog lines, median of 3 runs");
-    println!("{:<34} {:>12} {:>16} {:>10}", "pipeline", "records/s", "records/CPU-s", "records");
+    println!("{:<34} {:>12} {:>16} {:>10} {:>12}", "pipeline", "records/s", "records/CPU-s", "records", "peak RSS");
     let mut runs: Vec<(&str, Option<(&Path, &Path)>)> =
         vec![("no filter", None), ("logarithm_filter, interpreted", Some((&module, &data)))];
     if let Some(aot) = &aot {
         runs.push(("logarithm_filter, AOT (wamrc)", Some((aot, &data))));
     }
     for (name, filter) in runs {
-        let mut results: Vec<(f64, f64, usize)> = (0..3).map(|_| run(dir.path(), &log, filter)).collect();
+        let mut results: Vec<_> = (0..3).map(|_| run(dir.path(), &log, filter)).collect();
         results.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let (wall, cpu, records) = results[1];
-        println!("{name:<34} {:>12.0} {:>16.0} {records:>10}", records as f64 / wall, records as f64 / cpu);
+        let (wall, cpu, records, rss) = results[1];
+        println!(
+            "{name:<34} {:>12.0} {:>16.0} {records:>10} {:>8.1} MiB",
+            records as f64 / wall,
+            records as f64 / cpu,
+            rss as f64 / 1024.0
+        );
     }
 }

@@ -4,23 +4,17 @@
 //!
 //! `cargo bench -p logarithm-trainer --bench training [-- 100000 1000000 5000000]`
 
+mod common;
+
 use std::process::{Command, Stdio};
 use std::time::Instant;
-
-fn peak_rss_kib(pid: u32) -> (i32, i64) {
-    let mut status = 0;
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: waits for our own child and fills a zeroed rusage.
-    unsafe { libc::wait4(pid as i32, &mut status, 0, &mut usage) };
-    (status, usage.ru_maxrss)
-}
 
 fn main() {
     let sizes: Vec<u64> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![100_000, 1_000_000, 5_000_000] } else { sizes };
     let fakelogs = env!("CARGO_BIN_EXE_fakelogs");
     let trainer = env!("CARGO_BIN_EXE_logarithm-trainer");
-    println!("{:>10}  {:>9}  {:>12}  {:>12}", "lines", "seconds", "lines/s", "peak RSS");
+    println!("{:>10}  {:>9}  {:>12}  {:>12}  {:>12}", "lines", "seconds", "lines/s", "CPU seconds", "peak RSS");
     for n in sizes {
         let data = tempfile::tempdir().unwrap();
         let mut generator = Command::new(fakelogs)
@@ -29,7 +23,7 @@ fn main() {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        // Reaped by `peak_rss_kib` (wait4), which also reads its peak RSS.
+        // Reaped by `common::wait` (wait4), which also reads its peak RSS.
         #[allow(clippy::zombie_processes)]
         let child = Command::new(trainer)
             .args(["train", "-i", "-D", data.path().to_str().unwrap(), "-K", "bench"])
@@ -38,10 +32,10 @@ fn main() {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let (status, rss_kib) = peak_rss_kib(child.id());
+        let common::Finished { status, cpu_secs, peak_rss_kib: rss_kib } = common::wait(child.id());
         let secs = started.elapsed().as_secs_f64();
         generator.wait().unwrap();
         assert_eq!(status, 0, "the trainer failed on {n} lines");
-        println!("{n:>10}  {secs:>9.2}  {:>12.0}  {:>9.1} MiB", n as f64 / secs, rss_kib as f64 / 1024.0);
+        println!("{n:>10}  {secs:>9.2}  {:>12.0}  {cpu_secs:>12.2}  {:>9.1} MiB", n as f64 / secs, rss_kib as f64 / 1024.0);
     }
 }

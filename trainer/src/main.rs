@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use logarithm::cli::SharedArgs;
+use logarithm::cli::{Generate, SharedArgs};
 use logarithm::config;
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::logging;
@@ -36,6 +36,11 @@ enum Command {
     Model {
         #[command(subcommand)]
         action: ModelCommand,
+    },
+    /// Write shell completions or the man page.
+    Generate {
+        #[command(subcommand)]
+        what: Generate,
     },
 }
 
@@ -161,6 +166,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Train(args) => train(*args),
         Command::Eval(args) => evaluate(&args),
+        Command::Generate { what } => {
+            what.write(<Cli as clap::CommandFactory>::command())?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Model { action } => match action {
             ModelCommand::Info(common) => model_info(&common),
             ModelCommand::List(common) => model_list(&common),
