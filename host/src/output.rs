@@ -71,7 +71,7 @@ pub fn rfc3339(timestamp_us: i64) -> Option<String> {
 
 /// A score for people: 4 decimals, and as it nears 1, enough more to show
 /// two significant digits of `1 − score`, so that anomalies (all `1.0000`
-/// at 4 decimals) still rank visibly: `0.999988`, `0.9999997`.
+/// at 4 decimals) still rank visibly: `0.999988`, `0.99999972`.
 pub fn score_text(score: f64) -> String {
     let rest = 1.0 - score;
     let digits = if rest > 0.0 { ((-rest.log10()).ceil() as usize + 1).clamp(4, 16) } else { 4 };
@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(super::score_text(0.5), "0.5000");
         assert_eq!(super::score_text(0.99912), "0.99912");
         assert_eq!(super::score_text(0.9999878), "0.999988");
-        assert_eq!(super::score_text(0.99999972), "0.9999997");
+        assert_eq!(super::score_text(0.99999972), "0.99999972");
         assert_eq!(super::score_text(1.0), "1.0000");
     }
 }
