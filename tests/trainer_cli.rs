@@ -220,3 +220,77 @@ fn eval_runs_the_whole_harness() {
 
     fails_with(&run("logarithm-trainer", &["eval", "--loghub", dir.path().join("nothing").to_str().unwrap()]), "BGL_20k.log");
 }
+
+/// Issue 14: what a new user tripped over, each tried through the binaries.
+#[test]
+fn what_a_new_user_tripped_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    // A named file is read whole, though the config file sets a window;
+    // -t on the command line applies, and the summary says what it skipped.
+    let now = chrono::Utc::now();
+    let mut lines = String::new();
+    for i in 0..2000 {
+        let t = now - chrono::Duration::hours(if i < 1500 { 72 } else { 1 });
+        lines.push_str(&format!("{{\"timestamp\":\"{}\",\"message\":\"job {} done in {}ms\"}}\n", t.to_rfc3339(), i % 7, i));
+    }
+    let log = dir.path().join("history.ndjson");
+    std::fs::write(&log, lines).unwrap();
+    let config = dir.path().join("config.yml");
+    std::fs::write(&config, "duration: 24h\n").unwrap();
+    let (l, c) = (log.to_str().unwrap(), config.to_str().unwrap());
+    let summary = String::from_utf8(ok_output(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "-c", c, l])).stderr).unwrap();
+    assert!(summary.contains("lines learned:   2000"), "{summary}");
+    let summary =
+        String::from_utf8(ok_output(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "-c", c, "-t", "24h", l])).stderr).unwrap();
+    assert!(
+        summary.contains("lines learned:   500") && summary.contains("lines skipped:   1500 (older than the time window)"),
+        "{summary}"
+    );
+
+    // A model of a handful of lines is installed with a warning that says what it will be like.
+    let tiny = dir.path().join("tiny.log");
+    std::fs::write(&tiny, (0..69).map(|i| format!("line {i} of a tiny log\n")).collect::<String>()).unwrap();
+    let out = ok_output(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", tiny.to_str().unwrap()]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("only 69 lines learned (1000 or more are recommended)"), "{stderr}");
+
+    // Flags: a negative threshold is a threshold error, a zero line cap is refused,
+    // model delete names both of its options, a missing file is reported once.
+    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "-T", "-0.1", l]), "threshold");
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", "k", "-T", "-0.1", l]), "threshold");
+    for binary in ["logarithm", "logarithm-trainer"] {
+        let args: &[&str] = if binary == "logarithm" { &["monitor", "--once"] } else { &["train"] };
+        let out = run(binary, &[args, &["--max-line-bytes", "0", l]].concat());
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--max-line-bytes"), "{binary}");
+    }
+    let out = run("logarithm-trainer", &["model", "delete", "-D", d]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--older-than") && stderr.contains("--version"), "{stderr}");
+    let out = run("logarithm-trainer", &["train", "-D", d, "-K", "k", "/nonexistent/file.log"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("/nonexistent/file.log").count(), 1, "reported once: {stderr}");
+    let out = run("logarithm", &["monitor", "--once", "-D", d, "-K", "k", "/nonexistent/file.log"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.matches("No such file").count() == 1, "reported once: {stderr}");
+
+    // A batch scan says what it read, and that it read nothing.
+    let empty = dir.path().join("empty.log");
+    std::fs::write(&empty, "").unwrap();
+    let out = ok_output(&run("logarithm", &["monitor", "--once", "-D", d, "-K", "k", empty.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing to read in"), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = ok_output(&run("logarithm", &["monitor", "--once", "-D", d, "-K", "k", tiny.to_str().unwrap()]));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("read 69 lines from"), "{}", String::from_utf8_lossy(&out.stderr));
+
+    // -L debug is our own debug output, not wasmtime's compiler internals.
+    let out = ok_output(&run("logarithm", &["monitor", "--once", "-L", "DEBUG", "-D", d, "-K", "k", tiny.to_str().unwrap()]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DEBUG") && stderr.lines().count() < 50 && !stderr.contains("cranelift"), "{stderr}");
+}
+
+/// Asserts success and returns the whole output.
+fn ok_output(out: &std::process::Output) -> std::process::Output {
+    ok(out);
+    out.clone()
+}
