@@ -325,7 +325,7 @@ mod fluent_bit {
         fails_with(&missing, "/nonexistent/wamrc");
     }
 
-    /// Without its key, with a damaged model, the filter says so in Fluent
+    /// Without its key, with a wrong key, with a damaged model, the filter says so in Fluent
     /// Bit's log and passes every record on unscored, with the reason; a
     /// model installed while Fluent Bit runs is picked up without a restart.
     #[test]
@@ -340,6 +340,17 @@ mod fluent_bit {
         assert_eq!(records.len(), 50);
         assert!(fb_log.contains("logarithm: error: no model, records pass unscored: no key file"), "{fb_log}");
         assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("no key file") && r.get("anomaly_score").is_none()));
+
+        // A key file with the wrong passphrase: the error names both fingerprints.
+        let wrong = t.dir.path().join("wrong-keys");
+        fs::create_dir_all(&wrong).unwrap();
+        fs::write(wrong.join("logarithm-key"), "not the passphrase").unwrap();
+        let work = t.dir.path().join("fb-wrong");
+        fs::create_dir_all(&work).unwrap();
+        let (records, fb_log) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", &[&t.data, &wrong], "8M"), 50);
+        assert_eq!(records.len(), 50);
+        assert!(fb_log.contains("wrong encryption key"), "{fb_log}");
+        assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("wrong encryption key")));
 
         let keys = key_dir(&t);
         let model_path = t.data.join("models/model-000001.lgm");
