@@ -216,6 +216,34 @@ mod interface {
     }
 }
 
+/// Issue 11: the memory of recent verdicts changes nothing but the speed:
+/// every verdict, explanation included, is the one the line gets without it.
+mod verdict_cache {
+    use super::*;
+
+    #[test]
+    fn cached_verdicts_are_exactly_the_uncached_ones() {
+        let t = trained();
+        let detector = Detector::load(&current_model(&t.data), t.key).unwrap();
+        let log = t.dir.path().join("mixed.log");
+        fakelogs(&log, 5_000, 50, 21, "syslog");
+        let mut records: Vec<LogRecord> = std::fs::read_to_string(&log).unwrap().lines().map(logarithm::sources::parse_record).collect();
+        // The same messages at other severities, and once more: hits and misses alike.
+        let more: Vec<LogRecord> = records.iter().take(500).map(|r| LogRecord { priority: Some(3), ..r.clone() }).collect();
+        records.extend(more);
+        records.extend(records.clone());
+        for r in &records {
+            assert_eq!(detector.score(r), detector.score_uncached(r), "{r:?}");
+        }
+        let (hits, misses) = detector.cache_stats();
+        assert!(hits > misses, "templated logs repeat: {hits} hits, {misses} misses");
+        // The threshold in force decides, not the one a verdict was cached under.
+        let mut detector = detector;
+        detector.set_threshold(0.0).unwrap();
+        assert!(records.iter().all(|r| detector.score(r).anomalous));
+    }
+}
+
 mod model_file {
     use super::*;
 

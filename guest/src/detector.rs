@@ -2,12 +2,14 @@
 //! explanations. This is what the component exports and what native callers
 //! (tests, the evaluation) use directly.
 
+use crate::cache::{Cached, VerdictCache};
 use crate::error::Error;
-use crate::features::Severity;
+use crate::features::{Severity, record_terms};
 use crate::model::Model;
 use crate::modelfile;
 use crate::record::LogRecord;
 use std::borrow::Cow;
+use std::cell::RefCell;
 use std::time::{Duration, UNIX_EPOCH};
 
 /// How an explanation names the severity prior: `severity:err`, or
@@ -64,11 +66,15 @@ pub struct ModelInfo {
     pub key_fingerprint: String,
 }
 
-/// A model ready to score, with the threshold in force.
+/// A model ready to score, with the threshold in force, and its memory of
+/// recent verdicts ([`VerdictCache`]: exact, bounded).
 #[derive(Debug, Clone)]
 pub struct Detector {
     model: Model,
     threshold: f64,
+    /// Behind a `RefCell` because scoring takes `&self` (the component's
+    /// methods do); the detector is used from one thread at a time.
+    cache: RefCell<VerdictCache>,
 }
 
 impl Detector {
@@ -81,7 +87,7 @@ impl Detector {
     /// A detector for an in-memory model, at the model's threshold.
     pub fn new(model: Model) -> Self {
         let threshold = model.threshold;
-        Self { model, threshold }
+        Self { model, threshold, cache: RefCell::default() }
     }
 
     /// The model behind the detector.
@@ -115,9 +121,39 @@ impl Detector {
 
     /// Scores one record. Its explanation names the terms with the largest
     /// share of the raw error, and the severity prior when it applies
-    /// (`severity:crit`).
+    /// (`severity:crit`). A record of a kind scored a moment ago (the same
+    /// terms and own severity) gets the remembered verdict, which is exactly
+    /// the one it would get.
     pub fn score(&self, record: &LogRecord) -> Verdict {
-        let analysis = self.model.analyse(record);
+        let mut terms = Vec::new();
+        record_terms(&self.model.tokenizer, record, &mut terms);
+        terms.sort_unstable();
+        let mut cache = self.cache.borrow_mut();
+        if let Some(c) = cache.lookup(record.priority, &terms) {
+            return Verdict { score: c.score, anomalous: c.score >= self.threshold, terms: c.terms.clone() };
+        }
+        let verdict = self.verdict(record.priority, &mut terms);
+        cache.store(Cached { score: verdict.score, terms: verdict.terms.clone() });
+        verdict
+    }
+
+    /// Scores one record without the memory of recent verdicts (tests and
+    /// benchmarks compare the two).
+    pub fn score_uncached(&self, record: &LogRecord) -> Verdict {
+        let mut terms = Vec::new();
+        record_terms(&self.model.tokenizer, record, &mut terms);
+        self.verdict(record.priority, &mut terms)
+    }
+
+    /// The lookups the memory of recent verdicts answered, and did not.
+    pub fn cache_stats(&self) -> (u64, u64) {
+        let cache = self.cache.borrow();
+        (cache.hits, cache.misses)
+    }
+
+    /// The verdict on a record's own severity and terms.
+    fn verdict(&self, priority: Option<u8>, terms: &mut [Cow<'_, str>]) -> Verdict {
+        let analysis = self.model.analyse_terms(priority, terms);
         let score = self.model.calibration.score(analysis.raw);
         // Each term's share of the raw error: its own reconstruction error
         // (scaled like the known part, see `novelty_error`), or for an unseen

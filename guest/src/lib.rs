@@ -15,6 +15,7 @@
 //! model file that carries a fitted [`Model`] from the trainer to the
 //! detector.
 
+pub mod cache;
 pub mod calibration;
 pub mod detector;
 pub mod enrich;

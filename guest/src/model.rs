@@ -8,6 +8,7 @@ use crate::network::{Autoencoder, Reconstruction};
 use crate::record::LogRecord;
 use crate::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// Facts about a model that are not needed to score with it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -98,8 +99,14 @@ impl Model {
     pub fn analyse<'a>(&self, record: &'a LogRecord) -> Analysis<'a> {
         let mut terms = Vec::new();
         record_terms(&self.tokenizer, record, &mut terms);
-        let features = featurize(&self.vocab, &mut terms);
-        let severity = severity(record.priority, &terms);
+        self.analyse_terms(record.priority, &mut terms)
+    }
+
+    /// Analyses a record given as its own severity and its terms
+    /// ([`record_terms`], reordered): everything a verdict depends on.
+    pub fn analyse_terms<'a>(&self, priority: Option<u8>, terms: &mut [Cow<'a, str>]) -> Analysis<'a> {
+        let features = featurize(&self.vocab, terms);
+        let severity = severity(priority, terms);
         let reconstruction = self.net.reconstruct(&features.known);
         let prior = severity_bonus(severity.map(|s| s.level));
         let raw = novelty_error(reconstruction.total(), features.unseen_share()) + prior;

@@ -47,8 +47,13 @@ fn main() {
     let native = Detector::load(&file, "bench").unwrap();
     println!("load native          {:>10.1} ms  (Argon2id + decrypt + decode)", t.elapsed().as_secs_f64() * 1e3);
     let t = Instant::now();
+    let uncached: Vec<_> = test.iter().map(|r| native.score_uncached(r)).collect();
+    println!("score native, no verdict cache {}", rate(lines, t.elapsed().as_secs_f64()));
+    let t = Instant::now();
     let verdicts = native.score_batch(&test);
-    println!("score native         {}", rate(lines, t.elapsed().as_secs_f64()));
+    let (hits, misses) = native.cache_stats();
+    println!("score native         {}  ({hits} verdicts remembered, {misses} computed)", rate(lines, t.elapsed().as_secs_f64()));
+    assert!(verdicts == uncached, "the verdict cache changed a verdict");
 
     let t = Instant::now();
     let mut component = ComponentDetector::load(ComponentSource::Embedded, &file, "bench").map_err(|e| e.to_string()).unwrap();

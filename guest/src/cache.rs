@@ -1,0 +1,123 @@
+//! A bounded memory of recent verdicts, so that a line of a kind seen a
+//! moment ago skips features, the network and the explanation.
+//!
+//! Logs repeat: most lines differ from an earlier one only in the values the
+//! tokenizer masks. A verdict is a pure function of the line's terms (as a
+//! multiset: features sort them) and its own severity, so those are the key,
+//! compared in full (never by a hash alone): a cached verdict is exactly the
+//! verdict the line would get. Only the score and the explanation are kept;
+//! whether it is anomalous is decided against the threshold in force.
+//!
+//! Memory is bounded: at most [`MAX_ENTRIES`] entries with keys of at most
+//! [`MAX_KEY_BYTES`] (longer lines are scored without it; they rarely
+//! repeat), and when it is full it starts over empty, which is exact and
+//! cheap, and costs one miss per kind still in use.
+
+use crate::detector::Term;
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+/// Most verdicts kept.
+pub const MAX_ENTRIES: usize = 4096;
+/// Longest key kept, bytes (the line's terms, length-prefixed).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A remembered verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Cached {
+    /// The calibrated score.
+    pub score: f64,
+    /// The explanation.
+    pub terms: Vec<Term>,
+}
+
+/// Recent verdicts by the line's severity and sorted terms.
+#[derive(Debug, Clone, Default)]
+pub struct VerdictCache {
+    entries: HashMap<Box<[u8]>, Cached>,
+    /// The key of the last lookup (reused: no allocation per line).
+    key: Vec<u8>,
+    /// Lookups answered, and not, since the start (for benchmarks).
+    pub hits: u64,
+    /// Lookups not answered.
+    pub misses: u64,
+}
+
+impl VerdictCache {
+    /// The verdict remembered for a line with this own severity and these
+    /// terms, **sorted**; leaves the key for [`VerdictCache::store`].
+    pub fn lookup(&mut self, priority: Option<u8>, sorted_terms: &[Cow<'_, str>]) -> Option<&Cached> {
+        self.key.clear();
+        self.key.push(priority.unwrap_or(u8::MAX));
+        for t in sorted_terms {
+            // Length-prefixed, so that no two term lists share a key.
+            self.key.extend_from_slice(&(t.len() as u32).to_le_bytes());
+            self.key.extend_from_slice(t.as_bytes());
+        }
+        let found = self.entries.get(self.key.as_slice());
+        match found {
+            Some(_) => self.hits += 1,
+            None => self.misses += 1,
+        }
+        found
+    }
+
+    /// Remembers `cached` under the key of the last [`VerdictCache::lookup`].
+    pub fn store(&mut self, cached: Cached) {
+        if self.key.len() > MAX_KEY_BYTES {
+            return;
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            self.entries.clear();
+        }
+        self.entries.insert(self.key.as_slice().into(), cached);
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// True when nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(ts: &[&str]) -> Vec<Cow<'static, str>> {
+        ts.iter().map(|t| Cow::Owned((*t).to_owned())).collect()
+    }
+
+    #[test]
+    fn keys_are_exact_and_memory_is_bounded() {
+        let mut cache = VerdictCache::default();
+        let v = |score| Cached { score, terms: Vec::new() };
+        assert!(cache.lookup(None, &terms(&["a", "b"])).is_none());
+        cache.store(v(0.5));
+        assert_eq!(cache.lookup(None, &terms(&["a", "b"])).map(|c| c.score), Some(0.5));
+        // Other severity, other split of the same bytes: other keys.
+        assert!(cache.lookup(Some(3), &terms(&["a", "b"])).is_none());
+        assert!(cache.lookup(None, &terms(&["ab"])).is_none());
+        assert!(cache.lookup(None, &terms(&["a\u{1f}b"])).is_none());
+        // Long keys are not kept; a full cache starts over.
+        let long = "x".repeat(MAX_KEY_BYTES);
+        assert!(cache.lookup(None, &terms(&[&long])).is_none());
+        cache.store(v(0.9));
+        assert!(cache.lookup(None, &terms(&[&long])).is_none());
+        for i in 0..MAX_ENTRIES + 10 {
+            cache.lookup(None, &terms(&[&i.to_string()]));
+            cache.store(v(0.1));
+        }
+        assert!(cache.len() <= MAX_ENTRIES);
+        assert_eq!((cache.hits, cache.misses > 0), (1, true));
+    }
+}
