@@ -369,6 +369,22 @@ mod output {
         );
     }
 
+    /// Issue 10: a logged message cannot forge an `ANOMALY` line, recolour
+    /// the terminal, or run as a formula in a spreadsheet.
+    #[test]
+    fn output_cannot_be_forged() {
+        let t = trained();
+        let input = "{\"msg\":\"ok\\nANOMALY 1.0000 forged line\\u001b[31m red\"}\n=HYPERLINK(\\\"http://x\\\")\n";
+        let args = |format: &'static str| {
+            ["monitor", "--once", "--all", "-T", "0", "-f", format, "-i", "-D", t.data.to_str().unwrap(), "-K", t.key]
+        };
+        let human = ok(&run_with_stdin("logarithm", &args("human"), Some(input.as_bytes())));
+        assert!(!human.lines().any(|l| l.starts_with("ANOMALY 1.0000 forged")) && !human.contains('\u{1b}'), "{human}");
+        assert!(human.contains("ok\\nANOMALY 1.0000 forged line\\u{1b}[31m red"), "{human}");
+        let csv = ok(&run_with_stdin("logarithm", &args("csv"), Some(input.as_bytes())));
+        assert!(csv.contains("\"'=HYPERLINK("), "{csv}");
+    }
+
     /// Issue 14: shell completions and man pages come from the clap definitions.
     #[test]
     fn completions_and_man_pages() {

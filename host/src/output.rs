@@ -14,6 +14,7 @@ use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
 use logarithm_detector::{Term, Verdict};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::io::Write;
 
 /// Output format (`-f`).
@@ -69,6 +70,27 @@ pub fn rfc3339(timestamp_us: i64) -> Option<String> {
     DateTime::<Utc>::from_timestamp_micros(timestamp_us).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
+/// Text for a terminal: control characters (line breaks, ESC, DEL, C1
+/// controls, U+2028/2029) are shown escaped (`\n`, `\u{1b}`), so that a
+/// logged message cannot forge an `ANOMALY` line or recolour the terminal.
+pub fn printable(text: &str) -> Cow<'_, str> {
+    let control = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    if !text.chars().any(control) {
+        return Cow::Borrowed(text);
+    }
+    Cow::Owned(text.chars().map(|c| if control(c) { c.escape_default().to_string() } else { c.to_string() }).collect())
+}
+
+/// A CSV cell a spreadsheet will not run: text starting with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return is prefixed with `'` (OWASP's
+/// advice against formula injection), so `-- MARK --` shows as `'-- MARK --`.
+pub fn inert(text: &str) -> Cow<'_, str> {
+    match text.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{text}")),
+        _ => Cow::Borrowed(text),
+    }
+}
+
 /// A score for people: 4 decimals, and as it nears 1, enough more to show
 /// two significant digits of `1 − score`, so that anomalies (all `1.0000`
 /// at 4 decimals) still rank visibly: `0.999988`, `0.99999972`.
@@ -101,16 +123,17 @@ impl<W: Write> Printer<W> {
             Sink::Plain(out) if self.format == Format::Human => {
                 let mark = if verdict.anomalous { "ANOMALY" } else { "ok     " };
                 let ts = timestamp.as_deref().unwrap_or("-");
-                let who = match (r.host.is_empty(), r.source.is_empty()) {
-                    (false, false) => format!("{} {}: ", r.host, r.source),
-                    (true, false) => format!("{}: ", r.source),
-                    (false, true) => format!("{}: ", r.host),
+                let (host, source) = (printable(&r.host), printable(&r.source));
+                let who = match (host.is_empty(), source.is_empty()) {
+                    (false, false) => format!("{host} {source}: "),
+                    (true, false) => format!("{source}: "),
+                    (false, true) => format!("{host}: "),
                     (true, true) => String::new(),
                 };
                 let cut = if line.truncated { " [truncated]" } else { "" };
-                writeln!(out, "{mark} {} {ts} {who}{}{cut}", score_text(verdict.score), r.message)?;
+                writeln!(out, "{mark} {} {ts} {who}{}{cut}", score_text(verdict.score), printable(&r.message))?;
                 if verdict.anomalous && !verdict.terms.is_empty() {
-                    writeln!(out, "        terms: {}", terms_text(&verdict.terms, ", "))?;
+                    writeln!(out, "        terms: {}", printable(&terms_text(&verdict.terms, ", ")))?;
                 }
             }
             Sink::Plain(out) => {
@@ -136,13 +159,13 @@ impl<W: Write> Printer<W> {
             Sink::Csv(csv) => {
                 csv.serialize((
                     timestamp.unwrap_or_default(),
-                    &r.source,
-                    &r.host,
-                    &r.message,
+                    inert(&r.source),
+                    inert(&r.host),
+                    inert(&r.message),
                     verdict.score,
                     verdict.anomalous,
                     threshold,
-                    terms_text(&verdict.terms, ";"),
+                    inert(&terms_text(&verdict.terms, ";")),
                     &*line.origin,
                     line.line_no,
                 ))
@@ -182,6 +205,16 @@ fn csv_error(e: csv::Error) -> anyhow::Error {
 
 #[cfg(test)]
 mod tests {
+    /// Issue 10: a message cannot forge lines or run in a spreadsheet.
+    #[test]
+    fn output_cannot_be_forged() {
+        assert_eq!(super::printable("ok\nANOMALY 1.0 forged\u{1b}[31m"), "ok\\nANOMALY 1.0 forged\\u{1b}[31m");
+        assert_eq!(super::printable("Señal 日本"), "Señal 日本");
+        assert_eq!(super::inert("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(super::inert("-- MARK --"), "'-- MARK --");
+        assert_eq!(super::inert("plain"), "plain");
+    }
+
     /// Issue 14: anomalies no longer all print as `1.0000`.
     #[test]
     fn scores_near_1_keep_their_rank() {
