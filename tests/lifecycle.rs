@@ -270,3 +270,36 @@ fn sigint_cleans_up_and_installs_nothing() {
     let leftovers: Vec<_> = std::fs::read_dir(s.data.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
     assert!(leftovers.is_empty(), "scratch left behind: {leftovers:?}");
 }
+
+/// Issue 10: one trainer at a time per data directory; the second is told
+/// who holds it, and goes ahead once it is done.
+#[test]
+fn one_trainer_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    fakelogs(&log, 2000, 0, 6, "syslog");
+    let data = dir.path().join("data");
+    let mut first = command("logarithm-trainer")
+        .args(["train", "-i", "-D", data.to_str().unwrap(), "-K", KEY])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let holder = format!("pid {}: training", first.id());
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(data.join("lock")).is_ok_and(|t| t.contains(&holder)) {
+        assert!(std::time::Instant::now() < deadline, "the first trainer never took the lock");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let second = trainer(&data, &[log.to_str().unwrap()]);
+    fails_with(&second, "another logarithm-trainer");
+    assert!(String::from_utf8_lossy(&second.stderr).contains(&holder));
+    use std::io::Write;
+    let mut stdin = first.stdin.take().unwrap();
+    stdin.write_all(&std::fs::read(&log).unwrap()).unwrap();
+    drop(stdin);
+    assert!(first.wait_with_output().unwrap().status.success());
+    ok(&trainer(&data, &[log.to_str().unwrap()]));
+    assert_eq!(current(&data), 2);
+}

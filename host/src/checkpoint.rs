@@ -95,12 +95,26 @@ impl Checkpoints {
         data_dir.join("checkpoints.json")
     }
 
-    /// Loads checkpoints; a missing file means none.
+    /// Loads checkpoints; a missing file means none. A damaged file does
+    /// not stop the monitor (issue 10): it is set aside as
+    /// `checkpoints.json.damaged` with a warning, and reading starts where
+    /// it does without checkpoints (the end of each log, or `--since`).
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).with_context(|| {
-                format!("checkpoint file {} is damaged (delete it to start over from the end of each log)", path.display())
-            }),
+            Ok(bytes) => match serde_json::from_slice(&bytes) {
+                Ok(checkpoints) => Ok(checkpoints),
+                Err(e) => {
+                    let aside = path.with_extension("json.damaged");
+                    std::fs::rename(path, &aside)
+                        .with_context(|| format!("cannot set the damaged checkpoint file {} aside", path.display()))?;
+                    tracing::warn!(
+                        "checkpoint file {} is damaged ({e}); set aside as {}, starting from the end of each log",
+                        path.display(),
+                        aside.display()
+                    );
+                    Ok(Self::default())
+                }
+            },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read checkpoint file {}", path.display())),
         }
@@ -198,6 +212,8 @@ mod tests {
         assert_eq!(back.file(1, 2), Some(&pos));
         assert_eq!(back.journals["system"], "s=1;i=2");
         std::fs::write(&path, "{ not json").unwrap();
-        assert!(Checkpoints::load(&path).unwrap_err().to_string().contains("damaged"));
+        assert_eq!(Checkpoints::load(&path).unwrap(), Checkpoints::default());
+        assert_eq!(std::fs::read_to_string(path.with_extension("json.damaged")).unwrap(), "{ not json");
+        assert!(!path.exists());
     }
 }

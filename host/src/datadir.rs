@@ -14,9 +14,9 @@
 //! model or pointer behind.
 
 use anyhow::{Context, Result, bail};
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 /// Environment variable naming the data directory.
@@ -93,6 +93,48 @@ impl DataDir {
         &self.root
     }
 
+    /// Creates the directory if it is missing, mode 0700: it holds the
+    /// models and, maybe, the key.
+    pub fn create(&self) -> Result<()> {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.root)
+            .with_context(|| format!("cannot create {}", self.root.display()))
+    }
+
+    /// Takes the data directory's lock (`DATA_DIR/lock`, an `flock`) for
+    /// `what`, so that one trainer at a time changes its models; held until
+    /// the file is dropped. A second taker is refused with the holder's pid.
+    pub fn lock(&self, what: &str) -> Result<File> {
+        self.create()?;
+        let path = self.root.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = fs::read_to_string(&path).unwrap_or_default();
+                bail!(
+                    "another logarithm-trainer is working on {} ({}); wait for it to finish",
+                    self.root.display(),
+                    holder.trim().trim_end_matches('.')
+                );
+            }
+            Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+        }
+        file.set_len(0)
+            .and_then(|_| writeln!(file, "pid {}: {what}", std::process::id()))
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(file)
+    }
+
     /// Where model versions live.
     pub fn models_dir(&self) -> PathBuf {
         self.root.join("models")
@@ -156,6 +198,7 @@ impl DataDir {
 
     /// Installs a new model version (model file, metadata, then the pointer).
     pub fn install(&self, version: u32, model: &[u8], meta_json: &[u8]) -> Result<PathBuf> {
+        self.create()?;
         let dir = self.models_dir();
         fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let path = self.model_path(version);
@@ -265,17 +308,20 @@ impl DataDir {
                 Ok((key, KeyOrigin::File(path)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
-                fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+                self.create()?;
                 let key = hex::encode(rand::random::<[u8; 32]>());
-                let mut file = OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&path)
+                // Atomically, and 0600 from the first byte: a temporary file
+                // (tempfile creates it 0600), synced, renamed into place.
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(".key-")
+                    .permissions(fs::Permissions::from_mode(0o600))
+                    .tempfile_in(&self.root)
                     .with_context(|| format!("cannot create key file {}", path.display()))?;
-                file.write_all(key.as_bytes())
-                    .and_then(|_| file.sync_all())
+                tmp.write_all(key.as_bytes())
+                    .and_then(|_| tmp.as_file().sync_all())
                     .with_context(|| format!("cannot write key file {}", path.display()))?;
+                tmp.persist_noclobber(&path).with_context(|| format!("cannot create key file {}", path.display()))?;
+                File::open(&self.root).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", self.root.display()))?;
                 tracing::info!("generated encryption key {}", path.display());
                 Ok((key, KeyOrigin::File(path)))
             }
@@ -314,11 +360,19 @@ mod tests {
         assert_eq!(dd.passphrase(None, false).unwrap().0, k1);
         let mode = fs::metadata(dd.key_path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
+        assert_eq!(fs::metadata(dd.root()).unwrap().permissions().mode() & 0o777, 0o700, "the data directory is private");
         assert_eq!(dd.passphrase(given("given"), true).unwrap(), ("given".into(), KeyOrigin::Given));
         let fp = logarithm_detector::modelfile::key_fingerprint("given").unwrap();
         assert!(dd.checked_passphrase(given("given"), false, Some(&fp)).is_ok());
         let e = dd.checked_passphrase(given("other"), false, Some(&fp)).unwrap_err().to_string();
         assert!(e.contains("not the expected"), "{e}");
+
+        // One holder of the lock at a time.
+        let held = dd.lock("training").unwrap();
+        let e = dd.lock("training").unwrap_err().to_string();
+        assert!(e.contains("another logarithm-trainer") && e.contains(&format!("pid {}: training", std::process::id())), "{e}");
+        drop(held);
+        dd.lock("training").unwrap();
 
         // Delete and roll back.
         dd.set_current(2).unwrap();

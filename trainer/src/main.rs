@@ -176,6 +176,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ModelCommand::Delete(args) => model_delete(&args),
             ModelCommand::Rollback(common) => {
                 let (_, data_dir) = common.setup()?;
+                let _lock = data_dir.lock("rollback")?;
                 rollback(&data_dir)
             }
         },
@@ -190,6 +191,8 @@ fn rollback(data_dir: &DataDir) -> Result<ExitCode> {
 
 fn train(args: TrainArgs) -> Result<ExitCode> {
     let (config, data_dir) = args.common.setup()?;
+    // One trainer at a time per data directory (models, versions, scratch).
+    let _lock = data_dir.lock(if args.rollback { "rollback" } else { "training" })?;
     if args.rollback {
         return rollback(&data_dir);
     }
@@ -463,6 +466,7 @@ fn model_list(common: &SharedArgs) -> Result<ExitCode> {
 
 fn model_delete(args: &DeleteArgs) -> Result<ExitCode> {
     let (_, data_dir) = args.common.setup()?;
+    let _lock = data_dir.lock("deleting models")?;
     let targets: Vec<u32> = match (args.version, args.older_than) {
         (Some(v), _) => vec![v],
         (None, Some(age)) => {
