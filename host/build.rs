@@ -8,7 +8,10 @@
 //! The nested cargo uses its own target dir (`target/guest`; sharing the outer
 //! one would deadlock on its lock), is spawned with `$CARGO`, and drops
 //! `CARGO_ENCODED_RUSTFLAGS` (host flags must not leak into a wasm build).
-//! Set either variable to a prebuilt `.wasm` to embed it instead.
+//! Set either variable to a prebuilt `.wasm` to embed it instead. Under
+//! `cargo clippy` the nested build inherits clippy's wrapper, so the wasm
+//! faces (`component.rs`, `fluentbit.rs`, compiled for wasm only) are linted
+//! too, and `-D warnings` applies to them.
 
 use std::env;
 use std::path::{Path, PathBuf};

@@ -68,7 +68,7 @@ struct Filter {
 }
 
 thread_local! {
-    static FILTER: RefCell<Filter> = RefCell::new(Filter { out: Vec::new(), model: None, problem: String::new(), checked: None });
+    static FILTER: RefCell<Filter> = const { RefCell::new(Filter { out: Vec::new(), model: None, problem: String::new(), checked: None }) };
 }
 
 /// WASI reactor initialisation: runs the module's constructors once, after
