@@ -495,7 +495,26 @@ mod inputs {
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'xml'"));
         let out = run("logarithm", &["monitor", "--batch-size", "0"]);
-        assert!(!out.status.success());
+        assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--batch-size"));
+        // A batch that could not fit the detector's memory is refused, naming both flags.
+        let t = trained();
+        let out = run(
+            "logarithm",
+            &[
+                "monitor",
+                "--once",
+                "--batch-size",
+                "65536",
+                "--max-line-bytes",
+                "1048576",
+                "-D",
+                t.data.to_str().unwrap(),
+                "-K",
+                t.key,
+                "/dev/null",
+            ],
+        );
+        fails_with(&out, "--batch-size 65536 × --max-line-bytes 1048576");
     }
 }
 

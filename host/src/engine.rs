@@ -24,7 +24,26 @@ use exports::logarithm::detector::scoring as wit;
 pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("LOGARITHM_GUEST_WASM"));
 
 /// Largest linear memory the component may grow to.
-const MEMORY_LIMIT: usize = 1 << 30;
+pub const MEMORY_LIMIT: usize = 1 << 30;
+
+/// The most bytes of lines one call into the component may carry: a
+/// quarter of its memory, which also holds the model, the batch's copies
+/// and its verdicts.
+pub const MAX_BATCH_BYTES: usize = MEMORY_LIMIT / 4;
+
+/// Checks that `--batch-size` records of `--max-line-bytes` each fit the
+/// component's memory, naming both flags when they do not.
+pub fn check_batch(batch_size: usize, max_line_bytes: usize) -> Result<()> {
+    if batch_size.saturating_mul(max_line_bytes) > MAX_BATCH_BYTES {
+        bail!(
+            "--batch-size {batch_size} × --max-line-bytes {max_line_bytes} is {} MiB, more than the {} MiB a call into the detector may carry (its memory is capped at {} MiB): lower one of them",
+            batch_size.saturating_mul(max_line_bytes) >> 20,
+            MAX_BATCH_BYTES >> 20,
+            MEMORY_LIMIT >> 20
+        );
+    }
+    Ok(())
+}
 
 /// `anyhow`'s `context` for wasmtime's own error type.
 trait WasmContext<T> {

@@ -207,6 +207,7 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
         None => config.settings.threshold,
     };
     let max_line_bytes = args.max_line_bytes.map(|b| b as usize).or(config.settings.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
+    logarithm::engine::check_batch(args.batch_size as usize, max_line_bytes)?;
     let loaded = load_detector(&args.common, &data_dir).and_then(|mut d| {
         if let Some(t) = threshold {
             d.set_threshold(t)?;
@@ -278,6 +279,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         (None, None) => Format::Human,
     };
     let max_line_bytes = args.max_line_bytes.map(|b| b as usize).or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
+    logarithm::engine::check_batch(args.batch_size as usize, max_line_bytes)?;
     let filter = match args.filter.as_deref() {
         Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| {
             // The regex error is a multi-line diagram; its last line is the reason.

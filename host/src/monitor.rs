@@ -82,16 +82,23 @@ pub fn run<W: Write>(
     printer.header()?;
     let mut flush = |pending: &mut Pending, stats: &mut MonitorStats| -> Result<()> {
         if !pending.lines.is_empty() {
-            let records: Vec<_> = pending.lines.iter().map(|l| l.record.clone()).collect();
+            // Lines a bug kept from parsing are passed on unscored, with why.
+            let records: Vec<_> = pending.lines.iter().filter(|l| l.error.is_none()).map(|l| l.record.clone()).collect();
             let verdicts = detector.score_batch(&records).with_context(|| {
                 let first = &pending.lines[0];
                 format!("{} records from {} line {} on were not scored", pending.lines.len(), first.origin, first.line_no)
             })?;
-            for (line, verdict) in pending.lines.iter().zip(&verdicts) {
-                stats.scored += 1;
-                stats.anomalies += u64::from(verdict.anomalous);
-                if config.all || verdict.anomalous {
-                    printer.write(line, verdict, threshold)?;
+            let mut verdicts = verdicts.iter();
+            for line in &pending.lines {
+                match line.error.is_none().then(|| verdicts.next()).flatten() {
+                    Some(verdict) => {
+                        stats.scored += 1;
+                        stats.anomalies += u64::from(verdict.anomalous);
+                        if config.all || verdict.anomalous {
+                            printer.write(line, Some(verdict), threshold)?;
+                        }
+                    }
+                    None => printer.write(line, None, threshold)?,
                 }
             }
             printer.flush()?;

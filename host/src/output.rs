@@ -6,8 +6,10 @@
 //! (`[{"term", "weight", "unseen"}]`), plus `origin` and `line` (where the
 //! record was read), `raw` (the line as read, header included), `truncated`
 //! when the line was cut, and `fields` (journal `unit` and `pid`, the other
-//! keys of NDJSON input) when there are any. CSV: a header row and the same
-//! columns up to `line`, `terms` as `term;term (unseen)`.
+//! keys of NDJSON input) when there are any. A line passed on unscored (a
+//! bug hit while parsing it) has `score: null` and `error`, in every
+//! format. CSV: a header row and the same columns up to `line`, `terms` as
+//! `term;term (unseen)`, then `error`.
 
 use crate::sources::Line;
 use anyhow::Result;
@@ -52,7 +54,7 @@ struct JsonRecord<'a> {
     source: &'a str,
     host: &'a str,
     message: &'a str,
-    score: f64,
+    score: Option<f64>,
     anomalous: bool,
     threshold: f64,
     terms: Vec<JsonTerm<'a>>,
@@ -63,6 +65,8 @@ struct JsonRecord<'a> {
     truncated: bool,
     #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     fields: std::collections::BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
 }
 
 /// RFC 3339 (UTC, microseconds when present) of a microsecond timestamp.
@@ -115,13 +119,22 @@ impl<W: Write> Printer<W> {
         Self { format, sink }
     }
 
-    /// Writes one verdict.
-    pub fn write(&mut self, line: &Line, verdict: &Verdict, threshold: f64) -> Result<()> {
+    /// Writes one verdict, or a line passed on unscored (`None`, with its
+    /// `Line::error`).
+    pub fn write(&mut self, line: &Line, verdict: Option<&Verdict>, threshold: f64) -> Result<()> {
         let r = &line.record;
+        let unscored = Verdict { score: f64::NAN, anomalous: false, terms: Vec::new() };
+        let scored = verdict.is_some();
+        let verdict = verdict.unwrap_or(&unscored);
+        let error = line.error.as_deref().filter(|_| !scored);
         let timestamp = r.timestamp_us.and_then(rfc3339);
         match &mut self.sink {
             Sink::Plain(out) if self.format == Format::Human => {
-                let mark = if verdict.anomalous { "ANOMALY" } else { "ok     " };
+                let mark = match (scored, verdict.anomalous) {
+                    (false, _) => "error  ",
+                    (true, true) => "ANOMALY",
+                    (true, false) => "ok     ",
+                };
                 let ts = timestamp.as_deref().unwrap_or("-");
                 let (host, source) = (printable(&r.host), printable(&r.source));
                 let who = match (host.is_empty(), source.is_empty()) {
@@ -131,7 +144,9 @@ impl<W: Write> Printer<W> {
                     (true, true) => String::new(),
                 };
                 let cut = if line.truncated { " [truncated]" } else { "" };
-                writeln!(out, "{mark} {} {ts} {who}{}{cut}", score_text(verdict.score), printable(&r.message))?;
+                let score = if scored { score_text(verdict.score) } else { "-".to_owned() };
+                let why = error.map(|e| format!(" [{e}]")).unwrap_or_default();
+                writeln!(out, "{mark} {score} {ts} {who}{}{cut}{why}", printable(&r.message))?;
                 if verdict.anomalous && !verdict.terms.is_empty() {
                     writeln!(out, "        terms: {}", printable(&terms_text(&verdict.terms, ", ")))?;
                 }
@@ -142,7 +157,7 @@ impl<W: Write> Printer<W> {
                     source: &r.source,
                     host: &r.host,
                     message: &r.message,
-                    score: verdict.score,
+                    score: scored.then_some(verdict.score),
                     anomalous: verdict.anomalous,
                     threshold,
                     terms: verdict.terms.iter().map(|t| JsonTerm { term: &t.text, weight: t.weight, unseen: t.unseen }).collect(),
@@ -151,6 +166,7 @@ impl<W: Write> Printer<W> {
                     raw: &line.raw,
                     truncated: line.truncated,
                     fields: line.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
+                    error,
                 };
                 // As io::Error, so that a closed pipe is recognised as one.
                 serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
@@ -162,12 +178,13 @@ impl<W: Write> Printer<W> {
                     inert(&r.source),
                     inert(&r.host),
                     inert(&r.message),
-                    verdict.score,
+                    scored.then_some(verdict.score),
                     verdict.anomalous,
                     threshold,
                     inert(&terms_text(&verdict.terms, ";")),
                     &*line.origin,
                     line.line_no,
+                    error.unwrap_or_default(),
                 ))
                 .map_err(csv_error)?;
             }
@@ -178,8 +195,20 @@ impl<W: Write> Printer<W> {
     /// Writes the header, if the format has one.
     pub fn header(&mut self) -> Result<()> {
         if let Sink::Csv(csv) = &mut self.sink {
-            csv.write_record(["timestamp", "source", "host", "message", "score", "anomalous", "threshold", "terms", "origin", "line"])
-                .map_err(csv_error)?;
+            csv.write_record([
+                "timestamp",
+                "source",
+                "host",
+                "message",
+                "score",
+                "anomalous",
+                "threshold",
+                "terms",
+                "origin",
+                "line",
+                "error",
+            ])
+            .map_err(csv_error)?;
         }
         Ok(())
     }
@@ -213,6 +242,41 @@ mod tests {
         assert_eq!(super::inert("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(super::inert("-- MARK --"), "'-- MARK --");
         assert_eq!(super::inert("plain"), "plain");
+    }
+
+    /// Issue 10: a line a bug kept from parsing is printed unscored, with
+    /// why, in every format (and never as an anomaly).
+    #[test]
+    fn unscored_lines_say_why() {
+        use crate::checkpoint::Position;
+        use crate::sources::Line;
+        let line = Line {
+            origin: "x.log".into(),
+            line_no: 3,
+            raw: "raw text".into(),
+            record: logarithm_detector::LogRecord::from_message("raw text"),
+            truncated: false,
+            extra: Vec::new(),
+            position: Position::None,
+            error: Some("parsing failed (a bug: boom); passed on unscored".into()),
+        };
+        let print = |format| {
+            let mut printer = super::Printer::new(format, Vec::new());
+            printer.header().unwrap();
+            printer.write(&line, None, 0.999).unwrap();
+            printer.flush().unwrap();
+            match printer.sink {
+                super::Sink::Plain(out) => String::from_utf8(out).unwrap(),
+                super::Sink::Csv(csv) => String::from_utf8(csv.into_inner().unwrap()).unwrap(),
+            }
+        };
+        let json: serde_json::Value = serde_json::from_str(&print(super::Format::Json)).unwrap();
+        assert_eq!((json["score"].is_null(), &json["anomalous"]), (true, &serde_json::json!(false)));
+        assert!(json["error"].as_str().unwrap().contains("boom"));
+        let csv = print(super::Format::Csv);
+        assert!(csv.lines().next().unwrap().ends_with(",error") && csv.contains(",,false,0.999,,x.log,3,parsing failed"), "{csv}");
+        let human = print(super::Format::Human);
+        assert!(human.starts_with("error   - - raw text [parsing failed"), "{human}");
     }
 
     /// Issue 14: anomalies no longer all print as `1.0000`.

@@ -145,12 +145,16 @@ fn entry(journal: &mut Journal, origin: &Arc<str>, entry_no: u64, options: &Read
     if let Ok(at) = journal.timestamp().map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros()) {
         fields.insert("__REALTIME_TIMESTAMP".to_owned(), Value::String(at.to_string()));
     }
-    let record = parse::from_object(&fields, &Local::now()).unwrap_or_else(|| LogRecord::from_message(message.clone()));
+    let parsed = super::contained(origin, entry_no, || parse::from_object(&fields, &Local::now()));
+    let (record, error) = match parsed {
+        Ok(record) => (record.unwrap_or_else(|| LogRecord::from_message(message.clone())), None),
+        Err(why) => (LogRecord::from_message(message.clone()), Some(why)),
+    };
     let mut extra = Vec::new();
     for (key, name) in [("unit", "_SYSTEMD_UNIT"), ("pid", "_PID")] {
         if let Some(v) = field(journal, name) {
             extra.push((key.to_owned(), text(v)));
         }
     }
-    Line { origin: origin.clone(), line_no: entry_no, raw: message, record, truncated, extra, position }
+    Line { origin: origin.clone(), line_no: entry_no, raw: message, record, truncated, extra, position, error }
 }

@@ -43,6 +43,22 @@ pub struct Line {
     pub extra: Vec<(String, String)>,
     /// Where to resume after this line.
     pub position: Position,
+    /// Why the line is passed on unscored (a bug hit while parsing it),
+    /// when it is.
+    pub error: Option<String>,
+}
+
+/// Runs `parse` for the line `line_no` of `origin`, containing a panic (a
+/// bug not found yet): it costs that line, which is passed on as a plain
+/// message with the reason, not the reader (issue 10).
+pub fn contained<T>(origin: &str, line_no: u64, parse: impl FnOnce() -> T) -> Result<T, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).map_err(|panic| {
+        let why =
+            panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+        let msg = format!("parsing failed (a bug: {why}); passed on unscored");
+        tracing::error!("{origin} line {line_no}: {msg}");
+        msg
+    })
 }
 
 /// What to read.
@@ -178,11 +194,25 @@ fn read_stdin(options: &ReadOptions, tx: &SyncSender<Line>) -> SourceResult {
 /// [`parse::parse_text`]: NDJSON when it is a JSON object with a message
 /// (other fields kept as extras), syslog or plain otherwise.
 pub(crate) fn line_from_text(origin: &Arc<str>, line_no: u64, raw: String, truncated: bool, position: Position) -> Line {
-    let (record, extra) = parse::parse_text(&raw, &Local::now());
-    Line { origin: origin.clone(), line_no, raw, record, truncated, extra, position }
+    let (record, extra, error) = match contained(origin, line_no, || parse::parse_text(&raw, &Local::now())) {
+        Ok((record, extra)) => (record, extra, None),
+        Err(why) => (LogRecord::from_message(raw.clone()), Vec::new(), Some(why)),
+    };
+    Line { origin: origin.clone(), line_no, raw, record, truncated, extra, position, error }
 }
 
 /// A raw line to a record (the parsing [`spawn`]'s readers apply).
 pub fn parse_record(raw: &str) -> LogRecord {
     parse::parse_text(raw, &Local::now()).0
+}
+
+#[cfg(test)]
+mod tests {
+    /// Issue 10: a panic while handling one line costs that line only.
+    #[test]
+    fn a_panic_in_parsing_is_contained() {
+        assert_eq!(super::contained("x.log", 7, || 42), Ok(42));
+        let err = super::contained("x.log", 8, || -> u32 { panic!("boom at byte 3") }).unwrap_err();
+        assert!(err.contains("boom at byte 3") && err.contains("unscored"), "{err}");
+    }
 }
