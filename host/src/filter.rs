@@ -97,7 +97,15 @@ pub fn run(
     let batch_size = batch_size.max(1);
     while let Ok(first) = lines.recv() {
         let batch: Vec<String> = std::iter::once(first).chain(lines.try_iter().take(batch_size - 1)).collect::<Result<_, _>>()?;
-        let (mut items, records): (Vec<Item>, Vec<Option<LogRecord>>) = batch.iter().map(|l| item(l)).unzip();
+        // A panic while reading a line (a bug) costs that line only: it passes on unscored.
+        let (mut items, records): (Vec<Item>, Vec<Option<LogRecord>>) = batch
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                crate::sources::contained("-", stats.lines + i as u64 + 1, || item(l))
+                    .unwrap_or_else(|why| (Item { record: enrich::raw_line_record(l), error: Some(why) }, None))
+            })
+            .unzip();
         let to_score: Vec<LogRecord> = records.iter().flatten().cloned().collect();
         let scored = match &mut detector {
             Ok(d) => d.score_batch(&to_score).map_err(|e| format!("not scored: {e:#}")),
