@@ -213,27 +213,50 @@ fn keys_and_fingerprints() {
 /// model loadable, and the next run leaves no scratch files behind.
 #[test]
 fn sigkill_at_any_point_keeps_the_current_model() {
+    use std::os::unix::process::ExitStatusExt;
     let s = setup();
     let d = s.data.to_str().unwrap();
     let big = s._dir.path().join("big.log");
     fakelogs(&big, 150_000, 0, 9, "syslog");
-    for delay_ms in [50, 300, 800, 1500, 2500] {
+    // Points the test observes in the data directory as the run goes on
+    // (issue 10: fixed delays hit a finished process as machines got faster).
+    let scratch = |pid: u32| -> Vec<String> {
+        let Ok(dirs) = std::fs::read_dir(s.data.join("tmp")) else { return Vec::new() };
+        dirs.flatten()
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&format!("train-{pid}-")))
+            .flat_map(|e| std::fs::read_dir(e.path()).into_iter().flatten().flatten().map(|f| f.file_name().to_string_lossy().into_owned()))
+            .collect()
+    };
+    type Point<'a> = Box<dyn Fn(u32) -> bool + 'a>;
+    let data = s.data.clone();
+    let points: Vec<(&str, Point)> = vec![
+        (
+            "the lock taken",
+            Box::new(move |pid| std::fs::read_to_string(data.join("lock")).is_ok_and(|t| t.contains(&format!("pid {pid}")))),
+        ),
+        ("reading: a term chunk spilled", Box::new(|pid| scratch(pid).iter().any(|f| f.starts_with("terms-")))),
+        ("a second term chunk", Box::new(|pid| scratch(pid).iter().filter(|f| f.starts_with("terms-")).count() >= 2)),
+        ("featurizing: a feature chunk written", Box::new(|pid| scratch(pid).iter().any(|f| f.starts_with("features-")))),
+        ("training: every chunk featurized", Box::new(|pid| scratch(pid).iter().filter(|f| f.starts_with("features-")).count() >= 3)),
+    ];
+    for (point, reached) in &points {
         let mut child = command("logarithm-trainer")
             .args(["train", "-D", d, "-K", KEY, "--retrain-mode", "full", big.to_str().unwrap()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        let _ = child.kill();
-        child.wait().unwrap();
+        let pid = child.id();
+        while !reached(pid) {
+            assert!(child.try_wait().unwrap().is_none(), "the trainer finished before {point}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.signal(), Some(9), "the kill at {point} landed on a running trainer ({status})");
         let version = current(&s.data);
         let out = run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, s.novel_log.to_str().unwrap()]);
-        assert!(
-            out.status.success(),
-            "after a kill at {delay_ms} ms, version {version} does not load: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "after a kill at {point}, version {version} does not load: {}", String::from_utf8_lossy(&out.stderr));
     }
     ok(&trainer(&s.data, &[s.base_log.to_str().unwrap()]));
     let leftovers: Vec<_> = std::fs::read_dir(s.data.join("tmp")).unwrap().flatten().map(|e| e.path()).collect();
