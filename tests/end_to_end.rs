@@ -528,26 +528,34 @@ mod follow {
         let t = trained();
         let log = t.dir.path().join("live.log");
         std::fs::write(&log, "old line before start\n").unwrap();
+        let (out, err) = (t.dir.path().join("out.json"), t.dir.path().join("out.err"));
         let child = command("logarithm")
-            .args(["monitor", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()])
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
+            .args(["monitor", "--all", "-f", "json", "-L", "debug", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()])
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
             .unwrap();
-        std::thread::sleep(Duration::from_millis(1500));
+        // Its readiness signal, not a guess of how fast this machine is (issue 10).
+        let wait = |what: &str, done: &dyn Fn() -> bool| {
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while !done() {
+                assert!(Instant::now() < deadline, "timed out waiting for {what}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let signal = format!("reading {} from offset", log.display());
+        wait("the monitor to position itself", &|| std::fs::read_to_string(&err).is_ok_and(|t| t.contains(&signal)));
         let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
         for i in 0..50 {
             writeln!(f, "Nov  2 08:00:{:02} web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)", i % 60).unwrap();
         }
         drop(f);
-        let deadline = Instant::now() + Duration::from_secs(3);
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let records = || std::fs::read_to_string(&out).unwrap_or_default().lines().filter(|l| l.ends_with('}')).count();
+        wait("the 50 new lines", &|| records() >= 50);
         ok(&std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).output().unwrap());
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let records = json_lines(&String::from_utf8(out.stdout).unwrap());
+        let status = child.wait_with_output().unwrap().status;
+        assert!(status.success(), "{}", std::fs::read_to_string(&err).unwrap());
+        let records = json_lines(&std::fs::read_to_string(&out).unwrap());
         // Started at the end of the file (like tail -F): only the 50 new lines.
         assert_eq!(records.len(), 50, "{records:?}");
         let by_line: BTreeMap<u64, &Value> = records.iter().map(|r| (r["line"].as_u64().unwrap(), r)).collect();

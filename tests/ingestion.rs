@@ -17,15 +17,27 @@ fn json_lines(text: &str) -> Vec<Value> {
     text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"))).collect()
 }
 
-/// Starts `logarithm monitor` following, its stdout going to `out`.
+/// Starts `logarithm monitor` following, its stdout going to `out`, its
+/// diagnostics (with our debug lines, the readiness signals of [`ready`])
+/// to `out.err`.
 fn follow(t: &Trained, args: &[&str], out: &Path) -> Child {
     command("logarithm")
-        .args(["monitor", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key])
+        .args(["monitor", "--all", "-f", "json", "-L", "debug", "-D", t.data.to_str().unwrap(), "-K", t.key])
         .args(args)
         .stdout(File::create(out).unwrap())
         .stderr(File::create(out.with_extension("err")).unwrap())
         .spawn()
         .unwrap()
+}
+
+/// Waits until the monitor writing to `out` has said `signal` on stderr
+/// (`reading PATH from offset N`, `reading journal directory DIR from its
+/// end`, `cannot open PATH`): it is then positioned, and what is written
+/// next is new to it. No fixed sleep guesses how fast this machine is
+/// (issue 10).
+fn ready(out: &Path, signal: &str) {
+    let err = out.with_extension("err");
+    wait_for(60, &format!("the monitor to say {signal:?}"), || fs::read_to_string(&err).is_ok_and(|t| t.contains(signal)));
 }
 
 fn signal(child: &Child, sig: &str) {
@@ -114,7 +126,7 @@ mod journald {
 
         let out1 = t.dir.path().join("run1.json");
         let monitor = follow(&t, &["--journal-dir", dir.to_str().unwrap()], &out1);
-        std::thread::sleep(Duration::from_millis(1500));
+        ready(&out1, "from its end");
         journal_file(&dir.join("b.journal"), &journal_batch(10, 20, base + 1_000_000));
         wait_for(20, "20 new journal entries", || records_in(&out1).len() >= 20);
         stop(monitor);
@@ -167,7 +179,7 @@ mod rsyslog {
         let out = t.dir.path().join("monitor.json");
         // The file does not exist yet: the monitor waits for it, then reads it whole.
         let monitor = follow(&t, &[log.to_str().unwrap()], &out);
-        std::thread::sleep(Duration::from_millis(1000));
+        ready(&out, &format!("cannot open {}", log.display()));
         let total = 300;
         for i in 0..total {
             let msg = format!("test message {i} from logger");
@@ -217,7 +229,7 @@ mod rotation {
         // The monitor starts first: a file present at start is read from its
         // end, like tail -F, so it must be tailing before the writer starts.
         let mut monitor = follow(&t, &args, &outputs[0]);
-        std::thread::sleep(Duration::from_millis(1500));
+        ready(&outputs[0], &format!("reading {} from offset", live.display()));
         let total = 100_000u64;
         let writer = {
             let live = live.clone();
@@ -321,12 +333,12 @@ mod following {
         fs::write(logs.join("a.log"), "a old line\n").unwrap();
         let out = t.dir.path().join("out.json");
         let monitor = follow(&t, &[logs.join("*.log").to_str().unwrap()], &out);
-        std::thread::sleep(Duration::from_millis(1500));
+        ready(&out, &format!("reading {} from offset", logs.join("a.log").display()));
         fs::write(logs.join("b.log"), "b first\nb second\n").unwrap();
         OpenOptions::new().append(true).open(logs.join("a.log")).unwrap().write_all(b"a new line\n").unwrap();
         wait_for(20, "the new file and the appended line", || records_in(&out).len() >= 3);
         fs::remove_file(logs.join("b.log")).unwrap();
-        std::thread::sleep(Duration::from_millis(3000));
+        ready(&out, &format!("done with rotated {}", logs.join("b.log").display()));
         fs::write(logs.join("b.log"), "b reborn\n").unwrap();
         wait_for(20, "the re-created file", || records_in(&out).len() >= 4);
         std::thread::sleep(Duration::from_millis(500));

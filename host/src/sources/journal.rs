@@ -69,20 +69,25 @@ pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &SyncSender<Li
 
     let cursor = options.follow.then(|| options.checkpoints.journals.get(&name).cloned()).flatten();
     let mut skip_cursor = None;
-    if let Some(c) = &cursor {
+    let start = if let Some(c) = &cursor {
         journal.seek_cursor(c.as_str()).map_err(|e| fail("seek in", e))?;
         skip_cursor = Some(c.clone());
+        "its checkpoint"
     } else if let Some(since) = options.since_us {
         journal.seek_realtime_usec(since.max(0) as u64).map_err(|e| fail("seek in", e))?;
+        "--since"
     } else if options.follow && !options.from_head {
         journal.seek_tail().map_err(|e| fail("seek in", e))?;
         // After seeking to the tail, step back onto the last entry so that
         // the next step lands on the first new one.
         journal.previous().map_err(|e| fail("read", e))?;
         skip_cursor = journal.cursor().ok();
+        "its end"
     } else {
         journal.seek_head().map_err(|e| fail("seek in", e))?;
-    }
+        "its start"
+    };
+    tracing::debug!("reading {} from {start}", describe());
 
     let origin: Arc<str> = match dir {
         None => "journal".into(),
