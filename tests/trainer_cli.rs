@@ -123,8 +123,10 @@ fn mini_loghub(root: &std::path::Path) {
     for d in ["BGL", "HDFS", "Linux", "OpenSSH"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
-    // BGL: normal INFO chatter of a few kinds, plus FATAL alerts of kinds the
-    // normal lines never have, spread through time.
+    // BGL: normal INFO chatter of a few kinds, plus alerts of kinds the
+    // normal lines never have, spread through time. A third of the alerts
+    // are at the normal lines' level (INFO), so that ranking by level alone
+    // cannot find them: the test needs the model (issue 10).
     let normal = [
         "KERNEL INFO instruction cache parity error corrected",
         "KERNEL INFO generating core.{n}",
@@ -134,7 +136,7 @@ fn mini_loghub(root: &std::path::Path) {
     ];
     let alerts = [
         "KERNEL FATAL data TLB error interrupt",
-        "KERNEL FATAL rts: kernel terminated for reason {n}",
+        "KERNEL INFO rts: kernel terminated for reason {n}",
         "APP FATAL ciod: Error reading message prefix after LOAD_MESSAGE on CioStream socket to 172.16.96.{n}:{n}",
     ];
     let mut bgl = String::new();
@@ -207,8 +209,10 @@ fn eval_runs_the_whole_harness() {
             }
         }
     }
-    // Alerts are FATAL kinds never logged as normal: ranked first, flagged,
-    // and few normal lines flagged.
+    // Alerts are kinds never logged as normal, a third of them at the
+    // normal lines' level: ranked first, flagged, and few normal lines
+    // flagged, which a ranking by level alone (ROC-AUC about 0.83 here)
+    // cannot do.
     let clean = row("BGL_20k", "clean", "logarithm");
     assert!(clean[0] >= 0.99 && clean[4] >= 0.9 && clean[6] <= 0.01, "{clean:?}");
     assert!(clean[0] >= row("BGL_20k", "clean", "new template")[0], "{out}");
