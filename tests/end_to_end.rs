@@ -171,6 +171,9 @@ mod component {
             assert_eq!(g, e, "record {i}: {:?}", records[i].message);
         }
         // Single-record scoring agrees with batches, and a threshold override applies.
+        for (i, r) in records.iter().enumerate().step_by(7) {
+            assert_eq!(wasm.score(r).unwrap(), expected[i], "record {i} scored alone");
+        }
         wasm.set_threshold(0.5).unwrap();
         assert_eq!(wasm.info().unwrap().threshold, 0.5);
         assert!(wasm.set_threshold(1.5).unwrap_err().to_string().contains("outside [0, 1]"));

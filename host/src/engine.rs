@@ -176,16 +176,7 @@ impl ComponentDetector {
 
     /// Scores a batch of records in one call into the component.
     pub fn score_batch(&mut self, records: &[LogRecord]) -> Result<Vec<Verdict>> {
-        let batch: Vec<wit::LogRecord> = records
-            .iter()
-            .map(|r| wit::LogRecord {
-                timestamp_us: r.timestamp_us,
-                source: r.source.clone(),
-                host: r.host.clone(),
-                priority: r.priority,
-                message: r.message.clone(),
-            })
-            .collect();
+        let batch: Vec<wit::LogRecord> = records.iter().map(record_to_wit).collect();
         let verdicts = self
             .bindings
             .logarithm_detector_scoring()
@@ -195,14 +186,36 @@ impl ComponentDetector {
         if verdicts.len() != records.len() {
             bail!("the detector component returned {} verdicts for {} records", verdicts.len(), records.len());
         }
-        Ok(verdicts
-            .into_iter()
-            .map(|v| Verdict {
-                score: v.score,
-                anomalous: v.anomalous,
-                terms: v.terms.into_iter().map(|t| Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
-            })
-            .collect())
+        Ok(verdicts.into_iter().map(verdict_from_wit).collect())
+    }
+
+    /// Scores one record (one call into the component; batches are faster).
+    pub fn score(&mut self, record: &LogRecord) -> Result<Verdict> {
+        let verdict = self
+            .bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_score(&mut self.store, self.handle, &record_to_wit(record))
+            .wasm_context("the detector component trapped while scoring")?;
+        Ok(verdict_from_wit(verdict))
+    }
+}
+
+fn record_to_wit(r: &LogRecord) -> wit::LogRecord {
+    wit::LogRecord {
+        timestamp_us: r.timestamp_us,
+        source: r.source.clone(),
+        host: r.host.clone(),
+        priority: r.priority,
+        message: r.message.clone(),
+    }
+}
+
+fn verdict_from_wit(v: wit::Verdict) -> Verdict {
+    Verdict {
+        score: v.score,
+        anomalous: v.anomalous,
+        terms: v.terms.into_iter().map(|t| Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
     }
 }
 
