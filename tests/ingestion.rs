@@ -612,3 +612,43 @@ mod any_script {
         assert_each_once(&records_in(&out), lines.len(), "follow");
     }
 }
+
+/// Issue 10: globbed and directory paths read regular files only; a FIFO
+/// cannot hang the reader, and a symlink planted in a watched directory is
+/// not followed out of it unless named on the command line.
+mod special_files {
+    use super::*;
+
+    #[test]
+    fn fifos_and_symlinks_out_of_the_directory() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        fs::write(logs.join("app.log"), "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (true)\n").unwrap();
+        ok(&Command::new("mkfifo").arg(logs.join("pipe.log")).output().unwrap());
+        let secret = t.dir.path().join("secret.txt");
+        fs::write(&secret, "root:x:0:0:secret\n").unwrap();
+        std::os::unix::fs::symlink(&secret, logs.join("planted.log")).unwrap();
+        std::os::unix::fs::symlink(logs.join("app.log"), logs.join("inside.log")).unwrap();
+
+        for pattern in [logs.join("*.log"), logs.clone()] {
+            let out = scan(&t.data, t.key, &[pattern.to_str().unwrap()]);
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+            assert!(!stdout.contains("secret"), "{pattern:?}: followed a planted symlink out of its directory: {stdout}");
+            assert!(stdout.contains("(root) CMD (true)"), "{pattern:?}: {stdout} {stderr}");
+            assert!(!stderr.contains("panicked"), "{stderr}");
+        }
+        let out = scan(&t.data, t.key, &[logs.join("*.log").to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("pipe.log is not a regular file") && stderr.contains("planted.log is a symlink out of its directory"),
+            "{stderr}"
+        );
+        // Named on the command line, a symlink is read; a FIFO is refused, not waited on.
+        let named = ok(&scan(&t.data, t.key, &[logs.join("planted.log").to_str().unwrap()]));
+        assert!(named.contains("secret"));
+        let fifo = scan(&t.data, t.key, &[logs.join("pipe.log").to_str().unwrap()]);
+        assert!(!fifo.status.success() && String::from_utf8_lossy(&fifo.stderr).contains("not a regular file"));
+    }
+}

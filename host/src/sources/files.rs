@@ -170,6 +170,42 @@ fn watch_base(p: &str) -> PathBuf {
     base.join("x")
 }
 
+/// Opens a log file, refusing what is not a regular file: a FIFO, a device
+/// or a socket would block the reader (or never end). Opened non-blocking,
+/// so that even a FIFO is only looked at, then checked with `fstat`.
+fn open_regular(path: &Path) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    match file.metadata() {
+        Ok(m) if m.is_file() => Ok(file),
+        Ok(_) => Err(format!("{} is not a regular file (a FIFO, device or socket); it is not read", path.display())),
+        Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+    }
+}
+
+/// Why a path a glob matched is not followed: a symlink that leads out of
+/// its directory (one planted in a watched directory must not make the
+/// monitor read, say, /etc/shadow); named on the command line, it is read.
+fn symlink_out_of_its_directory(path: &Path) -> Option<String> {
+    if !fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return None;
+    }
+    let dir = path.parent().and_then(|d| fs::canonicalize(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok())?;
+    match fs::canonicalize(path) {
+        Ok(target) if target.starts_with(&dir) => None,
+        Ok(target) => Some(format!(
+            "{} is a symlink out of its directory (to {}); not followed (name it on the command line to read it)",
+            path.display(),
+            target.display()
+        )),
+        Err(_) => None,
+    }
+}
+
 fn skipped(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s))
@@ -264,7 +300,9 @@ impl Tailer<'_> {
                     }
                     Ok(path) => {
                         matched = true;
-                        if !skipped(&path) {
+                        if let Some(msg) = symlink_out_of_its_directory(&path) {
+                            self.problem(&path.display().to_string(), msg);
+                        } else if !skipped(&path) {
                             out.push(path);
                         }
                     }
@@ -304,9 +342,9 @@ impl Tailer<'_> {
 
     /// Starts tracking a file at the right offset.
     fn track(&mut self, path: &Path, key: Key) {
-        let file = match File::open(path) {
+        let file = match open_regular(path) {
             Ok(f) => f,
-            Err(e) => return self.problem(&path.display().to_string(), format!("cannot open {}: {e}", path.display())),
+            Err(msg) => return self.problem(&path.display().to_string(), msg),
         };
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
@@ -383,7 +421,7 @@ impl Tailer<'_> {
                     continue;
                 }
                 let path = entry.path();
-                let Ok(file) = File::open(&path) else { break };
+                let Ok(file) = open_regular(&path) else { break };
                 let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
                 if head_bytes.len() >= c.fingerprint.len as usize
                     && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint
@@ -414,7 +452,7 @@ impl Tailer<'_> {
             if !meta.is_file() || key == except || meta.len() < offset || self.tracked.contains_key(&key) || skipped(&entry.path()) {
                 continue;
             }
-            let Ok(file) = File::open(entry.path()) else { continue };
+            let Ok(file) = open_regular(&entry.path()) else { continue };
             let head_bytes = head(&file, fingerprint.len as usize).unwrap_or_default();
             if Fingerprint::of(&head_bytes) != *fingerprint {
                 continue;
