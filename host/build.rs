@@ -44,12 +44,22 @@ fn prebuilt(var: &str) -> Option<PathBuf> {
 fn build(root: &Path, target: &str) -> PathBuf {
     let target_dir = env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("guest");
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .current_dir(root.join("guest"))
         .args(["build", "--release", "--lib", "--target", target, "--target-dir"])
         .arg(&target_dir)
         .env_remove("CARGO_ENCODED_RUSTFLAGS")
-        .env_remove("RUSTFLAGS")
+        .env_remove("RUSTFLAGS");
+    if target == "wasm32-wasip1" {
+        // The Fluent Bit module exports its allocator: WAMR then copies each
+        // record into the module's own memory, which grows as needed,
+        // instead of into its fixed app heap (`Wasm_Heap_Size`, 8 KiB by
+        // default), where a record that does not fit reaches the module as
+        // a null pointer and is lost.
+        command.env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=--export=malloc\u{1f}-Clink-arg=--export=free");
+    }
+    let output = command
         .env_remove("CARGO_TARGET_DIR")
         .env_remove("CARGO_BUILD_TARGET")
         .output()

@@ -275,10 +275,10 @@ mod fluent_bit {
         assert!(routed.iter().all(|r| r["anomalous"] == true));
     }
 
-    /// A record larger than the module's heap is not handed to the module
-    /// (Fluent Bit passes a null pointer): it passes on with the reason,
-    /// rather than vanish; with the heap the README gives, it is scored.
-    /// The AOT variant (`--aot`, compiled by WAMR's wamrc) scores like the
+    /// A record far larger than the default app heap (`Wasm_Heap_Size`
+    /// 8192) still reaches the module and is scored: the module exports its
+    /// allocator, so WAMR copies records into memory that grows. The AOT
+    /// variant (`--aot`, compiled by WAMR's wamrc) scores like the
     /// interpreted module.
     #[test]
     fn oversized_records_and_the_aot_module() {
@@ -295,16 +295,11 @@ mod fluent_bit {
         let work = t.dir.path().join("fb-small");
         fs::create_dir_all(&work).unwrap();
         let module = module(&work);
-        // The default heap: far too small for a 100 KB record.
+        // The default heap, far smaller than the 100 KB record.
         let (records, _) = run_until(&work, &input, &filter(&module, "logarithm_filter", &[&t.data, &keys], "8192"), 3);
         assert_eq!(records.len(), 3, "nothing vanished: {records:?}");
-        assert!(records[1]["anomaly_error"].as_str().unwrap().contains("Wasm_Heap_Size"), "{}", records[1]);
-        assert!(records[0]["anomaly_score"].is_f64() && records[2]["anomaly_score"].is_f64());
-        let work = t.dir.path().join("fb-big");
-        fs::create_dir_all(&work).unwrap();
-        let (records, _) = run_until(&work, &input, &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"), 3);
         assert_eq!(records[1]["log"].as_str(), Some(big.as_str()));
-        assert!(records[1]["anomaly_score"].is_f64(), "scored with the README's heap");
+        assert!(records.iter().all(|r| r["anomaly_score"].is_f64()), "every record scored, the big one too");
 
         let wamrc = root().join("../shared/tools/fluent-bit/bin/wamrc");
         let aot = work.join("logarithm.aot");

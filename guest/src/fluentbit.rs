@@ -26,10 +26,11 @@
 //!
 //! The ABI, as verified against Fluent Bit 5.1.1: `fn(tag, tag_len,
 //! time_sec, time_nsec, record, record_len) -> *const u8`, the record a
-//! NUL-terminated JSON object (or NULL when it did not fit the module's
-//! app heap, `Wasm_Heap_Size`); the result a NUL-terminated JSON object in
-//! a buffer the module owns (one buffer, reused), or `""` to drop the
-//! record. Nothing here panics: a panic is a trap, and Fluent Bit drops a
+//! NUL-terminated JSON object copied into the module's memory (the module
+//! exports `malloc` and `free`, see `host/build.rs`, so the copy never
+//! runs out of WAMR's small fixed app heap; NULL only if memory is
+//! exhausted); the result a NUL-terminated JSON object in a buffer the
+//! module owns (one buffer, reused), or `""` to drop the record. Nothing here panics: a panic is a trap, and Fluent Bit drops a
 //! record whose filter trapped.
 
 use crate::{Detector, enrich, parse};
@@ -171,13 +172,14 @@ impl Filter {
     }
 
     /// The answer when Fluent Bit could not copy the record into the module
-    /// (it passes NULL): the record cannot be passed on as it was, so it is
-    /// passed on as the reason, rather than dropped without a word.
+    /// (it passes NULL, which only exhausted memory can cause now): the
+    /// record cannot be passed on as it was, so it is passed on as the
+    /// reason, rather than dropped without a word.
     fn reply_oversized(&mut self) -> *const u8 {
         let mut obj = Map::new();
         enrich::annotate_error(
             &mut obj,
-            "the record was larger than the filter's heap and Fluent Bit did not hand it over: raise Wasm_Heap_Size (see Logarithm's README)",
+            "Fluent Bit could not copy the record into the filter's memory (exhausted): it was not scored and its body is lost",
         );
         self.reply(&obj)
     }
