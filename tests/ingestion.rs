@@ -652,3 +652,62 @@ mod special_files {
         assert!(!fifo.status.success() && String::from_utf8_lossy(&fifo.stderr).contains("not a regular file"));
     }
 }
+
+/// Issue 13: a follower lives with its models.
+mod reload {
+    use super::*;
+
+    /// A model installed while the monitor follows is loaded between
+    /// batches, without a restart, losing and repeating no line; a model
+    /// that fails to load leaves the old one scoring, and says why; SIGHUP
+    /// reloads at once.
+    #[test]
+    fn a_new_model_is_picked_up_while_following() {
+        let t = trained();
+        let history = t.dir.path().join("history.log");
+        fakelogs(&history, 2000, 0, 12, "syslog");
+        let log = t.dir.path().join("live.log");
+        File::create(&log).unwrap();
+        let out = t.dir.path().join("out.json");
+        let monitor = follow(&t, &[log.to_str().unwrap()], &out);
+        ready(&out, &format!("reading {} from offset", log.display()));
+        let append = |from: usize, n: usize| {
+            let mut f = OpenOptions::new().append(true).open(&log).unwrap();
+            for i in from..from + n {
+                writeln!(f, "Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)").unwrap();
+            }
+        };
+        let thresholds = || records_in(&out).iter().map(|r| r["threshold"].as_f64().unwrap()).collect::<Vec<_>>();
+        append(0, 20);
+        wait_for(30, "20 records", || records_in(&out).len() >= 20);
+        ok(&run(
+            "logarithm-trainer",
+            &["train", "-D", t.data.to_str().unwrap(), "-K", t.key, "-T", "0.5", "--retrain-mode", "full", history.to_str().unwrap()],
+        ));
+        ready(&out, "loaded model version 2 (was 1)");
+        append(20, 20);
+        wait_for(30, "40 records", || records_in(&out).len() >= 40);
+
+        // Version 3, damaged: version 2 keeps scoring.
+        let good = fs::read(t.data.join("models/model-000002.lgm")).unwrap();
+        let mut bad = good.clone();
+        let middle = bad.len() / 2;
+        bad[middle] ^= 1;
+        fs::write(t.data.join("models/model-000003.lgm"), &bad).unwrap();
+        fs::write(t.data.join("current"), "3\n").unwrap();
+        ready(&out, "still scoring with model version 2");
+        append(40, 10);
+        wait_for(30, "50 records", || records_in(&out).len() >= 50);
+        // SIGHUP reloads at once, even the same version.
+        fs::write(t.data.join("current"), "2\n").unwrap();
+        signal(&monitor, "-HUP");
+        ready(&out, "loaded model version 2 (was 2)");
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let seen = thresholds();
+        assert_eq!(seen.len(), 50, "no line lost or repeated across reloads");
+        assert!(seen[..20].iter().all(|&x| x == 0.999) && seen[20..].iter().all(|&x| x == 0.5), "{seen:?}");
+        let lines: Vec<u64> = records_in(&out).iter().map(|r| r["line"].as_u64().unwrap()).collect();
+        assert_eq!(lines, (1..=50).collect::<Vec<_>>());
+    }
+}

@@ -145,6 +145,22 @@ impl ComponentDetector {
         Ok(Self { store, bindings, handle })
     }
 
+    /// Loads another model into the same instance (no recompilation); the
+    /// old one keeps scoring if the new one is refused.
+    pub fn replace_model(&mut self, model: &[u8], passphrase: &str) -> Result<(), LoadError> {
+        let handle = self
+            .bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_create(&mut self.store, model, passphrase)
+            .wasm_context("the detector component trapped while loading the model")?
+            .map_err(|e| LoadError::Model(error_from_wit(e)))?;
+        let old = std::mem::replace(&mut self.handle, handle);
+        // The old detector is no longer used; failing to free it only leaks it.
+        let _ = old.resource_drop(&mut self.store);
+        Ok(())
+    }
+
     /// Describes the loaded model.
     pub fn info(&mut self) -> Result<ModelInfo> {
         let i = self

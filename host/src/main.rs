@@ -177,6 +177,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// Loads the current model through the component.
 fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDetector> {
+    load_current(common, data_dir).map(|(detector, _, _)| detector)
+}
+
+/// Loads the current model through the component; also returns its version
+/// and the passphrase (to load the next one while following).
+fn load_current(common: &CommonArgs, data_dir: &DataDir) -> Result<(ComponentDetector, u32, String)> {
     let (version, path, bytes) = data_dir.read_current_model()?;
     let (passphrase, origin) = data_dir.checked_passphrase(common.shared.given_key()?, false, common.shared.fingerprint.as_deref())?;
     let source = match &common.component {
@@ -184,7 +190,7 @@ fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDet
         None => ComponentSource::Embedded,
     };
     tracing::debug!("loading model version {version} from {}", path.display());
-    ComponentDetector::load(source, &bytes, &passphrase).map_err(|e| match e {
+    let detector = ComponentDetector::load(source, &bytes, &passphrase).map_err(|e| match e {
         LoadError::Model(m) => {
             let hint = match (&m, origin) {
                 (logarithm_detector::Error::WrongKey { .. }, KeyOrigin::File(key)) => {
@@ -195,7 +201,8 @@ fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDet
             anyhow::anyhow!("cannot load model {}: {m}{hint}", path.display())
         }
         LoadError::Host(h) => h,
-    })
+    })?;
+    Ok((detector, version, passphrase))
 }
 
 fn filter(args: FilterArgs) -> Result<ExitCode> {
@@ -311,7 +318,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         Some(path) => Checkpoints::load(path)?,
         None => Checkpoints::default(),
     };
-    let config = MonitorConfig {
+    let mut config = MonitorConfig {
         sources,
         read: ReadOptions {
             follow,
@@ -325,11 +332,19 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         all: args.all,
         batch_size: args.batch_size as usize,
         checkpoint_file,
+        reload: None,
     };
 
-    let mut detector = load_detector(&args.common, &data_dir)?;
+    let (mut detector, version, passphrase) = load_current(&args.common, &data_dir)?;
     if let Some(t) = threshold {
         detector.set_threshold(t)?;
+    }
+    // A follower loads newly installed models (checked every 2 s, or at
+    // SIGHUP), between batches.
+    if follow {
+        let now = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, now.clone()).context("cannot install signal handlers")?;
+        config.reload = Some(monitor::Reload { data_dir: data_dir.clone(), passphrase, threshold, version, now });
     }
     let threshold = detector.info()?.threshold;
 

@@ -8,6 +8,7 @@
 //! repeats at most the batch it interrupted.
 
 use crate::checkpoint::{CheckpointWriter, Position};
+use crate::datadir::DataDir;
 use crate::engine::ComponentDetector;
 use crate::output::Printer;
 use crate::sources::{self, Line, ReadOptions, SourceResult, SourceSpec};
@@ -24,6 +25,25 @@ use std::time::{Duration, Instant};
 /// A partial batch waits at most this long for more lines before it is scored.
 const MAX_BATCH_DELAY: Duration = Duration::from_millis(250);
 
+/// How often a follower looks for a newly installed model.
+const RELOAD_CHECK: Duration = Duration::from_secs(2);
+
+/// How a follower picks up a newly installed model while it runs (issue
+/// 13): between batches, so no line is lost or scored twice.
+#[derive(Debug, Clone)]
+pub struct Reload {
+    /// Where the models are.
+    pub data_dir: DataDir,
+    /// The passphrase they are sealed with.
+    pub passphrase: String,
+    /// A threshold given on the command line, applied to every model loaded.
+    pub threshold: Option<f64>,
+    /// The version loaded now.
+    pub version: u32,
+    /// Set by SIGHUP: reload now, even the same version.
+    pub now: Arc<AtomicBool>,
+}
+
 /// What to monitor and how.
 #[derive(Debug, Clone)]
 pub struct MonitorConfig {
@@ -39,6 +59,8 @@ pub struct MonitorConfig {
     pub batch_size: usize,
     /// Where to save checkpoints after each batch (following only).
     pub checkpoint_file: Option<PathBuf>,
+    /// Load newly installed models while following.
+    pub reload: Option<Reload>,
 }
 
 /// What a run did.
@@ -67,7 +89,7 @@ struct Pending {
 /// Runs the monitor until the sources end or `stop` is set.
 pub fn run<W: Write>(
     detector: &mut ComponentDetector,
-    threshold: f64,
+    mut threshold: f64,
     config: &MonitorConfig,
     printer: &mut Printer<W>,
     stop: &Arc<AtomicBool>,
@@ -80,7 +102,9 @@ pub fn run<W: Write>(
     let mut stats = MonitorStats::default();
     let mut pending = Pending { lines: Vec::with_capacity(batch_size), skipped: Vec::new(), since: Instant::now() };
     printer.header()?;
-    let mut flush = |pending: &mut Pending, stats: &mut MonitorStats| -> Result<()> {
+    let mut reload = config.reload.clone();
+    let (mut checked, mut failed) = (Instant::now(), None);
+    let mut flush = |pending: &mut Pending, stats: &mut MonitorStats, detector: &mut ComponentDetector, threshold: f64| -> Result<()> {
         if !pending.lines.is_empty() {
             // Lines a bug kept from parsing are passed on unscored, with why.
             let records: Vec<_> = pending.lines.iter().filter(|l| l.error.is_none()).map(|l| l.record.clone()).collect();
@@ -135,7 +159,13 @@ pub fn run<W: Write>(
                 continue;
             }
         }
-        flush(&mut pending, &mut stats)?;
+        flush(&mut pending, &mut stats, detector, threshold)?;
+        if let Some(r) = reload.as_mut() {
+            if checked.elapsed() >= RELOAD_CHECK || r.now.load(Ordering::Relaxed) {
+                checked = Instant::now();
+                reload_model(detector, r, &mut threshold, &mut failed);
+            }
+        }
         reap(&mut handles, &mut stats, false, config.read.follow);
         if disconnected || stop.load(Ordering::Relaxed) {
             break;
@@ -153,6 +183,40 @@ pub fn run<W: Write>(
 /// Joins the finished readers (all of them with `all`), collecting their
 /// problems; those of a batch scan are reported here, once (a follower's
 /// were logged as they happened).
+/// Loads the current model if it is not the one scoring (or SIGHUP asked
+/// for it); a model that fails to load leaves the old one scoring, and says
+/// why once per version.
+fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mut f64, failed: &mut Option<u32>) {
+    let forced = r.now.swap(false, Ordering::Relaxed);
+    let version = match r.data_dir.current_version() {
+        Ok(Some(v)) => v,
+        Ok(None) => return,
+        Err(e) => return tracing::warn!("cannot tell the current model: {e:#}"),
+    };
+    if (version == r.version || *failed == Some(version)) && !forced {
+        return;
+    }
+    let loaded = r.data_dir.read_current_model().and_then(|(v, path, bytes)| {
+        detector.replace_model(&bytes, &r.passphrase).map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
+        if let Some(t) = r.threshold {
+            detector.set_threshold(t)?;
+        }
+        *threshold = detector.info()?.threshold;
+        Ok(v)
+    });
+    match loaded {
+        Ok(v) => {
+            tracing::info!("loaded model version {v} (was {}); scoring with it from the next batch", r.version);
+            r.version = v;
+            *failed = None;
+        }
+        Err(e) => {
+            tracing::error!("{e:#}; still scoring with model version {}", r.version);
+            *failed = Some(version);
+        }
+    }
+}
+
 fn reap(handles: &mut Vec<(String, JoinHandle<SourceResult>)>, stats: &mut MonitorStats, all: bool, follow: bool) {
     let mut i = 0;
     while i < handles.len() {
