@@ -160,11 +160,11 @@ pub fn run<W: Write>(
             }
         }
         flush(&mut pending, &mut stats, detector, threshold)?;
-        if let Some(r) = reload.as_mut() {
-            if checked.elapsed() >= RELOAD_CHECK || r.now.load(Ordering::Relaxed) {
-                checked = Instant::now();
-                reload_model(detector, r, &mut threshold, &mut failed);
-            }
+        if let Some(r) = reload.as_mut()
+            && (checked.elapsed() >= RELOAD_CHECK || r.now.load(Ordering::Relaxed))
+        {
+            checked = Instant::now();
+            reload_model(detector, r, &mut threshold, &mut failed);
         }
         reap(&mut handles, &mut stats, false, config.read.follow);
         if disconnected || stop.load(Ordering::Relaxed) {
