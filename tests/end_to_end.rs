@@ -492,6 +492,17 @@ mod inputs {
         assert_eq!(json_lines(&String::from_utf8(out.stdout).unwrap()).len(), 2);
     }
 
+    /// Issue 10: a follower whose every source has failed for good exits
+    /// non-zero (so that systemd's Restart=on-failure works), and says why.
+    #[test]
+    fn a_follower_whose_sources_all_failed_exits_non_zero() {
+        let t = trained();
+        let out = run("logarithm", &["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, "--journal-dir", "/nonexistent/journal"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{stderr}");
+        assert!(stderr.contains("/nonexistent/journal") && stderr.contains("every source has ended"), "{stderr}");
+    }
+
     #[test]
     fn invalid_flags_are_rejected() {
         let out = run("logarithm", &["monitor", "--format", "xml"]);

@@ -366,9 +366,15 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
             eprintln!("read {} lines from {}: {} scored, {} anomalous", stats.lines, names.join(", "), stats.scored, stats.anomalies);
         }
     }
-    // A batch scan that could not read a source failed; a follower keeps
-    // retrying missing paths and only stops when asked.
-    if args.once && !stats.problems.is_empty() {
+    // A batch scan that could not read a source failed. A follower keeps
+    // retrying missing paths and stops when asked; if it stopped because
+    // every source ended and one of them failed, it failed too, so that
+    // systemd's Restart=on-failure brings it back.
+    let asked_to_stop = stop.load(std::sync::atomic::Ordering::Relaxed);
+    if !stats.problems.is_empty() && (args.once || !asked_to_stop) {
+        if !args.once {
+            tracing::error!("every source has ended, {} of them with an error; stopping", stats.problems.len());
+        }
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
