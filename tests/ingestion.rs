@@ -711,3 +711,49 @@ mod reload {
         assert_eq!(lines, (1..=50).collect::<Vec<_>>());
     }
 }
+
+/// Issue 13: under systemd (`Type=notify`) the monitor says when it is
+/// ready, feeds the watchdog from its main loop, and says when it stops.
+mod systemd_notify {
+    use super::*;
+    use std::os::unix::net::UnixDatagram;
+
+    #[test]
+    fn ready_watchdog_and_stopping() {
+        let t = trained();
+        let socket_path = t.dir.path().join("notify.sock");
+        let socket = UnixDatagram::bind(&socket_path).unwrap();
+        socket.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let log = t.dir.path().join("live.log");
+        File::create(&log).unwrap();
+        let child = command("logarithm")
+            .args(["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()])
+            .env("NOTIFY_SOCKET", &socket_path)
+            .env("WATCHDOG_USEC", "400000")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut said = String::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut hear_until = |what: &str, done: &dyn Fn(&str) -> bool, said: &mut String| {
+            let mut buf = [0u8; 1024];
+            while !done(said) {
+                assert!(Instant::now() < deadline, "no {what} from the monitor; it said {said:?}");
+                let n = socket.recv(&mut buf).unwrap_or_else(|e| panic!("no {what} from the monitor: {e}; it said {said:?}"));
+                said.push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        };
+        hear_until("READY=1", &|s| s.contains("READY=1"), &mut said);
+        assert!(said.contains("STATUS=following 1 sources"), "{said}");
+        hear_until("the watchdog fed, again and again", &|s| s.matches("WATCHDOG=1").count() >= 3, &mut said);
+        signal(&child, "-TERM");
+        hear_until("STOPPING=1", &|s| s.contains("STOPPING=1"), &mut said);
+        stop_waited(child);
+    }
+
+    fn stop_waited(mut child: Child) {
+        let status = child.wait().unwrap();
+        assert!(status.success(), "monitor exited with {status}");
+    }
+}

@@ -104,6 +104,14 @@ pub fn run<W: Write>(
     printer.header()?;
     let mut reload = config.reload.clone();
     let (mut checked, mut failed) = (Instant::now(), None);
+    // Under systemd (Type=notify): ready once the readers run, the
+    // watchdog fed from this loop (so a stuck loop is restarted), stopping
+    // at the end. Without NOTIFY_SOCKET these do nothing.
+    let watchdog = config.read.follow.then(sd_notify::watchdog_enabled).flatten().map(|every| every / 2);
+    let mut fed = Instant::now();
+    if config.read.follow {
+        notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&format!("following {} sources", config.sources.len()))]);
+    }
     let mut flush = |pending: &mut Pending, stats: &mut MonitorStats, detector: &mut ComponentDetector, threshold: f64| -> Result<()> {
         if !pending.lines.is_empty() {
             // Lines a bug kept from parsing are passed on unscored, with why.
@@ -160,6 +168,10 @@ pub fn run<W: Write>(
             }
         }
         flush(&mut pending, &mut stats, detector, threshold)?;
+        if watchdog.is_some_and(|every| fed.elapsed() >= every) {
+            notify(&[sd_notify::NotifyState::Watchdog]);
+            fed = Instant::now();
+        }
         if let Some(r) = reload.as_mut()
             && (checked.elapsed() >= RELOAD_CHECK || r.now.load(Ordering::Relaxed))
         {
@@ -170,6 +182,9 @@ pub fn run<W: Write>(
         if disconnected || stop.load(Ordering::Relaxed) {
             break;
         }
+    }
+    if config.read.follow {
+        notify(&[sd_notify::NotifyState::Stopping]);
     }
     if let Some(writer) = checkpoints.as_mut() {
         writer.save(true)?;
@@ -183,6 +198,14 @@ pub fn run<W: Write>(
 /// Joins the finished readers (all of them with `all`), collecting their
 /// problems; those of a batch scan are reported here, once (a follower's
 /// were logged as they happened).
+/// Tells systemd (`$NOTIFY_SOCKET`) how the monitor is; a failure to tell
+/// is logged, never fatal.
+fn notify(state: &[sd_notify::NotifyState]) {
+    if let Err(e) = sd_notify::notify(state) {
+        tracing::warn!("cannot notify systemd: {e}");
+    }
+}
+
 /// Loads the current model if it is not the one scoring (or SIGHUP asked
 /// for it); a model that fails to load leaves the old one scoring, and says
 /// why once per version.
@@ -207,6 +230,7 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
     match loaded {
         Ok(v) => {
             tracing::info!("loaded model version {v} (was {}); scoring with it from the next batch", r.version);
+            notify(&[sd_notify::NotifyState::Status(&format!("scoring with model version {v}"))]);
             r.version = v;
             *failed = None;
         }

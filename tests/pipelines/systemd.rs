@@ -222,7 +222,8 @@ fn services_are_hardened_and_share_identity_state_and_key() {
     }
 
     let monitor = settings(MONITOR);
-    must(MONITOR, &monitor, "Type", "simple");
+    must(MONITOR, &monitor, "Type", "notify");
+    must(MONITOR, &monitor, "WatchdogSec", "60s");
     must(MONITOR, &monitor, "Restart", "on-failure");
     must(MONITOR, &monitor, "RestartSec", "5s");
     // wasmtime's JIT needs executable memory it wrote: the monitor must not
