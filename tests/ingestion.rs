@@ -736,7 +736,7 @@ mod systemd_notify {
             .unwrap();
         let mut said = String::new();
         let deadline = Instant::now() + Duration::from_secs(60);
-        let mut hear_until = |what: &str, done: &dyn Fn(&str) -> bool, said: &mut String| {
+        let hear_until = |what: &str, done: &dyn Fn(&str) -> bool, said: &mut String| {
             let mut buf = [0u8; 1024];
             while !done(said) {
                 assert!(Instant::now() < deadline, "no {what} from the monitor; it said {said:?}");
