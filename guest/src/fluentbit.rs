@@ -66,10 +66,13 @@ struct Filter {
     /// Why records pass unscored, while there is no model.
     problem: String,
     checked: Option<SystemTime>,
+    /// The files a load failed with ([`files_signature`]): not tried again
+    /// (a key derivation each time) until one of them changes.
+    failed: Option<String>,
 }
 
 thread_local! {
-    static FILTER: RefCell<Filter> = const { RefCell::new(Filter { out: Vec::new(), model: None, problem: String::new(), checked: None }) };
+    static FILTER: RefCell<Filter> = const { RefCell::new(Filter { out: Vec::new(), model: None, problem: String::new(), checked: None, failed: None }) };
 }
 
 /// WASI reactor initialisation: runs the module's constructors once, after
@@ -207,37 +210,34 @@ impl Filter {
             return;
         }
         self.checked = Some(now);
-        let result = match &self.model {
-            Some(m) => match current_version(&m.dir) {
-                Ok(v) if v == m.version => return,
-                Ok(_) => load(&m.dir),
-                Err(e) => Err(e),
-            },
-            None => data_dir().and_then(|dir| load(&dir)),
+        let dir = match &self.model {
+            Some(m) if current_version(&m.dir).is_ok_and(|v| v == m.version) => return,
+            Some(m) => Ok(m.dir.clone()),
+            None => data_dir(),
         };
-        match result {
+        let signature = files_signature(dir.as_deref().ok());
+        if self.failed.as_ref() == Some(&signature) {
+            return;
+        }
+        let error = match dir.and_then(|dir| load(&dir)) {
             Ok(loaded) => {
                 eprintln!("logarithm: scoring with model version {} from {}", loaded.version, loaded.dir.display());
                 self.model = Some(loaded);
                 self.problem.clear();
+                self.failed = None;
+                return;
             }
-            Err(e) => match &self.model {
-                Some(m) => {
-                    let msg = format!("cannot load the new model, still scoring with version {}: {e}", m.version);
-                    if msg != self.problem {
-                        eprintln!("logarithm: error: {msg}");
-                        self.problem = msg;
-                    }
-                }
-                None => {
-                    let msg = format!("no model, records pass unscored: {e}");
-                    if msg != self.problem {
-                        eprintln!("logarithm: error: {msg}");
-                        self.problem = msg;
-                    }
-                }
-            },
+            Err(e) => e,
+        };
+        let msg = match &self.model {
+            Some(m) => format!("cannot load the new model, still scoring with version {}: {error}", m.version),
+            None => format!("no model, records pass unscored: {error}"),
+        };
+        if msg != self.problem {
+            eprintln!("logarithm: error: {msg}");
+            self.problem = msg;
         }
+        self.failed = Some(signature);
     }
 }
 
@@ -262,6 +262,26 @@ fn preopens() -> Vec<PathBuf> {
     dirs
 }
 
+/// What a load depends on, as text that changes when any of it does: the
+/// preopens, and the size and time of `current`, the model it names and
+/// the key files.
+fn files_signature(dir: Option<&Path>) -> String {
+    let mut files: Vec<PathBuf> = preopens().iter().map(|d| d.join("logarithm-key")).collect();
+    if let Some(dir) = dir {
+        files.extend([dir.join("current"), dir.join("key")]);
+        if let Ok(v) = current_version(dir) {
+            files.push(dir.join(format!("models/model-{v:06}.lgm")));
+        }
+    }
+    files
+        .iter()
+        .map(|f| match std::fs::metadata(f) {
+            Ok(m) => format!("{}:{}:{:?};", f.display(), m.len(), m.modified().ok()),
+            Err(_) => format!("{}:-;", f.display()),
+        })
+        .collect()
+}
+
 /// The first preopened directory that is a Logarithm data directory.
 fn data_dir() -> Result<PathBuf, String> {
     let dirs = preopens();
@@ -280,12 +300,11 @@ fn passphrase(data_dir: &Path) -> Result<String, String> {
     let candidates: Vec<PathBuf> =
         preopens().iter().map(|d| d.join("logarithm-key")).chain(std::iter::once(data_dir.join("key"))).collect();
     for path in &candidates {
-        if let Ok(text) = std::fs::read_to_string(path) {
-            let key = text.trim();
-            if key.is_empty() {
-                return Err(format!("the key file {} is empty", path.display()));
-            }
-            return Ok(key.to_owned());
+        match std::fs::read_to_string(path) {
+            Ok(text) if text.trim().is_empty() => return Err(format!("the key file {} is empty", path.display())),
+            Ok(text) => return Ok(text.trim().to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(format!("cannot read the key file {}: {e}", path.display())),
         }
     }
     Err(format!(

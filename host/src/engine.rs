@@ -145,20 +145,32 @@ impl ComponentDetector {
         Ok(Self { store, bindings, handle })
     }
 
-    /// Loads another model into the same instance (no recompilation); the
-    /// old one keeps scoring if the new one is refused.
-    pub fn replace_model(&mut self, model: &[u8], passphrase: &str) -> Result<(), LoadError> {
-        let handle = self
-            .bindings
-            .logarithm_detector_scoring()
-            .detector()
+    /// Loads another model into the same instance (no recompilation), with
+    /// `threshold` if given, and returns its threshold in force. The old
+    /// model keeps scoring unless every step succeeded.
+    pub fn replace_model(&mut self, model: &[u8], passphrase: &str, threshold: Option<f64>) -> Result<f64, LoadError> {
+        let api = self.bindings.logarithm_detector_scoring().detector();
+        let handle = api
             .call_create(&mut self.store, model, passphrase)
             .wasm_context("the detector component trapped while loading the model")?
             .map_err(|e| LoadError::Model(error_from_wit(e)))?;
-        let old = std::mem::replace(&mut self.handle, handle);
-        // The old detector is no longer used; failing to free it only leaks it.
-        let _ = old.resource_drop(&mut self.store);
-        Ok(())
+        let ready = threshold
+            .map_or(Ok(Ok(())), |t| api.call_set_threshold(&mut self.store, handle, t))
+            .wasm_context("the detector component trapped in set-threshold")
+            .and_then(|set| set.map_err(|e| anyhow!(error_from_wit(e))))
+            .and_then(|()| api.call_info(&mut self.store, handle).wasm_context("the detector component trapped in info"));
+        match ready {
+            Ok(info) => {
+                let old = std::mem::replace(&mut self.handle, handle);
+                // The old detector is no longer used; failing to free it only leaks it.
+                let _ = old.resource_drop(&mut self.store);
+                Ok(info.threshold)
+            }
+            Err(e) => {
+                let _ = handle.resource_drop(&mut self.store);
+                Err(LoadError::Host(e))
+            }
+        }
     }
 
     /// Describes the loaded model.

@@ -195,9 +195,6 @@ pub fn run<W: Write>(
     Ok(stats)
 }
 
-/// Joins the finished readers (all of them with `all`), collecting their
-/// problems; those of a batch scan are reported here, once (a follower's
-/// were logged as they happened).
 /// Tells systemd (`$NOTIFY_SOCKET`) how the monitor is; a failure to tell
 /// is logged, never fatal.
 fn notify(state: &[sd_notify::NotifyState]) {
@@ -220,11 +217,9 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
         return;
     }
     let loaded = r.data_dir.read_current_model().and_then(|(v, path, bytes)| {
-        detector.replace_model(&bytes, &r.passphrase).map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
-        if let Some(t) = r.threshold {
-            detector.set_threshold(t)?;
-        }
-        *threshold = detector.info()?.threshold;
+        *threshold = detector
+            .replace_model(&bytes, &r.passphrase, r.threshold)
+            .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
         Ok(v)
     });
     match loaded {
@@ -241,6 +236,9 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
     }
 }
 
+/// Joins the finished readers (all of them with `all`), collecting their
+/// problems; those of a batch scan are reported here, once (a follower's
+/// were logged as they happened).
 fn reap(handles: &mut Vec<(String, JoinHandle<SourceResult>)>, stats: &mut MonitorStats, all: bool, follow: bool) {
     let mut i = 0;
     while i < handles.len() {
