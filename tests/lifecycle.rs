@@ -247,8 +247,10 @@ fn sigkill_at_any_point_keeps_the_current_model() {
             .spawn()
             .unwrap();
         let pid = child.id();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
         while !reached(pid) {
             assert!(child.try_wait().unwrap().is_none(), "the trainer finished before {point}");
+            assert!(std::time::Instant::now() < deadline, "the trainer never reached {point}");
             std::thread::sleep(Duration::from_millis(1));
         }
         child.kill().unwrap();

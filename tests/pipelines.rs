@@ -506,6 +506,7 @@ mod rsyslog {
         assert_eq!(replies.len(), 3);
         assert!(replies[0]["$!"]["anomaly"]["error"].as_str().unwrap().contains("no model"), "{}", replies[0]);
         assert!(replies[1]["$!"]["anomaly"]["error"].as_str().unwrap().contains("no message"));
+        assert!(replies[2]["$!"]["anomaly"]["error"].as_str().unwrap().contains("no model"), "a raw line is a record: {}", replies[2]);
     }
 }
 

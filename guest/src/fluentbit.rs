@@ -30,9 +30,12 @@
 //! exports `malloc` and `free`, see `host/build.rs`, so the copy never
 //! runs out of WAMR's small fixed app heap; NULL only if memory is
 //! exhausted); the result a NUL-terminated JSON object in a buffer the
-//! module owns (one buffer, reused), or `""` to drop the record. Nothing here panics: a panic is a trap, and Fluent Bit drops a
-//! record whose filter trapped.
+//! module owns (one buffer, reused), or `""` to drop the record.
+//!
+//! Nothing here panics: a panic is a trap, and Fluent Bit drops a record
+//! whose filter trapped.
 
+use crate::modelfile::layout;
 use crate::{Detector, enrich, parse};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -266,11 +269,11 @@ fn preopens() -> Vec<PathBuf> {
 /// preopens, and the size and time of `current`, the model it names and
 /// the key files.
 fn files_signature(dir: Option<&Path>) -> String {
-    let mut files: Vec<PathBuf> = preopens().iter().map(|d| d.join("logarithm-key")).collect();
+    let mut files: Vec<PathBuf> = preopens().iter().map(|d| d.join(layout::KEY_CREDENTIAL)).collect();
     if let Some(dir) = dir {
-        files.extend([dir.join("current"), dir.join("key")]);
+        files.extend([dir.join(layout::CURRENT), dir.join(layout::KEY)]);
         if let Ok(v) = current_version(dir) {
-            files.push(dir.join(format!("models/model-{v:06}.lgm")));
+            files.push(layout::model_file(dir, v));
         }
     }
     files
@@ -285,7 +288,7 @@ fn files_signature(dir: Option<&Path>) -> String {
 /// The first preopened directory that is a Logarithm data directory.
 fn data_dir() -> Result<PathBuf, String> {
     let dirs = preopens();
-    dirs.iter().find(|d| d.join("current").is_file()).cloned().ok_or_else(|| {
+    dirs.iter().find(|d| d.join(layout::CURRENT).is_file()).cloned().ok_or_else(|| {
         let given: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
         format!(
             "no Logarithm data directory (one with a `current` file and `models/`) among Accessible_Paths [{}]; add the data directory, e.g. /var/lib/logarithm, and train a model there",
@@ -298,7 +301,7 @@ fn data_dir() -> Result<PathBuf, String> {
 /// directory's generated `key`.
 fn passphrase(data_dir: &Path) -> Result<String, String> {
     let candidates: Vec<PathBuf> =
-        preopens().iter().map(|d| d.join("logarithm-key")).chain(std::iter::once(data_dir.join("key"))).collect();
+        preopens().iter().map(|d| d.join(layout::KEY_CREDENTIAL)).chain(std::iter::once(data_dir.join(layout::KEY))).collect();
     for path in &candidates {
         match std::fs::read_to_string(path) {
             Ok(text) if text.trim().is_empty() => return Err(format!("the key file {} is empty", path.display())),
@@ -309,19 +312,19 @@ fn passphrase(data_dir: &Path) -> Result<String, String> {
     }
     Err(format!(
         "no key file: put the model's passphrase in {} (mode 0600), or in a file `logarithm-key` in a directory of Accessible_Paths",
-        data_dir.join("key").display()
+        data_dir.join(layout::KEY).display()
     ))
 }
 
 fn current_version(dir: &Path) -> Result<u32, String> {
-    let path = dir.join("current");
+    let path = dir.join(layout::CURRENT);
     let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     text.trim().parse().map_err(|_| format!("{} does not hold a version number", path.display()))
 }
 
 fn load(dir: &Path) -> Result<Loaded, String> {
     let version = current_version(dir)?;
-    let path = dir.join(format!("models/model-{version:06}.lgm"));
+    let path = layout::model_file(dir, version);
     let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the current model {}: {e}", path.display()))?;
     let detector = Detector::load(&bytes, &passphrase(dir)?).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
     Ok(Loaded { detector, dir: dir.to_path_buf(), version })

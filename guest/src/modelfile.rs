@@ -26,6 +26,33 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use sha2::{Digest, Sha256};
 
+/// The data directory's layout, shared by everything that reads it (the
+/// native host and trainer, and the Fluent Bit module, which finds the
+/// data directory among its preopened directories).
+pub mod layout {
+    use std::path::{Path, PathBuf};
+
+    /// The file holding the current version number.
+    pub const CURRENT: &str = "current";
+    /// The generated passphrase (mode 0600).
+    pub const KEY: &str = "key";
+    /// The passphrase's name among systemd credentials, or as a file next
+    /// to a shipper's data directory.
+    pub const KEY_CREDENTIAL: &str = "logarithm-key";
+    /// Where model versions live.
+    pub const MODELS: &str = "models";
+
+    /// The encrypted model file of a version, in `dir`.
+    pub fn model_file(dir: &Path, version: u32) -> PathBuf {
+        dir.join(MODELS).join(format!("model-{version:06}.lgm"))
+    }
+
+    /// The metadata file of a version, in `dir`.
+    pub fn meta_file(dir: &Path, version: u32) -> PathBuf {
+        dir.join(MODELS).join(format!("model-{version:06}.json"))
+    }
+}
+
 /// File magic.
 pub const MAGIC: &[u8; 8] = b"LGRMODEL";
 /// The format version this build writes and reads. It changes whenever a

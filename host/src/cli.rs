@@ -78,6 +78,8 @@ impl SharedArgs {
     pub fn setup_silent(&self) -> Result<(Config, DataDir)> {
         let config = Config::load(self.config.as_deref())?;
         logging::init(Some("off"), 0, "off")?;
+        // A contained panic (see `sources::contained`) must not print either.
+        std::panic::set_hook(Box::new(|_| {}));
         let data_dir = DataDir::resolve(self.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
         Ok((config, data_dir))
     }

@@ -25,9 +25,10 @@ pub const DATA_DIR_ENV: &str = "LOGARITHM_DATA_DIR";
 pub const KEY_ENV: &str = "LOGARITHM_ENCRYPTION_KEY";
 /// Environment variable naming a file that holds the passphrase.
 pub const KEY_FILE_ENV: &str = "LOGARITHM_ENCRYPTION_KEY_FILE";
+use logarithm_detector::modelfile::layout;
 /// The name of the passphrase among systemd credentials
 /// (`LoadCredential=logarithm-key:...`, read from `$CREDENTIALS_DIRECTORY`).
-pub const KEY_CREDENTIAL: &str = "logarithm-key";
+pub use logarithm_detector::modelfile::layout::KEY_CREDENTIAL;
 
 /// A data directory (which need not exist yet).
 #[derive(Debug, Clone)]
@@ -137,21 +138,21 @@ impl DataDir {
 
     /// Where model versions live.
     pub fn models_dir(&self) -> PathBuf {
-        self.root.join("models")
+        self.root.join(layout::MODELS)
     }
 
     /// The model file of a version.
     pub fn model_path(&self, version: u32) -> PathBuf {
-        self.models_dir().join(format!("model-{version:06}.lgm"))
+        layout::model_file(&self.root, version)
     }
 
     /// The metadata file of a version.
     pub fn meta_path(&self, version: u32) -> PathBuf {
-        self.models_dir().join(format!("model-{version:06}.json"))
+        layout::meta_file(&self.root, version)
     }
 
     fn current_path(&self) -> PathBuf {
-        self.root.join("current")
+        self.root.join(layout::CURRENT)
     }
 
     /// All versions present, ascending.
@@ -287,7 +288,7 @@ impl DataDir {
     }
 
     fn key_path(&self) -> PathBuf {
-        self.root.join("key")
+        self.root.join(layout::KEY)
     }
 
     /// The passphrase: the one given (`-K`, or a key file, see

@@ -81,10 +81,13 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
     }
 }
 
-/// Reads stdin to its end, answering every line. With no detector (its
-/// model could not be loaded: the error says why), or when a batch cannot
-/// be scored, lines are answered unscored with the reason: a filter in a
-/// pipeline passes everything on rather than stop it.
+/// Reads stdin to its end, answering every line. With no detector (in
+/// rsyslog mode, when the model could not be loaded: the error says why),
+/// or when a batch cannot be scored, lines are answered unscored with the
+/// reason: a filter in a pipeline passes everything on rather than stop it.
+/// A line longer than `max_line_bytes` is cut there and passed on unscored,
+/// saying so. A read error ends the run after the lines read before it are
+/// answered.
 pub fn run(
     mut detector: Result<&mut ComponentDetector, String>,
     mode: Mode,
@@ -96,12 +99,20 @@ pub fn run(
     let mut stats = FilterStats::default();
     let batch_size = batch_size.max(1);
     while let Ok(first) = lines.recv() {
-        let batch: Vec<String> = std::iter::once(first).chain(lines.try_iter().take(batch_size - 1)).collect::<Result<_, _>>()?;
+        let mut read_error = None;
+        let batch: Vec<(String, bool)> = std::iter::once(first)
+            .chain(lines.try_iter().take(batch_size - 1))
+            .filter_map(|line| line.map_err(|e| read_error = Some(e)).ok())
+            .collect();
         // A panic while reading a line (a bug) costs that line only: it passes on unscored.
         let (mut items, records): (Vec<Item>, Vec<Option<LogRecord>>) = batch
             .iter()
             .enumerate()
-            .map(|(i, l)| {
+            .map(|(i, (l, truncated))| {
+                if *truncated {
+                    let why = format!("the line was longer than {max_line_bytes} bytes (--max-line-bytes) and was cut; passed on unscored");
+                    return (Item { record: enrich::raw_line_record(l), error: Some(why) }, None);
+                }
                 crate::sources::contained("-", stats.lines + i as u64 + 1, || item(l))
                     .unwrap_or_else(|why| (Item { record: enrich::raw_line_record(l), error: Some(why) }, None))
             })
@@ -135,6 +146,9 @@ pub fn run(
             answer(out, mode, &mut item, verdict.as_ref())?;
         }
         out.flush()?;
+        if let Some(e) = read_error {
+            return Err(e);
+        }
     }
     Ok(stats)
 }
@@ -177,7 +191,7 @@ fn rsyslog_name(field: &str) -> &str {
 }
 
 /// Reads stdin on its own thread, so a batch is whatever has arrived.
-fn spawn_reader(max_line_bytes: usize) -> Receiver<Result<String>> {
+fn spawn_reader(max_line_bytes: usize) -> Receiver<Result<(String, bool)>> {
     let (tx, rx) = mpsc::sync_channel(4096);
     std::thread::Builder::new()
         .name("stdin".into())
@@ -186,7 +200,7 @@ fn spawn_reader(max_line_bytes: usize) -> Receiver<Result<String>> {
             loop {
                 let next = reader.next_line(true).context("cannot read stdin");
                 let line = match next {
-                    Ok(Some(raw)) => Ok(raw.text),
+                    Ok(Some(raw)) => Ok((raw.text, raw.truncated)),
                     Ok(None) => return,
                     Err(e) => Err(e),
                 };

@@ -145,7 +145,7 @@ impl<W: Write> Printer<W> {
                 };
                 let cut = if line.truncated { " [truncated]" } else { "" };
                 let score = if scored { score_text(verdict.score) } else { "-".to_owned() };
-                let why = error.map(|e| format!(" [{e}]")).unwrap_or_default();
+                let why = error.map(|e| format!(" [{}]", printable(e))).unwrap_or_default();
                 writeln!(out, "{mark} {score} {ts} {who}{}{cut}{why}", printable(&r.message))?;
                 if verdict.anomalous && !verdict.terms.is_empty() {
                     writeln!(out, "        terms: {}", printable(&terms_text(&verdict.terms, ", ")))?;
