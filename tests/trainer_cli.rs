@@ -302,3 +302,23 @@ fn ok_output(out: &std::process::Output) -> std::process::Output {
     ok(out);
     out.clone()
 }
+
+/// Issue 13: users of the original tool type `logarithm train` and
+/// `logarithm model`: they run the trainer (found next to `logarithm`) with
+/// the same flags, and the seed's short flags work (`-m`, `-L DEBUG`).
+#[test]
+fn logarithm_train_and_model_run_the_trainer() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    fakelogs(&log, 1500, 0, 13, "syslog");
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    let out = run("logarithm", &["train", "-D", d, "-K", "k", "-m", "full", "-L", "DEBUG", log.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("trained model version 1") && stderr.contains("DEBUG"), "{stderr}");
+    let list = ok(&run("logarithm", &["model", "list", "-D", d]));
+    assert!(list.lines().any(|l| l.starts_with("*       1")), "{list}");
+    assert!(ok(&run("logarithm", &["train", "--help"])).contains("logarithm-trainer train"));
+    let out = run("logarithm", &["model", "delete", "-D", d]);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--older-than"));
+}

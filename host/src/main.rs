@@ -12,6 +12,7 @@ use logarithm::monitor::{self, MonitorConfig};
 use logarithm::output::{Format, Printer};
 use logarithm::sources::{self, DEFAULT_MAX_LINE_BYTES, ReadOptions, SourceSpec};
 use logarithm::{export, filter};
+use std::ffi::OsString;
 use std::io::{self, BufWriter};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,20 @@ enum Command {
     Generate {
         #[command(subcommand)]
         what: Generate,
+    },
+    /// Learn from log history and install a new model: runs
+    /// `logarithm-trainer train` with the same arguments.
+    #[command(disable_help_flag = true)]
+    Train {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<OsString>,
+    },
+    /// Inspect and manage model versions: runs `logarithm-trainer model`
+    /// with the same arguments.
+    #[command(disable_help_flag = true)]
+    Model {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+        args: Vec<OsString>,
     },
 }
 
@@ -168,6 +183,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Filter(args) => filter(args),
         Command::Export { what } => export(what),
         Command::Info(common) => info(common),
+        Command::Train { args } => trainer("train", args),
+        Command::Model { args } => trainer("model", args),
         Command::Generate { what } => {
             what.write(<Cli as clap::CommandFactory>::command())?;
             Ok(ExitCode::SUCCESS)
@@ -203,6 +220,17 @@ fn load_current(common: &CommonArgs, data_dir: &DataDir) -> Result<(ComponentDet
         LoadError::Host(h) => h,
     })?;
     Ok((detector, version, passphrase))
+}
+
+/// `logarithm train|model ...`, as users of the original tool type them:
+/// replaced by `logarithm-trainer train|model ...` (git-style), found next
+/// to this binary, else on `PATH`.
+fn trainer(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe().ok().map(|exe| exe.with_file_name("logarithm-trainer")).filter(|p| p.is_file());
+    let program = beside.unwrap_or_else(|| PathBuf::from("logarithm-trainer"));
+    let error = std::process::Command::new(&program).arg(command).args(args).exec();
+    Err(error).with_context(|| format!("cannot run {} (it is installed next to logarithm, or on PATH)", program.display()))
 }
 
 fn filter(args: FilterArgs) -> Result<ExitCode> {

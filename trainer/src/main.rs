@@ -140,7 +140,7 @@ struct TrainArgs {
     #[arg(long, default_value_t = 42)]
     seed: u64,
     /// How to start from the current model [default: incremental].
-    #[arg(long, env = "LOGARITHM_RETRAIN_MODE", value_enum)]
+    #[arg(short = 'm', long, env = "LOGARITHM_RETRAIN_MODE", value_enum)]
     retrain_mode: Option<RetrainMode>,
     /// Add the new logs' frequent terms to the current vocabulary.
     #[arg(short = 'e', long)]
