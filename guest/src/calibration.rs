@@ -70,6 +70,28 @@ impl Calibration {
         counter.finish(tail_scale(raws))
     }
 
+    /// Checks what scoring relies on (a decoded model may be inconsistent):
+    /// at least one point, raw errors finite and strictly ascending,
+    /// fractions in [0, 1] and not descending, a positive finite tail scale.
+    pub fn check(&self) -> Result<(), String> {
+        if self.points.is_empty() {
+            return Err("no calibration points".into());
+        }
+        if !(self.tail_scale.is_finite() && self.tail_scale > 0.0) {
+            return Err(format!("tail scale {} is not a positive number", self.tail_scale));
+        }
+        let fraction = |f: f64| (0.0..=1.0).contains(&f);
+        for (i, p) in self.points.iter().enumerate() {
+            if !p.raw.is_finite() || !fraction(p.below) || !fraction(p.at_or_below) || p.below > p.at_or_below {
+                return Err(format!("calibration point {i} is out of range"));
+            }
+        }
+        if self.points.windows(2).any(|w| w[0].raw >= w[1].raw || w[0].below > w[1].below) {
+            return Err("calibration points are not ascending".into());
+        }
+        Ok(())
+    }
+
     /// The calibrated score of a raw error.
     pub fn score(&self, raw: f64) -> f64 {
         if raw.is_nan() {

@@ -78,6 +78,23 @@ impl Vocabulary {
     pub fn unseen_idf(&self) -> f32 {
         self.unseen_idf
     }
+
+    /// Checks what featurizing relies on (a decoded model may be
+    /// inconsistent): one finite, positive idf per term, and no term twice.
+    pub fn check(&self) -> Result<(), String> {
+        if self.idf.len() != self.terms.len() {
+            return Err(format!("{} terms but {} idf values", self.terms.len(), self.idf.len()));
+        }
+        if let Some(bad) = self.idf.iter().chain([&self.unseen_idf]).find(|x| !(x.is_finite() && **x > 0.0)) {
+            return Err(format!("idf {bad} is not a positive number"));
+        }
+        let mut sorted: Vec<&String> = self.terms.iter().collect();
+        sorted.sort_unstable();
+        if sorted.windows(2).any(|w| w[0] == w[1]) {
+            return Err("a term appears twice".into());
+        }
+        Ok(())
+    }
 }
 
 /// Inverse document frequency of a term seen in `df` of `n` lines.

@@ -133,7 +133,16 @@ impl Model {
     /// Decodes and checks a model from its plaintext payload.
     pub fn from_payload(bytes: &[u8]) -> Result<Self, Error> {
         let mut model: Model = postcard::from_bytes(bytes).map_err(|e| Error::CorruptModel(format!("payload does not decode: {e}")))?;
+        // A model sealed with the right key may still be wrong inside (a
+        // bug, a crafted file): every length and range scoring relies on is
+        // checked here, so it is a clear error, never a trap (issue 10).
         model.net.check().map_err(|e| Error::CorruptModel(format!("inconsistent network: {e}")))?;
+        model.vocab.check().map_err(|e| Error::CorruptModel(format!("inconsistent vocabulary: {e}")))?;
+        model.calibration.check().map_err(|e| Error::CorruptModel(format!("inconsistent calibration: {e}")))?;
+        // Up to the year 9999: `info` turns it into a date.
+        if !(0..=253_402_300_799).contains(&model.meta.created_at_unix) {
+            return Err(Error::CorruptModel(format!("creation time {} is out of range", model.meta.created_at_unix)));
+        }
         if model.vocab.len() != model.net.input_len() {
             return Err(Error::CorruptModel(format!(
                 "vocabulary has {} terms but the network has {} inputs",
@@ -163,6 +172,51 @@ mod tests {
         assert!((novelty_error(0.2, 0.5) - 0.6).abs() < 1e-12);
         // More new words, more unusual, when the known part reconstructs well.
         assert!(novelty_error(0.1, 0.3) < novelty_error(0.1, 0.6));
+    }
+
+    /// Issue 10: a model with the right key but wrong content is a clear
+    /// error, never a panic.
+    #[test]
+    fn inconsistent_payloads_are_refused() {
+        use crate::network::{Activation, Autoencoder};
+        use ndarray::{Array1, Array2};
+        let vocab = Vocabulary::new(vec!["a".into(), "b".into()], vec![1.0, 2.0], 3.0);
+        let mut net = Autoencoder::new(
+            Array2::from_elem((2, 2), 0.1),
+            Array1::zeros(2),
+            Activation::Relu,
+            vec![],
+            Array2::from_elem((2, 2), 0.2),
+            Array1::zeros(2),
+        )
+        .unwrap();
+        net.prepare();
+        let mut raws = vec![0.1, 0.2, 0.3];
+        let model = Model {
+            meta: ModelMeta::default(),
+            tokenizer: Tokenizer::default(),
+            vocab,
+            net,
+            calibration: Calibration::fit(&mut raws),
+            threshold: 0.9,
+        };
+        assert!(Model::from_payload(&model.to_payload()).is_ok());
+        let json = serde_json::to_value(&model).unwrap();
+        let broken = |edit: &dyn Fn(&mut serde_json::Value), why: &str| {
+            let mut j = json.clone();
+            edit(&mut j);
+            let m: Model = serde_json::from_value(j).unwrap();
+            let err = Model::from_payload(&m.to_payload()).unwrap_err();
+            assert!(matches!(&err, Error::CorruptModel(msg) if msg.contains(why)), "{why}: {err}");
+        };
+        broken(&|j| j["vocab"]["idf"] = serde_json::json!([1.0]), "2 terms but 1 idf");
+        broken(&|j| j["vocab"]["idf"] = serde_json::json!([1.0, -2.0]), "idf -2");
+        broken(&|j| j["vocab"]["terms"] = serde_json::json!(["a", "a"]), "twice");
+        broken(&|j| j["calibration"]["points"] = serde_json::json!([]), "no calibration points");
+        broken(&|j| j["calibration"]["tail_scale"] = serde_json::json!(0.0), "tail scale");
+        broken(&|j| j["calibration"]["points"][0]["below"] = serde_json::json!(2.0), "out of range");
+        broken(&|j| j["meta"]["created_at_unix"] = serde_json::json!(i64::MAX), "creation time");
+        broken(&|j| j["threshold"] = serde_json::json!(1.5), "threshold");
     }
 
     #[test]
