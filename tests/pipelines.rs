@@ -275,6 +275,29 @@ mod fluent_bit {
         assert!(routed.iter().all(|r| r["anomalous"] == true));
     }
 
+    /// Lines in any script and any bytes (accents, Cyrillic, emoji, invalid
+    /// UTF-8, NUL, escape sequences) go through Fluent Bit and the filter:
+    /// every one scored, none dropped.
+    #[test]
+    fn any_script_and_any_bytes() {
+        let t = trained();
+        let keys = key_dir(&t);
+        let log = t.dir.path().join("scripts.log");
+        fs::write(
+            &log,
+            b"Se\xc3\xb1al de parada recibida\n\xd0\x9e\xd1\x88\xd0\xb8\xd0\xb1\xd0\xba\xd0\xb0 \xf0\x9f\x94\xa5\n\xe3\x82\xa8\xe3\x83\xa9\xe3\x83\xbc\ninvalid \xff\xfe bytes\nnul \x00 inside\nesc \x1b[31m red\n",
+        )
+        .unwrap();
+        let work = t.dir.path().join("fb-scripts");
+        fs::create_dir_all(&work).unwrap();
+        let module = module(&work);
+        let (records, _) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", &[&t.data, &keys], "1M"), 6);
+        assert_eq!(records.len(), 6, "{records:?}");
+        assert!(records.iter().all(|r| r["anomaly_score"].is_f64()), "{records:?}");
+        assert_eq!(records[0]["log"], "Señal de parada recibida");
+        assert!(records[1]["anomaly_terms"].to_string().contains("severity:err (ошибка)"), "{}", records[1]);
+    }
+
     /// A record far larger than the default app heap (`Wasm_Heap_Size`
     /// 8192) still reaches the module and is scored: the module exports its
     /// allocator, so WAMR copies records into memory that grows. The AOT

@@ -160,8 +160,14 @@ impl Filter {
         let Some(bytes) = record else { return self.reply_oversized() };
         let mut obj = match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(obj)) => obj,
-            // Not an object (Fluent Bit never sends one): pass it on as it came.
-            _ => return self.reply_raw(bytes),
+            // Not a JSON object (Fluent Bit never sends one): passed on as a
+            // raw line, unscored, saying so (Fluent Bit would drop anything
+            // that is not an object).
+            _ => {
+                let mut obj = enrich::raw_line_record(&String::from_utf8_lossy(bytes));
+                enrich::annotate_error(&mut obj, "the record is not a JSON object");
+                return self.reply(&obj);
+            }
         };
         match (parse::from_object(&obj, now), &self.model) {
             (None, _) => enrich::annotate_error(&mut obj, parse::NO_MESSAGE),
