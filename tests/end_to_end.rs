@@ -12,10 +12,6 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-fn json_lines(stdout: &str) -> Vec<Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))).collect()
-}
-
 fn current_model(data: &std::path::Path) -> Vec<u8> {
     std::fs::read(data.join("models/model-000001.lgm")).unwrap()
 }

@@ -13,10 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"))).collect()
-}
-
 /// Starts `logarithm monitor` following, its stdout going to `out`, its
 /// diagnostics (with our debug lines, the readiness signals of [`ready`])
 /// to `out.err`.
@@ -48,15 +44,6 @@ fn stop(mut child: Child) {
     signal(&child, "-TERM");
     let status = child.wait().unwrap();
     assert!(status.success(), "monitor exited with {status}");
-}
-
-/// Waits until `cond` holds (checking every 100 ms), failing after `secs`.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// The records a running monitor has written so far (complete lines only:

@@ -17,15 +17,11 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The workspace root.
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
-}
-
-fn json_lines(text: &str) -> Vec<Value> {
-    text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"))).collect()
 }
 
 /// The native host's verdicts on a file or journal directory, by raw line
@@ -44,15 +40,6 @@ fn key_dir(t: &Trained) -> PathBuf {
     fs::create_dir_all(&dir).unwrap();
     fs::write(dir.join("logarithm-key"), t.key).unwrap();
     dir
-}
-
-/// Waits until `cond` holds (checking every 100 ms), failing after `secs`.
-fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// Fluent Bit with the detector filter, through the real `fluent-bit`
