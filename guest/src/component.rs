@@ -4,6 +4,7 @@
 
 use crate::detector::{Detector, ModelInfo, Verdict};
 use crate::error::Error;
+use crate::kinds::Report;
 use crate::record::LogRecord;
 use std::cell::RefCell;
 
@@ -40,6 +41,14 @@ fn verdict_to_wit(v: Verdict) -> wit::Verdict {
         score: v.score,
         anomalous: v.anomalous,
         terms: v.terms.into_iter().map(|t| wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
+        report: match v.report {
+            Report::Quiet => wit::Report::Quiet,
+            Report::New => wit::Report::New,
+            Report::Worse => wit::Report::Worse,
+            Report::Counted => wit::Report::Counted,
+        },
+        repeat: v.repeat.map(|r| wit::Repeat { template: r.template, count: r.count, first_timestamp_us: r.first_timestamp_us }),
+        burst: v.burst.map(|b| wit::Burst { template: b.template, count: b.count, window_secs: b.window_secs, usual: b.usual }),
     }
 }
 
@@ -70,6 +79,14 @@ impl wit::GuestDetector for DetectorResource {
     fn score_batch(&self, records: Vec<wit::LogRecord>) -> Vec<wit::Verdict> {
         let detector = self.0.borrow();
         records.into_iter().map(|r| verdict_to_wit(detector.score(&record_from_wit(r)))).collect()
+    }
+
+    fn save_memory(&self) -> Vec<u8> {
+        self.0.borrow().save_memory()
+    }
+
+    fn restore_memory(&self, state: Vec<u8>) -> Result<u32, wit::Error> {
+        Ok(self.0.borrow().restore_memory(&state)? as u32)
     }
 }
 

@@ -4,7 +4,8 @@
 
 use crate::cache::{Cached, VerdictCache};
 use crate::error::Error;
-use crate::features::{Severity, record_terms};
+use crate::features::{Severity, record_terms, severity};
+use crate::kinds::{Burst, Bursts, News, Repeat, Report, Seen, WINDOW_SECS, kind_id, template_text};
 use crate::model::Model;
 use crate::modelfile;
 use crate::record::LogRecord;
@@ -45,6 +46,31 @@ pub struct Verdict {
     pub anomalous: bool,
     /// The terms that contributed most, largest first.
     pub terms: Vec<Term>,
+    /// What the line did to the report ([`crate::kinds`]): an alert (the
+    /// first of its kind, or worse), counted against an earlier alert, or
+    /// nothing (not anomalous).
+    pub report: Report,
+    /// A summary raised by this line: its kind's count crossed 10, 100, ...
+    pub repeat: Option<Repeat>,
+    /// A burst this line started: its kind is logged far faster than in
+    /// training ([`crate::kinds::Bursts`]), whatever the line's score.
+    pub burst: Option<Burst>,
+}
+
+impl Verdict {
+    /// The verdict of a score against a threshold, before the memory of
+    /// reported kinds: an anomaly is new.
+    pub fn new(score: f64, threshold: f64, terms: Vec<Term>) -> Self {
+        let anomalous = score >= threshold;
+        let report = if anomalous { Report::New } else { Report::Quiet };
+        Self { score, anomalous, terms, report, repeat: None, burst: None }
+    }
+
+    /// Whether this line raises an alert: an anomaly that is new or worse
+    /// than its kind's earlier report.
+    pub fn reported(&self) -> bool {
+        self.report.is_alert()
+    }
 }
 
 /// What the loaded model is.
@@ -66,8 +92,9 @@ pub struct ModelInfo {
     pub key_fingerprint: String,
 }
 
-/// A model ready to score, with the threshold in force, and its memory of
-/// recent verdicts ([`VerdictCache`]: exact, bounded).
+/// A model ready to score, with the threshold in force, its memory of
+/// recent verdicts ([`VerdictCache`]: exact, bounded) and of the kinds of
+/// anomalies already reported ([`News`]: bounded).
 #[derive(Debug, Clone)]
 pub struct Detector {
     model: Model,
@@ -75,6 +102,8 @@ pub struct Detector {
     /// Behind a `RefCell` because scoring takes `&self` (the component's
     /// methods do); the detector is used from one thread at a time.
     cache: RefCell<VerdictCache>,
+    news: RefCell<News>,
+    bursts: RefCell<Bursts>,
 }
 
 impl Detector {
@@ -87,7 +116,7 @@ impl Detector {
     /// A detector for an in-memory model, at the model's threshold.
     pub fn new(model: Model) -> Self {
         let threshold = model.threshold;
-        Self { model, threshold, cache: RefCell::default() }
+        Self { model, threshold, cache: RefCell::default(), news: RefCell::default(), bursts: RefCell::default() }
     }
 
     /// The model behind the detector.
@@ -123,26 +152,78 @@ impl Detector {
     /// share of the raw error, and the severity prior when it applies
     /// (`severity:crit`). A record of a kind scored a moment ago (the same
     /// terms and own severity) gets the remembered verdict, which is exactly
-    /// the one it would get.
+    /// the one it would get. An anomaly is then checked against the kinds
+    /// already reported ([`crate::kinds`]), which sets `report` and `repeat`,
+    /// and a record with a timestamp is counted for bursts (`burst`).
     pub fn score(&self, record: &LogRecord) -> Verdict {
         let mut terms = Vec::new();
         record_terms(&self.model.tokenizer, record, &mut terms);
         terms.sort_unstable();
         let mut cache = self.cache.borrow_mut();
-        if let Some(c) = cache.lookup(record.priority, &terms) {
-            return Verdict { score: c.score, anomalous: c.score >= self.threshold, terms: c.terms.clone() };
+        let mut verdict = match cache.lookup(record.priority, &terms) {
+            Some(c) => Verdict::new(c.score, self.threshold, c.terms.clone()),
+            None => {
+                let verdict = self.verdict(record.priority, &mut terms);
+                cache.store(Cached { score: verdict.score, terms: verdict.terms.clone() });
+                verdict
+            }
+        };
+        // The kind is needed for anomalies and for counting bursts (which
+        // need the record's time); most normal lines need neither.
+        let kind = (verdict.anomalous || record.timestamp_us.is_some()).then(|| kind_id(&terms));
+        let template = || {
+            let mut ordered = Vec::new();
+            record_terms(&self.model.tokenizer, record, &mut ordered);
+            template_text(&ordered)
+        };
+        if let (Some(kind), Some(ts)) = (kind, record.timestamp_us) {
+            let usual = self.model.rates.usual(kind);
+            if let Some(count) = self.bursts.borrow_mut().observe(kind, ts, usual) {
+                verdict.burst = Some(Burst { template: template(), count, window_secs: WINDOW_SECS, usual });
+            }
         }
-        let verdict = self.verdict(record.priority, &mut terms);
-        cache.store(Cached { score: verdict.score, terms: verdict.terms.clone() });
+        if let (true, Some(kind)) = (verdict.anomalous, kind) {
+            let seen = Seen {
+                kind,
+                sorted_terms: &terms,
+                priority: record.priority,
+                level: severity(record.priority, &terms).map(|s| s.level),
+                score: verdict.score,
+                timestamp_us: record.timestamp_us,
+            };
+            (verdict.report, verdict.repeat) = self.news.borrow_mut().observe(seen, template);
+        }
         verdict
     }
 
-    /// Scores one record without the memory of recent verdicts (tests and
-    /// benchmarks compare the two).
+    /// Scores one record without the memory of recent verdicts or of
+    /// reported kinds (tests and benchmarks compare): every anomaly is new.
     pub fn score_uncached(&self, record: &LogRecord) -> Verdict {
         let mut terms = Vec::new();
         record_terms(&self.model.tokenizer, record, &mut terms);
         self.verdict(record.priority, &mut terms)
+    }
+
+    /// The memory of reported kinds as bytes, to [`Detector::restore_memory`]
+    /// after a restart.
+    pub fn save_memory(&self) -> Vec<u8> {
+        self.news.borrow().save(self.model.meta.version)
+    }
+
+    /// Restores a saved memory of reported kinds. Saved under another model
+    /// version, a kind is kept only if this model still finds it anomalous.
+    /// Returns the kinds kept.
+    pub fn restore_memory(&self, bytes: &[u8]) -> Result<usize, Error> {
+        let still_anomalous = |terms: &[Cow<'_, str>], priority: Option<u8>| {
+            let mut terms = terms.to_vec();
+            self.model.calibration.score(self.model.analyse_terms(priority, &mut terms).raw) >= self.threshold
+        };
+        self.news.borrow_mut().restore(bytes, self.model.meta.version, still_anomalous).map_err(Error::InvalidArgument)
+    }
+
+    /// Kinds of anomalies remembered as reported.
+    pub fn kinds_remembered(&self) -> usize {
+        self.news.borrow().len()
     }
 
     /// The lookups the memory of recent verdicts answered, and did not.
@@ -168,15 +249,12 @@ impl Detector {
             .collect();
         terms.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
         let total = analysis.raw.max(f64::MIN_POSITIVE);
-        Verdict {
-            score,
-            anomalous: score >= self.threshold,
-            terms: terms
-                .into_iter()
-                .take(MAX_TERMS)
-                .map(|(share, text, unseen)| Term { text: text.into_owned(), weight: (share / total).min(1.0) as f32, unseen })
-                .collect(),
-        }
+        let terms = terms
+            .into_iter()
+            .take(MAX_TERMS)
+            .map(|(share, text, unseen)| Term { text: text.into_owned(), weight: (share / total).min(1.0) as f32, unseen })
+            .collect();
+        Verdict::new(score, self.threshold, terms)
     }
 
     /// Scores many records, one verdict each, in order.

@@ -8,9 +8,13 @@
 //! | `anomaly_score` | the calibrated score in [0, 1] (`Verdict::score`) |
 //! | `anomalous`     | `true` when the score is at or above the threshold |
 //! | `anomaly_terms` | the terms that explain it, largest share first: `"oom (unseen)"`, `"severity:err (failed)"` |
+//! | `anomaly_reported` | `true` when the record raises an alert: anomalous, and the first of its kind or worse than its kind's earlier alert; `false` for a repeat counted against an earlier alert ([`crate::kinds`]). Route alerts on this one |
+//! | `anomaly_burst` | only when this record starts a burst (its kind logged far faster than in training): `{"template", "count", "window_secs", "usual"}` (the record is then `anomaly_reported`) |
+//! | `anomaly_repeat` | only when this record's kind crossed 10, 100, 1,000… anomalous records: `{"template", "count", "first_timestamp"}` (the record is then `anomaly_reported` too) |
 //! | `anomaly_error` | instead of the three above: why the record was passed on unscored |
 
 use crate::detector::{Term, Verdict};
+use crate::kinds::{Burst, Repeat};
 use serde_json::{Map, Value};
 
 /// The calibrated score.
@@ -19,6 +23,12 @@ pub const SCORE: &str = "anomaly_score";
 pub const ANOMALOUS: &str = "anomalous";
 /// The explaining terms.
 pub const TERMS: &str = "anomaly_terms";
+/// Whether the record raises an alert.
+pub const REPORTED: &str = "anomaly_reported";
+/// The summary of a kind that keeps happening.
+pub const REPEAT: &str = "anomaly_repeat";
+/// A burst the record starts.
+pub const BURST: &str = "anomaly_burst";
 /// Why the record was not scored.
 pub const ERROR: &str = "anomaly_error";
 
@@ -30,11 +40,36 @@ impl Term {
     }
 }
 
+/// Whether a record goes to the alerts: it raises one, carries the
+/// summary of a kind that keeps happening, or starts a burst.
+pub fn alerts(verdict: &Verdict) -> bool {
+    verdict.reported() || verdict.repeat.is_some() || verdict.burst.is_some()
+}
+
+/// A burst as JSON: `{"template", "count", "window_secs", "usual"}`.
+pub fn burst_value(burst: &Burst) -> Value {
+    serde_json::json!({"template": burst.template, "count": burst.count, "window_secs": burst.window_secs, "usual": burst.usual})
+}
+
+/// A summary as JSON: `{"template", "count", "first_timestamp"}`, the time
+/// in microseconds since the Unix epoch, or `null`.
+pub fn repeat_value(repeat: &Repeat) -> Value {
+    serde_json::json!({"template": repeat.template, "count": repeat.count, "first_timestamp": repeat.first_timestamp_us})
+}
+
 /// The verdict's fields, named as in the module docs' table.
-pub fn verdict_fields(verdict: &Verdict) -> [(&'static str, Value); 3] {
+pub fn verdict_fields(verdict: &Verdict) -> Vec<(&'static str, Value)> {
     let score = serde_json::Number::from_f64(verdict.score).map_or(Value::Null, Value::Number);
     let terms = verdict.terms.iter().map(|t| Value::String(t.label())).collect();
-    [(SCORE, score), (ANOMALOUS, Value::Bool(verdict.anomalous)), (TERMS, Value::Array(terms))]
+    let mut fields = vec![
+        (SCORE, score),
+        (ANOMALOUS, Value::Bool(verdict.anomalous)),
+        (TERMS, Value::Array(terms)),
+        (REPORTED, Value::Bool(alerts(verdict))),
+    ];
+    fields.extend(verdict.repeat.as_ref().map(|r| (REPEAT, repeat_value(r))));
+    fields.extend(verdict.burst.as_ref().map(|b| (BURST, burst_value(b))));
+    fields
 }
 
 /// Adds the verdict's fields to a record (replacing any of the same name).
@@ -64,20 +99,29 @@ mod tests {
 
     #[test]
     fn fields_of_a_verdict_and_an_error() {
-        let verdict = Verdict {
-            score: 0.9995,
-            anomalous: true,
-            terms: vec![
+        let verdict = Verdict::new(
+            0.9995,
+            0.999,
+            vec![
                 Term { text: "oom".into(), weight: 0.6, unseen: true },
                 Term { text: "severity:err (failed)".into(), weight: 0.3, unseen: false },
             ],
-        };
+        );
         let mut record: Map<String, Value> = serde_json::from_str(r#"{"log":"x","anomaly_score":"old"}"#).unwrap();
         annotate(&mut record, &verdict);
         assert_eq!(
             Value::Object(record),
-            serde_json::json!({"log": "x", "anomaly_score": 0.9995, "anomalous": true, "anomaly_terms": ["oom (unseen)", "severity:err (failed)"]})
+            serde_json::json!({"log": "x", "anomaly_score": 0.9995, "anomalous": true, "anomaly_terms": ["oom (unseen)", "severity:err (failed)"], "anomaly_reported": true})
         );
+        let counted = Verdict {
+            report: crate::Report::Counted,
+            repeat: Some(Repeat { template: "t".into(), count: 10, first_timestamp_us: None }),
+            ..verdict
+        };
+        let mut record = Map::new();
+        annotate(&mut record, &counted);
+        assert_eq!(record[REPORTED], true);
+        assert_eq!(record[REPEAT], serde_json::json!({"template": "t", "count": 10, "first_timestamp": null}));
         let mut record = raw_line_record("not json");
         annotate_error(&mut record, "why");
         assert_eq!(Value::Object(record), serde_json::json!({"log": "not json", "anomaly_error": "why"}));

@@ -7,11 +7,14 @@
 //!
 //! Exports (the `Function_Name` to configure):
 //! - `logarithm_filter`: every record passes, with `anomaly_score`,
-//!   `anomalous` and `anomaly_terms` added (or `anomaly_error`);
-//! - `logarithm_filter_anomalies`: only anomalies pass (and records that
-//!   could not be scored, with `anomaly_error`: nothing vanishes silently);
+//!   `anomalous`, `anomaly_terms` and `anomaly_reported` added (or
+//!   `anomaly_error`);
+//! - `logarithm_filter_anomalies`: only the anomalies that raise an alert
+//!   pass (`anomaly_reported`: the first of their kind, worse, or carrying
+//!   a repeat summary; see [`crate::kinds`]), and records that could not be
+//!   scored, with `anomaly_error`: nothing vanishes silently;
 //! - `logarithm_keep_anomalies`: scores nothing, keeps the records the
-//!   first function marked anomalous (for an output of anomalies only).
+//!   first function marked `anomaly_reported` (for an output of alerts only).
 //!
 //! Where the model comes from: the data directory (the one holding
 //! `current` and `models/`) given as one of `Accessible_Paths`. The module
@@ -135,7 +138,7 @@ pub extern "C" fn logarithm_keep_anomalies(
     FILTER.with(|f| {
         let mut f = f.borrow_mut();
         let keep = record.is_none_or(|bytes| match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(obj)) => obj.get(enrich::ANOMALOUS) == Some(&Value::Bool(true)) || obj.contains_key(enrich::ERROR),
+            Ok(Value::Object(obj)) => obj.get(enrich::REPORTED) == Some(&Value::Bool(true)) || obj.contains_key(enrich::ERROR),
             _ => true,
         });
         match (keep, record) {
@@ -174,7 +177,7 @@ impl Filter {
             (Some(_), None) => enrich::annotate_error(&mut obj, &self.problem),
             (Some(record), Some(model)) => {
                 let verdict = model.detector.score(&record);
-                if pass == Pass::Anomalies && !verdict.anomalous {
+                if pass == Pass::Anomalies && !enrich::alerts(&verdict) {
                     return self.reply_raw(b"");
                 }
                 enrich::annotate(&mut obj, &verdict);

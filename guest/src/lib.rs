@@ -21,6 +21,7 @@ pub mod detector;
 pub mod enrich;
 pub mod error;
 pub mod features;
+pub mod kinds;
 pub mod model;
 pub mod modelfile;
 pub mod network;
@@ -38,5 +39,6 @@ mod fluentbit;
 
 pub use detector::{Detector, ModelInfo, Term, Verdict};
 pub use error::Error;
+pub use kinds::{Burst, Repeat, Report};
 pub use model::{Model, ModelMeta};
 pub use record::LogRecord;

@@ -4,6 +4,7 @@
 use crate::calibration::Calibration;
 use crate::error::Error;
 use crate::features::{Features, Severity, Vocabulary, featurize, record_terms, severity};
+use crate::kinds::Rates;
 use crate::network::{Autoencoder, Reconstruction};
 use crate::record::LogRecord;
 use crate::tokenizer::Tokenizer;
@@ -42,6 +43,8 @@ pub struct Model {
     pub calibration: Calibration,
     /// Scores at or above this are anomalous, in [0, 1].
     pub threshold: f64,
+    /// How often each kind of line occurred in training (for bursts).
+    pub rates: Rates,
 }
 
 /// The detector's view of one record: features, reconstruction, raw error.
@@ -139,6 +142,7 @@ impl Model {
         model.net.check().map_err(|e| Error::CorruptModel(format!("inconsistent network: {e}")))?;
         model.vocab.check().map_err(|e| Error::CorruptModel(format!("inconsistent vocabulary: {e}")))?;
         model.calibration.check().map_err(|e| Error::CorruptModel(format!("inconsistent calibration: {e}")))?;
+        model.rates.check().map_err(|e| Error::CorruptModel(format!("inconsistent rates: {e}")))?;
         // Up to the year 9999: `info` turns it into a date.
         if !(0..=253_402_300_799).contains(&model.meta.created_at_unix) {
             return Err(Error::CorruptModel(format!("creation time {} is out of range", model.meta.created_at_unix)));
@@ -199,6 +203,7 @@ mod tests {
             net,
             calibration: Calibration::fit(&mut raws),
             threshold: 0.9,
+            rates: crate::kinds::Rates { usual: vec![(1, 5), (9, 2)] },
         };
         assert!(Model::from_payload(&model.to_payload()).is_ok());
         let json = serde_json::to_value(&model).unwrap();

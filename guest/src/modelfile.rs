@@ -62,7 +62,7 @@ pub const MAGIC: &[u8; 8] = b"LGRMODEL";
 /// (`pri:N`) and leaves unknown sources out, so an older model's
 /// vocabulary and calibration no longer fit and it is refused (retrain with
 /// `--retrain-mode full`).
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 76;
 const TRAILER_LEN: usize = 32;

@@ -7,7 +7,7 @@
 //! no arguments, no network, no stdio. Its memory is capped.
 
 use anyhow::{Context, Result, anyhow, bail};
-use logarithm_detector::{LogRecord, ModelInfo, Term, Verdict};
+use logarithm_detector::{Burst, LogRecord, ModelInfo, Repeat, Report, Term, Verdict};
 use std::path::Path;
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
@@ -147,7 +147,9 @@ impl ComponentDetector {
 
     /// Loads another model into the same instance (no recompilation), with
     /// `threshold` if given, and returns its threshold in force. The old
-    /// model keeps scoring unless every step succeeded.
+    /// model keeps scoring unless every step succeeded. The memory of kinds
+    /// reported moves to the new model, which keeps those it still finds
+    /// anomalous.
     pub fn replace_model(&mut self, model: &[u8], passphrase: &str, threshold: Option<f64>) -> Result<f64, LoadError> {
         let api = self.bindings.logarithm_detector_scoring().detector();
         let handle = api
@@ -161,6 +163,17 @@ impl ComponentDetector {
             .and_then(|()| api.call_info(&mut self.store, handle).wasm_context("the detector component trapped in info"));
         match ready {
             Ok(info) => {
+                // The kinds already reported carry over, less those the new
+                // model knows (a retrained model clears them).
+                let carried = api
+                    .call_save_memory(&mut self.store, self.handle)
+                    .and_then(|memory| api.call_restore_memory(&mut self.store, handle, &memory))
+                    .wasm_context("the detector component trapped while carrying over the kinds reported");
+                match carried {
+                    Ok(Ok(kept)) => tracing::debug!("{kept} kinds of anomalies already reported carried over to the new model"),
+                    Ok(Err(e)) => tracing::warn!("the kinds of anomalies already reported were not carried over: {}", error_from_wit(e)),
+                    Err(e) => tracing::warn!("{e:#}"),
+                }
                 let old = std::mem::replace(&mut self.handle, handle);
                 // The old detector is no longer used; failing to free it only leaks it.
                 let _ = old.resource_drop(&mut self.store);
@@ -217,6 +230,26 @@ impl ComponentDetector {
         Ok(verdicts.into_iter().map(verdict_from_wit).collect())
     }
 
+    /// The component's memory of reported kinds, to keep across a restart
+    /// or hand to the next model ([`ComponentDetector::restore_memory`]).
+    pub fn save_memory(&mut self) -> Result<Vec<u8>> {
+        self.bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_save_memory(&mut self.store, self.handle)
+            .wasm_context("the detector component trapped in save-memory")
+    }
+
+    /// Restores a memory of reported kinds; returns the kinds kept.
+    pub fn restore_memory(&mut self, state: &[u8]) -> Result<u32> {
+        self.bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_restore_memory(&mut self.store, self.handle, state)
+            .wasm_context("the detector component trapped in restore-memory")?
+            .map_err(|e| anyhow!(error_from_wit(e)))
+    }
+
     /// Scores one record (one call into the component; batches are faster).
     pub fn score(&mut self, record: &LogRecord) -> Result<Verdict> {
         let verdict = self
@@ -244,6 +277,14 @@ fn verdict_from_wit(v: wit::Verdict) -> Verdict {
         score: v.score,
         anomalous: v.anomalous,
         terms: v.terms.into_iter().map(|t| Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
+        report: match v.report {
+            wit::Report::Quiet => Report::Quiet,
+            wit::Report::New => Report::New,
+            wit::Report::Worse => Report::Worse,
+            wit::Report::Counted => Report::Counted,
+        },
+        repeat: v.repeat.map(|r| Repeat { template: r.template, count: r.count, first_timestamp_us: r.first_timestamp_us }),
+        burst: v.burst.map(|b| Burst { template: b.template, count: b.count, window_secs: b.window_secs, usual: b.usual }),
     }
 }
 

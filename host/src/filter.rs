@@ -11,7 +11,10 @@
 //!   `{"log": LINE, ...}`, the way Fluent Bit's `tail` hands one over.
 //! - A JSON object without a message, invalid JSON (`{` that does not
 //!   parse) and any other JSON value pass on unscored with `anomaly_error`.
-//! - `--only-anomalies` drops the records that were scored and are normal.
+//! - `--only-anomalies` passes on only the records that raise an alert
+//!   (`anomaly_reported`: an anomaly of a new kind, a worse one, or a
+//!   repeat summary; anomalies counted against an earlier alert are
+//!   dropped too) and those that could not be scored.
 //! - `--rsyslog` speaks rsyslog's `mmexternal` protocol instead: its
 //!   `fulljson` messages in, and for each exactly one reply line that sets
 //!   the message's `$!anomaly` properties (see [`Mode::Rsyslog`]).
@@ -34,7 +37,7 @@ pub enum Mode {
         only_anomalies: bool,
     },
     /// rsyslog `mmexternal` with `interface.input="fulljson"`: one reply per
-    /// message, `{"$!":{"anomaly":{"score":…,"anomalous":…,"terms":[…]}}}`,
+    /// message, `{"$!":{"anomaly":{"score":…,"anomalous":…,"terms":[…],"reported":…}}}`,
     /// or `{"$!":{"anomaly":{"error":…}}}` when it could not be scored.
     Rsyslog,
 }
@@ -159,7 +162,7 @@ fn answer(out: &mut impl Write, mode: Mode, item: &mut Item, verdict: Option<&Ve
     let reply = match mode {
         Mode::Ndjson { only_anomalies } => {
             match (verdict, &item.error) {
-                (Some(v), _) if only_anomalies && !v.anomalous => return Ok(()),
+                (Some(v), _) if only_anomalies && !enrich::alerts(v) => return Ok(()),
                 (Some(v), _) => enrich::annotate(&mut item.record, v),
                 (None, Some(e)) => enrich::annotate_error(&mut item.record, e),
                 (None, None) => enrich::annotate_error(&mut item.record, "not scored"),
@@ -181,11 +184,14 @@ fn answer(out: &mut impl Write, mode: Mode, item: &mut Item, verdict: Option<&Ve
 }
 
 /// The name of an [`enrich`] field under rsyslog's `$!anomaly`:
-/// `$!anomaly!score`, `$!anomaly!anomalous`, `$!anomaly!terms`.
+/// `$!anomaly!score`, `$!anomaly!anomalous`, `$!anomaly!terms`,
+/// `$!anomaly!reported`, `$!anomaly!repeat`.
 fn rsyslog_name(field: &str) -> &str {
     match field {
         enrich::SCORE => "score",
         enrich::TERMS => "terms",
+        enrich::REPORTED => "reported",
+        enrich::REPEAT => "repeat",
         other => other,
     }
 }

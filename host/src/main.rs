@@ -361,6 +361,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         batch_size: args.batch_size as usize,
         checkpoint_file,
         reload: None,
+        memory_file: use_checkpoints.then(|| monitor::memory_path_in(data_dir.root())),
     };
 
     let (mut detector, version, passphrase) = load_current(&args.common, &data_dir)?;
@@ -384,14 +385,32 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let mut printer = Printer::new(format, BufWriter::new(stdout));
     let stats = monitor::run(&mut detector, threshold, &config, &mut printer, &stop)?;
     printer.flush()?;
-    tracing::info!("{} lines read, {} filtered out, {} scored, {} anomalous", stats.lines, stats.filtered, stats.scored, stats.anomalies);
+    tracing::info!(
+        "{} lines read, {} filtered out, {} scored, {} anomalous ({} alerts, the rest counted against them; {} repeat summaries), {} bursts",
+        stats.lines,
+        stats.filtered,
+        stats.scored,
+        stats.anomalies,
+        stats.alerts,
+        stats.repeats,
+        stats.bursts
+    );
     if args.once {
         // Say what a batch scan read, as the trainer does; above all when it read nothing.
         let names: Vec<String> = config.sources.iter().map(SourceSpec::name).collect();
         if stats.lines == 0 && stats.problems.is_empty() {
             tracing::warn!("nothing to read in {}", names.join(", "));
         } else {
-            eprintln!("read {} lines from {}: {} scored, {} anomalous", stats.lines, names.join(", "), stats.scored, stats.anomalies);
+            eprintln!(
+                "read {} lines from {}: {} scored, {} anomalous ({} alerts, {} repeat summaries), {} bursts",
+                stats.lines,
+                names.join(", "),
+                stats.scored,
+                stats.anomalies,
+                stats.alerts,
+                stats.repeats,
+                stats.bursts
+            );
         }
     }
     // A batch scan that could not read a source failed. A follower keeps

@@ -61,6 +61,52 @@ pub struct MonitorConfig {
     pub checkpoint_file: Option<PathBuf>,
     /// Load newly installed models while following.
     pub reload: Option<Reload>,
+    /// Where the detector's memory of the kinds of anomalies it reported is
+    /// kept across restarts (following only), so that a restart does not
+    /// alert again on kinds already reported (issue 15).
+    pub memory_file: Option<PathBuf>,
+}
+
+/// How often a changed memory of reported kinds is saved while following
+/// (and always at exit): a crash forgets at most this much of it, which
+/// costs a repeated alert, never a missed one.
+const MEMORY_SAVE_INTERVAL: Duration = Duration::from_secs(10);
+
+/// The file the memory of reported kinds is kept in, in the data directory.
+pub fn memory_path_in(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("reported-kinds.json")
+}
+
+/// Restores the memory of reported kinds from `path`, if it exists; one
+/// that cannot be read or restored is set aside with a warning (news is
+/// then reported again, never lost).
+fn restore_memory(detector: &mut ComponentDetector, path: &std::path::Path) {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => return tracing::warn!("cannot read {}: {e}; kinds of anomalies already reported will be reported again", path.display()),
+    };
+    match detector.restore_memory(&bytes) {
+        Ok(kept) => tracing::debug!("{kept} kinds of anomalies already reported restored from {}", path.display()),
+        Err(e) => {
+            let aside = path.with_extension("json.damaged");
+            let moved = std::fs::rename(path, &aside).map(|()| format!("set aside as {}", aside.display()));
+            tracing::warn!(
+                "cannot restore {}: {e:#}; {}; kinds of anomalies already reported will be reported again",
+                path.display(),
+                moved.unwrap_or_else(|e| format!("cannot set it aside: {e}"))
+            );
+        }
+    }
+}
+
+/// Saves the memory of reported kinds to `path`; a failure is logged, never
+/// fatal (it costs repeated alerts after a restart).
+fn save_memory(detector: &mut ComponentDetector, path: &std::path::Path) {
+    let saved = detector.save_memory().and_then(|bytes| crate::datadir::write_atomic(path, &bytes));
+    if let Err(e) = saved {
+        tracing::warn!("cannot save the kinds of anomalies reported to {}: {e:#}", path.display());
+    }
 }
 
 /// What a run did.
@@ -74,6 +120,13 @@ pub struct MonitorStats {
     pub scored: u64,
     /// Records found anomalous.
     pub anomalies: u64,
+    /// Anomalies that raised an alert (the first of their kind, or worse);
+    /// the others were counted against an earlier alert.
+    pub alerts: u64,
+    /// Summaries of kinds that keep happening.
+    pub repeats: u64,
+    /// Bursts: kinds logged far faster than in training.
+    pub bursts: u64,
     /// Problems with sources (unreadable or missing paths, failed readers).
     pub problems: Vec<String>,
 }
@@ -104,6 +157,10 @@ pub fn run<W: Write>(
     printer.header()?;
     let mut reload = config.reload.clone();
     let (mut checked, mut failed) = (Instant::now(), None);
+    if let Some(path) = &config.memory_file {
+        restore_memory(detector, path);
+    }
+    let (mut memory_saved, mut anomalies_saved) = (Instant::now(), 0);
     // Under systemd (Type=notify): ready once the readers run, the
     // watchdog fed from this loop (so a stuck loop is restarted), stopping
     // at the end. Without NOTIFY_SOCKET these do nothing.
@@ -126,9 +183,10 @@ pub fn run<W: Write>(
                     Some(verdict) => {
                         stats.scored += 1;
                         stats.anomalies += u64::from(verdict.anomalous);
-                        if config.all || verdict.anomalous {
-                            printer.write(line, Some(verdict), threshold)?;
-                        }
+                        stats.alerts += u64::from(verdict.reported());
+                        stats.repeats += u64::from(verdict.repeat.is_some());
+                        stats.bursts += u64::from(verdict.burst.is_some());
+                        printer.report(line, verdict, threshold, config.all)?;
                     }
                     None => printer.write(line, None, threshold)?,
                 }
@@ -168,6 +226,13 @@ pub fn run<W: Write>(
             }
         }
         flush(&mut pending, &mut stats, detector, threshold)?;
+        if let Some(path) = &config.memory_file
+            && stats.anomalies != anomalies_saved
+            && memory_saved.elapsed() >= MEMORY_SAVE_INTERVAL
+        {
+            save_memory(detector, path);
+            (memory_saved, anomalies_saved) = (Instant::now(), stats.anomalies);
+        }
         if watchdog.is_some_and(|every| fed.elapsed() >= every) {
             notify(&[sd_notify::NotifyState::Watchdog]);
             fed = Instant::now();
@@ -188,6 +253,9 @@ pub fn run<W: Write>(
     }
     if let Some(writer) = checkpoints.as_mut() {
         writer.save(true)?;
+    }
+    if let Some(path) = &config.memory_file {
+        save_memory(detector, path);
     }
     // Followers stop on their own within a poll interval; stdin may block,
     // so only finished readers are joined.

@@ -1,20 +1,37 @@
 //! Where results leave: verdicts printed as human-readable lines, JSON lines
 //! or CSV.
 //!
-//! JSON: one object per line with `timestamp` (RFC 3339, or `null`),
-//! `source`, `host`, `message`, `score`, `anomalous`, `threshold`, `terms`
-//! (`[{"term", "weight", "unseen"}]`), plus `origin` and `line` (where the
-//! record was read), `raw` (the line as read, header included), `truncated`
-//! when the line was cut, and `fields` (journal `unit` and `pid`, the other
-//! keys of NDJSON input) when there are any. A line passed on unscored (a
-//! bug hit while parsing it) has `score: null` and `error`, in every
-//! format. CSV: a header row and the same columns up to `line`, `terms` as
-//! `term;term (unseen)`, then `error`.
+//! Two kinds of records leave (issue 15): *lines*, and *repeats* — the
+//! summary of a kind of anomaly that keeps happening, raised when its count
+//! crosses 10, 100, 1,000… An anomaly of a kind already reported is counted
+//! against that report rather than printed again: without `--all` only the
+//! lines that raise an alert (`reported`) and the repeats are printed.
+//!
+//! JSON: one object per line with `kind: "line"`, `timestamp` (RFC 3339,
+//! or `null`), `source`, `host`, `message`, `score`, `anomalous`,
+//! `reported` (this line raised an alert), `report` (for an anomaly: `new`,
+//! `worse` or `counted`), `threshold`, `terms` (`[{"term", "weight",
+//! "unseen"}]`), plus `origin` and `line` (where the record was read), `raw`
+//! (the line as read, header included), `truncated` when the line was cut,
+//! and `fields` (journal `unit` and `pid`, the other keys of NDJSON input)
+//! when there are any. A line passed on unscored (a bug hit while parsing
+//! it) has `score: null` and `error`, in every format. A repeat is
+//! `{"kind": "repeat", "template", "count", "first_timestamp", "timestamp",
+//! "source", "host", "score", "origin", "line"}`, the last six from the
+//! line that crossed the count (`first_timestamp` only when known). A burst
+//! (issue 12: a kind logged far faster than in training) is the same with
+//! `kind: "burst"` and `window_secs` and `usual` instead of
+//! `first_timestamp`.
+//!
+//! CSV: a header row and the same columns up to `line`, `terms` as
+//! `term;term (unseen)`, then `error`, `kind`, `reported`, `count`,
+//! `first_timestamp`, `window_secs` and `usual`; a repeat's or a burst's
+//! `message` is its template.
 
 use crate::sources::Line;
 use anyhow::Result;
 use chrono::{DateTime, SecondsFormat, Utc};
-use logarithm_detector::{Term, Verdict};
+use logarithm_detector::{Burst, Repeat, Term, Verdict};
 use serde::Serialize;
 use std::borrow::Cow;
 use std::io::Write;
@@ -50,12 +67,16 @@ struct JsonTerm<'a> {
 
 #[derive(Serialize)]
 struct JsonRecord<'a> {
+    kind: &'static str,
     timestamp: Option<String>,
     source: &'a str,
     host: &'a str,
     message: &'a str,
     score: Option<f64>,
     anomalous: bool,
+    reported: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    report: Option<&'static str>,
     threshold: f64,
     terms: Vec<JsonTerm<'a>>,
     origin: &'a str,
@@ -67,6 +88,44 @@ struct JsonRecord<'a> {
     fields: std::collections::BTreeMap<&'a str, &'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
+}
+
+/// A record of its own about a line's kind.
+#[derive(Clone, Copy)]
+enum Summary<'a> {
+    /// A kind of anomaly that keeps happening.
+    Repeat(&'a Repeat),
+    /// A kind logged far faster than in training.
+    Burst(&'a Burst),
+}
+
+impl Summary<'_> {
+    /// Its `kind` in JSON and CSV.
+    fn kind(self) -> &'static str {
+        match self {
+            Summary::Repeat(_) => "repeat",
+            Summary::Burst(_) => "burst",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonSummary<'a> {
+    kind: &'static str,
+    template: &'a str,
+    count: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_timestamp: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    window_secs: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usual: Option<u32>,
+    timestamp: Option<String>,
+    source: &'a str,
+    host: &'a str,
+    score: f64,
+    origin: &'a str,
+    line: u64,
 }
 
 /// RFC 3339 (UTC, microseconds when present) of a microsecond timestamp.
@@ -119,21 +178,111 @@ impl<W: Write> Printer<W> {
         Self { format, sink }
     }
 
-    /// Writes one verdict, or a line passed on unscored (`None`, with its
-    /// `Line::error`).
+    /// Writes what a verdict reports: with `all`, the line whatever its
+    /// verdict; else the line if it raises an alert. Then the repeat
+    /// summary and the burst it raised, if any.
+    pub fn report(&mut self, line: &Line, verdict: &Verdict, threshold: f64, all: bool) -> Result<()> {
+        if all || verdict.reported() {
+            self.write(line, Some(verdict), threshold)?;
+        }
+        if let Some(repeat) = &verdict.repeat {
+            self.write_summary(line, verdict, Summary::Repeat(repeat))?;
+        }
+        if let Some(burst) = &verdict.burst {
+            self.write_summary(line, verdict, Summary::Burst(burst))?;
+        }
+        Ok(())
+    }
+
+    /// Writes a record of its own about `line`'s kind: a repeat summary or
+    /// a burst it raised.
+    fn write_summary(&mut self, line: &Line, verdict: &Verdict, summary: Summary<'_>) -> Result<()> {
+        let r = &line.record;
+        let timestamp = r.timestamp_us.and_then(rfc3339);
+        let (template, count) = match summary {
+            Summary::Repeat(s) => (&s.template, s.count),
+            Summary::Burst(b) => (&b.template, b.count),
+        };
+        let first = match summary {
+            Summary::Repeat(s) => s.first_timestamp_us.and_then(rfc3339),
+            Summary::Burst(_) => None,
+        };
+        let (window_secs, usual) = match summary {
+            Summary::Repeat(_) => (None, None),
+            Summary::Burst(b) => (Some(b.window_secs), Some(b.usual)),
+        };
+        let kind = summary.kind();
+        match &mut self.sink {
+            Sink::Plain(out) if self.format == Format::Human => {
+                let what = match summary {
+                    Summary::Repeat(_) => format!("{}", first.as_deref().map(|t| format!(" since {t}")).unwrap_or_default()),
+                    Summary::Burst(b) => format!(" in {} s (usually ≤ {})", b.window_secs, b.usual),
+                };
+                let mark = if matches!(summary, Summary::Repeat(_)) { "REPEAT " } else { "BURST  " };
+                writeln!(
+                    out,
+                    "{mark} {} {count} lines like \"{}\"{what}, the last at {} line {}",
+                    score_text(verdict.score),
+                    printable(template),
+                    printable(&line.origin),
+                    line.line_no
+                )?;
+            }
+            Sink::Plain(out) => {
+                let rec = JsonSummary {
+                    kind,
+                    template,
+                    count,
+                    first_timestamp: first,
+                    window_secs,
+                    usual,
+                    timestamp,
+                    source: &r.source,
+                    host: &r.host,
+                    score: verdict.score,
+                    origin: &line.origin,
+                    line: line.line_no,
+                };
+                serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
+                out.write_all(b"\n")?;
+            }
+            Sink::Csv(csv) => {
+                csv.serialize((
+                    timestamp.unwrap_or_default(),
+                    inert(&r.source),
+                    inert(&r.host),
+                    inert(template),
+                    verdict.score,
+                    verdict.anomalous,
+                    "",
+                    "",
+                    &*line.origin,
+                    line.line_no,
+                    // Nested: serde has no tuples of 17; csv flattens them.
+                    ("", kind, "", count, first.unwrap_or_default(), window_secs, usual),
+                ))
+                .map_err(csv_error)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes one line with its verdict, or passed on unscored (`None`,
+    /// with its `Line::error`).
     pub fn write(&mut self, line: &Line, verdict: Option<&Verdict>, threshold: f64) -> Result<()> {
         let r = &line.record;
-        let unscored = Verdict { score: f64::NAN, anomalous: false, terms: Vec::new() };
+        let unscored = Verdict::new(f64::NAN, threshold, Vec::new());
         let scored = verdict.is_some();
         let verdict = verdict.unwrap_or(&unscored);
         let error = line.error.as_deref().filter(|_| !scored);
         let timestamp = r.timestamp_us.and_then(rfc3339);
         match &mut self.sink {
             Sink::Plain(out) if self.format == Format::Human => {
-                let mark = match (scored, verdict.anomalous) {
-                    (false, _) => "error  ",
-                    (true, true) => "ANOMALY",
-                    (true, false) => "ok     ",
+                let mark = match (scored, verdict.anomalous, verdict.reported()) {
+                    (false, _, _) => "error  ",
+                    (true, true, true) => "ANOMALY",
+                    (true, true, false) => "counted",
+                    (true, false, _) => "ok     ",
                 };
                 let ts = timestamp.as_deref().unwrap_or("-");
                 let (host, source) = (printable(&r.host), printable(&r.source));
@@ -145,20 +294,27 @@ impl<W: Write> Printer<W> {
                 };
                 let cut = if line.truncated { " [truncated]" } else { "" };
                 let score = if scored { score_text(verdict.score) } else { "-".to_owned() };
-                let why = error.map(|e| format!(" [{}]", printable(e))).unwrap_or_default();
+                let why = match (error, verdict.report) {
+                    (Some(e), _) => format!(" [{}]", printable(e)),
+                    (None, logarithm_detector::Report::Worse) => " [worse than its kind's earlier alert]".to_owned(),
+                    _ => String::new(),
+                };
                 writeln!(out, "{mark} {score} {ts} {who}{}{cut}{why}", printable(&r.message))?;
-                if verdict.anomalous && !verdict.terms.is_empty() {
+                if verdict.reported() && !verdict.terms.is_empty() {
                     writeln!(out, "        terms: {}", printable(&terms_text(&verdict.terms, ", ")))?;
                 }
             }
             Sink::Plain(out) => {
                 let rec = JsonRecord {
+                    kind: "line",
                     timestamp,
                     source: &r.source,
                     host: &r.host,
                     message: &r.message,
                     score: scored.then_some(verdict.score),
                     anomalous: verdict.anomalous,
+                    reported: verdict.reported(),
+                    report: verdict.report.name(),
                     threshold,
                     terms: verdict.terms.iter().map(|t| JsonTerm { term: &t.text, weight: t.weight, unseen: t.unseen }).collect(),
                     origin: &line.origin,
@@ -184,7 +340,8 @@ impl<W: Write> Printer<W> {
                     inert(&terms_text(&verdict.terms, ";")),
                     &*line.origin,
                     line.line_no,
-                    error.unwrap_or_default(),
+                    // Nested: serde has no tuples of 17; csv flattens them.
+                    (error.unwrap_or_default(), "line", verdict.reported(), "", "", "", ""),
                 ))
                 .map_err(csv_error)?;
             }
@@ -207,6 +364,12 @@ impl<W: Write> Printer<W> {
                 "origin",
                 "line",
                 "error",
+                "kind",
+                "reported",
+                "count",
+                "first_timestamp",
+                "window_secs",
+                "usual",
             ])
             .map_err(csv_error)?;
         }
@@ -274,7 +437,8 @@ mod tests {
         assert_eq!((json["score"].is_null(), &json["anomalous"]), (true, &serde_json::json!(false)));
         assert!(json["error"].as_str().unwrap().contains("boom"));
         let csv = print(super::Format::Csv);
-        assert!(csv.lines().next().unwrap().ends_with(",error") && csv.contains(",,false,0.999,,x.log,3,parsing failed"), "{csv}");
+        assert!(csv.lines().next().unwrap().ends_with(",error,kind,reported,count,first_timestamp,window_secs,usual"), "{csv}");
+        assert!(csv.contains(",,false,0.999,,x.log,3,parsing failed"), "{csv}");
         let human = print(super::Format::Human);
         assert!(human.starts_with("error   - - raw text [parsing failed"), "{human}");
     }

@@ -13,7 +13,7 @@
 //
 // Each output line is the verdict on the record of the same line:
 //
-//   {"score": number, "score_bits": string, "anomalous": bool,
+//   {"score": number, "score_bits": string, "anomalous": bool, "report": string, "repeat": object|null, "burst": object|null,
 //    "terms": [{"text": string, "weight": number, "unseen": bool}]}
 //
 // `score` is the f64 the component returned, printed by JSON.stringify (the
@@ -40,9 +40,9 @@ async function loadScoring(dir) {
     throw new Error(`expected one transpiled component (*.js) in ${dir}, found ${entries.length}`);
   }
   const component = await import(pathToFileURL(resolve(dir, entries[0])).href);
-  const scoring = component['logarithm:detector/scoring@0.1.0'];
+  const scoring = component['logarithm:detector/scoring@0.2.0'];
   if (!scoring) {
-    throw new Error(`${entries[0]} does not export logarithm:detector/scoring@0.1.0`);
+    throw new Error(`${entries[0]} does not export logarithm:detector/scoring@0.2.0`);
   }
   return scoring;
 }
@@ -87,7 +87,10 @@ function bits(x) {
 /** One output line for a verdict. */
 function verdictLine(v) {
   const terms = v.terms.map((t) => ({ text: t.text, weight: t.weight, unseen: t.unseen }));
-  return JSON.stringify({ score: v.score, score_bits: bits(v.score), anomalous: v.anomalous, terms }) + '\n';
+  // u64 arrives as a BigInt, which JSON.stringify refuses.
+  const repeat = v.repeat === undefined ? null : { template: v.repeat.template, count: Number(v.repeat.count), first_timestamp_us: v.repeat.firstTimestampUs === undefined ? null : Number(v.repeat.firstTimestampUs) };
+  const burst = v.burst === undefined ? null : { template: v.burst.template, count: Number(v.burst.count), window_secs: v.burst.windowSecs, usual: v.burst.usual };
+  return JSON.stringify({ score: v.score, score_bits: bits(v.score), anomalous: v.anomalous, terms, report: v.report, repeat, burst }) + '\n';
 }
 
 async function main([dir, modelFile, passphrase]) {

@@ -5,7 +5,7 @@
 
 use super::*;
 use logarithm::engine::EMBEDDED_COMPONENT;
-use logarithm_detector::{Detector, Error, LogRecord, Term, Verdict};
+use logarithm_detector::{Burst, Detector, Error, LogRecord, Repeat, Report, Term, Verdict};
 use std::io::Write;
 use std::process::Output;
 
@@ -87,6 +87,24 @@ fn node_verdict(line: &str) -> Verdict {
                 unseen: t["unseen"].as_bool().unwrap(),
             })
             .collect(),
+        report: match v["report"].as_str() {
+            Some("quiet") => Report::Quiet,
+            Some("new") => Report::New,
+            Some("worse") => Report::Worse,
+            Some("counted") => Report::Counted,
+            other => panic!("report {other:?} in {line}"),
+        },
+        repeat: (!v["repeat"].is_null()).then(|| Repeat {
+            template: v["repeat"]["template"].as_str().unwrap().to_owned(),
+            count: v["repeat"]["count"].as_u64().unwrap(),
+            first_timestamp_us: v["repeat"]["first_timestamp_us"].as_i64(),
+        }),
+        burst: (!v["burst"].is_null()).then(|| Burst {
+            template: v["burst"]["template"].as_str().unwrap().to_owned(),
+            count: v["burst"]["count"].as_u64().unwrap(),
+            window_secs: v["burst"]["window_secs"].as_u64().unwrap() as u32,
+            usual: v["burst"]["usual"].as_u64().unwrap() as u32,
+        }),
     }
 }
 
@@ -95,6 +113,7 @@ fn node_verdict(line: &str) -> Verdict {
 fn assert_identical(node: &Verdict, native: &Verdict, what: &str) {
     assert_eq!(node.score.to_bits(), native.score.to_bits(), "{what}: score {} in Node, {} native", node.score, native.score);
     assert_eq!(node.anomalous, native.anomalous, "{what}: anomalous");
+    assert_eq!((node.report, &node.repeat, &node.burst), (native.report, &native.repeat, &native.burst), "{what}: what it reported");
     assert_eq!(node.terms.len(), native.terms.len(), "{what}: terms {:?} in Node, {:?} native", node.terms, native.terms);
     for (n, t) in node.terms.iter().zip(&native.terms) {
         assert_eq!((&n.text, n.unseen), (&t.text, t.unseen), "{what}: terms {:?} in Node, {:?} native", node.terms, native.terms);

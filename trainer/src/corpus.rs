@@ -15,6 +15,7 @@
 
 use logarithm_detector::LogRecord;
 use logarithm_detector::features::{self, Vocabulary};
+use logarithm_detector::kinds::{self, RateLearner, Rates};
 use logarithm_detector::tokenizer::Tokenizer;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -73,6 +74,7 @@ pub struct CorpusBuilder<'a> {
     df_cap: usize,
     lines: u64,
     pruned: bool,
+    rates: RateLearner,
 }
 
 /// Pass 1's result: term chunks, line count and document frequencies.
@@ -85,6 +87,8 @@ pub struct TermCorpus {
     /// The document-frequency table overflowed and rare terms were pruned:
     /// frequencies of rare terms are approximate.
     pub pruned: bool,
+    /// How often each kind of line occurred (for bursts).
+    pub rates: Rates,
 }
 
 impl<'a> CorpusBuilder<'a> {
@@ -103,6 +107,7 @@ impl<'a> CorpusBuilder<'a> {
             df_cap: (20 * vocab_size).max(200_000),
             lines: 0,
             pruned: false,
+            rates: RateLearner::default(),
         }
     }
 
@@ -122,17 +127,17 @@ impl<'a> CorpusBuilder<'a> {
 
     fn flush_block(&mut self) -> Result<()> {
         let tokenizer = self.tokenizer;
-        let terms: Vec<(Option<u8>, Vec<String>)> = self
+        let terms: Vec<(Option<u8>, Option<i64>, Vec<String>)> = self
             .block
             .par_iter()
             .map(|r| {
                 let mut t = Vec::new();
                 features::record_terms(&tokenizer, r, &mut t);
-                (r.priority, t.into_iter().map(Cow::into_owned).collect())
+                (r.priority, r.timestamp_us, t.into_iter().map(Cow::into_owned).collect())
             })
             .collect();
         self.block.clear();
-        for (priority, mut record_terms) in terms {
+        for (priority, timestamp_us, mut record_terms) in terms {
             if self.writer.is_none() {
                 let path = self.dir.join(format!("terms-{:05}", self.chunks.len()));
                 let file = File::create(&path).map_err(|e| io_err("create", &path, e))?;
@@ -149,6 +154,8 @@ impl<'a> CorpusBuilder<'a> {
             line.push('\n');
             writer.write_all(line.as_bytes()).map_err(|e| io_err("write", path, e))?;
             record_terms.sort_unstable();
+            // Its kind (the sorted terms, repeats kept), counted per minute.
+            self.rates.observe(kinds::kind_id(&record_terms), timestamp_us);
             record_terms.dedup();
             for t in record_terms {
                 *self.df.entry(t).or_default() += 1;
@@ -191,7 +198,7 @@ impl<'a> CorpusBuilder<'a> {
     pub fn finish(mut self) -> Result<TermCorpus> {
         self.flush_block()?;
         self.close_chunk()?;
-        Ok(TermCorpus { chunks: self.chunks, lines: self.lines, df: self.df, pruned: self.pruned })
+        Ok(TermCorpus { chunks: self.chunks, lines: self.lines, df: self.df, pruned: self.pruned, rates: self.rates.finish() })
     }
 }
 
@@ -215,6 +222,8 @@ pub struct FeatureCorpus {
     pub lines: u64,
     /// Distinct vectors in all (summed over chunks).
     pub distinct: u64,
+    /// How often each kind of line occurred (for bursts).
+    pub rates: Rates,
 }
 
 /// What makes two training lines the same sample: their known terms
@@ -268,7 +277,7 @@ impl TermCorpus {
             fs::remove_file(path).map_err(|e| io_err("remove", path, e))?;
             chunks.push((out, *lines));
         }
-        Ok(FeatureCorpus { chunks, lines: self.lines, distinct })
+        Ok(FeatureCorpus { chunks, lines: self.lines, distinct, rates: self.rates })
     }
 }
 

@@ -261,8 +261,15 @@ pub fn fit_corpus(
     }
     net.prepare();
 
-    let mut model =
-        Model { meta: ModelMeta::default(), tokenizer, vocab, net, calibration: Calibration::fit(&mut []), threshold: params.threshold };
+    let mut model = Model {
+        meta: ModelMeta::default(),
+        tokenizer,
+        vocab,
+        net,
+        calibration: Calibration::fit(&mut []),
+        threshold: params.threshold,
+        rates: corpus.rates.clone(),
+    };
     model.calibration = calibrate(&model, corpus, &mut rng, progress)?;
     meta.training_lines = corpus.lines;
     meta.parameters = params.describe();

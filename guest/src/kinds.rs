@@ -1,0 +1,554 @@
+//! What the detector remembers about *kinds* of lines between verdicts, so
+//! that news is reported once (issue 15): the first line of a new kind is an
+//! alert; later lines of that kind are counted against it, and the alert is
+//! raised again only as a summary when the count crosses 10, 100, 1,000…,
+//! or when a line of the kind is markedly worse than the one reported.
+//!
+//! A kind is a line's terms as the model sees them (the tokenizer's output,
+//! variable parts masked, plus its `@source`), as a multiset: exactly what a
+//! verdict depends on besides the line's own severity. Two lines of one kind
+//! therefore get the same score unless their severity differs, which is why
+//! "worse" means a higher severity or a much higher score.
+//!
+//! The memory changes what is *reported*, never a line's score or its
+//! `anomalous` verdict, so line-level metrics stay comparable. It is bounded
+//! ([`MAX_KINDS`], least recently seen forgotten first), can be saved and
+//! restored across restarts ([`News::save`], [`News::restore`]), and on
+//! restore under another model it keeps only the kinds that model still
+//! finds anomalous: a retrained model that knows a kind clears it.
+//!
+//! The same kinds carry *bursts* (issue 12): lines the model knows well,
+//! logged far faster than usual (a brute force, a crash loop, a flapping
+//! link). The trainer learns how many lines of each kind one minute of
+//! training held at most ([`RateLearner`] → [`Rates`], stored in the
+//! model); the detector counts each kind over a sliding minute of the
+//! records' own timestamps ([`Bursts`]; replayed logs work, records without
+//! a timestamp are not counted) and raises one [`Burst`] when the count
+//! goes far beyond that, and not again until the burst has died down.
+
+use lru::LruCache;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::num::NonZeroUsize;
+use xxhash_rust::xxh3::Xxh3Default;
+
+/// Most kinds remembered.
+pub const MAX_KINDS: usize = 10_000;
+/// Most bytes of terms kept per kind (to recheck it under a new model);
+/// a kind with longer terms is remembered by its id and template only.
+pub const MAX_TERM_BYTES: usize = 1024;
+/// Longest template text kept, characters.
+pub const MAX_TEMPLATE_CHARS: usize = 200;
+/// The format of [`News::save`]'s bytes.
+const MEMORY_FORMAT: u32 = 1;
+
+/// What a scored line did to the report (the `reported` field of outputs).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Report {
+    /// Not anomalous: nothing to report.
+    #[default]
+    Quiet,
+    /// Anomalous, and the first of its kind (since the model was trained,
+    /// or since its kind was forgotten): an alert.
+    New,
+    /// Anomalous and of a kind already reported, but markedly worse than
+    /// the worst reported (a higher severity, or a score whose distance to
+    /// 1 is ten times smaller): an alert again.
+    Worse,
+    /// Anomalous and of a kind already reported: counted, not alerted.
+    Counted,
+}
+
+impl Report {
+    /// Whether the line raises an alert.
+    pub fn is_alert(self) -> bool {
+        matches!(self, Report::New | Report::Worse)
+    }
+
+    /// The name outputs use: `new`, `worse`, `counted`, or `None`.
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            Report::Quiet => None,
+            Report::New => Some("new"),
+            Report::Worse => Some("worse"),
+            Report::Counted => Some("counted"),
+        }
+    }
+}
+
+/// A summary of a kind that keeps happening: raised when its count crosses
+/// 10, 100, 1,000…
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Repeat {
+    /// The kind, readable: `sshd: failed password for <*> from <ip>`.
+    pub template: String,
+    /// Anomalous lines of the kind since it was first reported, this one included.
+    pub count: u64,
+    /// When the first was logged (µs since the Unix epoch), if it said.
+    pub first_timestamp_us: Option<i64>,
+}
+
+/// A burst: a kind logged far faster than training saw it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Burst {
+    /// The kind, readable.
+    pub template: String,
+    /// Lines of the kind in the last `window_secs`, this one included.
+    pub count: u64,
+    /// The window, seconds.
+    pub window_secs: u32,
+    /// The most lines of the kind one window of training held (see [`Rates`]).
+    pub usual: u32,
+}
+
+/// The window bursts are counted over, seconds.
+pub const WINDOW_SECS: u32 = 60;
+/// A burst is `count ≥ max(BURST_FACTOR × usual, usual + BURST_EXCESS)`:
+/// ten times the usual rate, and never fewer than 30 lines more than it.
+pub const BURST_FACTOR: u64 = 10;
+/// See [`BURST_FACTOR`].
+pub const BURST_EXCESS: u64 = 30;
+/// Most kinds a model's [`Rates`] keeps (the most frequent).
+pub const MAX_RATES: usize = 50_000;
+/// Most kinds the trainer counts (later new kinds are left to the default).
+const MAX_LEARNED: usize = 200_000;
+/// Sub-windows of the sliding window (each `WINDOW_SECS / SLOTS` seconds).
+const SLOTS: usize = 6;
+
+/// How often each kind occurred in training: per kind, the second-highest
+/// number of its lines any one minute held (the second, so that a single
+/// burst in the training data does not hide the next one).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// `(kind id, usual count per window)`, sorted by id; kinds whose usual
+    /// count is 1 or unknown are left out.
+    pub usual: Vec<(u64, u32)>,
+}
+
+impl Rates {
+    /// The usual count per window of a kind (1 when training saw it at
+    /// most once a minute, or never).
+    pub fn usual(&self, kind: u64) -> u32 {
+        self.usual.binary_search_by_key(&kind, |(k, _)| *k).map_or(1, |i| self.usual[i].1)
+    }
+
+    /// Checks the order the lookup relies on.
+    pub fn check(&self) -> Result<(), String> {
+        if self.usual.len() > MAX_RATES {
+            return Err(format!("{} kinds, more than {MAX_RATES}", self.usual.len()));
+        }
+        if !self.usual.windows(2).all(|w| w[0].0 < w[1].0) {
+            return Err("kinds are not sorted and unique".into());
+        }
+        Ok(())
+    }
+}
+
+/// Learns [`Rates`] from training records in time order (roughly: a record
+/// out of order starts a new minute for its kind). Memory is bounded:
+/// [`MAX_LEARNED`] kinds.
+#[derive(Debug, Default)]
+pub struct RateLearner {
+    /// Per kind: the minute being counted, its count, the two highest counts.
+    kinds: std::collections::HashMap<u64, (i64, u32, [u32; 2])>,
+}
+
+impl RateLearner {
+    /// Counts one record of kind `kind` ([`kind_id`]) logged at `timestamp_us`.
+    pub fn observe(&mut self, kind: u64, timestamp_us: Option<i64>) {
+        let Some(ts) = timestamp_us else { return };
+        let minute = ts.div_euclid(i64::from(WINDOW_SECS) * 1_000_000);
+        if self.kinds.len() >= MAX_LEARNED && !self.kinds.contains_key(&kind) {
+            return;
+        }
+        let (current, count, top) = self.kinds.entry(kind).or_insert((minute, 0, [0, 0]));
+        if *current != minute {
+            push_top(top, *count);
+            (*current, *count) = (minute, 0);
+        }
+        *count += 1;
+    }
+
+    /// The rates learned.
+    pub fn finish(self) -> Rates {
+        let mut usual: Vec<(u64, u32)> = self
+            .kinds
+            .into_iter()
+            .map(|(kind, (_, count, mut top))| {
+                push_top(&mut top, count);
+                (kind, top[1].max(1))
+            })
+            .filter(|(_, u)| *u > 1)
+            .collect();
+        if usual.len() > MAX_RATES {
+            usual.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            usual.truncate(MAX_RATES);
+        }
+        usual.sort_unstable();
+        Rates { usual }
+    }
+}
+
+fn push_top(top: &mut [u32; 2], count: u32) {
+    if count > top[0] {
+        *top = [count, top[0]];
+    } else if count > top[1] {
+        top[1] = count;
+    }
+}
+
+/// One kind's count over the sliding window.
+#[derive(Debug, Clone)]
+struct Window {
+    /// The sub-window the last record fell in (timestamp / sub-window length).
+    slot: i64,
+    counts: [u32; SLOTS],
+    /// In a burst already reported: no new one until the count falls
+    /// below half the burst level.
+    bursting: bool,
+}
+
+/// The detector's sliding counts per kind, bounded like [`News`].
+#[derive(Debug, Clone)]
+pub struct Bursts {
+    windows: LruCache<u64, Window>,
+}
+
+impl Default for Bursts {
+    fn default() -> Self {
+        Self { windows: LruCache::new(NonZeroUsize::new(MAX_KINDS).expect("MAX_KINDS > 0")) }
+    }
+}
+
+impl Bursts {
+    /// Counts a record of `kind` logged at `timestamp_us` whose usual count
+    /// per window is `usual`; returns the count if this record starts a
+    /// burst.
+    pub fn observe(&mut self, kind: u64, timestamp_us: i64, usual: u32) -> Option<u64> {
+        let slot_us = i64::from(WINDOW_SECS) * 1_000_000 / SLOTS as i64;
+        let slot = timestamp_us.div_euclid(slot_us);
+        let w = self.windows.get_or_insert_mut(kind, || Window { slot, counts: [0; SLOTS], bursting: false });
+        if slot > w.slot {
+            // Sub-windows that slid out of the window are emptied.
+            let gone = (slot - w.slot).min(SLOTS as i64);
+            for s in 1..=gone {
+                w.counts[(w.slot + s).rem_euclid(SLOTS as i64) as usize] = 0;
+            }
+            w.slot = slot;
+        }
+        // A record older than the window's newest sub-window counts in it.
+        let i = w.slot.rem_euclid(SLOTS as i64) as usize;
+        w.counts[i] = w.counts[i].saturating_add(1);
+        let count: u64 = w.counts.iter().map(|&c| u64::from(c)).sum();
+        let usual = u64::from(usual);
+        let level = (usual * BURST_FACTOR).max(usual + BURST_EXCESS);
+        if w.bursting {
+            w.bursting = count * 2 >= level;
+            None
+        } else if count >= level {
+            w.bursting = true;
+            Some(count)
+        } else {
+            None
+        }
+    }
+}
+
+/// The id of a kind: a 64-bit hash of its terms, **sorted** (see the
+/// module docs), each length-prefixed so no two term lists collide by
+/// construction.
+pub fn kind_id<S: AsRef<str>>(sorted_terms: &[S]) -> u64 {
+    let mut h = Xxh3Default::new();
+    for t in sorted_terms {
+        let t = t.as_ref();
+        h.update(&(t.len() as u32).to_le_bytes());
+        h.update(t.as_bytes());
+    }
+    h.digest()
+}
+
+/// A kind as people read it, from its terms **in line order**: the message's
+/// terms, after its source (`sshd: failed password for <*> from <ip>`).
+pub fn template_text(ordered_terms: &[Cow<'_, str>]) -> String {
+    let source = ordered_terms.iter().find_map(|t| t.strip_prefix(crate::features::CONTEXT_PREFIX));
+    let words = ordered_terms.iter().filter(|t| !crate::features::is_context_term(t));
+    let mut text = source.map(|s| format!("{s}: ")).unwrap_or_default();
+    for (i, w) in words.enumerate() {
+        if i > 0 {
+            text.push(' ');
+        }
+        text.push_str(w);
+    }
+    match text.char_indices().nth(MAX_TEMPLATE_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
+/// One kind already reported.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Kind {
+    /// Readable form, for summaries.
+    pub template: String,
+    /// Its terms, sorted, to recheck it under another model (empty when
+    /// longer than [`MAX_TERM_BYTES`]).
+    pub terms: Vec<String>,
+    /// The own severity of the line first reported (to recheck it).
+    pub priority: Option<u8>,
+    /// When the first was logged, if it said.
+    pub first_timestamp_us: Option<i64>,
+    /// Anomalous lines of the kind so far.
+    pub count: u64,
+    /// The count at which the next summary is raised (10, 100, ...).
+    pub next_summary: u64,
+    /// The most severe level reported (0 emerg .. 7 debug), if known.
+    pub worst_level: Option<u8>,
+    /// The highest score reported.
+    pub worst_score: f64,
+}
+
+/// An anomalous line, as the memory needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen<'a, 'b> {
+    /// Its kind ([`kind_id`]).
+    pub kind: u64,
+    /// Its terms, sorted.
+    pub sorted_terms: &'a [Cow<'b, str>],
+    /// Its own severity (from a header or field), if any.
+    pub priority: Option<u8>,
+    /// The severity the detector weighed (own or read from its words).
+    pub level: Option<u8>,
+    /// Its score.
+    pub score: f64,
+    /// When it was logged, if it said.
+    pub timestamp_us: Option<i64>,
+}
+
+/// The kinds reported so far, least recently seen forgotten first.
+#[derive(Debug, Clone)]
+pub struct News {
+    kinds: LruCache<u64, Kind>,
+}
+
+impl Default for News {
+    fn default() -> Self {
+        Self { kinds: LruCache::new(NonZeroUsize::new(MAX_KINDS).expect("MAX_KINDS > 0")) }
+    }
+}
+
+/// [`News::save`]'s bytes: JSON, kinds from least to most recently seen.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    format: u32,
+    model_version: u32,
+    kinds: Vec<(u64, Kind)>,
+}
+
+impl News {
+    /// Notes an anomalous line; `template` is called for a new kind only
+    /// (it re-reads the line in order, which only new kinds need).
+    pub fn observe(&mut self, seen: Seen<'_, '_>, template: impl FnOnce() -> String) -> (Report, Option<Repeat>) {
+        let id = seen.kind;
+        let Some(kind) = self.kinds.get_mut(&id) else {
+            let bytes: usize = seen.sorted_terms.iter().map(|t| t.len()).sum();
+            let terms = if bytes <= MAX_TERM_BYTES { seen.sorted_terms.iter().map(|t| t.to_string()).collect() } else { Vec::new() };
+            let kind = Kind {
+                template: template(),
+                terms,
+                priority: seen.priority,
+                first_timestamp_us: seen.timestamp_us,
+                count: 1,
+                next_summary: 10,
+                worst_level: seen.level,
+                worst_score: seen.score,
+            };
+            self.kinds.put(id, kind);
+            return (Report::New, None);
+        };
+        kind.count += 1;
+        let more_severe = match (seen.level, kind.worst_level) {
+            (Some(new), Some(old)) => new < old,
+            (Some(_), None) => true,
+            _ => false,
+        };
+        let much_higher = (1.0 - seen.score) * 10.0 < 1.0 - kind.worst_score;
+        let report = if more_severe || much_higher {
+            kind.worst_level = if more_severe { seen.level } else { kind.worst_level };
+            kind.worst_score = kind.worst_score.max(seen.score);
+            Report::Worse
+        } else {
+            Report::Counted
+        };
+        let repeat = (kind.count >= kind.next_summary).then(|| {
+            kind.next_summary = kind.next_summary.saturating_mul(10);
+            Repeat { template: kind.template.clone(), count: kind.count, first_timestamp_us: kind.first_timestamp_us }
+        });
+        (report, repeat)
+    }
+
+    /// Kinds remembered.
+    pub fn len(&self) -> usize {
+        self.kinds.len()
+    }
+
+    /// True when no kind is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.kinds.is_empty()
+    }
+
+    /// The kind a line with these sorted terms is of, if remembered.
+    pub fn get(&self, sorted_terms: &[Cow<'_, str>]) -> Option<&Kind> {
+        self.kinds.peek(&kind_id(sorted_terms))
+    }
+
+    /// The memory as bytes (JSON), for [`News::restore`] after a restart.
+    pub fn save(&self, model_version: u32) -> Vec<u8> {
+        let kinds = self.kinds.iter().rev().map(|(id, k)| (*id, k.clone())).collect();
+        serde_json::to_vec(&Saved { format: MEMORY_FORMAT, model_version, kinds }).unwrap_or_default()
+    }
+
+    /// Replaces the memory with saved bytes. Saved under `model_version`,
+    /// every kind is kept; under another model only those for which
+    /// `still_anomalous(sorted terms, own priority)` holds (a retrained
+    /// model that knows a kind clears it). Returns the kinds kept.
+    pub fn restore(
+        &mut self,
+        bytes: &[u8],
+        model_version: u32,
+        still_anomalous: impl Fn(&[Cow<'_, str>], Option<u8>) -> bool,
+    ) -> Result<usize, String> {
+        let saved: Saved = serde_json::from_slice(bytes).map_err(|e| format!("not a saved memory of kinds: {e}"))?;
+        if saved.format != MEMORY_FORMAT {
+            return Err(format!("saved memory of kinds has format {}, this detector reads {MEMORY_FORMAT}", saved.format));
+        }
+        self.kinds.clear();
+        for (id, kind) in saved.kinds {
+            let terms: Vec<Cow<str>> = kind.terms.iter().map(|t| Cow::Borrowed(t.as_str())).collect();
+            let keep = saved.model_version == model_version || (!terms.is_empty() && still_anomalous(&terms, kind.priority));
+            if keep {
+                self.kinds.put(id, kind);
+            }
+        }
+        Ok(self.kinds.len())
+    }
+
+    /// Forgets every kind.
+    pub fn clear(&mut self) {
+        self.kinds.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn terms(ts: &[&str]) -> Vec<Cow<'static, str>> {
+        let mut v: Vec<Cow<'static, str>> = ts.iter().map(|t| Cow::Owned((*t).to_owned())).collect();
+        v.sort_unstable();
+        v
+    }
+
+    fn seen<'a>(t: &'a [Cow<'static, str>], level: Option<u8>, score: f64) -> Seen<'a, 'static> {
+        Seen { kind: kind_id(t), sorted_terms: t, priority: level, level, score, timestamp_us: Some(1_000) }
+    }
+
+    #[test]
+    fn first_is_new_then_counted_with_summaries_at_powers_of_ten() {
+        let mut news = News::default();
+        let t = terms(&["started", "docker", "@dockerd"]);
+        let mut reports = Vec::new();
+        let mut repeats = Vec::new();
+        for _ in 0..1000 {
+            let (r, rep) = news.observe(seen(&t, Some(6), 0.9999), || "dockerd: started docker".into());
+            reports.push(r);
+            repeats.extend(rep);
+        }
+        assert_eq!(reports[0], Report::New);
+        assert!(reports[1..].iter().all(|r| *r == Report::Counted));
+        assert_eq!(repeats.iter().map(|r| r.count).collect::<Vec<_>>(), [10, 100, 1000]);
+        assert_eq!(repeats[0].template, "dockerd: started docker");
+        assert_eq!(repeats[0].first_timestamp_us, Some(1_000));
+    }
+
+    #[test]
+    fn worse_lines_alert_again() {
+        let mut news = News::default();
+        let t = terms(&["disk", "failing"]);
+        assert_eq!(news.observe(seen(&t, Some(4), 0.999), String::new).0, Report::New);
+        assert_eq!(news.observe(seen(&t, Some(4), 0.999), String::new).0, Report::Counted);
+        assert_eq!(news.observe(seen(&t, Some(2), 0.999), String::new).0, Report::Worse);
+        assert_eq!(news.observe(seen(&t, Some(3), 0.999), String::new).0, Report::Counted);
+        assert_eq!(news.observe(seen(&t, Some(2), 0.99999), String::new).0, Report::Worse);
+        // Another kind is news of its own.
+        assert_eq!(news.observe(seen(&terms(&["disk"]), Some(4), 0.999), String::new).0, Report::New);
+    }
+
+    #[test]
+    fn memory_is_bounded_and_survives_a_restart_unless_the_model_knows_the_kind() {
+        let mut news = News::default();
+        for i in 0..MAX_KINDS + 50 {
+            let t = terms(&["kind", &i.to_string()]);
+            news.observe(seen(&t, None, 0.999), || format!("kind {i}"));
+        }
+        assert_eq!(news.len(), MAX_KINDS);
+        // The least recently seen went first.
+        assert!(news.get(&terms(&["kind", "0"])).is_none());
+        assert!(news.get(&terms(&["kind", &(MAX_KINDS + 49).to_string()])).is_some());
+        let saved = news.save(7);
+        let mut same = News::default();
+        assert_eq!(same.restore(&saved, 7, |_, _| false), Ok(MAX_KINDS));
+        let mut retrained = News::default();
+        let kept = retrained.restore(&saved, 8, |t, _| t.iter().any(|t| t.ends_with('7'))).unwrap();
+        assert_eq!(kept, (50..MAX_KINDS + 50).filter(|i| i % 10 == 7).count());
+        assert_eq!(retrained.observe(seen(&terms(&["kind", "107"]), None, 0.999), String::new).0, Report::Counted);
+        assert_eq!(retrained.observe(seen(&terms(&["kind", "108"]), None, 0.999), String::new).0, Report::New);
+        assert!(News::default().restore(b"{\"format\":99,\"model_version\":1,\"kinds\":[]}", 1, |_, _| true).is_err());
+        assert!(News::default().restore(b"\xff garbage", 1, |_, _| true).is_err());
+    }
+
+    #[test]
+    fn rates_are_the_second_busiest_minute() {
+        let mut learner = RateLearner::default();
+        let minute = 60_000_000;
+        // Kind 1: 3 a minute, one minute of 50 (a burst in training).
+        for m in 0..10 {
+            for _ in 0..if m == 4 { 50 } else { 3 } {
+                learner.observe(1, Some(m * minute));
+            }
+        }
+        // Kind 2: once a minute; kind 3: no timestamps.
+        (0..10).for_each(|m| learner.observe(2, Some(m * minute)));
+        (0..100).for_each(|_| learner.observe(3, None));
+        let rates = learner.finish();
+        assert_eq!(rates.usual, [(1, 3)]);
+        assert_eq!((rates.usual(1), rates.usual(2), rates.usual(3)), (3, 1, 1));
+        assert!(rates.check().is_ok());
+        assert!(Rates { usual: vec![(2, 3), (1, 3)] }.check().is_err());
+    }
+
+    #[test]
+    fn one_burst_per_burst_over_a_sliding_minute() {
+        let mut bursts = Bursts::default();
+        let s = 1_000_000;
+        // Usual 3 a minute: the level is max(30, 33) = 33.
+        let mut raised = Vec::new();
+        // 2 a second for 60 s, then quiet for two minutes, then again.
+        for t in (0..120).chain(360..480) {
+            raised.extend(bursts.observe(7, t * s / 2, 3).map(|c| (t, c)));
+        }
+        assert_eq!(raised, [(32, 33), (392, 33)], "one burst each time, when the count reached 33");
+        // A steady usual rate never bursts, whatever its length.
+        let mut quiet = Bursts::default();
+        assert!((0..100_000).all(|t| quiet.observe(1, t * 20 * s, 3).is_none()));
+        // Out-of-order records count in the newest sub-window, never panic.
+        assert!((0..40).filter_map(|t| quiet.observe(2, (1000 - t) * s, 1)).count() == 1);
+    }
+
+    #[test]
+    fn templates_read_like_the_line() {
+        let t: Vec<Cow<str>> = ["started", "docker", "<num>", "@dockerd"].map(Cow::Borrowed).to_vec();
+        assert_eq!(template_text(&t), "dockerd: started docker <num>");
+        let long: Vec<Cow<str>> = vec![Cow::Owned("é".repeat(500))];
+        assert_eq!(template_text(&long).chars().count(), MAX_TEMPLATE_CHARS + 1);
+    }
+}
