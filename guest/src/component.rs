@@ -72,6 +72,10 @@ impl wit::GuestDetector for DetectorResource {
         Ok(self.0.borrow_mut().set_threshold(threshold)?)
     }
 
+    fn set_explain(&self, all: bool) {
+        self.0.borrow_mut().set_explain(all);
+    }
+
     fn score(&self, record: wit::LogRecord) -> wit::Verdict {
         verdict_to_wit(self.0.borrow().score(&record_from_wit(record)))
     }

@@ -104,6 +104,8 @@ pub struct Detector {
     cache: RefCell<VerdictCache>,
     news: RefCell<News>,
     bursts: RefCell<Bursts>,
+    /// Whether normal verdicts carry their terms too (see [`Detector::set_explain`]).
+    explain_all: bool,
 }
 
 impl Detector {
@@ -116,7 +118,7 @@ impl Detector {
     /// A detector for an in-memory model, at the model's threshold.
     pub fn new(model: Model) -> Self {
         let threshold = model.threshold;
-        Self { model, threshold, cache: RefCell::default(), news: RefCell::default(), bursts: RefCell::default() }
+        Self { model, threshold, cache: RefCell::default(), news: RefCell::default(), bursts: RefCell::default(), explain_all: true }
     }
 
     /// The model behind the detector.
@@ -131,6 +133,14 @@ impl Detector {
         }
         self.threshold = threshold;
         Ok(())
+    }
+
+    /// Whether every verdict names its terms (`true`, the default) or only
+    /// anomalies do. A caller that prints only anomalies saves copying an
+    /// explanation for every normal line (issue 11); scores and verdicts
+    /// are the same either way.
+    pub fn set_explain(&mut self, all: bool) {
+        self.explain_all = all;
     }
 
     /// Describes the model.
@@ -161,10 +171,17 @@ impl Detector {
         terms.sort_unstable();
         let mut cache = self.cache.borrow_mut();
         let mut verdict = match cache.lookup(record.priority, &terms) {
-            Some(c) => Verdict::new(c.score, self.threshold, c.terms.clone()),
+            Some(c) => {
+                let explain = self.explain_all || c.score >= self.threshold;
+                Verdict::new(c.score, self.threshold, if explain { c.terms.clone() } else { Vec::new() })
+            }
             None => {
-                let verdict = self.verdict(record.priority, &mut terms);
-                cache.store(Cached { score: verdict.score, terms: verdict.terms.clone() });
+                let mut verdict = self.verdict(record.priority, &mut terms);
+                if self.explain_all || verdict.anomalous {
+                    cache.store(Cached { score: verdict.score, terms: verdict.terms.clone() });
+                } else {
+                    cache.store(Cached { score: verdict.score, terms: std::mem::take(&mut verdict.terms) });
+                }
                 verdict
             }
         };

@@ -7,7 +7,7 @@
 //! |-----------------|-------|
 //! | `anomaly_score` | the calibrated score in [0, 1] (`Verdict::score`) |
 //! | `anomalous`     | `true` when the score is at or above the threshold |
-//! | `anomaly_terms` | the terms that explain it, largest share first: `"oom (unseen)"`, `"severity:err (failed)"` |
+//! | `anomaly_terms` | the terms that explain it, largest share first: `"oom (unseen)"`, `"severity:err (failed)"`; the filters explain anomalies only, so it is `[]` for the other records |
 //! | `anomaly_reported` | `true` when the record raises an alert: anomalous, and the first of its kind or worse than its kind's earlier alert; `false` for a repeat counted against an earlier alert ([`crate::kinds`]). Route alerts on this one |
 //! | `anomaly_burst` | only when this record starts a burst (its kind logged far faster than in training): `{"template", "count", "window_secs", "usual"}` (the record is then `anomaly_reported`) |
 //! | `anomaly_repeat` | only when this record's kind crossed 10, 100, 1,000… anomalous records: `{"template", "count", "first_timestamp"}` (the record is then `anomaly_reported` too) |

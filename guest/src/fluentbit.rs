@@ -335,6 +335,9 @@ fn load(dir: &Path) -> Result<Loaded, String> {
     let version = current_version(dir)?;
     let path = layout::model_file(dir, version);
     let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the current model {}: {e}", path.display()))?;
-    let detector = Detector::load(&bytes, &passphrase(dir)?).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+    let mut detector = Detector::load(&bytes, &passphrase(dir)?).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+    // Explanations for anomalies only (`anomaly_terms` is empty for the
+    // rest): most of a filter's cost per normal record otherwise.
+    detector.set_explain(false);
     Ok(Loaded { detector, dir: dir.to_path_buf(), version })
 }

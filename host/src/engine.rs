@@ -86,6 +86,9 @@ pub struct ComponentDetector {
     store: Store<State>,
     bindings: Detector,
     handle: ResourceAny,
+    /// Whether normal verdicts carry terms ([`ComponentDetector::set_explain`]),
+    /// kept for the next model.
+    explain_all: bool,
 }
 
 /// Why a model could not be loaded, distinguishing the detector's own
@@ -142,7 +145,7 @@ impl ComponentDetector {
             .call_create(&mut store, model, passphrase)
             .wasm_context("the detector component trapped while loading the model")?
             .map_err(|e| LoadError::Model(error_from_wit(e)))?;
-        Ok(Self { store, bindings, handle })
+        Ok(Self { store, bindings, handle, explain_all: true })
     }
 
     /// Loads another model into the same instance (no recompilation), with
@@ -160,6 +163,10 @@ impl ComponentDetector {
             .map_or(Ok(Ok(())), |t| api.call_set_threshold(&mut self.store, handle, t))
             .wasm_context("the detector component trapped in set-threshold")
             .and_then(|set| set.map_err(|e| anyhow!(error_from_wit(e))))
+            .and_then(|()| {
+                api.call_set_explain(&mut self.store, handle, self.explain_all)
+                    .wasm_context("the detector component trapped in set-explain")
+            })
             .and_then(|()| api.call_info(&mut self.store, handle).wasm_context("the detector component trapped in info"));
         match ready {
             Ok(info) => {
@@ -213,6 +220,19 @@ impl ComponentDetector {
             .call_set_threshold(&mut self.store, self.handle, threshold)
             .wasm_context("the detector component trapped in set-threshold")?
             .map_err(|e| anyhow!(error_from_wit(e)))
+    }
+
+    /// Whether every verdict names its terms (the default) or only
+    /// anomalies do: a monitor that prints only anomalies saves copying an
+    /// explanation out of the component for every normal line. Kept for
+    /// models loaded later.
+    pub fn set_explain(&mut self, all: bool) -> Result<()> {
+        self.explain_all = all;
+        self.bindings
+            .logarithm_detector_scoring()
+            .detector()
+            .call_set_explain(&mut self.store, self.handle, all)
+            .wasm_context("the detector component trapped in set-explain")
     }
 
     /// Scores a batch of records in one call into the component.

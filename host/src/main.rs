@@ -247,6 +247,8 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
         if let Some(t) = threshold {
             d.set_threshold(t)?;
         }
+        // Filters explain anomalies only (`anomaly_terms` is empty for the rest).
+        d.set_explain(false)?;
         Ok(d)
     });
     let mode = if args.rsyslog { filter::Mode::Rsyslog } else { filter::Mode::Ndjson { only_anomalies: args.only_anomalies } };
@@ -368,6 +370,8 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     if let Some(t) = threshold {
         detector.set_threshold(t)?;
     }
+    // Only anomalies are printed with their terms unless --all.
+    detector.set_explain(args.all)?;
     // A follower loads newly installed models (checked every 2 s, or at
     // SIGHUP), between batches.
     if follow {
