@@ -13,7 +13,7 @@
 //!   logback, Hadoop, Spark, ZooKeeper, HDFS (`2015-10-18 18:01:47,978 INFO
 //!   [main] org.Foo: MSG`, `17/06/09 20:10:40 WARN a.B: MSG`, `081109 203518
 //!   143 INFO a.B: MSG`, `TS - WARN  [thread:Class@12] - MSG`), OpenStack
-//!   (a file name first), BGL (`EPOCH DATE NODE TIME NODE RAS KERNEL FATAL
+//!   (a file name first; its `[req-...]` request context is dropped too), BGL (`EPOCH DATE NODE TIME NODE RAS KERNEL FATAL
 //!   MSG`), Apache's error log (`[TS] [error] MSG`, `[TS] [core:warn] [pid
 //!   1] MSG`), Python logging (`ERROR:root:MSG`, `TS - name - WARNING -
 //!   MSG`), klog (`E1124 12:00:00.1 42 file.go:7] MSG`), Windows CBS (`TS,
@@ -465,6 +465,13 @@ fn after_level<'a>(level: u8, s: &'a str, mut source: &'a str) -> Header<'a> {
         }
         rest = rest.strip_prefix("- ").unwrap_or(rest);
     }
+    // OpenStack (oslo.log) puts the request context after the logger:
+    // `[req-UUID user project - - -]`, an id per request, not message words.
+    if rest.starts_with("[req-")
+        && let Some((_, after)) = bracketed(rest)
+    {
+        rest = after.trim_start_matches([' ', '\t']);
+    }
     Header { timestamp_us: None, level: Some(level), source, host: "", message: rest }
 }
 
@@ -901,7 +908,7 @@ mod tests {
                 Some(3),
                 "nova.compute.manager",
                 "nova-compute.log.1.2017-05-16_13:55:31",
-                "[req-3ea4052c-895d-4b64-9e2d-04d64c4d94ab - - - - -] [instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Instance failed to spawn",
+                "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Instance failed to spawn",
             ),
             // BGL, with and without the repeated node
             (
