@@ -271,6 +271,19 @@ fn header_and_message<Tz: TimeZone>(ts: Option<i64>, after: &str, priority: Opti
 /// An application's own header at the start of a syslog message (the
 /// layouts of [`plain_header`]), when it names a level.
 fn message_header<'a, Tz: TimeZone>(message: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    // Most messages start with a word that cannot begin a header (`Started`,
+    // `pam_unix`): told from the first bytes, before any word is cut.
+    let b = message.as_bytes();
+    let capitals = b.iter().take_while(|c| c.is_ascii_uppercase()).count();
+    let klog = capitals == 1 && b.len() > 5 && b[1..5].iter().all(u8::is_ascii_digit);
+    let may = match b.first() {
+        Some(b'[') => true,
+        Some(c) if c.is_ascii_digit() => true,
+        _ => capitals >= 3 || klog,
+    };
+    if !may {
+        return None;
+    }
     plain_header(message, now).filter(|h| h.level.is_some())
 }
 
@@ -321,7 +334,11 @@ fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Head
     if first == b'[' {
         return apache_header(s, now).or_else(|| leveled_after(s, Case::Upper));
     }
-    if let Some(h) = klog_header(s, now).or_else(|| python_header(s)).or_else(|| leveled_after(s, Case::Upper)) {
+    // The layouts without a timestamp first all start with a capital (a
+    // level, or klog's level letter): most syslog messages skip them.
+    if first.is_ascii_uppercase()
+        && let Some(h) = klog_header(s, now).or_else(|| python_header(s)).or_else(|| leveled_after(s, Case::Upper))
+    {
         return Some(h);
     }
     // A host or file name before a timestamped header (Loghub's OpenStack
@@ -340,11 +357,13 @@ fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Head
 /// blanks between them skipped. Splits only at ASCII bytes, so never inside
 /// a character.
 fn next_word(s: &str) -> (&str, &str) {
-    let s = s.trim_start_matches([' ', '\t']);
-    match s.find([' ', '\t']) {
-        Some(i) => (&s[..i], s[i..].trim_start_matches([' ', '\t'])),
-        None => (s, ""),
-    }
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
+    let end = b[start..].iter().position(blank).map_or(b.len(), |i| start + i);
+    let next = b[end..].iter().position(|c| !blank(c)).map_or(b.len(), |i| end + i);
+    // Every cut is next to an ASCII blank (or an end), so on a boundary.
+    (&s[start..end], &s[next..])
 }
 
 /// How a level word may be written where it is looked for.
@@ -623,6 +642,10 @@ fn klog_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Heade
         b'F' => 2,
         _ => return None,
     };
+    // `E1124 `: checked before any word is cut.
+    if b.len() < 6 || b[5] != b' ' || !b[1..5].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
     let (date, rest) = next_word(s);
     let (time, rest) = next_word(rest);
     let (_pid, rest) = next_word(rest);
@@ -644,7 +667,9 @@ fn klog_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Heade
 
 /// Python's default logging format: `ERROR:root:message`, `WARNING:app.db:message`.
 fn python_header(s: &str) -> Option<Header<'_>> {
-    let (level, rest) = s.split_once(':')?;
+    // A level name is short: look for its colon in the first 12 bytes only.
+    let colon = s.bytes().take(12).position(|c| c == b':')?;
+    let (level, rest) = (&s[..colon], &s[colon + 1..]);
     let level = level_word(level, Case::Upper)?;
     let (logger, message) = rest.split_once(':')?;
     if !is_name(logger) {
@@ -653,12 +678,30 @@ fn python_header(s: &str) -> Option<Header<'_>> {
     Some(Header { level: Some(level), source: logger, message, ..Header::default() })
 }
 
+/// True when `s` has a `level=`, `lvl=` or `severity=` pair: one pass over
+/// its `=` signs, a constant look behind each (no allocation: this runs on
+/// every plain line).
+fn has_level_pair(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut from = 0;
+    // `str::find` of one ASCII char is a vectorised memchr.
+    while let Some(i) = s[from..].find('=') {
+        let eq = from + i;
+        for key in [&b"level"[..], b"lvl", b"severity"] {
+            if b[..eq].ends_with(key) && (eq == key.len() || b[eq - key.len() - 1] == b' ') {
+                return true;
+            }
+        }
+        from = eq + 1;
+    }
+    false
+}
+
 /// logfmt and Go's slog/logrus: a `level=`, `lvl=` or `severity=` pair
 /// anywhere in the line gives the level; it and the `time=`/`ts=` pair are
 /// taken out of the message. `None` when there is no level pair.
 fn logfmt(s: &str) -> Option<(u8, Option<i64>, String)> {
-    let pair_at = |key: &str| s.match_indices(key).any(|(i, _)| i == 0 || s.as_bytes()[i - 1] == b' ');
-    if !s.contains('=') || !(pair_at("level=") || pair_at("lvl=") || pair_at("severity=")) {
+    if !has_level_pair(s) {
         return None;
     }
     let mut level = None;
