@@ -9,6 +9,20 @@
 //! - RFC 5424: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`;
 //! - RFC 3164 (BSD syslog): `[<PRI>]Mmm dd hh:mm:ss HOST TAG[PID]: MSG`;
 //! - rsyslog's high-precision file format: `RFC3339-TIMESTAMP HOST TAG[PID]: MSG`;
+//! - application layouts that carry their own level (issue 12): log4j,
+//!   logback, Hadoop, Spark, ZooKeeper, HDFS (`2015-10-18 18:01:47,978 INFO
+//!   [main] org.Foo: MSG`, `17/06/09 20:10:40 WARN a.B: MSG`, `081109 203518
+//!   143 INFO a.B: MSG`, `TS - WARN  [thread:Class@12] - MSG`), OpenStack
+//!   (a file name first; its `[req-...]` request context is dropped too), BGL (`EPOCH DATE NODE TIME NODE RAS KERNEL FATAL
+//!   MSG`), Apache's error log (`[TS] [error] MSG`, `[TS] [core:warn] [pid
+//!   1] MSG`), Python logging (`ERROR:root:MSG`, `TS - name - WARNING -
+//!   MSG`), klog (`E1124 12:00:00.1 42 file.go:7] MSG`), Windows CBS (`TS,
+//!   Info CBS MSG`), and logfmt (`level=error`, `lvl=warn` anywhere). The
+//!   level is the record's severity (so words of the message do not
+//!   override it); the timestamp, host or node, and component or logger are
+//!   taken out of the message into the record. A syslog message that starts
+//!   with such a header (`app[42]: INFO ...`) gets its level the same way;
+//!   a leading timestamp without a level is taken off too;
 //! - anything else is a plain line: the whole line is the message.
 //!
 //! **Structured records** (a JSON object); for each field the first key
@@ -39,10 +53,28 @@ pub fn parse_line<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> LogRecord {
         return rec;
     }
     if let Some((ts, after)) = parse_3164_timestamp(rest, now) {
-        return header_and_message(Some(ts), after, priority, line);
+        return header_and_message(Some(ts), after, priority, line, now);
+    }
+    let plain = plain_header(rest, now);
+    if let Some(h) = plain.as_ref().filter(|h| h.level.is_some()) {
+        return LogRecord {
+            timestamp_us: h.timestamp_us,
+            source: h.source.into(),
+            host: h.host.into(),
+            priority: h.level.or(priority),
+            message: h.message.into(),
+        };
     }
     if let Some((ts, after)) = parse_rfc3339_prefix(rest) {
-        return header_and_message(Some(ts), after, priority, line);
+        return header_and_message(Some(ts), after, priority, line, now);
+    }
+    // A timestamp with no level after it: the rest may still be logfmt.
+    let (ts, rest) = plain.map_or((None, rest), |h| (h.timestamp_us, h.message));
+    if let Some((level, own_ts, message)) = logfmt(rest) {
+        return LogRecord { timestamp_us: own_ts.or(ts), priority: Some(level), ..LogRecord::from_message(message) };
+    }
+    if ts.is_some() {
+        return LogRecord { timestamp_us: ts, priority, ..LogRecord::from_message(rest) };
     }
     LogRecord { priority, ..LogRecord::from_message(line) }
 }
@@ -182,15 +214,20 @@ pub fn severity_from_name(s: &str) -> Option<u8> {
     if let Ok(n) = s.parse::<u8>() {
         return (n <= 7).then_some(n);
     }
-    Some(match s.to_ascii_lowercase().as_str() {
-        "emerg" | "emergency" | "panic" => 0,
-        "alert" => 1,
-        "crit" | "critical" | "fatal" | "failure" => 2,
-        "err" | "error" | "severe" => 3,
-        "warn" | "warning" => 4,
-        "notice" => 5,
-        "info" | "information" | "informational" => 6,
-        "debug" | "trace" => 7,
+    // Lowercased on the stack: this runs for a word of every plain line.
+    let mut buf = [0u8; 16];
+    let lower = buf.get_mut(..s.len()).filter(|_| s.is_ascii())?;
+    lower.copy_from_slice(s.as_bytes());
+    lower.make_ascii_lowercase();
+    Some(match &*lower {
+        b"emerg" | b"emergency" | b"panic" => 0,
+        b"alert" => 1,
+        b"crit" | b"critical" | b"fatal" | b"failure" => 2,
+        b"err" | b"error" | b"severe" => 3,
+        b"warn" | b"warning" => 4,
+        b"notice" => 5,
+        b"info" | b"information" | b"informational" => 6,
+        b"debug" | b"trace" => 7,
         _ => return None,
     })
 }
@@ -209,14 +246,45 @@ fn split_pri(line: &str) -> (Option<u8>, &str) {
 
 /// `HOST TAG[PID]: MSG` after a timestamp. Falls back to the whole line as
 /// the message when the header is not there.
-fn header_and_message(ts: Option<i64>, after: &str, priority: Option<u8>, line: &str) -> LogRecord {
+///
+/// A message that starts with an application's own header (a level, see
+/// the module docs) gives the record its severity, over a `<PRI>`, which is
+/// often a transport's default; the header is taken off the message.
+fn header_and_message<Tz: TimeZone>(ts: Option<i64>, after: &str, priority: Option<u8>, line: &str, now: &DateTime<Tz>) -> LogRecord {
     let after = after.trim_start();
     let (host, rest) = after.split_once(' ').unwrap_or(("", after));
     let (source, message) = split_tag(rest).unwrap_or(("", rest));
     if host.is_empty() && message.is_empty() {
         return LogRecord { timestamp_us: ts, priority, ..LogRecord::from_message(line) };
     }
-    LogRecord { timestamp_us: ts, source: source.into(), host: host.into(), priority, message: message.into() }
+    let record =
+        |priority: Option<u8>, message: String| LogRecord { timestamp_us: ts, source: source.into(), host: host.into(), priority, message };
+    if let Some(Header { level: Some(level), message, .. }) = message_header(message, now) {
+        return record(Some(level), message.into());
+    }
+    if let Some((level, _, message)) = logfmt(message) {
+        return record(Some(level), message);
+    }
+    record(priority, message.into())
+}
+
+/// An application's own header at the start of a syslog message (the
+/// layouts of [`plain_header`]), when it names a level.
+fn message_header<'a, Tz: TimeZone>(message: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    // Most messages start with a word that cannot begin a header (`Started`,
+    // `pam_unix`): told from the first bytes, before any word is cut.
+    let b = message.as_bytes();
+    let capitals = b.iter().take_while(|c| c.is_ascii_uppercase()).count();
+    let klog = capitals == 1 && b.len() > 5 && b[1..5].iter().all(u8::is_ascii_digit);
+    let may = match b.first() {
+        Some(b'[') => true,
+        Some(c) if c.is_ascii_digit() => true,
+        _ => capitals >= 3 || klog,
+    };
+    if !may {
+        return None;
+    }
+    plain_header(message, now).filter(|h| h.level.is_some())
 }
 
 /// `tag[pid]: msg` or `tag: msg` → (tag, msg).
@@ -234,6 +302,442 @@ fn split_tag(rest: &str) -> Option<(&str, &str)> {
     }
     let msg = after.strip_prefix(':')?;
     Some((tag, msg.strip_prefix(' ').unwrap_or(msg)))
+}
+
+/// A plain line's own header, when it has one of the application layouts
+/// in the module docs: what it says, and where the message starts.
+#[derive(Debug, Default, PartialEq)]
+struct Header<'a> {
+    timestamp_us: Option<i64>,
+    level: Option<u8>,
+    source: &'a str,
+    host: &'a str,
+    message: &'a str,
+}
+
+/// Recognises the application layouts that carry their own level (see the
+/// module docs) at the start of `s`; `None` when `s` has none of them. A
+/// leading timestamp without a level is taken off too (`level` is then
+/// `None`), so that it is not scored as words.
+fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    let first = *s.as_bytes().first()?;
+    if first.is_ascii_digit() {
+        if let Some(h) = bgl_header(s) {
+            return Some(h);
+        }
+        let (ts, rest) = leading_time(s, now)?;
+        return Some(match leveled_after(rest, Case::Title) {
+            Some(h) => Header { timestamp_us: Some(ts), ..h },
+            None => Header { timestamp_us: Some(ts), message: rest, ..Header::default() },
+        });
+    }
+    if first == b'[' {
+        return apache_header(s, now).or_else(|| leveled_after(s, Case::Upper));
+    }
+    // The layouts without a timestamp first all start with a capital (a
+    // level, or klog's level letter): most syslog messages skip them.
+    if first.is_ascii_uppercase()
+        && let Some(h) = klog_header(s, now).or_else(|| python_header(s)).or_else(|| leveled_after(s, Case::Upper))
+    {
+        return Some(h);
+    }
+    // A host or file name before a timestamped header (Loghub's OpenStack
+    // lines start with the file they came from).
+    let (word, rest) = next_word(s);
+    if rest.as_bytes().first().is_some_and(u8::is_ascii_digit)
+        && let Some((ts, after)) = leading_time(rest, now)
+        && let Some(h) = leveled_after(after, Case::Title)
+    {
+        return Some(Header { timestamp_us: Some(ts), host: word, ..h });
+    }
+    None
+}
+
+/// The first word of `s` (up to a space or tab) and the rest, with the
+/// blanks between them skipped. Splits only at ASCII bytes, so never inside
+/// a character.
+fn next_word(s: &str) -> (&str, &str) {
+    let blank = |b: &u8| *b == b' ' || *b == b'\t';
+    let b = s.as_bytes();
+    let start = b.iter().position(|c| !blank(c)).unwrap_or(b.len());
+    let end = b[start..].iter().position(blank).map_or(b.len(), |i| start + i);
+    let next = b[end..].iter().position(|c| !blank(c)).map_or(b.len(), |i| end + i);
+    // Every cut is next to an ASCII blank (or an end), so on a boundary.
+    (&s[start..end], &s[next..])
+}
+
+/// How a level word may be written where it is looked for.
+#[derive(Clone, Copy, PartialEq)]
+enum Case {
+    /// `INFO` only: where a message could start.
+    Upper,
+    /// `INFO` or `Info` (Windows CBS): after a timestamp.
+    Title,
+    /// Any case: inside brackets, like Apache's `[error]`.
+    Any,
+}
+
+/// The level a word names, as applications write levels in a header
+/// (`INFO`, `[error]`, `Warning`), written in a case `case` allows. Words
+/// that are not level names are not levels, nor are lowercase words
+/// outside brackets, which are message words.
+fn level_word(word: &str, case: Case) -> Option<u8> {
+    let b = word.as_bytes();
+    if !(3..=11).contains(&b.len()) || !b.iter().all(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    let upper = b.iter().all(u8::is_ascii_uppercase);
+    let title = b[0].is_ascii_uppercase() && b[1..].iter().all(u8::is_ascii_lowercase);
+    if !(upper || (title && case != Case::Upper) || case == Case::Any) {
+        return None;
+    }
+    match severity_from_name(word) {
+        Some(level) => Some(level),
+        // java.util.logging's finer levels.
+        None if word.eq_ignore_ascii_case("fine") || word.eq_ignore_ascii_case("finer") || word.eq_ignore_ascii_case("finest") => Some(7),
+        None => None,
+    }
+}
+
+/// A balanced `[...]` group at the start of `s` (brackets may nest, as in
+/// ZooKeeper's `[QuorumPeer[myid=1]/...]`): its inside and what follows.
+fn bracketed(s: &str) -> Option<(&str, &str)> {
+    let mut depth = 0usize;
+    for (i, b) in s.bytes().enumerate() {
+        match b {
+            b'[' => depth += 1,
+            b']' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    // `i` is an ASCII `]`: both slices are on boundaries.
+                    return Some((&s[1..i], &s[i + 1..]));
+                }
+            }
+            _ if i == 0 => return None,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// A logger or component name: letters, digits and `. _ $ - / #`, starting
+/// with a letter.
+fn is_name(w: &str) -> bool {
+    w.as_bytes().first().is_some_and(u8::is_ascii_alphabetic) && w.bytes().all(|b| b.is_ascii_alphanumeric() || b"._$-/#".contains(&b))
+}
+
+/// After a timestamp (or at the start of a line): a few header words, then
+/// a level (`INFO`, `[WARN]`, `ERROR:`), then the header's tail.
+/// The words skipped before the level: numbers (pid, thread id), `-`
+/// separators, a `[thread]`, and one logger name between dashes (Python's
+/// `%(asctime)s - %(name)s - %(levelname)s - %(message)s`).
+fn leveled_after(s: &str, case: Case) -> Option<Header<'_>> {
+    let mut rest = s;
+    let mut source = "";
+    for _ in 0..4 {
+        rest = rest.trim_start_matches([' ', '\t', ',']);
+        if let Some((inside, after)) = bracketed(rest) {
+            if let Some(level) = level_word(inside, Case::Any) {
+                return Some(after_level(level, after, source));
+            }
+            rest = after;
+            continue;
+        }
+        let (word, after) = next_word(rest);
+        let bare = word.strip_suffix(':').unwrap_or(word);
+        if let Some(level) = level_word(bare, case) {
+            return Some(after_level(level, after, source));
+        }
+        if word == "-" || (!word.is_empty() && word.bytes().all(|b| b.is_ascii_digit())) {
+        } else if source.is_empty() && is_name(word) && after.starts_with("- ") {
+            source = word;
+        } else {
+            return None;
+        }
+        rest = after;
+    }
+    None
+}
+
+/// The header's tail after the level: an optional `[thread]` (whose
+/// `Class@line` ending names the source, as in ZooKeeper), dashes, and an
+/// optional logger (`org.apache.Foo:`, `nova.compute.manager`).
+fn after_level<'a>(level: u8, s: &'a str, mut source: &'a str) -> Header<'a> {
+    let mut rest = s.trim_start_matches([' ', '\t', ':']);
+    if let Some((inside, after)) = bracketed(rest) {
+        let tail = inside.rsplit([':', '/', ' ']).next().unwrap_or("");
+        if let Some((class, line)) = tail.split_once('@')
+            && is_name(class)
+            && line.bytes().all(|b| b.is_ascii_digit())
+        {
+            source = class;
+        }
+        rest = after.trim_start_matches([' ', '\t']);
+    }
+    rest = rest.strip_prefix("- ").unwrap_or(rest).trim_start_matches([' ', '\t']);
+    if source.is_empty() {
+        let (word, after) = next_word(rest);
+        if let Some(name) = word.strip_suffix(':').filter(|n| is_name(n)) {
+            (source, rest) = (name, after);
+        } else if is_name(word) && word.contains('.') && !word.ends_with('.') && !after.is_empty() {
+            (source, rest) = (word, after);
+        }
+        rest = rest.strip_prefix("- ").unwrap_or(rest);
+    }
+    // OpenStack (oslo.log) puts the request context after the logger:
+    // `[req-UUID user project - - -]`, an id per request, not message words.
+    if rest.starts_with("[req-")
+        && let Some((_, after)) = bracketed(rest)
+    {
+        rest = after.trim_start_matches([' ', '\t']);
+    }
+    Header { timestamp_us: None, level: Some(level), source, host: "", message: rest }
+}
+
+/// `digits` as a number, when it is all ASCII digits and fits.
+fn number(digits: &[u8]) -> Option<u32> {
+    if digits.is_empty() || digits.len() > 10 || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    u32::try_from(digits.iter().fold(0u64, |n, d| n * 10 + u64::from(d - b'0'))).ok()
+}
+
+/// A fraction of a second (`978`, `675872`) in microseconds.
+fn fraction_us(digits: &[u8]) -> Option<u32> {
+    let digits = &digits[..digits.len().min(6)];
+    Some(number(digits)? * 10u32.pow(6 - digits.len() as u32))
+}
+
+/// A local date and time in `now`'s zone as µs since the epoch (an
+/// ambiguous or skipped local time is taken as UTC).
+fn local_us<Tz: TimeZone>(now: &DateTime<Tz>, (y, mo, d): (i32, u32, u32), (h, mi, s, us): (u32, u32, u32, u32)) -> Option<i64> {
+    let naive = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_micro_opt(h, mi, s, us)?;
+    Some(now.timezone().from_local_datetime(&naive).earliest().map_or_else(|| naive.and_utc().timestamp_micros(), |t| t.timestamp_micros()))
+}
+
+/// `hh:mm:ss` with an optional `.fff` or `,fff`: (h, m, s, µs).
+fn clock(w: &[u8]) -> Option<(u32, u32, u32, u32)> {
+    if w.len() < 8 || w[2] != b':' || w[5] != b':' {
+        return None;
+    }
+    let us = match w.get(8) {
+        None => 0,
+        Some(b'.' | b',') => fraction_us(&w[9..])?,
+        Some(_) => return None,
+    };
+    Some((number(&w[..2])?, number(&w[3..5])?, number(&w[6..8])?, us))
+}
+
+/// A timestamp at the start of a line, in the forms applications write:
+/// `2015-10-18 18:01:47,978` (log4j, Python; also with `/` or `.`, or `T`
+/// and an optional zone), `17/06/09 20:10:40` (Spark), `081109 203518`
+/// (HDFS). A time without a zone is in `now`'s zone.
+fn leading_time<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<(i64, &'a str)> {
+    let (date, rest) = next_word(s);
+    let d = date.as_bytes();
+    if !d.is_ascii() {
+        return None;
+    }
+    // One word, ISO 8601 with `T`: RFC 3339 when zoned, else local.
+    if d.len() >= 19 && d[10] == b'T' {
+        if let Ok(t) = DateTime::parse_from_rfc3339(date) {
+            return Some((t.timestamp_micros(), rest));
+        }
+        let (y, mo, dd) = (number(&d[..4])?, number(&d[5..7])?, number(&d[8..10])?);
+        let (h, mi, sec, us) = clock(&d[11..])?;
+        return Some((local_us(now, (y as i32, mo, dd), (h, mi, sec, us))?, rest));
+    }
+    let (time, after) = next_word(rest);
+    let t = time.trim_end_matches(',').as_bytes();
+    let (y, mo, dd) = match d.len() {
+        10 if d[4] == d[7] && matches!(d[4], b'-' | b'/' | b'.') => (number(&d[..4])?, number(&d[5..7])?, number(&d[8..10])?),
+        8 if d[2] == b'/' && d[5] == b'/' => (2000 + number(&d[..2])?, number(&d[3..5])?, number(&d[6..8])?),
+        6 if t.len() == 6 => {
+            let date = (2000 + number(&d[..2])? as i32, number(&d[2..4])?, number(&d[4..6])?);
+            let us = local_us(now, date, (number(&t[..2])?, number(&t[2..4])?, number(&t[4..])?, 0))?;
+            return Some((us, after));
+        }
+        _ => return None,
+    };
+    let (h, mi, sec, us) = clock(t)?;
+    Some((local_us(now, (y as i32, mo, dd), (h, mi, sec, us))?, after))
+}
+
+/// BGL (Blue Gene/L RAS): `1117838570 2005.06.03 R02-M1-N0-C:J12-U11
+/// 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO message`
+/// (the second node may be missing).
+fn bgl_header(s: &str) -> Option<Header<'_>> {
+    let (epoch, rest) = next_word(s);
+    let (date, rest) = next_word(rest);
+    let (node, rest) = next_word(rest);
+    let (time, rest) = next_word(rest);
+    let t = time.as_bytes();
+    if epoch.len() < 9 || date.len() != 10 || date.as_bytes()[4] != b'.' || t.len() < 20 || !t.is_ascii() || t[10] != b'-' || t[19] != b'.'
+    {
+        return None;
+    }
+    let secs = i64::from(number(epoch.as_bytes())?);
+    let us = fraction_us(&t[20..]).unwrap_or(0);
+    // [node] type component level: the level is the third or fourth word.
+    let mut words = [("", ""); 4];
+    let mut after = rest;
+    for w in &mut words {
+        *w = next_word(after);
+        after = w.1;
+    }
+    let (source, level, message) = match (level_word(words[3].0, Case::Upper), level_word(words[2].0, Case::Upper)) {
+        (Some(level), _) => (words[2].0, level, words[3].1),
+        (None, Some(level)) => (words[1].0, level, words[2].1),
+        (None, None) => return None,
+    };
+    let host = if node == "-" { "" } else { node };
+    Some(Header { timestamp_us: Some(secs * 1_000_000 + i64::from(us)), level: Some(level), source, host, message })
+}
+
+/// Apache's error log: `[Sun Dec 04 04:47:44 2005] [error] message`, or
+/// 2.4's `[Wed Oct 11 14:32:52.123456 2000] [core:warn] [pid 12:tid 34] message`.
+fn apache_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    let (stamp, rest) = bracketed(s)?;
+    let mut parts = stamp.split(' ').filter(|p| !p.is_empty());
+    let (_day, month, day, time, year) = (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+    let month = month_number(month)?;
+    let (h, mi, sec, us) = clock(time.as_bytes())?;
+    let ts = local_us(now, (number(year.as_bytes())? as i32, month, number(day.as_bytes())?), (h, mi, sec, us))?;
+    let (tag, mut rest) = bracketed(rest.trim_start())?;
+    let (module, level) = tag.rsplit_once(':').unwrap_or(("", tag));
+    let level = level_word(level, Case::Any)?;
+    if let Some((inside, after)) = bracketed(rest.trim_start()).filter(|(inside, _)| inside.starts_with("pid ")) {
+        let _ = inside;
+        rest = after;
+    }
+    Some(Header { timestamp_us: Some(ts), level: Some(level), source: module, host: "", message: rest.trim_start() })
+}
+
+fn month_number(m: &str) -> Option<u32> {
+    Some(match m {
+        "Jan" => 1,
+        "Feb" => 2,
+        "Mar" => 3,
+        "Apr" => 4,
+        "May" => 5,
+        "Jun" => 6,
+        "Jul" => 7,
+        "Aug" => 8,
+        "Sep" => 9,
+        "Oct" => 10,
+        "Nov" => 11,
+        "Dec" => 12,
+        _ => return None,
+    })
+}
+
+/// klog and glog (Kubernetes, Go): `E1124 12:00:00.123456   12345
+/// file.go:123] message`, the letter being the level (I, W, E, F).
+fn klog_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    let b = s.as_bytes();
+    let level = match b.first()? {
+        b'I' => 6,
+        b'W' => 4,
+        b'E' => 3,
+        b'F' => 2,
+        _ => return None,
+    };
+    // `E1124 `: checked before any word is cut.
+    if b.len() < 6 || b[5] != b' ' || !b[1..5].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let (date, rest) = next_word(s);
+    let (time, rest) = next_word(rest);
+    let (_pid, rest) = next_word(rest);
+    let (file, message) = next_word(rest);
+    let d = date.as_bytes();
+    if d.len() != 5 || !file.ends_with(']') {
+        return None;
+    }
+    let (month, day) = (number(&d[1..3])?, number(&d[3..5])?);
+    let (h, mi, sec, us) = clock(time.as_bytes())?;
+    let mut ts = local_us(now, (now.year(), month, day), (h, mi, sec, us))?;
+    if ts > (now.clone() + chrono::Duration::days(1)).timestamp_micros() {
+        ts = local_us(now, (now.year() - 1, month, day), (h, mi, sec, us))?;
+    }
+    let file = file.trim_end_matches(']');
+    let source = file.rsplit_once(':').map_or(file, |(f, _)| f);
+    Some(Header { timestamp_us: Some(ts), level: Some(level), source, host: "", message })
+}
+
+/// Python's default logging format: `ERROR:root:message`, `WARNING:app.db:message`.
+fn python_header(s: &str) -> Option<Header<'_>> {
+    // A level name is short: look for its colon in the first 12 bytes only.
+    let colon = s.bytes().take(12).position(|c| c == b':')?;
+    let (level, rest) = (&s[..colon], &s[colon + 1..]);
+    let level = level_word(level, Case::Upper)?;
+    let (logger, message) = rest.split_once(':')?;
+    if !is_name(logger) {
+        return None;
+    }
+    Some(Header { level: Some(level), source: logger, message, ..Header::default() })
+}
+
+/// True when `s` has a `level=`, `lvl=` or `severity=` pair: one pass over
+/// its `=` signs, a constant look behind each (no allocation: this runs on
+/// every plain line).
+fn has_level_pair(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut from = 0;
+    // `str::find` of one ASCII char is a vectorised memchr.
+    while let Some(i) = s[from..].find('=') {
+        let eq = from + i;
+        for key in [&b"level"[..], b"lvl", b"severity"] {
+            if b[..eq].ends_with(key) && (eq == key.len() || b[eq - key.len() - 1] == b' ') {
+                return true;
+            }
+        }
+        from = eq + 1;
+    }
+    false
+}
+
+/// logfmt and Go's slog/logrus: a `level=`, `lvl=` or `severity=` pair
+/// anywhere in the line gives the level; it and the `time=`/`ts=` pair are
+/// taken out of the message. `None` when there is no level pair.
+fn logfmt(s: &str) -> Option<(u8, Option<i64>, String)> {
+    if !has_level_pair(s) {
+        return None;
+    }
+    let mut level = None;
+    let mut ts = None;
+    let mut kept = String::with_capacity(s.len());
+    let mut rest = s;
+    while !rest.is_empty() {
+        let start = rest.trim_start_matches(' ');
+        let (key, value, after) = match start.split_once('=') {
+            Some((key, v)) if !key.is_empty() && !key.contains(' ') => {
+                let end =
+                    if let Some(q) = v.strip_prefix('"') { q.find('"').map_or(v.len(), |i| i + 2) } else { v.find(' ').unwrap_or(v.len()) };
+                (key, &v[..end], &v[end..])
+            }
+            _ => {
+                let (w, after) = start.split_at(start.find(' ').unwrap_or(start.len()));
+                kept.push_str(w);
+                kept.push(' ');
+                rest = after;
+                continue;
+            }
+        };
+        match key {
+            "level" | "lvl" | "severity" if level.is_none() => level = severity_from_name(value.trim_matches('"')),
+            "time" | "ts" if ts.is_none() => ts = DateTime::parse_from_rfc3339(value.trim_matches('"')).ok().map(|t| t.timestamp_micros()),
+            _ => {
+                kept.push_str(key);
+                kept.push('=');
+                kept.push_str(value);
+                kept.push(' ');
+            }
+        }
+        rest = after;
+    }
+    kept.truncate(kept.trim_end().len());
+    level.map(|l| (l, ts, kept))
 }
 
 fn parse_3164_timestamp<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<(i64, &'a str)> {
@@ -374,6 +878,216 @@ mod tests {
         }
     }
 
+    /// Issue 12: plain lines that carry their own level, one layout per row:
+    /// (line, severity, source, host, message). The level is the record's
+    /// severity, and the header (timestamp, host, node, component) is not
+    /// left in the message.
+    #[test]
+    fn plain_lines_carry_their_own_level() {
+        let cases: [(&str, Option<u8>, &str, &str, &str); 24] = [
+            // log4j / logback / Hadoop
+            (
+                "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application appattempt_1445144423722_0020_000001",
+                Some(6),
+                "org.apache.hadoop.mapreduce.v2.app.MRAppMaster",
+                "",
+                "Created MRAppMaster for application appattempt_1445144423722_0020_000001",
+            ),
+            (
+                "2015-10-18 18:10:03,352 WARN [LeaseRenewer:msrabi@msra-sa-41:9000] org.apache.hadoop.hdfs.LeaseRenewer: Failed to renew lease for [DFSClient_NONMAPREDUCE_1537864556_1] for 30 seconds.  Will retry shortly ...",
+                Some(4),
+                "org.apache.hadoop.hdfs.LeaseRenewer",
+                "",
+                "Failed to renew lease for [DFSClient_NONMAPREDUCE_1537864556_1] for 30 seconds.  Will retry shortly ...",
+            ),
+            (
+                "2015-10-18 18:05:55,107 ERROR [RMCommunicator Allocator] org.apache.hadoop.mapreduce.v2.app.rm.RMCommunicator: ERROR IN CONTACTING RM.",
+                Some(3),
+                "org.apache.hadoop.mapreduce.v2.app.rm.RMCommunicator",
+                "",
+                "ERROR IN CONTACTING RM.",
+            ),
+            (
+                "2023-04-01 10:00:00.123 [http-nio-8080-exec-1] FATAL com.example.App - out of memory",
+                Some(2),
+                "com.example.App",
+                "",
+                "out of memory",
+            ),
+            // Spark
+            (
+                "17/06/09 20:10:40 INFO executor.CoarseGrainedExecutorBackend: Registered signal handlers for [TERM, HUP, INT]",
+                Some(6),
+                "executor.CoarseGrainedExecutorBackend",
+                "",
+                "Registered signal handlers for [TERM, HUP, INT]",
+            ),
+            // ZooKeeper
+            (
+                "2015-07-29 19:04:29,071 - WARN  [SendWorker:188978561024:QuorumCnxManager$SendWorker@688] - Send worker leaving thread",
+                Some(4),
+                "QuorumCnxManager$SendWorker",
+                "",
+                "Send worker leaving thread",
+            ),
+            (
+                "2015-07-29 17:41:44,747 - INFO  [QuorumPeer[myid=1]/0:0:0:0:0:0:0:0:2181:FastLeaderElection@774] - Notification time out: 3200",
+                Some(6),
+                "FastLeaderElection",
+                "",
+                "Notification time out: 3200",
+            ),
+            // HDFS
+            (
+                "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106",
+                Some(6),
+                "dfs.DataNode$DataXceiver",
+                "",
+                "Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106",
+            ),
+            // OpenStack, after the file name Loghub puts first
+            (
+                "nova-compute.log.1.2017-05-16_13:55:31 2017-05-16 00:00:04.500 2931 ERROR nova.compute.manager [req-3ea4052c-895d-4b64-9e2d-04d64c4d94ab - - - - -] [instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Instance failed to spawn",
+                Some(3),
+                "nova.compute.manager",
+                "nova-compute.log.1.2017-05-16_13:55:31",
+                "[instance: b9000564-fe1a-409b-b8cc-1e88b294cd1d] Instance failed to spawn",
+            ),
+            // BGL, with and without the repeated node
+            (
+                "1117838570 2005.06.03 R02-M1-N0-C:J12-U11 2005-06-03-15.42.50.675872 R02-M1-N0-C:J12-U11 RAS KERNEL INFO instruction cache parity error corrected",
+                Some(6),
+                "KERNEL",
+                "R02-M1-N0-C:J12-U11",
+                "instruction cache parity error corrected",
+            ),
+            (
+                "1121252981 2005.07.13 - 2005-07-13-04.09.41.585880 RAS KERNEL FATAL Kill job 22087 timed out. Block freed.",
+                Some(2),
+                "KERNEL",
+                "",
+                "Kill job 22087 timed out. Block freed.",
+            ),
+            (
+                "1117869872 2005.06.04 R21-M1-N6-C:J08-U11 2005-06-04-00.24.32.398284 R21-M1-N6-C:J08-U11 RAS APP FATAL ciod: failed to read message prefix on control stream (CioStream socket to 172.16.96.116:33569",
+                Some(2),
+                "APP",
+                "R21-M1-N6-C:J08-U11",
+                "ciod: failed to read message prefix on control stream (CioStream socket to 172.16.96.116:33569",
+            ),
+            // Apache error log, 2.2 and 2.4
+            (
+                "[Sun Dec 04 04:47:44 2005] [error] mod_jk child workerEnv in error state 6",
+                Some(3),
+                "",
+                "",
+                "mod_jk child workerEnv in error state 6",
+            ),
+            (
+                "[Sun Dec 04 04:47:44 2005] [notice] workerEnv.init() ok /etc/httpd/conf/workers2.properties",
+                Some(5),
+                "",
+                "",
+                "workerEnv.init() ok /etc/httpd/conf/workers2.properties",
+            ),
+            (
+                "[Wed Oct 11 14:32:52.123456 2000] [core:warn] [pid 4242:tid 140] [client 10.0.0.1:5000] AH00037: Symbolic link not allowed",
+                Some(4),
+                "core",
+                "",
+                "[client 10.0.0.1:5000] AH00037: Symbolic link not allowed",
+            ),
+            // Python logging, default and with a time
+            ("ERROR:root:Something went wrong", Some(3), "root", "", "Something went wrong"),
+            ("WARNING:app.db:slow query (3.2 s)", Some(4), "app.db", "", "slow query (3.2 s)"),
+            ("2023-04-01 10:00:00,123 - app.db - WARNING - slow query", Some(4), "app.db", "", "slow query"),
+            // logfmt, Go's slog
+            (
+                r#"time=2023-04-01T10:00:00Z level=error msg="dial tcp 10.0.0.1:443: connection refused" component=api"#,
+                Some(3),
+                "",
+                "",
+                r#"msg="dial tcp 10.0.0.1:443: connection refused" component=api"#,
+            ),
+            (
+                r#"t=2023-04-01T10:00:00+0000 lvl=warn msg="retrying" attempt=3"#,
+                Some(4),
+                "",
+                "",
+                r#"t=2023-04-01T10:00:00+0000 msg="retrying" attempt=3"#,
+            ),
+            // klog
+            (
+                "E1124 12:00:00.123456   12345 reflector.go:138] Failed to watch *v1.Pod: unauthorized",
+                Some(3),
+                "reflector.go",
+                "",
+                "Failed to watch *v1.Pod: unauthorized",
+            ),
+            ("I1124 12:00:00.123456       1 server.go:42] Serving on :8080", Some(6), "server.go", "", "Serving on :8080"),
+            // Windows CBS
+            (
+                "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505 with Core: C:\\Windows\\winsxs\\cbscore.dll",
+                Some(6),
+                "",
+                "",
+                "CBS    Loaded Servicing Stack v6.1.7601.23505 with Core: C:\\Windows\\winsxs\\cbscore.dll",
+            ),
+            (
+                "2016-09-28 04:40:15, Error                 CSI    00000001 (F) STATUS_SXS_ASSEMBLY_MISSING",
+                Some(3),
+                "",
+                "",
+                "CSI    00000001 (F) STATUS_SXS_ASSEMBLY_MISSING",
+            ),
+        ];
+        for (line, level, source, host, message) in cases {
+            let r = parse_line(line, &now());
+            assert_eq!((r.priority, r.source.as_str(), r.host.as_str(), r.message.as_str()), (level, source, host, message), "{line}");
+            assert!(r.timestamp_us.is_some() || ["ERROR:", "WARNING:", "t="].iter().any(|p| line.starts_with(p)), "{line}: no time");
+        }
+        // Times: local (in `now`'s zone) unless the line says otherwise.
+        assert_eq!(
+            parse_line("2015-10-18 18:01:47,978 INFO [main] x: y", &now()).timestamp_us,
+            Some(local_us(2015, 10, 18, 18, 1, 47) + 978_000)
+        );
+        assert_eq!(parse_line("17/06/09 20:10:40 INFO a.B: c", &now()).timestamp_us, Some(local_us(2017, 6, 9, 20, 10, 40)));
+        assert_eq!(parse_line("081109 203518 143 INFO a.B: c", &now()).timestamp_us, Some(local_us(2008, 11, 9, 20, 35, 18)));
+        assert_eq!(
+            parse_line("1117838570 2005.06.03 - 2005-06-03-15.42.50.675872 RAS KERNEL INFO x", &now()).timestamp_us,
+            Some(1_117_838_570_675_872)
+        );
+        // A syslog line whose message has its own level: the message's level
+        // wins over the message's words and over a transport's <PRI>.
+        let r = parse_line("<13>Nov  2 08:00:00 web01 java[42]: INFO [main] com.example.Cache: cache error count reset", &now());
+        assert_eq!((r.priority, r.source.as_str(), r.message.as_str()), (Some(6), "java", "cache error count reset"));
+        let r = parse_line("Nov  2 08:00:00 web01 app[42]: level=warn msg=\"disk 91% full\"", &now());
+        assert_eq!((r.priority, r.message.as_str()), (Some(4), "msg=\"disk 91% full\""));
+        // A timestamp without a level is still not the message.
+        let r = parse_line("2023-04-01 10:00:00 started the backup of /srv", &now());
+        assert_eq!(
+            (r.priority, r.message.as_str(), r.timestamp_us),
+            (None, "started the backup of /srv", Some(local_us(2023, 4, 1, 10, 0, 0)))
+        );
+        // Not levels: lowercase or sentence words at the start of a message,
+        // `level` inside another word, numbers.
+        for line in [
+            "error reading config",
+            "Error reading config",
+            "Info about the release",
+            "INFORMATIONAL_ONLY x",
+            "sublevel=3 ok",
+            "12345 INFO x",
+            "[    0.000000] Linux version 6.1.0",
+            "Warning:this is not python",
+        ] {
+            let r = parse_line(line, &now());
+            assert_eq!((r.priority, r.message.as_str()), (None, line), "{line}");
+        }
+        let r = parse_line("Nov  2 08:00:00 web01 kernel: [    0.000000] Linux version 6.1.0", &now());
+        assert_eq!((r.priority, r.message.as_str()), (None, "[    0.000000] Linux version 6.1.0"));
+    }
+
     /// Issue 10: lines in any script, and any bytes a lossy decoder leaves,
     /// go through every format without a panic, and keep their text.
     #[test]
@@ -406,6 +1120,21 @@ mod tests {
                 format!("2026-11-02T08:00:00.123+01:00 web01 app[42]: {m}"),
                 serde_json::json!({"message": m, "level": "info", "host": "h"}).to_string(),
                 serde_json::json!({"log": format!("Nov  2 08:00:00 web01 app[42]: {m}")}).to_string(),
+                // Issue 12: the application layouts with a level.
+                format!("2015-10-18 18:01:47,978 INFO [main] org.app.Main: {m}"),
+                format!("2015-07-29 17:41:44,747 - WARN  [Worker[{m}]:Main@1] - {m}"),
+                format!("17/06/09 20:10:40 ERROR executor.Executor: {m}"),
+                format!("081109 203518 143 INFO dfs.DataNode: {m}"),
+                format!("1117838570 2005.06.03 R02-M1-N0 2005-06-03-15.42.50.675872 R02-M1-N0 RAS KERNEL FATAL {m}"),
+                format!("[Sun Dec 04 04:47:44 2005] [error] {m}"),
+                format!("[Wed Oct 11 14:32:52.1 2000] [core:warn] [pid 1:tid 2] {m}"),
+                format!("ERROR:root:{m}"),
+                format!("2023-04-01 10:00:00,123 - app - WARNING - {m}"),
+                format!("level=error msg=\"{m}\""),
+                format!("E1124 12:00:00.123456 1 a.go:1] {m}"),
+                format!("2016-09-28 04:30:30, Warning  CBS {m}"),
+                format!("Nov  2 08:00:00 web01 app[42]: INFO {m}"),
+                format!("{m} 2015-10-18 18:01:47,978 INFO [main] x: {m}"),
             ];
             for line in formats {
                 let (record, _) = parse_text(&line, &now());
@@ -415,11 +1144,22 @@ mod tests {
                     "{line:?} lost its text: {record:?}"
                 );
             }
-            // Every prefix of a line in any script, cut at any character.
-            let line = format!("Nov  2 08:00:00 web01 app[42]: {m}");
-            for (i, _) in line.char_indices() {
-                parse_text(&line[i..], &now());
-                parse_text(&line[..i], &now());
+            // Every prefix and suffix of a line in any script, cut at any
+            // character, in every layout.
+            for line in [
+                format!("Nov  2 08:00:00 web01 app[42]: {m}"),
+                format!("2015-07-29 17:41:44,747 - WARN  [W[{m}]:M@1] - {m}"),
+                format!("1117838570 2005.06.03 {m} 2005-06-03-15.42.50.675872 {m} RAS KERNEL FATAL {m}"),
+                format!("[Wed Oct 11 14:32:52.{m} 2000] [core:{m}] [pid {m}] {m}"),
+                format!("E1124 12:00:00.{m} 1 {m}] {m}"),
+                format!("time={m} level=\"{m} msg=\"{m}\" {m}=x"),
+                format!("{m}:{m}:{m}"),
+                format!("081109 {m} 143 INFO {m}: {m}"),
+            ] {
+                for (i, _) in line.char_indices() {
+                    parse_text(&line[i..], &now());
+                    parse_text(&line[..i], &now());
+                }
             }
         }
         // The reported case: the third byte inside a multi-byte character.

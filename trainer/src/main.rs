@@ -392,7 +392,8 @@ fn evaluate(args: &EvalArgs) -> Result<ExitCode> {
     let (rows, flagged, curves) = logarithm_trainer::eval::run(&dir, &fit::FitParams::default()).map_err(anyhow::Error::msg)?;
     println!("{}", logarithm_trainer::eval::table(&rows, &flagged));
     if let Some(path) = &args.figure {
-        logarithm_trainer::eval::figure(&curves, "BGL_20k, chronological 60/40, unsupervised", path).map_err(anyhow::Error::msg)?;
+        logarithm_trainer::eval::figure(&curves, "BGL_20k, chronological 60/20/20, test part, unsupervised", path)
+            .map_err(anyhow::Error::msg)?;
         eprintln!("figure written to {}", path.display());
     }
     eprintln!("evaluated in {:.1?} on {}", started.elapsed(), dir.display());
