@@ -1,14 +1,14 @@
 //! Issue 4: the model lifecycle through the real binaries: retraining
 //! modes, vocabulary expansion, versions and rollback, model management,
 //! configuration precedence, keys and fingerprints, and a trainer killed at
-//! any point.
+//! any point; issue 13: the audit log, re-keying and rollback protection.
 
 mod common;
 
 use common::*;
 use logarithm_detector::Model;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const KEY: &str = "lifecycle key";
@@ -25,6 +25,14 @@ fn meta(data: &Path, version: u32) -> serde_json::Value {
 
 fn param(meta: &serde_json::Value, name: &str) -> Option<String> {
     meta["parameters"].as_array()?.iter().find(|p| p[0] == name).map(|p| p[1].as_str().unwrap().to_owned())
+}
+
+/// The fingerprint of `key` in the data directory `data` (salted with its
+/// `fingerprint-salt`).
+fn fingerprint_in(data: &Path, key: &str) -> String {
+    let hex = std::fs::read_to_string(data.join("fingerprint-salt")).unwrap();
+    let salt: Vec<u8> = (0..32).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    logarithm_detector::modelfile::key_fingerprint(key, &salt.try_into().unwrap()).unwrap()
 }
 
 fn current(data: &Path) -> u32 {
@@ -191,7 +199,8 @@ fn config_file_env_and_flags_in_order() {
 fn keys_and_fingerprints() {
     let s = setup();
     let d = s.data.to_str().unwrap();
-    let fingerprint = logarithm_detector::modelfile::key_fingerprint(KEY).unwrap();
+    let fingerprint = fingerprint_in(&s.data, KEY);
+    assert_eq!(meta(&s.data, 1)["key_fingerprint"], fingerprint.as_str());
     let log = s.base_log.to_str().unwrap();
     ok(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, "-P", &fingerprint, log]));
     fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, "-P", "0000000000000000", log]), "not the expected");
@@ -327,4 +336,195 @@ fn one_trainer_at_a_time() {
     assert!(first.wait_with_output().unwrap().status.success());
     ok(&trainer(&data, &[log.to_str().unwrap()]));
     assert_eq!(current(&data), 2);
+}
+
+/// Issue 13: every change to the models is in the audit log, hash-chained;
+/// `audit verify` catches an entry edited, deleted or reordered, and a log
+/// cut short, naming the first broken entry.
+#[test]
+fn audit_log_records_changes_and_catches_tampering() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap()]));
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    ok(&run("logarithm-trainer", &["model", "delete", "-D", d, "--version", "2"]));
+    let audit = s.data.join("audit.log");
+    let events: Vec<String> =
+        json_lines(&std::fs::read_to_string(&audit).unwrap()).iter().map(|e| e["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(events, ["model_trained", "model_installed", "model_trained", "model_installed", "model_rolled_back", "model_deleted"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&audit).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let verified = ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+    assert!(verified.contains("6 entries, chain intact"), "{verified}");
+    let shown = ok(&run("logarithm-trainer", &["audit", "show", "-D", d]));
+    let first = shown.lines().next().unwrap();
+    let fingerprint = fingerprint_in(&s.data, KEY);
+    for needle in ["model_trained", "version=1", "lines=4000", "base.log", &fingerprint[..]] {
+        assert!(first.contains(needle), "{needle:?} not in {first:?}");
+    }
+    assert!(shown.lines().nth(4).unwrap().contains("from=2 to=1"), "{shown}");
+    let json = json_lines(&ok(&run("logarithm-trainer", &["audit", "show", "-D", d, "-f", "json"])));
+    assert_eq!(json.len(), 6);
+    assert_eq!(json[1]["prev"], json[0]["hash"]);
+    assert!(!std::fs::read_to_string(&audit).unwrap().contains(KEY), "the key is never logged");
+
+    let good = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    let joined = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let broken = |text: String, needle: &str| {
+        std::fs::write(&audit, text).unwrap();
+        let out = run("logarithm-trainer", &["audit", "verify", "-D", d]);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    };
+    broken(good.replacen("\"to\":1", "\"to\":2", 1), "entry 5: its content does not match its hash");
+    broken(joined(&[lines[0], lines[2], lines[3], lines[4], lines[5]]), "entry 2: it is numbered 3");
+    broken(joined(&[lines[0], lines[2], lines[1], lines[3], lines[4], lines[5]]), "entry 2: it is numbered 3");
+    broken(joined(&lines[..5]), "entry 6: the log ends at entry 5, but 6 entries were written");
+    broken(good[..good.len() - 20].to_owned(), "entry 6: it is incomplete");
+    // Show prints what checks out and says where it breaks.
+    let out = run("logarithm-trainer", &["audit", "show", "-D", d]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("broken at entry 6"));
+    std::fs::write(&audit, &good).unwrap();
+    ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+}
+
+/// Issue 13: `model rekey` re-seals every version under a new key: the old
+/// key no longer opens them, the new one does (a monitor started with it
+/// works), and it is audited.
+#[test]
+fn rekey_reseals_every_version() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    let log = s.base_log.to_str().unwrap();
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap()]));
+    let new_key = s.data.parent().unwrap().join("new.key");
+    std::fs::write(&new_key, "a brand new key\n").unwrap();
+    let k = new_key.to_str().unwrap();
+    fails_with(&run("logarithm-trainer", &["model", "rekey", "-D", d, "-K", "not the key", "--new-key-file", k]), "wrong encryption key");
+    let out = run("logarithm-trainer", &["model", "rekey", "-D", d, "-K", KEY, "--new-key-file", k]);
+    ok(&out);
+    let new_fingerprint = fingerprint_in(&s.data, "a brand new key");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("re-keyed 2 model versions; key fingerprint {new_fingerprint}")));
+    for v in [1, 2] {
+        let bytes = std::fs::read(s.data.join(format!("models/model-{v:06}.lgm"))).unwrap();
+        assert!(logarithm_detector::modelfile::open(&bytes, KEY).is_err(), "version {v} still opens with the old key");
+        let payload = logarithm_detector::modelfile::open(&bytes, "a brand new key").unwrap();
+        assert_eq!(Model::from_payload(&payload).unwrap().meta.key_fingerprint, new_fingerprint);
+        assert_eq!(meta(&s.data, v)["key_fingerprint"], new_fingerprint.as_str());
+    }
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "wrong encryption key");
+    ok(&run("logarithm", &["monitor", "--once", "-D", d, "--key-file", k, log]));
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&s.data).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let entries = json_lines(&std::fs::read_to_string(s.data.join("audit.log")).unwrap());
+    let last = entries.last().unwrap();
+    assert_eq!(last["event"], "model_rekeyed");
+    assert_eq!(last["details"]["key_fingerprint"], new_fingerprint.as_str());
+    assert_eq!(last["details"]["versions"], serde_json::json!([1, 2]));
+    ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+}
+
+/// Issue 13: with the generated key (`DATA_DIR/key`), re-keying replaces
+/// that file too, so a monitor restarted without a key keeps working.
+#[test]
+fn rekey_replaces_the_generated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    fakelogs(&log, 1500, 0, 4, "syslog");
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(&run("logarithm-trainer", &["train", "-D", d, log.to_str().unwrap()]));
+    let old = std::fs::read_to_string(data.join("key")).unwrap();
+    let new_key = dir.path().join("new.key");
+    std::fs::write(&new_key, "generated no more").unwrap();
+    ok(&run("logarithm-trainer", &["model", "rekey", "-D", d, "--new-key-file", new_key.to_str().unwrap()]));
+    assert_eq!(std::fs::read_to_string(data.join("key")).unwrap(), "generated no more");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(data.join("key")).unwrap().permissions().mode() & 0o777, 0o600);
+    ok(&run("logarithm", &["monitor", "--once", "-D", d, log.to_str().unwrap()]));
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", old.trim(), log.to_str().unwrap()]), "wrong encryption key");
+}
+
+/// Issue 13: the same key has a different fingerprint in another data
+/// directory, so one table of guessed fingerprints fits one deployment.
+#[test]
+fn fingerprints_differ_between_data_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    fakelogs(&log, 1000, 0, 5, "syslog");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&trainer(&a, &[log.to_str().unwrap()]));
+    ok(&trainer(&b, &[log.to_str().unwrap()]));
+    assert_ne!(meta(&a, 1)["key_fingerprint"], meta(&b, 1)["key_fingerprint"]);
+    assert_eq!(meta(&a, 1)["key_fingerprint"], fingerprint_in(&a, KEY).as_str());
+}
+
+/// Issue 10: a model file crafted to make a loader allocate gigabytes or
+/// derive keys for minutes is refused at once, by the monitor and the
+/// trainer alike.
+#[test]
+fn crafted_model_files_are_refused_at_once() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    let log = s.base_log.to_str().unwrap();
+    let path = s.data.join("models/model-000001.lgm");
+    let good = std::fs::read(&path).unwrap();
+    let mut bytes = good.clone();
+    bytes[12..16].copy_from_slice(&(4u32 << 20).to_le_bytes()); // Argon2 memory: 4 GiB
+    let n = bytes.len() - 32;
+    let sum = <sha2::Sha256 as sha2::Digest>::digest(&bytes[..n]);
+    bytes[n..].copy_from_slice(&sum);
+    std::fs::write(&path, &bytes).unwrap();
+    let started = std::time::Instant::now();
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "out of the accepted range");
+    fails_with(&trainer(&s.data, &[log]), "out of the accepted range");
+    // Larger than any model may be (sparse: no disk, and no read either).
+    std::fs::File::create(&path).unwrap().set_len(logarithm_detector::modelfile::MAX_MODEL_BYTES + 1).unwrap();
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "more than the");
+    fails_with(&trainer(&s.data, &[log]), "more than the");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+/// Issue 13: a following monitor refuses an older model put in place
+/// behind its back, but loads one the CLI rolled back to (audited); its
+/// own life (start, loads, stop) is in the audit log, written alongside
+/// the trainer's entries.
+#[test]
+fn monitor_refuses_an_unaudited_rollback() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap(), "--epochs", "1", "-M", "1"]));
+    let live = s.data.parent().unwrap().join("live.log");
+    std::fs::File::create(&live).unwrap();
+    let err = s.data.parent().unwrap().join("monitor.err");
+    let mut monitor = command("logarithm")
+        .args(["monitor", "-L", "debug", "-D", d, "-K", KEY, live.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let said = |what: &str| {
+        let what = what.to_owned();
+        wait_for(60, &format!("the monitor to say {what:?}"), || std::fs::read_to_string(&err).is_ok_and(|t| t.contains(&what)));
+    };
+    said("from offset");
+    std::fs::write(s.data.join("current"), "1\n").unwrap();
+    said("refusing model version 1, older than version 2 in use");
+    std::fs::write(s.data.join("current"), "2\n").unwrap();
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    said("loaded model version 1 (was 2)");
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+    let entries = json_lines(&std::fs::read_to_string(s.data.join("audit.log")).unwrap());
+    let events: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events[4..], ["monitor_started", "model_loaded", "model_rolled_back", "model_reloaded", "monitor_stopped"], "{events:?}");
+    assert_eq!(entries[4]["details"]["sources"][0], live.to_str().unwrap());
+    assert_eq!(entries[4]["details"]["threshold"], 0.999);
+    assert_eq!(entries[7]["details"], serde_json::json!({"version": 1, "from": 2}));
+    ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
 }

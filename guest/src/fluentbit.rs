@@ -331,7 +331,7 @@ fn current_version(dir: &Path) -> Result<u32, String> {
 fn load(dir: &Path) -> Result<Loaded, String> {
     let version = current_version(dir)?;
     let path = layout::model_file(dir, version);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the current model {}: {e}", path.display()))?;
+    let bytes = crate::modelfile::read_model_file(&path)?;
     let detector = Detector::load(&bytes, &passphrase(dir)?).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
     Ok(Loaded { detector, dir: dir.to_path_buf(), version })
 }

@@ -301,6 +301,7 @@ fn info(common: CommonArgs) -> Result<ExitCode> {
 
 fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let (config, data_dir) = args.common.shared.setup()?;
+    let config_path = config.path.clone();
     let file = &config.settings;
     // Validate every setting before any work starts; flags (and their
     // environment variables) > config file > defaults.
@@ -372,7 +373,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     if follow {
         let now = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, now.clone()).context("cannot install signal handlers")?;
-        config.reload = Some(monitor::Reload { data_dir: data_dir.clone(), passphrase, threshold, version, now });
+        config.reload = Some(monitor::Reload { data_dir: data_dir.clone(), passphrase, threshold, version, now, refused: None });
     }
     let threshold = detector.info()?.threshold;
 
@@ -380,9 +381,23 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).context("cannot install signal handlers")?;
     }
+    // Audit log (issue 13): a follower's life, its models and breakers.
+    let audit_log = follow.then(|| logarithm::audit::AuditLog::new(&data_dir));
+    if let Some(log) = &audit_log {
+        logarithm::audit::set_global(log.clone());
+        log.monitor_started(&config.sources.iter().map(SourceSpec::name).collect::<Vec<_>>(), threshold, version, config_path.as_deref());
+    }
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(format, BufWriter::new(stdout));
-    let stats = monitor::run(&mut detector, threshold, &config, &mut printer, &stop)?;
+    let result = monitor::run(&mut detector, threshold, &config, &mut printer, &stop);
+    if let Some(log) = &audit_log {
+        let details = match &result {
+            Ok(stats) => serde_json::json!({ "lines": stats.lines, "scored": stats.scored, "anomalies": stats.anomalies }),
+            Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
+        };
+        log.record("monitor_stopped", details);
+    }
+    let stats = result?;
     printer.flush()?;
     tracing::info!("{} lines read, {} filtered out, {} scored, {} anomalous", stats.lines, stats.filtered, stats.scored, stats.anomalies);
     if args.once {

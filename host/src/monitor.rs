@@ -42,6 +42,8 @@ pub struct Reload {
     pub version: u32,
     /// Set by SIGHUP: reload now, even the same version.
     pub now: Arc<AtomicBool>,
+    /// An older version refused (no audited rollback to it), said once.
+    pub refused: Option<u32>,
 }
 
 /// What to monitor and how.
@@ -216,6 +218,23 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
     if (version == r.version || *failed == Some(version)) && !forced {
         return;
     }
+    // Rollback protection (issue 13, see `audit`): an older model only
+    // when the CLI made it current.
+    if version < r.version
+        && let Err(why) = crate::audit::AuditLog::new(&r.data_dir).rollback_sanctioned(version)
+    {
+        // Checked again each time (the CLI may roll back to it), said once.
+        if r.refused != Some(version) {
+            tracing::error!(
+                "refusing model version {version}, older than version {} in use: {why}; still scoring with version {}",
+                r.version,
+                r.version
+            );
+            r.refused = Some(version);
+        }
+        return;
+    }
+    r.refused = None;
     let loaded = r.data_dir.read_current_model().and_then(|(v, path, bytes)| {
         *threshold = detector
             .replace_model(&bytes, &r.passphrase, r.threshold)
@@ -226,6 +245,7 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
         Ok(v) => {
             tracing::info!("loaded model version {v} (was {}); scoring with it from the next batch", r.version);
             notify(&[sd_notify::NotifyState::Status(&format!("scoring with model version {v}"))]);
+            crate::audit::note("model_reloaded", serde_json::json!({ "version": v, "from": r.version }));
             r.version = v;
             *failed = None;
         }
