@@ -528,3 +528,57 @@ fn monitor_refuses_an_unaudited_rollback() {
     assert_eq!(entries[7]["details"], serde_json::json!({"version": 1, "from": 2}));
     ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
 }
+
+/// Issue 13: `--metrics-listen` serves the Prometheus text format over
+/// real HTTP: lines read per source, records scored, anomalies, the model
+/// version, the checkpoint's age.
+#[test]
+fn metrics_over_http() {
+    let s = setup();
+    let live = s.data.parent().unwrap().join("live.log");
+    std::fs::File::create(&live).unwrap();
+    let err = s.data.parent().unwrap().join("metrics.err");
+    let mut monitor = command("logarithm")
+        .args([
+            "monitor",
+            "-L",
+            "debug",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "-D",
+            s.data.to_str().unwrap(),
+            "-K",
+            KEY,
+            live.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(&err).unwrap_or_default();
+    wait_for(60, "the monitor to follow", || stderr().contains("from offset") && stderr().contains("serving metrics on"));
+    let text = stderr();
+    let addr = text.split("serving metrics on http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let lines: String = (0..30).map(|i| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)\n")).collect();
+    std::fs::write(&live, format!("{lines}Nov  2 08:00:01 web01 kernel: BUG: unable to handle page fault at ffff0000\n")).unwrap();
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut page = String::new();
+        stream.read_to_string(&mut page).unwrap();
+        page
+    };
+    let source = format!("logarithm_lines_read_total{{source=\"{}\"}} 31", live.display());
+    wait_for(30, "31 lines scored", || get("/metrics").lines().any(|l| l == "logarithm_records_scored_total 31"));
+    let page = get("/metrics");
+    assert!(page.lines().any(|l| l == source), "{source:?} not in {page}");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n") && page.contains("Content-Type: text/plain; version=0.0.4"), "{page}");
+    for line in ["logarithm_anomalies_total 1", "logarithm_model_version 1"] {
+        assert!(page.lines().any(|l| l == line), "{line:?} not in {page}");
+    }
+    assert!(page.lines().any(|l| l.starts_with("logarithm_checkpoint_age_seconds ")), "{page}");
+    assert!(get("/other").starts_with("HTTP/1.1 404"));
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+}

@@ -352,9 +352,10 @@ pub fn note(event: &str, details: Value) {
 }
 
 /// Records that a circuit breaker around `what` opened (`opened`) or
-/// closed, and why: for the guest's breaker in `engine` and the alert
-/// sink's.
+/// closed, and why, in the audit log and the metrics: for the guest's
+/// breaker in `engine` and the alert sink's.
 pub fn breaker(what: &str, opened: bool, why: &str) {
+    crate::metrics::count(|m| m.breaker(what, opened));
     note(if opened { "breaker_opened" } else { "breaker_closed" }, json!({ "breaker": what, "why": why }));
 }
 

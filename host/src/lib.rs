@@ -16,6 +16,7 @@ pub mod engine;
 pub mod export;
 pub mod filter;
 pub mod logging;
+pub mod metrics;
 pub mod monitor;
 pub mod output;
 pub mod sources;

@@ -170,6 +170,10 @@ struct MonitorArgs {
     /// Longest line kept, bytes; longer lines are cut and marked truncated [default: 65536].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_line_bytes: Option<u64>,
+    /// Serve metrics in the Prometheus text format on this address (e.g.
+    /// 127.0.0.1:9464), at /metrics. Off by default.
+    #[arg(long, env = "LOGARITHM_METRICS_LISTEN", value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
 }
 
 fn main() -> ExitCode {
@@ -365,6 +369,11 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     };
 
     let (mut detector, version, passphrase) = load_current(&args.common, &data_dir)?;
+    if let Some(addr) = args.metrics_listen {
+        let metrics = logarithm::metrics::install();
+        metrics.model_version(version);
+        logarithm::metrics::serve(addr, metrics)?;
+    }
     if let Some(t) = threshold {
         detector.set_threshold(t)?;
     }

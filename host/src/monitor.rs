@@ -127,6 +127,7 @@ pub fn run<W: Write>(
                 match line.error.is_none().then(|| verdicts.next()).flatten() {
                     Some(verdict) => {
                         stats.scored += 1;
+                        crate::metrics::count(|m| m.scored(verdict.anomalous));
                         stats.anomalies += u64::from(verdict.anomalous);
                         if config.all || verdict.anomalous {
                             printer.write(line, Some(verdict), threshold)?;
@@ -143,6 +144,7 @@ pub fn run<W: Write>(
                 writer.record(position);
             }
             writer.save(false)?;
+            crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
         }
         pending.lines.clear();
         pending.skipped.clear();
@@ -154,6 +156,7 @@ pub fn run<W: Write>(
         if let Ok(first) = received {
             for line in std::iter::once(first).chain(rx.try_iter().take(batch_size - 1)) {
                 stats.lines += 1;
+                crate::metrics::count(|m| m.line(&line.origin));
                 if pending.lines.is_empty() && pending.skipped.is_empty() {
                     pending.since = Instant::now();
                 }
@@ -246,6 +249,7 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
             tracing::info!("loaded model version {v} (was {}); scoring with it from the next batch", r.version);
             notify(&[sd_notify::NotifyState::Status(&format!("scoring with model version {v}"))]);
             crate::audit::note("model_reloaded", serde_json::json!({ "version": v, "from": r.version }));
+            crate::metrics::count(|m| m.model_version(v));
             r.version = v;
             *failed = None;
         }
