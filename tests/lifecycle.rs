@@ -582,3 +582,147 @@ fn metrics_over_http() {
     ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
     assert!(monitor.wait().unwrap().success());
 }
+
+/// Issue 13: alerts where operators look, through real daemons.
+mod alerts {
+    use super::*;
+
+    /// A log of 30 ordinary lines and one anomaly (line 31).
+    fn log_with_one_anomaly(dir: &Path) -> PathBuf {
+        let log = dir.join("scan.log");
+        let mut text: String =
+            (0..30).map(|i| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)\n")).collect();
+        text.push_str("Nov  2 08:00:01 web01 kernel: BUG: unable to handle page fault at ffff0000\n");
+        std::fs::write(&log, text).unwrap();
+        log
+    }
+
+    fn scan_with_alerts(s: &Setup, log: &Path, kind: &str, socket: &Path) -> std::process::Output {
+        let d = s.data.to_str().unwrap();
+        run(
+            "logarithm",
+            &[
+                "monitor",
+                "--once",
+                "-L",
+                "info",
+                "-D",
+                d,
+                "-K",
+                KEY,
+                "--alert",
+                kind,
+                "--alert-socket",
+                socket.to_str().unwrap(),
+                log.to_str().unwrap(),
+            ],
+        )
+    }
+
+    /// `--alert syslog` to a real rsyslogd listening on a unix socket; a
+    /// socket nobody listens on costs the monitor nothing but a count.
+    #[test]
+    fn syslog_through_a_real_rsyslogd() {
+        let s = setup();
+        let base = s.data.parent().unwrap().join("rsyslog");
+        std::fs::create_dir_all(base.join("work")).unwrap();
+        let (socket, out) = (base.join("log.sock"), base.join("alerts.log"));
+        let conf = base.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "global(workDirectory=\"{work}\")\nmodule(load=\"imuxsock\" SysSock.Use=\"off\")\ninput(type=\"imuxsock\" Socket=\"{socket}\" CreatePath=\"on\")\n*.* action(type=\"omfile\" file=\"{out}\" template=\"RSYSLOG_TraditionalFileFormat\")\n",
+                work = base.join("work").display(),
+                socket = socket.display(),
+                out = out.display()
+            ),
+        )
+        .unwrap();
+        let mut rsyslogd = Command::new("rsyslogd")
+            .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rsyslogd is needed (apt-get install rsyslog)");
+        wait_for(30, "rsyslogd's socket", || socket.exists());
+        let log = log_with_one_anomaly(s.data.parent().unwrap());
+        let scanned = scan_with_alerts(&s, &log, "syslog", &socket);
+        ok(&scanned);
+        assert!(String::from_utf8_lossy(&scanned.stderr).contains("1 alerts delivered"), "{}", String::from_utf8_lossy(&scanned.stderr));
+        wait_for(30, "the alert in rsyslogd's file", || std::fs::read_to_string(&out).is_ok_and(|t| t.contains("logarithm[")));
+        let _ = rsyslogd.kill();
+        let _ = rsyslogd.wait();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let alerts: Vec<&str> = text.lines().filter(|l| l.contains("logarithm[")).collect();
+        assert_eq!(alerts.len(), 1, "{text}");
+        let origin = format!("origin={}:31", log.display());
+        assert!(
+            alerts[0].contains("anomaly score=") && alerts[0].contains(&origin) && alerts[0].contains("BUG: unable to handle page fault"),
+            "{}",
+            alerts[0]
+        );
+
+        // Nobody listening: the scan still succeeds, and says what was lost.
+        let scanned = scan_with_alerts(&s, &log, "syslog", &base.join("nobody.sock"));
+        ok(&scanned);
+        let stderr = String::from_utf8_lossy(&scanned.stderr);
+        assert!(stderr.contains("1 alerts could not be delivered"), "{stderr}");
+    }
+
+    /// `--alert journal` into a private `systemd-journald` namespace (needs
+    /// root, as journald does): the entry carries the structured fields.
+    #[test]
+    fn journal_through_a_private_journald() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("journal_through_a_private_journald: not root, so no private journald can run here; not tested");
+            return;
+        }
+        let s = setup();
+        let namespace = format!("logarithm-test-{}", std::process::id());
+        let run_dir = PathBuf::from(format!("/run/systemd/journal.{namespace}"));
+        let machine = std::fs::read_to_string("/etc/machine-id").unwrap().trim().to_owned();
+        let store = PathBuf::from(format!("/var/log/journal/{machine}.{namespace}"));
+        let mut journald = Command::new("/lib/systemd/systemd-journald")
+            .arg(&namespace)
+            .env("SYSTEMD_LOG_TARGET", "console")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("systemd-journald is needed (apt-get install systemd)");
+        let socket = run_dir.join("socket");
+        wait_for(30, "journald's socket", || socket.exists());
+        let log = log_with_one_anomaly(s.data.parent().unwrap());
+        let scanned = scan_with_alerts(&s, &log, "journal", &socket);
+        let query = || {
+            let out = Command::new("journalctl")
+                .args(["--namespace", &namespace, "-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=logarithm"])
+                .output()
+                .unwrap();
+            json_lines(&String::from_utf8_lossy(&out.stdout))
+        };
+        let found = (0..100).find_map(|_| {
+            let entries = query();
+            if entries.is_empty() {
+                std::thread::sleep(Duration::from_millis(200));
+                None
+            } else {
+                Some(entries)
+            }
+        });
+        let _ = journald.kill();
+        let _ = journald.wait();
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let _ = std::fs::remove_dir_all(&store);
+        ok(&scanned);
+        let entries = found.expect("the alert never reached the journal");
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let e = &entries[0];
+        assert_eq!(e["LOGARITHM_ORIGIN"], format!("{}:31", log.display()).as_str());
+        let score: f64 = e["LOGARITHM_SCORE"].as_str().unwrap().parse().unwrap();
+        assert!(score > 0.999, "{e}");
+        assert!(e["LOGARITHM_TERMS"].as_str().is_some_and(|t| !t.is_empty()), "{e}");
+        assert!(["2", "3", "4"].contains(&e["PRIORITY"].as_str().unwrap()), "{e}");
+        assert!(e["MESSAGE"].as_str().unwrap().contains("BUG: unable to handle page fault"), "{e}");
+    }
+}

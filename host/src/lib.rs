@@ -7,6 +7,7 @@
 //! [`monitor`] batches it into the component via [`engine`], and [`output`]
 //! prints the verdict.
 
+pub mod alert;
 pub mod audit;
 pub mod checkpoint;
 pub mod cli;

@@ -174,6 +174,13 @@ struct MonitorArgs {
     /// 127.0.0.1:9464), at /metrics. Off by default.
     #[arg(long, env = "LOGARITHM_METRICS_LISTEN", value_name = "ADDR:PORT")]
     metrics_listen: Option<std::net::SocketAddr>,
+    /// Also send each anomaly to the journal (structured fields) or syslog.
+    #[arg(long, value_enum, value_name = "SINK")]
+    alert: Option<logarithm::alert::AlertKind>,
+    /// The socket --alert writes to [default: /run/systemd/journal/socket
+    /// for the journal, /dev/log for syslog].
+    #[arg(long, value_name = "PATH", requires = "alert")]
+    alert_socket: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -398,7 +405,11 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     }
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(format, BufWriter::new(stdout));
+    let alerts = args.alert.map(|kind| logarithm::alert::start(kind, args.alert_socket.clone()));
     let result = monitor::run(&mut detector, threshold, &config, &mut printer, &stop);
+    if let Some(sink) = alerts {
+        sink.finish();
+    }
     if let Some(log) = &audit_log {
         let details = match &result {
             Ok(stats) => serde_json::json!({ "lines": stats.lines, "scored": stats.scored, "anomalies": stats.anomalies }),

@@ -128,6 +128,7 @@ pub fn run<W: Write>(
                     Some(verdict) => {
                         stats.scored += 1;
                         crate::metrics::count(|m| m.scored(verdict.anomalous));
+                        crate::alert::send(line, verdict);
                         stats.anomalies += u64::from(verdict.anomalous);
                         if config.all || verdict.anomalous {
                             printer.write(line, Some(verdict), threshold)?;
