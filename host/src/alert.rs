@@ -198,11 +198,10 @@ impl Sender {
     }
 
     fn deliver(&mut self, alert: &Alert) {
-        if let Some(until) = self.open_until {
-            if Instant::now() < until {
-                return self.undelivered();
-            }
-            // Half open: this alert tries; one success closes the breaker.
+        // Once the cool-down is over the breaker is half open: this alert
+        // tries, and one success closes it.
+        if self.open_until.is_some_and(|until| Instant::now() < until) {
+            return self.undelivered();
         }
         let datagram = match self.kind {
             AlertKind::Journal => journal_datagram(alert),
