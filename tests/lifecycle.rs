@@ -726,3 +726,70 @@ mod alerts {
         assert!(e["MESSAGE"].as_str().unwrap().contains("BUG: unable to handle page fault"), "{e}");
     }
 }
+
+/// Issue 13: SIGHUP re-reads the configuration file: its threshold applies
+/// from the next batch; other settings are named as needing a restart; a
+/// file that no longer validates keeps the old settings.
+#[test]
+fn sighup_rereads_the_config_file() {
+    let s = setup();
+    let dir = s.data.parent().unwrap();
+    let (live, out, err, conf) = (dir.join("live.log"), dir.join("out.json"), dir.join("hup.err"), dir.join("config.yml"));
+    std::fs::File::create(&live).unwrap();
+    std::fs::write(&conf, "threshold: 0.999\nformat: json\n").unwrap();
+    let mut monitor = command("logarithm")
+        .args([
+            "monitor",
+            "--all",
+            "-L",
+            "debug",
+            "-c",
+            conf.to_str().unwrap(),
+            "-D",
+            s.data.to_str().unwrap(),
+            "-K",
+            KEY,
+            live.to_str().unwrap(),
+        ])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let said = |what: &str| {
+        let what = what.to_owned();
+        wait_for(60, &format!("the monitor to say {what:?}"), || std::fs::read_to_string(&err).is_ok_and(|t| t.contains(&what)));
+    };
+    let records = || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        json_lines(text.rfind('\n').map_or("", |end| &text[..=end]))
+    };
+    let append = |from: usize| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&live).unwrap();
+        for i in from..from + 10 {
+            writeln!(f, "Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)").unwrap();
+        }
+    };
+    let hup = || ok(&Command::new("kill").args(["-HUP", &monitor.id().to_string()]).output().unwrap());
+    said("from offset");
+    append(0);
+    wait_for(30, "10 records", || records().len() >= 10);
+    std::fs::write(&conf, "threshold: 0.5\nformat: csv\n").unwrap();
+    hup();
+    said("format changed; that takes effect at the next start");
+    said("loaded model version 1 (was 1)");
+    append(10);
+    wait_for(30, "20 records", || records().len() >= 20);
+    std::fs::write(&conf, "threshold: 7\n").unwrap();
+    hup();
+    said("keeping the previous configuration");
+    append(20);
+    wait_for(30, "30 records", || records().len() >= 30);
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+    let thresholds: Vec<f64> = records().iter().map(|r| r["threshold"].as_f64().unwrap()).collect();
+    assert_eq!(thresholds.len(), 30);
+    assert!(thresholds[..10].iter().all(|&t| t == 0.999) && thresholds[10..].iter().all(|&t| t == 0.5), "{thresholds:?}");
+    let audit = std::fs::read_to_string(s.data.join("audit.log")).unwrap();
+    assert_eq!(audit.matches("\"config_used\"").count(), 2, "at start and at the first SIGHUP: {audit}");
+}

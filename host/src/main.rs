@@ -313,6 +313,7 @@ fn info(common: CommonArgs) -> Result<ExitCode> {
 fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let (config, data_dir) = args.common.shared.setup()?;
     let config_path = config.path.clone();
+    let config_file = config.clone();
     let file = &config.settings;
     // Validate every setting before any work starts; flags (and their
     // environment variables) > config file > defaults.
@@ -389,7 +390,15 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     if follow {
         let now = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, now.clone()).context("cannot install signal handlers")?;
-        config.reload = Some(monitor::Reload { data_dir: data_dir.clone(), passphrase, threshold, version, now, refused: None });
+        config.reload = Some(monitor::Reload {
+            data_dir: data_dir.clone(),
+            passphrase,
+            threshold,
+            version,
+            now,
+            refused: None,
+            live_config: args.threshold.is_none().then(|| config_file.clone()).filter(|c| c.path.is_some()),
+        });
     }
     let threshold = detector.info()?.threshold;
 

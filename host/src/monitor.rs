@@ -44,6 +44,9 @@ pub struct Reload {
     pub now: Arc<AtomicBool>,
     /// An older version refused (no audited rollback to it), said once.
     pub refused: Option<u32>,
+    /// The configuration file, re-read at SIGHUP for its threshold; `None`
+    /// when there is none or `-T` overrides it.
+    pub live_config: Option<crate::config::Config>,
 }
 
 /// What to monitor and how.
@@ -214,6 +217,16 @@ fn notify(state: &[sd_notify::NotifyState]) {
 /// why once per version.
 fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mut f64, failed: &mut Option<u32>) {
     let forced = r.now.swap(false, Ordering::Relaxed);
+    if forced && let Some(config) = r.live_config.as_mut() {
+        match config.reread() {
+            Ok(new) => {
+                crate::audit::note("config_used", serde_json::json!({ "path": new.path, "by": "reload" }));
+                r.threshold = new.settings.threshold;
+                *config = new;
+            }
+            Err(e) => tracing::error!("{e:#}; keeping the previous configuration"),
+        }
+    }
     let version = match r.data_dir.current_version() {
         Ok(Some(v)) => v,
         Ok(None) => return,
