@@ -527,6 +527,37 @@ fn monitor_refuses_an_unaudited_rollback() {
     assert_eq!(entries[4]["details"]["threshold"], 0.999);
     assert_eq!(entries[7]["details"], serde_json::json!({"version": 1, "from": 2}));
     ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+
+    // Across a restart too: the log says a monitor last scored with version
+    // 3, so a `current` put back to 2 by hand is refused at start.
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap(), "--epochs", "1", "-M", "1"]));
+    let start = |err: &Path| {
+        command("logarithm")
+            .args(["monitor", "-D", d, "-K", KEY, live.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(err).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut monitor = start(&err);
+    wait_for(60, "the monitor to audit its start", || {
+        std::fs::read_to_string(s.data.join("audit.log")).unwrap().contains("\"version\":3}")
+    });
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+    std::fs::write(s.data.join("current"), "2\n").unwrap();
+    let refused = start(&err).wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(text.contains("refusing model version 2: a monitor last scored with version 3"), "{text}");
+    std::fs::write(s.data.join("current"), "3\n").unwrap();
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    let mut monitor = start(&err);
+    wait_for(60, "the monitor to start with version 2", || {
+        std::fs::read_to_string(s.data.join("audit.log")).unwrap().lines().last().unwrap().contains("\"model_loaded\"")
+    });
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
 }
 
 /// Issue 13: `--metrics-listen` serves the Prometheus text format over

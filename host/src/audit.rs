@@ -322,6 +322,26 @@ impl AuditLog {
         }
     }
 
+    /// Whether a monitor starting with `version` goes back behind the
+    /// operator's back: refused when a monitor last loaded a newer version
+    /// (per this log) and [`AuditLog::rollback_sanctioned`] does not hold.
+    pub fn check_start(&self, version: u32) -> Result<()> {
+        let (entries, _) = self.read()?;
+        let last = entries
+            .iter()
+            .rev()
+            .find(|e| e.event == "model_loaded" || e.event == "model_reloaded")
+            .and_then(|e| e.details.get("version")?.as_u64());
+        match last {
+            Some(last) if last > u64::from(version) => self.rollback_sanctioned(version).map_err(|why| {
+                anyhow::anyhow!(
+                    "refusing model version {version}: a monitor last scored with version {last}, and {why} (roll back with `logarithm-trainer model rollback`, which is audited)"
+                )
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Records a following monitor's start: its sources, threshold, model
     /// version, and the configuration file, if one was used.
     pub fn monitor_started(&self, sources: &[String], threshold: f64, version: u32, config: Option<&std::path::Path>) {
