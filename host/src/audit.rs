@@ -150,14 +150,20 @@ impl AuditLog {
     /// to the last one; returns its sequence number. Blocks while another
     /// process appends.
     pub fn append(&self, event: &str, details: Value) -> Result<u64> {
+        self.append_all(vec![(event, details)])
+    }
+
+    /// Appends entries in one go (one lock, one sync, one head update);
+    /// returns the last one's sequence number.
+    pub fn append_all(&self, events: Vec<(&str, Value)>) -> Result<u64> {
         fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
         let mut file = self.open(true)?.expect("created");
         let path = self.path();
         file.lock().with_context(|| format!("cannot lock the audit log {}", path.display()))?;
         let mut text = String::new();
         file.read_to_string(&mut text).with_context(|| format!("cannot read the audit log {}", path.display()))?;
-        let (seq, prev) = match text.lines().last() {
-            None => (1, GENESIS.to_owned()),
+        let (mut seq, mut prev) = match text.lines().last() {
+            None => (0, GENESIS.to_owned()),
             Some(last) => {
                 let (hash, body) = split_line(last).map_err(|e| {
                     anyhow::anyhow!(
@@ -166,31 +172,34 @@ impl AuditLog {
                     )
                 })?;
                 let seq = serde_json::from_str::<Value>(&body).ok().and_then(|v| v["seq"].as_u64()).unwrap_or(text.lines().count() as u64);
-                (seq + 1, hash.to_owned())
+                (seq, hash.to_owned())
             }
         };
         // A line cut short by a crash would glue onto the next entry.
-        let newline = if !text.is_empty() && !text.ends_with('\n') { "\n" } else { "" };
-        let details = match details {
-            Value::Object(map) => Value::Object(map),
-            Value::Null => json!({}),
-            other => json!({ "value": other }),
-        };
+        let mut lines = if !text.is_empty() && !text.ends_with('\n') { "\n".to_owned() } else { String::new() };
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-        let body = serde_json::to_string(&json!({
-            "seq": seq,
-            "time": time,
-            "event": event,
-            "pid": std::process::id(),
-            "details": details,
-            "prev": prev,
-        }))?;
-        let hash = sha256_hex(body.as_bytes());
-        let line = format!("{newline}{{\"hash\":\"{hash}\",{}\n", &body[1..]);
-        file.write_all(line.as_bytes())
+        for (event, details) in events {
+            let details = match details {
+                Value::Object(map) => Value::Object(map),
+                Value::Null => json!({}),
+                other => json!({ "value": other }),
+            };
+            seq += 1;
+            let body = serde_json::to_string(&json!({
+                "seq": seq,
+                "time": time,
+                "event": event,
+                "pid": std::process::id(),
+                "details": details,
+                "prev": prev,
+            }))?;
+            prev = sha256_hex(body.as_bytes());
+            lines.push_str(&format!("{{\"hash\":\"{prev}\",{}\n", &body[1..]));
+        }
+        file.write_all(lines.as_bytes())
             .and_then(|_| file.sync_data())
             .with_context(|| format!("cannot append to the audit log {}", path.display()))?;
-        write_atomic(&self.head_path(), format!("{{\"seq\":{seq},\"hash\":\"{hash}\"}}\n").as_bytes())?;
+        write_atomic(&self.head_path(), format!("{{\"seq\":{seq},\"hash\":\"{prev}\"}}\n").as_bytes())?;
         Ok(seq)
     }
 
@@ -345,11 +354,15 @@ impl AuditLog {
     /// Records a following monitor's start: its sources, threshold, model
     /// version, and the configuration file, if one was used.
     pub fn monitor_started(&self, sources: &[String], threshold: f64, version: u32, config: Option<&std::path::Path>) {
+        let mut events = Vec::new();
         if let Some(path) = config {
-            self.record("config_used", json!({ "path": path, "by": "monitor" }));
+            events.push(("config_used", json!({ "path": path, "by": "monitor" })));
         }
-        self.record("monitor_started", json!({ "sources": sources, "threshold": threshold }));
-        self.record("model_loaded", json!({ "version": version }));
+        events.push(("monitor_started", json!({ "sources": sources, "threshold": threshold })));
+        events.push(("model_loaded", json!({ "version": version })));
+        if let Err(e) = self.append_all(events) {
+            tracing::warn!("cannot audit the monitor's start: {e:#}");
+        }
     }
 }
 
@@ -427,9 +440,8 @@ mod tests {
     #[test]
     fn edits_deletions_reorders_and_truncation_are_caught() {
         let (_dir, log) = log();
-        for i in 0..4 {
-            log.append("model_installed", json!({"version": i})).unwrap();
-        }
+        log.append("model_installed", json!({"version": 0})).unwrap();
+        log.append_all((1..4).map(|i| ("model_installed", json!({"version": i}))).collect()).unwrap();
         let good = fs::read_to_string(log.path()).unwrap();
         let lines: Vec<&str> = good.lines().collect();
         let check = |text: String, entry: u64, why: &str| {
