@@ -1,14 +1,14 @@
 //! Issue 4: the model lifecycle through the real binaries: retraining
 //! modes, vocabulary expansion, versions and rollback, model management,
 //! configuration precedence, keys and fingerprints, and a trainer killed at
-//! any point.
+//! any point; issue 13: the audit log, re-keying and rollback protection.
 
 mod common;
 
 use common::*;
 use logarithm_detector::Model;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const KEY: &str = "lifecycle key";
@@ -25,6 +25,14 @@ fn meta(data: &Path, version: u32) -> serde_json::Value {
 
 fn param(meta: &serde_json::Value, name: &str) -> Option<String> {
     meta["parameters"].as_array()?.iter().find(|p| p[0] == name).map(|p| p[1].as_str().unwrap().to_owned())
+}
+
+/// The fingerprint of `key` in the data directory `data` (salted with its
+/// `fingerprint-salt`).
+fn fingerprint_in(data: &Path, key: &str) -> String {
+    let hex = std::fs::read_to_string(data.join("fingerprint-salt")).unwrap();
+    let salt: Vec<u8> = (0..32).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+    logarithm_detector::modelfile::key_fingerprint(key, &salt.try_into().unwrap()).unwrap()
 }
 
 fn current(data: &Path) -> u32 {
@@ -191,7 +199,8 @@ fn config_file_env_and_flags_in_order() {
 fn keys_and_fingerprints() {
     let s = setup();
     let d = s.data.to_str().unwrap();
-    let fingerprint = logarithm_detector::modelfile::key_fingerprint(KEY).unwrap();
+    let fingerprint = fingerprint_in(&s.data, KEY);
+    assert_eq!(meta(&s.data, 1)["key_fingerprint"], fingerprint.as_str());
     let log = s.base_log.to_str().unwrap();
     ok(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, "-P", &fingerprint, log]));
     fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, "-P", "0000000000000000", log]), "not the expected");
@@ -327,4 +336,493 @@ fn one_trainer_at_a_time() {
     assert!(first.wait_with_output().unwrap().status.success());
     ok(&trainer(&data, &[log.to_str().unwrap()]));
     assert_eq!(current(&data), 2);
+}
+
+/// Issue 13: every change to the models is in the audit log, hash-chained;
+/// `audit verify` catches an entry edited, deleted or reordered, and a log
+/// cut short, naming the first broken entry.
+#[test]
+fn audit_log_records_changes_and_catches_tampering() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap()]));
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    ok(&run("logarithm-trainer", &["model", "delete", "-D", d, "--version", "2"]));
+    let audit = s.data.join("audit.log");
+    let events: Vec<String> =
+        json_lines(&std::fs::read_to_string(&audit).unwrap()).iter().map(|e| e["event"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(events, ["model_trained", "model_installed", "model_trained", "model_installed", "model_rolled_back", "model_deleted"]);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&audit).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let verified = ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+    assert!(verified.contains("6 entries, chain intact"), "{verified}");
+    let shown = ok(&run("logarithm-trainer", &["audit", "show", "-D", d]));
+    let first = shown.lines().next().unwrap();
+    let fingerprint = fingerprint_in(&s.data, KEY);
+    for needle in ["model_trained", "version=1", "lines=4000", "base.log", &fingerprint[..]] {
+        assert!(first.contains(needle), "{needle:?} not in {first:?}");
+    }
+    assert!(shown.lines().nth(4).unwrap().contains("from=2 to=1"), "{shown}");
+    let json = json_lines(&ok(&run("logarithm-trainer", &["audit", "show", "-D", d, "-f", "json"])));
+    assert_eq!(json.len(), 6);
+    assert_eq!(json[1]["prev"], json[0]["hash"]);
+    assert!(!std::fs::read_to_string(&audit).unwrap().contains(KEY), "the key is never logged");
+
+    let good = std::fs::read_to_string(&audit).unwrap();
+    let lines: Vec<&str> = good.lines().collect();
+    let joined = |ls: &[&str]| ls.iter().map(|l| format!("{l}\n")).collect::<String>();
+    let broken = |text: String, needle: &str| {
+        std::fs::write(&audit, text).unwrap();
+        let out = run("logarithm-trainer", &["audit", "verify", "-D", d]);
+        assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{needle:?} not in {stderr}");
+    };
+    broken(good.replacen("\"to\":1", "\"to\":2", 1), "entry 5: its content does not match its hash");
+    broken(joined(&[lines[0], lines[2], lines[3], lines[4], lines[5]]), "entry 2: it is numbered 3");
+    broken(joined(&[lines[0], lines[2], lines[1], lines[3], lines[4], lines[5]]), "entry 2: it is numbered 3");
+    broken(joined(&lines[..5]), "entry 6: the log ends at entry 5, but 6 entries were written");
+    broken(good[..good.len() - 20].to_owned(), "entry 6: it is incomplete");
+    // Show prints what checks out and says where it breaks.
+    let out = run("logarithm-trainer", &["audit", "show", "-D", d]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 5);
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("broken at entry 6"));
+    std::fs::write(&audit, &good).unwrap();
+    ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+}
+
+/// Issue 13: `model rekey` re-seals every version under a new key: the old
+/// key no longer opens them, the new one does (a monitor started with it
+/// works), and it is audited.
+#[test]
+fn rekey_reseals_every_version() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    let log = s.base_log.to_str().unwrap();
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap()]));
+    let new_key = s.data.parent().unwrap().join("new.key");
+    std::fs::write(&new_key, "a brand new key\n").unwrap();
+    let k = new_key.to_str().unwrap();
+    fails_with(&run("logarithm-trainer", &["model", "rekey", "-D", d, "-K", "not the key", "--new-key-file", k]), "wrong encryption key");
+    let out = run("logarithm-trainer", &["model", "rekey", "-D", d, "-K", KEY, "--new-key-file", k]);
+    ok(&out);
+    let new_fingerprint = fingerprint_in(&s.data, "a brand new key");
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("re-keyed 2 model versions; key fingerprint {new_fingerprint}")));
+    for v in [1, 2] {
+        let bytes = std::fs::read(s.data.join(format!("models/model-{v:06}.lgm"))).unwrap();
+        assert!(logarithm_detector::modelfile::open(&bytes, KEY).is_err(), "version {v} still opens with the old key");
+        let payload = logarithm_detector::modelfile::open(&bytes, "a brand new key").unwrap();
+        assert_eq!(Model::from_payload(&payload).unwrap().meta.key_fingerprint, new_fingerprint);
+        assert_eq!(meta(&s.data, v)["key_fingerprint"], new_fingerprint.as_str());
+    }
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "wrong encryption key");
+    ok(&run("logarithm", &["monitor", "--once", "-D", d, "--key-file", k, log]));
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&s.data).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    let entries = json_lines(&std::fs::read_to_string(s.data.join("audit.log")).unwrap());
+    let last = entries.last().unwrap();
+    assert_eq!(last["event"], "model_rekeyed");
+    assert_eq!(last["details"]["key_fingerprint"], new_fingerprint.as_str());
+    assert_eq!(last["details"]["versions"], serde_json::json!([1, 2]));
+    ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+}
+
+/// Issue 13: with the generated key (`DATA_DIR/key`), re-keying replaces
+/// that file too, so a monitor restarted without a key keeps working.
+#[test]
+fn rekey_replaces_the_generated_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    fakelogs(&log, 1500, 0, 4, "syslog");
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    ok(&run("logarithm-trainer", &["train", "-D", d, log.to_str().unwrap()]));
+    let old = std::fs::read_to_string(data.join("key")).unwrap();
+    let new_key = dir.path().join("new.key");
+    std::fs::write(&new_key, "generated no more").unwrap();
+    ok(&run("logarithm-trainer", &["model", "rekey", "-D", d, "--new-key-file", new_key.to_str().unwrap()]));
+    assert_eq!(std::fs::read_to_string(data.join("key")).unwrap(), "generated no more");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(data.join("key")).unwrap().permissions().mode() & 0o777, 0o600);
+    ok(&run("logarithm", &["monitor", "--once", "-D", d, log.to_str().unwrap()]));
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", old.trim(), log.to_str().unwrap()]), "wrong encryption key");
+}
+
+/// Issue 13: the same key has a different fingerprint in another data
+/// directory, so one table of guessed fingerprints fits one deployment.
+#[test]
+fn fingerprints_differ_between_data_directories() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    fakelogs(&log, 1000, 0, 5, "syslog");
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&trainer(&a, &[log.to_str().unwrap()]));
+    ok(&trainer(&b, &[log.to_str().unwrap()]));
+    assert_ne!(meta(&a, 1)["key_fingerprint"], meta(&b, 1)["key_fingerprint"]);
+    assert_eq!(meta(&a, 1)["key_fingerprint"], fingerprint_in(&a, KEY).as_str());
+}
+
+/// Issue 10: a model file crafted to make a loader allocate gigabytes or
+/// derive keys for minutes is refused at once, by the monitor and the
+/// trainer alike.
+#[test]
+fn crafted_model_files_are_refused_at_once() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    let log = s.base_log.to_str().unwrap();
+    let path = s.data.join("models/model-000001.lgm");
+    let good = std::fs::read(&path).unwrap();
+    let mut bytes = good.clone();
+    bytes[12..16].copy_from_slice(&(4u32 << 20).to_le_bytes()); // Argon2 memory: 4 GiB
+    let n = bytes.len() - 32;
+    let sum = <sha2::Sha256 as sha2::Digest>::digest(&bytes[..n]);
+    bytes[n..].copy_from_slice(&sum);
+    std::fs::write(&path, &bytes).unwrap();
+    let started = std::time::Instant::now();
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "out of the accepted range");
+    fails_with(&trainer(&s.data, &[log]), "out of the accepted range");
+    // Larger than any model may be (sparse: no disk, and no read either).
+    std::fs::File::create(&path).unwrap().set_len(logarithm_detector::modelfile::MAX_MODEL_BYTES + 1).unwrap();
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "more than the");
+    fails_with(&trainer(&s.data, &[log]), "more than the");
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}", started.elapsed());
+}
+
+/// Issue 13: a following monitor refuses an older model put in place
+/// behind its back, but loads one the CLI rolled back to (audited); its
+/// own life (start, loads, stop) is in the audit log, written alongside
+/// the trainer's entries.
+#[test]
+fn monitor_refuses_an_unaudited_rollback() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap(), "--epochs", "1", "-M", "1"]));
+    let live = s.data.parent().unwrap().join("live.log");
+    std::fs::File::create(&live).unwrap();
+    let err = s.data.parent().unwrap().join("monitor.err");
+    let mut monitor = command("logarithm")
+        .args(["monitor", "-L", "debug", "-D", d, "-K", KEY, live.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let said = |what: &str| {
+        let what = what.to_owned();
+        wait_for(60, &format!("the monitor to say {what:?}"), || std::fs::read_to_string(&err).is_ok_and(|t| t.contains(&what)));
+    };
+    said("from offset");
+    std::fs::write(s.data.join("current"), "1\n").unwrap();
+    said("refusing model version 1, older than version 2 in use");
+    std::fs::write(s.data.join("current"), "2\n").unwrap();
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    said("loaded model version 1 (was 2)");
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+    let entries = json_lines(&std::fs::read_to_string(s.data.join("audit.log")).unwrap());
+    let events: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    assert_eq!(events[4..], ["monitor_started", "model_loaded", "model_rolled_back", "model_reloaded", "monitor_stopped"], "{events:?}");
+    assert_eq!(entries[4]["details"]["sources"][0], live.to_str().unwrap());
+    assert_eq!(entries[4]["details"]["threshold"], 0.999);
+    assert_eq!(entries[7]["details"], serde_json::json!({"version": 1, "from": 2}));
+    ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+
+    // Across a restart too: the log says a monitor last scored with version
+    // 3, so a `current` put back to 2 by hand is refused at start.
+    ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap(), "--epochs", "1", "-M", "1"]));
+    let start = |err: &Path| {
+        command("logarithm")
+            .args(["monitor", "-D", d, "-K", KEY, live.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(err).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    let mut monitor = start(&err);
+    wait_for(60, "the monitor to audit its start", || {
+        std::fs::read_to_string(s.data.join("audit.log")).unwrap().contains("\"version\":3}")
+    });
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+    std::fs::write(s.data.join("current"), "2\n").unwrap();
+    let refused = start(&err).wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(text.contains("refusing model version 2: a monitor last scored with version 3"), "{text}");
+    std::fs::write(s.data.join("current"), "3\n").unwrap();
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    let mut monitor = start(&err);
+    wait_for(60, "the monitor to start with version 2", || {
+        std::fs::read_to_string(s.data.join("audit.log")).unwrap().lines().last().unwrap().contains("\"model_loaded\"")
+    });
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+}
+
+/// Issue 13: `--metrics-listen` serves the Prometheus text format over
+/// real HTTP: lines read per source, records scored, anomalies, the model
+/// version, the checkpoint's age.
+#[test]
+fn metrics_over_http() {
+    let s = setup();
+    let live = s.data.parent().unwrap().join("live.log");
+    std::fs::File::create(&live).unwrap();
+    let err = s.data.parent().unwrap().join("metrics.err");
+    let mut monitor = command("logarithm")
+        .args([
+            "monitor",
+            "-L",
+            "debug",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "-D",
+            s.data.to_str().unwrap(),
+            "-K",
+            KEY,
+            live.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let stderr = || std::fs::read_to_string(&err).unwrap_or_default();
+    wait_for(60, "the monitor to follow", || stderr().contains("from offset") && stderr().contains("serving metrics on"));
+    let text = stderr();
+    let addr = text.split("serving metrics on http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
+    let lines: String = (0..30).map(|i| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)\n")).collect();
+    std::fs::write(&live, format!("{lines}Nov  2 08:00:01 web01 kernel: BUG: unable to handle page fault at ffff0000\n")).unwrap();
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+        write!(stream, "GET {path} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+        let mut page = String::new();
+        stream.read_to_string(&mut page).unwrap();
+        page
+    };
+    let source = format!("logarithm_lines_read_total{{source=\"{}\"}} 31", live.display());
+    wait_for(30, "31 lines scored", || get("/metrics").lines().any(|l| l == "logarithm_records_scored_total 31"));
+    let page = get("/metrics");
+    assert!(page.lines().any(|l| l == source), "{source:?} not in {page}");
+    assert!(page.starts_with("HTTP/1.1 200 OK\r\n") && page.contains("Content-Type: text/plain; version=0.0.4"), "{page}");
+    for line in ["logarithm_anomalies_total 1", "logarithm_model_version 1"] {
+        assert!(page.lines().any(|l| l == line), "{line:?} not in {page}");
+    }
+    assert!(page.lines().any(|l| l.starts_with("logarithm_checkpoint_age_seconds ")), "{page}");
+    assert!(get("/other").starts_with("HTTP/1.1 404"));
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+}
+
+/// Issue 13: alerts where operators look, through real daemons.
+mod alerts {
+    use super::*;
+
+    /// A log of 30 ordinary lines and one anomaly (line 31).
+    fn log_with_one_anomaly(dir: &Path) -> PathBuf {
+        let log = dir.join("scan.log");
+        let mut text: String =
+            (0..30).map(|i| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)\n")).collect();
+        text.push_str("Nov  2 08:00:01 web01 kernel: BUG: unable to handle page fault at ffff0000\n");
+        std::fs::write(&log, text).unwrap();
+        log
+    }
+
+    fn scan_with_alerts(s: &Setup, log: &Path, kind: &str, socket: &Path) -> std::process::Output {
+        let d = s.data.to_str().unwrap();
+        run(
+            "logarithm",
+            &[
+                "monitor",
+                "--once",
+                "-L",
+                "info",
+                "-D",
+                d,
+                "-K",
+                KEY,
+                "--alert",
+                kind,
+                "--alert-socket",
+                socket.to_str().unwrap(),
+                log.to_str().unwrap(),
+            ],
+        )
+    }
+
+    /// `--alert syslog` to a real rsyslogd listening on a unix socket; a
+    /// socket nobody listens on costs the monitor nothing but a count.
+    #[test]
+    fn syslog_through_a_real_rsyslogd() {
+        let s = setup();
+        let base = s.data.parent().unwrap().join("rsyslog");
+        std::fs::create_dir_all(base.join("work")).unwrap();
+        let (socket, out) = (base.join("log.sock"), base.join("alerts.log"));
+        let conf = base.join("rsyslog.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "global(workDirectory=\"{work}\")\nmodule(load=\"imuxsock\" SysSock.Use=\"off\")\ninput(type=\"imuxsock\" Socket=\"{socket}\" CreatePath=\"on\")\n*.* action(type=\"omfile\" file=\"{out}\" template=\"RSYSLOG_TraditionalFileFormat\")\n",
+                work = base.join("work").display(),
+                socket = socket.display(),
+                out = out.display()
+            ),
+        )
+        .unwrap();
+        let mut rsyslogd = Command::new("rsyslogd")
+            .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("rsyslogd is needed (apt-get install rsyslog)");
+        wait_for(30, "rsyslogd's socket", || socket.exists());
+        let log = log_with_one_anomaly(s.data.parent().unwrap());
+        let scanned = scan_with_alerts(&s, &log, "syslog", &socket);
+        ok(&scanned);
+        assert!(String::from_utf8_lossy(&scanned.stderr).contains("1 alerts delivered"), "{}", String::from_utf8_lossy(&scanned.stderr));
+        wait_for(30, "the alert in rsyslogd's file", || std::fs::read_to_string(&out).is_ok_and(|t| t.contains("logarithm[")));
+        let _ = rsyslogd.kill();
+        let _ = rsyslogd.wait();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let alerts: Vec<&str> = text.lines().filter(|l| l.contains("logarithm[")).collect();
+        assert_eq!(alerts.len(), 1, "{text}");
+        let origin = format!("origin={}:31", log.display());
+        assert!(
+            alerts[0].contains("anomaly score=") && alerts[0].contains(&origin) && alerts[0].contains("BUG: unable to handle page fault"),
+            "{}",
+            alerts[0]
+        );
+
+        // Nobody listening: the scan still succeeds, and says what was lost.
+        let scanned = scan_with_alerts(&s, &log, "syslog", &base.join("nobody.sock"));
+        ok(&scanned);
+        let stderr = String::from_utf8_lossy(&scanned.stderr);
+        assert!(stderr.contains("1 alerts could not be delivered"), "{stderr}");
+    }
+
+    /// `--alert journal` into a private `systemd-journald` namespace (needs
+    /// root, as journald does): the entry carries the structured fields.
+    #[test]
+    fn journal_through_a_private_journald() {
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } != 0 {
+            eprintln!("journal_through_a_private_journald: not root, so no private journald can run here; not tested");
+            return;
+        }
+        let s = setup();
+        let namespace = format!("logarithm-test-{}", std::process::id());
+        let run_dir = PathBuf::from(format!("/run/systemd/journal.{namespace}"));
+        let machine = std::fs::read_to_string("/etc/machine-id").unwrap().trim().to_owned();
+        let store = PathBuf::from(format!("/var/log/journal/{machine}.{namespace}"));
+        let mut journald = Command::new("/lib/systemd/systemd-journald")
+            .arg(&namespace)
+            .env("SYSTEMD_LOG_TARGET", "console")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("systemd-journald is needed (apt-get install systemd)");
+        let socket = run_dir.join("socket");
+        wait_for(30, "journald's socket", || socket.exists());
+        let log = log_with_one_anomaly(s.data.parent().unwrap());
+        let scanned = scan_with_alerts(&s, &log, "journal", &socket);
+        let query = || {
+            let out = Command::new("journalctl")
+                .args(["--namespace", &namespace, "-o", "json", "--no-pager", "SYSLOG_IDENTIFIER=logarithm"])
+                .output()
+                .unwrap();
+            json_lines(&String::from_utf8_lossy(&out.stdout))
+        };
+        let found = (0..100).find_map(|_| {
+            let entries = query();
+            if entries.is_empty() {
+                std::thread::sleep(Duration::from_millis(200));
+                None
+            } else {
+                Some(entries)
+            }
+        });
+        let _ = journald.kill();
+        let _ = journald.wait();
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let _ = std::fs::remove_dir_all(&store);
+        // Without /var/log/journal, journald keeps it under /run instead.
+        let _ = std::fs::remove_dir_all(format!("/run/log/journal/{machine}.{namespace}"));
+        ok(&scanned);
+        let entries = found.expect("the alert never reached the journal");
+        assert_eq!(entries.len(), 1, "{entries:?}");
+        let e = &entries[0];
+        assert_eq!(e["LOGARITHM_ORIGIN"], format!("{}:31", log.display()).as_str());
+        let score: f64 = e["LOGARITHM_SCORE"].as_str().unwrap().parse().unwrap();
+        assert!(score > 0.999, "{e}");
+        assert!(e["LOGARITHM_TERMS"].as_str().is_some_and(|t| !t.is_empty()), "{e}");
+        assert!(["2", "3", "4"].contains(&e["PRIORITY"].as_str().unwrap()), "{e}");
+        assert!(e["MESSAGE"].as_str().unwrap().contains("BUG: unable to handle page fault"), "{e}");
+    }
+}
+
+/// Issue 13: SIGHUP re-reads the configuration file: its threshold applies
+/// from the next batch; other settings are named as needing a restart; a
+/// file that no longer validates keeps the old settings.
+#[test]
+fn sighup_rereads_the_config_file() {
+    let s = setup();
+    let dir = s.data.parent().unwrap();
+    let (live, out, err, conf) = (dir.join("live.log"), dir.join("out.json"), dir.join("hup.err"), dir.join("config.yml"));
+    std::fs::File::create(&live).unwrap();
+    std::fs::write(&conf, "threshold: 0.999\nformat: json\n").unwrap();
+    let mut monitor = command("logarithm")
+        .args([
+            "monitor",
+            "--all",
+            "-L",
+            "debug",
+            "-c",
+            conf.to_str().unwrap(),
+            "-D",
+            s.data.to_str().unwrap(),
+            "-K",
+            KEY,
+            live.to_str().unwrap(),
+        ])
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let said = |what: &str| {
+        let what = what.to_owned();
+        wait_for(60, &format!("the monitor to say {what:?}"), || std::fs::read_to_string(&err).is_ok_and(|t| t.contains(&what)));
+    };
+    let records = || {
+        let text = std::fs::read_to_string(&out).unwrap_or_default();
+        json_lines(text.rfind('\n').map_or("", |end| &text[..=end]))
+    };
+    let append = |from: usize| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().append(true).open(&live).unwrap();
+        for i in from..from + 10 {
+            writeln!(f, "Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)").unwrap();
+        }
+    };
+    let hup = || ok(&Command::new("kill").args(["-HUP", &monitor.id().to_string()]).output().unwrap());
+    said("from offset");
+    append(0);
+    wait_for(30, "10 records", || records().len() >= 10);
+    std::fs::write(&conf, "threshold: 0.5\nformat: csv\n").unwrap();
+    hup();
+    said("format changed; that takes effect at the next start");
+    said("loaded model version 1 (was 1)");
+    append(10);
+    wait_for(30, "20 records", || records().len() >= 20);
+    std::fs::write(&conf, "threshold: 7\n").unwrap();
+    hup();
+    said("keeping the previous configuration");
+    append(20);
+    wait_for(30, "30 records", || records().len() >= 30);
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+    let thresholds: Vec<f64> = records().iter().map(|r| r["threshold"].as_f64().unwrap()).collect();
+    assert_eq!(thresholds.len(), 30);
+    assert!(thresholds[..10].iter().all(|&t| t == 0.999) && thresholds[10..].iter().all(|&t| t == 0.5), "{thresholds:?}");
+    let audit = std::fs::read_to_string(s.data.join("audit.log")).unwrap();
+    assert_eq!(audit.matches("\"config_used\"").count(), 2, "at start and at the first SIGHUP: {audit}");
 }

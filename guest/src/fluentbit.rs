@@ -334,7 +334,7 @@ fn current_version(dir: &Path) -> Result<u32, String> {
 fn load(dir: &Path) -> Result<Loaded, String> {
     let version = current_version(dir)?;
     let path = layout::model_file(dir, version);
-    let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the current model {}: {e}", path.display()))?;
+    let bytes = crate::modelfile::read_model_file(&path)?;
     let mut detector = Detector::load(&bytes, &passphrase(dir)?).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
     // Explanations for anomalies only (`anomaly_terms` is empty for the
     // rest): most of a filter's cost per normal record otherwise.

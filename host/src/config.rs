@@ -152,6 +152,39 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Re-reads the file at SIGHUP (issue 13) and returns the new
+    /// configuration. Only `threshold` changes a running monitor (when no
+    /// `-T` overrides it); a change to anything else (`data_dir`, `format`,
+    /// `max_line_bytes`, `log_level`, the training settings) is named in a
+    /// warning and takes effect at the next start. A file that no longer
+    /// reads or validates is an error, and the old settings stay.
+    pub fn reread(&self) -> Result<Config> {
+        let Some(path) = &self.path else { return Ok(self.clone()) };
+        let new = Config::load(Some(path))?;
+        let (a, b) = (&self.settings, &new.settings);
+        let changed: Vec<&str> = [
+            ("data_dir", a.data_dir != b.data_dir),
+            ("format", a.format != b.format),
+            ("max_line_bytes", a.max_line_bytes != b.max_line_bytes),
+            ("log_level", a.log_level != b.log_level),
+            ("duration", a.duration != b.duration),
+            ("vocab_size", a.vocab_size != b.vocab_size),
+            ("batch_size", a.batch_size != b.batch_size),
+            ("max_batches", a.max_batches != b.max_batches),
+            ("epochs", a.epochs != b.epochs),
+            ("retrain_mode", a.retrain_mode != b.retrain_mode),
+        ]
+        .into_iter()
+        .filter_map(|(key, differs)| differs.then_some(key))
+        .collect();
+        if !changed.is_empty() {
+            tracing::warn!("config file {}: {} changed; that takes effect at the next start", path.display(), changed.join(", "));
+        }
+        Ok(new)
+    }
+}
+
 /// Checks a threshold from a flag or the environment.
 pub fn check_threshold(t: f64, what: &str) -> Result<f64> {
     if !(0.0..=1.0).contains(&t) {
@@ -211,5 +244,18 @@ mod tests {
         }
         assert!(Config::load(Some(Path::new("/nonexistent/c.yml"))).unwrap_err().to_string().contains("/nonexistent/c.yml"));
         assert_eq!(load("").unwrap().settings, Settings::default());
+    }
+
+    #[test]
+    fn reread_takes_the_new_threshold_and_keeps_the_old_on_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        std::fs::write(&path, "threshold: 0.99\nformat: json\n").unwrap();
+        let old = Config::load(Some(&path)).unwrap();
+        std::fs::write(&path, "threshold: 0.5\nformat: csv\n").unwrap();
+        assert_eq!(old.reread().unwrap().settings.threshold, Some(0.5));
+        std::fs::write(&path, "threshold: 5\n").unwrap();
+        assert!(old.reread().unwrap_err().to_string().contains("threshold"));
+        assert_eq!(Config::default().reread().unwrap().settings, Settings::default());
     }
 }

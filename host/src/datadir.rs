@@ -5,6 +5,9 @@
 //! DATA_DIR/
 //!   current                 the current version number
 //!   key                     generated passphrase (mode 0600), if none is given
+//!   fingerprint-salt        random salt of the key fingerprints (hex, not secret)
+//!   audit.log, audit.head   the audit log and its last entry (see `audit`)
+//!   lock                    held by whoever changes the models
 //!   models/model-000001.lgm encrypted model, one file per version
 //!   models/model-000001.json  its metadata (no vocabulary: nothing secret)
 //! ```
@@ -219,7 +222,7 @@ impl DataDir {
             );
         };
         let path = self.model_path(version);
-        let bytes = fs::read(&path).with_context(|| format!("cannot read the current model {}", path.display()))?;
+        let bytes = logarithm_detector::modelfile::read_model_file(&path).map_err(anyhow::Error::msg)?;
         Ok((version, path, bytes))
     }
 
@@ -266,6 +269,43 @@ impl DataDir {
         Ok((current, previous))
     }
 
+    /// Replaces the models directory with `staged` (a directory in the data
+    /// directory holding every version) in one step: the two are exchanged
+    /// atomically (`renameat2(RENAME_EXCHANGE)`), so a reader sees all the
+    /// old files or all the new ones; the old ones are then removed.
+    pub fn swap_models(&self, staged: &Path) -> Result<()> {
+        use std::ffi::CString;
+        use std::os::unix::ffi::OsStrExt;
+        let models = self.models_dir();
+        let c = |p: &Path| CString::new(p.as_os_str().as_bytes()).with_context(|| format!("{} has a NUL byte", p.display()));
+        let (from, to) = (c(staged)?, c(&models)?);
+        // SAFETY: two valid NUL-terminated paths; AT_FDCWD resolves them as relative to the working directory, like rename(2).
+        let rc = unsafe { libc::renameat2(libc::AT_FDCWD, from.as_ptr(), libc::AT_FDCWD, to.as_ptr(), libc::RENAME_EXCHANGE) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error())
+                .with_context(|| format!("cannot exchange {} with {}", staged.display(), models.display()));
+        }
+        File::open(&self.root).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", self.root.display()))?;
+        // `staged` now holds the old files.
+        fs::remove_dir_all(staged).with_context(|| format!("cannot remove the old models in {}", staged.display()))
+    }
+
+    /// Replaces the generated key file (`DATA_DIR/key`) with `key`,
+    /// atomically and 0600 from the first byte.
+    pub fn replace_generated_key(&self, key: &str) -> Result<()> {
+        let path = self.key_path();
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".key-")
+            .permissions(fs::Permissions::from_mode(0o600))
+            .tempfile_in(&self.root)
+            .with_context(|| format!("cannot create key file {}", path.display()))?;
+        tmp.write_all(key.as_bytes())
+            .and_then(|_| tmp.as_file().sync_all())
+            .with_context(|| format!("cannot write key file {}", path.display()))?;
+        tmp.persist(&path).with_context(|| format!("cannot replace key file {}", path.display()))?;
+        File::open(&self.root).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", self.root.display()))
+    }
+
     /// The passphrase as [`DataDir::passphrase`] gives it, checked against an
     /// expected key fingerprint (`-P`) when one is given.
     pub fn checked_passphrase(
@@ -276,7 +316,7 @@ impl DataDir {
     ) -> Result<(String, KeyOrigin)> {
         let (key, origin) = self.passphrase(given, create)?;
         if let Some(expected) = expected_fingerprint {
-            let actual = logarithm_detector::modelfile::key_fingerprint(&key).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let actual = self.fingerprint(&key, create)?;
             if !actual.eq_ignore_ascii_case(expected.trim()) {
                 bail!(
                     "the encryption key's fingerprint is {actual}, not the expected {} given with -P/--encryption-fingerprint",
@@ -285,6 +325,47 @@ impl DataDir {
             }
         }
         Ok((key, origin))
+    }
+
+    /// The fingerprint of `key` in this data directory (see
+    /// `modelfile::key_fingerprint`).
+    pub fn fingerprint(&self, key: &str, create: bool) -> Result<String> {
+        let salt = self.fingerprint_salt(create)?;
+        logarithm_detector::modelfile::key_fingerprint(key, &salt)
+            .map_err(|e| anyhow::anyhow!("cannot fingerprint the encryption key: {e}"))
+    }
+
+    /// The data directory's fingerprint salt (`fingerprint-salt`, 16 random
+    /// bytes as hex). Where that file is missing, the current model's header
+    /// has it; with `create`, a directory with neither gets a new one.
+    pub fn fingerprint_salt(&self, create: bool) -> Result<[u8; 16]> {
+        let path = self.root.join(layout::FINGERPRINT_SALT);
+        match fs::read_to_string(&path) {
+            Ok(text) => {
+                let bytes = hex::decode(text.trim()).ok().and_then(|b| <[u8; 16]>::try_from(b).ok());
+                return bytes.with_context(|| format!("{} does not hold 32 hex digits", path.display()));
+            }
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("cannot read {}", path.display()));
+            }
+            Err(_) => {}
+        }
+        let from_model = self
+            .current_version()
+            .ok()
+            .flatten()
+            .and_then(|_| self.read_current_model().ok())
+            .and_then(|(_, _, bytes)| logarithm_detector::modelfile::stored_fingerprint_salt(&bytes));
+        if let Some(salt) = from_model {
+            return Ok(salt);
+        }
+        if !create {
+            bail!("no key fingerprint salt in {} (it is made with the first model): train one first", self.root.display());
+        }
+        self.create()?;
+        let salt: [u8; 16] = rand::random();
+        write_atomic(&path, format!("{}\n", hex::encode(salt)).as_bytes())?;
+        Ok(salt)
     }
 
     fn key_path(&self) -> PathBuf {
@@ -363,7 +444,9 @@ mod tests {
         assert_eq!(mode, 0o600);
         assert_eq!(fs::metadata(dd.root()).unwrap().permissions().mode() & 0o777, 0o700, "the data directory is private");
         assert_eq!(dd.passphrase(given("given"), true).unwrap(), ("given".into(), KeyOrigin::Given));
-        let fp = logarithm_detector::modelfile::key_fingerprint("given").unwrap();
+        let fp = dd.fingerprint("given", true).unwrap();
+        assert_eq!(dd.fingerprint_salt(false).unwrap(), dd.fingerprint_salt(true).unwrap(), "made once, then kept");
+        assert_ne!(fp, logarithm_detector::modelfile::key_fingerprint("given", &[0; 16]).unwrap());
         assert!(dd.checked_passphrase(given("given"), false, Some(&fp)).is_ok());
         let e = dd.checked_passphrase(given("other"), false, Some(&fp)).unwrap_err().to_string();
         assert!(e.contains("not the expected"), "{e}");

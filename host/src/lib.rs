@@ -7,6 +7,8 @@
 //! [`monitor`] batches it into the component via [`engine`], and [`output`]
 //! prints the verdict.
 
+pub mod alert;
+pub mod audit;
 pub mod checkpoint;
 pub mod cli;
 pub mod config;
@@ -15,6 +17,7 @@ pub mod engine;
 pub mod export;
 pub mod filter;
 pub mod logging;
+pub mod metrics;
 pub mod monitor;
 pub mod output;
 pub mod sources;

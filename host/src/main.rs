@@ -170,6 +170,17 @@ struct MonitorArgs {
     /// Longest line kept, bytes; longer lines are cut and marked truncated [default: 65536].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_line_bytes: Option<u64>,
+    /// Serve metrics in the Prometheus text format on this address (e.g.
+    /// 127.0.0.1:9464), at /metrics. Off by default.
+    #[arg(long, env = "LOGARITHM_METRICS_LISTEN", value_name = "ADDR:PORT")]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Also send each anomaly to the journal (structured fields) or syslog.
+    #[arg(long, value_enum, value_name = "SINK")]
+    alert: Option<logarithm::alert::AlertKind>,
+    /// The socket --alert writes to [default: /run/systemd/journal/socket
+    /// for the journal, /dev/log for syslog].
+    #[arg(long, value_name = "PATH", requires = "alert")]
+    alert_socket: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -303,6 +314,8 @@ fn info(common: CommonArgs) -> Result<ExitCode> {
 
 fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let (config, data_dir) = args.common.shared.setup()?;
+    let config_path = config.path.clone();
+    let config_file = config.clone();
     let file = &config.settings;
     // Validate every setting before any work starts; flags (and their
     // environment variables) > config file > defaults.
@@ -367,6 +380,11 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     };
 
     let (mut detector, version, passphrase) = load_current(&args.common, &data_dir)?;
+    if let Some(addr) = args.metrics_listen {
+        let metrics = logarithm::metrics::install();
+        metrics.model_version(version);
+        logarithm::metrics::serve(addr, metrics)?;
+    }
     if let Some(t) = threshold {
         detector.set_threshold(t)?;
     }
@@ -377,7 +395,15 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     if follow {
         let now = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, now.clone()).context("cannot install signal handlers")?;
-        config.reload = Some(monitor::Reload { data_dir: data_dir.clone(), passphrase, threshold, version, now });
+        config.reload = Some(monitor::Reload {
+            data_dir: data_dir.clone(),
+            passphrase,
+            threshold,
+            version,
+            now,
+            refused: None,
+            live_config: args.threshold.is_none().then(|| config_file.clone()).filter(|c| c.path.is_some()),
+        });
     }
     let threshold = detector.info()?.threshold;
 
@@ -385,9 +411,28 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone()).context("cannot install signal handlers")?;
     }
+    // Audit log (issue 13): a follower's life, its models and breakers.
+    let audit_log = follow.then(|| logarithm::audit::AuditLog::new(&data_dir));
+    if let Some(log) = &audit_log {
+        log.check_start(version)?;
+        logarithm::audit::set_global(log.clone());
+        log.monitor_started(&config.sources.iter().map(SourceSpec::name).collect::<Vec<_>>(), threshold, version, config_path.as_deref());
+    }
     let stdout = io::stdout().lock();
     let mut printer = Printer::new(format, BufWriter::new(stdout));
-    let stats = monitor::run(&mut detector, threshold, &config, &mut printer, &stop)?;
+    let alerts = args.alert.map(|kind| logarithm::alert::start(kind, args.alert_socket.clone()));
+    let result = monitor::run(&mut detector, threshold, &config, &mut printer, &stop);
+    if let Some(sink) = alerts {
+        sink.finish();
+    }
+    if let Some(log) = &audit_log {
+        let details = match &result {
+            Ok(stats) => serde_json::json!({ "lines": stats.lines, "scored": stats.scored, "anomalies": stats.anomalies }),
+            Err(e) => serde_json::json!({ "error": format!("{e:#}") }),
+        };
+        log.record("monitor_stopped", details);
+    }
+    let stats = result?;
     printer.flush()?;
     tracing::info!(
         "{} lines read, {} filtered out, {} scored, {} anomalous ({} alerts, the rest counted against them; {} repeat summaries), {} bursts",

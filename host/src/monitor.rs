@@ -42,6 +42,11 @@ pub struct Reload {
     pub version: u32,
     /// Set by SIGHUP: reload now, even the same version.
     pub now: Arc<AtomicBool>,
+    /// An older version refused (no audited rollback to it), said once.
+    pub refused: Option<u32>,
+    /// The configuration file, re-read at SIGHUP for its threshold; `None`
+    /// when there is none or `-T` overrides it.
+    pub live_config: Option<crate::config::Config>,
 }
 
 /// What to monitor and how.
@@ -182,6 +187,8 @@ pub fn run<W: Write>(
                 match line.error.is_none().then(|| verdicts.next()).flatten() {
                     Some(verdict) => {
                         stats.scored += 1;
+                        crate::metrics::count(|m| m.scored(verdict.anomalous));
+                        crate::alert::send(line, verdict);
                         stats.anomalies += u64::from(verdict.anomalous);
                         stats.alerts += u64::from(verdict.reported());
                         stats.repeats += u64::from(verdict.repeat.is_some());
@@ -199,6 +206,7 @@ pub fn run<W: Write>(
                 writer.record(position);
             }
             writer.save(false)?;
+            crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
         }
         pending.lines.clear();
         pending.skipped.clear();
@@ -210,6 +218,7 @@ pub fn run<W: Write>(
         if let Ok(first) = received {
             for line in std::iter::once(first).chain(rx.try_iter().take(batch_size - 1)) {
                 stats.lines += 1;
+                crate::metrics::count(|m| m.line(&line.origin));
                 if pending.lines.is_empty() && pending.skipped.is_empty() {
                     pending.since = Instant::now();
                 }
@@ -276,6 +285,16 @@ fn notify(state: &[sd_notify::NotifyState]) {
 /// why once per version.
 fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mut f64, failed: &mut Option<u32>) {
     let forced = r.now.swap(false, Ordering::Relaxed);
+    if forced && let Some(config) = r.live_config.as_mut() {
+        match config.reread() {
+            Ok(new) => {
+                crate::audit::note("config_used", serde_json::json!({ "path": new.path, "by": "reload" }));
+                r.threshold = new.settings.threshold;
+                *config = new;
+            }
+            Err(e) => tracing::error!("{e:#}; keeping the previous configuration"),
+        }
+    }
     let version = match r.data_dir.current_version() {
         Ok(Some(v)) => v,
         Ok(None) => return,
@@ -284,6 +303,23 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
     if (version == r.version || *failed == Some(version)) && !forced {
         return;
     }
+    // Rollback protection (issue 13, see `audit`): an older model only
+    // when the CLI made it current.
+    if version < r.version
+        && let Err(why) = crate::audit::AuditLog::new(&r.data_dir).rollback_sanctioned(version)
+    {
+        // Checked again each time (the CLI may roll back to it), said once.
+        if r.refused != Some(version) {
+            tracing::error!(
+                "refusing model version {version}, older than version {} in use: {why}; still scoring with version {}",
+                r.version,
+                r.version
+            );
+            r.refused = Some(version);
+        }
+        return;
+    }
+    r.refused = None;
     let loaded = r.data_dir.read_current_model().and_then(|(v, path, bytes)| {
         *threshold = detector
             .replace_model(&bytes, &r.passphrase, r.threshold)
@@ -294,6 +330,8 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
         Ok(v) => {
             tracing::info!("loaded model version {v} (was {}); scoring with it from the next batch", r.version);
             notify(&[sd_notify::NotifyState::Status(&format!("scoring with model version {v}"))]);
+            crate::audit::note("model_reloaded", serde_json::json!({ "version": v, "from": r.version }));
+            crate::metrics::count(|m| m.model_version(v));
             r.version = v;
             *failed = None;
         }

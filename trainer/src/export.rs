@@ -34,7 +34,8 @@ pub struct Metadata<'a> {
 /// it as the next version, which becomes current. Returns its path.
 pub fn install(data_dir: &DataDir, model: &Model, passphrase: &str) -> Result<PathBuf> {
     let version = model.meta.version;
-    let file = modelfile::seal(&model.to_payload(), passphrase, rand::random(), rand::random(), KdfParams::default())
+    let fingerprint_salt = data_dir.fingerprint_salt(true)?;
+    let file = modelfile::seal_in(&model.to_payload(), passphrase, rand::random(), rand::random(), KdfParams::default(), fingerprint_salt)
         .context("cannot encrypt the model")?;
     let created = chrono::DateTime::from_timestamp(model.meta.created_at_unix, 0).unwrap_or_default();
     let meta = Metadata {

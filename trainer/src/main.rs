@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use logarithm::audit::{self, AuditLog};
 use logarithm::cli::{Generate, SharedArgs};
 use logarithm::config;
 use logarithm::datadir::{DataDir, KeyOrigin};
@@ -12,6 +13,8 @@ use logarithm_detector::{Detector, ModelMeta, modelfile};
 use logarithm_trainer::corpus::{self, CorpusBuilder};
 use logarithm_trainer::progress::Progress;
 use logarithm_trainer::{export, fit};
+use serde_json::json;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -37,6 +40,11 @@ enum Command {
         #[command(subcommand)]
         action: ModelCommand,
     },
+    /// Read and check the audit log of the data directory.
+    Audit {
+        #[command(subcommand)]
+        action: AuditCommand,
+    },
     /// Write shell completions or the man page.
     Generate {
         #[command(subcommand)]
@@ -54,6 +62,44 @@ enum ModelCommand {
     Delete(DeleteArgs),
     /// Make the previous version current again.
     Rollback(SharedArgs),
+    /// Re-seal every stored model under a new key (the old one comes from
+    /// -K, --key-file or the generated key), all at once.
+    Rekey(RekeyArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; names the first broken entry (exit status 1).
+    Verify(SharedArgs),
+    /// Print the entries.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    #[command(flatten)]
+    common: SharedArgs,
+    /// Output format.
+    #[arg(short = 'f', long, value_enum, default_value_t = ShowFormat::Human)]
+    format: ShowFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ShowFormat {
+    /// One aligned line per entry.
+    Human,
+    /// The entries as stored (JSON lines).
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct RekeyArgs {
+    #[command(flatten)]
+    common: SharedArgs,
+    /// File holding the new passphrase. When the models used the generated
+    /// key (`DATA_DIR/key`), that file is replaced by the new passphrase.
+    #[arg(long, env = "LOGARITHM_NEW_ENCRYPTION_KEY_FILE", value_name = "PATH")]
+    new_key_file: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -179,13 +225,117 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 let _lock = data_dir.lock("rollback")?;
                 rollback(&data_dir)
             }
+            ModelCommand::Rekey(args) => rekey(&args),
+        },
+        Command::Audit { action } => match action {
+            AuditCommand::Verify(common) => audit_verify(&common),
+            AuditCommand::Show(args) => audit_show(&args),
         },
     }
 }
 
 fn rollback(data_dir: &DataDir) -> Result<ExitCode> {
     let (from, to) = data_dir.rollback()?;
+    audited(data_dir, "model_rolled_back", json!({ "from": from, "to": to }))?;
     eprintln!("rolled back: version {to} is current again (was {from})");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Appends to the audit log after a change was made; the error says the
+/// change itself is done.
+fn audited(data_dir: &DataDir, event: &str, details: serde_json::Value) -> Result<()> {
+    AuditLog::new(data_dir).append(event, details).map(drop).with_context(|| format!("done, but {event} could not be audited"))
+}
+
+fn audit_verify(common: &SharedArgs) -> Result<ExitCode> {
+    let (_, data_dir) = common.setup()?;
+    let log = AuditLog::new(&data_dir);
+    match log.verify()? {
+        Ok(n) => {
+            println!("audit log {}: {n} entries, chain intact", log.path().display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(broken) => {
+            eprintln!("audit log {} is broken at {broken}", log.path().display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn audit_show(args: &ShowArgs) -> Result<ExitCode> {
+    let (_, data_dir) = args.common.setup()?;
+    let log = AuditLog::new(&data_dir);
+    let (entries, broken) = log.read()?;
+    let mut out = std::io::stdout().lock();
+    for entry in &entries {
+        let line = match args.format {
+            ShowFormat::Human => audit::describe(entry),
+            ShowFormat::Json => entry.line.clone(),
+        };
+        if writeln!(out, "{line}").is_err() {
+            return Ok(ExitCode::SUCCESS); // a closed pipe (| head) is not an error
+        }
+    }
+    match broken {
+        Some(b) => {
+            eprintln!("audit log {} is broken at {b}; entries from there on are not shown", log.path().display());
+            Ok(ExitCode::FAILURE)
+        }
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Re-seals every version under the new key in a staging directory, checks
+/// each opens with it, then swaps the staging directory in for `models` in
+/// one step; audited.
+fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
+    let (_, data_dir) = args.common.setup()?;
+    let _lock = data_dir.lock("re-keying models")?;
+    let (old, origin) = data_dir.checked_passphrase(args.common.given_key()?, false, args.common.fingerprint.as_deref())?;
+    let new = logarithm::datadir::read_key_file(&args.new_key_file)?;
+    if new == old {
+        bail!("the new key in {} is the old one", args.new_key_file.display());
+    }
+    let versions = data_dir.versions()?;
+    if versions.is_empty() {
+        bail!("no models in {} to re-key", data_dir.root().display());
+    }
+    let salt = data_dir.fingerprint_salt(true)?;
+    let (old_fingerprint, new_fingerprint) = (data_dir.fingerprint(&old, false)?, data_dir.fingerprint(&new, false)?);
+    let staged = tempfile::Builder::new()
+        .prefix(".rekey-")
+        .tempdir_in(data_dir.root())
+        .with_context(|| format!("cannot create a staging directory in {}", data_dir.root().display()))?;
+    for &v in &versions {
+        let path = data_dir.model_path(v);
+        let bytes = modelfile::read_model_file(&path).map_err(anyhow::Error::msg)?;
+        let payload =
+            modelfile::open(&bytes, &old).map_err(|e| anyhow::anyhow!("cannot open {}: {e}; nothing was re-keyed", path.display()))?;
+        let mut model = logarithm_detector::Model::from_payload(&payload)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}; nothing was re-keyed", path.display()))?;
+        model.meta.key_fingerprint = new_fingerprint.clone();
+        let sealed = modelfile::seal_in(&model.to_payload(), &new, rand::random(), rand::random(), modelfile::KdfParams::default(), salt)
+            .map_err(|e| anyhow::anyhow!("cannot seal version {v}: {e}"))?;
+        modelfile::open(&sealed, &new).map_err(|e| anyhow::anyhow!("version {v} does not open after re-sealing: {e}"))?;
+        let name = |p: std::path::PathBuf| staged.path().join(p.file_name().expect("a model file name"));
+        logarithm::datadir::write_atomic(&name(path), &sealed)?;
+        let mut meta = data_dir.read_meta(v).unwrap_or_else(|_| json!({}));
+        meta["key_fingerprint"] = json!(new_fingerprint);
+        logarithm::datadir::write_atomic(&name(data_dir.meta_path(v)), &serde_json::to_vec_pretty(&meta)?)?;
+    }
+    let staged = staged.keep();
+    data_dir.swap_models(&staged)?;
+    // The generated key file follows the models (a crash just before this
+    // leaves them readable with the new key file the operator holds).
+    if let KeyOrigin::File(_) = origin {
+        data_dir.replace_generated_key(&new)?;
+    }
+    audited(
+        &data_dir,
+        "model_rekeyed",
+        json!({ "versions": versions, "old_key_fingerprint": old_fingerprint, "key_fingerprint": new_fingerprint }),
+    )?;
+    eprintln!("re-keyed {} model versions; key fingerprint {new_fingerprint} (was {old_fingerprint})", versions.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -236,7 +386,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     }
 
     let (passphrase, origin) = data_dir.checked_passphrase(args.common.given_key()?, true, args.common.fingerprint.as_deref())?;
-    let fingerprint = modelfile::key_fingerprint(&passphrase).map_err(|e| anyhow::anyhow!("cannot fingerprint the encryption key: {e}"))?;
+    let fingerprint = data_dir.fingerprint(&passphrase, true)?;
 
     // The model to continue from, if the mode wants one and there is one.
     let current = match mode {
@@ -354,6 +504,24 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     drop(corpus);
     let path = export::install(&data_dir, &model, &passphrase)?;
     drop(scratch);
+    if let Some(config_path) = &config.path {
+        audited(&data_dir, "config_used", json!({ "path": config_path, "by": "train" }))?;
+    }
+    audited(
+        &data_dir,
+        "model_trained",
+        json!({
+            "version": model.meta.version,
+            "sources": model.meta.sources,
+            "lines": report.lines,
+            "lines_read": read,
+            "retrain_mode": format!("{mode:?}").to_lowercase(),
+            "parent_version": current.as_ref().map(|(v, _)| v),
+            "threshold": report.threshold,
+            "key_fingerprint": fingerprint,
+        }),
+    )?;
+    audited(&data_dir, "model_installed", json!({ "version": model.meta.version, "path": path }))?;
 
     if report.lines < MIN_LINES {
         tracing::warn!(
@@ -495,6 +663,11 @@ fn model_delete(args: &DeleteArgs) -> Result<ExitCode> {
             continue;
         }
         data_dir.delete(v, args.force)?;
+        audited(
+            &data_dir,
+            "model_deleted",
+            json!({ "version": v, "was_current": Some(v) == current, "current": data_dir.current_version()? }),
+        )?;
         eprintln!("deleted version {v}");
         deleted += 1;
     }

@@ -1,0 +1,479 @@
+//! The audit log: what was done to the models and by the monitor, as JSON
+//! lines in the data directory (`audit.log`, mode 0600), each entry chained
+//! to the one before by a hash (issue 13).
+//!
+//! An entry is one line:
+//!
+//! ```text
+//! {"hash":"<64 hex>","seq":3,"time":"2026-11-27T16:00:00.123Z","event":"model_trained","pid":42,"details":{...},"prev":"<64 hex>"}
+//! ```
+//!
+//! `hash` is `SHA-256` of the line's own text without its `"hash":"…",`
+//! prefix (the exact bytes, so no re-serialisation is involved), and `prev`
+//! is the previous entry's `hash` (64 zeros for the first); `seq` counts
+//! from 1. An edited entry no longer matches its hash; a deleted, inserted
+//! or reordered one breaks `seq` and `prev`. The last entry's `seq` and
+//! `hash` are also kept in `audit.head`, so a log cut short is caught too.
+//! Whoever can rewrite both files can rewrite history: forward the log (or
+//! the `journal` alert) to another machine for that.
+//!
+//! Writers (trainer and monitor, at the same time) serialise on an `flock`
+//! of `audit.log` itself. Events: `model_trained`, `model_installed`,
+//! `model_rolled_back`, `model_deleted`, `model_rekeyed`, `monitor_started`,
+//! `monitor_stopped`, `model_loaded`, `model_reloaded`, `breaker_opened`,
+//! `breaker_closed`, `config_used`. Details never hold a key, only its
+//! fingerprint.
+
+use crate::datadir::{DataDir, write_atomic};
+use anyhow::{Context, Result};
+use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// The audit log's file name in the data directory.
+pub const FILE: &str = "audit.log";
+/// The file holding the last entry's sequence number and hash.
+pub const HEAD: &str = "audit.head";
+const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+/// `{"hash":"` + 64 hex digits + `",`
+const PREFIX_LEN: usize = 9 + 64 + 2;
+
+/// The audit log of one data directory.
+#[derive(Debug, Clone)]
+pub struct AuditLog {
+    root: PathBuf,
+}
+
+/// One entry, as read back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    /// Its number, from 1.
+    pub seq: u64,
+    /// When it was written, RFC 3339 UTC.
+    pub time: String,
+    /// What happened (see the module docs).
+    pub event: String,
+    /// The writer's process id.
+    pub pid: u64,
+    /// What it was about.
+    pub details: Map<String, Value>,
+    /// Its hash (hex).
+    pub hash: String,
+    /// The line as stored.
+    pub line: String,
+}
+
+/// Where and how a log's chain breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    /// The first entry (1-based line number) that does not check out.
+    pub entry: u64,
+    /// Why.
+    pub why: String,
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "entry {}: {}", self.entry, self.why)
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Splits a stored line into its hash and the text the hash covers
+/// (`{` + the rest), or says what is wrong with it.
+fn split_line(line: &str) -> Result<(&str, String), String> {
+    let hash = line
+        .strip_prefix("{\"hash\":\"")
+        .and_then(|rest| rest.get(..64))
+        .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+        .ok_or("it does not start with its hash")?;
+    let rest = line
+        .get(PREFIX_LEN..)
+        .filter(|_| line.as_bytes().get(PREFIX_LEN - 2..PREFIX_LEN) == Some(b"\","))
+        .ok_or("it does not start with its hash")?;
+    Ok((hash, format!("{{{rest}")))
+}
+
+/// Checks one line on its own (its hash) and parses it, with its `prev`.
+fn parse_line(line: &str) -> Result<(Entry, String), String> {
+    let (hash, body) = split_line(line)?;
+    if sha256_hex(body.as_bytes()) != hash {
+        return Err("its content does not match its hash: it was modified".into());
+    }
+    let value: Value = serde_json::from_str(&body).map_err(|e| format!("it is not a JSON object: {e}"))?;
+    let text = |key: &str| value[key].as_str().map(str::to_owned).ok_or(format!("it has no {key}"));
+    let entry = Entry {
+        seq: value["seq"].as_u64().ok_or("it has no seq")?,
+        time: text("time")?,
+        event: text("event")?,
+        pid: value["pid"].as_u64().unwrap_or(0),
+        details: value["details"].as_object().cloned().unwrap_or_default(),
+        hash: hash.to_owned(),
+        line: line.to_owned(),
+    };
+    Ok((entry, text("prev")?))
+}
+
+impl AuditLog {
+    /// The audit log of `data_dir` (created on the first append).
+    pub fn new(data_dir: &DataDir) -> Self {
+        Self { root: data_dir.root().to_path_buf() }
+    }
+
+    /// The log file.
+    pub fn path(&self) -> PathBuf {
+        self.root.join(FILE)
+    }
+
+    fn head_path(&self) -> PathBuf {
+        self.root.join(HEAD)
+    }
+
+    fn open(&self, create: bool) -> Result<Option<File>> {
+        let path = self.path();
+        let opened = OpenOptions::new().read(true).append(true).create(create).mode(0o600).open(&path);
+        match opened {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => Ok(None),
+            Err(e) => Err(e).with_context(|| format!("cannot open the audit log {}", path.display())),
+        }
+    }
+
+    /// Appends an entry for `event` with `details` (a JSON object), chained
+    /// to the last one; returns its sequence number. Blocks while another
+    /// process appends.
+    pub fn append(&self, event: &str, details: Value) -> Result<u64> {
+        self.append_all(vec![(event, details)])
+    }
+
+    /// Appends entries in one go (one lock, one sync, one head update);
+    /// returns the last one's sequence number.
+    pub fn append_all(&self, events: Vec<(&str, Value)>) -> Result<u64> {
+        fs::create_dir_all(&self.root).with_context(|| format!("cannot create {}", self.root.display()))?;
+        let mut file = self.open(true)?.expect("created");
+        let path = self.path();
+        file.lock().with_context(|| format!("cannot lock the audit log {}", path.display()))?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).with_context(|| format!("cannot read the audit log {}", path.display()))?;
+        let (mut seq, mut prev) = match text.lines().last() {
+            None => (0, GENESIS.to_owned()),
+            Some(last) => {
+                let (hash, body) = split_line(last).map_err(|e| {
+                    anyhow::anyhow!(
+                        "the last entry of the audit log {} is damaged ({e}); see `logarithm-trainer audit verify`",
+                        path.display()
+                    )
+                })?;
+                let seq = serde_json::from_str::<Value>(&body).ok().and_then(|v| v["seq"].as_u64()).unwrap_or(text.lines().count() as u64);
+                (seq, hash.to_owned())
+            }
+        };
+        // A line cut short by a crash would glue onto the next entry.
+        let mut lines = if !text.is_empty() && !text.ends_with('\n') { "\n".to_owned() } else { String::new() };
+        let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        for (event, details) in events {
+            let details = match details {
+                Value::Object(map) => Value::Object(map),
+                Value::Null => json!({}),
+                other => json!({ "value": other }),
+            };
+            seq += 1;
+            let body = serde_json::to_string(&json!({
+                "seq": seq,
+                "time": time,
+                "event": event,
+                "pid": std::process::id(),
+                "details": details,
+                "prev": prev,
+            }))?;
+            prev = sha256_hex(body.as_bytes());
+            lines.push_str(&format!("{{\"hash\":\"{prev}\",{}\n", &body[1..]));
+        }
+        file.write_all(lines.as_bytes())
+            .and_then(|_| file.sync_data())
+            .with_context(|| format!("cannot append to the audit log {}", path.display()))?;
+        write_atomic(&self.head_path(), format!("{{\"seq\":{seq},\"hash\":\"{prev}\"}}\n").as_bytes())?;
+        Ok(seq)
+    }
+
+    /// Like [`AuditLog::append`], for those who must go on when the log
+    /// cannot be written (the monitor): a failure is logged, not returned.
+    pub fn record(&self, event: &str, details: Value) {
+        if let Err(e) = self.append(event, details) {
+            tracing::warn!("cannot audit {event}: {e:#}");
+        }
+    }
+
+    /// The entries up to the first broken one, and that one (see
+    /// [`AuditLog::verify`]).
+    pub fn read(&self) -> Result<(Vec<Entry>, Option<Broken>)> {
+        self.check()
+    }
+
+    /// Checks the whole chain: each entry's hash, `seq` and `prev`, and the
+    /// last entry against `audit.head`. Returns the number of entries, or
+    /// the first broken one.
+    pub fn verify(&self) -> Result<std::result::Result<u64, Broken>> {
+        let (entries, broken) = self.check()?;
+        Ok(match broken {
+            Some(b) => Err(b),
+            None => Ok(entries.len() as u64),
+        })
+    }
+
+    /// The entries up to the first broken one, and that one.
+    fn check(&self) -> Result<(Vec<Entry>, Option<Broken>)> {
+        let path = self.path();
+        let head = match fs::read_to_string(self.head_path()) {
+            Ok(t) => serde_json::from_str::<Value>(&t)
+                .ok()
+                .and_then(|v| Some((v["seq"].as_u64()?, v["hash"].as_str()?.to_owned())))
+                .map(Some)
+                .ok_or_else(|| Broken { entry: 0, why: format!("{} is damaged", self.head_path().display()) }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.head_path().display())),
+        };
+        let text = match self.open(false)? {
+            Some(mut f) => {
+                f.lock_shared().with_context(|| format!("cannot lock the audit log {}", path.display()))?;
+                let mut text = String::new();
+                let mut bytes = Vec::new();
+                f.read_to_end(&mut bytes).with_context(|| format!("cannot read the audit log {}", path.display()))?;
+                text.push_str(&String::from_utf8_lossy(&bytes));
+                text
+            }
+            None => String::new(),
+        };
+        let head = match head {
+            Ok(h) => h,
+            Err(b) => return Ok((Vec::new(), Some(b))),
+        };
+        let mut entries: Vec<Entry> = Vec::new();
+        let mut prev = GENESIS.to_owned();
+        let count = text.lines().count();
+        for (i, line) in text.lines().enumerate() {
+            let n = i as u64 + 1;
+            let broken = |why: String| Some(Broken { entry: n, why });
+            if i + 1 == count && !text.ends_with('\n') {
+                return Ok((entries, broken("it is incomplete: the log was cut short while it was written".into())));
+            }
+            let (entry, entry_prev) = match parse_line(line) {
+                Ok(e) => e,
+                Err(why) => return Ok((entries, broken(why))),
+            };
+            if entry.seq != n {
+                return Ok((
+                    entries,
+                    broken(format!("it is numbered {} at line {n}: an entry before it was deleted, inserted or moved", entry.seq)),
+                ));
+            }
+            if entry_prev != prev {
+                return Ok((
+                    entries,
+                    broken("it does not follow the entry before it (prev hash mismatch): entries were removed or reordered".into()),
+                ));
+            }
+            prev = entry.hash.clone();
+            entries.push(entry);
+        }
+        let last = entries.last().map(|e| (e.seq, e.hash.clone()));
+        let broken = match (head, last) {
+            (None, None) => None,
+            (None, Some(_)) => Some(Broken { entry: 0, why: format!("{} is missing: whether the log was cut short cannot be told", HEAD) }),
+            (Some((seq, _)), None) => {
+                Some(Broken { entry: 1, why: format!("the log is empty or missing, but {seq} entries were written") })
+            }
+            (Some((seq, hash)), Some((last_seq, last_hash))) => {
+                if seq > last_seq {
+                    Some(Broken {
+                        entry: last_seq + 1,
+                        why: format!("the log ends at entry {last_seq}, but {seq} entries were written: it was cut short"),
+                    })
+                } else if seq != last_seq || hash != last_hash {
+                    Some(Broken { entry: seq.min(last_seq), why: format!("{HEAD} does not match the log's last entry") })
+                } else {
+                    None
+                }
+            }
+        };
+        Ok((entries, broken))
+    }
+}
+
+impl AuditLog {
+    /// Whether `version`, older than the model a monitor scores with, was
+    /// made current by the CLI: the chain must be intact and its latest
+    /// change of the current model (install, rollback, delete) must name
+    /// `version`. Otherwise says why not (issue 13: an older model sealed
+    /// with the same key must not be swapped in behind the monitor's back).
+    pub fn rollback_sanctioned(&self, version: u32) -> std::result::Result<(), String> {
+        let (entries, broken) = self.read().map_err(|e| format!("{e:#}"))?;
+        if let Some(b) = broken {
+            return Err(format!("the audit log is broken at {b}"));
+        }
+        let latest = entries.iter().rev().find_map(|e| match e.event.as_str() {
+            "model_installed" => Some(e.details.get("version")),
+            "model_rolled_back" => Some(e.details.get("to")),
+            "model_deleted" if e.details.get("was_current") == Some(&Value::Bool(true)) => Some(e.details.get("current")),
+            _ => None,
+        });
+        match latest.flatten().and_then(Value::as_u64) {
+            Some(v) if v == u64::from(version) => Ok(()),
+            Some(v) => Err(format!("the audit log's latest change made version {v} current, not {version}")),
+            None => Err("the audit log has no rollback to it".into()),
+        }
+    }
+
+    /// Whether a monitor starting with `version` goes back behind the
+    /// operator's back: refused when a monitor last loaded a newer version
+    /// (per this log) and [`AuditLog::rollback_sanctioned`] does not hold.
+    pub fn check_start(&self, version: u32) -> Result<()> {
+        let (entries, _) = self.read()?;
+        let last = entries
+            .iter()
+            .rev()
+            .find(|e| e.event == "model_loaded" || e.event == "model_reloaded")
+            .and_then(|e| e.details.get("version")?.as_u64());
+        match last {
+            Some(last) if last > u64::from(version) => self.rollback_sanctioned(version).map_err(|why| {
+                anyhow::anyhow!(
+                    "refusing model version {version}: a monitor last scored with version {last}, and {why} (roll back with `logarithm-trainer model rollback`, which is audited)"
+                )
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a following monitor's start: its sources, threshold, model
+    /// version, and the configuration file, if one was used.
+    pub fn monitor_started(&self, sources: &[String], threshold: f64, version: u32, config: Option<&std::path::Path>) {
+        let mut events = Vec::new();
+        if let Some(path) = config {
+            events.push(("config_used", json!({ "path": path, "by": "monitor" })));
+        }
+        events.push(("monitor_started", json!({ "sources": sources, "threshold": threshold })));
+        events.push(("model_loaded", json!({ "version": version })));
+        if let Err(e) = self.append_all(events) {
+            tracing::warn!("cannot audit the monitor's start: {e:#}");
+        }
+    }
+}
+
+/// The audit log the running process writes to, for code deep in the
+/// monitor (the guest's circuit breaker in `engine`) that has no data
+/// directory at hand. Set once by the monitor.
+static GLOBAL: OnceLock<AuditLog> = OnceLock::new();
+
+/// Makes `log` the process's audit log for [`breaker`] and [`note`].
+pub fn set_global(log: AuditLog) {
+    let _ = GLOBAL.set(log);
+}
+
+/// Records `event` in the process's audit log, if there is one (see
+/// [`set_global`]); a failure to write it is logged, never returned.
+pub fn note(event: &str, details: Value) {
+    if let Some(log) = GLOBAL.get() {
+        log.record(event, details);
+    }
+}
+
+/// Records that a circuit breaker around `what` opened (`opened`) or
+/// closed, and why, in the audit log and the metrics: for the guest's
+/// breaker in `engine` and the alert sink's.
+pub fn breaker(what: &str, opened: bool, why: &str) {
+    crate::metrics::count(|m| m.breaker(what, opened));
+    note(if opened { "breaker_opened" } else { "breaker_closed" }, json!({ "breaker": what, "why": why }));
+}
+
+/// One entry as a line for people: number, time, event, details.
+pub fn describe(entry: &Entry) -> String {
+    let details: Vec<String> = entry
+        .details
+        .iter()
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            Value::Array(items) => {
+                format!(
+                    "{k}={}",
+                    items.iter().map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_owned)).collect::<Vec<_>>().join(",")
+                )
+            }
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    format!("{:>5}  {}  {:<18} {}  (pid {})", entry.seq, entry.time, entry.event, details.join(" "), entry.pid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> (tempfile::TempDir, AuditLog) {
+        let dir = tempfile::tempdir().unwrap();
+        let log = AuditLog::new(&DataDir::resolve(Some(dir.path().join("d"))).unwrap());
+        (dir, log)
+    }
+
+    #[test]
+    fn chain_appends_and_verifies() {
+        let (_dir, log) = log();
+        assert_eq!(log.verify().unwrap(), Ok(0));
+        for i in 0..3 {
+            assert_eq!(log.append("model_trained", json!({"version": i, "sources": ["a.log"], "threshold": 0.999})).unwrap(), i + 1);
+        }
+        assert_eq!(log.verify().unwrap(), Ok(3));
+        let (entries, broken) = log.read().unwrap();
+        assert_eq!(broken, None);
+        assert_eq!(entries[2].details["version"], 2);
+        assert!(describe(&entries[0]).contains("model_trained") && describe(&entries[0]).contains("sources=a.log"));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(fs::metadata(log.path()).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn edits_deletions_reorders_and_truncation_are_caught() {
+        let (_dir, log) = log();
+        log.append("model_installed", json!({"version": 0})).unwrap();
+        log.append_all((1..4).map(|i| ("model_installed", json!({"version": i}))).collect()).unwrap();
+        let good = fs::read_to_string(log.path()).unwrap();
+        let lines: Vec<&str> = good.lines().collect();
+        let check = |text: String, entry: u64, why: &str| {
+            fs::write(log.path(), text).unwrap();
+            let broken = log.verify().unwrap().unwrap_err();
+            assert_eq!(broken.entry, entry, "{broken}");
+            assert!(broken.why.contains(why), "{broken}");
+        };
+        check(good.replace("\"version\":2", "\"version\":9"), 3, "modified");
+        check([lines[0], lines[2], lines[3]].map(|l| format!("{l}\n")).concat(), 2, "numbered 3");
+        check([lines[0], lines[2], lines[1], lines[3]].map(|l| format!("{l}\n")).concat(), 2, "numbered 3");
+        check([lines[0], lines[1], lines[2]].map(|l| format!("{l}\n")).concat(), 4, "cut short");
+        check(good[..good.len() - 10].to_owned(), 4, "incomplete");
+        check(String::new(), 1, "4 entries were written");
+        fs::write(log.path(), &good).unwrap();
+        assert_eq!(log.verify().unwrap(), Ok(4));
+    }
+
+    #[test]
+    fn concurrent_writers_keep_one_chain() {
+        let (_dir, log) = log();
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    for i in 0..10 {
+                        log.append("model_loaded", json!({"t": t, "i": i})).unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        assert_eq!(log.verify().unwrap(), Ok(40));
+    }
+}
