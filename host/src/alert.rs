@@ -70,6 +70,9 @@ impl AlertKind {
 /// One anomaly to tell.
 #[derive(Debug, Clone)]
 struct Alert {
+    /// `anomaly` (a line that raised an alert), `repeat` or `burst` (a
+    /// summary about its kind; see `logarithm_detector::kinds`).
+    kind: &'static str,
     score: f64,
     terms: String,
     origin: String,
@@ -103,18 +106,28 @@ pub fn start(kind: AlertKind, socket: Option<PathBuf>) -> &'static AlertSink {
     GLOBAL.get_or_init(|| AlertSink::start(kind, socket.unwrap_or_else(|| kind.default_socket().to_path_buf())))
 }
 
-/// Sends an alert for `line` if `verdict` is anomalous and a sink was
-/// started; never blocks.
+/// Sends what `verdict` reports, if a sink was started: the line if it
+/// raised an alert (an anomaly of a new kind, or a worse one; anomalies
+/// counted against an earlier alert are not sent again), and the repeat
+/// summary or the burst it raised. Never blocks.
 pub fn send(line: &Line, verdict: &Verdict) {
-    if let Some(sink) = GLOBAL.get()
-        && verdict.anomalous
-    {
-        sink.push(Alert {
-            score: verdict.score,
-            terms: crate::output::terms_text(&verdict.terms, ", "),
-            origin: format!("{}:{}", line.origin, line.line_no),
-            message: line.raw.clone(),
-        });
+    let Some(sink) = GLOBAL.get() else { return };
+    if !logarithm_detector::enrich::alerts(verdict) {
+        return;
+    }
+    let origin = format!("{}:{}", line.origin, line.line_no);
+    let terms = crate::output::terms_text(&verdict.terms, ", ");
+    let alert = |kind, message| Alert { kind, score: verdict.score, terms: terms.clone(), origin: origin.clone(), message };
+    if verdict.reported() {
+        sink.push(alert("anomaly", line.raw.clone()));
+    }
+    if let Some(r) = &verdict.repeat {
+        let since = r.first_timestamp_us.and_then(crate::output::rfc3339).map(|t| format!(" since {t}")).unwrap_or_default();
+        sink.push(alert("repeat", format!("still happening: {} lines like \"{}\"{since}", r.count, r.template)));
+    }
+    if let Some(b) = &verdict.burst {
+        let text = format!("{} lines like \"{}\" in {} s, usually ≤ {}", b.count, b.template, b.window_secs, b.usual);
+        sink.push(alert("burst", text));
     }
 }
 
@@ -301,12 +314,13 @@ fn journal_datagram(alert: &Alert) -> Vec<u8> {
         out.push(b'\n');
     };
     let message = cut(&alert.message);
-    field("MESSAGE", &format!("anomaly (score {:.5}) at {}: {message}", alert.score, alert.origin));
+    field("MESSAGE", &format!("{} (score {:.5}) at {}: {message}", alert.kind, alert.score, alert.origin));
     field("PRIORITY", &priority(alert.score).to_string());
     field("SYSLOG_IDENTIFIER", "logarithm");
     field("LOGARITHM_SCORE", &format!("{:.6}", alert.score));
     field("LOGARITHM_TERMS", cut(&alert.terms));
     field("LOGARITHM_ORIGIN", &alert.origin);
+    field("LOGARITHM_KIND", alert.kind);
     out
 }
 
@@ -317,8 +331,9 @@ fn syslog_datagram(alert: &Alert) -> Vec<u8> {
     let pri = 8 + u32::from(priority(alert.score));
     let time = chrono::Local::now().format("%b %e %H:%M:%S");
     format!(
-        "<{pri}>{time} logarithm[{}]: anomaly score={:.5} origin={} terms=\"{}\": {}",
+        "<{pri}>{time} logarithm[{}]: {} score={:.5} origin={} terms=\"{}\": {}",
         std::process::id(),
+        alert.kind,
         alert.score,
         one_line(&alert.origin),
         one_line(cut(&alert.terms)).replace('"', "'"),
@@ -332,7 +347,7 @@ mod tests {
     use super::*;
 
     fn alert(message: &str) -> Alert {
-        Alert { score: 0.99995, terms: "bug, page".into(), origin: "/var/log/syslog:7".into(), message: message.into() }
+        Alert { kind: "anomaly", score: 0.99995, terms: "bug, page".into(), origin: "/var/log/syslog:7".into(), message: message.into() }
     }
 
     #[test]
