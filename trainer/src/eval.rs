@@ -398,6 +398,16 @@ fn evaluate_lines(
             if name == "BGL_20k" && *part_name == "test" && setting == "unsupervised" {
                 curves.push(((*method).into(), scores[k].clone(), truth.clone()));
             }
+            // How the default threshold was judged: the detector on the
+            // validation part at thresholds around it (`-L info`).
+            if *part_name == "validation" && *method == "logarithm" {
+                let at = |t: f64| {
+                    let m = metrics(&scores[k], &truth, t);
+                    format!("{t}: F1 {:.3}, FPR {:.4}", m.f1, m.fpr)
+                };
+                let sweep: Vec<String> = [0.99, 0.995, 0.996, 0.998, 0.999, 0.9995].into_iter().map(at).collect();
+                tracing::info!("{name} validation, {setting}, by threshold: {}", sweep.join("; "));
+            }
         }
     }
     Ok(())
