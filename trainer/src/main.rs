@@ -559,6 +559,10 @@ fn evaluate(args: &EvalArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let (rows, flagged, curves) = logarithm_trainer::eval::run(&dir, &fit::FitParams::default()).map_err(anyhow::Error::msg)?;
     println!("{}", logarithm_trainer::eval::table(&rows, &flagged));
+    // What gets reported (news once, bursts) on generated traffic with labels.
+    let drift = logarithm_trainer::drift::drift(30_000, 10_000).map_err(anyhow::Error::msg)?;
+    let bursts = logarithm_trainer::drift::bursts(30_000, 10_000).map_err(anyhow::Error::msg)?;
+    println!("{}", logarithm_trainer::drift::table(&drift, &bursts));
     if let Some(path) = &args.figure {
         logarithm_trainer::eval::figure(&curves, "BGL_20k, chronological 60/20/20, test part, unsupervised", path)
             .map_err(anyhow::Error::msg)?;
