@@ -166,7 +166,8 @@ impl Detector {
     /// already reported ([`crate::kinds`]), which sets `report` and `repeat`,
     /// and a record with a timestamp is counted for bursts (`burst`).
     pub fn score(&self, record: &LogRecord) -> Verdict {
-        let mut terms = Vec::new();
+        // Room for a typical line's terms: one allocation, not four.
+        let mut terms = Vec::with_capacity(32);
         record_terms(&self.model.tokenizer, record, &mut terms);
         terms.sort_unstable();
         let mut cache = self.cache.borrow_mut();
