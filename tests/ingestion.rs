@@ -617,8 +617,16 @@ mod special_files {
         fs::write(&secret, "root:x:0:0:secret\n").unwrap();
         std::os::unix::fs::symlink(&secret, logs.join("planted.log")).unwrap();
         std::os::unix::fs::symlink(logs.join("app.log"), logs.join("inside.log")).unwrap();
+        // A planted directory on the way: the file is regular, a component
+        // of its path is the symlink.
+        let (private, web) = (t.dir.path().join("private"), logs.join("web"));
+        fs::create_dir(&private).unwrap();
+        fs::create_dir(&web).unwrap();
+        fs::write(private.join("shadow.log"), "root:x:0:0:secret\n").unwrap();
+        fs::write(web.join("access.log"), "Nov  2 08:00:01 web01 CRON[2]: (root) CMD (true)\n").unwrap();
+        std::os::unix::fs::symlink(&private, logs.join("planted")).unwrap();
 
-        for pattern in [logs.join("*.log"), logs.clone()] {
+        for pattern in [logs.join("*.log"), logs.clone(), logs.join("*/*.log")] {
             let out = scan(&t.data, t.key, &[pattern.to_str().unwrap()]);
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -628,10 +636,12 @@ mod special_files {
         }
         let out = scan(&t.data, t.key, &[logs.join("*.log").to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains("pipe.log is not a regular file") && stderr.contains("planted.log is a symlink out of its directory"),
-            "{stderr}"
-        );
+        assert!(stderr.contains("pipe.log is not a regular file") && stderr.contains("planted.log (matched by"), "{stderr}");
+        assert!(stderr.contains("leads out of") && stderr.contains("through a symlink"), "{stderr}");
+        let out = scan(&t.data, t.key, &[logs.join("*/*.log").to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("planted/shadow.log (matched by") && stderr.contains("through a symlink"), "{stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("CMD (true)"), "the real subdirectory is read");
         // Named on the command line, a symlink is read; a FIFO is refused, not waited on.
         let named = ok(&scan(&t.data, t.key, &[logs.join("planted.log").to_str().unwrap()]));
         assert!(named.contains("secret"));
