@@ -91,7 +91,14 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
         };
-        let settings: Settings = serde_yaml_ng::from_str::<Option<Settings>>(&text)
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates the text of the config file at `path` (the
+    /// path only names it in errors). Any text is safe here (issue 10: the
+    /// `config` fuzz target).
+    pub fn parse(text: &str, path: PathBuf) -> Result<Self> {
+        let settings: Settings = serde_yaml_ng::from_str::<Option<Settings>>(text)
             .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
             .unwrap_or_default();
         let config = Self { path: Some(path), settings };
