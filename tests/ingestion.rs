@@ -754,3 +754,143 @@ mod systemd_notify {
         assert!(status.success(), "monitor exited with {status}");
     }
 }
+
+/// Issue 10: a contained guest. A deliberately misbehaving component
+/// (`tests/misbehaving`, loaded with `--component`) traps, loops or
+/// allocates without end on chosen records; the monitor costs each such
+/// record its score, not the run, and a guest failing again and again
+/// trips the circuit breaker, once.
+mod contained_guest {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// Builds the misbehaving component (once per test run), in its own
+    /// target dir: building it in `target/guest` would overwrite the real
+    /// detector that the host embeds.
+    fn misbehaving() -> &'static Path {
+        static BUILT: OnceLock<PathBuf> = OnceLock::new();
+        BUILT.get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+            let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from).join("misbehaving");
+            let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .current_dir(root)
+                .args(["build", "--release", "--lib", "--target", "wasm32-wasip2", "-p", "logarithm-misbehaving", "--target-dir"])
+                .arg(&target_dir)
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_TARGET_DIR")
+                .output()
+                .expect("cannot run cargo to build the misbehaving component");
+            assert!(out.status.success(), "building tests/misbehaving failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            target_dir.join("wasm32-wasip2/release/logarithm_misbehaving.wasm")
+        })
+    }
+
+    /// `logarithm monitor` with the misbehaving component and a short call
+    /// time limit (1 s; the real one is 30 s).
+    fn monitor(t: &Trained, args: &[&str]) -> Command {
+        let mut cmd = command("logarithm");
+        cmd.args(["monitor", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, "--component"])
+            .arg(misbehaving())
+            .args(args)
+            .env("LOGARITHM_CALL_LIMIT_MS", "1000");
+        cmd
+    }
+
+    fn cron(i: usize) -> String {
+        format!("Nov  2 08:{:02}:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)", i % 60)
+    }
+
+    #[test]
+    fn a_record_that_traps_loops_or_allocates_costs_only_its_score() {
+        let t = trained();
+        let log = t.dir.path().join("bad.log");
+        let bad = [(5, "@trap"), (17, "@loop"), (30, "@alloc")];
+        let lines: Vec<String> = (0..40)
+            .map(|i| bad.iter().find(|(at, _)| *at == i).map_or_else(|| cron(i), |(_, what)| format!("{} {what}", cron(i))))
+            .collect();
+        fs::write(&log, lines.join("\n") + "\n").unwrap();
+        let started = Instant::now();
+        let out = monitor(&t, &["--once", log.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(records.len(), 40, "every line comes out once: {stderr}");
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r["line"], i as u64 + 1, "in order");
+            match bad.iter().find(|(at, _)| *at == i) {
+                Some((_, what)) => {
+                    assert!(r["score"].is_null(), "{what} is passed on unscored: {r}");
+                    let error = r["error"].as_str().unwrap_or_else(|| panic!("{what} has an error: {r}"));
+                    let why = match *what {
+                        "@trap" => "unreachable",
+                        "@loop" => "time limit",
+                        _ => "memory",
+                    };
+                    assert!(error.contains(why), "{what}: {error}");
+                }
+                None => assert!(r["score"].is_f64() && r.get("error").is_none_or(Value::is_null), "line {i} is scored: {r}"),
+            }
+        }
+        assert!(!stderr.contains("keeps failing"), "three separate bad records do not open the breaker: {stderr}");
+        assert_eq!(stderr.matches("fail on its own").count(), 3, "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    }
+
+    /// Records that fail in a row open the breaker (one warning); the rest
+    /// pass unscored; after the backoff (5 s) a probe scores again.
+    #[test]
+    fn the_breaker_opens_once_and_closes_after_a_probe() {
+        let t = trained();
+        let err = t.dir.path().join("breaker.err");
+        let mut child =
+            monitor(&t, &["-i"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(File::create(&err).unwrap()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let first: Vec<String> = (0..30).map(|i| if i < 6 { format!("{} @trap", cron(i)) } else { cron(i) }).collect();
+        stdin.write_all((first.join("\n") + "\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        wait_for(60, "the breaker to open", || fs::read_to_string(&err).is_ok_and(|e| e.contains("keeps failing")));
+        // Past the backoff (5 s), normal lines: the probe scores them.
+        std::thread::sleep(Duration::from_secs(6));
+        let second: Vec<String> = (30..40).map(cron).collect();
+        stdin.write_all((second.join("\n") + "\n").as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let stderr = fs::read_to_string(&err).unwrap();
+        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(records.len(), 40, "{stderr}");
+        assert_eq!(stderr.matches("keeps failing").count(), 1, "one warning: {stderr}");
+        assert!(stderr.contains("scores again"), "{stderr}");
+        let unscored = records[..30].iter().filter(|r| r["score"].is_null()).count();
+        assert!(
+            unscored >= 6 && records[..30].iter().any(|r| r["error"].as_str().is_some_and(|e| e.contains("is failing"))),
+            "{records:?}"
+        );
+        assert!(records[30..].iter().all(|r| r["score"].is_f64()), "the probe scores again: {:?}", &records[30..]);
+    }
+
+    /// SIGTERM interrupts a call that does not return (with the real 30 s
+    /// time limit), and the record is not acknowledged: no checkpoint
+    /// passes it.
+    #[test]
+    fn sigterm_interrupts_a_stuck_call() {
+        let t = trained();
+        let log = t.dir.path().join("stuck.log");
+        fs::write(&log, format!("{}\n{} @loop\n", cron(1), cron(2))).unwrap();
+        let mut child = monitor(&t, &["--once", log.to_str().unwrap()])
+            .env_remove("LOGARITHM_CALL_LIMIT_MS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(child.try_wait().unwrap().is_none(), "stuck in the guest");
+        let sent = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let out = child.wait_with_output().unwrap();
+        assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to stop", sent.elapsed());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("stopped while the detector component was scoring"), "{stderr}");
+        assert!(out.stdout.is_empty(), "the interrupted batch is not printed (nor acknowledged)");
+    }
+}
