@@ -894,3 +894,27 @@ mod contained_guest {
         assert!(out.stdout.is_empty(), "the interrupted batch is not printed (nor acknowledged)");
     }
 }
+
+/// Issue 10: a follower retries a missing path with backoff (1 s doubling
+/// to 60 s), warning at each try, and reads the file once it appears.
+mod missing_path {
+    use super::*;
+
+    #[test]
+    fn is_retried_with_backoff_and_read_when_it_appears() {
+        let t = trained();
+        let log = t.dir.path().join("later.log");
+        let out = t.dir.path().join("later.json");
+        let monitor = follow(&t, &[log.to_str().unwrap()], &out);
+        ready(&out, &format!("cannot open {}", log.display()));
+        let started = Instant::now();
+        // Tries at 0, 1, 3, 7 s…: within 4.5 s of the first, two more.
+        std::thread::sleep(Duration::from_millis(4500));
+        let err = fs::read_to_string(out.with_extension("err")).unwrap();
+        let tries = err.matches(&format!("cannot open {}", log.display())).count();
+        assert!((2..=3).contains(&tries), "{tries} tries in {:?}, not one per poll: {err}", started.elapsed());
+        fs::write(&log, "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (true)\n").unwrap();
+        wait_for(30, "the file read once it appears", || records_in(&out).len() == 1);
+        stop(monitor);
+    }
+}

@@ -234,8 +234,16 @@ fn head(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
 }
 
 impl Tailer<'_> {
+    /// True while a path (or pattern) that had a problem waits for its next
+    /// try: a follower retries it with the backoff of [`Self::problem`]
+    /// (1 s doubling to 60 s), not every poll.
+    fn waiting(&self, key: &str) -> bool {
+        self.options.follow && self.backoff.get(key).is_some_and(|(next, _)| Instant::now() < *next)
+    }
+
     /// Notes a problem with a path: when following, logged at most once per
-    /// backoff period (1 s doubling to 60 s); always remembered once, and
+    /// backoff period (1 s doubling to 60 s), which is also when it is
+    /// tried again ([`Self::waiting`]); always remembered once, and
     /// reported by the caller when reading once (so it is said once).
     fn problem(&mut self, key: &str, msg: String) {
         let now = Instant::now();
@@ -258,8 +266,15 @@ impl Tailer<'_> {
             self.expand(pattern, &mut paths);
         }
         for path in &paths {
+            let key = path.display().to_string();
+            if self.waiting(&key) {
+                continue;
+            }
             let meta = match fs::metadata(path) {
-                Ok(m) => m,
+                Ok(m) => {
+                    self.backoff.remove(&key);
+                    m
+                }
                 Err(e) => {
                     self.problem(&path.display().to_string(), format!("cannot open {}: {e}", path.display()));
                     continue;
@@ -284,6 +299,9 @@ impl Tailer<'_> {
 
     fn expand(&mut self, pattern: &str, out: &mut Vec<PathBuf>) {
         if has_glob(pattern) {
+            if self.waiting(pattern) {
+                return;
+            }
             let mut matched = false;
             for entry in glob::glob(pattern).into_iter().flatten() {
                 match entry {
@@ -314,7 +332,9 @@ impl Tailer<'_> {
                     Err(e) => self.problem(pattern, format!("cannot read {}: {}", e.path().display(), e.error())),
                 }
             }
-            if !matched {
+            if matched {
+                self.backoff.remove(pattern);
+            } else {
                 self.problem(pattern, format!("no file matches {pattern}"));
             }
             return;
