@@ -918,3 +918,43 @@ mod missing_path {
         stop(monitor);
     }
 }
+
+/// Issue 10: checkpoints under stop, restart and a second monitor.
+mod checkpoints {
+    use super::*;
+
+    /// SIGTERM writes (and syncs) the checkpoints before exit: the file's
+    /// entry is at its end, and a restart scores exactly the lines added
+    /// since. Meanwhile a second follower on the same data directory is
+    /// refused, naming the first, instead of overwriting its checkpoints.
+    #[test]
+    fn sigterm_then_restart_resumes_exactly_and_one_owner_at_a_time() {
+        let t = trained();
+        let log = t.dir.path().join("app.log");
+        let line = |i: usize| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (job {i})\n");
+        fs::write(&log, (0..50).map(line).collect::<String>()).unwrap();
+        let out = t.dir.path().join("first.json");
+        let first = follow(&t, &["--from-head", log.to_str().unwrap()], &out);
+        wait_for(60, "50 records", || records_in(&out).len() == 50);
+
+        let second =
+            command("logarithm").args(["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert!(!second.status.success(), "{stderr}");
+        assert!(stderr.contains("another logarithm monitor (pid ") && stderr.contains("--no-checkpoint"), "{stderr}");
+
+        stop(first);
+        let saved: Value = serde_json::from_str(&fs::read_to_string(t.data.join("checkpoints.json")).unwrap()).unwrap();
+        let entry = saved["files"].as_object().unwrap().values().find(|f| f["path"] == log.to_str().unwrap()).unwrap();
+        assert_eq!(entry["offset"], fs::metadata(&log).unwrap().len(), "checkpointed at the end before exit: {saved}");
+
+        OpenOptions::new().append(true).open(&log).unwrap().write_all((50..70).map(line).collect::<String>().as_bytes()).unwrap();
+        let out = t.dir.path().join("second.json");
+        let again = follow(&t, &["--from-head", log.to_str().unwrap()], &out);
+        wait_for(60, "the 20 new records", || records_in(&out).len() >= 20);
+        std::thread::sleep(Duration::from_millis(1000));
+        stop(again);
+        let messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(messages, (50..70).map(|i| format!("(root) CMD (job {i})")).collect::<Vec<_>>(), "exactly the new lines");
+    }
+}
