@@ -22,8 +22,11 @@ use logarithm_detector::tokenizer::Tokenizer;
 use logarithm_detector::{Detector, LogRecord, Model, ModelMeta};
 use std::borrow::Cow;
 
+/// A fuzz target: any bytes in, no panic.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name its driver and its `regressions/` folder have.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("parse", parse),
     ("features", features),
     ("model_file", model_file),
