@@ -617,8 +617,16 @@ mod special_files {
         fs::write(&secret, "root:x:0:0:secret\n").unwrap();
         std::os::unix::fs::symlink(&secret, logs.join("planted.log")).unwrap();
         std::os::unix::fs::symlink(logs.join("app.log"), logs.join("inside.log")).unwrap();
+        // A planted directory on the way: the file is regular, a component
+        // of its path is the symlink.
+        let (private, web) = (t.dir.path().join("private"), logs.join("web"));
+        fs::create_dir(&private).unwrap();
+        fs::create_dir(&web).unwrap();
+        fs::write(private.join("shadow.log"), "root:x:0:0:secret\n").unwrap();
+        fs::write(web.join("access.log"), "Nov  2 08:00:01 web01 CRON[2]: (root) CMD (true)\n").unwrap();
+        std::os::unix::fs::symlink(&private, logs.join("planted")).unwrap();
 
-        for pattern in [logs.join("*.log"), logs.clone()] {
+        for pattern in [logs.join("*.log"), logs.clone(), logs.join("*/*.log")] {
             let out = scan(&t.data, t.key, &[pattern.to_str().unwrap()]);
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
@@ -628,10 +636,12 @@ mod special_files {
         }
         let out = scan(&t.data, t.key, &[logs.join("*.log").to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(
-            stderr.contains("pipe.log is not a regular file") && stderr.contains("planted.log is a symlink out of its directory"),
-            "{stderr}"
-        );
+        assert!(stderr.contains("pipe.log is not a regular file") && stderr.contains("planted.log (matched by"), "{stderr}");
+        assert!(stderr.contains("leads out of") && stderr.contains("through a symlink"), "{stderr}");
+        let out = scan(&t.data, t.key, &[logs.join("*/*.log").to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("planted/shadow.log (matched by") && stderr.contains("through a symlink"), "{stderr}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("CMD (true)"), "the real subdirectory is read");
         // Named on the command line, a symlink is read; a FIFO is refused, not waited on.
         let named = ok(&scan(&t.data, t.key, &[logs.join("planted.log").to_str().unwrap()]));
         assert!(named.contains("secret"));
@@ -742,5 +752,209 @@ mod systemd_notify {
     fn stop_waited(mut child: Child) {
         let status = child.wait().unwrap();
         assert!(status.success(), "monitor exited with {status}");
+    }
+}
+
+/// Issue 10: a contained guest. A deliberately misbehaving component
+/// (`tests/misbehaving`, loaded with `--component`) traps, loops or
+/// allocates without end on chosen records; the monitor costs each such
+/// record its score, not the run, and a guest failing again and again
+/// trips the circuit breaker, once.
+mod contained_guest {
+    use super::*;
+    use std::sync::OnceLock;
+
+    /// Builds the misbehaving component (once per test run), in its own
+    /// target dir: building it in `target/guest` would overwrite the real
+    /// detector that the host embeds.
+    fn misbehaving() -> &'static Path {
+        static BUILT: OnceLock<PathBuf> = OnceLock::new();
+        BUILT.get_or_init(|| {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+            let target_dir = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from).join("misbehaving");
+            let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .current_dir(root)
+                .args(["build", "--release", "--lib", "--target", "wasm32-wasip2", "-p", "logarithm-misbehaving", "--target-dir"])
+                .arg(&target_dir)
+                .env_remove("CARGO_ENCODED_RUSTFLAGS")
+                .env_remove("RUSTFLAGS")
+                .env_remove("CARGO_TARGET_DIR")
+                .output()
+                .expect("cannot run cargo to build the misbehaving component");
+            assert!(out.status.success(), "building tests/misbehaving failed:\n{}", String::from_utf8_lossy(&out.stderr));
+            target_dir.join("wasm32-wasip2/release/logarithm_misbehaving.wasm")
+        })
+    }
+
+    /// `logarithm monitor` with the misbehaving component and a short call
+    /// time limit (1 s; the real one is 30 s).
+    fn monitor(t: &Trained, args: &[&str]) -> Command {
+        let mut cmd = command("logarithm");
+        cmd.args(["monitor", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key, "--component"])
+            .arg(misbehaving())
+            .args(args)
+            .env("LOGARITHM_CALL_LIMIT_MS", "1000");
+        cmd
+    }
+
+    fn cron(i: usize) -> String {
+        format!("Nov  2 08:{:02}:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)", i % 60)
+    }
+
+    #[test]
+    fn a_record_that_traps_loops_or_allocates_costs_only_its_score() {
+        let t = trained();
+        let log = t.dir.path().join("bad.log");
+        let bad = [(5, "@trap"), (17, "@loop"), (30, "@alloc")];
+        let lines: Vec<String> = (0..40)
+            .map(|i| bad.iter().find(|(at, _)| *at == i).map_or_else(|| cron(i), |(_, what)| format!("{} {what}", cron(i))))
+            .collect();
+        fs::write(&log, lines.join("\n") + "\n").unwrap();
+        let started = Instant::now();
+        let out = monitor(&t, &["--once", log.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(records.len(), 40, "every line comes out once: {stderr}");
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r["line"], i as u64 + 1, "in order");
+            match bad.iter().find(|(at, _)| *at == i) {
+                Some((_, what)) => {
+                    assert!(r["score"].is_null(), "{what} is passed on unscored: {r}");
+                    let error = r["error"].as_str().unwrap_or_else(|| panic!("{what} has an error: {r}"));
+                    let why = match *what {
+                        "@trap" => "unreachable",
+                        "@loop" => "time limit",
+                        _ => "memory",
+                    };
+                    assert!(error.contains(why), "{what}: {error}");
+                }
+                None => assert!(r["score"].is_f64() && r.get("error").is_none_or(Value::is_null), "line {i} is scored: {r}"),
+            }
+        }
+        assert!(!stderr.contains("keeps failing"), "three separate bad records do not open the breaker: {stderr}");
+        assert_eq!(stderr.matches("fail on its own").count(), 3, "{stderr}");
+        assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    }
+
+    /// Records that fail in a row open the breaker (one warning); the rest
+    /// pass unscored; after the backoff (5 s) a probe scores again.
+    #[test]
+    fn the_breaker_opens_once_and_closes_after_a_probe() {
+        let t = trained();
+        let err = t.dir.path().join("breaker.err");
+        let mut child =
+            monitor(&t, &["-i"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(File::create(&err).unwrap()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let first: Vec<String> = (0..30).map(|i| if i < 6 { format!("{} @trap", cron(i)) } else { cron(i) }).collect();
+        stdin.write_all((first.join("\n") + "\n").as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        wait_for(60, "the breaker to open", || fs::read_to_string(&err).is_ok_and(|e| e.contains("keeps failing")));
+        // Past the backoff (5 s), normal lines: the probe scores them.
+        std::thread::sleep(Duration::from_secs(6));
+        let second: Vec<String> = (30..40).map(cron).collect();
+        stdin.write_all((second.join("\n") + "\n").as_bytes()).unwrap();
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        let stderr = fs::read_to_string(&err).unwrap();
+        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(records.len(), 40, "{stderr}");
+        assert_eq!(stderr.matches("keeps failing").count(), 1, "one warning: {stderr}");
+        assert!(stderr.contains("scores again"), "{stderr}");
+        let unscored = records[..30].iter().filter(|r| r["score"].is_null()).count();
+        assert!(
+            unscored >= 6 && records[..30].iter().any(|r| r["error"].as_str().is_some_and(|e| e.contains("is failing"))),
+            "{records:?}"
+        );
+        assert!(records[30..].iter().all(|r| r["score"].is_f64()), "the probe scores again: {:?}", &records[30..]);
+    }
+
+    /// SIGTERM interrupts a call that does not return (with the real 30 s
+    /// time limit), and the record is not acknowledged: no checkpoint
+    /// passes it.
+    #[test]
+    fn sigterm_interrupts_a_stuck_call() {
+        let t = trained();
+        let log = t.dir.path().join("stuck.log");
+        fs::write(&log, format!("{}\n{} @loop\n", cron(1), cron(2))).unwrap();
+        let mut child = monitor(&t, &["--once", log.to_str().unwrap()])
+            .env_remove("LOGARITHM_CALL_LIMIT_MS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_secs(3));
+        assert!(child.try_wait().unwrap().is_none(), "stuck in the guest");
+        let sent = Instant::now();
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let out = child.wait_with_output().unwrap();
+        assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to stop", sent.elapsed());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("stopped while the detector component was scoring"), "{stderr}");
+        assert!(out.stdout.is_empty(), "the interrupted batch is not printed (nor acknowledged)");
+    }
+}
+
+/// Issue 10: a follower retries a missing path with backoff (1 s doubling
+/// to 60 s), warning at each try, and reads the file once it appears.
+mod missing_path {
+    use super::*;
+
+    #[test]
+    fn is_retried_with_backoff_and_read_when_it_appears() {
+        let t = trained();
+        let log = t.dir.path().join("later.log");
+        let out = t.dir.path().join("later.json");
+        let monitor = follow(&t, &[log.to_str().unwrap()], &out);
+        ready(&out, &format!("cannot open {}", log.display()));
+        let started = Instant::now();
+        // Tries at 0, 1, 3, 7 s…: within 4.5 s of the first, two more.
+        std::thread::sleep(Duration::from_millis(4500));
+        let err = fs::read_to_string(out.with_extension("err")).unwrap();
+        let tries = err.matches(&format!("cannot open {}", log.display())).count();
+        assert!((2..=3).contains(&tries), "{tries} tries in {:?}, not one per poll: {err}", started.elapsed());
+        fs::write(&log, "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (true)\n").unwrap();
+        wait_for(30, "the file read once it appears", || records_in(&out).len() == 1);
+        stop(monitor);
+    }
+}
+
+/// Issue 10: checkpoints under stop, restart and a second monitor.
+mod checkpoints {
+    use super::*;
+
+    /// SIGTERM writes (and syncs) the checkpoints before exit: the file's
+    /// entry is at its end, and a restart scores exactly the lines added
+    /// since. Meanwhile a second follower on the same data directory is
+    /// refused, naming the first, instead of overwriting its checkpoints.
+    #[test]
+    fn sigterm_then_restart_resumes_exactly_and_one_owner_at_a_time() {
+        let t = trained();
+        let log = t.dir.path().join("app.log");
+        let line = |i: usize| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (job {i})\n");
+        fs::write(&log, (0..50).map(line).collect::<String>()).unwrap();
+        let out = t.dir.path().join("first.json");
+        let first = follow(&t, &["--from-head", log.to_str().unwrap()], &out);
+        wait_for(60, "50 records", || records_in(&out).len() == 50);
+
+        let second =
+            command("logarithm").args(["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&second.stderr);
+        assert!(!second.status.success(), "{stderr}");
+        assert!(stderr.contains("another logarithm monitor (pid ") && stderr.contains("--no-checkpoint"), "{stderr}");
+
+        stop(first);
+        let saved: Value = serde_json::from_str(&fs::read_to_string(t.data.join("checkpoints.json")).unwrap()).unwrap();
+        let entry = saved["files"].as_object().unwrap().values().find(|f| f["path"] == log.to_str().unwrap()).unwrap();
+        assert_eq!(entry["offset"], fs::metadata(&log).unwrap().len(), "checkpointed at the end before exit: {saved}");
+
+        OpenOptions::new().append(true).open(&log).unwrap().write_all((50..70).map(line).collect::<String>().as_bytes()).unwrap();
+        let out = t.dir.path().join("second.json");
+        let again = follow(&t, &["--from-head", log.to_str().unwrap()], &out);
+        wait_for(60, "the 20 new records", || records_in(&out).len() >= 20);
+        std::thread::sleep(Duration::from_millis(1000));
+        stop(again);
+        let messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(messages, (50..70).map(|i| format!("(root) CMD (job {i})")).collect::<Vec<_>>(), "exactly the new lines");
     }
 }

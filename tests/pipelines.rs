@@ -429,6 +429,28 @@ fn example(name: &str, paths: &[(&str, &Path)]) -> String {
 mod rsyslog {
     use super::*;
 
+    /// Stops rsyslogd when the test ends, also when an assertion fails
+    /// midway (which would otherwise leave it, and the `logarithm filter`
+    /// it runs, behind): SIGTERM so it closes its helper's pipe, then
+    /// SIGKILL if it has not gone within 5 s.
+    struct Stopped(std::process::Child);
+
+    impl Drop for Stopped {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) on the pid of our own child, which is not yet reaped.
+            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+            let deadline = std::time::Instant::now() + Duration::from_secs(5);
+            while std::time::Instant::now() < deadline {
+                if matches!(self.0.try_wait(), Ok(Some(_))) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
     #[test]
     fn example_config_scores_every_message_once_and_routes_anomalies() {
         let t = trained();
@@ -457,12 +479,14 @@ mod rsyslog {
             .output()
             .expect("rsyslogd is needed (apt-get install rsyslog)");
         assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
-        let mut rsyslogd = Command::new("rsyslogd")
-            .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(base.join("rsyslogd.err")).unwrap())
-            .spawn()
-            .unwrap();
+        let rsyslogd = Stopped(
+            Command::new("rsyslogd")
+                .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(base.join("rsyslogd.err")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
         // Normal lines of the trained host's kinds, a few never-seen errors,
         // and lines in other scripts.
         let mut messages: Vec<(String, String)> = Vec::new();
@@ -493,8 +517,7 @@ mod rsyslog {
         }
         wait_for(60, "every message in all.log", || read_all().len() >= total);
         std::thread::sleep(Duration::from_millis(1000));
-        let _ = rsyslogd.kill();
-        let _ = rsyslogd.wait();
+        drop(rsyslogd);
         let stderr = fs::read_to_string(base.join("rsyslogd.err")).unwrap();
         assert!(!stderr.contains("invalid reply"), "{stderr}");
         let lines = read_all();

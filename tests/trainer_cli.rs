@@ -66,6 +66,10 @@ fn bad_inputs_and_flags_are_clear_errors() {
         "no file matches",
     );
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "-T", "2", empty.to_str().unwrap()]), "threshold");
+    // Issue 10: the vocabulary is bounded (memory and model size grow with it).
+    let out = run("logarithm-trainer", &["train", "-V", "200001", empty.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("--vocab-size") && stderr.contains("1..=200000"), "{stderr}");
     let out = run("logarithm-trainer", &["train", "-V", "0", empty.to_str().unwrap()]);
     assert!(
         !out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--vocab-size"),

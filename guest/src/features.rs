@@ -116,7 +116,9 @@ impl Features<'_> {
     /// The unseen share `u`: the squared weight of the unseen terms in the
     /// whole (normalised) vector, in [0, 1]; 1 when every term is new.
     pub fn unseen_share(&self) -> f32 {
-        self.unseen.iter().map(|(_, w)| w * w).sum()
+        // The sum of squares of normalised weights can round past 1 (the
+        // `features` fuzz target found 1.0000001); the promise is [0, 1].
+        self.unseen.iter().map(|(_, w)| w * w).sum::<f32>().min(1.0)
     }
 }
 
@@ -295,7 +297,8 @@ pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features
     }
     features.known.sort_unstable_by_key(|&(index, _)| index);
     let known_sq: f32 = features.known.iter().map(|(_, w)| w * w).sum();
-    let norm_sq = known_sq + features.unseen_share();
+    // Not `unseen_share()`: these weights are not normalised yet, and that clamps at 1.
+    let norm_sq = known_sq + features.unseen.iter().map(|(_, w)| w * w).sum::<f32>();
     if known_sq > 0.0 {
         let inv = 1.0 / known_sq.sqrt();
         features.known.iter_mut().for_each(|(_, w)| *w *= inv);

@@ -31,7 +31,7 @@ pub mod tokenizer;
 
 // The faces: each a thin adapter over the same core, one per wasm target.
 /// `wasm32-wasip2`: the WebAssembly component (the WIT `scoring` interface).
-#[cfg(all(target_arch = "wasm32", target_env = "p2"))]
+#[cfg(all(target_arch = "wasm32", target_env = "p2", feature = "component"))]
 mod component;
 /// `wasm32-wasip1`: the core module Fluent Bit's `filter_wasm` loads.
 #[cfg(all(target_arch = "wasm32", target_env = "p1"))]

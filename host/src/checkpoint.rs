@@ -11,12 +11,19 @@
 //! (atomically: temp file and rename; fsync'd at most every few seconds and
 //! at exit). A crash therefore loses nothing and repeats at most the batch
 //! whose output was flushed but whose checkpoint was not yet saved.
+//!
+//! One following monitor at a time owns a data directory's checkpoints
+//! ([`Checkpoints::lock`]), so two cannot overwrite each other's; entries of
+//! files gone for good are pruned ([`Checkpoints::prune_gone`]).
 
 use crate::datadir::write_atomic;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -101,7 +108,7 @@ impl Checkpoints {
     /// it does without checkpoints (the end of each log, or `--since`).
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read(path) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(bytes) => match Self::parse(&bytes) {
                 Ok(checkpoints) => Ok(checkpoints),
                 Err(e) => {
                     let aside = path.with_extension("json.damaged");
@@ -118,6 +125,64 @@ impl Checkpoints {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read checkpoint file {}", path.display())),
         }
+    }
+
+    /// Takes the checkpoints of the file at `path` for this process: an
+    /// `flock` on `PATH.lock`, held until the returned file is dropped.
+    /// A second following monitor on the same data directory is refused,
+    /// naming the holder, instead of overwriting its checkpoints.
+    pub fn lock(path: &Path) -> Result<File> {
+        let lock = path.with_extension("json.lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&lock)
+            .with_context(|| format!("cannot open the checkpoint lock {}", lock.display()))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&lock).unwrap_or_default();
+                bail!(
+                    "another logarithm monitor ({}) keeps its checkpoints in {}; a second one would overwrite them: give it its own --data-dir, or --no-checkpoint",
+                    holder.trim(),
+                    path.parent().unwrap_or(Path::new(".")).display()
+                );
+            }
+            Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", lock.display())),
+        }
+        file.set_len(0)
+            .and_then(|_| write!(file, "pid {}", std::process::id()))
+            .with_context(|| format!("cannot write {}", lock.display()))?;
+        Ok(file)
+    }
+
+    /// Drops the entries of files gone for good: no file with the entry's
+    /// device and inode is left in the directory it was read in (where
+    /// rotation moves it, so a rotated file not yet drained keeps its
+    /// entry). A directory that cannot be read for another reason than its
+    /// absence keeps its entries. Returns how many were dropped.
+    pub fn prune_gone(&mut self) -> usize {
+        let mut present: HashMap<PathBuf, Option<HashSet<(u64, u64)>>> = HashMap::new();
+        let before = self.files.len();
+        self.files.retain(|_, p| {
+            let dir = p.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+            let ids = present.entry(dir).or_insert_with_key(|dir| match std::fs::read_dir(dir) {
+                Ok(entries) => Some(entries.flatten().filter_map(|e| e.metadata().ok()).map(|m| (m.dev(), m.ino())).collect()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some(HashSet::new()),
+                Err(_) => None,
+            });
+            ids.as_ref().is_none_or(|ids| ids.contains(&(p.dev, p.ino)))
+        });
+        before - self.files.len()
+    }
+
+    /// Reads the contents of a checkpoint file; any bytes are safe here
+    /// (issue 10: the `checkpoint` fuzz target).
+    pub fn parse(bytes: &[u8]) -> serde_json::Result<Self> {
+        serde_json::from_slice(bytes)
     }
 
     /// The checkpoint of a file by identity.
@@ -147,14 +212,20 @@ pub struct CheckpointWriter {
     state: Checkpoints,
     dirty: bool,
     last_sync: Instant,
+    /// When files gone for good were last pruned (`None`: not yet).
+    last_prune: Option<Instant>,
 }
 
 const SYNC_INTERVAL: Duration = Duration::from_secs(5);
 
+/// How often the entries of files gone for good are pruned (and at the
+/// first save).
+const PRUNE_INTERVAL: Duration = Duration::from_secs(600);
+
 impl CheckpointWriter {
     /// A writer for `path`, starting from `state`.
     pub fn new(path: PathBuf, state: Checkpoints) -> Self {
-        Self { path, state, dirty: false, last_sync: Instant::now() }
+        Self { path, state, dirty: false, last_sync: Instant::now(), last_prune: None }
     }
 
     /// The current state.
@@ -172,6 +243,14 @@ impl CheckpointWriter {
 
     /// Writes the checkpoints if anything changed.
     pub fn save(&mut self, force_sync: bool) -> Result<()> {
+        if self.last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
+            self.last_prune = Some(Instant::now());
+            let gone = self.state.prune_gone();
+            if gone > 0 {
+                tracing::debug!("forgot the checkpoints of {gone} files gone for good");
+                self.dirty = true;
+            }
+        }
         if !self.dirty {
             return Ok(());
         }
@@ -204,16 +283,62 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.json");
         let mut w = CheckpointWriter::new(path.clone(), Checkpoints::load(&path).unwrap());
-        let pos = FilePosition { path: "/x".into(), dev: 1, ino: 2, offset: 30, fingerprint: Fingerprint::of(b"abc") };
+        // A real file: saving prunes the entries of files that are not there.
+        let log = dir.path().join("x.log");
+        std::fs::write(&log, "abc\n").unwrap();
+        let meta = std::fs::metadata(&log).unwrap();
+        let pos = FilePosition { path: log, dev: meta.dev(), ino: meta.ino(), offset: 30, fingerprint: Fingerprint::of(b"abc") };
         w.record(&Position::File(pos.clone()));
         w.record(&Position::Journal { journal: "system".into(), cursor: "s=1;i=2".into() });
         w.save(true).unwrap();
         let back = Checkpoints::load(&path).unwrap();
-        assert_eq!(back.file(1, 2), Some(&pos));
+        assert_eq!(back.file(pos.dev, pos.ino), Some(&pos));
         assert_eq!(back.journals["system"], "s=1;i=2");
         std::fs::write(&path, "{ not json").unwrap();
         assert_eq!(Checkpoints::load(&path).unwrap(), Checkpoints::default());
         assert_eq!(std::fs::read_to_string(path.with_extension("json.damaged")).unwrap(), "{ not json");
         assert!(!path.exists());
+    }
+
+    /// Issue 10: entries of files gone for good are pruned; a file rotated
+    /// within its directory, or in a directory that cannot be read, keeps
+    /// its entry.
+    #[test]
+    fn files_gone_for_good_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = Checkpoints::default();
+        let mut add = |path: PathBuf, dev, ino| {
+            state.record(&Position::File(FilePosition { path, dev, ino, offset: 1, fingerprint: Fingerprint::of(b"x") }))
+        };
+        let id = |p: &Path| {
+            let m = std::fs::metadata(p).unwrap();
+            (m.dev(), m.ino())
+        };
+        let (live, rotated, removed) = (dir.path().join("live.log"), dir.path().join("app.log"), dir.path().join("gone.log"));
+        for p in [&live, &rotated, &removed] {
+            std::fs::write(p, "x\n").unwrap();
+        }
+        let (l, r, g) = (id(&live), id(&rotated), id(&removed));
+        add(live, l.0, l.1);
+        add(rotated.clone(), r.0, r.1);
+        add(removed.clone(), g.0, g.1);
+        add(dir.path().join("no-such-dir/x.log"), 1, 2);
+        std::fs::rename(&rotated, dir.path().join("app.log.1")).unwrap();
+        std::fs::remove_file(&removed).unwrap();
+        assert_eq!(state.prune_gone(), 2);
+        assert!(state.file(l.0, l.1).is_some() && state.file(r.0, r.1).is_some(), "{state:?}");
+        assert!(state.file(g.0, g.1).is_none());
+    }
+
+    /// Issue 10: one owner of a data directory's checkpoints at a time.
+    #[test]
+    fn a_second_owner_of_the_checkpoints_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Checkpoints::path_in(dir.path());
+        let held = Checkpoints::lock(&path).unwrap();
+        let err = Checkpoints::lock(&path).unwrap_err().to_string();
+        assert!(err.contains("another logarithm monitor") && err.contains(&format!("pid {}", std::process::id())), "{err}");
+        drop(held);
+        Checkpoints::lock(&path).unwrap();
     }
 }

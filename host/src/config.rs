@@ -57,6 +57,11 @@ pub struct Settings {
     pub max_line_bytes: Option<usize>,
 }
 
+/// The largest vocabulary (`-V/--vocab-size`, `vocab_size`): the network
+/// has one input and one output per term, so memory and model size grow
+/// with it (issue 10).
+pub const MAX_VOCAB_SIZE: u32 = 200_000;
+
 /// A loaded config file.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
@@ -91,7 +96,14 @@ impl Config {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
         };
-        let settings: Settings = serde_yaml_ng::from_str::<Option<Settings>>(&text)
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates the text of the config file at `path` (the
+    /// path only names it in errors). Any text is safe here (issue 10: the
+    /// `config` fuzz target).
+    pub fn parse(text: &str, path: PathBuf) -> Result<Self> {
+        let settings: Settings = serde_yaml_ng::from_str::<Option<Settings>>(text)
             .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
             .unwrap_or_default();
         let config = Self { path: Some(path), settings };
@@ -117,6 +129,11 @@ impl Config {
             if value == Some(0) {
                 return Err(self.fail(key, "must be at least 1".into()));
             }
+        }
+        if let Some(v) = s.vocab_size
+            && v > MAX_VOCAB_SIZE
+        {
+            return Err(self.fail("vocab_size", format!("{v} is more than {MAX_VOCAB_SIZE}")));
         }
         if s.max_line_bytes == Some(0) {
             return Err(self.fail("max_line_bytes", "must be at least 1".into()));
@@ -233,6 +250,7 @@ mod tests {
         for (text, needle) in [
             ("threshold: 1.5\n", "threshold: 1.5 is outside [0, 1]"),
             ("vocab_size: 0\n", "vocab_size: must be at least 1"),
+            ("vocab_size: 999999999\n", "vocab_size: 999999999 is more than 200000"),
             ("duration: -5m\n", "duration: \"-5m\": a duration cannot be negative"),
             ("duration: soon\n", "duration"),
             ("colour: blue\n", "unknown field `colour`"),

@@ -4,13 +4,28 @@
 //!
 //! The component is linked with WASI preview 2 (a `wasm32-wasip2` std guest
 //! imports it) but given nothing: no preopened directories, no environment,
-//! no arguments, no network, no stdio. Its memory is capped.
+//! no arguments, no network, no stdio.
+//!
+//! It is also contained (issue 10): its memory, tables and instances are
+//! capped ([`MEMORY_LIMIT`]), every call has a time limit ([`CALL_LIMIT`],
+//! wasmtime's epoch interruption, ticking every [`TICK`]), and a stop
+//! request (SIGTERM) interrupts a call within a tick.
+//! [`ComponentDetector::score_contained`], the monitor's way in, survives a
+//! guest that traps, hits a limit or times out: the instance is dropped and
+//! a fresh one made, the batch is split to find the records that fail on
+//! their own (those come back as errors, to be passed on unscored), and
+//! after [`BREAKER_FAILURES`] such records in a row the circuit breaker
+//! opens: records pass unscored, with one warning, until a probe with
+//! backoff ([`BREAKER_BACKOFF`]) scores again.
 
 use anyhow::{Context, Result, anyhow, bail};
 use logarithm_detector::{Burst, LogRecord, ModelInfo, Repeat, Report, Term, Verdict};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 wasmtime::component::bindgen!({
@@ -25,6 +40,31 @@ pub static EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("LOGARITHM_GUEST_WASM
 
 /// Largest linear memory the component may grow to.
 pub const MEMORY_LIMIT: usize = 1 << 30;
+
+/// How often the engine's epoch ticks: the resolution of [`CALL_LIMIT`]
+/// and how soon a stop request interrupts a call.
+pub const TICK: Duration = Duration::from_millis(100);
+
+/// The longest one call into the component may run. The slowest honest
+/// call is a full batch of the longest lines (256 × 64 KiB, 16 MiB of
+/// text): `logarithm monitor --once` of such a file takes 1.2–1.4 s here
+/// (a test build, on 2 busy cores), of which 1.1 s is compiling the
+/// component and loading the model (a one-line file takes as long), so
+/// each call takes well under a second. 30 s is over twenty times that:
+/// only a stuck guest reaches it. `LOGARITHM_CALL_LIMIT_MS` overrides it
+/// (the tests make it short).
+pub const CALL_LIMIT: Duration = Duration::from_secs(30);
+
+/// Records that fail on their own, in a row without a record scored in
+/// between, before the circuit breaker opens.
+pub const BREAKER_FAILURES: u32 = 3;
+
+/// The first wait before an open breaker probes the guest again; it
+/// doubles after each failed probe, up to [`BREAKER_MAX_BACKOFF`].
+pub const BREAKER_BACKOFF: Duration = Duration::from_secs(5);
+
+/// The longest wait between probes of an open breaker.
+pub const BREAKER_MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// The most bytes of lines one call into the component may carry: a
 /// quarter of its memory, which also holds the model, the batch's copies
@@ -64,6 +104,40 @@ struct State {
     wasi: WasiCtx,
     table: ResourceTable,
     limits: StoreLimits,
+    /// When the call in progress started (the time limit counts from it).
+    call_started: Instant,
+    /// Set by SIGTERM/SIGINT: interrupts the call in progress.
+    stop: Option<Arc<AtomicBool>>,
+    /// Why the last call was interrupted, if it was.
+    interrupted: Option<Interruption>,
+}
+
+/// Why the host interrupted a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Interruption {
+    TimeLimit,
+    Stop,
+}
+
+/// The call limit in force: [`CALL_LIMIT`] or `LOGARITHM_CALL_LIMIT_MS`.
+fn call_limit() -> Duration {
+    std::env::var("LOGARITHM_CALL_LIMIT_MS").ok().and_then(|ms| ms.parse().ok()).map_or(CALL_LIMIT, Duration::from_millis)
+}
+
+/// The engine's epoch clock: one thread per process ticks every engine made
+/// here (one per loaded detector), so that deadlines pass.
+fn start_ticking(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("wasm epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(TICK);
+            }
+        })
+        .expect("cannot start the wasm epoch thread");
 }
 
 impl WasiView for State {
@@ -81,14 +155,74 @@ pub enum ComponentSource<'a> {
     File(&'a Path),
 }
 
-/// A model loaded inside a component instance.
-pub struct ComponentDetector {
+/// Caps on what an instance may create besides memory: the detector (a
+/// `wasm32-wasip2` std guest and its WASI adapter) needs a handful of each.
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLES: usize = 64;
+const MAX_MEMORIES: usize = 8;
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// How long a call may go on after a stop request (SIGTERM): an honest
+/// batch finishes within it, so the batch in flight is still flushed; a
+/// stuck call is interrupted.
+const STOP_GRACE: Duration = Duration::from_secs(2);
+
+/// One instance of the component, with the model loaded in it.
+struct Instance {
     store: Store<State>,
     bindings: Detector,
     handle: ResourceAny,
-    /// Whether normal verdicts carry terms ([`ComponentDetector::set_explain`]),
-    /// kept for the next model.
+}
+
+/// Why a contained call failed.
+enum Failure {
+    /// The guest trapped, hit a limit or ran out of time: the instance is gone.
+    Guest(String),
+    /// No fresh instance could be made (the model no longer loads).
+    Unavailable(String),
+    /// A stop request interrupted the call.
+    Stopped(anyhow::Error),
+}
+
+impl From<Failure> for anyhow::Error {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Guest(msg) | Failure::Unavailable(msg) => anyhow!(msg),
+            Failure::Stopped(e) => e,
+        }
+    }
+}
+
+/// The circuit breaker: closed while records score; open after
+/// [`BREAKER_FAILURES`] records failed in a row, until `open_until`.
+#[derive(Debug, Default)]
+struct Breaker {
+    failures_in_a_row: u32,
+    open_until: Option<Instant>,
+    backoff: Duration,
+    /// Why it opened (shown with each record passed unscored).
+    why: String,
+}
+
+/// A model loaded inside a component instance. The instance is replaced
+/// by a fresh one (the same model and threshold) whenever a call fails.
+pub struct ComponentDetector {
+    engine: Engine,
+    component: Component,
+    linker: Linker<State>,
+    /// The model file and its passphrase, to load into a fresh instance.
+    model: Vec<u8>,
+    passphrase: String,
+    /// The threshold set over the model's own, if any.
+    threshold: Option<f64>,
+    /// Whether normal verdicts carry terms ([`ComponentDetector::set_explain`]).
     explain_all: bool,
+    /// The time limit of a call.
+    limit: Duration,
+    stop: Option<Arc<AtomicBool>>,
+    /// `None` after a failure, until the next call makes a fresh one.
+    instance: Option<Instance>,
+    breaker: Breaker,
 }
 
 /// Why a model could not be loaded, distinguishing the detector's own
@@ -113,6 +247,31 @@ fn error_from_wit(e: wit::Error) -> logarithm_detector::Error {
     }
 }
 
+/// Runs one call into the instance of `store` under the time limit,
+/// interruptible by a stop request, and says why it failed if it did.
+fn guarded<R>(
+    store: &mut Store<State>,
+    what: &str,
+    limit: Duration,
+    call: impl FnOnce(&mut Store<State>) -> wasmtime::Result<R>,
+) -> Result<R, Failure> {
+    let state = store.data_mut();
+    state.call_started = Instant::now();
+    state.interrupted = None;
+    // The callback below runs at the next tick and decides then.
+    store.set_epoch_deadline(1);
+    call(store).map_err(|e| match store.data().interrupted {
+        Some(Interruption::Stop) => Failure::Stopped(anyhow!("stopped while the detector component was {what}")),
+        Some(Interruption::TimeLimit) => {
+            Failure::Guest(format!("the detector component was {what} for longer than its time limit of {:.1} s", limit.as_secs_f64()))
+        }
+        None => {
+            let why = e.downcast_ref::<wasmtime::Trap>().map_or_else(|| format!("{:#}", e.root_cause()), ToString::to_string);
+            Failure::Guest(format!("the detector component failed while {what}: {why}"))
+        }
+    })
+}
+
 impl ComponentDetector {
     /// Compiles and instantiates the component, then decrypts and loads
     /// `model` inside it with `passphrase`.
@@ -120,6 +279,7 @@ impl ComponentDetector {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        config.epoch_interruption(true);
         let engine = Engine::new(&config).wasm_context("cannot set up wasmtime")?;
         let component = match source {
             ComponentSource::Embedded => {
@@ -130,64 +290,164 @@ impl ComponentDetector {
         };
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).wasm_context("cannot link WASI")?;
+        start_ticking(&engine);
+        let mut detector = Self {
+            engine,
+            component,
+            linker,
+            model: model.to_vec(),
+            passphrase: passphrase.to_owned(),
+            threshold: None,
+            limit: call_limit(),
+            stop: None,
+            instance: None,
+            breaker: Breaker::default(),
+            explain_all: true,
+        };
+        detector.instance = Some(detector.instantiate()?);
+        Ok(detector)
+    }
+
+    /// Lets `stop` (set by SIGTERM/SIGINT) interrupt a call that is still
+    /// running [`STOP_GRACE`] after it was set.
+    pub fn interrupt_on(&mut self, stop: Arc<AtomicBool>) {
+        if let Some(instance) = self.instance.as_mut() {
+            instance.store.data_mut().stop = Some(stop.clone());
+        }
+        self.stop = Some(stop);
+    }
+
+    /// A fresh instance with the model (and threshold) loaded.
+    fn instantiate(&self) -> Result<Instance, LoadError> {
         let state = State {
             wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new().memory_size(MEMORY_LIMIT).build(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT)
+                .memories(MAX_MEMORIES)
+                .tables(MAX_TABLES)
+                .table_elements(MAX_TABLE_ELEMENTS)
+                .instances(MAX_INSTANCES)
+                .trap_on_grow_failure(true)
+                .build(),
+            call_started: Instant::now(),
+            stop: self.stop.clone(),
+            interrupted: None,
         };
-        let mut store = Store::new(&engine, state);
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let bindings = Detector::instantiate(&mut store, &component, &linker)
-            .wasm_context("cannot instantiate the detector component (is it a Logarithm detector?)")?;
-        let handle = bindings
-            .logarithm_detector_scoring()
-            .detector()
-            .call_create(&mut store, model, passphrase)
-            .wasm_context("the detector component trapped while loading the model")?
+        let limit = self.limit;
+        store.epoch_deadline_callback(move |mut ctx| {
+            let state = ctx.data_mut();
+            let running = state.call_started.elapsed();
+            if state.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) && running >= STOP_GRACE {
+                state.interrupted = Some(Interruption::Stop);
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            if running >= limit {
+                state.interrupted = Some(Interruption::TimeLimit);
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let bindings = guarded(&mut store, "starting", limit, |store| Detector::instantiate(store, &self.component, &self.linker))
+            .map_err(|f| anyhow!(f).context("cannot instantiate the detector component (is it a Logarithm detector?)"))?;
+        let api = bindings.logarithm_detector_scoring().detector();
+        let handle = guarded(&mut store, "loading the model", limit, |store| api.call_create(store, &self.model, &self.passphrase))
+            .map_err(anyhow::Error::from)?
             .map_err(|e| LoadError::Model(error_from_wit(e)))?;
-        Ok(Self { store, bindings, handle, explain_all: true })
+        if let Some(t) = self.threshold {
+            guarded(&mut store, "setting the threshold", limit, |store| api.call_set_threshold(store, handle, t))
+                .map_err(anyhow::Error::from)?
+                .map_err(|e| anyhow!(error_from_wit(e)))?;
+        }
+        if !self.explain_all {
+            guarded(&mut store, "setting explanations", limit, |store| api.call_set_explain(store, handle, false))
+                .map_err(anyhow::Error::from)?;
+        }
+        Ok(Instance { store, bindings, handle })
+    }
+
+    /// The live instance, a fresh one if the last call failed.
+    fn live(&mut self) -> Result<&mut Instance, Failure> {
+        if self.instance.is_none() {
+            let fresh = self.instantiate().map_err(|e| Failure::Unavailable(format!("cannot start a fresh detector instance: {e:#}")))?;
+            self.instance = Some(fresh);
+        }
+        Ok(self.instance.as_mut().expect("an instance was just made"))
+    }
+
+    /// One call into the live instance; a failure drops the instance (its
+    /// state after a trap or an interruption is not to be trusted).
+    fn call<R>(
+        &mut self,
+        what: &str,
+        f: impl FnOnce(&mut Store<State>, &Detector, ResourceAny) -> wasmtime::Result<R>,
+    ) -> Result<R, Failure> {
+        let limit = self.limit;
+        let instance = self.live()?;
+        let (bindings, handle) = (&instance.bindings, instance.handle);
+        let result = guarded(&mut instance.store, what, limit, |store| f(store, bindings, handle));
+        if result.is_err() {
+            self.instance = None;
+        }
+        result
     }
 
     /// Loads another model into the same instance (no recompilation), with
     /// `threshold` if given, and returns its threshold in force. The old
     /// model keeps scoring unless every step succeeded. The memory of kinds
     /// reported moves to the new model, which keeps those it still finds
-    /// anomalous.
+    /// anomalous (issue 15).
     pub fn replace_model(&mut self, model: &[u8], passphrase: &str, threshold: Option<f64>) -> Result<f64, LoadError> {
-        let api = self.bindings.logarithm_detector_scoring().detector();
-        let handle = api
-            .call_create(&mut self.store, model, passphrase)
-            .wasm_context("the detector component trapped while loading the model")?
-            .map_err(|e| LoadError::Model(error_from_wit(e)))?;
-        let ready = threshold
-            .map_or(Ok(Ok(())), |t| api.call_set_threshold(&mut self.store, handle, t))
-            .wasm_context("the detector component trapped in set-threshold")
+        let created =
+            self.call("loading a model", |store, b, _| b.logarithm_detector_scoring().detector().call_create(store, model, passphrase));
+        let handle = created.map_err(anyhow::Error::from)?.map_err(|e| LoadError::Model(error_from_wit(e)))?;
+        let ready = self
+            .call("setting the threshold", |store, b, _| {
+                threshold.map_or(Ok(Ok(())), |t| b.logarithm_detector_scoring().detector().call_set_threshold(store, handle, t))
+            })
+            .map_err(anyhow::Error::from)
             .and_then(|set| set.map_err(|e| anyhow!(error_from_wit(e))))
             .and_then(|()| {
-                api.call_set_explain(&mut self.store, handle, self.explain_all)
-                    .wasm_context("the detector component trapped in set-explain")
+                let explain = self.explain_all;
+                self.call("setting explanations", |store, b, _| {
+                    b.logarithm_detector_scoring().detector().call_set_explain(store, handle, explain)
+                })
+                .map_err(anyhow::Error::from)
             })
-            .and_then(|()| api.call_info(&mut self.store, handle).wasm_context("the detector component trapped in info"));
+            .and_then(|()| {
+                self.call("describing the model", |store, b, _| b.logarithm_detector_scoring().detector().call_info(store, handle))
+                    .map_err(anyhow::Error::from)
+            });
+        if ready.is_ok() {
+            // The kinds already reported carry over, less those the new
+            // model knows (a retrained model clears them).
+            let carried = self.call("carrying over the kinds reported", |store, b, old| {
+                let api = b.logarithm_detector_scoring().detector();
+                let memory = api.call_save_memory(&mut *store, old)?;
+                api.call_restore_memory(store, handle, &memory)
+            });
+            match carried {
+                Ok(Ok(kept)) => tracing::debug!("{kept} kinds of anomalies already reported carried over to the new model"),
+                Ok(Err(e)) => tracing::warn!("the kinds of anomalies already reported were not carried over: {}", error_from_wit(e)),
+                Err(e) => tracing::warn!("the kinds of anomalies already reported were not carried over: {:#}", anyhow::Error::from(e)),
+            }
+        }
+        let Some(instance) = self.instance.as_mut() else {
+            // A call failed and took the instance (and the new handle) with it.
+            return Err(LoadError::Host(ready.err().unwrap_or_else(|| anyhow!("the detector instance was lost"))));
+        };
         match ready {
             Ok(info) => {
-                // The kinds already reported carry over, less those the new
-                // model knows (a retrained model clears them).
-                let carried = api
-                    .call_save_memory(&mut self.store, self.handle)
-                    .and_then(|memory| api.call_restore_memory(&mut self.store, handle, &memory))
-                    .wasm_context("the detector component trapped while carrying over the kinds reported");
-                match carried {
-                    Ok(Ok(kept)) => tracing::debug!("{kept} kinds of anomalies already reported carried over to the new model"),
-                    Ok(Err(e)) => tracing::warn!("the kinds of anomalies already reported were not carried over: {}", error_from_wit(e)),
-                    Err(e) => tracing::warn!("{e:#}"),
-                }
-                let old = std::mem::replace(&mut self.handle, handle);
+                let old = std::mem::replace(&mut instance.handle, handle);
                 // The old detector is no longer used; failing to free it only leaks it.
-                let _ = old.resource_drop(&mut self.store);
+                let _ = old.resource_drop(&mut instance.store);
+                (self.model, self.passphrase, self.threshold) = (model.to_vec(), passphrase.to_owned(), threshold);
                 Ok(info.threshold)
             }
             Err(e) => {
-                let _ = handle.resource_drop(&mut self.store);
+                let _ = handle.resource_drop(&mut instance.store);
                 Err(LoadError::Host(e))
             }
         }
@@ -195,12 +455,7 @@ impl ComponentDetector {
 
     /// Describes the loaded model.
     pub fn info(&mut self) -> Result<ModelInfo> {
-        let i = self
-            .bindings
-            .logarithm_detector_scoring()
-            .detector()
-            .call_info(&mut self.store, self.handle)
-            .wasm_context("the detector component trapped in info")?;
+        let i = self.call("describing the model", |store, b, h| b.logarithm_detector_scoring().detector().call_info(store, h))?;
         Ok(ModelInfo {
             version: i.version,
             format_version: i.format_version,
@@ -214,71 +469,144 @@ impl ComponentDetector {
 
     /// Overrides the model's threshold.
     pub fn set_threshold(&mut self, threshold: f64) -> Result<()> {
-        self.bindings
-            .logarithm_detector_scoring()
-            .detector()
-            .call_set_threshold(&mut self.store, self.handle, threshold)
-            .wasm_context("the detector component trapped in set-threshold")?
-            .map_err(|e| anyhow!(error_from_wit(e)))
+        self.call("setting the threshold", |store, b, h| {
+            b.logarithm_detector_scoring().detector().call_set_threshold(store, h, threshold)
+        })?
+        .map_err(|e| anyhow!(error_from_wit(e)))?;
+        self.threshold = Some(threshold);
+        Ok(())
     }
 
     /// Whether every verdict names its terms (the default) or only
     /// anomalies do: a monitor that prints only anomalies saves copying an
-    /// explanation out of the component for every normal line. Kept for
-    /// models loaded later.
+    /// explanation out of the component for every normal line (issue 11).
+    /// Kept for fresh instances and models loaded later.
     pub fn set_explain(&mut self, all: bool) -> Result<()> {
         self.explain_all = all;
-        self.bindings
-            .logarithm_detector_scoring()
-            .detector()
-            .call_set_explain(&mut self.store, self.handle, all)
-            .wasm_context("the detector component trapped in set-explain")
-    }
-
-    /// Scores a batch of records in one call into the component.
-    pub fn score_batch(&mut self, records: &[LogRecord]) -> Result<Vec<Verdict>> {
-        let batch: Vec<wit::LogRecord> = records.iter().map(record_to_wit).collect();
-        let verdicts = self
-            .bindings
-            .logarithm_detector_scoring()
-            .detector()
-            .call_score_batch(&mut self.store, self.handle, &batch)
-            .wasm_context("the detector component trapped while scoring")?;
-        if verdicts.len() != records.len() {
-            bail!("the detector component returned {} verdicts for {} records", verdicts.len(), records.len());
-        }
-        Ok(verdicts.into_iter().map(verdict_from_wit).collect())
+        Ok(self.call("setting explanations", |store, b, h| b.logarithm_detector_scoring().detector().call_set_explain(store, h, all))?)
     }
 
     /// The component's memory of reported kinds, to keep across a restart
-    /// or hand to the next model ([`ComponentDetector::restore_memory`]).
+    /// ([`ComponentDetector::restore_memory`]).
     pub fn save_memory(&mut self) -> Result<Vec<u8>> {
-        self.bindings
-            .logarithm_detector_scoring()
-            .detector()
-            .call_save_memory(&mut self.store, self.handle)
-            .wasm_context("the detector component trapped in save-memory")
+        Ok(self.call("saving the kinds reported", |store, b, h| b.logarithm_detector_scoring().detector().call_save_memory(store, h))?)
     }
 
     /// Restores a memory of reported kinds; returns the kinds kept.
     pub fn restore_memory(&mut self, state: &[u8]) -> Result<u32> {
-        self.bindings
-            .logarithm_detector_scoring()
-            .detector()
-            .call_restore_memory(&mut self.store, self.handle, state)
-            .wasm_context("the detector component trapped in restore-memory")?
-            .map_err(|e| anyhow!(error_from_wit(e)))
+        self.call("restoring the kinds reported", |store, b, h| {
+            b.logarithm_detector_scoring().detector().call_restore_memory(store, h, state)
+        })?
+        .map_err(|e| anyhow!(error_from_wit(e)))
+    }
+
+    /// Scores a batch of records in one call into the component; any
+    /// failure is an error for the whole batch (see [`Self::score_contained`]
+    /// for the monitor's way, which survives a misbehaving guest).
+    pub fn score_batch(&mut self, records: &[LogRecord]) -> Result<Vec<Verdict>> {
+        Ok(self.try_batch(records)?)
+    }
+
+    fn try_batch(&mut self, records: &[LogRecord]) -> Result<Vec<Verdict>, Failure> {
+        let batch: Vec<wit::LogRecord> = records.iter().map(record_to_wit).collect();
+        let verdicts = self.call("scoring", |store, b, h| b.logarithm_detector_scoring().detector().call_score_batch(store, h, &batch))?;
+        if verdicts.len() != records.len() {
+            self.instance = None;
+            return Err(Failure::Guest(format!(
+                "the detector component returned {} verdicts for {} records",
+                verdicts.len(),
+                records.len()
+            )));
+        }
+        Ok(verdicts.into_iter().map(verdict_from_wit).collect())
     }
 
     /// Scores one record (one call into the component; batches are faster).
     pub fn score(&mut self, record: &LogRecord) -> Result<Verdict> {
-        let verdict = self
-            .bindings
-            .logarithm_detector_scoring()
-            .detector()
-            .call_score(&mut self.store, self.handle, &record_to_wit(record))
-            .wasm_context("the detector component trapped while scoring")?;
+        let record = record_to_wit(record);
+        let verdict = self.call("scoring", |store, b, h| b.logarithm_detector_scoring().detector().call_score(store, h, &record))?;
         Ok(verdict_from_wit(verdict))
+    }
+
+    /// Scores a batch, surviving a guest that traps, hits a limit or runs
+    /// out of time: each record gets its verdict, or why it could not be
+    /// scored (to be passed on unscored). A failed call is retried on a
+    /// fresh instance, halving the batch until the records that fail on
+    /// their own are found; those are never retried. While the circuit
+    /// breaker is open, records come back unscored without a call. The
+    /// only error is a stop request that interrupted a stuck call: the
+    /// batch is then not done, and is read again after a restart.
+    pub fn score_contained(&mut self, records: &[LogRecord]) -> Result<Vec<Result<Verdict, String>>> {
+        let mut out = Vec::with_capacity(records.len());
+        if let Some(until) = self.breaker.open_until {
+            if Instant::now() < until {
+                out.extend(records.iter().map(|_| Err(self.breaker.why.clone())));
+                return Ok(out);
+            }
+            // Half open: one call decides.
+            match self.try_batch(records) {
+                Ok(verdicts) => {
+                    tracing::warn!("the detector component scores again; records are no longer passed unscored");
+                    self.breaker = Breaker::default();
+                    out.extend(verdicts.into_iter().map(Ok));
+                }
+                Err(Failure::Stopped(e)) => return Err(e),
+                Err(Failure::Guest(why) | Failure::Unavailable(why)) => {
+                    self.breaker.backoff = (self.breaker.backoff * 2).min(BREAKER_MAX_BACKOFF);
+                    self.breaker.open_until = Some(Instant::now() + self.breaker.backoff);
+                    tracing::debug!("the detector component still fails ({why}); next try in {:?}", self.breaker.backoff);
+                    out.extend(records.iter().map(|_| Err(self.breaker.why.clone())));
+                }
+            }
+            return Ok(out);
+        }
+        self.score_part(records, &mut out)?;
+        Ok(out)
+    }
+
+    /// Scores `records` into `out`, splitting them on failure.
+    fn score_part(&mut self, records: &[LogRecord], out: &mut Vec<Result<Verdict, String>>) -> Result<()> {
+        if self.breaker.open_until.is_some() {
+            out.extend(records.iter().map(|_| Err(self.breaker.why.clone())));
+            return Ok(());
+        }
+        match self.try_batch(records) {
+            Ok(verdicts) => {
+                self.breaker.failures_in_a_row = 0;
+                out.extend(verdicts.into_iter().map(Ok));
+            }
+            Err(Failure::Stopped(e)) => return Err(e),
+            Err(Failure::Unavailable(why)) => {
+                self.open_breaker(why);
+                out.extend(records.iter().map(|_| Err(self.breaker.why.clone())));
+            }
+            Err(Failure::Guest(why)) if records.len() == 1 => {
+                tracing::warn!("a record made the detector component fail on its own; it is passed on unscored: {why}");
+                out.push(Err(format!("not scored: {why}")));
+                self.breaker.failures_in_a_row += 1;
+                if self.breaker.failures_in_a_row >= BREAKER_FAILURES {
+                    self.open_breaker(format!("{BREAKER_FAILURES} records in a row made it fail, the last: {why}"));
+                }
+            }
+            Err(Failure::Guest(why)) => {
+                tracing::debug!("a batch of {} records failed ({why}); splitting it", records.len());
+                let (left, right) = records.split_at(records.len() / 2);
+                self.score_part(left, out)?;
+                self.score_part(right, out)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the circuit breaker, with its one warning.
+    fn open_breaker(&mut self, why: String) {
+        self.breaker.backoff = BREAKER_BACKOFF;
+        self.breaker.open_until = Some(Instant::now() + BREAKER_BACKOFF);
+        tracing::warn!(
+            "the detector component keeps failing ({why}); records are passed on unscored until it recovers (checked again with backoff, first in {} s)",
+            BREAKER_BACKOFF.as_secs()
+        );
+        self.breaker.why = format!("not scored: the detector component is failing ({why})");
     }
 }
 
@@ -312,6 +640,8 @@ impl Drop for ComponentDetector {
     fn drop(&mut self) {
         // Guest resources must be dropped explicitly; a failure here only
         // means the instance is already unusable.
-        let _ = self.handle.resource_drop(&mut self.store);
+        if let Some(instance) = self.instance.as_mut() {
+            let _ = instance.handle.resource_drop(&mut instance.store);
+        }
     }
 }

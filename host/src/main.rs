@@ -357,6 +357,8 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let follow = !args.once;
     let use_checkpoints = follow && !args.no_checkpoint;
     let checkpoint_file = use_checkpoints.then(|| Checkpoints::path_in(data_dir.root()));
+    // Held while this monitor runs: a second one on the data directory would overwrite its checkpoints.
+    let _checkpoint_lock = checkpoint_file.as_deref().map(Checkpoints::lock).transpose()?;
     let checkpoints = match &checkpoint_file {
         Some(path) => Checkpoints::load(path)?,
         None => Checkpoints::default(),

@@ -154,6 +154,7 @@ pub fn run<W: Write>(
 ) -> Result<MonitorStats> {
     let batch_size = config.batch_size.max(1);
     let (tx, rx) = sync_channel::<Line>(batch_size * 4);
+    detector.interrupt_on(stop.clone());
     let mut handles = sources::spawn(&config.sources, &config.read, &tx, stop);
     drop(tx);
     let mut checkpoints = config.checkpoint_file.clone().map(|path| CheckpointWriter::new(path, (*config.read.checkpoints).clone()));
@@ -178,13 +179,16 @@ pub fn run<W: Write>(
         if !pending.lines.is_empty() {
             // Lines a bug kept from parsing are passed on unscored, with why.
             let records: Vec<_> = pending.lines.iter().filter(|l| l.error.is_none()).map(|l| l.record.clone()).collect();
-            let verdicts = detector.score_batch(&records).with_context(|| {
+            // A record the guest fails on is passed on unscored, with why (issue 10).
+            let verdicts = detector.score_contained(&records).with_context(|| {
                 let first = &pending.lines[0];
                 format!("{} records from {} line {} on were not scored", pending.lines.len(), first.origin, first.line_no)
             })?;
-            let mut verdicts = verdicts.iter();
-            for line in &pending.lines {
-                match line.error.is_none().then(|| verdicts.next()).flatten() {
+            let mut verdicts = verdicts.into_iter();
+            for line in &mut pending.lines {
+                let verdict =
+                    line.error.is_none().then(|| verdicts.next()).flatten().and_then(|v| v.map_err(|e| line.error = Some(e)).ok());
+                match verdict.as_ref() {
                     Some(verdict) => {
                         stats.scored += 1;
                         crate::metrics::count(|m| m.scored(verdict.anomalous));

@@ -28,6 +28,20 @@ use std::path::{Path, PathBuf};
 pub const BLOCK: usize = 8192;
 /// Lines per chunk file.
 pub const CHUNK_LINES: u64 = 65_536;
+/// Longest term counted for the vocabulary, bytes. A longer one (a blob,
+/// a 64 KiB line without separators) is still in the spilled lines, so it
+/// counts as unseen like at scoring time, but is never a vocabulary
+/// candidate, and never costs the document-frequency table its size.
+pub const MAX_TERM_BYTES: usize = 256;
+/// What the document-frequency table may hold, bytes (estimated with
+/// [`DF_ENTRY_OVERHEAD`]): past it the rarest terms are dropped, as past
+/// its cap in terms, so training memory is bounded in bytes, not only in
+/// count (issue 10).
+pub const DF_MAX_BYTES: usize = 256 << 20;
+/// Bytes an entry costs besides its text: the `String` and count in the
+/// table, the table's own slot and control byte, the allocator's header.
+const DF_ENTRY_OVERHEAD: usize = 64;
+
 /// Separates terms in a spilled line (the tokenizer never emits it).
 const TERM_SEP: char = '\u{1f}';
 
@@ -72,6 +86,9 @@ pub struct CorpusBuilder<'a> {
     chunks: Vec<(PathBuf, u64)>,
     df: HashMap<String, u64>,
     df_cap: usize,
+    /// The table's estimated size ([`DF_ENTRY_OVERHEAD`] per entry plus the text).
+    df_bytes: usize,
+    df_max_bytes: usize,
     lines: u64,
     pruned: bool,
     rates: RateLearner,
@@ -93,8 +110,9 @@ pub struct TermCorpus {
 
 impl<'a> CorpusBuilder<'a> {
     /// A builder spilling into `dir`. The document-frequency table keeps at
-    /// most `max(200_000, 20 × vocab_size)` terms; beyond that the rarest
-    /// are dropped (they could not enter the vocabulary anyway).
+    /// most `max(200_000, 20 × vocab_size)` terms and [`DF_MAX_BYTES`];
+    /// beyond either the rarest are dropped (they could not enter the
+    /// vocabulary anyway).
     pub fn new(tokenizer: Tokenizer, dir: &'a Path, vocab_size: usize) -> Self {
         Self {
             tokenizer,
@@ -105,6 +123,8 @@ impl<'a> CorpusBuilder<'a> {
             chunks: Vec::new(),
             df: HashMap::new(),
             df_cap: (20 * vocab_size).max(200_000),
+            df_bytes: 0,
+            df_max_bytes: DF_MAX_BYTES,
             lines: 0,
             pruned: false,
             rates: RateLearner::default(),
@@ -157,17 +177,24 @@ impl<'a> CorpusBuilder<'a> {
             // Its kind (the sorted terms, repeats kept), counted per minute.
             self.rates.observe(kinds::kind_id(&record_terms), timestamp_us);
             record_terms.dedup();
-            for t in record_terms {
-                *self.df.entry(t).or_default() += 1;
+            for t in record_terms.into_iter().filter(|t| t.len() <= MAX_TERM_BYTES) {
+                let bytes = t.len() + DF_ENTRY_OVERHEAD;
+                let count = self.df.entry(t).or_insert_with(|| {
+                    self.df_bytes += bytes;
+                    0
+                });
+                *count += 1;
+            }
+            // Checked per record: a block of long lines could otherwise
+            // overshoot the bound many times over before the block ends.
+            if self.df.len() > self.df_cap || self.df_bytes > self.df_max_bytes {
+                self.prune();
             }
             self.lines += 1;
             self.chunk_lines += 1;
             if self.chunk_lines >= CHUNK_LINES {
                 self.close_chunk()?;
             }
-        }
-        if self.df.len() > self.df_cap {
-            self.prune();
         }
         Ok(())
     }
@@ -181,15 +208,21 @@ impl<'a> CorpusBuilder<'a> {
         Ok(())
     }
 
-    /// Drops the rarest terms until the table is at half its cap.
+    /// Drops the rarest terms until the table is at half its caps (in
+    /// terms and in bytes).
     fn prune(&mut self) {
-        let mut floor = 1;
-        while self.df.len() > self.df_cap / 2 {
+        while self.df.len() > self.df_cap / 2 || self.df_bytes > self.df_max_bytes / 2 {
+            // The rarest count left, whatever it is (each round drops at least one term).
+            let floor = self.df.values().copied().min().unwrap_or(u64::MAX);
             self.df.retain(|_, c| *c > floor);
-            floor += 1;
+            self.df_bytes = self.df.keys().map(|t| t.len() + DF_ENTRY_OVERHEAD).sum();
         }
         if !self.pruned {
-            tracing::warn!("more than {} distinct terms: the counts of rare terms are approximate", self.df_cap);
+            tracing::warn!(
+                "more than {} distinct terms or {} MiB of them: the counts of rare terms are approximate",
+                self.df_cap,
+                self.df_max_bytes >> 20
+            );
         }
         self.pruned = true;
     }
@@ -360,6 +393,29 @@ mod tests {
         assert_eq!(samples.len(), 2);
         assert_eq!(samples.iter().map(|s| s.count).sum::<u64>(), features.lines);
         assert!(!dir.path().join("terms-00000").exists());
+    }
+
+    /// Issue 10: training memory is bounded in bytes: overlong terms are
+    /// not counted, and the table of long distinct terms is pruned by size,
+    /// keeping the frequent ones.
+    #[test]
+    fn the_document_frequency_table_is_bounded_in_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut b = CorpusBuilder::new(Tokenizer::default(), dir.path(), 100);
+        b.df_max_bytes = 64 << 10;
+        let blob: String = "q".repeat(MAX_TERM_BYTES + 1);
+        for i in 0..20_000u32 {
+            // A distinct 200-byte word per line (letters: not masked), a
+            // common word, and a blob too long to be a term of the vocabulary.
+            let word: String = format!("{i:08}").bytes().map(|d| char::from(b'k' + d - b'0')).collect::<String>().repeat(25);
+            b.push(LogRecord::from_message(format!("common {word} {blob}"))).unwrap();
+            assert!(b.df_bytes <= b.df_max_bytes + 2 * (MAX_TERM_BYTES + DF_ENTRY_OVERHEAD), "{} bytes", b.df_bytes);
+        }
+        let corpus = b.finish().unwrap();
+        assert!(corpus.pruned);
+        assert_eq!(corpus.df["common"], 20_000, "frequent terms survive pruning");
+        assert!(!corpus.df.contains_key(&blob), "an overlong term is not counted");
+        assert!(corpus.df.len() < 1_000, "{} terms kept", corpus.df.len());
     }
 
     #[test]

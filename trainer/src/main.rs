@@ -168,7 +168,7 @@ struct TrainArgs {
     #[arg(short = 't', long = "time", env = "LOGARITHM_DURATION", value_name = "DURATION", value_parser = humantime::parse_duration)]
     time: Option<Duration>,
     /// Vocabulary size: the most frequent terms kept [default: 10000].
-    #[arg(short = 'V', long = "vocab-size", env = "LOGARITHM_VOCAB_SIZE", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(short = 'V', long = "vocab-size", env = "LOGARITHM_VOCAB_SIZE", value_parser = clap::value_parser!(u32).range(1..=logarithm::config::MAX_VOCAB_SIZE as i64))]
     vocab_size: Option<u32>,
     /// Lines per training mini-batch [default: 256].
     #[arg(short = 'B', long = "batch-size", env = "LOGARITHM_BATCH_SIZE", value_parser = clap::value_parser!(u32).range(1..=65536))]

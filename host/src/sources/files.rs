@@ -187,19 +187,22 @@ fn open_regular(path: &Path) -> Result<File, String> {
     }
 }
 
-/// Why a path a glob matched is not followed: a symlink that leads out of
-/// its directory (one planted in a watched directory must not make the
-/// monitor read, say, /etc/shadow); named on the command line, it is read.
-fn symlink_out_of_its_directory(path: &Path) -> Option<String> {
-    if !fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-        return None;
-    }
-    let dir = path.parent().and_then(|d| fs::canonicalize(if d.as_os_str().is_empty() { Path::new(".") } else { d }).ok())?;
+/// Why a path a glob matched is not followed: it resolves out of the part
+/// of the pattern named literally (the directory before the first glob
+/// character), through a symlink at *any* component. A symlink planted in
+/// a watched directory, as the file itself or as a directory on the way
+/// (`/var/log/*/syslog` with `/var/log/app -> /etc`), must not make the
+/// monitor read, say, /etc/shadow; named on the command line, it is read.
+fn escapes_its_pattern(path: &Path, pattern: &str) -> Option<String> {
+    let base = watch_base(pattern);
+    let base = base.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = fs::canonicalize(base).ok()?;
     match fs::canonicalize(path) {
-        Ok(target) if target.starts_with(&dir) => None,
+        Ok(target) if target.starts_with(&base) => None,
         Ok(target) => Some(format!(
-            "{} is a symlink out of its directory (to {}); not followed (name it on the command line to read it)",
+            "{} (matched by {pattern}) leads out of {} through a symlink (to {}); not followed (name it on the command line to read it)",
             path.display(),
+            base.display(),
             target.display()
         )),
         Err(_) => None,
@@ -231,8 +234,16 @@ fn head(file: &File, len: usize) -> std::io::Result<Vec<u8>> {
 }
 
 impl Tailer<'_> {
+    /// True while a path (or pattern) that had a problem waits for its next
+    /// try: a follower retries it with the backoff of [`Self::problem`]
+    /// (1 s doubling to 60 s), not every poll.
+    fn waiting(&self, key: &str) -> bool {
+        self.options.follow && self.backoff.get(key).is_some_and(|(next, _)| Instant::now() < *next)
+    }
+
     /// Notes a problem with a path: when following, logged at most once per
-    /// backoff period (1 s doubling to 60 s); always remembered once, and
+    /// backoff period (1 s doubling to 60 s), which is also when it is
+    /// tried again ([`Self::waiting`]); always remembered once, and
     /// reported by the caller when reading once (so it is said once).
     fn problem(&mut self, key: &str, msg: String) {
         let now = Instant::now();
@@ -255,8 +266,15 @@ impl Tailer<'_> {
             self.expand(pattern, &mut paths);
         }
         for path in &paths {
+            let key = path.display().to_string();
+            if self.waiting(&key) {
+                continue;
+            }
             let meta = match fs::metadata(path) {
-                Ok(m) => m,
+                Ok(m) => {
+                    self.backoff.remove(&key);
+                    m
+                }
                 Err(e) => {
                     self.problem(&path.display().to_string(), format!("cannot open {}: {e}", path.display()));
                     continue;
@@ -281,9 +299,16 @@ impl Tailer<'_> {
 
     fn expand(&mut self, pattern: &str, out: &mut Vec<PathBuf>) {
         if has_glob(pattern) {
+            if self.waiting(pattern) {
+                return;
+            }
             let mut matched = false;
             for entry in glob::glob(pattern).into_iter().flatten() {
                 match entry {
+                    Ok(path) if let Some(msg) = escapes_its_pattern(&path, pattern) => {
+                        matched = true;
+                        self.problem(&path.display().to_string(), msg);
+                    }
                     Ok(path) if path.is_dir() => {
                         if self.options.recursive {
                             matched = true;
@@ -300,16 +325,16 @@ impl Tailer<'_> {
                     }
                     Ok(path) => {
                         matched = true;
-                        if let Some(msg) = symlink_out_of_its_directory(&path) {
-                            self.problem(&path.display().to_string(), msg);
-                        } else if !skipped(&path) {
+                        if !skipped(&path) {
                             out.push(path);
                         }
                     }
                     Err(e) => self.problem(pattern, format!("cannot read {}: {}", e.path().display(), e.error())),
                 }
             }
-            if !matched {
+            if matched {
+                self.backoff.remove(pattern);
+            } else {
                 self.problem(pattern, format!("no file matches {pattern}"));
             }
             return;

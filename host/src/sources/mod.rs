@@ -19,9 +19,10 @@ use logarithm_detector::{LogRecord, parse};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::sync::mpsc::SyncSender;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{SyncSender, sync_channel};
 use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
 
 /// Default cap on one line, bytes.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
@@ -53,12 +54,78 @@ pub struct Line {
 /// message with the reason, not the reader (issue 10).
 pub fn contained<T>(origin: &str, line_no: u64, parse: impl FnOnce() -> T) -> Result<T, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(parse)).map_err(|panic| {
-        let why =
-            panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+        let why = panic_message(&*panic);
         let msg = format!("parsing failed (a bug: {why}); passed on unscored");
         tracing::error!("{origin} line {line_no}: {msg}");
         msg
     })
+}
+
+/// The message a panic was raised with.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default()
+}
+
+/// The first wait before a failed reader is restarted; it doubles after
+/// each failure, up to [`MAX_RESTART_BACKOFF`], and starts again from here
+/// once a reader has run that long.
+const RESTART_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
+
+/// A reader job: reads with the options given, sends to the sender, stops
+/// when the flag is set.
+type Job = dyn Fn(&ReadOptions, &SyncSender<Line>, &AtomicBool) -> SourceResult + Send + Sync;
+
+/// Runs a follower's reader and brings it back when it fails (issue 10):
+/// an error or a panic is logged at error level with its cause, and the
+/// reader is restarted after a backoff (1 s doubling to 60 s), resuming
+/// just after the last line it delivered. A reader that fails on its first
+/// start, before delivering anything (a journal directory that is not
+/// there), has failed for good: that is returned, as without supervision.
+fn supervised(name: &str, options: &ReadOptions, tx: &SyncSender<Line>, stop: &Arc<AtomicBool>, job: Arc<Job>) -> SourceResult {
+    let mut resume = (*options.checkpoints).clone();
+    let mut backoff = RESTART_BACKOFF;
+    for attempt in 1.. {
+        let (inner_tx, inner_rx) = sync_channel::<Line>(64);
+        let options = ReadOptions { checkpoints: Arc::new(resume.clone()), ..options.clone() };
+        let (job, stop_job) = (job.clone(), stop.clone());
+        let started = Instant::now();
+        let handle = thread::Builder::new()
+            .name(format!("reader {name}"))
+            .spawn(move || job(&options, &inner_tx, &stop_job))
+            .map_err(|e| format!("cannot start the reader of {name}: {e}"))?;
+        let mut delivered = false;
+        for line in inner_rx.iter() {
+            resume.record(&line.position);
+            delivered = true;
+            if tx.send(line).is_err() {
+                break; // the monitor is gone; the reader's next send fails and it ends
+            }
+        }
+        drop(inner_rx);
+        let why = match handle.join() {
+            Ok(Ok(problems)) => return Ok(problems),
+            Ok(Err(msg)) if attempt == 1 && !delivered => return Err(msg),
+            Ok(Err(msg)) => msg,
+            Err(panic) => format!("it panicked (a bug: {})", panic_message(&*panic)),
+        };
+        if stop.load(Ordering::Relaxed) {
+            return Err(why);
+        }
+        if started.elapsed() >= MAX_RESTART_BACKOFF {
+            backoff = RESTART_BACKOFF;
+        }
+        tracing::error!("the reader of {name} failed: {why}; restarting it in {} s", backoff.as_secs());
+        let until = Instant::now() + backoff;
+        while Instant::now() < until {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(Vec::new());
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+        backoff = (backoff * 2).min(MAX_RESTART_BACKOFF);
+    }
+    unreachable!("the attempts never run out")
 }
 
 /// What to read.
@@ -159,17 +226,28 @@ pub fn spawn(
         let handle = thread::Builder::new().name(format!("source {name}")).spawn(job).expect("cannot spawn a source thread");
         (name, handle)
     };
-    if !paths.is_empty() {
+    // A follower's readers are supervised (restarted when they fail); a
+    // batch scan's run once, and their failure is reported.
+    let run = |name: String, job: Arc<Job>| -> Box<dyn FnOnce() -> SourceResult + Send> {
         let (options, tx, stop) = (options.clone(), tx.clone(), stop.clone());
-        handles.push(start(paths.join(", "), Box::new(move || files::tail(&paths, &options, &tx, &stop))));
+        if options.follow {
+            Box::new(move || supervised(&name, &options, &tx, &stop, job))
+        } else {
+            Box::new(move || job(&options, &tx, &stop))
+        }
+    };
+    if !paths.is_empty() {
+        let name = paths.join(", ");
+        handles.push(start(name.clone(), run(name, Arc::new(move |options, tx, stop| files::tail(&paths, options, tx, stop)))));
     }
     for spec in specs {
-        let (options, tx, stop) = (options.clone(), tx.clone(), stop.clone());
+        let (options, tx) = (options.clone(), tx.clone());
         match spec {
             SourceSpec::Path(_) => {}
             SourceSpec::Journal(dir) => {
                 let dir = dir.clone();
-                handles.push(start(spec.name(), Box::new(move || journal::read(dir.as_deref(), &options, &tx, &stop))));
+                let job = run(spec.name(), Arc::new(move |options, tx, stop| journal::read(dir.as_deref(), options, tx, stop)));
+                handles.push(start(spec.name(), job));
             }
             SourceSpec::Stdin => handles.push(start("-".into(), Box::new(move || read_stdin(&options, &tx)))),
         }
@@ -214,5 +292,48 @@ mod tests {
         assert_eq!(super::contained("x.log", 7, || 42), Ok(42));
         let err = super::contained("x.log", 8, || -> u32 { panic!("boom at byte 3") }).unwrap_err();
         assert!(err.contains("boom at byte 3") && err.contains("unscored"), "{err}");
+    }
+
+    /// Issue 10: a follower's reader that fails after reading (here: it
+    /// panics) is restarted after the backoff, and resumes just after the
+    /// last line it delivered; one that fails on its first start, before
+    /// reading anything, has failed for good and is not restarted.
+    #[test]
+    fn a_failed_reader_comes_back_where_it_stopped() {
+        use super::*;
+        use crate::checkpoint::{FilePosition, Fingerprint};
+        use std::sync::atomic::AtomicU32;
+        let at =
+            |offset| Position::File(FilePosition { path: "a.log".into(), dev: 1, ino: 2, offset, fingerprint: Fingerprint::of(b"head") });
+        let attempts = Arc::new(AtomicU32::new(0));
+        let counted = attempts.clone();
+        let job: Arc<Job> = Arc::new(move |options, tx, _stop| {
+            let origin: Arc<str> = "a.log".into();
+            // Where a real reader would resume: the checkpoint it was given.
+            let from = options.checkpoints.file(1, 2).map_or(0, |p| p.offset);
+            for offset in from + 1..=3 {
+                tx.send(line_from_text(&origin, offset, format!("line {offset}"), false, at(offset))).unwrap();
+                if counted.fetch_add(1, Ordering::Relaxed) == 1 {
+                    panic!("a bug after line {offset}");
+                }
+            }
+            Ok(Vec::new())
+        });
+        let options = ReadOptions { follow: true, ..ReadOptions::default() };
+        let (tx, rx) = sync_channel(16);
+        let stop = Arc::new(AtomicBool::new(false));
+        let started = Instant::now();
+        assert_eq!(supervised("a.log", &options, &tx, &stop, job), Ok(Vec::new()));
+        drop(tx);
+        let got: Vec<String> = rx.iter().map(|l| l.raw).collect();
+        assert_eq!(got, ["line 1", "line 2", "line 3"], "each line once, in order, across the restart");
+        assert!(started.elapsed() >= RESTART_BACKOFF, "restarted after the backoff");
+        assert_eq!(attempts.load(Ordering::Relaxed), 3);
+
+        let broken: Arc<Job> = Arc::new(|_, _, _| Err("journal directory /nope does not exist".into()));
+        let (tx, _rx) = sync_channel(1);
+        let started = Instant::now();
+        assert_eq!(supervised("journal:/nope", &options, &tx, &stop, broken), Err("journal directory /nope does not exist".into()));
+        assert!(started.elapsed() < RESTART_BACKOFF, "not restarted");
     }
 }

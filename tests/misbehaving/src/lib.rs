@@ -1,0 +1,101 @@
+//! Test fixture (issue 10): the detector component with chosen ways to
+//! misbehave, to check that the host contains its guest. Built by
+//! `tests/ingestion.rs` for `wasm32-wasip2` and loaded with `logarithm
+//! monitor --component`.
+//!
+//! It scores like the real component, except a record whose message
+//! contains:
+//! - `@trap`: panics (a trap);
+//! - `@loop`: never returns (the host's time limit must end it);
+//! - `@alloc`: allocates until the host's memory cap stops it.
+//!
+//! Natively it is empty: only the wasm build has something to test.
+
+#[cfg(all(target_arch = "wasm32", target_env = "p2"))]
+mod component {
+    use logarithm_detector::{Detector, LogRecord};
+    use std::cell::RefCell;
+
+    wit_bindgen::generate!({
+        world: "detector",
+        path: "../../wit",
+    });
+
+    use exports::logarithm::detector::scoring as wit;
+
+    struct Component;
+
+    struct Misbehaving(RefCell<Detector>);
+
+    /// Misbehaves as the message asks.
+    fn misbehave(message: &str) {
+        if message.contains("@trap") {
+            panic!("asked to trap");
+        }
+        if message.contains("@loop") {
+            let mut n = 0u64;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        if message.contains("@alloc") {
+            // Reserved, not written: memory grows fast, to the cap.
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                let mut more = Vec::<u8>::with_capacity(64 << 20);
+                std::hint::black_box(more.as_mut_ptr());
+                hoard.push(more);
+            }
+        }
+    }
+
+    fn score(detector: &Detector, r: wit::LogRecord) -> wit::Verdict {
+        misbehave(&r.message);
+        let record = LogRecord { timestamp_us: r.timestamp_us, source: r.source, host: r.host, priority: r.priority, message: r.message };
+        let v = detector.score(&record);
+        wit::Verdict {
+            score: v.score,
+            anomalous: v.anomalous,
+            terms: v.terms.into_iter().map(|t| wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
+        }
+    }
+
+    impl wit::Guest for Component {
+        type Detector = Misbehaving;
+    }
+
+    impl wit::GuestDetector for Misbehaving {
+        fn create(model: Vec<u8>, passphrase: String) -> Result<wit::Detector, wit::Error> {
+            let detector = Detector::load(&model, &passphrase).map_err(|e| wit::Error::CorruptModel(e.to_string()))?;
+            Ok(wit::Detector::new(Misbehaving(RefCell::new(detector))))
+        }
+
+        fn info(&self) -> wit::ModelInfo {
+            let i = self.0.borrow().info();
+            wit::ModelInfo {
+                version: i.version,
+                format_version: i.format_version,
+                vocabulary_size: i.vocabulary_size,
+                training_lines: i.training_lines,
+                threshold: i.threshold,
+                trained_at: i.trained_at,
+                key_fingerprint: i.key_fingerprint,
+            }
+        }
+
+        fn set_threshold(&self, threshold: f64) -> Result<(), wit::Error> {
+            self.0.borrow_mut().set_threshold(threshold).map_err(|e| wit::Error::InvalidArgument(e.to_string()))
+        }
+
+        fn score(&self, record: wit::LogRecord) -> wit::Verdict {
+            score(&self.0.borrow(), record)
+        }
+
+        fn score_batch(&self, records: Vec<wit::LogRecord>) -> Vec<wit::Verdict> {
+            let detector = self.0.borrow();
+            records.into_iter().map(|r| score(&detector, r)).collect()
+        }
+    }
+
+    export!(Component);
+}
