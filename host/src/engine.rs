@@ -20,6 +20,7 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use logarithm_detector::{Burst, LogRecord, ModelInfo, Repeat, Report, Term, Verdict};
+use std::borrow::Borrow;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -507,8 +508,8 @@ impl ComponentDetector {
         Ok(self.try_batch(records)?)
     }
 
-    fn try_batch(&mut self, records: &[LogRecord]) -> Result<Vec<Verdict>, Failure> {
-        let batch: Vec<wit::LogRecord> = records.iter().map(record_to_wit).collect();
+    fn try_batch<R: Borrow<LogRecord>>(&mut self, records: &[R]) -> Result<Vec<Verdict>, Failure> {
+        let batch: Vec<wit::LogRecord> = records.iter().map(|r| record_to_wit(r.borrow())).collect();
         let verdicts = self.call("scoring", |store, b, h| b.logarithm_detector_scoring().detector().call_score_batch(store, h, &batch))?;
         if verdicts.len() != records.len() {
             self.instance = None;
@@ -536,7 +537,7 @@ impl ComponentDetector {
     /// breaker is open, records come back unscored without a call. The
     /// only error is a stop request that interrupted a stuck call: the
     /// batch is then not done, and is read again after a restart.
-    pub fn score_contained(&mut self, records: &[LogRecord]) -> Result<Vec<Result<Verdict, String>>> {
+    pub fn score_contained<R: Borrow<LogRecord>>(&mut self, records: &[R]) -> Result<Vec<Result<Verdict, String>>> {
         let mut out = Vec::with_capacity(records.len());
         if let Some(until) = self.breaker.open_until {
             if Instant::now() < until {
@@ -565,7 +566,7 @@ impl ComponentDetector {
     }
 
     /// Scores `records` into `out`, splitting them on failure.
-    fn score_part(&mut self, records: &[LogRecord], out: &mut Vec<Result<Verdict, String>>) -> Result<()> {
+    fn score_part<R: Borrow<LogRecord>>(&mut self, records: &[R], out: &mut Vec<Result<Verdict, String>>) -> Result<()> {
         if self.breaker.open_until.is_some() {
             out.extend(records.iter().map(|_| Err(self.breaker.why.clone())));
             return Ok(());

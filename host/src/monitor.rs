@@ -13,14 +13,18 @@ use crate::engine::ComponentDetector;
 use crate::output::Printer;
 use crate::sources::{self, Line, ReadOptions, SourceResult, SourceSpec};
 use anyhow::{Context, Result};
+use logarithm_detector::LogRecord;
 use regex::Regex;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// How long a partial batch waits before looking for more lines.
+const FILL_POLL: Duration = Duration::from_millis(1);
 
 /// A partial batch waits at most this long for more lines before it is scored.
 const MAX_BATCH_DELAY: Duration = Duration::from_millis(250);
@@ -178,7 +182,8 @@ pub fn run<W: Write>(
     let mut flush = |pending: &mut Pending, stats: &mut MonitorStats, detector: &mut ComponentDetector, threshold: f64| -> Result<()> {
         if !pending.lines.is_empty() {
             // Lines a bug kept from parsing are passed on unscored, with why.
-            let records: Vec<_> = pending.lines.iter().filter(|l| l.error.is_none()).map(|l| l.record.clone()).collect();
+            // Borrowed, not cloned: the component copies them anyway (issue 11).
+            let records: Vec<&LogRecord> = pending.lines.iter().filter(|l| l.error.is_none()).map(|l| &l.record).collect();
             // A record the guest fails on is passed on unscored, with why (issue 10).
             let verdicts = detector.score_contained(&records).with_context(|| {
                 let first = &pending.lines[0];
@@ -217,7 +222,23 @@ pub fn run<W: Write>(
         Ok(())
     };
     loop {
-        let received = rx.recv_timeout(Duration::from_millis(100));
+        let filling = !(pending.lines.is_empty() && pending.skipped.is_empty());
+        let received = if filling {
+            // A batch is being filled: poll rather than block, so that the
+            // readers' sends need not wake this thread line by line (issue
+            // 11: the wake-ups cost more than scoring).
+            match rx.try_recv() {
+                Ok(line) => Ok(line),
+                Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) if pending.since.elapsed() < MAX_BATCH_DELAY && !stop.load(Ordering::Relaxed) => {
+                    std::thread::sleep(FILL_POLL);
+                    continue;
+                }
+                Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
+            }
+        } else {
+            rx.recv_timeout(Duration::from_millis(100))
+        };
         let disconnected = matches!(received, Err(RecvTimeoutError::Disconnected));
         if let Ok(first) = received {
             for line in std::iter::once(first).chain(rx.try_iter().take(batch_size - 1)) {

@@ -215,7 +215,7 @@ impl<W: Write> Printer<W> {
         match &mut self.sink {
             Sink::Plain(out) if self.format == Format::Human => {
                 let what = match summary {
-                    Summary::Repeat(_) => format!("{}", first.as_deref().map(|t| format!(" since {t}")).unwrap_or_default()),
+                    Summary::Repeat(_) => first.as_deref().map(|t| format!(" since {t}")).unwrap_or_default(),
                     Summary::Burst(b) => format!(" in {} s (usually ≤ {})", b.window_secs, b.usual),
                 };
                 let mark = if matches!(summary, Summary::Repeat(_)) { "REPEAT " } else { "BURST  " };

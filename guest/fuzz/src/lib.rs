@@ -122,6 +122,7 @@ pub fn tiny_model() -> Model {
         net,
         calibration: Calibration::fit(&mut raws),
         threshold: 0.9,
+        rates: logarithm_detector::kinds::Rates { usual: vec![(7, 3), (1 << 40, 12)] },
     }
 }
 
@@ -130,6 +131,8 @@ fn probes() -> Vec<LogRecord> {
     vec![
         LogRecord::from_message("error 42 connection from 10.0.0.1"),
         LogRecord { source: "sshd".into(), priority: Some(2), ..LogRecord::from_message("") },
+        // With a time: counted for bursts against the model's rates.
+        LogRecord { timestamp_us: Some(i64::MIN), ..LogRecord::from_message("error 42 connection from 10.0.0.1") },
         LogRecord::from_message("新しい ошибка 😀 \u{2028}\0"),
     ]
 }
