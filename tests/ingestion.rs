@@ -51,7 +51,8 @@ fn stop(mut child: Child) {
 fn records_in(path: &Path) -> Vec<Value> {
     let text = fs::read_to_string(path).unwrap_or_default();
     let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
-    json_lines(complete)
+    // Lines only: repeat summaries and bursts are records of their own.
+    json_lines(complete).into_iter().filter(|r| r["kind"] == "line").collect()
 }
 
 mod journald {

@@ -794,7 +794,8 @@ fn sighup_rereads_the_config_file() {
     };
     let records = || {
         let text = std::fs::read_to_string(&out).unwrap_or_default();
-        json_lines(text.rfind('\n').map_or("", |end| &text[..=end]))
+        // Lines only: repeat summaries and bursts are records of their own.
+        json_lines(text.rfind('\n').map_or("", |end| &text[..=end])).into_iter().filter(|r| r["kind"] == "line").collect::<Vec<_>>()
     };
     let append = |from: usize| {
         use std::io::Write;

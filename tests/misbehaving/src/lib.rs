@@ -53,10 +53,15 @@ mod component {
         misbehave(&r.message);
         let record = LogRecord { timestamp_us: r.timestamp_us, source: r.source, host: r.host, priority: r.priority, message: r.message };
         let v = detector.score(&record);
+        // What the memory of kinds reports is left out: this component only
+        // has to misbehave, and score otherwise.
         wit::Verdict {
             score: v.score,
             anomalous: v.anomalous,
             terms: v.terms.into_iter().map(|t| wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
+            report: if v.anomalous { wit::Report::New } else { wit::Report::Quiet },
+            repeat: None,
+            burst: None,
         }
     }
 
@@ -85,6 +90,18 @@ mod component {
 
         fn set_threshold(&self, threshold: f64) -> Result<(), wit::Error> {
             self.0.borrow_mut().set_threshold(threshold).map_err(|e| wit::Error::InvalidArgument(e.to_string()))
+        }
+
+        fn set_explain(&self, all: bool) {
+            self.0.borrow_mut().set_explain(all);
+        }
+
+        fn save_memory(&self) -> Vec<u8> {
+            Vec::new()
+        }
+
+        fn restore_memory(&self, _state: Vec<u8>) -> Result<u32, wit::Error> {
+            Ok(0)
         }
 
         fn score(&self, record: wit::LogRecord) -> wit::Verdict {
