@@ -373,6 +373,7 @@ impl ComponentDetector {
     fn live(&mut self) -> Result<&mut Instance, Failure> {
         if self.instance.is_none() {
             let fresh = self.instantiate().map_err(|e| Failure::Unavailable(format!("cannot start a fresh detector instance: {e:#}")))?;
+            crate::metrics::count(|m| m.guest_restarted());
             self.instance = Some(fresh);
         }
         Ok(self.instance.as_mut().expect("an instance was just made"))
@@ -549,6 +550,7 @@ impl ComponentDetector {
                 Ok(verdicts) => {
                     tracing::warn!("the detector component scores again; records are no longer passed unscored");
                     self.breaker = Breaker::default();
+                    crate::audit::breaker("detector", false, "it scores again");
                     out.extend(verdicts.into_iter().map(Ok));
                 }
                 Err(Failure::Stopped(e)) => return Err(e),
@@ -607,6 +609,7 @@ impl ComponentDetector {
             "the detector component keeps failing ({why}); records are passed on unscored until it recovers (checked again with backoff, first in {} s)",
             BREAKER_BACKOFF.as_secs()
         );
+        crate::audit::breaker("detector", true, &why);
         self.breaker.why = format!("not scored: the detector component is failing ({why})");
     }
 }
