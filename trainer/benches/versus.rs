@@ -36,7 +36,7 @@ print(len(miner.drain.clusters), file=sys.stderr)
 "#;
 
 /// How long Drain3 is given per file, seconds.
-const DRAIN3_LIMIT_SECS: u64 = 300;
+const DRAIN3_LIMIT_SECS: u64 = 120;
 
 /// One measured run.
 struct Run {
