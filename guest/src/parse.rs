@@ -745,21 +745,7 @@ fn parse_3164_timestamp<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Opt
     // Checked as ASCII first: slicing a line in any script at fixed byte
     // offsets must never land inside a character (issue 10).
     let head = s.get(..15).filter(|h| h.is_ascii())?;
-    let month = match &head[..3] {
-        "Jan" => 1,
-        "Feb" => 2,
-        "Mar" => 3,
-        "Apr" => 4,
-        "May" => 5,
-        "Jun" => 6,
-        "Jul" => 7,
-        "Aug" => 8,
-        "Sep" => 9,
-        "Oct" => 10,
-        "Nov" => 11,
-        "Dec" => 12,
-        _ => return None,
-    };
+    let month = month_number(&head[..3])?;
     if head.as_bytes()[3] != b' ' || head.as_bytes()[6] != b' ' {
         return None;
     }

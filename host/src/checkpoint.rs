@@ -21,9 +21,8 @@ use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -132,31 +131,13 @@ impl Checkpoints {
     /// A second following monitor on the same data directory is refused,
     /// naming the holder, instead of overwriting its checkpoints.
     pub fn lock(path: &Path) -> Result<File> {
-        let lock = path.with_extension("json.lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&lock)
-            .with_context(|| format!("cannot open the checkpoint lock {}", lock.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = std::fs::read_to_string(&lock).unwrap_or_default();
-                bail!(
-                    "another logarithm monitor ({}) keeps its checkpoints in {}; a second one would overwrite them: give it its own --data-dir, or --no-checkpoint",
-                    holder.trim(),
-                    path.parent().unwrap_or(Path::new(".")).display()
-                );
-            }
-            Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", lock.display())),
+        match crate::datadir::lock_file(&path.with_extension("json.lock"), "monitor")? {
+            Ok(file) => Ok(file),
+            Err(holder) => bail!(
+                "another logarithm monitor ({holder}) keeps its checkpoints in {}; a second one would overwrite them: give it its own --data-dir, or --no-checkpoint",
+                path.parent().unwrap_or(Path::new(".")).display()
+            ),
         }
-        file.set_len(0)
-            .and_then(|_| write!(file, "pid {}", std::process::id()))
-            .with_context(|| format!("cannot write {}", lock.display()))?;
-        Ok(file)
     }
 
     /// Drops the entries of files gone for good: no file with the entry's

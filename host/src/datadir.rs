@@ -66,6 +66,32 @@ pub fn read_key_file(path: &Path) -> Result<String> {
     Ok(key.to_owned())
 }
 
+/// Takes an `flock` on `path` (created 0600) for this process and writes
+/// `pid N: what` in it; held until the file is dropped. When another
+/// process holds it: `Ok(Err(its line))`, to name the holder.
+pub fn lock_file(path: &Path, what: &str) -> Result<Result<File, String>> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => {
+            let holder = fs::read_to_string(path).unwrap_or_default();
+            return Ok(Err(holder.trim().trim_end_matches('.').to_owned()));
+        }
+        Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+    file.set_len(0)
+        .and_then(|_| writeln!(file, "pid {}: {what}", std::process::id()))
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(Ok(file))
+}
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -112,31 +138,10 @@ impl DataDir {
     /// the file is dropped. A second taker is refused with the holder's pid.
     pub fn lock(&self, what: &str) -> Result<File> {
         self.create()?;
-        let path = self.root.join("lock");
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-        match file.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
-                bail!(
-                    "another logarithm-trainer is working on {} ({}); wait for it to finish",
-                    self.root.display(),
-                    holder.trim().trim_end_matches('.')
-                );
-            }
-            Err(TryLockError::Error(e)) => return Err(e).with_context(|| format!("cannot lock {}", path.display())),
+        match lock_file(&self.root.join("lock"), what)? {
+            Ok(file) => Ok(file),
+            Err(holder) => bail!("another logarithm-trainer is working on {} ({holder}); wait for it to finish", self.root.display()),
         }
-        file.set_len(0)
-            .and_then(|_| writeln!(file, "pid {}: {what}", std::process::id()))
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        Ok(file)
     }
 
     /// Where model versions live.
