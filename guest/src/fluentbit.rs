@@ -233,6 +233,11 @@ impl Filter {
         }
         let error = match dir.and_then(|dir| load(&dir)) {
             Ok(loaded) => {
+                // The kinds already reported carry over, less those the new
+                // model knows (issue 15).
+                if let Some(old) = &self.model {
+                    let _ = loaded.detector.restore_memory(&old.detector.save_memory());
+                }
                 eprintln!("logarithm: scoring with model version {} from {}", loaded.version, loaded.dir.display());
                 self.model = Some(loaded);
                 self.problem.clear();
