@@ -298,6 +298,13 @@ impl DataDir {
     /// Replaces the generated key file (`DATA_DIR/key`) with `key`,
     /// atomically and 0600 from the first byte.
     pub fn replace_generated_key(&self, key: &str) -> Result<()> {
+        self.write_key_file(key, true)
+    }
+
+    /// Writes `DATA_DIR/key` atomically and 0600 from the first byte: a
+    /// temporary file (tempfile creates it 0600), synced, renamed into place
+    /// (over an existing one only with `replace`), the directory synced.
+    fn write_key_file(&self, key: &str, replace: bool) -> Result<()> {
         let path = self.key_path();
         let mut tmp = tempfile::Builder::new()
             .prefix(".key-")
@@ -307,7 +314,11 @@ impl DataDir {
         tmp.write_all(key.as_bytes())
             .and_then(|_| tmp.as_file().sync_all())
             .with_context(|| format!("cannot write key file {}", path.display()))?;
-        tmp.persist(&path).with_context(|| format!("cannot replace key file {}", path.display()))?;
+        if replace {
+            tmp.persist(&path).with_context(|| format!("cannot replace key file {}", path.display()))?;
+        } else {
+            tmp.persist_noclobber(&path).with_context(|| format!("cannot create key file {}", path.display()))?;
+        }
         File::open(&self.root).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", self.root.display()))
     }
 
@@ -397,18 +408,7 @@ impl DataDir {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
                 self.create()?;
                 let key = hex::encode(rand::random::<[u8; 32]>());
-                // Atomically, and 0600 from the first byte: a temporary file
-                // (tempfile creates it 0600), synced, renamed into place.
-                let mut tmp = tempfile::Builder::new()
-                    .prefix(".key-")
-                    .permissions(fs::Permissions::from_mode(0o600))
-                    .tempfile_in(&self.root)
-                    .with_context(|| format!("cannot create key file {}", path.display()))?;
-                tmp.write_all(key.as_bytes())
-                    .and_then(|_| tmp.as_file().sync_all())
-                    .with_context(|| format!("cannot write key file {}", path.display()))?;
-                tmp.persist_noclobber(&path).with_context(|| format!("cannot create key file {}", path.display()))?;
-                File::open(&self.root).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync {}", self.root.display()))?;
+                self.write_key_file(&key, false)?;
                 tracing::info!("generated encryption key {}", path.display());
                 Ok((key, KeyOrigin::File(path)))
             }
