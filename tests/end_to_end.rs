@@ -949,3 +949,121 @@ mod bursts {
         );
     }
 }
+
+/// Issue 11: speed work must not change a verdict. A model and input kept
+/// in `tests/fixtures/golden` (2,000 templated syslog lines with anomalies,
+/// NDJSON records, and lines in many scripts and bytes) are scored by
+/// `logarithm monitor --all` through the component — whose arithmetic is
+/// the same on every CPU, unlike a native build's — and every record's
+/// score, `anomalous`, explanation (term, weight, unseen), report, repeat
+/// and burst must be what they were when the fixture was made.
+///
+/// A change that is meant to change verdicts (a new tokenizer rule, a new
+/// model format) remakes the fixture, and says so in its commit:
+/// `GOLDEN_REGENERATE=1 cargo test -p logarithm --test end_to_end golden`.
+mod golden {
+    use super::*;
+    use std::fmt::Write as _;
+    use std::path::{Path, PathBuf};
+
+    const KEY: &str = "golden";
+
+    fn fixture() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/golden")
+    }
+
+    /// The verdict fields of one output record, as exact text (scores and
+    /// weights by their bits).
+    fn verdict_line(r: &Value, out: &mut String) {
+        let bits = |v: &Value| v.as_f64().map_or_else(|| format!("{v}"), |f| format!("{:016x}", f.to_bits()));
+        write!(out, "{} {} {} {}", r["line"], bits(&r["score"]), r["anomalous"], r["report"]).unwrap();
+        for t in r["terms"].as_array().into_iter().flatten() {
+            write!(out, " {}:{}:{}", t["term"], bits(&t["weight"]), t["unseen"]).unwrap();
+        }
+        for key in ["repeat", "burst", "error"] {
+            if let Some(v) = r.get(key) {
+                write!(out, " {key}={v}").unwrap();
+            }
+        }
+        out.push('\n');
+    }
+
+    /// Makes the fixture: a model trained on 5,000 templated lines, and the
+    /// input to score.
+    fn regenerate(dir: &Path) {
+        let tmp = tempfile::tempdir().unwrap();
+        let train_log = tmp.path().join("train.log");
+        fakelogs(&train_log, 5_000, 0, 31, "syslog");
+        let data = tmp.path().join("data");
+        train(&data, KEY, &train_log);
+        std::fs::create_dir_all(dir.join("data/models")).unwrap();
+        for f in ["current", "fingerprint-salt", "models/model-000001.lgm", "models/model-000001.json"] {
+            std::fs::copy(data.join(f), dir.join("data").join(f)).unwrap();
+        }
+        let (syslog, json) = (tmp.path().join("test.log"), tmp.path().join("test.json"));
+        fakelogs(&syslog, 2_000, 40, 32, "syslog");
+        fakelogs(&json, 300, 10, 33, "json");
+        let mut input = std::fs::read(&syslog).unwrap();
+        input.extend(std::fs::read(&json).unwrap());
+        for m in [
+            "Señal de parada recibida".as_bytes(),
+            "Ошибка чтения диска /dev/sda1: ввод-вывод".as_bytes(),
+            "ディスクの読み取りエラーが発生しました".as_bytes(),
+            "🔥 disk on fire 🚒 évacuez".as_bytes(),
+            "خطأ في القرص الصلب".as_bytes(),
+            b"nul\0byte in the middle",
+            b"invalid utf-8 \xff\xfe\xc3 here",
+            b"\x1b[31mANSI red\x1b[0m and \x1b]0;title\x07",
+            b"CamelCase WORDS Mixed123 with 10.0.0.1:22 /var/log/x 0xff 550e8400-e29b-41d4-a716-446655440000",
+        ] {
+            for prefix in ["", "<30>", "Nov  2 08:00:00 web01 app[42]: ", "<30>1 2026-11-02T08:00:00Z web01 App 42 - - "] {
+                input.extend_from_slice(prefix.as_bytes());
+                input.extend_from_slice(m);
+                input.push(b'\n');
+            }
+        }
+        std::fs::write(dir.join("input.log"), input).unwrap();
+    }
+
+    #[test]
+    fn verdicts_are_unchanged() {
+        let dir = fixture();
+        let regenerate_now = std::env::var_os("GOLDEN_REGENERATE").is_some();
+        if regenerate_now {
+            let _ = std::fs::remove_dir_all(&dir);
+            regenerate(&dir);
+        }
+        // A copy: the monitor writes to its data directory.
+        let tmp = tempfile::tempdir().unwrap();
+        let data = tmp.path().join("data");
+        std::fs::create_dir_all(data.join("models")).unwrap();
+        for f in ["current", "fingerprint-salt", "models/model-000001.lgm", "models/model-000001.json"] {
+            std::fs::copy(dir.join("data").join(f), data.join(f)).unwrap();
+        }
+        let input = dir.join("input.log");
+        let records = json_lines(&ok(&scan(&data, KEY, &[input.to_str().unwrap()])));
+        let lines: Vec<&Value> = records.iter().filter(|r| r["kind"] == "line").collect();
+        let want_lines = std::fs::read(&input).unwrap().split(|&b| b == b'\n').filter(|l| !l.is_empty()).count();
+        assert_eq!(lines.len(), want_lines, "one record per input line");
+        let mut verdicts = String::new();
+        for r in &lines {
+            verdict_line(r, &mut verdicts);
+        }
+        let anomalous = lines.iter().filter(|r| r["anomalous"] == true).count();
+        let digest =
+            format!("{} lines, {anomalous} anomalous, verdicts {:016x}\n", lines.len(), xxhash_rust::xxh3::xxh3_64(verdicts.as_bytes()));
+        let kept = dir.join("verdicts.digest");
+        if regenerate_now {
+            std::fs::write(&kept, &digest).unwrap();
+            std::fs::write(tmp.path().join("verdicts.txt"), &verdicts).unwrap();
+        }
+        let want = std::fs::read_to_string(&kept).unwrap();
+        assert!(anomalous > 20 && anomalous < lines.len() / 5, "{digest}");
+        assert_eq!(
+            digest,
+            want,
+            "verdicts changed; if that is meant, remake the fixture (see the module's doc). First records now:\n{}",
+            verdicts.lines().take(5).collect::<Vec<_>>().join("\n")
+        );
+    }
+}
