@@ -1,11 +1,13 @@
 //! A bounded memory of recent verdicts, so that a line of a kind seen a
-//! moment ago skips features, the network and the explanation.
+//! moment ago skips sorting its terms, features, the network, the
+//! explanation and its kind's hash.
 //!
 //! Logs repeat: most lines differ from an earlier one only in the values the
 //! tokenizer masks. A verdict is a pure function of the line's terms (as a
-//! multiset: features sort them) and its own severity, so those are the key,
-//! compared in full (never by a hash alone): a cached verdict is exactly the
-//! verdict the line would get. Only the score and the explanation are kept;
+//! multiset: features sort them) and its own severity, so those — the terms
+//! in line order, a finer key that needs no sort — are the key, compared in
+//! full (never by a hash alone): a cached verdict is exactly the verdict the
+//! line would get. Only the score, the explanation and the kind are kept;
 //! whether it is anomalous is decided against the threshold in force.
 //!
 //! Memory is bounded: at most [`MAX_ENTRIES`] entries with keys of at most
@@ -14,6 +16,7 @@
 //! cheap, and costs one miss per kind still in use.
 
 use crate::detector::Term;
+use nohash_hasher::BuildNoHashHasher;
 use std::borrow::Cow;
 use std::collections::HashMap;
 
@@ -29,14 +32,20 @@ pub struct Cached {
     pub score: f64,
     /// The explanation.
     pub terms: Vec<Term>,
+    /// The line's kind ([`crate::kinds::kind_id`] of its sorted terms).
+    pub kind: u64,
 }
 
-/// Recent verdicts by the line's severity and sorted terms.
+/// Recent verdicts by the line's severity and terms.
 #[derive(Debug, Clone, Default)]
 pub struct VerdictCache {
-    entries: HashMap<Box<[u8]>, Cached>,
-    /// The key of the last lookup (reused: no allocation per line).
+    /// By the xxh3 hash of the key (hashed once, in one pass), with the key
+    /// itself to compare: a hash collision is a miss, never a wrong verdict.
+    entries: HashMap<u64, (Box<[u8]>, Cached), BuildNoHashHasher<u64>>,
+    /// The key of the last lookup (reused: no allocation per line), and
+    /// its hash.
     key: Vec<u8>,
+    hash: u64,
     /// Lookups answered, and not, since the start (for benchmarks).
     pub hits: u64,
     /// Lookups not answered.
@@ -45,16 +54,17 @@ pub struct VerdictCache {
 
 impl VerdictCache {
     /// The verdict remembered for a line with this own severity and these
-    /// terms, **sorted**; leaves the key for [`VerdictCache::store`].
-    pub fn lookup(&mut self, priority: Option<u8>, sorted_terms: &[Cow<'_, str>]) -> Option<&Cached> {
+    /// terms (in line order); leaves the key for [`VerdictCache::store`].
+    pub fn lookup(&mut self, priority: Option<u8>, terms: &[Cow<'_, str>]) -> Option<&Cached> {
         self.key.clear();
         self.key.push(priority.unwrap_or(u8::MAX));
-        for t in sorted_terms {
+        for t in terms {
             // Length-prefixed, so that no two term lists share a key.
             self.key.extend_from_slice(&(t.len() as u32).to_le_bytes());
             self.key.extend_from_slice(t.as_bytes());
         }
-        let found = self.entries.get(self.key.as_slice());
+        self.hash = xxhash_rust::xxh3::xxh3_64(&self.key);
+        let found = self.entries.get(&self.hash).filter(|(key, _)| **key == *self.key).map(|(_, cached)| cached);
         match found {
             Some(_) => self.hits += 1,
             None => self.misses += 1,
@@ -70,7 +80,7 @@ impl VerdictCache {
         if self.entries.len() >= MAX_ENTRIES {
             self.entries.clear();
         }
-        self.entries.insert(self.key.as_slice().into(), cached);
+        self.entries.insert(self.hash, (self.key.as_slice().into(), cached));
     }
 
     /// Forgets everything.
@@ -100,7 +110,7 @@ mod tests {
     #[test]
     fn keys_are_exact_and_memory_is_bounded() {
         let mut cache = VerdictCache::default();
-        let v = |score| Cached { score, terms: Vec::new() };
+        let v = |score| Cached { score, terms: Vec::new(), kind: 0 };
         assert!(cache.lookup(None, &terms(&["a", "b"])).is_none());
         cache.store(v(0.5));
         assert_eq!(cache.lookup(None, &terms(&["a", "b"])).map(|c| c.score), Some(0.5));

@@ -169,38 +169,41 @@ impl Detector {
         // Room for a typical line's terms: one allocation, not four.
         let mut terms = Vec::with_capacity(32);
         record_terms(&self.model.tokenizer, record, &mut terms);
-        terms.sort_unstable();
         let mut cache = self.cache.borrow_mut();
-        let mut verdict = match cache.lookup(record.priority, &terms) {
+        let (mut verdict, kind, sorted) = match cache.lookup(record.priority, &terms) {
             Some(c) => {
                 let explain = self.explain_all || c.score >= self.threshold;
-                Verdict::new(c.score, self.threshold, if explain { c.terms.clone() } else { Vec::new() })
+                (Verdict::new(c.score, self.threshold, if explain { c.terms.clone() } else { Vec::new() }), c.kind, false)
             }
             None => {
+                terms.sort_unstable();
+                let kind = kind_id(&terms);
                 let mut verdict = self.verdict(record.priority, &mut terms);
-                if self.explain_all || verdict.anomalous {
-                    cache.store(Cached { score: verdict.score, terms: verdict.terms.clone() });
-                } else {
-                    cache.store(Cached { score: verdict.score, terms: std::mem::take(&mut verdict.terms) });
-                }
-                verdict
+                let explanation =
+                    if self.explain_all || verdict.anomalous { verdict.terms.clone() } else { std::mem::take(&mut verdict.terms) };
+                cache.store(Cached { score: verdict.score, terms: explanation, kind });
+                (verdict, kind, true)
             }
         };
-        // The kind is needed for anomalies and for counting bursts (which
-        // need the record's time); most normal lines need neither.
-        let kind = (verdict.anomalous || record.timestamp_us.is_some()).then(|| kind_id(&terms));
+        drop(cache);
         let template = || {
             let mut ordered = Vec::new();
             record_terms(&self.model.tokenizer, record, &mut ordered);
             template_text(&ordered)
         };
-        if let (Some(kind), Some(ts)) = (kind, record.timestamp_us) {
+        // Bursts are counted over the records' own time.
+        if let Some(ts) = record.timestamp_us {
             let usual = self.model.rates.usual(kind);
             if let Some(count) = self.bursts.borrow_mut().observe(kind, ts, usual) {
                 verdict.burst = Some(Burst { template: template(), count, window_secs: WINDOW_SECS, usual });
             }
         }
-        if let (true, Some(kind)) = (verdict.anomalous, kind) {
+        if verdict.anomalous {
+            // A remembered verdict spared the sort; the memory of reported
+            // kinds needs it.
+            if !sorted {
+                terms.sort_unstable();
+            }
             let seen = Seen {
                 kind,
                 sorted_terms: &terms,
