@@ -42,8 +42,22 @@ impl Default for Tokenizer {
     }
 }
 
+/// Bytes that end a word: white space and `, ; ( ) [ ] { } < > | =`, and
+/// `"` (which starts a quoted value). A table: this test runs for every
+/// byte of every line (issue 11).
+const ENDS_WORD: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    let bytes = b" \t\n\r,;()[]{}<>|=\"";
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 fn is_separator(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | b';' | b'(' | b')' | b'[' | b']' | b'{' | b'}' | b'<' | b'>' | b'|' | b'=')
+    b != b'"' && ENDS_WORD[b as usize]
 }
 
 impl Tokenizer {
@@ -75,7 +89,7 @@ impl Tokenizer {
                 continue;
             }
             let start = i;
-            while i < bytes.len() && !is_separator(bytes[i]) && bytes[i] != b'"' {
+            while i < bytes.len() && !ENDS_WORD[bytes[i] as usize] {
                 i += 1;
             }
             // Separators are ASCII, so `start..i` lies on char boundaries.
@@ -116,22 +130,34 @@ impl Tokenizer {
         }
         // A leading `@` is decoration (`@all`), and reserved for context
         // terms (`features::record_terms`).
-        let word = word.trim_start_matches(['\'', ':', '.', '!', '?', '*', '`', '@']);
-        let word = word.trim_end_matches(['\'', ':', '.', '!', '?', '*', '`']);
-        if word.is_empty() {
+        let trimmed = word.trim_start_matches(['\'', ':', '.', '!', '?', '*', '`', '@']);
+        let trimmed = trimmed.trim_end_matches(['\'', ':', '.', '!', '?', '*', '`']);
+        if trimmed.is_empty() {
             return None;
         }
+        // A word trimming left alone was classified above.
         if self.mask
-            && let Some(mask) = classify(word)
+            && trimmed.len() != word.len()
+            && let Some(mask) = classify(trimmed)
         {
             return Some(Cow::Borrowed(mask));
         }
-        if !word.chars().any(char::is_alphanumeric) {
+        let word = trimmed;
+        // What the word holds, in one pass over its bytes when it is ASCII
+        // (most are; issue 11: this function tops a profile).
+        let ascii = word.is_ascii();
+        let (alphanumeric, digit, upper) = if ascii {
+            word.bytes().fold((false, false, false), |(a, d, u), c| {
+                (a || c.is_ascii_alphanumeric(), d || c.is_ascii_digit(), u || c.is_ascii_uppercase())
+            })
+        } else {
+            (word.chars().any(char::is_alphanumeric), word.bytes().any(|b| b.is_ascii_digit()), word.chars().any(char::is_uppercase))
+        };
+        if !alphanumeric {
             return None;
         }
-        let needs_digit_mask = self.mask && word.bytes().any(|b| b.is_ascii_digit());
-        let needs_lower = word.chars().any(char::is_uppercase);
-        if !needs_digit_mask && !needs_lower {
+        let needs_digit_mask = self.mask && digit;
+        if !needs_digit_mask && !upper {
             return Some(Cow::Borrowed(word));
         }
         let mut s = String::with_capacity(word.len());
@@ -145,7 +171,11 @@ impl Tokenizer {
                 continue;
             }
             in_digits = false;
-            s.extend(c.to_lowercase());
+            if ascii {
+                s.push(c.to_ascii_lowercase());
+            } else {
+                s.extend(c.to_lowercase());
+            }
         }
         Some(Cow::Owned(s))
     }
@@ -157,9 +187,14 @@ pub fn classify(word: &str) -> Option<&'static str> {
     // Most words are plain words: every mask but a path needs a digit or a
     // `:` (URL, IPv6), except a UUID of letters only. This one pass spares
     // them the parsers below (issue 11: classify was the top of a profile).
-    let has_digit = b.iter().any(u8::is_ascii_digit);
-    if !has_digit && !b.contains(&b':') && !matches!(b.first(), Some(b'/' | b'~' | b'.')) && !is_uuid(word) {
+    let (digits, colon) = b.iter().fold((0, false), |(d, c), &x| (d + usize::from(x.is_ascii_digit()), c || x == b':'));
+    if digits == 0 && !colon && !matches!(b.first(), Some(b'/' | b'~' | b'.')) && !is_uuid(word) {
         return None;
+    }
+    // Digits alone are a number (and nothing below says otherwise: no
+    // `.`, `:`, `-`, `/` or `0x` for the other masks).
+    if digits == b.len() {
+        return Some("<num>");
     }
     if word.contains("://") {
         return Some("<url>");
