@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{RecvTimeoutError, TryRecvError, sync_channel};
+use std::sync::mpsc::{RecvTimeoutError, TryRecvError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -157,7 +157,7 @@ pub fn run<W: Write>(
     stop: &Arc<AtomicBool>,
 ) -> Result<MonitorStats> {
     let batch_size = config.batch_size.max(1);
-    let (tx, rx) = sync_channel::<Line>(batch_size * 4);
+    let (tx, rx) = sources::channel(batch_size * 4);
     detector.interrupt_on(stop.clone());
     let mut handles = sources::spawn(&config.sources, &config.read, &tx, stop);
     drop(tx);
@@ -221,14 +221,21 @@ pub fn run<W: Write>(
         pending.skipped.clear();
         Ok(())
     };
+    // Lines received and not yet in a batch (a chunk may overfill one).
+    let mut carried = Vec::new().into_iter();
     loop {
         let filling = !(pending.lines.is_empty() && pending.skipped.is_empty());
-        let received = if filling {
+        let received = if carried.len() > 0 {
+            Ok(())
+        } else if filling {
             // A batch is being filled: poll rather than block, so that the
-            // readers' sends need not wake this thread line by line (issue
-            // 11: the wake-ups cost more than scoring).
+            // readers' sends need not wake this thread (issue 11: the
+            // wake-ups cost more than scoring).
             match rx.try_recv() {
-                Ok(line) => Ok(line),
+                Ok(chunk) => {
+                    carried = chunk.into_iter();
+                    Ok(())
+                }
                 Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) if pending.since.elapsed() < MAX_BATCH_DELAY && !stop.load(Ordering::Relaxed) => {
                     std::thread::sleep(FILL_POLL);
@@ -237,11 +244,13 @@ pub fn run<W: Write>(
                 Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
             }
         } else {
-            rx.recv_timeout(Duration::from_millis(100))
+            rx.recv_timeout(Duration::from_millis(100)).map(|chunk| {
+                carried = chunk.into_iter();
+            })
         };
         let disconnected = matches!(received, Err(RecvTimeoutError::Disconnected));
-        if let Ok(first) = received {
-            for line in std::iter::once(first).chain(rx.try_iter().take(batch_size - 1)) {
+        if received.is_ok() {
+            for line in carried.by_ref() {
                 stats.lines += 1;
                 crate::metrics::count(|m| m.line(&line.origin));
                 if pending.lines.is_empty() && pending.skipped.is_empty() {
@@ -253,6 +262,9 @@ pub fn run<W: Write>(
                     continue;
                 }
                 pending.lines.push(line);
+                if pending.lines.len() >= batch_size {
+                    break;
+                }
             }
             let full = pending.lines.len() >= batch_size;
             if !full && pending.since.elapsed() < MAX_BATCH_DELAY && !stop.load(Ordering::Relaxed) {

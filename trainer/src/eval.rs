@@ -75,11 +75,11 @@ pub fn read_as_a_user_would(lines: &[String]) -> Result<Vec<LogRecord>, String> 
     let mut text = lines.join("\n");
     text.push('\n');
     std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let (tx, rx) = sources::channel(4096);
     let stop = Arc::new(AtomicBool::new(false));
     let handles = sources::spawn(&[SourceSpec::Path(path.display().to_string())], &ReadOptions::default(), &tx, &stop);
     drop(tx);
-    let records: Vec<LogRecord> = rx.into_iter().map(|line| line.record).collect();
+    let records: Vec<LogRecord> = rx.into_iter().flatten().map(|line| line.record).collect();
     for (name, handle) in handles {
         match handle.join() {
             Ok(Ok(problems)) if problems.is_empty() => {}

@@ -434,14 +434,14 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         since_us: Some(cutoff(window.unwrap_or(day))),
         ..sources::ReadOptions::default()
     };
-    let (tx, rx) = std::sync::mpsc::sync_channel(4096);
+    let (tx, rx) = sources::channel(4096);
     let stop = Arc::new(AtomicBool::new(false));
     let handles = sources::spawn(&specs, &options, &tx, &stop);
     drop(tx);
     let mut builder = CorpusBuilder::new(tokenizer, scratch.path(), params.vocab_size);
     let (mut read, mut too_old) = (0u64, 0u64);
     progress.stage("reading", None);
-    for line in rx {
+    for line in rx.into_iter().flatten() {
         if interrupted.load(Ordering::Relaxed) {
             bail!("interrupted; nothing was installed");
         }

@@ -15,7 +15,7 @@
 //! appear later, and every file when not following (`--once`), at their start.
 
 use super::lines::{LineReader, RawLine};
-use super::{Line, ReadOptions, SourceResult, line_from_text};
+use super::{Line, LineSender, ReadOptions, SourceResult, line_from_text};
 use crate::checkpoint::{FINGERPRINT_BYTES, FilePosition, Fingerprint, Position};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -24,7 +24,7 @@ use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
 /// Rounds when nothing wakes the loop: without inotify, and as a safety net.
@@ -59,7 +59,7 @@ struct Tracked {
 struct Tailer<'a> {
     patterns: &'a [String],
     options: &'a ReadOptions,
-    tx: &'a SyncSender<Line>,
+    tx: &'a mut LineSender,
     tracked: HashMap<Key, Tracked>,
     first_round: bool,
     next_seq: u64,
@@ -68,7 +68,7 @@ struct Tailer<'a> {
 }
 
 /// Reads (and when following, follows) every file the patterns name.
-pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &SyncSender<Line>, stop: &AtomicBool) -> SourceResult {
+pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &mut LineSender, stop: &AtomicBool) -> SourceResult {
     for p in patterns {
         if has_glob(p) {
             glob::Pattern::new(p).map_err(|e| format!("invalid glob {p:?}: {e}"))?;
@@ -94,6 +94,10 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &SyncSender<L
         let Some(busy) = tailer.read_round(!options.follow) else {
             return Ok(tailer.problems); // the receiver is gone
         };
+        // The round's lines go now, not when the next round fills a chunk.
+        if tailer.tx.flush().is_err() {
+            return Ok(tailer.problems);
+        }
         if !options.follow {
             return Ok(tailer.problems);
         }

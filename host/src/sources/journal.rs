@@ -10,7 +10,7 @@
 //! it does not poll; where to start is the checkpointed cursor, else
 //! `--since`, else the end (following) or the beginning (reading once).
 
-use super::{Line, ReadOptions, SourceResult};
+use super::{Line, LineSender, ReadOptions, SourceResult};
 use crate::checkpoint::Position;
 use chrono::Local;
 use logarithm_detector::{LogRecord, parse};
@@ -18,7 +18,6 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::SyncSender;
 use std::time::Duration;
 use systemd::journal::{Journal, JournalWaitResult, OpenDirectoryOptions, OpenOptions};
 
@@ -59,7 +58,7 @@ fn text(bytes: Vec<u8>) -> String {
 }
 
 /// Reads the journal and sends its entries.
-pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &SyncSender<Line>, stop: &AtomicBool) -> SourceResult {
+pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &mut LineSender, stop: &AtomicBool) -> SourceResult {
     let name = checkpoint_name(dir);
     let describe = || dir.map_or_else(|| "the system journal".to_owned(), |d| format!("journal directory {}", d.display()));
     let mut journal = open(dir)?;
@@ -97,6 +96,10 @@ pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &SyncSender<Li
     loop {
         if journal.next().map_err(|e| fail("read", e))? == 0 {
             if !options.follow || stop.load(Ordering::Relaxed) {
+                return Ok(Vec::new());
+            }
+            // Nothing more for now: hand over what was read before waiting.
+            if tx.flush().is_err() {
                 return Ok(Vec::new());
             }
             match journal.wait(Some(WAIT)) {

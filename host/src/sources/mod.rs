@@ -2,7 +2,7 @@
 //! tailed by one thread, the journal is read by another, stdin by a third;
 //! all send parsed [`Line`]s down one bounded channel, so a slow detector
 //! applies back-pressure instead of growing memory, and a quiet source never
-//! blocks a busy one. The same layer serves `logarithm monitor` (following)
+//! blocks a busy one. Lines travel in chunks ([`LineSender`]). The same layer serves `logarithm monitor` (following)
 //! and `logarithm-trainer train` (reading to the end).
 //!
 //! Every line carries its [`Position`]; see [`crate::checkpoint`] for how
@@ -20,7 +20,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -49,6 +49,60 @@ pub struct Line {
     pub error: Option<String>,
 }
 
+/// How many lines a reader hands over at once: handing over each line on
+/// its own (a wake-up of the scoring thread, and of the reader when the
+/// channel was full) cost more than scoring it (issue 11).
+const CHUNK_LINES: usize = 128;
+
+/// Lines in the order they were read, handed over together.
+pub type Chunk = Vec<Line>;
+
+/// A channel for the readers' lines, holding about `lines` lines.
+pub fn channel(lines: usize) -> (SyncSender<Chunk>, Receiver<Chunk>) {
+    sync_channel(lines.div_ceil(CHUNK_LINES).max(1))
+}
+
+/// A reader's end of the channel. It gathers lines into chunks and hands a
+/// chunk over when it is full, when the reader is about to wait for input
+/// ([`LineSender::flush`]: every reader calls it before it waits, so a
+/// quiet source's lines are never held back), and when it is dropped.
+pub struct LineSender {
+    tx: SyncSender<Chunk>,
+    chunk: Chunk,
+}
+
+/// The receiving end is gone (the monitor stopped): the reader ends.
+#[derive(Debug)]
+pub struct Gone;
+
+impl LineSender {
+    pub fn new(tx: SyncSender<Chunk>) -> Self {
+        Self { tx, chunk: Vec::with_capacity(CHUNK_LINES) }
+    }
+
+    /// Queues `line`, handing the chunk over when it is full.
+    pub fn send(&mut self, line: Line) -> Result<(), Gone> {
+        self.chunk.push(line);
+        if self.chunk.len() >= CHUNK_LINES { self.flush() } else { Ok(()) }
+    }
+
+    /// Hands over the lines queued, if any (blocking while the channel is
+    /// full: back-pressure).
+    pub fn flush(&mut self) -> Result<(), Gone> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.chunk, Vec::with_capacity(CHUNK_LINES));
+        self.tx.send(chunk).map_err(|_| Gone)
+    }
+}
+
+impl Drop for LineSender {
+    fn drop(&mut self) {
+        let _ = self.flush();
+    }
+}
+
 /// Runs `parse` for the line `line_no` of `origin`, containing a panic (a
 /// bug not found yet): it costs that line, which is passed on as a plain
 /// message with the reason, not the reader (issue 10).
@@ -74,7 +128,7 @@ const MAX_RESTART_BACKOFF: Duration = Duration::from_secs(60);
 
 /// A reader job: reads with the options given, sends to the sender, stops
 /// when the flag is set.
-type Job = dyn Fn(&ReadOptions, &SyncSender<Line>, &AtomicBool) -> SourceResult + Send + Sync;
+type Job = dyn Fn(&ReadOptions, &mut LineSender, &AtomicBool) -> SourceResult + Send + Sync;
 
 /// Runs a follower's reader and brings it back when it fails (issue 10):
 /// an error or a panic is logged at error level with its cause, and the
@@ -82,23 +136,25 @@ type Job = dyn Fn(&ReadOptions, &SyncSender<Line>, &AtomicBool) -> SourceResult 
 /// just after the last line it delivered. A reader that fails on its first
 /// start, before delivering anything (a journal directory that is not
 /// there), has failed for good: that is returned, as without supervision.
-fn supervised(name: &str, options: &ReadOptions, tx: &SyncSender<Line>, stop: &Arc<AtomicBool>, job: Arc<Job>) -> SourceResult {
+fn supervised(name: &str, options: &ReadOptions, tx: &SyncSender<Chunk>, stop: &Arc<AtomicBool>, job: Arc<Job>) -> SourceResult {
     let mut resume = (*options.checkpoints).clone();
     let mut backoff = RESTART_BACKOFF;
     for attempt in 1.. {
-        let (inner_tx, inner_rx) = sync_channel::<Line>(64);
+        let (inner_tx, inner_rx) = sync_channel::<Chunk>(1);
         let options = ReadOptions { checkpoints: Arc::new(resume.clone()), ..options.clone() };
         let (job, stop_job) = (job.clone(), stop.clone());
         let started = Instant::now();
         let handle = thread::Builder::new()
             .name(format!("reader {name}"))
-            .spawn(move || job(&options, &inner_tx, &stop_job))
+            .spawn(move || job(&options, &mut LineSender::new(inner_tx), &stop_job))
             .map_err(|e| format!("cannot start the reader of {name}: {e}"))?;
         let mut delivered = false;
-        for line in inner_rx.iter() {
-            resume.record(&line.position);
+        for chunk in inner_rx.iter() {
+            for line in &chunk {
+                resume.record(&line.position);
+            }
             delivered = true;
-            if tx.send(line).is_err() {
+            if tx.send(chunk).is_err() {
                 break; // the monitor is gone; the reader's next send fails and it ends
             }
         }
@@ -212,12 +268,13 @@ pub fn default_sources() -> Result<Vec<SourceSpec>, String> {
 }
 
 /// Starts the reader threads: one for all file paths, one per journal, one
-/// for stdin. Each sends its lines to `tx` and ends at end of input (or,
-/// when following, when `stop` is set or the receiver is gone).
+/// for stdin. Each sends its lines to `tx` (made by [`channel`]) and ends
+/// at end of input (or, when following, when `stop` is set or the receiver
+/// is gone).
 pub fn spawn(
     specs: &[SourceSpec],
     options: &ReadOptions,
-    tx: &SyncSender<Line>,
+    tx: &SyncSender<Chunk>,
     stop: &Arc<AtomicBool>,
 ) -> Vec<(String, JoinHandle<SourceResult>)> {
     let mut handles = Vec::new();
@@ -233,7 +290,7 @@ pub fn spawn(
         if options.follow {
             Box::new(move || supervised(&name, &options, &tx, &stop, job))
         } else {
-            Box::new(move || job(&options, &tx, &stop))
+            Box::new(move || job(&options, &mut LineSender::new(tx), &stop))
         }
     };
     if !paths.is_empty() {
@@ -249,17 +306,22 @@ pub fn spawn(
                 let job = run(spec.name(), Arc::new(move |options, tx, stop| journal::read(dir.as_deref(), options, tx, stop)));
                 handles.push(start(spec.name(), job));
             }
-            SourceSpec::Stdin => handles.push(start("-".into(), Box::new(move || read_stdin(&options, &tx)))),
+            SourceSpec::Stdin => handles.push(start("-".into(), Box::new(move || read_stdin(&options, &mut LineSender::new(tx))))),
         }
     }
     handles
 }
 
-fn read_stdin(options: &ReadOptions, tx: &SyncSender<Line>) -> SourceResult {
+fn read_stdin(options: &ReadOptions, tx: &mut LineSender) -> SourceResult {
     let origin: Arc<str> = "-".into();
-    let mut reader = LineReader::new(io::stdin().lock(), 0, options.max_line_bytes);
+    let mut reader = LineReader::new(io::BufReader::with_capacity(64 * 1024, io::stdin()), 0, options.max_line_bytes);
     let mut line_no = 0;
-    while let Some(raw) = reader.next_line(true).map_err(|e| format!("cannot read stdin: {e}"))? {
+    loop {
+        // The next read may block: hand over what was read first.
+        if !reader.has_buffered_line() && tx.flush().is_err() {
+            break;
+        }
+        let Some(raw) = reader.next_line(true).map_err(|e| format!("cannot read stdin: {e}"))? else { break };
         line_no += 1;
         if tx.send(line_from_text(&origin, line_no, raw.text, raw.truncated, Position::None)).is_err() {
             break;
@@ -313,6 +375,7 @@ mod tests {
             let from = options.checkpoints.file(1, 2).map_or(0, |p| p.offset);
             for offset in from + 1..=3 {
                 tx.send(line_from_text(&origin, offset, format!("line {offset}"), false, at(offset))).unwrap();
+                tx.flush().unwrap();
                 if counted.fetch_add(1, Ordering::Relaxed) == 1 {
                     panic!("a bug after line {offset}");
                 }
@@ -320,12 +383,13 @@ mod tests {
             Ok(Vec::new())
         });
         let options = ReadOptions { follow: true, ..ReadOptions::default() };
+        // Room for every chunk: the lines are read after the reader ends.
         let (tx, rx) = sync_channel(16);
         let stop = Arc::new(AtomicBool::new(false));
         let started = Instant::now();
         assert_eq!(supervised("a.log", &options, &tx, &stop, job), Ok(Vec::new()));
         drop(tx);
-        let got: Vec<String> = rx.iter().map(|l| l.raw).collect();
+        let got: Vec<String> = rx.iter().flatten().map(|l| l.raw).collect();
         assert_eq!(got, ["line 1", "line 2", "line 3"], "each line once, in order, across the restart");
         assert!(started.elapsed() >= RESTART_BACKOFF, "restarted after the backoff");
         assert_eq!(attempts.load(Ordering::Relaxed), 3);
