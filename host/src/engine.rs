@@ -21,6 +21,8 @@
 use anyhow::{Context, Result, anyhow, bail};
 use logarithm_detector::{Burst, LogRecord, ModelInfo, Repeat, Report, Term, Verdict};
 use std::borrow::Borrow;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -277,6 +279,14 @@ impl ComponentDetector {
     /// Compiles and instantiates the component, then decrypts and loads
     /// `model` inside it with `passphrase`.
     pub fn load(source: ComponentSource<'_>, model: &[u8], passphrase: &str) -> Result<Self, LoadError> {
+        Self::load_cached(source, None, model, passphrase)
+    }
+
+    /// [`Self::load`], keeping the compiled component in `code_cache` (a
+    /// directory) for the next start: compiling takes ~0.5 s, loading the
+    /// compiled code a few ms (issue 11). The cache must be as private as
+    /// the model's key: compiled code is run as it is.
+    pub fn load_cached(source: ComponentSource<'_>, code_cache: Option<&Path>, model: &[u8], passphrase: &str) -> Result<Self, LoadError> {
         let mut config = Config::new();
         config.wasm_component_model(true);
         config.cranelift_opt_level(wasmtime::OptLevel::Speed);
@@ -284,9 +294,11 @@ impl ComponentDetector {
         let engine = Engine::new(&config).wasm_context("cannot set up wasmtime")?;
         let component = match source {
             ComponentSource::Embedded => {
-                Component::new(&engine, EMBEDDED_COMPONENT).wasm_context("cannot compile the embedded detector component")?
+                compile(&engine, EMBEDDED_COMPONENT, code_cache).wasm_context("cannot compile the embedded detector component")?
             }
-            ComponentSource::File(path) => Component::from_file(&engine, path)
+            ComponentSource::File(path) => std::fs::read(path)
+                .map_err(wasmtime::Error::from)
+                .and_then(|bytes| compile(&engine, &bytes, code_cache))
                 .with_wasm_context(|| format!("cannot load the detector component {}", path.display()))?,
         };
         let mut linker = Linker::<State>::new(&engine);
@@ -612,6 +624,54 @@ impl ComponentDetector {
         crate::audit::breaker("detector", true, &why);
         self.breaker.why = format!("not scored: the detector component is failing ({why})");
     }
+}
+
+/// Compiles a component, or loads its compiled code from `cache`, where
+/// it is kept under a hash of the component and of what the compiled code
+/// depends on (wasmtime's version and settings, the CPU's features); other
+/// files there are earlier builds' and are removed. A cache that cannot be
+/// read or written costs the time to compile, nothing else.
+fn compile(engine: &Engine, bytes: &[u8], cache: Option<&Path>) -> wasmtime::Result<Component> {
+    use std::hash::{Hash, Hasher};
+    let Some(dir) = cache else {
+        return Component::new(engine, bytes);
+    };
+    let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    hasher.write(bytes);
+    let name = format!("component-{:032x}.cwasm", hasher.digest128());
+    let path = dir.join(&name);
+    if path.is_file() {
+        // SAFETY: wasmtime runs compiled code as it is, so it must come from
+        // `Engine::precompile_component`. It does: the cache lives in the
+        // data directory (mode 0700, files 0600), written only below, and
+        // whoever can write there can read the model's key anyway.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok(component),
+            Err(e) => tracing::debug!("compiling the detector component again: cannot load {}: {e:#}", path.display()),
+        }
+    }
+    let code = engine.precompile_component(bytes)?;
+    let kept =
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).and_then(|()| tempfile::NamedTempFile::new_in(dir)).and_then(
+            |mut file| {
+                file.write_all(&code)?;
+                file.persist(&path).map_err(|e| e.error)
+            },
+        );
+    match kept {
+        Ok(_) => {
+            for old in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                let file = old.file_name().to_string_lossy().into_owned();
+                if file.starts_with("component-") && file.ends_with(".cwasm") && file != name {
+                    let _ = std::fs::remove_file(old.path());
+                }
+            }
+        }
+        Err(e) => tracing::debug!("cannot keep the compiled detector component in {}: {e}", dir.display()),
+    }
+    // SAFETY: just compiled by this engine.
+    unsafe { Component::deserialize(engine, &code) }
 }
 
 fn record_to_wit(r: &LogRecord) -> wit::LogRecord {

@@ -218,7 +218,8 @@ fn load_current(common: &CommonArgs, data_dir: &DataDir) -> Result<(ComponentDet
         None => ComponentSource::Embedded,
     };
     tracing::debug!("loading model version {version} from {}", path.display());
-    let detector = ComponentDetector::load(source, &bytes, &passphrase).map_err(|e| match e {
+    let cache = data_dir.root().join("cache");
+    let detector = ComponentDetector::load_cached(source, Some(&cache), &bytes, &passphrase).map_err(|e| match e {
         LoadError::Model(m) => {
             let hint = match (&m, origin) {
                 (logarithm_detector::Error::WrongKey { .. }, KeyOrigin::File(key)) => {
