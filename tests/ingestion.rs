@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 
 /// Starts `logarithm monitor` following, its stdout going to `out`, its
 /// diagnostics (with our debug lines, the readiness signals of [`ready`])
-/// to `out.err`.
-fn follow(t: &Trained, args: &[&str], out: &Path) -> Child {
-    command("logarithm")
-        .args(["monitor", "--all", "-f", "json", "-L", "debug", "-D", t.data.to_str().unwrap(), "-K", t.key])
-        .args(args)
-        .stdout(File::create(out).unwrap())
-        .stderr(File::create(out.with_extension("err")).unwrap())
-        .spawn()
-        .unwrap()
+/// to `out.err`; stopped when the test ends, however it ends.
+fn follow(t: &Trained, args: &[&str], out: &Path) -> Stopped {
+    Stopped(
+        command("logarithm")
+            .args(["monitor", "--all", "-f", "json", "-L", "debug", "-D", t.data.to_str().unwrap(), "-K", t.key])
+            .args(args)
+            .stdout(File::create(out).unwrap())
+            .stderr(File::create(out.with_extension("err")).unwrap())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits until the monitor writing to `out` has said `signal` on stderr
@@ -40,9 +42,10 @@ fn signal(child: &Child, sig: &str) {
     ok(&Command::new("kill").args([sig, &child.id().to_string()]).output().unwrap());
 }
 
-fn stop(mut child: Child) {
-    signal(&child, "-TERM");
-    let status = child.wait().unwrap();
+/// Stops a monitor [`follow`] started, and checks it exited cleanly.
+fn stop(mut monitor: Stopped) {
+    signal(&monitor.0, "-TERM");
+    let status = monitor.0.wait().unwrap();
     assert!(status.success(), "monitor exited with {status}");
 }
 
@@ -158,12 +161,15 @@ mod rsyslog {
             ),
         )
         .unwrap();
-        let mut rsyslogd = Command::new("rsyslogd")
-            .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("rsyslogd is needed (apt-get install rsyslog)");
+        // Stopped however the test ends, also by a failed assertion.
+        let rsyslogd = Stopped(
+            Command::new("rsyslogd")
+                .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("rsyslogd is needed (apt-get install rsyslog)"),
+        );
         let out = t.dir.path().join("monitor.json");
         // The file does not exist yet: the monitor waits for it, then reads it whole.
         let monitor = follow(&t, &[log.to_str().unwrap()], &out);
@@ -183,8 +189,7 @@ mod rsyslog {
         wait_for(30, "all logger lines scored", || records_in(&out).len() >= total);
         std::thread::sleep(Duration::from_millis(500));
         stop(monitor);
-        let _ = rsyslogd.kill();
-        let _ = rsyslogd.wait();
+        drop(rsyslogd);
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for r in records_in(&out) {
             assert_eq!(r["source"], "ltest", "{r}");
@@ -256,8 +261,8 @@ mod rotation {
         // again just before the copytruncate, restart after it.
         for (run, (kill_at, restart_at)) in [(22_000u64, 27_000u64), (47_000, 52_000)].into_iter().enumerate() {
             wait_for(60, "the writer", || written(kill_at));
-            signal(&monitor, "-KILL");
-            monitor.wait().unwrap();
+            signal(&monitor.0, "-KILL");
+            monitor.0.wait().unwrap();
             wait_for(60, "the writer", || written(restart_at));
             monitor = follow(&t, &args, &outputs[run + 1]);
         }
@@ -698,7 +703,7 @@ mod reload {
         wait_for(30, "50 records", || records_in(&out).len() >= 50);
         // SIGHUP reloads at once, even the same version.
         fs::write(t.data.join("current"), "2\n").unwrap();
-        signal(&monitor, "-HUP");
+        signal(&monitor.0, "-HUP");
         ready(&out, "loaded model version 2 (was 2)");
         std::thread::sleep(Duration::from_millis(500));
         stop(monitor);
