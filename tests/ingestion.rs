@@ -925,6 +925,59 @@ mod missing_path {
     }
 }
 
+/// Issue 10: a follower's reader that fails for real (an I/O error) is
+/// restarted with backoff, its failure logged at error level with the
+/// cause, and it resumes just after the last line it delivered.
+mod failing_reader {
+    use super::*;
+
+    /// The path followed is a symlink. Pointed at `/proc/self/mem` (the
+    /// monitor's own memory, a regular file whose read at offset 0 fails
+    /// with EIO, as a dying disk's would, also for root) it fails the
+    /// reader; pointed back at the log, which grew meanwhile, the restarted
+    /// reader scores the new lines, each once.
+    #[test]
+    fn an_io_error_restarts_the_reader_which_resumes_exactly() {
+        let t = trained();
+        let log = t.dir.path().join("app.log");
+        let live = t.dir.path().join("live.log");
+        let line = |i: usize| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (job {i})\n");
+        let append = |lines: std::ops::Range<usize>| {
+            OpenOptions::new().append(true).open(&log).unwrap().write_all(lines.map(line).collect::<String>().as_bytes()).unwrap()
+        };
+        // Swapped in one step (a rename), as a reader would see a real change.
+        let point_to = |target: &Path| {
+            let next = t.dir.path().join("live.next");
+            std::os::unix::fs::symlink(target, &next).unwrap();
+            fs::rename(&next, &live).unwrap();
+        };
+        fs::write(&log, "").unwrap();
+        point_to(&log);
+        let out = t.dir.path().join("failing.json");
+        let monitor = follow(&t, &[live.to_str().unwrap()], &out);
+        ready(&out, &format!("reading {} from offset 0", live.display()));
+        append(0..5);
+        wait_for(30, "the first 5 lines", || records_in(&out).len() == 5);
+
+        point_to(Path::new("/proc/self/mem"));
+        let err = out.with_extension("err");
+        let failed = format!("the reader of {0} failed: cannot read {0}: Input/output error", live.display());
+        wait_for(30, "the reader to fail", || fs::read_to_string(&err).is_ok_and(|e| e.contains(&failed)));
+        append(5..10);
+        point_to(&log);
+        wait_for(30, "the 5 new lines", || records_in(&out).len() >= 10);
+        // Long enough for a line scored twice to show up.
+        std::thread::sleep(Duration::from_millis(1500));
+        stop(monitor);
+
+        let messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(messages, (0..10).map(|i| format!("(root) CMD (job {i})")).collect::<Vec<_>>(), "each line once, in order");
+        let text = fs::read_to_string(&err).unwrap();
+        let logged = text.lines().find(|l| l.contains(&failed)).unwrap();
+        assert!(logged.contains("ERROR") && logged.ends_with("restarting it in 1 s"), "{logged}");
+    }
+}
+
 /// Issue 10: checkpoints under stop, restart and a second monitor.
 mod checkpoints {
     use super::*;
