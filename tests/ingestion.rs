@@ -842,6 +842,40 @@ mod contained_guest {
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     }
 
+    /// A fresh instance starts with the kinds already reported, as last
+    /// saved from the one that failed: after a trap, a kind reported
+    /// before is counted, not alerted again; a new kind still alerts.
+    #[test]
+    fn a_fresh_instance_remembers_the_kinds_already_reported() {
+        let t = trained();
+        let log = t.dir.path().join("news.log");
+        let oops = |i: usize| format!("Nov  2 08:{i:02}:00 web01 kernel: BUG: unable to handle page fault at ffff0000");
+        let ext4 = "Nov  2 08:20:00 web01 kernel: EXT4-fs error (device sda1): ext4_journal_check_start: Detected aborted journal";
+        let lines: Vec<String> = (0..32)
+            .map(|i| match i {
+                3 | 13 | 25 => oops(i),
+                10 => format!("{} @trap", cron(i)),
+                20 => ext4.to_owned(),
+                _ => cron(i),
+            })
+            .collect();
+        fs::write(&log, lines.join("\n") + "\n").unwrap();
+        // Batches of 8: the oops is reported in the first; the second traps
+        // (line 11), is split, and its parts run on fresh instances.
+        let out = monitor(&t, &["--once", "--batch-size", "8", log.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(records.len(), 32, "{stderr}");
+        assert!(records[10]["score"].is_null() && records[10]["error"].as_str().is_some_and(|e| e.contains("unreachable")), "{stderr}");
+        let report = |i: usize| (records[i]["reported"].as_bool(), records[i]["report"].as_str());
+        assert_eq!(report(3), (Some(true), Some("new")), "{}", records[3]);
+        assert_eq!(report(13), (Some(false), Some("counted")), "not alerted again after the trap: {}", records[13]);
+        assert_eq!(report(20), (Some(true), Some("new")), "{}", records[20]);
+        assert_eq!(report(25), (Some(false), Some("counted")), "{}", records[25]);
+        let alerts = records.iter().filter(|r| r["reported"] == true).count();
+        assert_eq!(alerts, 2, "one alert per kind: {records:?}");
+    }
+
     /// Records that fail in a row open the breaker (one warning); the rest
     /// pass unscored; after the backoff (5 s) a probe scores again.
     #[test]
