@@ -15,15 +15,17 @@ use std::time::{Duration, Instant};
 
 /// Starts `logarithm monitor` following, its stdout going to `out`, its
 /// diagnostics (with our debug lines, the readiness signals of [`ready`])
-/// to `out.err`.
-fn follow(t: &Trained, args: &[&str], out: &Path) -> Child {
-    command("logarithm")
-        .args(["monitor", "--all", "-f", "json", "-L", "debug", "-D", t.data.to_str().unwrap(), "-K", t.key])
-        .args(args)
-        .stdout(File::create(out).unwrap())
-        .stderr(File::create(out.with_extension("err")).unwrap())
-        .spawn()
-        .unwrap()
+/// to `out.err`; stopped when the test ends, however it ends.
+fn follow(t: &Trained, args: &[&str], out: &Path) -> Stopped {
+    Stopped(
+        command("logarithm")
+            .args(["monitor", "--all", "-f", "json", "-L", "debug", "-D", t.data.to_str().unwrap(), "-K", t.key])
+            .args(args)
+            .stdout(File::create(out).unwrap())
+            .stderr(File::create(out.with_extension("err")).unwrap())
+            .spawn()
+            .unwrap(),
+    )
 }
 
 /// Waits until the monitor writing to `out` has said `signal` on stderr
@@ -40,9 +42,10 @@ fn signal(child: &Child, sig: &str) {
     ok(&Command::new("kill").args([sig, &child.id().to_string()]).output().unwrap());
 }
 
-fn stop(mut child: Child) {
-    signal(&child, "-TERM");
-    let status = child.wait().unwrap();
+/// Stops a monitor [`follow`] started, and checks it exited cleanly.
+fn stop(mut monitor: Stopped) {
+    signal(&monitor.0, "-TERM");
+    let status = monitor.0.wait().unwrap();
     assert!(status.success(), "monitor exited with {status}");
 }
 
@@ -158,12 +161,15 @@ mod rsyslog {
             ),
         )
         .unwrap();
-        let mut rsyslogd = Command::new("rsyslogd")
-            .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("rsyslogd is needed (apt-get install rsyslog)");
+        // Stopped however the test ends, also by a failed assertion.
+        let rsyslogd = Stopped(
+            Command::new("rsyslogd")
+                .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("rsyslogd is needed (apt-get install rsyslog)"),
+        );
         let out = t.dir.path().join("monitor.json");
         // The file does not exist yet: the monitor waits for it, then reads it whole.
         let monitor = follow(&t, &[log.to_str().unwrap()], &out);
@@ -183,8 +189,7 @@ mod rsyslog {
         wait_for(30, "all logger lines scored", || records_in(&out).len() >= total);
         std::thread::sleep(Duration::from_millis(500));
         stop(monitor);
-        let _ = rsyslogd.kill();
-        let _ = rsyslogd.wait();
+        drop(rsyslogd);
         let mut seen: BTreeMap<String, usize> = BTreeMap::new();
         for r in records_in(&out) {
             assert_eq!(r["source"], "ltest", "{r}");
@@ -256,8 +261,8 @@ mod rotation {
         // again just before the copytruncate, restart after it.
         for (run, (kill_at, restart_at)) in [(22_000u64, 27_000u64), (47_000, 52_000)].into_iter().enumerate() {
             wait_for(60, "the writer", || written(kill_at));
-            signal(&monitor, "-KILL");
-            monitor.wait().unwrap();
+            signal(&monitor.0, "-KILL");
+            monitor.0.wait().unwrap();
             wait_for(60, "the writer", || written(restart_at));
             monitor = follow(&t, &args, &outputs[run + 1]);
         }
@@ -698,7 +703,7 @@ mod reload {
         wait_for(30, "50 records", || records_in(&out).len() >= 50);
         // SIGHUP reloads at once, even the same version.
         fs::write(t.data.join("current"), "2\n").unwrap();
-        signal(&monitor, "-HUP");
+        signal(&monitor.0, "-HUP");
         ready(&out, "loaded model version 2 (was 2)");
         std::thread::sleep(Duration::from_millis(500));
         stop(monitor);
@@ -837,6 +842,40 @@ mod contained_guest {
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     }
 
+    /// A fresh instance starts with the kinds already reported, as last
+    /// saved from the one that failed: after a trap, a kind reported
+    /// before is counted, not alerted again; a new kind still alerts.
+    #[test]
+    fn a_fresh_instance_remembers_the_kinds_already_reported() {
+        let t = trained();
+        let log = t.dir.path().join("news.log");
+        let oops = |i: usize| format!("Nov  2 08:{i:02}:00 web01 kernel: BUG: unable to handle page fault at ffff0000");
+        let ext4 = "Nov  2 08:20:00 web01 kernel: EXT4-fs error (device sda1): ext4_journal_check_start: Detected aborted journal";
+        let lines: Vec<String> = (0..32)
+            .map(|i| match i {
+                3 | 13 | 25 => oops(i),
+                10 => format!("{} @trap", cron(i)),
+                20 => ext4.to_owned(),
+                _ => cron(i),
+            })
+            .collect();
+        fs::write(&log, lines.join("\n") + "\n").unwrap();
+        // Batches of 8: the oops is reported in the first; the second traps
+        // (line 11), is split, and its parts run on fresh instances.
+        let out = monitor(&t, &["--once", "--batch-size", "8", log.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(records.len(), 32, "{stderr}");
+        assert!(records[10]["score"].is_null() && records[10]["error"].as_str().is_some_and(|e| e.contains("unreachable")), "{stderr}");
+        let report = |i: usize| (records[i]["reported"].as_bool(), records[i]["report"].as_str());
+        assert_eq!(report(3), (Some(true), Some("new")), "{}", records[3]);
+        assert_eq!(report(13), (Some(false), Some("counted")), "not alerted again after the trap: {}", records[13]);
+        assert_eq!(report(20), (Some(true), Some("new")), "{}", records[20]);
+        assert_eq!(report(25), (Some(false), Some("counted")), "{}", records[25]);
+        let alerts = records.iter().filter(|r| r["reported"] == true).count();
+        assert_eq!(alerts, 2, "one alert per kind: {records:?}");
+    }
+
     /// Records that fail in a row open the breaker (one warning); the rest
     /// pass unscored; after the backoff (5 s) a probe scores again.
     #[test]
@@ -917,6 +956,59 @@ mod missing_path {
         fs::write(&log, "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (true)\n").unwrap();
         wait_for(30, "the file read once it appears", || records_in(&out).len() == 1);
         stop(monitor);
+    }
+}
+
+/// Issue 10: a follower's reader that fails for real (an I/O error) is
+/// restarted with backoff, its failure logged at error level with the
+/// cause, and it resumes just after the last line it delivered.
+mod failing_reader {
+    use super::*;
+
+    /// The path followed is a symlink. Pointed at `/proc/self/mem` (the
+    /// monitor's own memory, a regular file whose read at offset 0 fails
+    /// with EIO, as a dying disk's would, also for root) it fails the
+    /// reader; pointed back at the log, which grew meanwhile, the restarted
+    /// reader scores the new lines, each once.
+    #[test]
+    fn an_io_error_restarts_the_reader_which_resumes_exactly() {
+        let t = trained();
+        let log = t.dir.path().join("app.log");
+        let live = t.dir.path().join("live.log");
+        let line = |i: usize| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (job {i})\n");
+        let append = |lines: std::ops::Range<usize>| {
+            OpenOptions::new().append(true).open(&log).unwrap().write_all(lines.map(line).collect::<String>().as_bytes()).unwrap()
+        };
+        // Swapped in one step (a rename), as a reader would see a real change.
+        let point_to = |target: &Path| {
+            let next = t.dir.path().join("live.next");
+            std::os::unix::fs::symlink(target, &next).unwrap();
+            fs::rename(&next, &live).unwrap();
+        };
+        fs::write(&log, "").unwrap();
+        point_to(&log);
+        let out = t.dir.path().join("failing.json");
+        let monitor = follow(&t, &[live.to_str().unwrap()], &out);
+        ready(&out, &format!("reading {} from offset 0", live.display()));
+        append(0..5);
+        wait_for(30, "the first 5 lines", || records_in(&out).len() == 5);
+
+        point_to(Path::new("/proc/self/mem"));
+        let err = out.with_extension("err");
+        let failed = format!("the reader of {0} failed: cannot read {0}: Input/output error", live.display());
+        wait_for(30, "the reader to fail", || fs::read_to_string(&err).is_ok_and(|e| e.contains(&failed)));
+        append(5..10);
+        point_to(&log);
+        wait_for(30, "the 5 new lines", || records_in(&out).len() >= 10);
+        // Long enough for a line scored twice to show up.
+        std::thread::sleep(Duration::from_millis(1500));
+        stop(monitor);
+
+        let messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(messages, (0..10).map(|i| format!("(root) CMD (job {i})")).collect::<Vec<_>>(), "each line once, in order");
+        let text = fs::read_to_string(&err).unwrap();
+        let logged = text.lines().find(|l| l.contains(&failed)).unwrap();
+        assert!(logged.contains("ERROR") && logged.ends_with("restarting it in 1 s"), "{logged}");
     }
 }
 

@@ -561,8 +561,8 @@ fn monitor_refuses_an_unaudited_rollback() {
 }
 
 /// Issue 13: `--metrics-listen` serves the Prometheus text format over
-/// real HTTP: lines read per source, records scored, anomalies, the model
-/// version, the checkpoint's age.
+/// real HTTP: lines read per source, records scored, anomalies, bursts,
+/// the model version, the checkpoint's age.
 #[test]
 fn metrics_over_http() {
     let s = setup();
@@ -591,7 +591,11 @@ fn metrics_over_http() {
     let text = stderr();
     let addr = text.split("serving metrics on http://").nth(1).unwrap().split('/').next().unwrap().to_owned();
     let lines: String = (0..30).map(|i| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)\n")).collect();
-    std::fs::write(&live, format!("{lines}Nov  2 08:00:01 web01 kernel: BUG: unable to handle page fault at ffff0000\n")).unwrap();
+    // A crash loop: 31 oopses in one second, a kind training never saw
+    // (usually at most 1 a minute), so the 31st raises one burst (at least
+    // 30 more than usual; see `logarithm_detector::kinds::BURST_EXCESS`).
+    let oopses = "Nov  2 08:00:01 web01 kernel: BUG: unable to handle page fault at ffff0000\n".repeat(31);
+    std::fs::write(&live, format!("{lines}{oopses}")).unwrap();
     let get = |path: &str| {
         use std::io::{Read, Write};
         let mut stream = std::net::TcpStream::connect(&addr).unwrap();
@@ -600,12 +604,14 @@ fn metrics_over_http() {
         stream.read_to_string(&mut page).unwrap();
         page
     };
-    let source = format!("logarithm_lines_read_total{{source=\"{}\"}} 31", live.display());
-    wait_for(30, "31 lines scored", || get("/metrics").lines().any(|l| l == "logarithm_records_scored_total 31"));
+    let source = format!("logarithm_lines_read_total{{source=\"{}\"}} 61", live.display());
+    wait_for(30, "61 lines scored", || get("/metrics").lines().any(|l| l == "logarithm_records_scored_total 61"));
     let page = get("/metrics");
     assert!(page.lines().any(|l| l == source), "{source:?} not in {page}");
     assert!(page.starts_with("HTTP/1.1 200 OK\r\n") && page.contains("Content-Type: text/plain; version=0.0.4"), "{page}");
-    for line in ["logarithm_anomalies_total 1", "logarithm_model_version 1"] {
+    let expected =
+        ["logarithm_anomalies_total 31", "logarithm_bursts_total 1", "# TYPE logarithm_bursts_total counter", "logarithm_model_version 1"];
+    for line in expected {
         assert!(page.lines().any(|l| l == line), "{line:?} not in {page}");
     }
     assert!(page.lines().any(|l| l.starts_with("logarithm_checkpoint_age_seconds ")), "{page}");

@@ -429,28 +429,6 @@ fn example(name: &str, paths: &[(&str, &Path)]) -> String {
 mod rsyslog {
     use super::*;
 
-    /// Stops rsyslogd when the test ends, also when an assertion fails
-    /// midway (which would otherwise leave it, and the `logarithm filter`
-    /// it runs, behind): SIGTERM so it closes its helper's pipe, then
-    /// SIGKILL if it has not gone within 5 s.
-    struct Stopped(std::process::Child);
-
-    impl Drop for Stopped {
-        fn drop(&mut self) {
-            // SAFETY: kill(2) on the pid of our own child, which is not yet reaped.
-            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
-            let deadline = std::time::Instant::now() + Duration::from_secs(5);
-            while std::time::Instant::now() < deadline {
-                if matches!(self.0.try_wait(), Ok(Some(_))) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-
     #[test]
     fn example_config_scores_every_message_once_and_routes_anomalies() {
         let t = trained();

@@ -203,6 +203,12 @@ impl AuditLog {
         Ok(seq)
     }
 
+    /// Like [`AuditLog::append`], after a change was made: the error says
+    /// the change itself is done, only its entry is missing.
+    pub fn append_done(&self, event: &str, details: Value) -> Result<()> {
+        self.append(event, details).map(drop).with_context(|| format!("done, but {event} could not be audited"))
+    }
+
     /// Like [`AuditLog::append`], for those who must go on when the log
     /// cannot be written (the monitor): a failure is logged, not returned.
     pub fn record(&self, event: &str, details: Value) {

@@ -16,7 +16,9 @@
 //! their own (those come back as errors, to be passed on unscored), and
 //! after [`BREAKER_FAILURES`] such records in a row the circuit breaker
 //! opens: records pass unscored, with one warning, until a probe with
-//! backoff ([`BREAKER_BACKOFF`]) scores again.
+//! backoff ([`BREAKER_BACKOFF`]) scores again. The fresh instance gets the
+//! memory of kinds already reported as last saved ([`MEMORY_SNAPSHOT`]),
+//! so that they do not alert again.
 
 use anyhow::{Context, Result, anyhow, bail};
 use logarithm_detector::{Burst, LogRecord, ModelInfo, Repeat, Report, Term, Verdict};
@@ -68,6 +70,19 @@ pub const BREAKER_BACKOFF: Duration = Duration::from_secs(5);
 
 /// The longest wait between probes of an open breaker.
 pub const BREAKER_MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// How often, at most, the memory of kinds already reported
+/// (`save-memory`) is copied out of the instance, after a call that
+/// changed what it reports (a kind new or worse, a repeat summary), to be
+/// restored into a fresh instance after a failure (issue 10): a kind
+/// reported since the last copy alerts once more, never one that was not.
+/// While a failed batch is split, it is copied after every such call, so
+/// that one part does not report again what another did. The memory at its
+/// largest (10,000 kinds, 2.6 MB of JSON) takes 26 ms to copy here (a test
+/// build, on 2 busy cores), three times as long as scoring a batch of 256
+/// lines of new kinds: copying after every such batch would slow a storm
+/// of new kinds fourfold; once a second costs at most 3%.
+pub const MEMORY_SNAPSHOT: Duration = Duration::from_secs(1);
 
 /// The most bytes of lines one call into the component may carry: a
 /// quarter of its memory, which also holds the model, the batch's copies
@@ -226,6 +241,21 @@ pub struct ComponentDetector {
     /// `None` after a failure, until the next call makes a fresh one.
     instance: Option<Instance>,
     breaker: Breaker,
+    /// The memory of kinds reported, as last saved from the instance, for
+    /// a fresh one (see [`MEMORY_SNAPSHOT`]).
+    memory: Memory,
+}
+
+/// The last saved memory of kinds reported, and whether it is behind the
+/// instance's.
+#[derive(Debug, Default)]
+struct Memory {
+    saved: Option<Vec<u8>>,
+    saved_at: Option<Instant>,
+    /// The instance reported something since `saved`.
+    behind: bool,
+    /// A failed batch is being split: save after every call that reports.
+    splitting: bool,
 }
 
 /// Why a model could not be loaded, distinguishing the detector's own
@@ -316,6 +346,7 @@ impl ComponentDetector {
             instance: None,
             breaker: Breaker::default(),
             explain_all: true,
+            memory: Memory::default(),
         };
         detector.instance = Some(detector.instantiate()?);
         Ok(detector)
@@ -381,14 +412,62 @@ impl ComponentDetector {
         Ok(Instance { store, bindings, handle })
     }
 
-    /// The live instance, a fresh one if the last call failed.
+    /// The live instance, a fresh one if the last call failed, with the
+    /// memory of kinds reported as last saved.
     fn live(&mut self) -> Result<&mut Instance, Failure> {
         if self.instance.is_none() {
-            let fresh = self.instantiate().map_err(|e| Failure::Unavailable(format!("cannot start a fresh detector instance: {e:#}")))?;
+            let unavailable = |e: LoadError| Failure::Unavailable(format!("cannot start a fresh detector instance: {e:#}"));
+            let mut fresh = self.instantiate().map_err(unavailable)?;
             crate::metrics::count(|m| m.guest_restarted());
+            if let Some(memory) = &self.memory.saved {
+                let Instance { store, bindings, handle } = &mut fresh;
+                let api = bindings.logarithm_detector_scoring().detector();
+                let restored =
+                    guarded(store, "restoring the kinds reported", self.limit, |store| api.call_restore_memory(store, *handle, memory));
+                match restored {
+                    Ok(Ok(kept)) => tracing::debug!("{kept} kinds of anomalies already reported restored into a fresh detector instance"),
+                    Ok(Err(e)) => tracing::warn!(
+                        "the kinds of anomalies already reported were not restored into a fresh detector instance ({}); they may be reported again",
+                        error_from_wit(e)
+                    ),
+                    Err(Failure::Stopped(e)) => return Err(Failure::Stopped(e)),
+                    Err(Failure::Guest(why) | Failure::Unavailable(why)) => {
+                        // The instance is not to be trusted after a trap: a
+                        // fresh one without the memory it failed on.
+                        tracing::warn!(
+                            "the kinds of anomalies already reported were not restored into a fresh detector instance ({why}); they may be reported again"
+                        );
+                        self.memory.saved = None;
+                        fresh = self.instantiate().map_err(unavailable)?;
+                    }
+                }
+            }
             self.instance = Some(fresh);
         }
         Ok(self.instance.as_mut().expect("an instance was just made"))
+    }
+
+    /// Copies the memory of kinds reported out of the instance when it has
+    /// reported something since the last copy, at most every
+    /// [`MEMORY_SNAPSHOT`] (after every call while a failed batch is
+    /// split). A failure here drops the instance like any other.
+    fn snapshot_memory(&mut self, verdicts: &[Verdict]) {
+        self.memory.behind |= verdicts.iter().any(|v| v.reported() || v.repeat.is_some());
+        let due = self.memory.splitting || self.memory.saved_at.is_none_or(|at| at.elapsed() >= MEMORY_SNAPSHOT);
+        if !(self.memory.behind && due) {
+            return;
+        }
+        match self.call("saving the kinds reported", |store, b, h| b.logarithm_detector_scoring().detector().call_save_memory(store, h)) {
+            Ok(memory) => self.keep_memory(memory),
+            Err(e) => tracing::debug!("the kinds reported could not be saved for a fresh instance: {:#}", anyhow::Error::from(e)),
+        }
+    }
+
+    /// Keeps `memory`, saved from the instance just now, for a fresh one.
+    fn keep_memory(&mut self, memory: Vec<u8>) {
+        self.memory.saved = Some(memory);
+        self.memory.saved_at = Some(Instant::now());
+        self.memory.behind = false;
     }
 
     /// One call into the live instance; a failure drops the instance (its
@@ -458,6 +537,8 @@ impl ComponentDetector {
                 // The old detector is no longer used; failing to free it only leaks it.
                 let _ = old.resource_drop(&mut instance.store);
                 (self.model, self.passphrase, self.threshold) = (model.to_vec(), passphrase.to_owned(), threshold);
+                // What was carried over is saved after the next batch.
+                self.memory.behind = true;
                 Ok(info.threshold)
             }
             Err(e) => {
@@ -503,15 +584,23 @@ impl ComponentDetector {
     /// The component's memory of reported kinds, to keep across a restart
     /// ([`ComponentDetector::restore_memory`]).
     pub fn save_memory(&mut self) -> Result<Vec<u8>> {
-        Ok(self.call("saving the kinds reported", |store, b, h| b.logarithm_detector_scoring().detector().call_save_memory(store, h))?)
+        let memory =
+            self.call("saving the kinds reported", |store, b, h| b.logarithm_detector_scoring().detector().call_save_memory(store, h))?;
+        self.keep_memory(memory.clone());
+        Ok(memory)
     }
 
     /// Restores a memory of reported kinds; returns the kinds kept.
     pub fn restore_memory(&mut self, state: &[u8]) -> Result<u32> {
-        self.call("restoring the kinds reported", |store, b, h| {
-            b.logarithm_detector_scoring().detector().call_restore_memory(store, h, state)
-        })?
-        .map_err(|e| anyhow!(error_from_wit(e)))
+        let kept = self
+            .call("restoring the kinds reported", |store, b, h| {
+                b.logarithm_detector_scoring().detector().call_restore_memory(store, h, state)
+            })?
+            .map_err(|e| anyhow!(error_from_wit(e)))?;
+        // Restored into a fresh instance, the same bytes give the same
+        // memory (kinds another model no longer finds anomalous left out).
+        self.keep_memory(state.to_vec());
+        Ok(kept)
     }
 
     /// Scores a batch of records in one call into the component; any
@@ -532,14 +621,18 @@ impl ComponentDetector {
                 records.len()
             )));
         }
-        Ok(verdicts.into_iter().map(verdict_from_wit).collect())
+        let verdicts: Vec<Verdict> = verdicts.into_iter().map(verdict_from_wit).collect();
+        self.snapshot_memory(&verdicts);
+        Ok(verdicts)
     }
 
     /// Scores one record (one call into the component; batches are faster).
     pub fn score(&mut self, record: &LogRecord) -> Result<Verdict> {
         let record = record_to_wit(record);
         let verdict = self.call("scoring", |store, b, h| b.logarithm_detector_scoring().detector().call_score(store, h, &record))?;
-        Ok(verdict_from_wit(verdict))
+        let verdict = verdict_from_wit(verdict);
+        self.snapshot_memory(std::slice::from_ref(&verdict));
+        Ok(verdict)
     }
 
     /// Scores a batch, surviving a guest that traps, hits a limit or runs
@@ -575,7 +668,9 @@ impl ComponentDetector {
             }
             return Ok(out);
         }
-        self.score_part(records, &mut out)?;
+        let scored = self.score_part(records, &mut out);
+        self.memory.splitting = false;
+        scored?;
         Ok(out)
     }
 
@@ -605,6 +700,9 @@ impl ComponentDetector {
             }
             Err(Failure::Guest(why)) => {
                 tracing::debug!("a batch of {} records failed ({why}); splitting it", records.len());
+                // Each part reports on a fresh instance: what one reports
+                // must not be reported again by the next.
+                self.memory.splitting = true;
                 let (left, right) = records.split_at(records.len() / 2);
                 self.score_part(left, out)?;
                 self.score_part(right, out)?;

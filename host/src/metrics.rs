@@ -22,6 +22,7 @@ pub struct Metrics {
     lines: Mutex<BTreeMap<String, u64>>,
     scored: AtomicU64,
     anomalies: AtomicU64,
+    bursts: AtomicU64,
     model_version: AtomicU64,
     /// Unix seconds of the last checkpoint saved, 0 for none yet.
     checkpoint_at: AtomicI64,
@@ -61,10 +62,11 @@ impl Metrics {
         }
     }
 
-    /// A record scored, anomalous or not.
-    pub fn scored(&self, anomalous: bool) {
+    /// A record scored, anomalous or not, and whether it raised a burst.
+    pub fn scored(&self, anomalous: bool, burst: bool) {
         self.scored.fetch_add(1, Ordering::Relaxed);
         self.anomalies.fetch_add(u64::from(anomalous), Ordering::Relaxed);
+        self.bursts.fetch_add(u64::from(burst), Ordering::Relaxed);
     }
 
     /// The model version now scoring.
@@ -112,6 +114,12 @@ impl Metrics {
         metric("logarithm_lines_read_total", "counter", "Lines read, per source.", &lines);
         metric("logarithm_records_scored_total", "counter", "Records scored.", &plain(self.scored.load(Ordering::Relaxed)));
         metric("logarithm_anomalies_total", "counter", "Records found anomalous.", &plain(self.anomalies.load(Ordering::Relaxed)));
+        metric(
+            "logarithm_bursts_total",
+            "counter",
+            "Bursts raised: a kind of line logged far faster than in training.",
+            &plain(self.bursts.load(Ordering::Relaxed)),
+        );
         metric("logarithm_model_version", "gauge", "The model version scoring.", &plain(self.model_version.load(Ordering::Relaxed)));
         let at = self.checkpoint_at.load(Ordering::Relaxed);
         if at > 0 {
@@ -214,8 +222,9 @@ mod tests {
         m.line("/var/log/sy\"slog");
         m.line("/var/log/sy\"slog");
         m.line("journal");
-        m.scored(true);
-        m.scored(false);
+        m.scored(true, false);
+        m.scored(false, true);
+        m.scored(false, false);
         m.model_version(3);
         m.breaker("guest", false);
         let addr = serve("127.0.0.1:0".parse().unwrap(), m.clone()).unwrap();
@@ -224,8 +233,10 @@ mod tests {
         for line in [
             "logarithm_lines_read_total{source=\"/var/log/sy\\\"slog\"} 2",
             "logarithm_lines_read_total{source=\"journal\"} 1",
-            "logarithm_records_scored_total 2",
+            "logarithm_records_scored_total 3",
             "logarithm_anomalies_total 1",
+            "logarithm_bursts_total 1",
+            "# TYPE logarithm_bursts_total counter",
             "logarithm_model_version 3",
             "logarithm_breaker_open{breaker=\"guest\"} 0",
             "# TYPE logarithm_anomalies_total counter",

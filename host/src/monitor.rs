@@ -196,7 +196,7 @@ pub fn run<W: Write>(
                 match verdict.as_ref() {
                     Some(verdict) => {
                         stats.scored += 1;
-                        crate::metrics::count(|m| m.scored(verdict.anomalous));
+                        crate::metrics::count(|m| m.scored(verdict.anomalous, verdict.burst.is_some()));
                         crate::alert::send(line, verdict);
                         stats.anomalies += u64::from(verdict.anomalous);
                         stats.alerts += u64::from(verdict.reported());

@@ -208,3 +208,31 @@ pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// A daemon the test started (rsyslogd, a following monitor), stopped when
+/// the test ends, also when an assertion fails midway (which would
+/// otherwise leave it, and any helper it runs, behind; issue 10): SIGTERM,
+/// so that it shuts down cleanly and closes its helpers' pipes, then
+/// SIGKILL if it has not gone within 5 s. One the test already waited for
+/// is left alone.
+pub struct Stopped(pub std::process::Child);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // Once waited for, its pid may be another process's by now.
+        if matches!(self.0.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        // SAFETY: kill(2) on the pid of our own child, which is not yet reaped.
+        unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.0.try_wait(), Ok(Some(_))) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -9,16 +9,13 @@ use logarithm::config;
 use logarithm::datadir::{DataDir, KeyOrigin};
 use logarithm::logging;
 use logarithm::sources::{self, DEFAULT_MAX_LINE_BYTES, SourceSpec};
-use logarithm_detector::{Detector, ModelMeta, modelfile};
-use logarithm_trainer::corpus::{self, CorpusBuilder};
-use logarithm_trainer::progress::Progress;
-use logarithm_trainer::{export, fit};
+use logarithm_detector::{Detector, modelfile};
+use logarithm_trainer::fit;
+use logarithm_trainer::train::{self, RetrainMode};
 use serde_json::json;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Train Logarithm's log anomaly detector and manage its models.
@@ -131,17 +128,6 @@ struct DeleteArgs {
     force: bool,
 }
 
-/// How training starts from the current model.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum RetrainMode {
-    /// Continue from the current model's weights and vocabulary.
-    Incremental,
-    /// Start fresh.
-    Full,
-    /// Continue from the current weights, growing the vocabulary with new terms.
-    Hybrid,
-}
-
 #[derive(Debug, Args)]
 struct TrainArgs {
     #[command(flatten)]
@@ -199,10 +185,6 @@ struct TrainArgs {
     max_line_bytes: Option<u64>,
 }
 
-/// Fewer training lines than this get a warning: the model knows too little
-/// of the host, and its scores have few steps.
-const MIN_LINES: u64 = 1000;
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::main_with("logarithm-trainer", || run(cli))
@@ -244,7 +226,7 @@ fn rollback(data_dir: &DataDir) -> Result<ExitCode> {
 /// Appends to the audit log after a change was made; the error says the
 /// change itself is done.
 fn audited(data_dir: &DataDir, event: &str, details: serde_json::Value) -> Result<()> {
-    AuditLog::new(data_dir).append(event, details).map(drop).with_context(|| format!("done, but {event} could not be audited"))
+    AuditLog::new(data_dir).append_done(event, details)
 }
 
 fn audit_verify(common: &SharedArgs) -> Result<ExitCode> {
@@ -339,15 +321,17 @@ fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `train`: resolves the flags (and their environment variables) over the
+/// configuration file over the defaults into a [`train::Job`], and runs it
+/// under the data directory's lock; or, with `--rollback`, rolls back.
 fn train(args: TrainArgs) -> Result<ExitCode> {
     let (config, data_dir) = args.common.setup()?;
     // One trainer at a time per data directory (models, versions, scratch).
-    let _lock = data_dir.lock(if args.rollback { "rollback" } else { "training" })?;
+    let lock = data_dir.lock(if args.rollback { "rollback" } else { "training" })?;
     if args.rollback {
         return rollback(&data_dir);
     }
     let file = &config.settings;
-    // Flags (and their environment variables) > config file > defaults.
     let threshold = match args.threshold {
         Some(t) => config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?,
         None => file.threshold.unwrap_or(0.999),
@@ -384,172 +368,24 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     if defaults {
         specs = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
-
-    let (passphrase, origin) = data_dir.checked_passphrase(args.common.given_key()?, true, args.common.fingerprint.as_deref())?;
-    let fingerprint = data_dir.fingerprint(&passphrase, true)?;
-
-    // The model to continue from, if the mode wants one and there is one.
-    let current = match mode {
-        RetrainMode::Full if !args.expand_vocab => None,
-        _ => match data_dir.current_version()? {
-            None => {
-                tracing::info!("no current model: training from scratch");
-                None
-            }
-            Some(_) => {
-                let (version, path, bytes) = data_dir.read_current_model()?;
-                let detector = Detector::load(&bytes, &passphrase).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot load the current model {} to continue from it: {e} (use --retrain-mode full to start over)",
-                        path.display()
-                    )
-                })?;
-                Some((version, detector))
-            }
-        },
-    };
-    let base = current.as_ref().map(|(_, d)| d.model());
-    let tokenizer = base.map_or(logarithm_detector::tokenizer::Tokenizer { mask: params.mask }, |m| m.tokenizer);
-
-    // Ctrl-C / SIGTERM: stop, clean the scratch files, exit non-zero.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, interrupted.clone()).context("cannot install signal handlers")?;
-    }
-    let started = Instant::now();
-    let scratch = corpus::scratch_dir(data_dir.root()).map_err(anyhow::Error::msg)?;
-    let progress = Progress::stderr().interruptible(interrupted.clone());
-
-    // Pass 1: read, tokenize, count, spill.
     let day = Duration::from_secs(24 * 3600);
-    let cutoff =
-        |window: Duration| (chrono::Utc::now() - chrono::Duration::from_std(window).unwrap_or(chrono::TimeDelta::MAX)).timestamp_micros();
-    // Files named on the command line are read whole unless -t is given
-    // there; the configured window applies to the journal and the default
-    // sources (issue 14: a config's `duration` silently dropped lines).
-    let file_cutoff = args.time.or(defaults.then(|| window.unwrap_or(day))).map(cutoff);
-    let options = sources::ReadOptions {
-        max_line_bytes,
+    let job = train::Job {
+        params,
+        mode,
+        expand_vocab: args.expand_vocab,
+        sources: specs,
+        window: window.unwrap_or(day),
+        // Files named on the command line are read whole unless -t is given
+        // there; the configured window applies to the journal and the default
+        // sources (issue 14: a config's `duration` silently dropped lines).
+        files_window: args.time.or(defaults.then(|| window.unwrap_or(day))),
         recursive: args.recursive,
-        since_us: Some(cutoff(window.unwrap_or(day))),
-        ..sources::ReadOptions::default()
+        max_line_bytes,
+        key: args.common.given_key()?,
+        expected_fingerprint: args.common.fingerprint.clone(),
+        config_path: config.path.clone(),
     };
-    let (tx, rx) = sources::channel(4096);
-    let stop = Arc::new(AtomicBool::new(false));
-    let handles = sources::spawn(&specs, &options, &tx, &stop);
-    drop(tx);
-    let mut builder = CorpusBuilder::new(tokenizer, scratch.path(), params.vocab_size);
-    let (mut read, mut too_old) = (0u64, 0u64);
-    progress.stage("reading", None);
-    for line in rx.into_iter().flatten() {
-        if interrupted.load(Ordering::Relaxed) {
-            bail!("interrupted; nothing was installed");
-        }
-        read += 1;
-        if let (Some(cut), Some(ts)) = (file_cutoff, line.record.timestamp_us)
-            && ts < cut
-        {
-            too_old += 1;
-            continue;
-        }
-        builder.push(line.record).map_err(anyhow::Error::msg)?;
-        if read.is_multiple_of(4096) {
-            progress.set(read);
-        }
-    }
-    let mut problems = Vec::new();
-    for (name, handle) in handles {
-        match handle.join() {
-            Ok(Ok(p)) => problems.extend(p),
-            Ok(Err(e)) => problems.push(e),
-            Err(_) => problems.push(format!("the reader of {name} crashed")),
-        }
-    }
-    if !problems.is_empty() {
-        bail!("{}", problems.join("; "));
-    }
-    let terms = builder.finish().map_err(anyhow::Error::msg)?;
-    if terms.lines == 0 {
-        bail!(
-            "no log lines to learn from in {} ({read} read, none in the time window)",
-            specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
-        );
-    }
-    let reading_time = started.elapsed();
-
-    // Pass 2 and training.
-    let expand = args.expand_vocab || mode == RetrainMode::Hybrid;
-    let vocab = fit::vocabulary(&terms.df, terms.lines, &params, base.map(|m| &m.vocab), expand);
-    progress.stage("featurizing", None);
-    let corpus = terms.featurize(&vocab).map_err(anyhow::Error::msg)?;
-    let init = match mode {
-        RetrainMode::Full => None,
-        _ => base.map(|m| &m.net),
-    };
-    let mut parameters = vec![("retrain_mode".to_owned(), format!("{mode:?}").to_lowercase())];
-    if let Some((v, _)) = &current {
-        parameters.push(("parent_version".into(), v.to_string()));
-    }
-    let meta = ModelMeta {
-        version: data_dir.next_version()?,
-        created_at_unix: chrono::Utc::now().timestamp(),
-        key_fingerprint: fingerprint.clone(),
-        sources: specs.iter().map(|s| s.name()).collect(),
-        ..ModelMeta::default()
-    };
-    let (mut model, report) =
-        fit::fit_corpus(&corpus, tokenizer, vocab, init, &params, meta, &progress).map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
-    model.meta.parameters.extend(parameters);
-    progress.finish();
-    drop(corpus);
-    let path = export::install(&data_dir, &model, &passphrase)?;
-    drop(scratch);
-    if let Some(config_path) = &config.path {
-        audited(&data_dir, "config_used", json!({ "path": config_path, "by": "train" }))?;
-    }
-    audited(
-        &data_dir,
-        "model_trained",
-        json!({
-            "version": model.meta.version,
-            "sources": model.meta.sources,
-            "lines": report.lines,
-            "lines_read": read,
-            "retrain_mode": format!("{mode:?}").to_lowercase(),
-            "parent_version": current.as_ref().map(|(v, _)| v),
-            "threshold": report.threshold,
-            "key_fingerprint": fingerprint,
-        }),
-    )?;
-    audited(&data_dir, "model_installed", json!({ "version": model.meta.version, "path": path }))?;
-
-    if report.lines < MIN_LINES {
-        tracing::warn!(
-            "only {} lines learned ({MIN_LINES} or more are recommended): kinds of lines missing from them will be flagged, and scores are coarse (a score is the fraction of training lines less unusual than the line)",
-            report.lines
-        );
-    }
-    let total = started.elapsed();
-    eprintln!("trained model version {} in {:.1?} ({:.0} lines/s)", model.meta.version, total, read as f64 / total.as_secs_f64());
-    eprintln!("  lines read:      {read} (in {reading_time:.1?})");
-    eprintln!("  lines learned:   {} ({} distinct)", report.lines, report.distinct);
-    if too_old > 0 {
-        eprintln!("  lines skipped:   {too_old} (older than the time window)");
-    }
-    match (&current, report.new_terms) {
-        (Some((v, _)), n) => {
-            eprintln!("  vocabulary:      {} terms ({n} new; {} from version {v})", report.vocab, format!("{mode:?}").to_lowercase())
-        }
-        (None, _) => eprintln!("  vocabulary:      {} terms", report.vocab),
-    }
-    eprintln!("  epochs:          {} (final loss {:.5})", report.epochs, report.final_loss);
-    eprintln!("  threshold:       {}", report.threshold);
-    eprintln!("  model:           {}", path.display());
-    match origin {
-        KeyOrigin::Given => eprintln!("  key fingerprint: {fingerprint}"),
-        KeyOrigin::KeyFile(key) => eprintln!("  key fingerprint: {fingerprint} (key file {})", key.display()),
-        KeyOrigin::File(key) => eprintln!("  key fingerprint: {fingerprint} (generated key {})", key.display()),
-    }
+    train::run(&data_dir, &lock, job)?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -91,7 +91,7 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &mut LineSend
             tailer.resume_rotated(&paths);
         }
         tailer.first_round = false;
-        let Some(busy) = tailer.read_round(!options.follow) else {
+        let Some(busy) = tailer.read_round(!options.follow)? else {
             return Ok(tailer.problems); // the receiver is gone
         };
         // The round's lines go now, not when the next round fills a chunk.
@@ -495,7 +495,14 @@ impl Tailer<'_> {
 
     /// Reads what is available from every tracked file; `None` when the
     /// receiver is gone, otherwise whether any file hit its round budget.
-    fn read_round(&mut self, to_end: bool) -> Option<bool> {
+    /// When following, a file that cannot be read (an I/O error: a failing
+    /// disk, a stale NFS handle) fails the reader: its supervisor logs the
+    /// cause at error level and restarts it with backoff, just after the
+    /// last line delivered (issue 10). Dropping the file and tracking it
+    /// again later would start it over from its checkpoint at start, or
+    /// from its beginning, and score lines twice. Reading once, the file
+    /// is named as a problem and the others are still read.
+    fn read_round(&mut self, to_end: bool) -> Result<Option<bool>, String> {
         // Rotated files first: their lines are older than their successors'.
         let mut keys: Vec<Key> = self.tracked.keys().copied().collect();
         keys.sort_by_key(|k| {
@@ -518,6 +525,9 @@ impl Tailer<'_> {
                     Ok(None) => break,
                     Err(e) => {
                         let msg = format!("cannot read {}: {e}", t.path.display());
+                        if self.options.follow {
+                            return Err(msg);
+                        }
                         let at = t.path.display().to_string();
                         self.tracked.remove(&key);
                         self.problem(&at, msg);
@@ -525,9 +535,9 @@ impl Tailer<'_> {
                     }
                 };
                 t.last_growth = Instant::now();
-                let line = self.line(key, raw)?;
+                let Some(line) = self.line(key, raw) else { return Ok(None) };
                 if self.tx.send(line).is_err() {
-                    return None;
+                    return Ok(None);
                 }
                 read += 1;
                 if read >= ROUND_BUDGET && !to_end {
@@ -549,7 +559,7 @@ impl Tailer<'_> {
                 }
             }
         }
-        Some(busy)
+        Ok(Some(busy))
     }
 
     fn line(&mut self, key: Key, raw: RawLine) -> Option<Line> {

@@ -3,8 +3,8 @@
 //! `tests/ingestion.rs` for `wasm32-wasip2` and loaded with `logarithm
 //! monitor --component`.
 //!
-//! It scores like the real component, except a record whose message
-//! contains:
+//! It scores (and remembers the kinds it reported) like the real
+//! component, except a record whose message contains:
 //! - `@trap`: panics (a trap);
 //! - `@loop`: never returns (the host's time limit must end it);
 //! - `@alloc`: allocates until the host's memory cap stops it.
@@ -13,7 +13,7 @@
 
 #[cfg(all(target_arch = "wasm32", target_env = "p2"))]
 mod component {
-    use logarithm_detector::{Detector, LogRecord};
+    use logarithm_detector::{Detector, LogRecord, Report};
     use std::cell::RefCell;
 
     wit_bindgen::generate!({
@@ -53,15 +53,18 @@ mod component {
         misbehave(&r.message);
         let record = LogRecord { timestamp_us: r.timestamp_us, source: r.source, host: r.host, priority: r.priority, message: r.message };
         let v = detector.score(&record);
-        // What the memory of kinds reports is left out: this component only
-        // has to misbehave, and score otherwise.
         wit::Verdict {
             score: v.score,
             anomalous: v.anomalous,
             terms: v.terms.into_iter().map(|t| wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
-            report: if v.anomalous { wit::Report::New } else { wit::Report::Quiet },
-            repeat: None,
-            burst: None,
+            report: match v.report {
+                Report::Quiet => wit::Report::Quiet,
+                Report::New => wit::Report::New,
+                Report::Worse => wit::Report::Worse,
+                Report::Counted => wit::Report::Counted,
+            },
+            repeat: v.repeat.map(|r| wit::Repeat { template: r.template, count: r.count, first_timestamp_us: r.first_timestamp_us }),
+            burst: v.burst.map(|b| wit::Burst { template: b.template, count: b.count, window_secs: b.window_secs, usual: b.usual }),
         }
     }
 
@@ -97,11 +100,11 @@ mod component {
         }
 
         fn save_memory(&self) -> Vec<u8> {
-            Vec::new()
+            self.0.borrow().save_memory()
         }
 
-        fn restore_memory(&self, _state: Vec<u8>) -> Result<u32, wit::Error> {
-            Ok(0)
+        fn restore_memory(&self, state: Vec<u8>) -> Result<u32, wit::Error> {
+            self.0.borrow().restore_memory(&state).map(|kept| kept as u32).map_err(|e| wit::Error::InvalidArgument(e.to_string()))
         }
 
         fn score(&self, record: wit::LogRecord) -> wit::Verdict {
