@@ -227,27 +227,30 @@ impl Autoencoder {
     pub fn output_norm_sq(&self, h: &[f64]) -> f64 {
         let gram = self.gram.as_ref().expect("Autoencoder::prepare must run before scoring");
         let n = h.len();
-        // Each row's sum is a chain of dependent additions; four rows are
-        // summed side by side so that the CPU overlaps their chains (issue
+        // Each row's sum is a chain of dependent additions; rows are
+        // summed side by side (eight) so that the CPU overlaps their chains (issue
         // 11: this was a third of scoring a new line). Every sum is still
         // taken in the same order, so the result is the same to the bit.
         let row = |j: usize| &gram.g[j * n..(j + 1) * n];
         let mut quad = 0.0;
         let mut j = 0;
-        while j + 4 <= n {
-            let (g0, g1, g2, g3) = (row(j), row(j + 1), row(j + 2), row(j + 3));
-            let (mut s0, mut s1, mut s2, mut s3) = (0.0, 0.0, 0.0, 0.0);
+        while j + 8 <= n {
+            let g: [&[f64]; 8] = std::array::from_fn(|r| row(j + r));
+            let mut sum = [0.0f64; 8];
             for (k, &hk) in h.iter().enumerate() {
-                s0 += g0[k] * hk;
-                s1 += g1[k] * hk;
-                s2 += g2[k] * hk;
-                s3 += g3[k] * hk;
+                sum[0] += g[0][k] * hk;
+                sum[1] += g[1][k] * hk;
+                sum[2] += g[2][k] * hk;
+                sum[3] += g[3][k] * hk;
+                sum[4] += g[4][k] * hk;
+                sum[5] += g[5][k] * hk;
+                sum[6] += g[6][k] * hk;
+                sum[7] += g[7][k] * hk;
             }
-            quad += h[j] * s0;
-            quad += h[j + 1] * s1;
-            quad += h[j + 2] * s2;
-            quad += h[j + 3] * s3;
-            j += 4;
+            for (r, sum) in sum.iter().enumerate() {
+                quad += h[j + r] * sum;
+            }
+            j += 8;
         }
         for j in j..n {
             let mut sum = 0.0;
