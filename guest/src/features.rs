@@ -136,6 +136,7 @@ pub fn record_terms<'a>(tokenizer: &Tokenizer, record: &'a LogRecord, out: &mut 
     if !record.source.is_empty() {
         let mut source = String::with_capacity(record.source.len() + 1);
         source.push(CONTEXT_PREFIX);
+        let ascii = record.source.is_ascii();
         let mut in_digits = false;
         for c in record.source.chars() {
             if c.is_ascii_digit() {
@@ -145,7 +146,11 @@ pub fn record_terms<'a>(tokenizer: &Tokenizer, record: &'a LogRecord, out: &mut 
                 in_digits = true;
             } else {
                 in_digits = false;
-                source.extend(c.to_lowercase());
+                if ascii {
+                    source.push(c.to_ascii_lowercase());
+                } else {
+                    source.extend(c.to_lowercase());
+                }
             }
         }
         out.push(Cow::Owned(source));
