@@ -969,7 +969,9 @@ mod failing_reader {
     /// monitor's own memory, a regular file whose read at offset 0 fails
     /// with EIO, as a dying disk's would, also for root) it fails the
     /// reader; pointed back at the log, which grew meanwhile, the restarted
-    /// reader scores the new lines, each once.
+    /// reader scores the new lines, each once. A quiet file followed by the
+    /// same reader, which had delivered nothing, gets lines during the
+    /// backoff: they are scored too, and its old lines are not.
     #[test]
     fn an_io_error_restarts_the_reader_which_resumes_exactly() {
         let t = trained();
@@ -987,25 +989,38 @@ mod failing_reader {
         };
         fs::write(&log, "").unwrap();
         point_to(&log);
+        let quiet = t.dir.path().join("quiet.log");
+        fs::write(&quiet, "Nov  2 07:00:00 web01 CRON[1]: (root) CMD (old 1)\nNov  2 07:00:00 web01 CRON[1]: (root) CMD (old 2)\n")
+            .unwrap();
         let out = t.dir.path().join("failing.json");
-        let monitor = follow(&t, &[live.to_str().unwrap()], &out);
+        let monitor = follow(&t, &[live.to_str().unwrap(), quiet.to_str().unwrap()], &out);
         ready(&out, &format!("reading {} from offset 0", live.display()));
         append(0..5);
         wait_for(30, "the first 5 lines", || records_in(&out).len() == 5);
 
         point_to(Path::new("/proc/self/mem"));
         let err = out.with_extension("err");
-        let failed = format!("the reader of {0} failed: cannot read {0}: Input/output error", live.display());
+        let failed = format!("the reader of {0}, {1} failed: cannot read {0}: Input/output error", live.display(), quiet.display());
         wait_for(30, "the reader to fail", || fs::read_to_string(&err).is_ok_and(|e| e.contains(&failed)));
+        OpenOptions::new()
+            .append(true)
+            .open(&quiet)
+            .unwrap()
+            .write_all(b"Nov  2 08:00:01 web01 CRON[2]: (root) CMD (quiet new)\n")
+            .unwrap();
         append(5..10);
         point_to(&log);
-        wait_for(30, "the 5 new lines", || records_in(&out).len() >= 10);
+        wait_for(30, "the 6 new lines", || records_in(&out).len() >= 11);
         // Long enough for a line scored twice to show up.
         std::thread::sleep(Duration::from_millis(1500));
         stop(monitor);
 
-        let messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
-        assert_eq!(messages, (0..10).map(|i| format!("(root) CMD (job {i})")).collect::<Vec<_>>(), "each line once, in order");
+        let messages = |origin: &Path| -> Vec<String> {
+            let origin = origin.to_str().unwrap();
+            records_in(&out).iter().filter(|r| r["origin"] == origin).map(|r| r["message"].as_str().unwrap().to_owned()).collect()
+        };
+        assert_eq!(messages(&live), (0..10).map(|i| format!("(root) CMD (job {i})")).collect::<Vec<_>>(), "each line once, in order");
+        assert_eq!(messages(&quiet), ["(root) CMD (quiet new)"], "the quiet file's new line once, its old ones not");
         let text = fs::read_to_string(&err).unwrap();
         let logged = text.lines().find(|l| l.contains(&failed)).unwrap();
         assert!(logged.contains("ERROR") && logged.ends_with("restarting it in 1 s"), "{logged}");

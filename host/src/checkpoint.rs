@@ -171,6 +171,18 @@ impl Checkpoints {
         self.files.get(&file_key(dev, ino))
     }
 
+    /// Records `position` unless its file or journal has a position already.
+    pub fn record_if_new(&mut self, position: &Position) {
+        let known = match position {
+            Position::None => true,
+            Position::File(p) => self.files.contains_key(&file_key(p.dev, p.ino)),
+            Position::Journal { journal, .. } => self.journals.contains_key(journal),
+        };
+        if !known {
+            self.record(position);
+        }
+    }
+
     /// Records that everything up to `position` was scored.
     pub fn record(&mut self, position: &Position) {
         match position {

@@ -373,6 +373,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
             recursive: args.recursive,
             since_us,
             checkpoints: Arc::new(checkpoints),
+            opened_at_end: None,
         },
         filter,
         all: args.all,

@@ -399,6 +399,16 @@ impl Tailer<'_> {
                     let has_history = checkpoints.files.values().any(|c| c.path == path);
                     if self.first_round && !self.options.from_head && !has_history {
                         offset = size;
+                        if let Some(opened) = &self.options.opened_at_end {
+                            let at = FilePosition {
+                                path: path.to_path_buf(),
+                                dev: key.0,
+                                ino: key.1,
+                                offset,
+                                fingerprint: Fingerprint::of(&head_bytes),
+                            };
+                            opened.lock().unwrap_or_else(|e| e.into_inner()).push(Position::File(at));
+                        }
                     }
                 }
             }

@@ -18,9 +18,9 @@ use lines::LineReader;
 use logarithm_detector::{LogRecord, parse};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -141,7 +141,8 @@ fn supervised(name: &str, options: &ReadOptions, tx: &SyncSender<Chunk>, stop: &
     let mut backoff = RESTART_BACKOFF;
     for attempt in 1.. {
         let (inner_tx, inner_rx) = sync_channel::<Chunk>(1);
-        let options = ReadOptions { checkpoints: Arc::new(resume.clone()), ..options.clone() };
+        let opened_at_end = Arc::new(Mutex::new(Vec::new()));
+        let options = ReadOptions { checkpoints: Arc::new(resume.clone()), opened_at_end: Some(opened_at_end.clone()), ..options.clone() };
         let (job, stop_job) = (job.clone(), stop.clone());
         let started = Instant::now();
         let handle = thread::Builder::new()
@@ -159,6 +160,10 @@ fn supervised(name: &str, options: &ReadOptions, tx: &SyncSender<Chunk>, stop: &
             }
         }
         drop(inner_rx);
+        // Files that delivered nothing resume where they were opened.
+        for position in opened_at_end.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            resume.record_if_new(position);
+        }
         let why = match handle.join() {
             Ok(Ok(problems)) => return Ok(problems),
             Ok(Err(msg)) if attempt == 1 && !delivered => return Err(msg),
@@ -225,6 +230,11 @@ pub struct ReadOptions {
     pub since_us: Option<i64>,
     /// Where to resume (following only).
     pub checkpoints: Arc<Checkpoints>,
+    /// Where files were opened at their end (following, no checkpoint), set
+    /// by a reader's supervisor: a restarted reader resumes a file that has
+    /// delivered nothing there, not at its end by then, which would lose
+    /// the lines written during the backoff.
+    pub opened_at_end: Option<Arc<Mutex<Vec<Position>>>>,
 }
 
 impl Default for ReadOptions {
@@ -236,6 +246,7 @@ impl Default for ReadOptions {
             recursive: false,
             since_us: None,
             checkpoints: Arc::default(),
+            opened_at_end: None,
         }
     }
 }
