@@ -182,13 +182,13 @@ pub fn run<W: Write>(
     let mut flush = |pending: &mut Pending, stats: &mut MonitorStats, detector: &mut ComponentDetector, threshold: f64| -> Result<()> {
         if !pending.lines.is_empty() {
             // Lines a bug kept from parsing are passed on unscored, with why.
-            // Borrowed, not cloned: the component copies them anyway (issue 11).
-            let records: Vec<&LogRecord> = pending.lines.iter().filter(|l| l.error.is_none()).map(|l| &l.record).collect();
+            // Lent, not cloned: their strings move into the call and back.
+            let (count, origin, line_no) = (pending.lines.len(), pending.lines[0].origin.clone(), pending.lines[0].line_no);
+            let mut records: Vec<&mut LogRecord> = pending.lines.iter_mut().filter(|l| l.error.is_none()).map(|l| &mut l.record).collect();
             // A record the guest fails on is passed on unscored, with why (issue 10).
-            let verdicts = detector.score_contained(&records).with_context(|| {
-                let first = &pending.lines[0];
-                format!("{} records from {} line {} on were not scored", pending.lines.len(), first.origin, first.line_no)
-            })?;
+            let verdicts = detector
+                .score_contained(&mut records)
+                .with_context(|| format!("{count} records from {origin} line {line_no} on were not scored"))?;
             let mut verdicts = verdicts.into_iter();
             for line in &mut pending.lines {
                 let verdict =
