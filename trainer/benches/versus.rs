@@ -101,6 +101,12 @@ fn templated_lines(path: &Path, count: usize, seed: u64) {
         .unwrap();
 }
 
+/// Runs `cmd` to its end, its output discarded; panics if it fails.
+fn quietly(cmd: &mut Command) {
+    let status = cmd.stdout(Stdio::null()).stderr(Stdio::null()).status().unwrap();
+    assert!(status.success(), "{cmd:?} failed");
+}
+
 fn logarithm_bin() -> PathBuf {
     let path = std::env::var_os("LOGARITHM_BIN")
         .map(PathBuf::from)
@@ -122,25 +128,12 @@ fn main() {
         make(&train, lines / 10, 1);
         make(&test, lines, 2);
         let data = dir.path().join(format!("{kind}-data"));
-        let trained = Command::new(trainer)
-            .args(["train", "-D", data.to_str().unwrap(), "-K", "bench"])
-            .arg(&train)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(trained.success(), "training on {} failed", train.display());
+        let data_dir = data.to_str().unwrap();
+        quietly(Command::new(trainer).args(["train", "-D", data_dir, "-K", "bench"]).arg(&train));
         // The first start compiles the component (~0.5 s) and keeps it in
         // DATA_DIR/cache; measured are the starts after it, as a service
         // or a cron job runs.
-        let warm = Command::new(&logarithm)
-            .args(["monitor", "--once", "-D", data.to_str().unwrap(), "-K", "bench"])
-            .arg(&train)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(warm.success(), "logarithm monitor failed on {}", train.display());
+        quietly(Command::new(&logarithm).args(["monitor", "--once", "-D", data_dir, "-K", "bench"]).arg(&train));
 
         // Drain3 slows down as its clusters multiply: on unique lines it
         // would not finish; it is given DRAIN3_LIMIT_SECS.
