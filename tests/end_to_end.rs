@@ -150,6 +150,29 @@ mod component {
         fails_with(&scan(&t.data, t.key, &["--component", "/nonexistent.wasm", log.to_str().unwrap()]), "/nonexistent.wasm");
     }
 
+    /// Issue 11: the compiled component is kept in `DATA_DIR/cache` (one
+    /// file, private); a damaged one is compiled again and replaced, and
+    /// scores the same; a cache that cannot be written costs nothing else.
+    #[test]
+    fn compiled_component_is_cached_and_a_damaged_cache_is_rebuilt() {
+        use std::os::unix::fs::PermissionsExt;
+        let t = trained();
+        let log = t.dir.path().join("c.log");
+        fakelogs(&log, 200, 2, 5, "syslog");
+        let first = ok(&scan(&t.data, t.key, &[log.to_str().unwrap()]));
+        let cache = t.data.join("cache");
+        let files: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let compiled = &files[0];
+        assert_eq!(std::fs::metadata(compiled).unwrap().permissions().mode() & 0o077, 0, "private");
+        std::fs::write(compiled, b"not compiled code").unwrap();
+        assert_eq!(ok(&scan(&t.data, t.key, &[log.to_str().unwrap()])), first, "the same verdicts after a damaged cache");
+        assert!(std::fs::metadata(compiled).unwrap().len() > 1000, "the damaged file was replaced");
+        std::fs::remove_dir_all(&cache).unwrap();
+        std::fs::write(&cache, b"a file where the directory should be").unwrap();
+        assert_eq!(ok(&scan(&t.data, t.key, &[log.to_str().unwrap()])), first, "no cache, the same verdicts");
+    }
+
     /// Issue 2: the same model scores the same lines identically natively
     /// and through the component (score, verdict and explanation).
     #[test]
