@@ -1038,6 +1038,7 @@ mod golden {
             b"invalid utf-8 \xff\xfe\xc3 here",
             b"\x1b[31mANSI red\x1b[0m and \x1b]0;title\x07",
             b"CamelCase WORDS Mixed123 with 10.0.0.1:22 /var/log/x 0xff 550e8400-e29b-41d4-a716-446655440000",
+            b"Checking disks.....OK, cron threshold................0 ../x and so...",
         ] {
             for prefix in ["", "<30>", "Nov  2 08:00:00 web01 app[42]: ", "<30>1 2026-11-02T08:00:00Z web01 App 42 - - "] {
                 input.extend_from_slice(prefix.as_bytes());

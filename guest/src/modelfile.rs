@@ -72,8 +72,10 @@ pub const MAGIC: &[u8; 8] = b"LGRMODEL";
 /// `--retrain-mode full`). Version 4 adds the fingerprint salt to the
 /// header (issue 13: a fingerprint made with one fixed salt could be
 /// attacked offline once for every deployment) and, to the payload, each
-/// kind of line's usual rate per minute (issue 12: bursts).
-pub const FORMAT_VERSION: u32 = 4;
+/// kind of line's usual rate per minute (issue 12: bursts). Version 5
+/// splits words at dot leaders (`threshold.....0` is `threshold <num>`),
+/// so an older model's vocabulary holds terms its lines no longer give.
+pub const FORMAT_VERSION: u32 = 5;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 92;
 /// The largest model file a loader reads, bytes (128 MiB). A trained model

@@ -2,7 +2,8 @@
 //! variable parts (numbers, ids, addresses, paths, ...) masked so that lines
 //! of the same kind share their terms.
 //!
-//! Words are split at white space and at `, ; ( ) [ ] { } < > | = "`; each
+//! Words are split at white space and at `, ; ( ) [ ] { } < > | = "`, and
+//! at dot leaders (`threshold.......0`, like `=`); each
 //! word is then classified as a whole, which is both faster and more exact
 //! than running a set of regular expressions over the line. Masks:
 //!
@@ -93,15 +94,31 @@ impl Tokenizer {
                 i += 1;
             }
             // Separators are ASCII, so `start..i` lies on char boundaries.
-            self.push_word(&text[start..i], out);
+            self.push_word(&text[start..i], out, limit);
         }
         out.truncate(limit);
     }
 
-    /// Pushes the term(s) of one word. A word that is not a value as a whole
-    /// is split at `:`, `/` and `+` (`SHA256:9f3a…`, `sshd:session`,
-    /// `postfix/smtpd`, `7f3a+1c0`) and each part is a term of its own.
-    fn push_word<'a>(&self, word: &'a str, out: &mut Vec<Cow<'a, str>>) {
+    /// Pushes the term(s) of one word, split at its dot leaders
+    /// ([`split_dot_leader`]).
+    fn push_word<'a>(&self, mut word: &'a str, out: &mut Vec<Cow<'a, str>>, limit: usize) {
+        // A loop, not recursion, that stops at the limit: a giant word of
+        // many leaders costs neither stack nor time.
+        while let Some((name, rest)) = split_dot_leader(word) {
+            if out.len() >= limit {
+                return;
+            }
+            self.push_part(name, out);
+            word = rest;
+        }
+        self.push_part(word, out);
+    }
+
+    /// Pushes the term(s) of a word without dot leaders. A word that is not
+    /// a value as a whole is split at `:`, `/` and `+` (`SHA256:9f3a…`,
+    /// `sshd:session`, `postfix/smtpd`, `7f3a+1c0`) and each part is a term
+    /// of its own.
+    fn push_part<'a>(&self, word: &'a str, out: &mut Vec<Cow<'a, str>>) {
         if let Some(term) = self.term(word)
             && (term.starts_with('<') || !word.contains([':', '/', '+']))
         {
@@ -336,6 +353,18 @@ fn is_bare_hex_id(word: &str) -> bool {
     word.len() >= 6 && word.bytes().all(|c| c.is_ascii_hexdigit()) && word.bytes().any(|c| c.is_ascii_digit())
 }
 
+/// Splits a word at its first dot leader, if it has one: a run of at least
+/// two dots between two other characters (`threshold.......0`), the layout
+/// of aligned `name....value` listings, which separates a name from its
+/// value like `=` does. An ellipsis at either end is left to be trimmed as
+/// punctuation, and `../x` stays a path.
+fn split_dot_leader(word: &str) -> Option<(&str, &str)> {
+    let b = word.as_bytes();
+    let at = b.windows(2).position(|w| w == b"..")?;
+    let end = at + b[at..].iter().take_while(|&&c| c == b'.').count();
+    (at > 0 && end < b.len() && b[end] != b'/').then(|| (&word[..at], &word[end..]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -371,6 +400,13 @@ mod tests {
             ("pam_unix(sshd:session) postfix/smtpd", &["pam_unix", "sshd", "session", "postfix", "smtpd"]),
             ("Connection: CLOSED!", &["connection", "closed"]),
             ("-- --> ...", &[]),
+            // Dot leaders separate a name from its value; an ellipsis and a
+            // relative path stay what they were.
+            ("icache prefetch threshold................0", &["icache", "prefetch", "threshold", "<num>"]),
+            ("Checking disks.....OK", &["checking", "disks", "ok"]),
+            ("tlb error....1 ....wait.. ../x", &["tlb", "error", "<num>", "wait", "<path>"]),
+            ("range 1..5 of a..b", &["range", "<num>", "<num>", "of", "a", "b"]),
+            ("a..b...c....d", &["a", "b", "c", "d"]),
         ];
         for (line, want) in cases {
             assert_eq!(terms(line), *want, "line: {line}");
@@ -388,6 +424,9 @@ mod tests {
     fn caps_giant_lines_and_handles_unicode() {
         let line = "wörd ".repeat(100_000);
         assert_eq!(terms(&line).len(), MAX_TOKENS);
+        // One giant word of leaders: no deep recursion, every part a term.
+        let word = "ab..".repeat(1_000_000);
+        assert_eq!(terms(&word).len(), MAX_TOKENS);
         assert_eq!(terms("Ünïcode ÄBC \u{fffd}"), ["ünïcode", "äbc"]);
     }
 }

@@ -13,7 +13,7 @@
 //! vocab_size: 10000
 //! batch_size: 256
 //! max_batches: 200
-//! epochs: 10
+//! epochs: 30
 //! retrain_mode: incremental   # incremental | full | hybrid
 //! log_level: warn
 //! format: human           # monitor output: human | json | csv

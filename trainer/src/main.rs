@@ -162,7 +162,7 @@ struct TrainArgs {
     /// Most mini-batches per epoch [default: 200].
     #[arg(short = 'M', long = "max-batches", env = "LOGARITHM_MAX_BATCHES", value_parser = clap::value_parser!(u32).range(1..))]
     max_batches: Option<u32>,
-    /// Training epochs [default: 10].
+    /// Training epochs [default: 30].
     #[arg(long, env = "LOGARITHM_EPOCHS", value_parser = clap::value_parser!(u32).range(1..=1000))]
     epochs: Option<u32>,
     /// Anomaly threshold written into the model, in [0, 1] [default: 0.999].
@@ -336,14 +336,15 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         Some(t) => config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?,
         None => file.threshold.unwrap_or(0.999),
     };
+    let defaults = fit::FitParams::default();
     let params = fit::FitParams {
-        vocab_size: args.vocab_size.or(file.vocab_size).unwrap_or(10_000) as usize,
-        batch_size: args.batch_size.or(file.batch_size).unwrap_or(256) as usize,
-        max_batches: args.max_batches.or(file.max_batches).unwrap_or(200) as usize,
-        epochs: args.epochs.or(file.epochs).unwrap_or(10) as usize,
+        vocab_size: args.vocab_size.or(file.vocab_size).map_or(defaults.vocab_size, |v| v as usize),
+        batch_size: args.batch_size.or(file.batch_size).map_or(defaults.batch_size, |v| v as usize),
+        max_batches: args.max_batches.or(file.max_batches).map_or(defaults.max_batches, |v| v as usize),
+        epochs: args.epochs.or(file.epochs).map_or(defaults.epochs, |v| v as usize),
         threshold,
         seed: args.seed,
-        ..fit::FitParams::default()
+        ..defaults
     };
     params.check().map_err(|e| anyhow::anyhow!("invalid training parameters: {e}"))?;
     let mode = match (args.retrain_mode, &file.retrain_mode) {
