@@ -524,7 +524,7 @@ fn monitor_refuses_an_unaudited_rollback() {
     let events: Vec<&str> = entries.iter().map(|e| e["event"].as_str().unwrap()).collect();
     assert_eq!(events[4..], ["monitor_started", "model_loaded", "model_rolled_back", "model_reloaded", "monitor_stopped"], "{events:?}");
     assert_eq!(entries[4]["details"]["sources"][0], live.to_str().unwrap());
-    assert_eq!(entries[4]["details"]["threshold"], 0.999);
+    assert_eq!(entries[4]["details"]["threshold"], 0.998);
     assert_eq!(entries[7]["details"], serde_json::json!({"version": 1, "from": 2}));
     ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
 

@@ -8,7 +8,7 @@
 //!
 //! ```yaml
 //! data_dir: /var/lib/logarithm
-//! threshold: 0.999        # in [0, 1]
+//! threshold: 0.998        # in [0, 1]
 //! duration: 24h           # training window
 //! vocab_size: 10000
 //! batch_size: 256

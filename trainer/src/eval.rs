@@ -534,6 +534,83 @@ pub fn run(loghub: &Path, params: &FitParams) -> Result<(Vec<Row>, FlagRates, Cu
     Ok((rows, flagged, curves))
 }
 
+/// The detector's figures on BGL_20k's validation and test parts for one
+/// training seed.
+#[derive(Debug, Clone)]
+pub struct SeedRow {
+    /// The training seed.
+    pub seed: u64,
+    /// `unsupervised` or `clean`.
+    pub setting: String,
+    /// `validation` or `test`.
+    pub part: String,
+    /// The detector's metrics.
+    pub metrics: Metrics,
+}
+
+/// The seeds of the spread: the default's first, then 1, 2, ...
+pub fn spread_seeds(n: usize, default: u64) -> Vec<u64> {
+    std::iter::once(default).chain((1..).filter(|&s| s != default)).take(n).collect()
+}
+
+/// How much the detector's figures on BGL_20k depend on the training seed
+/// alone: the same split and settings as [`run`], trained once per seed.
+/// A default chosen on the validation part should hold across seeds, not
+/// only for the one the table shows.
+pub fn seed_spread(loghub: &Path, params: &FitParams, seeds: &[u64]) -> Result<Vec<SeedRow>, String> {
+    let mut lines = read_bgl(&loghub.join("BGL/BGL_20k.log"))?;
+    sort_by_time(&mut lines);
+    let (a, b) = ((lines.len() as f64 * 0.6).round() as usize, (lines.len() as f64 * 0.8).round() as usize);
+    let parts = [("validation", &lines[a..b]), ("test", &lines[b..])];
+    let records: Vec<LogRecord> = lines[a..].iter().map(|l| l.record.clone()).collect();
+    let mut rows = Vec::new();
+    for setting in ["unsupervised", "clean"] {
+        let train: Vec<LogRecord> =
+            lines[..a].iter().filter(|l| setting == "unsupervised" || l.anomalous == Some(false)).map(|l| l.record.clone()).collect();
+        for &seed in seeds {
+            let (scores, threshold, _) = detector_scores(&train, &records, &FitParams { seed, ..params.clone() })?;
+            let mut at = 0;
+            for (part, labelled) in parts {
+                let truth: Vec<bool> = labelled.iter().map(|l| l.anomalous == Some(true)).collect();
+                let metrics = metrics(&scores[at..at + labelled.len()], &truth, threshold);
+                at += labelled.len();
+                rows.push(SeedRow { seed, setting: setting.into(), part: part.into(), metrics });
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// The seed spread as a table: per part and setting, the lowest, median
+/// and highest F1 at the default threshold, best F1 and FPR.
+pub fn seed_table(rows: &[SeedRow]) -> String {
+    let mut out = String::from(
+        "| BGL_20k, detector | setting | seeds | F1 at default: min / median / max | best F1: min / median / max | FPR: min / median / max |\n|---|---|---|---|---|---|\n",
+    );
+    let spread = |mut v: Vec<f64>, digits: usize| {
+        v.sort_by(f64::total_cmp);
+        let median = if v.len() % 2 == 1 { v[v.len() / 2] } else { (v[v.len() / 2 - 1] + v[v.len() / 2]) / 2.0 };
+        format!("{:.digits$} / {median:.digits$} / {:.digits$}", v[0], v[v.len() - 1])
+    };
+    for part in ["validation", "test"] {
+        for setting in ["unsupervised", "clean"] {
+            let of: Vec<&Metrics> = rows.iter().filter(|r| r.part == part && r.setting == setting).map(|r| &r.metrics).collect();
+            if of.is_empty() {
+                continue;
+            }
+            let seeds: Vec<String> = rows.iter().filter(|r| r.part == part && r.setting == setting).map(|r| r.seed.to_string()).collect();
+            out.push_str(&format!(
+                "| {part} | {setting} | {} | {} | {} | {} |\n",
+                seeds.join(", "),
+                spread(of.iter().map(|m| m.f1).collect(), 3),
+                spread(of.iter().map(|m| m.best_f1).collect(), 3),
+                spread(of.iter().map(|m| m.fpr).collect(), 4),
+            ));
+        }
+    }
+    out
+}
+
 /// The default Loghub directory: `LOGHUB_DIR`, else `../shared/data/loghub`.
 pub fn default_dir() -> PathBuf {
     std::env::var_os("LOGHUB_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("../shared/data/loghub"))

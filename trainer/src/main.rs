@@ -110,6 +110,10 @@ struct EvalArgs {
     /// Log level: error, warn, info, debug, trace.
     #[arg(short = 'L', long, env = "LOGARITHM_LOG_LEVEL", value_name = "LEVEL")]
     log_level: Option<String>,
+    /// Also train the detector on BGL_20k with this many seeds (the
+    /// default's first) and show the spread of its figures; 0 skips it.
+    #[arg(long, value_name = "N", default_value_t = 6)]
+    seeds: usize,
 }
 
 #[derive(Debug, Args)]
@@ -165,7 +169,7 @@ struct TrainArgs {
     /// Training epochs [default: 30].
     #[arg(long, env = "LOGARITHM_EPOCHS", value_parser = clap::value_parser!(u32).range(1..=1000))]
     epochs: Option<u32>,
-    /// Anomaly threshold written into the model, in [0, 1] [default: 0.999].
+    /// Anomaly threshold written into the model, in [0, 1] [default: 0.998].
     #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD", allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Random seed (same logs and seed, same model).
@@ -334,7 +338,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     let file = &config.settings;
     let threshold = match args.threshold {
         Some(t) => config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?,
-        None => file.threshold.unwrap_or(0.999),
+        None => file.threshold.unwrap_or(fit::FitParams::default().threshold),
     };
     let defaults = fit::FitParams::default();
     let params = fit::FitParams {
@@ -394,8 +398,14 @@ fn evaluate(args: &EvalArgs) -> Result<ExitCode> {
     logging::init(args.log_level.as_deref(), 0, "warn")?;
     let dir = args.loghub.clone().unwrap_or_else(logarithm_trainer::eval::default_dir);
     let started = Instant::now();
-    let (rows, flagged, curves) = logarithm_trainer::eval::run(&dir, &fit::FitParams::default()).map_err(anyhow::Error::msg)?;
+    let params = fit::FitParams::default();
+    let (rows, flagged, curves) = logarithm_trainer::eval::run(&dir, &params).map_err(anyhow::Error::msg)?;
     println!("{}", logarithm_trainer::eval::table(&rows, &flagged));
+    if args.seeds > 0 {
+        let seeds = logarithm_trainer::eval::spread_seeds(args.seeds, params.seed);
+        let spread = logarithm_trainer::eval::seed_spread(&dir, &params, &seeds).map_err(anyhow::Error::msg)?;
+        println!("{}", logarithm_trainer::eval::seed_table(&spread));
+    }
     // What gets reported (news once, bursts) on generated traffic with labels.
     let drift = logarithm_trainer::drift::drift(30_000, 10_000).map_err(anyhow::Error::msg)?;
     let bursts = logarithm_trainer::drift::bursts(30_000, 10_000).map_err(anyhow::Error::msg)?;
