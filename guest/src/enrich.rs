@@ -79,6 +79,37 @@ pub fn annotate(record: &mut Map<String, Value>, verdict: &Verdict) {
     }
 }
 
+/// Writes a record with the verdict's fields added, as [`annotate`] adds
+/// them, from the record's own JSON text (`text`, which parsed as
+/// `record`): the text up to its closing brace, then the fields. Copying
+/// the record's bytes costs far less than writing the parsed object anew
+/// (issue 11: that was a quarter of the Fluent Bit module's time per
+/// record), and keeps its keys in their order and its numbers as written.
+/// Returns `false`, having written nothing, when the record already holds
+/// one of the fields (which [`annotate`] replaces) or the text does not
+/// end the object.
+pub fn write_annotated(text: &[u8], record: &Map<String, Value>, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
+    let fields = verdict_fields(verdict);
+    // Trailing white space or a C string's NUL may follow the object.
+    let end = text.iter().rposition(|&b| !b.is_ascii_whitespace() && b != 0);
+    let Some(end) = end.filter(|&i| text[i] == b'}') else { return false };
+    if fields.iter().any(|(k, _)| record.contains_key(*k)) {
+        return false;
+    }
+    out.extend_from_slice(&text[..end]);
+    for (i, (key, value)) in fields.iter().enumerate() {
+        if i > 0 || !record.is_empty() {
+            out.push(b',');
+        }
+        // Writing JSON into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut *out, key);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut *out, value);
+    }
+    out.push(b'}');
+    true
+}
+
 /// Marks a record as passed on unscored, and why.
 pub fn annotate_error(record: &mut Map<String, Value>, why: &str) {
     record.insert(ERROR.to_owned(), Value::String(why.to_owned()));
@@ -125,5 +156,33 @@ mod tests {
         let mut record = raw_line_record("not json");
         annotate_error(&mut record, "why");
         assert_eq!(Value::Object(record), serde_json::json!({"log": "not json", "anomaly_error": "why"}));
+    }
+
+    /// The record's own text, extended, is what `annotate` makes of it, with
+    /// its keys in their order and its numbers as written.
+    #[test]
+    fn fields_written_after_the_records_own_text() {
+        let verdict = Verdict::new(0.25, 0.999, Vec::new());
+        for text in [
+            r#"{"z":1,"log":"é ☃ \u0000","n":1.50,"big":123456789012345678901234567890}"#,
+            "{\"log\":\"x\"}  \n\0",
+            r#"{ "log" : "x" }"#,
+            "{}",
+        ] {
+            let mut record: Map<String, Value> = serde_json::from_str(text.trim_end_matches(['\n', '\0'])).unwrap();
+            let mut out = Vec::new();
+            assert!(write_annotated(text.as_bytes(), &record, &verdict, &mut out), "{text}");
+            let written: Map<String, Value> = serde_json::from_slice(&out).unwrap();
+            annotate(&mut record, &verdict);
+            assert_eq!(written, record, "{text}");
+            let object = text.trim_end_matches([' ', '\n', '\0']);
+            assert!(out.starts_with(&object.as_bytes()[..object.len() - 1]), "{}", String::from_utf8_lossy(&out));
+        }
+        // A record that already has a field is left to `annotate`.
+        let record: Map<String, Value> = serde_json::from_str(r#"{"log":"x","anomalous":"?"}"#).unwrap();
+        let mut out = Vec::new();
+        assert!(!write_annotated(br#"{"log":"x","anomalous":"?"}"#, &record, &verdict, &mut out));
+        assert!(!write_annotated(b"[1]", &Map::new(), &verdict, &mut out));
+        assert!(out.is_empty());
     }
 }

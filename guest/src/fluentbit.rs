@@ -180,6 +180,11 @@ impl Filter {
                 if pass == Pass::Anomalies && !enrich::alerts(&verdict) {
                     return self.reply_raw(b"");
                 }
+                self.out.clear();
+                if enrich::write_annotated(bytes, &obj, &verdict, &mut self.out) {
+                    self.out.push(0);
+                    return self.out.as_ptr();
+                }
                 enrich::annotate(&mut obj, &verdict);
             }
         }
