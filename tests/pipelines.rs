@@ -564,11 +564,18 @@ mod ndjson {
             input.push('\n');
         }
         input.push_str("{\"nomessage\":true}\n{broken json\n[1,2]\n{\"msg\":\"Ошибка 日本 🔥 \\u0000 \\u001b[31m\"}\n");
+        // Passed on as written: keys in their order, numbers untouched (a
+        // big integer is not rounded to a float), then the new fields.
+        let exact = r#"{"z":1,"msg":"disk ok","big":123456789012345678901234567890,"f":1.50,"e":1e3}"#;
+        input.push_str(exact);
+        input.push('\n');
         let key_file = key_dir(&t).join("logarithm-key");
         let args = ["filter", "-D", t.data.to_str().unwrap(), "--key-file", key_file.to_str().unwrap()];
         let out = ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
         let records = json_lines(&out);
-        assert_eq!(records.len(), lines.len() + 4, "one line out per line in");
+        assert_eq!(records.len(), lines.len() + 5, "one line out per line in");
+        let exact_out = out.lines().nth(lines.len() + 4).unwrap();
+        assert!(exact_out.starts_with(&format!("{},\"anomaly_score\":", &exact[..exact.len() - 1])), "{exact_out}");
         for (i, (r, line)) in records.iter().zip(&lines).enumerate() {
             assert_eq!(r["log"].as_str(), Some(line.as_str()), "line {i} in order");
             let (score, anomalous) = native[line];

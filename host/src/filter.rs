@@ -59,6 +59,9 @@ pub struct FilterStats {
 struct Item {
     /// The record to pass on.
     record: Map<String, Value>,
+    /// Whether `record` is the line's own JSON object (not a raw line put
+    /// under `log`): then the line's text is passed on, extended.
+    json: bool,
     /// Why it cannot be scored, if it cannot.
     error: Option<String>,
 }
@@ -76,11 +79,12 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
         (enrich::raw_line_record(line), None)
     };
     if let Some(error) = error {
-        return (Item { record, error: Some(error) }, None);
+        return (Item { record, json: false, error: Some(error) }, None);
     }
+    let json = trimmed.starts_with('{');
     match parse::from_object(&record, &now) {
-        Some(parsed) => (Item { record, error: None }, Some(parsed)),
-        None => (Item { record, error: Some(parse::NO_MESSAGE.to_owned()) }, None),
+        Some(parsed) => (Item { record, json, error: None }, Some(parsed)),
+        None => (Item { record, json, error: Some(parse::NO_MESSAGE.to_owned()) }, None),
     }
 }
 
@@ -114,10 +118,10 @@ pub fn run(
             .map(|(i, (l, truncated))| {
                 if *truncated {
                     let why = format!("the line was longer than {max_line_bytes} bytes (--max-line-bytes) and was cut; passed on unscored");
-                    return (Item { record: enrich::raw_line_record(l), error: Some(why) }, None);
+                    return (Item { record: enrich::raw_line_record(l), json: false, error: Some(why) }, None);
                 }
                 crate::sources::contained("-", stats.lines + i as u64 + 1, || item(l))
-                    .unwrap_or_else(|why| (Item { record: enrich::raw_line_record(l), error: Some(why) }, None))
+                    .unwrap_or_else(|why| (Item { record: enrich::raw_line_record(l), json: false, error: Some(why) }, None))
             })
             .unzip();
         let to_score: Vec<LogRecord> = records.iter().flatten().cloned().collect();
@@ -136,7 +140,7 @@ pub fn run(
                 Vec::new().into_iter()
             }
         };
-        for (mut item, record) in items.into_iter().zip(&records) {
+        for ((mut item, record), (line, _)) in items.into_iter().zip(&records).zip(&batch) {
             stats.lines += 1;
             let verdict = record.as_ref().and_then(|_| verdicts.next());
             match &verdict {
@@ -146,7 +150,7 @@ pub fn run(
                 }
                 None => stats.unscored += 1,
             }
-            answer(out, mode, &mut item, verdict.as_ref())?;
+            answer(out, mode, &mut item, line, verdict.as_ref())?;
         }
         out.flush()?;
         if let Some(e) = read_error {
@@ -156,13 +160,26 @@ pub fn run(
     Ok(stats)
 }
 
-/// Writes the answer to one line (none for a normal record with
+/// Writes the answer to `line` (none for a normal record with
 /// `--only-anomalies`).
-fn answer(out: &mut impl Write, mode: Mode, item: &mut Item, verdict: Option<&Verdict>) -> Result<()> {
+fn answer(out: &mut impl Write, mode: Mode, item: &mut Item, line: &str, verdict: Option<&Verdict>) -> Result<()> {
     let reply = match mode {
         Mode::Ndjson { only_anomalies } => {
+            if let Some(v) = verdict {
+                if only_anomalies && !enrich::alerts(v) {
+                    return Ok(());
+                }
+                // The record's own text, extended: its keys stay in order
+                // and its numbers as written (a big integer is not rounded
+                // to a float on the way through).
+                let mut text = Vec::with_capacity(line.len() + 128);
+                if item.json && enrich::write_annotated(line.as_bytes(), &item.record, v, &mut text) {
+                    text.push(b'\n');
+                    out.write_all(&text)?;
+                    return Ok(());
+                }
+            }
             match (verdict, &item.error) {
-                (Some(v), _) if only_anomalies && !enrich::alerts(v) => return Ok(()),
                 (Some(v), _) => enrich::annotate(&mut item.record, v),
                 (None, Some(e)) => enrich::annotate_error(&mut item.record, e),
                 (None, None) => enrich::annotate_error(&mut item.record, "not scored"),
