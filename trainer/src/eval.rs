@@ -369,6 +369,21 @@ fn all_scores(train: &[LogRecord], parts: &[&[LogRecord]], params: &FitParams) -
     ])
 }
 
+/// The lines a setting trains on: every line (*unsupervised*), or the
+/// normal ones (*clean*).
+fn training_records(train: &[Labelled], setting: &str) -> Vec<LogRecord> {
+    train.iter().filter(|l| setting == "unsupervised" || l.anomalous == Some(false)).map(|l| l.record.clone()).collect()
+}
+
+/// BGL_20k sorted by time, and where its validation and test parts start
+/// (60/20/20).
+fn bgl20k(loghub: &Path) -> Result<(Vec<Labelled>, usize, usize), String> {
+    let mut lines = read_bgl(&loghub.join("BGL/BGL_20k.log"))?;
+    sort_by_time(&mut lines);
+    let (a, b) = ((lines.len() as f64 * 0.6).round() as usize, (lines.len() as f64 * 0.8).round() as usize);
+    Ok((lines, a, b))
+}
+
 /// Evaluates one line-labelled data set in one setting on each of `parts`
 /// (named), all methods.
 fn evaluate_lines(
@@ -380,8 +395,7 @@ fn evaluate_lines(
     rows: &mut Vec<Row>,
     curves: &mut Curves,
 ) -> Result<(), String> {
-    let train: Vec<LogRecord> =
-        train.iter().filter(|l| setting == "unsupervised" || l.anomalous == Some(false)).map(|l| l.record.clone()).collect();
+    let train = training_records(train, setting);
     let records: Vec<Vec<LogRecord>> = parts.iter().map(|(_, p)| p.iter().map(|l| l.record.clone()).collect()).collect();
     let slices: Vec<&[LogRecord]> = records.iter().map(Vec::as_slice).collect();
     let methods = all_scores(&train, &slices, params)?;
@@ -424,8 +438,7 @@ fn evaluate_blocks(
     params: &FitParams,
     rows: &mut Vec<Row>,
 ) -> Result<(), String> {
-    let train: Vec<LogRecord> =
-        train.iter().filter(|l| setting == "unsupervised" || l.anomalous == Some(false)).map(|l| l.record.clone()).collect();
+    let train = training_records(train, setting);
     let test_records: Vec<LogRecord> = test.iter().map(|l| l.record.clone()).collect();
     for (method, (scores, threshold)) in METHODS.iter().zip(all_scores(&train, &[&test_records], params)?) {
         let mut blocks: BTreeMap<&str, f64> = BTreeMap::new();
@@ -491,9 +504,7 @@ pub fn run(loghub: &Path, params: &FitParams) -> Result<(Vec<Row>, FlagRates, Cu
     let mut rows = Vec::new();
     let mut curves = Vec::new();
     // BGL_20k: 60% train, 20% validation (where defaults are chosen), 20% test.
-    let mut lines = read_bgl(&loghub.join("BGL/BGL_20k.log"))?;
-    sort_by_time(&mut lines);
-    let (a, b) = ((lines.len() as f64 * 0.6).round() as usize, (lines.len() as f64 * 0.8).round() as usize);
+    let (lines, a, b) = bgl20k(loghub)?;
     for setting in ["unsupervised", "clean"] {
         let parts = [("validation", &lines[a..b]), ("test", &lines[b..])];
         evaluate_lines("BGL_20k", setting, &lines[..a], &parts, params, &mut rows, &mut curves)?;
@@ -558,15 +569,12 @@ pub fn spread_seeds(n: usize, default: u64) -> Vec<u64> {
 /// A default chosen on the validation part should hold across seeds, not
 /// only for the one the table shows.
 pub fn seed_spread(loghub: &Path, params: &FitParams, seeds: &[u64]) -> Result<Vec<SeedRow>, String> {
-    let mut lines = read_bgl(&loghub.join("BGL/BGL_20k.log"))?;
-    sort_by_time(&mut lines);
-    let (a, b) = ((lines.len() as f64 * 0.6).round() as usize, (lines.len() as f64 * 0.8).round() as usize);
+    let (lines, a, b) = bgl20k(loghub)?;
     let parts = [("validation", &lines[a..b]), ("test", &lines[b..])];
     let records: Vec<LogRecord> = lines[a..].iter().map(|l| l.record.clone()).collect();
     let mut rows = Vec::new();
     for setting in ["unsupervised", "clean"] {
-        let train: Vec<LogRecord> =
-            lines[..a].iter().filter(|l| setting == "unsupervised" || l.anomalous == Some(false)).map(|l| l.record.clone()).collect();
+        let train = training_records(&lines[..a], setting);
         for &seed in seeds {
             let (scores, threshold, _) = detector_scores(&train, &records, &FitParams { seed, ..params.clone() })?;
             let mut at = 0;

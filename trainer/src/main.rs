@@ -336,11 +336,11 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         return rollback(&data_dir);
     }
     let file = &config.settings;
+    let defaults = fit::FitParams::default();
     let threshold = match args.threshold {
         Some(t) => config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?,
-        None => file.threshold.unwrap_or(fit::FitParams::default().threshold),
+        None => file.threshold.unwrap_or(defaults.threshold),
     };
-    let defaults = fit::FitParams::default();
     let params = fit::FitParams {
         vocab_size: args.vocab_size.or(file.vocab_size).map_or(defaults.vocab_size, |v| v as usize),
         batch_size: args.batch_size.or(file.batch_size).map_or(defaults.batch_size, |v| v as usize),
