@@ -119,10 +119,17 @@ impl Tokenizer {
     /// `sshd:session`, `postfix/smtpd`, `7f3a+1c0`) and each part is a term
     /// of its own.
     fn push_part<'a>(&self, word: &'a str, out: &mut Vec<Cow<'a, str>>) {
-        if let Some(term) = self.term(word)
-            && (term.starts_with('<') || !word.contains([':', '/', '+']))
-        {
-            out.push(term);
+        // Whether the word splits decides first, so that a word that does
+        // is not lowercased only to be thrown away (issue 11). The same
+        // terms: a word's term is its mask or else a plain word, and only a
+        // mask is kept whole (a plain term cannot start with `<`, which
+        // ends a word).
+        if !word.bytes().any(|c| matches!(c, b':' | b'/' | b'+')) {
+            out.extend(self.term(word));
+            return;
+        }
+        if let Some(mask) = self.mask_of(word) {
+            out.push(Cow::Borrowed(mask));
             return;
         }
         for part in word.split([':', '/', '+']) {
@@ -134,42 +141,43 @@ impl Tokenizer {
         }
     }
 
-    /// One word to its term, or `None` when nothing of it is worth keeping.
-    fn term<'a>(&self, word: &'a str) -> Option<Cow<'a, str>> {
-        if self.mask {
-            if word.len() > 2 && word.starts_with('\'') && word.ends_with('\'') {
-                return Some(Cow::Borrowed("<str>"));
-            }
-            // Before trimming: `::1` is an address, not `1` behind punctuation.
-            if let Some(mask) = classify(word) {
-                return Some(Cow::Borrowed(mask));
-            }
-        }
-        // A leading `@` is decoration (`@all`), and reserved for context
-        // terms (`features::record_terms`).
-        let trimmed = word.trim_start_matches(['\'', ':', '.', '!', '?', '*', '`', '@']);
-        let trimmed = trimmed.trim_end_matches(['\'', ':', '.', '!', '?', '*', '`']);
-        if trimmed.is_empty() {
+    /// The mask of a word that is a value as a whole (with the punctuation
+    /// around it or without), if masking is on and it is one.
+    fn mask_of(&self, word: &str) -> Option<&'static str> {
+        if !self.mask {
             return None;
         }
+        if word.len() > 2 && word.starts_with('\'') && word.ends_with('\'') {
+            return Some("<str>");
+        }
+        // Before trimming: `::1` is an address, not `1` behind punctuation.
+        if let Some(mask) = classify(word) {
+            return Some(mask);
+        }
+        let trimmed = trim(word);
         // A word trimming left alone was classified above.
-        if self.mask
-            && trimmed.len() != word.len()
-            && let Some(mask) = classify(trimmed)
-        {
+        if trimmed.is_empty() || trimmed.len() == word.len() {
+            return None;
+        }
+        classify(trimmed)
+    }
+
+    /// One word to its term, or `None` when nothing of it is worth keeping.
+    fn term<'a>(&self, word: &'a str) -> Option<Cow<'a, str>> {
+        if let Some(mask) = self.mask_of(word) {
             return Some(Cow::Borrowed(mask));
         }
-        let word = trimmed;
+        let word = trim(word);
+        if word.is_empty() {
+            return None;
+        }
         // What the word holds, in one pass over its bytes when it is ASCII
         // (most are; issue 11: this function tops a profile).
-        let ascii = word.is_ascii();
-        let (alphanumeric, digit, upper) = if ascii {
-            word.bytes().fold((false, false, false), |(a, d, u), c| {
-                (a || c.is_ascii_alphanumeric(), d || c.is_ascii_digit(), u || c.is_ascii_uppercase())
-            })
-        } else {
-            (word.chars().any(char::is_alphanumeric), word.bytes().any(|b| b.is_ascii_digit()), word.chars().any(char::is_uppercase))
-        };
+        let (ascii, alphanumeric, digit, upper) = word.bytes().fold((true, false, false, false), |(s, a, d, u), c| {
+            (s && c.is_ascii(), a || c.is_ascii_alphanumeric(), d || c.is_ascii_digit(), u || c.is_ascii_uppercase())
+        });
+        let (alphanumeric, upper) =
+            if ascii { (alphanumeric, upper) } else { (word.chars().any(char::is_alphanumeric), word.chars().any(char::is_uppercase)) };
         if !alphanumeric {
             return None;
         }
@@ -196,6 +204,32 @@ impl Tokenizer {
         }
         Some(Cow::Owned(s))
     }
+}
+
+/// Bytes trimmed from the start of a word (`'`, `:`, `.`, `!`, `?`, `*`,
+/// `` ` ``, and `@`: a leading `@` is decoration (`@all`), and reserved for
+/// context terms, `features::record_terms`), and from its end (the same but
+/// `@`). A table, like [`ENDS_WORD`]; ASCII, so a trimmed word still lies
+/// on char boundaries.
+const TRIM_START: [bool; 256] = byte_set(b"':.!?*`@");
+const TRIM_END: [bool; 256] = byte_set(b"':.!?*`");
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// A word without the punctuation around it.
+fn trim(word: &str) -> &str {
+    let b = word.as_bytes();
+    let start = b.iter().position(|&c| !TRIM_START[c as usize]).unwrap_or(b.len());
+    let end = b[start..].iter().rposition(|&c| !TRIM_END[c as usize]).map_or(start, |last| start + last + 1);
+    &word[start..end]
 }
 
 /// The mask for a word that is entirely a variable value, if it is one.
@@ -360,7 +394,15 @@ fn is_bare_hex_id(word: &str) -> bool {
 /// punctuation, and `../x` stays a path.
 fn split_dot_leader(word: &str) -> Option<(&str, &str)> {
     let b = word.as_bytes();
-    let at = b.windows(2).position(|w| w == b"..")?;
+    // Dot by dot, not `windows(2)`: this runs for every word (issue 11).
+    let mut at = 0;
+    let at = loop {
+        let dot = at + b[at..].iter().position(|&c| c == b'.')?;
+        if b.get(dot + 1) == Some(&b'.') {
+            break dot;
+        }
+        at = dot + 1;
+    };
     let end = at + b[at..].iter().take_while(|&&c| c == b'.').count();
     (at > 0 && end < b.len() && b[end] != b'/').then(|| (&word[..at], &word[end..]))
 }
