@@ -306,9 +306,33 @@ pub fn severity(priority: Option<u8>, terms: &[Cow<'_, str>]) -> Option<Severity
     terms.iter().filter_map(|t| word_severity(t)).min_by_key(|s| (s.level, s.keyword))
 }
 
+/// For each ASCII byte, the set of ASCII bytes that follow it at the start
+/// of a [`SEVERITY_WORDS`] entry, as bits.
+const SEVERITY_PREFIXES: [u128; 128] = {
+    let mut set = [0u128; 128];
+    let mut i = 0;
+    while i < SEVERITY_WORDS.len() {
+        let w = SEVERITY_WORDS[i].0.as_bytes();
+        if w[0] < 128 && w[1] < 128 {
+            set[w[0] as usize] |= 1 << w[1];
+        }
+        i += 1;
+    }
+    set
+};
+
 /// The severity one term says, if it is one of [`SEVERITY_WORDS`] or holds
 /// one of [`SEVERITY_PARTS`].
 fn word_severity(term: &str) -> Option<Severity> {
+    // Most terms are ASCII words that begin like no severity word: a bit
+    // test spares them the binary search (issue 11: it ran for every term
+    // of every new line).
+    if let [a @ 0..=127, b @ 0..=127, ..] = *term.as_bytes()
+        && SEVERITY_PREFIXES[usize::from(a)] & (1 << b) == 0
+        && term.is_ascii()
+    {
+        return None;
+    }
     let found = match SEVERITY_WORDS.binary_search_by(|(w, _)| (*w).cmp(term)) {
         Ok(i) => Some(SEVERITY_WORDS[i]),
         Err(_) if !term.is_ascii() => SEVERITY_PARTS.iter().find(|(part, _)| term.contains(part)).copied(),
