@@ -61,6 +61,54 @@ fn is_separator(b: u8) -> bool {
     b != b'"' && ENDS_WORD[b as usize]
 }
 
+/// What a word holds, as bits of [`BYTE_CLASS`] OR-ed over its bytes: taken
+/// while the word is scanned, so that classifying it needs no pass of its
+/// own (issue 11: the tokenizer walked each word five times).
+const DIGIT: u8 = 1;
+const COLON: u8 = 2;
+/// `:`, `/` or `+`, where a word that is not a value splits.
+const SPLIT: u8 = 4;
+const DOT: u8 = 8;
+const UPPER: u8 = 16;
+const ALPHANUMERIC: u8 = 32;
+const NON_ASCII: u8 = 64;
+const NON_DIGIT: u8 = 128;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut class = if b.is_ascii_digit() { DIGIT } else { NON_DIGIT };
+        if b == b':' {
+            class |= COLON;
+        }
+        if matches!(b, b':' | b'/' | b'+') {
+            class |= SPLIT;
+        }
+        if b == b'.' {
+            class |= DOT;
+        }
+        if b.is_ascii_uppercase() {
+            class |= UPPER;
+        }
+        if b.is_ascii_alphanumeric() {
+            class |= ALPHANUMERIC;
+        }
+        if !b.is_ascii() {
+            class |= NON_ASCII;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    table
+};
+
+/// What `word` holds ([`BYTE_CLASS`]).
+fn held(word: &str) -> u8 {
+    word.bytes().fold(0, |held, b| held | BYTE_CLASS[b as usize])
+}
+
 impl Tokenizer {
     /// Appends the terms of `text` to `out` (at most [`MAX_TOKENS`] in all).
     pub fn tokenize<'a>(&self, text: &'a str, out: &mut Vec<Cow<'a, str>>) {
@@ -90,51 +138,58 @@ impl Tokenizer {
                 continue;
             }
             let start = i;
+            let mut held = 0;
             while i < bytes.len() && !ENDS_WORD[bytes[i] as usize] {
+                held |= BYTE_CLASS[bytes[i] as usize];
                 i += 1;
             }
             // Separators are ASCII, so `start..i` lies on char boundaries.
-            self.push_word(&text[start..i], out, limit);
+            self.push_word(&text[start..i], held, out, limit);
         }
         out.truncate(limit);
     }
 
     /// Pushes the term(s) of one word, split at its dot leaders
     /// ([`split_dot_leader`]).
-    fn push_word<'a>(&self, mut word: &'a str, out: &mut Vec<Cow<'a, str>>, limit: usize) {
+    /// `held`: what the word holds ([`held`]).
+    fn push_word<'a>(&self, mut word: &'a str, held: u8, out: &mut Vec<Cow<'a, str>>, limit: usize) {
+        if held & DOT == 0 {
+            self.push_part(word, held, out);
+            return;
+        }
         // A loop, not recursion, that stops at the limit: a giant word of
         // many leaders costs neither stack nor time.
         while let Some((name, rest)) = split_dot_leader(word) {
             if out.len() >= limit {
                 return;
             }
-            self.push_part(name, out);
+            self.push_part(name, self::held(name), out);
             word = rest;
         }
-        self.push_part(word, out);
+        self.push_part(word, self::held(word), out);
     }
 
     /// Pushes the term(s) of a word without dot leaders. A word that is not
     /// a value as a whole is split at `:`, `/` and `+` (`SHA256:9f3a…`,
     /// `sshd:session`, `postfix/smtpd`, `7f3a+1c0`) and each part is a term
     /// of its own.
-    fn push_part<'a>(&self, word: &'a str, out: &mut Vec<Cow<'a, str>>) {
+    fn push_part<'a>(&self, word: &'a str, held: u8, out: &mut Vec<Cow<'a, str>>) {
         // Whether the word splits decides first, so that a word that does
         // is not lowercased only to be thrown away (issue 11). The same
         // terms: a word's term is its mask or else a plain word, and only a
         // mask is kept whole (a plain term cannot start with `<`, which
         // ends a word).
-        if !word.bytes().any(|c| matches!(c, b':' | b'/' | b'+')) {
-            out.extend(self.term(word));
+        if held & SPLIT == 0 {
+            out.extend(self.term(word, held));
             return;
         }
-        if let Some(mask) = self.mask_of(word) {
+        if let Some(mask) = self.mask_of(word, held) {
             out.push(Cow::Borrowed(mask));
             return;
         }
         for part in word.split([':', '/', '+']) {
             if !part.is_empty()
-                && let Some(term) = self.term(part)
+                && let Some(term) = self.term(part, self::held(part))
             {
                 out.push(term);
             }
@@ -143,7 +198,7 @@ impl Tokenizer {
 
     /// The mask of a word that is a value as a whole (with the punctuation
     /// around it or without), if masking is on and it is one.
-    fn mask_of(&self, word: &str) -> Option<&'static str> {
+    fn mask_of(&self, word: &str, held: u8) -> Option<&'static str> {
         if !self.mask {
             return None;
         }
@@ -151,7 +206,7 @@ impl Tokenizer {
             return Some("<str>");
         }
         // Before trimming: `::1` is an address, not `1` behind punctuation.
-        if let Some(mask) = classify(word) {
+        if let Some(mask) = classify_held(word, held) {
             return Some(mask);
         }
         let trimmed = trim(word);
@@ -163,19 +218,17 @@ impl Tokenizer {
     }
 
     /// One word to its term, or `None` when nothing of it is worth keeping.
-    fn term<'a>(&self, word: &'a str) -> Option<Cow<'a, str>> {
-        if let Some(mask) = self.mask_of(word) {
+    fn term<'a>(&self, word: &'a str, held: u8) -> Option<Cow<'a, str>> {
+        if let Some(mask) = self.mask_of(word, held) {
             return Some(Cow::Borrowed(mask));
         }
         let word = trim(word);
         if word.is_empty() {
             return None;
         }
-        // What the word holds, in one pass over its bytes when it is ASCII
-        // (most are; issue 11: this function tops a profile).
-        let (ascii, alphanumeric, digit, upper) = word.bytes().fold((true, false, false, false), |(s, a, d, u), c| {
-            (s && c.is_ascii(), a || c.is_ascii_alphanumeric(), d || c.is_ascii_digit(), u || c.is_ascii_uppercase())
-        });
+        // Trimming took punctuation only: the trimmed word holds the same
+        // digits, letters and non-ASCII bytes.
+        let (ascii, alphanumeric, digit, upper) = (held & NON_ASCII == 0, held & ALPHANUMERIC != 0, held & DIGIT != 0, held & UPPER != 0);
         let (alphanumeric, upper) =
             if ascii { (alphanumeric, upper) } else { (word.chars().any(char::is_alphanumeric), word.chars().any(char::is_uppercase)) };
         if !alphanumeric {
@@ -234,17 +287,22 @@ fn trim(word: &str) -> &str {
 
 /// The mask for a word that is entirely a variable value, if it is one.
 pub fn classify(word: &str) -> Option<&'static str> {
+    classify_held(word, held(word))
+}
+
+/// [`classify`], given what the word holds ([`held`]).
+fn classify_held(word: &str, held: u8) -> Option<&'static str> {
     let b = word.as_bytes();
+    let colon = held & COLON != 0;
     // Most words are plain words: every mask but a path needs a digit or a
-    // `:` (URL, IPv6), except a UUID of letters only. This one pass spares
+    // `:` (URL, IPv6), except a UUID of letters only. This test spares
     // them the parsers below (issue 11: classify was the top of a profile).
-    let (digits, colon) = b.iter().fold((0, false), |(d, c), &x| (d + usize::from(x.is_ascii_digit()), c || x == b':'));
-    if digits == 0 && !colon && !matches!(b.first(), Some(b'/' | b'~' | b'.')) && !is_uuid(word) {
+    if held & DIGIT == 0 && !colon && !matches!(b.first(), Some(b'/' | b'~' | b'.')) && !is_uuid(word) {
         return None;
     }
     // Digits alone are a number (and nothing below says otherwise: no
     // `.`, `:`, `-`, `/` or `0x` for the other masks).
-    if digits == b.len() {
+    if held & NON_DIGIT == 0 {
         return Some("<num>");
     }
     // Bytes, not `str::contains`, which sets up a substring searcher per
