@@ -178,10 +178,9 @@ impl Detector {
             None => {
                 terms.sort_unstable();
                 let kind = kind_id(&terms);
-                let mut verdict = self.verdict(record.priority, &mut terms);
-                let explanation =
-                    if self.explain_all || verdict.anomalous { verdict.terms.clone() } else { std::mem::take(&mut verdict.terms) };
-                cache.store(Cached { score: verdict.score, terms: explanation, kind });
+                // A normal line's explanation is not even built unless asked for.
+                let verdict = self.verdict(record.priority, &mut terms, self.explain_all);
+                cache.store(Cached { score: verdict.score, terms: verdict.terms.clone(), kind });
                 (verdict, kind, true)
             }
         };
@@ -222,7 +221,7 @@ impl Detector {
     pub fn score_uncached(&self, record: &LogRecord) -> Verdict {
         let mut terms = Vec::new();
         record_terms(&self.model.tokenizer, record, &mut terms);
-        self.verdict(record.priority, &mut terms)
+        self.verdict(record.priority, &mut terms, true)
     }
 
     /// The memory of reported kinds as bytes, to [`Detector::restore_memory`]
@@ -253,10 +252,16 @@ impl Detector {
         (cache.hits, cache.misses)
     }
 
-    /// The verdict on a record's own severity and terms.
-    fn verdict(&self, priority: Option<u8>, terms: &mut [Cow<'_, str>]) -> Verdict {
+    /// The verdict on a record's own severity and terms; with its terms
+    /// only if it is anomalous or `explain` (issue 11: building them, five
+    /// strings, only to drop them was a sizeable part of scoring a new line).
+    fn verdict(&self, priority: Option<u8>, terms: &mut [Cow<'_, str>], explain: bool) -> Verdict {
         let analysis = self.model.analyse_terms(priority, terms);
         let score = self.model.calibration.score(analysis.raw);
+        let anomalous = score >= self.threshold;
+        if !explain && !anomalous {
+            return Verdict::new(score, self.threshold, Vec::new());
+        }
         // Each term's share of the raw error: its own reconstruction error
         // (scaled like the known part, see `novelty_error`), or for an unseen
         // term its whole squared weight.

@@ -18,6 +18,7 @@ use crate::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 /// The terms the model knows, with their inverse document frequencies.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,7 +27,47 @@ pub struct Vocabulary {
     idf: Vec<f32>,
     unseen_idf: f32,
     #[serde(skip)]
-    index: HashMap<String, u32>,
+    index: HashMap<String, u32, BuildHasherDefault<TermHasher>>,
+}
+
+/// The vocabulary index's hasher: FxHash's word-at-a-time multiply-rotate
+/// (as in rustc), not SipHash, which costs more than the rest of a lookup
+/// (issue 11: looking terms up was a tenth of scoring a new line). Keyless
+/// on purpose: the index is built once from the model's own terms and only
+/// read, so crafted lines cannot fill a bucket; at worst they look up a
+/// key that collides with a few model terms, compared in full.
+#[derive(Default, Clone, Copy)]
+pub struct TermHasher(u64);
+
+impl TermHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for TermHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.add(u64::from_le_bytes(word.try_into().expect("chunks of 8")));
+        }
+        let rest = words.remainder();
+        if !rest.is_empty() {
+            let mut word = [0u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        // The multiply leaves the high bits well mixed, the table indexes
+        // by the low ones.
+        self.0.rotate_left(26)
+    }
 }
 
 impl Vocabulary {
@@ -34,7 +75,7 @@ impl Vocabulary {
     /// given to terms outside it.
     pub fn new(terms: Vec<String>, idf: Vec<f32>, unseen_idf: f32) -> Self {
         assert_eq!(terms.len(), idf.len(), "one idf per term");
-        let mut v = Self { terms, idf, unseen_idf, index: HashMap::new() };
+        let mut v = Self { terms, idf, unseen_idf, index: HashMap::default() };
         v.rebuild_index();
         v
     }
@@ -265,9 +306,33 @@ pub fn severity(priority: Option<u8>, terms: &[Cow<'_, str>]) -> Option<Severity
     terms.iter().filter_map(|t| word_severity(t)).min_by_key(|s| (s.level, s.keyword))
 }
 
+/// For each ASCII byte, the set of ASCII bytes that follow it at the start
+/// of a [`SEVERITY_WORDS`] entry, as bits.
+const SEVERITY_PREFIXES: [u128; 128] = {
+    let mut set = [0u128; 128];
+    let mut i = 0;
+    while i < SEVERITY_WORDS.len() {
+        let w = SEVERITY_WORDS[i].0.as_bytes();
+        if w[0] < 128 && w[1] < 128 {
+            set[w[0] as usize] |= 1 << w[1];
+        }
+        i += 1;
+    }
+    set
+};
+
 /// The severity one term says, if it is one of [`SEVERITY_WORDS`] or holds
 /// one of [`SEVERITY_PARTS`].
 fn word_severity(term: &str) -> Option<Severity> {
+    // Most terms are ASCII words that begin like no severity word: a bit
+    // test spares them the binary search (issue 11: it ran for every term
+    // of every new line).
+    if let [a @ 0..=127, b @ 0..=127, ..] = *term.as_bytes()
+        && SEVERITY_PREFIXES[usize::from(a)] & (1 << b) == 0
+        && term.is_ascii()
+    {
+        return None;
+    }
     let found = match SEVERITY_WORDS.binary_search_by(|(w, _)| (*w).cmp(term)) {
         Ok(i) => Some(SEVERITY_WORDS[i]),
         Err(_) if !term.is_ascii() => SEVERITY_PARTS.iter().find(|(part, _)| term.contains(part)).copied(),

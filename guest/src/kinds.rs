@@ -27,6 +27,7 @@
 //! goes far beyond that, and not again until the burst has died down.
 
 use lru::LruCache;
+use nohash_hasher::BuildNoHashHasher;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::num::NonZeroUsize;
@@ -211,12 +212,18 @@ struct Window {
 /// The detector's sliding counts per kind, bounded like [`News`].
 #[derive(Debug, Clone)]
 pub struct Bursts {
-    windows: LruCache<u64, Window>,
+    windows: LruCache<u64, Window, BuildNoHashHasher<u64>>,
+}
+
+/// An LRU map of kinds. Kind ids are xxh3 hashes already: hashing them
+/// again (SipHash, the default) is wasted work on every line (issue 11).
+fn kinds_lru<V>() -> LruCache<u64, V, BuildNoHashHasher<u64>> {
+    LruCache::with_hasher(NonZeroUsize::new(MAX_KINDS).expect("MAX_KINDS > 0"), BuildNoHashHasher::default())
 }
 
 impl Default for Bursts {
     fn default() -> Self {
-        Self { windows: LruCache::new(NonZeroUsize::new(MAX_KINDS).expect("MAX_KINDS > 0")) }
+        Self { windows: kinds_lru() }
     }
 }
 
@@ -327,12 +334,12 @@ pub struct Seen<'a, 'b> {
 /// The kinds reported so far, least recently seen forgotten first.
 #[derive(Debug, Clone)]
 pub struct News {
-    kinds: LruCache<u64, Kind>,
+    kinds: LruCache<u64, Kind, BuildNoHashHasher<u64>>,
 }
 
 impl Default for News {
     fn default() -> Self {
-        Self { kinds: LruCache::new(NonZeroUsize::new(MAX_KINDS).expect("MAX_KINDS > 0")) }
+        Self { kinds: kinds_lru() }
     }
 }
 

@@ -34,10 +34,14 @@ pub enum Activation {
 
 impl Activation {
     /// Applies the activation in place.
-    pub fn apply(self, z: &mut Array1<f32>) {
+    pub fn apply(self, z: &mut [f32]) {
         match self {
-            Activation::Relu => z.mapv_inplace(|v| v.max(0.0)),
-            Activation::Tanh => z.mapv_inplace(libm::tanhf),
+            // Not `f32::max`: in wasm that is a call to `fmaxf` per value
+            // (issue 11: it showed in a profile of new lines). The same
+            // values: inputs are finite, and a zero's sign cannot change a
+            // score (every later use adds it to a bias or squares it).
+            Activation::Relu => z.iter_mut().for_each(|v| *v = if *v > 0.0 { *v } else { 0.0 }),
+            Activation::Tanh => z.iter_mut().for_each(|v| *v = libm::tanhf(*v)),
         }
     }
 
@@ -165,6 +169,12 @@ impl Autoencoder {
     /// Computes the per-model constants of the sparse error; call after the
     /// weights change (decoding a model does it).
     pub fn prepare(&mut self) {
+        // Scoring reads the weights as plain slices, row-major.
+        for w in [&mut self.w_in, &mut self.w_out].into_iter().chain(self.hidden.iter_mut().map(|l| &mut l.w)) {
+            if !w.is_standard_layout() {
+                *w = w.as_standard_layout().into_owned();
+            }
+        }
         let h = self.w_out.ncols();
         let mut g = vec![0.0f64; h * h];
         let mut c = vec![0.0f64; h];
@@ -189,23 +199,26 @@ impl Autoencoder {
     }
 
     /// The first layer applied to a sparse input: `act(Σ x_i · w_in[i] + b_in)`.
-    pub fn input_layer(&self, x: &[(u32, f32)]) -> Array1<f32> {
-        let mut h = self.b_in.clone();
+    pub fn input_layer(&self, x: &[(u32, f32)]) -> Vec<f32> {
+        let mut h = self.b_in.to_vec();
+        let w = weights(&self.w_in);
+        let n = h.len();
         for &(i, v) in x {
-            h.scaled_add(v, &self.w_in.row(i as usize));
+            add_scaled(&mut h, v, &w[i as usize * n..(i as usize + 1) * n]);
         }
         self.act_in.apply(&mut h);
         h
     }
 
     /// The code of the last hidden layer for a sparse input.
-    pub fn encode(&self, x: &[(u32, f32)]) -> Array1<f32> {
+    pub fn encode(&self, x: &[(u32, f32)]) -> Vec<f32> {
         let mut h = self.input_layer(x);
         for layer in &self.hidden {
             // z = b + Σ_i h_i · w[i], row by row in index order.
-            let mut z = layer.b.clone();
-            for (&hi, row) in h.iter().zip(layer.w.rows()) {
-                z.scaled_add(hi, &row);
+            let mut z = layer.b.to_vec();
+            let n = z.len();
+            for (&hi, row) in h.iter().zip(weights(&layer.w).chunks_exact(n)) {
+                add_scaled(&mut z, hi, row);
             }
             layer.act.apply(&mut z);
             h = z;
@@ -215,7 +228,8 @@ impl Autoencoder {
 
     /// The output `y_i` for one term given the last hidden code `h`, in f64.
     pub fn output_at(&self, i: u32, h: &[f64]) -> f64 {
-        let row = self.w_out.row(i as usize);
+        let n = h.len();
+        let row = &weights(&self.w_out)[i as usize * n..(i as usize + 1) * n];
         let mut y = f64::from(self.b_out[i as usize]);
         for (&w, &hj) in row.iter().zip(h) {
             y += f64::from(w) * hj;
@@ -272,7 +286,8 @@ impl Autoencoder {
         let mut ys = Vec::with_capacity(x.len());
         let (blocks, rest) = x.as_chunks::<4>();
         for block in blocks {
-            let rows = block.map(|(i, _)| self.w_out.row(i as usize));
+            let n = h.len();
+            let rows = block.map(|(i, _)| &weights(&self.w_out)[i as usize * n..(i as usize + 1) * n]);
             let mut y = block.map(|(i, _)| f64::from(self.b_out[i as usize]));
             for (k, &hk) in h.iter().enumerate() {
                 y[0] += f64::from(rows[0][k]) * hk;
@@ -298,10 +313,26 @@ impl Autoencoder {
 
     /// The dense output `y` (tests and diagnostics only: `O(V·H)`).
     pub fn decode_dense(&self, x: &[(u32, f32)]) -> Array1<f32> {
-        let h = self.encode(x);
+        let h = Array1::from(self.encode(x));
         let mut y = self.w_out.dot(&h);
         Zip::from(&mut y).and(&self.b_out).for_each(|y, b| *y += b);
         y
+    }
+}
+
+/// A weight matrix as one row-major slice ([`Autoencoder::prepare`] makes
+/// them so): the forward pass is plain loops over slices, not ndarray's
+/// per-row `scaled_add`, whose set-up costs more than a row of 16 or 64
+/// (issue 11: the hidden layers were a fifth of scoring a new line).
+fn weights(w: &Array2<f32>) -> &[f32] {
+    w.as_slice().expect("Autoencoder::prepare must run before scoring")
+}
+
+/// `z += a · row`, element by element: exactly ndarray's `scaled_add`
+/// (`z = z + (a · row)`), so the same bits.
+fn add_scaled(z: &mut [f32], a: f32, row: &[f32]) {
+    for (z, &w) in z.iter_mut().zip(row) {
+        *z += a * w;
     }
 }
 

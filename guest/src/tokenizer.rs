@@ -61,6 +61,54 @@ fn is_separator(b: u8) -> bool {
     b != b'"' && ENDS_WORD[b as usize]
 }
 
+/// What a word holds, as bits of [`BYTE_CLASS`] OR-ed over its bytes: taken
+/// while the word is scanned, so that classifying it needs no pass of its
+/// own (issue 11: the tokenizer walked each word five times).
+const DIGIT: u8 = 1;
+const COLON: u8 = 2;
+/// `:`, `/` or `+`, where a word that is not a value splits.
+const SPLIT: u8 = 4;
+const DOT: u8 = 8;
+const UPPER: u8 = 16;
+const ALPHANUMERIC: u8 = 32;
+const NON_ASCII: u8 = 64;
+const NON_DIGIT: u8 = 128;
+
+const BYTE_CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut class = if b.is_ascii_digit() { DIGIT } else { NON_DIGIT };
+        if b == b':' {
+            class |= COLON;
+        }
+        if matches!(b, b':' | b'/' | b'+') {
+            class |= SPLIT;
+        }
+        if b == b'.' {
+            class |= DOT;
+        }
+        if b.is_ascii_uppercase() {
+            class |= UPPER;
+        }
+        if b.is_ascii_alphanumeric() {
+            class |= ALPHANUMERIC;
+        }
+        if !b.is_ascii() {
+            class |= NON_ASCII;
+        }
+        table[i] = class;
+        i += 1;
+    }
+    table
+};
+
+/// What `word` holds ([`BYTE_CLASS`]).
+fn held(word: &str) -> u8 {
+    word.bytes().fold(0, |held, b| held | BYTE_CLASS[b as usize])
+}
+
 impl Tokenizer {
     /// Appends the terms of `text` to `out` (at most [`MAX_TOKENS`] in all).
     pub fn tokenize<'a>(&self, text: &'a str, out: &mut Vec<Cow<'a, str>>) {
@@ -90,86 +138,99 @@ impl Tokenizer {
                 continue;
             }
             let start = i;
+            let mut held = 0;
             while i < bytes.len() && !ENDS_WORD[bytes[i] as usize] {
+                held |= BYTE_CLASS[bytes[i] as usize];
                 i += 1;
             }
             // Separators are ASCII, so `start..i` lies on char boundaries.
-            self.push_word(&text[start..i], out, limit);
+            self.push_word(&text[start..i], held, out, limit);
         }
         out.truncate(limit);
     }
 
     /// Pushes the term(s) of one word, split at its dot leaders
     /// ([`split_dot_leader`]).
-    fn push_word<'a>(&self, mut word: &'a str, out: &mut Vec<Cow<'a, str>>, limit: usize) {
+    /// `held`: what the word holds ([`held`]).
+    fn push_word<'a>(&self, mut word: &'a str, held: u8, out: &mut Vec<Cow<'a, str>>, limit: usize) {
+        if held & DOT == 0 {
+            self.push_part(word, held, out);
+            return;
+        }
         // A loop, not recursion, that stops at the limit: a giant word of
         // many leaders costs neither stack nor time.
         while let Some((name, rest)) = split_dot_leader(word) {
             if out.len() >= limit {
                 return;
             }
-            self.push_part(name, out);
+            self.push_part(name, self::held(name), out);
             word = rest;
         }
-        self.push_part(word, out);
+        self.push_part(word, self::held(word), out);
     }
 
     /// Pushes the term(s) of a word without dot leaders. A word that is not
     /// a value as a whole is split at `:`, `/` and `+` (`SHA256:9f3a…`,
     /// `sshd:session`, `postfix/smtpd`, `7f3a+1c0`) and each part is a term
     /// of its own.
-    fn push_part<'a>(&self, word: &'a str, out: &mut Vec<Cow<'a, str>>) {
-        if let Some(term) = self.term(word)
-            && (term.starts_with('<') || !word.contains([':', '/', '+']))
-        {
-            out.push(term);
+    fn push_part<'a>(&self, word: &'a str, held: u8, out: &mut Vec<Cow<'a, str>>) {
+        // Whether the word splits decides first, so that a word that does
+        // is not lowercased only to be thrown away (issue 11). The same
+        // terms: a word's term is its mask or else a plain word, and only a
+        // mask is kept whole (a plain term cannot start with `<`, which
+        // ends a word).
+        if held & SPLIT == 0 {
+            out.extend(self.term(word, held));
+            return;
+        }
+        if let Some(mask) = self.mask_of(word, held) {
+            out.push(Cow::Borrowed(mask));
             return;
         }
         for part in word.split([':', '/', '+']) {
             if !part.is_empty()
-                && let Some(term) = self.term(part)
+                && let Some(term) = self.term(part, self::held(part))
             {
                 out.push(term);
             }
         }
     }
 
-    /// One word to its term, or `None` when nothing of it is worth keeping.
-    fn term<'a>(&self, word: &'a str) -> Option<Cow<'a, str>> {
-        if self.mask {
-            if word.len() > 2 && word.starts_with('\'') && word.ends_with('\'') {
-                return Some(Cow::Borrowed("<str>"));
-            }
-            // Before trimming: `::1` is an address, not `1` behind punctuation.
-            if let Some(mask) = classify(word) {
-                return Some(Cow::Borrowed(mask));
-            }
-        }
-        // A leading `@` is decoration (`@all`), and reserved for context
-        // terms (`features::record_terms`).
-        let trimmed = word.trim_start_matches(['\'', ':', '.', '!', '?', '*', '`', '@']);
-        let trimmed = trimmed.trim_end_matches(['\'', ':', '.', '!', '?', '*', '`']);
-        if trimmed.is_empty() {
+    /// The mask of a word that is a value as a whole (with the punctuation
+    /// around it or without), if masking is on and it is one.
+    fn mask_of(&self, word: &str, held: u8) -> Option<&'static str> {
+        if !self.mask {
             return None;
         }
+        if word.len() > 2 && word.starts_with('\'') && word.ends_with('\'') {
+            return Some("<str>");
+        }
+        // Before trimming: `::1` is an address, not `1` behind punctuation.
+        if let Some(mask) = classify_held(word, held) {
+            return Some(mask);
+        }
+        let trimmed = trim(word);
         // A word trimming left alone was classified above.
-        if self.mask
-            && trimmed.len() != word.len()
-            && let Some(mask) = classify(trimmed)
-        {
+        if trimmed.is_empty() || trimmed.len() == word.len() {
+            return None;
+        }
+        classify(trimmed)
+    }
+
+    /// One word to its term, or `None` when nothing of it is worth keeping.
+    fn term<'a>(&self, word: &'a str, held: u8) -> Option<Cow<'a, str>> {
+        if let Some(mask) = self.mask_of(word, held) {
             return Some(Cow::Borrowed(mask));
         }
-        let word = trimmed;
-        // What the word holds, in one pass over its bytes when it is ASCII
-        // (most are; issue 11: this function tops a profile).
-        let ascii = word.is_ascii();
-        let (alphanumeric, digit, upper) = if ascii {
-            word.bytes().fold((false, false, false), |(a, d, u), c| {
-                (a || c.is_ascii_alphanumeric(), d || c.is_ascii_digit(), u || c.is_ascii_uppercase())
-            })
-        } else {
-            (word.chars().any(char::is_alphanumeric), word.bytes().any(|b| b.is_ascii_digit()), word.chars().any(char::is_uppercase))
-        };
+        let word = trim(word);
+        if word.is_empty() {
+            return None;
+        }
+        // Trimming took punctuation only: the trimmed word holds the same
+        // digits, letters and non-ASCII bytes.
+        let (ascii, alphanumeric, digit, upper) = (held & NON_ASCII == 0, held & ALPHANUMERIC != 0, held & DIGIT != 0, held & UPPER != 0);
+        let (alphanumeric, upper) =
+            if ascii { (alphanumeric, upper) } else { (word.chars().any(char::is_alphanumeric), word.chars().any(char::is_uppercase)) };
         if !alphanumeric {
             return None;
         }
@@ -198,19 +259,50 @@ impl Tokenizer {
     }
 }
 
+/// Bytes trimmed from the start of a word (`'`, `:`, `.`, `!`, `?`, `*`,
+/// `` ` ``, and `@`: a leading `@` is decoration (`@all`), and reserved for
+/// context terms, `features::record_terms`), and from its end (the same but
+/// `@`). A table, like [`ENDS_WORD`]; ASCII, so a trimmed word still lies
+/// on char boundaries.
+const TRIM_START: [bool; 256] = byte_set(b"':.!?*`@");
+const TRIM_END: [bool; 256] = byte_set(b"':.!?*`");
+
+const fn byte_set(bytes: &[u8]) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < bytes.len() {
+        table[bytes[i] as usize] = true;
+        i += 1;
+    }
+    table
+}
+
+/// A word without the punctuation around it.
+fn trim(word: &str) -> &str {
+    let b = word.as_bytes();
+    let start = b.iter().position(|&c| !TRIM_START[c as usize]).unwrap_or(b.len());
+    let end = b[start..].iter().rposition(|&c| !TRIM_END[c as usize]).map_or(start, |last| start + last + 1);
+    &word[start..end]
+}
+
 /// The mask for a word that is entirely a variable value, if it is one.
 pub fn classify(word: &str) -> Option<&'static str> {
+    classify_held(word, held(word))
+}
+
+/// [`classify`], given what the word holds ([`held`]).
+fn classify_held(word: &str, held: u8) -> Option<&'static str> {
     let b = word.as_bytes();
+    let colon = held & COLON != 0;
     // Most words are plain words: every mask but a path needs a digit or a
-    // `:` (URL, IPv6), except a UUID of letters only. This one pass spares
+    // `:` (URL, IPv6), except a UUID of letters only. This test spares
     // them the parsers below (issue 11: classify was the top of a profile).
-    let (digits, colon) = b.iter().fold((0, false), |(d, c), &x| (d + usize::from(x.is_ascii_digit()), c || x == b':'));
-    if digits == 0 && !colon && !matches!(b.first(), Some(b'/' | b'~' | b'.')) && !is_uuid(word) {
+    if held & DIGIT == 0 && !colon && !matches!(b.first(), Some(b'/' | b'~' | b'.')) && !is_uuid(word) {
         return None;
     }
     // Digits alone are a number (and nothing below says otherwise: no
     // `.`, `:`, `-`, `/` or `0x` for the other masks).
-    if digits == b.len() {
+    if held & NON_DIGIT == 0 {
         return Some("<num>");
     }
     // Bytes, not `str::contains`, which sets up a substring searcher per
@@ -360,7 +452,15 @@ fn is_bare_hex_id(word: &str) -> bool {
 /// punctuation, and `../x` stays a path.
 fn split_dot_leader(word: &str) -> Option<(&str, &str)> {
     let b = word.as_bytes();
-    let at = b.windows(2).position(|w| w == b"..")?;
+    // Dot by dot, not `windows(2)`: this runs for every word (issue 11).
+    let mut at = 0;
+    let at = loop {
+        let dot = at + b[at..].iter().position(|&c| c == b'.')?;
+        if b.get(dot + 1) == Some(&b'.') {
+            break dot;
+        }
+        at = dot + 1;
+    };
     let end = at + b[at..].iter().take_while(|&&c| c == b'.').count();
     (at > 0 && end < b.len() && b[end] != b'/').then(|| (&word[..at], &word[end..]))
 }
