@@ -242,7 +242,7 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/logarithm.yml");
         let c = Config::load(Some(&path)).unwrap();
         assert_eq!(c.settings.data_dir.as_deref(), Some(Path::new("/var/lib/logarithm")));
-        assert_eq!((c.settings.threshold, c.settings.max_line_bytes), (Some(0.999), Some(65536)));
+        assert_eq!((c.settings.threshold, c.settings.max_line_bytes), (Some(0.998), Some(65536)));
     }
 
     #[test]
