@@ -18,7 +18,6 @@ use crate::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 
 /// The terms the model knows, with their inverse document frequencies.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,48 +25,14 @@ pub struct Vocabulary {
     terms: Vec<String>,
     idf: Vec<f32>,
     unseen_idf: f32,
+    /// FxHash (as in rustc), not SipHash, which cost more than the rest of
+    /// a lookup (issue 11: looking terms up was a tenth of scoring a new
+    /// line). Keyless on purpose: the index is built once from the model's
+    /// own terms and only read, so crafted lines cannot fill a bucket; at
+    /// worst they look up a key that collides with a few model terms,
+    /// compared in full.
     #[serde(skip)]
-    index: HashMap<String, u32, BuildHasherDefault<TermHasher>>,
-}
-
-/// The vocabulary index's hasher: FxHash's word-at-a-time multiply-rotate
-/// (as in rustc), not SipHash, which costs more than the rest of a lookup
-/// (issue 11: looking terms up was a tenth of scoring a new line). Keyless
-/// on purpose: the index is built once from the model's own terms and only
-/// read, so crafted lines cannot fill a bucket; at worst they look up a
-/// key that collides with a few model terms, compared in full.
-#[derive(Default, Clone, Copy)]
-pub struct TermHasher(u64);
-
-impl TermHasher {
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for TermHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut words = bytes.chunks_exact(8);
-        for word in &mut words {
-            self.add(u64::from_le_bytes(word.try_into().expect("chunks of 8")));
-        }
-        let rest = words.remainder();
-        if !rest.is_empty() {
-            let mut word = [0u8; 8];
-            word[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u8(&mut self, byte: u8) {
-        self.add(u64::from(byte));
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply leaves the high bits well mixed, the table indexes
-        // by the low ones.
-        self.0.rotate_left(26)
-    }
+    index: HashMap<String, u32, rustc_hash::FxBuildHasher>,
 }
 
 impl Vocabulary {
