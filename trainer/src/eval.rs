@@ -803,4 +803,26 @@ mod tests {
         assert_eq!(train.iter().map(|l| l.record.timestamp_us.unwrap()).collect::<Vec<_>>(), [1, 2, 3]);
         assert_eq!(test.len(), 2);
     }
+
+    /// The seed table gives each part and setting's lowest, median and
+    /// highest figures, the default seed first.
+    #[test]
+    fn seed_spread_table() {
+        assert_eq!(spread_seeds(4, 42), [42, 1, 2, 3]);
+        assert_eq!(spread_seeds(3, 2), [2, 1, 3]);
+        let row = |seed, f1, fpr| SeedRow {
+            seed,
+            setting: "clean".into(),
+            part: "test".into(),
+            metrics: Metrics { roc_auc: 1.0, pr_auc: 1.0, precision: 1.0, recall: 1.0, f1, best_f1: f1 + 0.01, fpr },
+        };
+        let table = seed_table(&[row(42, 0.9, 0.004), row(1, 0.7, 0.006), row(2, 0.8, 0.005)]);
+        assert!(
+            table.contains("| test | clean | 42, 1, 2 | 0.700 / 0.800 / 0.900 | 0.710 / 0.810 / 0.910 | 0.0040 / 0.0050 / 0.0060 |"),
+            "{table}"
+        );
+        assert_eq!(table.lines().count(), 3, "header, rule, and the one part and setting given: {table}");
+        let even = seed_table(&[row(42, 0.9, 0.004), row(1, 0.7, 0.006)]);
+        assert!(even.contains("0.700 / 0.800 / 0.900"), "the median of two is their mean: {even}");
+    }
 }
