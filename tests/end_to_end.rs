@@ -219,6 +219,8 @@ mod interface {
         ("0.1.0", "fe03201ef2aa5ebd068cb8c604e89aa8957badfce7466de8eea5924002d341bb"),
         // Issues 11, 12 and 15: `report`, `repeat` and `burst` in verdicts; save/restore-memory; set-explain.
         ("0.2.0", "7e2db31f461971efcbde58d4de318cbb3e9fe899f01e77b937b5c40579116224"),
+        // Issue 11: `score-packed`, a batch packed flat (one string of text, fixed-size entries).
+        ("0.3.0", "079ee2f0c1c8fdd9da5efa2f9a2f6521d931edc1f7eb5cff48b49bee36378c9c"),
     ];
 
     #[test]

@@ -2,10 +2,10 @@
 //! of [`crate::Detector`]. Nothing here may panic across the boundary; every
 //! failure is a WIT `error`.
 
-use crate::detector::{Detector, ModelInfo, Verdict};
+use crate::detector::{Detector, ModelInfo, PackedVerdicts, Verdict};
 use crate::error::Error;
 use crate::kinds::Report;
-use crate::record::LogRecord;
+use crate::record::{LogRecord, PackedRecord};
 use std::cell::RefCell;
 
 wit_bindgen::generate!({
@@ -34,6 +34,11 @@ impl From<Error> for wit::Error {
 
 fn record_from_wit(r: wit::LogRecord) -> LogRecord {
     LogRecord { timestamp_us: r.timestamp_us, source: r.source, host: r.host, priority: r.priority, message: r.message }
+}
+
+fn packed_record_from_wit(r: &wit::PackedRecord) -> PackedRecord {
+    let wit::PackedRecord { timestamp_us, priority, source_len, host_len, message_len } = *r;
+    PackedRecord { timestamp_us, priority, source_len, host_len, message_len }
 }
 
 fn verdict_to_wit(v: Verdict) -> wit::Verdict {
@@ -83,6 +88,12 @@ impl wit::GuestDetector for DetectorResource {
     fn score_batch(&self, records: Vec<wit::LogRecord>) -> Vec<wit::Verdict> {
         let detector = self.0.borrow();
         records.into_iter().map(|r| verdict_to_wit(detector.score(&record_from_wit(r)))).collect()
+    }
+
+    fn score_packed(&self, packed: wit::PackedRecords) -> Result<wit::PackedVerdicts, wit::Error> {
+        let records = packed.records.iter().map(packed_record_from_wit);
+        let PackedVerdicts { scores, details } = self.0.borrow().score_packed(&packed.text, records)?;
+        Ok(wit::PackedVerdicts { scores, details: details.into_iter().map(|(i, v)| (i, verdict_to_wit(v))).collect() })
     }
 
     fn save_memory(&self) -> Vec<u8> {

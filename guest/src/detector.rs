@@ -8,7 +8,7 @@ use crate::features::{Severity, record_terms, severity};
 use crate::kinds::{Burst, Bursts, News, Repeat, Report, Seen, WINDOW_SECS, kind_id, template_text};
 use crate::model::Model;
 use crate::modelfile;
-use crate::record::LogRecord;
+use crate::record::{LogRecord, PackedRecord, PackedText, RecordView};
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::time::{Duration, UNIX_EPOCH};
@@ -66,11 +66,33 @@ impl Verdict {
         Self { score, anomalous, terms, report, repeat: None, burst: None }
     }
 
+    /// A verdict that is its score and nothing else: not anomalous, no
+    /// terms, nothing reported. A packed batch sends such a verdict as its
+    /// score alone.
+    pub fn only_score(score: f64) -> Self {
+        Self { score, anomalous: false, terms: Vec::new(), report: Report::Quiet, repeat: None, burst: None }
+    }
+
+    /// Whether this verdict says more than [`Verdict::only_score`] would.
+    pub fn has_more_than_a_score(&self) -> bool {
+        self.anomalous || !self.terms.is_empty() || self.report != Report::Quiet || self.repeat.is_some() || self.burst.is_some()
+    }
+
     /// Whether this line raises an alert: an anomaly that is new or worse
     /// than its kind's earlier report.
     pub fn reported(&self) -> bool {
         self.report.is_alert()
     }
+}
+
+/// The verdicts on a packed batch ([`Detector::score_packed`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackedVerdicts {
+    /// One score per record, in order.
+    pub scores: Vec<f64>,
+    /// The index and verdict of each record whose verdict says more than
+    /// its score, in order; any other is [`Verdict::only_score`].
+    pub details: Vec<(u32, Verdict)>,
 }
 
 /// What the loaded model is.
@@ -165,7 +187,8 @@ impl Detector {
     /// the one it would get. An anomaly is then checked against the kinds
     /// already reported ([`crate::kinds`]), which sets `report` and `repeat`,
     /// and a record with a timestamp is counted for bursts (`burst`).
-    pub fn score(&self, record: &LogRecord) -> Verdict {
+    pub fn score<'a>(&self, record: impl Into<RecordView<'a>>) -> Verdict {
+        let record = record.into();
         // Room for a typical line's terms: one allocation, not four.
         let mut terms = Vec::with_capacity(32);
         record_terms(&self.model.tokenizer, record, &mut terms);
@@ -218,7 +241,8 @@ impl Detector {
 
     /// Scores one record without the memory of recent verdicts or of
     /// reported kinds (tests and benchmarks compare): every anomaly is new.
-    pub fn score_uncached(&self, record: &LogRecord) -> Verdict {
+    pub fn score_uncached<'a>(&self, record: impl Into<RecordView<'a>>) -> Verdict {
+        let record = record.into();
         let mut terms = Vec::new();
         record_terms(&self.model.tokenizer, record, &mut terms);
         self.verdict(record.priority, &mut terms, true)
@@ -281,6 +305,31 @@ impl Detector {
             .map(|(share, text, unseen)| Term { text: text.into_owned(), weight: (share / total).min(1.0) as f32, unseen })
             .collect();
         Verdict::new(score, self.threshold, terms)
+    }
+
+    /// Scores a packed batch (the WIT `score-packed`): `text` holds each
+    /// record's source, host and message, one after another, and `records`
+    /// say how long each part is. The verdicts are those of
+    /// [`Detector::score`]; a verdict that is only a score
+    /// ([`Verdict::has_more_than_a_score`]) is returned as its score alone.
+    pub fn score_packed(&self, text: &str, records: impl ExactSizeIterator<Item = PackedRecord>) -> Result<PackedVerdicts, Error> {
+        let mut parts = PackedText::new(text);
+        let mut out = PackedVerdicts { scores: Vec::with_capacity(records.len()), details: Vec::new() };
+        for (i, r) in records.enumerate() {
+            let (Some(source), Some(_host), Some(message)) = (parts.take(r.source_len), parts.take(r.host_len), parts.take(r.message_len))
+            else {
+                return Err(Error::InvalidArgument(format!("packed record {i}: its lengths overrun the text or split a character")));
+            };
+            let verdict = self.score(RecordView { timestamp_us: r.timestamp_us, source, priority: r.priority, message });
+            out.scores.push(verdict.score);
+            if verdict.has_more_than_a_score() {
+                out.details.push((i as u32, verdict));
+            }
+        }
+        if !parts.is_done() {
+            return Err(Error::InvalidArgument("the packed records leave part of the text unread".into()));
+        }
+        Ok(out)
     }
 
     /// Scores many records, one verdict each, in order.
@@ -354,6 +403,61 @@ mod tests {
                 t.elapsed().as_secs_f64()
             })
             .fold(f64::INFINITY, f64::min)
+    }
+
+    /// Packs records the way a host does for `score-packed`.
+    fn pack(records: &[LogRecord]) -> (String, Vec<PackedRecord>) {
+        let text = records.iter().map(|r| format!("{}{}{}", r.source, r.host, r.message)).collect();
+        let len = |s: &str| s.len() as u32;
+        let entries = records
+            .iter()
+            .map(|r| PackedRecord {
+                timestamp_us: r.timestamp_us,
+                priority: r.priority,
+                source_len: len(&r.source),
+                host_len: len(&r.host),
+                message_len: len(&r.message),
+            })
+            .collect();
+        (text, entries)
+    }
+
+    /// Issue 11: a packed batch gets exactly the verdicts one by one would,
+    /// the quiet ones as their score alone; lengths that do not fit the
+    /// text are refused, not trusted.
+    #[test]
+    fn packed_batches_get_the_verdicts_of_one_by_one() {
+        let mut records = records(300, 40);
+        records[7].message = "Ünïcödé 日本語 🚀 never seen before".into();
+        records[8] = LogRecord { host: "höst-ü".into(), priority: Some(2), timestamp_us: Some(5), ..records[8].clone() };
+        records[9].source = String::new();
+        let (mut one, mut packed) = (Detector::new(model(100)), Detector::new(model(100)));
+        for d in [&mut one, &mut packed] {
+            // This made-up model scores lines around 0.99999: some above, some below.
+            d.set_threshold(0.99999).unwrap();
+            // Quiet verdicts then have no terms: most are a score alone.
+            d.set_explain(false);
+        }
+        let expected = one.score_batch(&records);
+        let (text, entries) = pack(&records);
+        let got = packed.score_packed(&text, entries.iter().copied()).unwrap();
+        assert_eq!(got.scores, expected.iter().map(|v| v.score).collect::<Vec<_>>());
+        let mut unpacked: Vec<Verdict> = got.scores.iter().map(|&s| Verdict::only_score(s)).collect();
+        for (i, v) in got.details {
+            unpacked[i as usize] = v;
+        }
+        assert_eq!(unpacked, expected);
+        let scores: Vec<f64> = expected.iter().map(|v| v.score).collect();
+        assert!(expected.iter().any(|v| v.anomalous) && expected.iter().any(|v| !v.has_more_than_a_score()), "{scores:?}");
+
+        let refused = |entries: &[PackedRecord]| packed.score_packed(&text, entries.iter().copied()).unwrap_err().to_string();
+        let mut long = entries.clone();
+        long[299].message_len += 1;
+        assert!(refused(&long).contains("packed record 299"), "{}", refused(&long));
+        assert!(refused(&entries[..299]).contains("unread"), "{}", refused(&entries[..299]));
+        let mut split = entries.clone();
+        (split[7].source_len, split[7].message_len) = (split[7].source_len + 1, split[7].message_len - 1);
+        assert!(refused(&split).contains("packed record 7"), "{}", refused(&split));
     }
 
     /// Issue 11: a cheap guard against gross slowdowns, as ratios measured

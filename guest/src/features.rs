@@ -13,7 +13,7 @@
 //! norm on their own: the autoencoder always sees a vector like the ones it
 //! was trained on, however much of the line is new.
 
-use crate::record::LogRecord;
+use crate::record::{LogRecord, RecordView};
 use crate::tokenizer::Tokenizer;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
@@ -137,8 +137,9 @@ impl Features<'_> {
 /// `level`, or a word of the message — cannot make a line unusual by
 /// itself (issue 14: a model trained on plain syslog lines flagged every
 /// journald line for its unseen `pri:6`).
-pub fn record_terms<'a>(tokenizer: &Tokenizer, record: &'a LogRecord, out: &mut Vec<Cow<'a, str>>) {
-    tokenizer.tokenize(&record.message, out);
+pub fn record_terms<'a>(tokenizer: &Tokenizer, record: impl Into<RecordView<'a>>, out: &mut Vec<Cow<'a, str>>) {
+    let record = record.into();
+    tokenizer.tokenize(record.message, out);
     if !record.source.is_empty() {
         let mut source = String::with_capacity(record.source.len() + 1);
         source.push(CONTEXT_PREFIX);

@@ -37,8 +37,8 @@ mod component;
 #[cfg(all(target_arch = "wasm32", target_env = "p1"))]
 mod fluentbit;
 
-pub use detector::{Detector, ModelInfo, Term, Verdict};
+pub use detector::{Detector, ModelInfo, PackedVerdicts, Term, Verdict};
 pub use error::Error;
 pub use kinds::{Burst, Repeat, Report};
 pub use model::{Model, ModelMeta};
-pub use record::LogRecord;
+pub use record::{LogRecord, PackedRecord, RecordView};

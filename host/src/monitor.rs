@@ -182,12 +182,11 @@ pub fn run<W: Write>(
     let mut flush = |pending: &mut Pending, stats: &mut MonitorStats, detector: &mut ComponentDetector, threshold: f64| -> Result<()> {
         if !pending.lines.is_empty() {
             // Lines a bug kept from parsing are passed on unscored, with why.
-            // Lent, not cloned: their strings move into the call and back.
             let (count, origin, line_no) = (pending.lines.len(), pending.lines[0].origin.clone(), pending.lines[0].line_no);
-            let mut records: Vec<&mut LogRecord> = pending.lines.iter_mut().filter(|l| l.error.is_none()).map(|l| &mut l.record).collect();
+            let records: Vec<&LogRecord> = pending.lines.iter().filter(|l| l.error.is_none()).map(|l| &l.record).collect();
             // A record the guest fails on is passed on unscored, with why (issue 10).
             let verdicts = detector
-                .score_contained(&mut records)
+                .score_contained(&records)
                 .with_context(|| format!("{count} records from {origin} line {line_no} on were not scored"))?;
             let mut verdicts = verdicts.into_iter();
             for line in &mut pending.lines {

@@ -13,7 +13,7 @@
 
 #[cfg(all(target_arch = "wasm32", target_env = "p2"))]
 mod component {
-    use logarithm_detector::{Detector, LogRecord, Report};
+    use logarithm_detector::{Detector, LogRecord, PackedRecord, Report, Verdict};
     use std::cell::RefCell;
 
     wit_bindgen::generate!({
@@ -52,7 +52,10 @@ mod component {
     fn score(detector: &Detector, r: wit::LogRecord) -> wit::Verdict {
         misbehave(&r.message);
         let record = LogRecord { timestamp_us: r.timestamp_us, source: r.source, host: r.host, priority: r.priority, message: r.message };
-        let v = detector.score(&record);
+        to_wit(detector.score(&record))
+    }
+
+    fn to_wit(v: Verdict) -> wit::Verdict {
         wit::Verdict {
             score: v.score,
             anomalous: v.anomalous,
@@ -114,6 +117,21 @@ mod component {
         fn score_batch(&self, records: Vec<wit::LogRecord>) -> Vec<wit::Verdict> {
             let detector = self.0.borrow();
             records.into_iter().map(|r| score(&detector, r)).collect()
+        }
+
+        fn score_packed(&self, packed: wit::PackedRecords) -> Result<wit::PackedVerdicts, wit::Error> {
+            // Misbehaves for the whole batch: the host splits it until the
+            // record that asks is alone.
+            misbehave(&packed.text);
+            let records = packed.records.iter().map(|r| PackedRecord {
+                timestamp_us: r.timestamp_us,
+                priority: r.priority,
+                source_len: r.source_len,
+                host_len: r.host_len,
+                message_len: r.message_len,
+            });
+            let scored = self.0.borrow().score_packed(&packed.text, records).map_err(|e| wit::Error::InvalidArgument(e.to_string()))?;
+            Ok(wit::PackedVerdicts { scores: scored.scores, details: scored.details.into_iter().map(|(i, v)| (i, to_wit(v))).collect() })
         }
     }
 
