@@ -313,7 +313,9 @@ fn classify_held(word: &str, held: u8) -> Option<&'static str> {
     if (b[0] == b'/' && b.len() > 1) || word.starts_with("~/") || word.starts_with("./") || word.starts_with("../") {
         return Some("<path>");
     }
-    if is_ipv4(word) || is_ipv6(word) {
+    // What the word holds rules the address and time parsers out without
+    // a search for `.` or `:` of their own.
+    if (held & DOT != 0 && is_ipv4(word)) || (colon && is_ipv6(word)) {
         return Some("<ip>");
     }
     if is_mac(word) {
@@ -322,7 +324,7 @@ fn classify_held(word: &str, held: u8) -> Option<&'static str> {
     if is_uuid(word) {
         return Some("<uuid>");
     }
-    if is_time(word) {
+    if colon && is_time(word) {
         return Some("<time>");
     }
     if is_hex(word) {
