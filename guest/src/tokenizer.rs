@@ -351,7 +351,9 @@ fn is_ipv4(word: &str) -> bool {
 
 /// IPv6, optionally bracketed with a port, or with a `%zone`.
 fn is_ipv6(word: &str) -> bool {
-    if !word.contains(':') {
+    // A hex digit, `:` or `[` first: most words with a `:` fail here,
+    // before a search or a parser.
+    if !matches!(word.as_bytes()[0], b'0'..=b'9' | b'a'..=b'f' | b'A'..=b'F' | b':' | b'[') || !word.contains(':') {
         return false;
     }
     let mut addr = word;
