@@ -234,6 +234,24 @@ impl CheckpointWriter {
         }
     }
 
+    /// Records a batch's scored positions, in the order read. Only the last
+    /// of each file or journal decides, so only it is recorded (issue 11:
+    /// recording every line cloned its path and fingerprint).
+    pub fn record_batch<'a>(&mut self, positions: impl DoubleEndedIterator<Item = &'a Position>) {
+        let mut recorded: Vec<&Position> = Vec::new();
+        for position in positions.rev() {
+            let same = |p: &&Position| match (*p, position) {
+                (Position::File(a), Position::File(b)) => (a.dev, a.ino) == (b.dev, b.ino),
+                (Position::Journal { journal: a, .. }, Position::Journal { journal: b, .. }) => a == b,
+                _ => false,
+            };
+            if *position != Position::None && !recorded.iter().any(same) {
+                self.record(position);
+                recorded.push(position);
+            }
+        }
+    }
+
     /// Writes the checkpoints if anything changed.
     pub fn save(&mut self, force_sync: bool) -> Result<()> {
         if self.last_prune.is_none_or(|at| at.elapsed() >= PRUNE_INTERVAL) {
@@ -291,6 +309,27 @@ mod tests {
         assert_eq!(Checkpoints::load(&path).unwrap(), Checkpoints::default());
         assert_eq!(std::fs::read_to_string(path.with_extension("json.damaged")).unwrap(), "{ not json");
         assert!(!path.exists());
+    }
+
+    /// Issue 11: a batch's positions, interleaved from several files and a
+    /// journal, leave the state recording them one by one leaves.
+    #[test]
+    fn a_batch_records_what_its_positions_one_by_one_would() {
+        let at = |dev, offset| {
+            Position::File(FilePosition { path: format!("{dev}.log").into(), dev, ino: 7, offset, fingerprint: Fingerprint::of(b"x") })
+        };
+        let cursor = |c: &str| Position::Journal { journal: "system".into(), cursor: c.into() };
+        let batch = [at(1, 10), cursor("a"), at(2, 5), Position::None, at(1, 20), cursor("b"), at(2, 3), at(1, 30), Position::None];
+        let dir = tempfile::tempdir().unwrap();
+        let (mut one_by_one, mut batched) = (
+            CheckpointWriter::new(dir.path().join("a.json"), Checkpoints::default()),
+            CheckpointWriter::new(dir.path().join("b.json"), Checkpoints::default()),
+        );
+        batch.iter().for_each(|p| one_by_one.record(p));
+        batched.record_batch(batch.iter());
+        assert_eq!(batched.state(), one_by_one.state());
+        assert_eq!(batched.state().file(2, 7).map(|p| p.offset), Some(3));
+        assert_eq!(batched.state().journals["system"], "b");
     }
 
     /// Issue 10: entries of files gone for good are pruned; a file rotated

@@ -210,9 +210,7 @@ pub fn run<W: Write>(
         }
         // Only now, with the verdicts out, is the batch done.
         if let Some(writer) = checkpoints.as_mut() {
-            for position in pending.lines.iter().map(|l| &l.position).chain(&pending.skipped) {
-                writer.record(position);
-            }
+            writer.record_batch(pending.lines.iter().map(|l| &l.position).chain(&pending.skipped));
             writer.save(false)?;
             crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
         }
