@@ -12,7 +12,6 @@
 
 use super::{Line, LineSender, ReadOptions, SourceResult};
 use crate::checkpoint::Position;
-use chrono::Local;
 use logarithm_detector::{LogRecord, parse};
 use serde_json::Value;
 use std::path::Path;
@@ -153,7 +152,7 @@ fn entry(journal: &mut Journal, origin: &Arc<str>, entry_no: u64, options: &Read
     if let Ok(at) = journal.timestamp().map(|t| t.duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_micros()) {
         fields.insert("__REALTIME_TIMESTAMP".to_owned(), Value::String(at.to_string()));
     }
-    let parsed = super::contained(origin, entry_no, || parse::from_object(&fields, &Local::now()));
+    let parsed = super::contained(origin, entry_no, || parse::from_object(&fields, &super::LocalZone::now()));
     let (record, error) = match parsed {
         Ok(record) => (record.unwrap_or_else(|| LogRecord::from_message(message.clone())), None),
         Err(why) => (LogRecord::from_message(message.clone()), Some(why)),

@@ -13,9 +13,10 @@ mod journal;
 pub mod lines;
 
 use crate::checkpoint::{Checkpoints, Position};
-use chrono::Local;
+use chrono::{DateTime, FixedOffset, Local, MappedLocalTime, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use lines::LineReader;
 use logarithm_detector::{LogRecord, parse};
+use std::cell::Cell;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -341,11 +342,100 @@ fn read_stdin(options: &ReadOptions, tx: &mut LineSender) -> SourceResult {
     Ok(Vec::new())
 }
 
+/// The local time zone: chrono's [`Local`], remembering per thread the
+/// last minute it converted each way. `Local` reads the clock and looks its
+/// rules up on every conversion, and each line needs two (issue 11: a tenth
+/// of a file reader's time). Exact: zones change their offset only on a
+/// whole minute.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalZone;
+
+thread_local! {
+    /// The last (minute, offsets) converted from local time, and from UTC.
+    static FROM_LOCAL: Cell<Option<(i64, MappedLocalTime<FixedOffset>)>> = const { Cell::new(None) };
+    static FROM_UTC: Cell<Option<(i64, FixedOffset)>> = const { Cell::new(None) };
+}
+
+thread_local! {
+    /// The coarse clock's second when [`LocalZone::now`] last read the time,
+    /// and that time.
+    static NOW: Cell<Option<(i64, DateTime<LocalZone>)>> = const { Cell::new(None) };
+}
+
+impl LocalZone {
+    /// The current time in the local zone, read at most once a second per
+    /// thread: whether a second has passed is asked of the coarse clock
+    /// (kept by the kernel at every tick, read without a system call or the
+    /// TSC). Reading the precise one for every line cost as much as
+    /// parsing the line on a VM (issue 11). Lines only need `now` to the
+    /// day, to give dates without a year one.
+    pub fn now() -> DateTime<Self> {
+        let mut coarse = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `coarse` is a valid timespec to write to; the call cannot
+        // fail for this clock on Linux, and a failure leaves 0, which only
+        // costs a precise read below.
+        unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut coarse) };
+        NOW.with(|last| match last.get() {
+            Some((second, now)) if second == coarse.tv_sec && second != 0 => now,
+            _ => {
+                let now = Utc::now().with_timezone(&Self);
+                last.set(Some((coarse.tv_sec, now)));
+                now
+            }
+        })
+    }
+}
+
+/// The minute a date and time is in, as a number.
+fn minute_of(t: &NaiveDateTime) -> i64 {
+    t.and_utc().timestamp().div_euclid(60)
+}
+
+impl TimeZone for LocalZone {
+    type Offset = FixedOffset;
+
+    fn from_offset(_: &FixedOffset) -> Self {
+        Self
+    }
+
+    fn offset_from_local_date(&self, local: &NaiveDate) -> MappedLocalTime<FixedOffset> {
+        self.offset_from_local_datetime(&local.and_time(NaiveTime::MIN))
+    }
+
+    fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> MappedLocalTime<FixedOffset> {
+        let minute = minute_of(local);
+        FROM_LOCAL.with(|last| match last.get() {
+            Some((m, offset)) if m == minute => offset,
+            _ => {
+                let offset = Local.offset_from_local_datetime(local);
+                last.set(Some((minute, offset)));
+                offset
+            }
+        })
+    }
+
+    fn offset_from_utc_date(&self, utc: &NaiveDate) -> FixedOffset {
+        self.offset_from_utc_datetime(&utc.and_time(NaiveTime::MIN))
+    }
+
+    fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> FixedOffset {
+        let minute = minute_of(utc);
+        FROM_UTC.with(|last| match last.get() {
+            Some((m, offset)) if m == minute => offset,
+            _ => {
+                let offset = Local.offset_from_utc_datetime(utc);
+                last.set(Some((minute, offset)));
+                offset
+            }
+        })
+    }
+}
+
 /// A text line (file, stdin) to a [`Line`], by the core's
 /// [`parse::parse_text`]: NDJSON when it is a JSON object with a message
 /// (other fields kept as extras), syslog or plain otherwise.
 pub(crate) fn line_from_text(origin: &Arc<str>, line_no: u64, raw: String, truncated: bool, position: Position) -> Line {
-    let (record, extra, error) = match contained(origin, line_no, || parse::parse_text(&raw, &Local::now())) {
+    let (record, extra, error) = match contained(origin, line_no, || parse::parse_text(&raw, &LocalZone::now())) {
         Ok((record, extra)) => (record, extra, None),
         Err(why) => (LogRecord::from_message(raw.clone()), Vec::new(), Some(why)),
     };
@@ -354,11 +444,49 @@ pub(crate) fn line_from_text(origin: &Arc<str>, line_no: u64, raw: String, trunc
 
 /// A raw line to a record (the parsing [`spawn`]'s readers apply).
 pub fn parse_record(raw: &str) -> LogRecord {
-    parse::parse_text(raw, &Local::now()).0
+    parse::parse_text(raw, &LocalZone::now()).0
 }
 
 #[cfg(test)]
 mod tests {
+    /// Issue 11: [`super::LocalZone`] converts exactly like chrono's `Local`,
+    /// around both DST changes of a zone that has them. The zone is the
+    /// process's (`TZ`), so the test runs itself again in a child process
+    /// with a POSIX zone rule (which needs no tzdata), and in this process's
+    /// own zone too.
+    #[test]
+    fn local_zone_converts_like_chrono_local() {
+        use super::LocalZone;
+        use chrono::{Local, NaiveDate, TimeZone};
+        const CHILD: &str = "LOGARITHM_TEST_TZ_CHILD";
+        if std::env::var_os(CHILD).is_none() {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .args(["--exact", "sources::tests::local_zone_converts_like_chrono_local", "--test-threads", "1"])
+                .env("TZ", "CET-1CEST,M3.5.0,M10.5.0/3")
+                .env(CHILD, "1")
+                .status()
+                .unwrap();
+            assert!(status.success(), "in the zone CET/CEST");
+        }
+        let mut offsets = std::collections::BTreeSet::new();
+        for day in [(2026, 3, 29), (2026, 10, 25), (2026, 1, 1)] {
+            let start = NaiveDate::from_ymd_opt(day.0, day.1, day.2).unwrap().and_hms_opt(0, 0, 0).unwrap();
+            // Every 7 minutes and 13 seconds for a day: through the change,
+            // minutes repeated and not.
+            for step in 0..200 {
+                let t = start + chrono::Duration::seconds(step * 433);
+                let (ours, theirs) = (LocalZone.from_local_datetime(&t), Local.from_local_datetime(&t));
+                assert_eq!(ours.map(|d| d.fixed_offset()), theirs.map(|d| d.fixed_offset()), "{t} local");
+                let (ours, theirs) = (LocalZone.from_utc_datetime(&t), Local.from_utc_datetime(&t));
+                assert_eq!(ours.fixed_offset(), theirs.fixed_offset(), "{t} UTC");
+                offsets.insert(theirs.offset().local_minus_utc());
+            }
+        }
+        if std::env::var_os(CHILD).is_some() {
+            assert_eq!(offsets.into_iter().collect::<Vec<_>>(), [3600, 7200], "the child's zone has summer time");
+        }
+    }
+
     /// Issue 10: a panic while handling one line costs that line only.
     #[test]
     fn a_panic_in_parsing_is_contained() {
