@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Bytes at the start of a file that identify its content.
@@ -35,15 +36,16 @@ pub struct Fingerprint {
     /// How many bytes were hashed (less than [`FINGERPRINT_BYTES`] while the
     /// file is shorter).
     pub len: u32,
-    /// SHA-256 of those bytes, first 16 bytes, hex.
-    pub hash: String,
+    /// SHA-256 of those bytes, first 16 bytes, hex. Shared: every line
+    /// read carries its file's fingerprint.
+    pub hash: Arc<str>,
 }
 
 impl Fingerprint {
     /// The fingerprint of `head` (at most [`FINGERPRINT_BYTES`] are used).
     pub fn of(head: &[u8]) -> Self {
         let head = &head[..head.len().min(FINGERPRINT_BYTES)];
-        Self { len: head.len() as u32, hash: hex::encode(&Sha256::digest(head)[..16]) }
+        Self { len: head.len() as u32, hash: hex::encode(&Sha256::digest(head)[..16]).into() }
     }
 }
 
@@ -66,8 +68,8 @@ pub enum Position {
 /// The position just after a line in a file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilePosition {
-    /// The path the file was found at.
-    pub path: PathBuf,
+    /// The path the file was found at. Shared: every line read carries it.
+    pub path: Arc<Path>,
     /// Device number.
     pub dev: u64,
     /// Inode number.
@@ -298,7 +300,7 @@ mod tests {
         let log = dir.path().join("x.log");
         std::fs::write(&log, "abc\n").unwrap();
         let meta = std::fs::metadata(&log).unwrap();
-        let pos = FilePosition { path: log, dev: meta.dev(), ino: meta.ino(), offset: 30, fingerprint: Fingerprint::of(b"abc") };
+        let pos = FilePosition { path: log.into(), dev: meta.dev(), ino: meta.ino(), offset: 30, fingerprint: Fingerprint::of(b"abc") };
         w.record(&Position::File(pos.clone()));
         w.record(&Position::Journal { journal: "system".into(), cursor: "s=1;i=2".into() });
         w.save(true).unwrap();
@@ -316,7 +318,13 @@ mod tests {
     #[test]
     fn a_batch_records_what_its_positions_one_by_one_would() {
         let at = |dev, offset| {
-            Position::File(FilePosition { path: format!("{dev}.log").into(), dev, ino: 7, offset, fingerprint: Fingerprint::of(b"x") })
+            Position::File(FilePosition {
+                path: Path::new(&format!("{dev}.log")).into(),
+                dev,
+                ino: 7,
+                offset,
+                fingerprint: Fingerprint::of(b"x"),
+            })
         };
         let cursor = |c: &str| Position::Journal { journal: "system".into(), cursor: c.into() };
         let batch = [at(1, 10), cursor("a"), at(2, 5), Position::None, at(1, 20), cursor("b"), at(2, 3), at(1, 30), Position::None];
@@ -340,7 +348,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut state = Checkpoints::default();
         let mut add = |path: PathBuf, dev, ino| {
-            state.record(&Position::File(FilePosition { path, dev, ino, offset: 1, fingerprint: Fingerprint::of(b"x") }))
+            state.record(&Position::File(FilePosition { path: path.into(), dev, ino, offset: 1, fingerprint: Fingerprint::of(b"x") }))
         };
         let id = |p: &Path| {
             let m = std::fs::metadata(p).unwrap();

@@ -43,7 +43,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 type Key = (u64, u64);
 
 struct Tracked {
-    path: PathBuf,
+    path: Arc<Path>,
     origin: Arc<str>,
     file: File,
     reader: LineReader<BufReader<File>>,
@@ -396,12 +396,12 @@ impl Tailer<'_> {
                     self.recover_from_copy(path, &c.fingerprint, c.offset, key);
                 }
                 None => {
-                    let has_history = checkpoints.files.values().any(|c| c.path == path);
+                    let has_history = checkpoints.files.values().any(|c| *c.path == *path);
                     if self.first_round && !self.options.from_head && !has_history {
                         offset = size;
                         if let Some(opened) = &self.options.opened_at_end {
                             let at = FilePosition {
-                                path: path.to_path_buf(),
+                                path: path.into(),
                                 dev: key.0,
                                 ino: key.1,
                                 offset,
@@ -425,7 +425,7 @@ impl Tailer<'_> {
         self.tracked.insert(
             key,
             Tracked {
-                path: path.to_path_buf(),
+                path: path.into(),
                 origin: path.display().to_string().into(),
                 file,
                 reader: LineReader::new(BufReader::with_capacity(64 * 1024, reader_file), offset, self.options.max_line_bytes),
@@ -448,7 +448,7 @@ impl Tailer<'_> {
             .checkpoints
             .files
             .values()
-            .filter(|c| paths.contains(&c.path) && !self.tracked.contains_key(&(c.dev, c.ino)))
+            .filter(|c| paths.iter().any(|p| **p == *c.path) && !self.tracked.contains_key(&(c.dev, c.ino)))
             .cloned()
             .collect();
         for c in saved {

@@ -504,8 +504,9 @@ mod tests {
         use super::*;
         use crate::checkpoint::{FilePosition, Fingerprint};
         use std::sync::atomic::AtomicU32;
-        let at =
-            |offset| Position::File(FilePosition { path: "a.log".into(), dev: 1, ino: 2, offset, fingerprint: Fingerprint::of(b"head") });
+        let at = |offset| {
+            Position::File(FilePosition { path: Path::new("a.log").into(), dev: 1, ino: 2, offset, fingerprint: Fingerprint::of(b"head") })
+        };
         let attempts = Arc::new(AtomicU32::new(0));
         let counted = attempts.clone();
         let job: Arc<Job> = Arc::new(move |options, tx, _stop| {
