@@ -1,7 +1,11 @@
 // Scores log records with Logarithm's detector component in Node.js, through
 // the JavaScript bindings `jco transpile` generated for it.
 //
-// Usage: node score.mjs TRANSPILED_DIR MODEL_FILE PASSPHRASE < records.ndjson
+// Usage: node score.mjs [--packed] [--explain-anomalies] TRANSPILED_DIR MODEL_FILE PASSPHRASE < records.ndjson
+//
+// `--packed` scores through `score-packed` (the records' text in one string,
+// lengths in UTF-8 bytes) instead of `score-batch`; `--explain-anomalies`
+// calls `set-explain(false)` first, so that normal verdicts have no terms.
 //
 // TRANSPILED_DIR is the output directory of `jco transpile` (it must lie
 // under this directory, so that the generated code's imports of
@@ -84,6 +88,32 @@ function bits(x) {
   return f64.getBigUint64(0).toString(16).padStart(16, '0');
 }
 
+/** The UTF-8 length of a string, which `score-packed` counts in. */
+const utf8Length = (s) => Buffer.byteLength(s, 'utf8');
+
+/** `score-packed`'s argument for a batch of `log-record`s. */
+function packed(batch) {
+  return {
+    text: batch.map((r) => r.source + r.host + r.message).join(''),
+    records: batch.map((r) => ({
+      timestampUs: r.timestampUs,
+      priority: r.priority,
+      sourceLen: utf8Length(r.source),
+      hostLen: utf8Length(r.host),
+      messageLen: utf8Length(r.message),
+    })),
+  };
+}
+
+/** The verdicts of a `score-packed` result: a score alone is a quiet verdict. */
+function unpacked({ scores, details }) {
+  const verdicts = Array.from(scores, (score) => ({ score, anomalous: false, terms: [], report: 'quiet', repeat: undefined, burst: undefined }));
+  for (const [i, verdict] of details) {
+    verdicts[i] = verdict;
+  }
+  return verdicts;
+}
+
 /** One output line for a verdict. */
 function verdictLine(v) {
   const terms = v.terms.map((t) => ({ text: t.text, weight: t.weight, unseen: t.unseen }));
@@ -93,9 +123,12 @@ function verdictLine(v) {
   return JSON.stringify({ score: v.score, score_bits: bits(v.score), anomalous: v.anomalous, terms, report: v.report, repeat, burst }) + '\n';
 }
 
-async function main([dir, modelFile, passphrase]) {
-  if (passphrase === undefined) {
-    console.error('usage: node score.mjs TRANSPILED_DIR MODEL_FILE PASSPHRASE < records.ndjson');
+async function main(args) {
+  const flags = new Set(args.filter((a) => a.startsWith('--')));
+  const [dir, modelFile, passphrase] = args.filter((a) => !a.startsWith('--'));
+  const unknown = [...flags].filter((f) => f !== '--packed' && f !== '--explain-anomalies');
+  if (passphrase === undefined || unknown.length > 0) {
+    console.error('usage: node score.mjs [--packed] [--explain-anomalies] TRANSPILED_DIR MODEL_FILE PASSPHRASE < records.ndjson');
     return 1;
   }
   const { Detector } = await loadScoring(dir);
@@ -113,7 +146,11 @@ async function main([dir, modelFile, passphrase]) {
     return 2;
   }
   try {
-    const score = (batch) => process.stdout.write(detector.scoreBatch(batch).map(verdictLine).join(''));
+    if (flags.has('--explain-anomalies')) {
+      detector.setExplain(false);
+    }
+    const verdicts = flags.has('--packed') ? (batch) => unpacked(detector.scorePacked(packed(batch))) : (batch) => detector.scoreBatch(batch);
+    const score = (batch) => process.stdout.write(verdicts(batch).map(verdictLine).join(''));
     let batch = [];
     for await (const line of createInterface({ input: process.stdin, crlfDelay: Infinity })) {
       batch.push(logRecord(line));

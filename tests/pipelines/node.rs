@@ -41,9 +41,15 @@ fn transpile(work: &Path) -> tempfile::TempDir {
 /// Runs `node score.mjs TRANSPILED MODEL PASSPHRASE` on `records`, one JSON
 /// object a line.
 fn node_score(transpiled: &Path, model: &Path, passphrase: &str, records: &[LogRecord]) -> Output {
+    node_score_with(&[], transpiled, model, passphrase, records)
+}
+
+/// [`node_score`] with `score.mjs` flags (`--packed`, `--explain-anomalies`).
+fn node_score_with(flags: &[&str], transpiled: &Path, model: &Path, passphrase: &str, records: &[LogRecord]) -> Output {
     let input: String = records.iter().map(|r| serde_json::to_string(r).unwrap() + "\n").collect();
     let mut child = Command::new("node")
         .arg(node_dir().join("score.mjs"))
+        .args(flags)
         .arg(transpiled)
         .arg(model)
         .arg(passphrase)
@@ -131,6 +137,10 @@ fn records(dir: &Path) -> Vec<LogRecord> {
         LogRecord::from_message(""),
         LogRecord::from_message("ünïcödé \u{1F600} ".repeat(2000)),
         LogRecord { priority: Some(0), source: "kernel".into(), ..LogRecord::from_message("never seen words entirely") },
+        // Sources and hosts in other scripts: `score-packed` counts their UTF-8 bytes.
+        LogRecord {
+            source: "служба-日本\u{1F680}".into(), host: "höst-ü".into(), ..LogRecord::from_message("Ошибка: ディスク")
+        },
         LogRecord {
             timestamp_us: Some(1_767_225_599_999_999),
             source: "sshd".into(),
@@ -168,6 +178,20 @@ fn component_in_node_via_jco_gives_bit_identical_verdicts() {
     assert_eq!(node.len(), records.len(), "one verdict per record");
     for (i, (n, v)) in node.iter().zip(&native).enumerate() {
         assert_identical(n, v, &format!("record {i} ({:?})", records[i]));
+    }
+
+    // Issue 11: through `score-packed` too (the text of every script packed
+    // by its UTF-8 length in JavaScript), with normal verdicts unexplained,
+    // so that most come back as a score alone.
+    let mut quiet = Detector::load(&bytes, t.key).unwrap();
+    quiet.set_explain(false);
+    let native = quiet.score_batch(&records);
+    assert!(native.iter().filter(|v| !v.has_more_than_a_score()).count() > records.len() / 2);
+    let stdout = ok(&node_score_with(&["--packed", "--explain-anomalies"], transpiled.path(), &model, t.key, &records));
+    let node: Vec<Verdict> = stdout.lines().map(node_verdict).collect();
+    assert_eq!(node.len(), records.len(), "one verdict per record, packed");
+    for (i, (n, v)) in node.iter().zip(&native).enumerate() {
+        assert_identical(n, v, &format!("record {i}, packed ({:?})", records[i]));
     }
 
     let Err(Error::WrongKey { expected, given }) = Detector::load(&bytes, "not the key") else {
