@@ -154,6 +154,9 @@ impl Detector {
             return Err(Error::InvalidArgument(format!("threshold {threshold} is outside [0, 1]")));
         }
         self.threshold = threshold;
+        // Verdicts were remembered without the explanation a normal line
+        // does not get; under another threshold it may be an anomaly.
+        self.cache.borrow_mut().clear();
         Ok(())
     }
 
@@ -162,6 +165,10 @@ impl Detector {
     /// explanation for every normal line (issue 11); scores and verdicts
     /// are the same either way.
     pub fn set_explain(&mut self, all: bool) {
+        if all != self.explain_all {
+            // Remembered verdicts carry explanations as the setting was.
+            self.cache.borrow_mut().clear();
+        }
         self.explain_all = all;
     }
 
@@ -184,27 +191,45 @@ impl Detector {
     /// share of the raw error, and the severity prior when it applies
     /// (`severity:crit`). A record of a kind scored a moment ago (the same
     /// terms and own severity) gets the remembered verdict, which is exactly
-    /// the one it would get. An anomaly is then checked against the kinds
+    /// the one it would get; a normal one repeated word for word is not
+    /// even tokenized. An anomaly is then checked against the kinds
     /// already reported ([`crate::kinds`]), which sets `report` and `repeat`,
     /// and a record with a timestamp is counted for bursts (`burst`).
     pub fn score<'a>(&self, record: impl Into<RecordView<'a>>) -> Verdict {
         let record = record.into();
-        // Room for a typical line's terms: one allocation, not four.
-        let mut terms = Vec::with_capacity(32);
-        record_terms(&self.model.tokenizer, record, &mut terms);
+        let mut terms = Vec::new();
         let mut cache = self.cache.borrow_mut();
-        let (mut verdict, kind, sorted) = match cache.lookup(record.priority, &terms) {
-            Some(c) => {
-                let explain = self.explain_all || c.score >= self.threshold;
-                (Verdict::new(c.score, self.threshold, if explain { c.terms.clone() } else { Vec::new() }), c.kind, false)
-            }
-            None => {
-                terms.sort_unstable();
-                let kind = kind_id(&terms);
-                // A normal line's explanation is not even built unless asked for.
-                let verdict = self.verdict(record.priority, &mut terms, self.explain_all);
-                cache.store(Cached { score: verdict.score, terms: verdict.terms.clone(), kind });
-                (verdict, kind, true)
+        let remembered = |c: &Cached| {
+            let explain = self.explain_all || c.score >= self.threshold;
+            (Verdict::new(c.score, self.threshold, if explain { c.terms.clone() } else { Vec::new() }), c.kind, false)
+        };
+        // A normal line seen a moment ago word for word is not even
+        // tokenized (an anomaly is: the memory of reported kinds needs its
+        // terms).
+        let (mut verdict, kind, sorted) = match cache.lookup_text(record.priority, record.source, record.message) {
+            Some(c) if c.score < self.threshold => remembered(c),
+            _ => {
+                // Room for a typical line's terms: one allocation, not four.
+                terms.reserve(32);
+                record_terms(&self.model.tokenizer, record, &mut terms);
+                match cache.lookup(record.priority, &terms) {
+                    Some(c) => {
+                        // A kind seen before: its lines may repeat word for
+                        // word (new kinds are not remembered by text, which
+                        // would only cost lines that are each unique).
+                        let (c, scored) = (c.clone(), remembered(c));
+                        cache.store_text(c);
+                        scored
+                    }
+                    None => {
+                        terms.sort_unstable();
+                        let kind = kind_id(&terms);
+                        // A normal line's explanation is not even built unless asked for.
+                        let verdict = self.verdict(record.priority, &mut terms, self.explain_all);
+                        cache.store(Cached { score: verdict.score, terms: verdict.terms.clone(), kind });
+                        (verdict, kind, true)
+                    }
+                }
             }
         };
         drop(cache);
@@ -458,6 +483,44 @@ mod tests {
         let mut split = entries.clone();
         (split[7].source_len, split[7].message_len) = (split[7].source_len + 1, split[7].message_len - 1);
         assert!(refused(&split).contains("packed record 7"), "{}", refused(&split));
+    }
+
+    /// Issue 11: remembered verdicts (by terms, and by a line's own text
+    /// when it repeats word for word) are the verdicts the lines would get,
+    /// explanations included, also after the threshold or the explanation
+    /// setting changed under them.
+    #[test]
+    fn remembered_verdicts_follow_the_threshold_and_the_explanation_setting() {
+        let mut lines = records(600, 30);
+        // Word-for-word repeats, and the same words at another severity.
+        lines.extend(lines.clone());
+        lines.extend(lines.iter().take(100).map(|r| LogRecord { priority: Some(2), ..r.clone() }).collect::<Vec<_>>());
+        let check = |d: &Detector, what: &str| {
+            for r in &lines {
+                let (got, fresh) = (d.score(r), d.score_uncached(r));
+                let explain = d.explain_all || fresh.anomalous;
+                let expected = if explain { fresh.terms } else { Vec::new() };
+                assert_eq!((got.score, got.anomalous, &got.terms), (fresh.score, fresh.anomalous, &expected), "{what}: {r:?}");
+            }
+        };
+        let mut d = Detector::new(model(100));
+        // This made-up model scores lines around 0.99999: some above, some below.
+        d.set_threshold(0.99999).unwrap();
+        check(&d, "explained");
+        check(&d, "explained, remembered");
+        let (hits, misses) = d.cache_stats();
+        assert!(hits > 2 * misses, "{hits} hits, {misses} misses");
+        let flagged = lines.iter().filter(|r| d.score(*r).anomalous).count();
+        assert!(flagged > 0 && flagged < lines.len(), "{flagged} of {} flagged", lines.len());
+        d.set_explain(false);
+        check(&d, "anomalies explained only");
+        // Lines remembered as normal, without terms, are anomalies now.
+        d.set_threshold(0.9).unwrap();
+        check(&d, "a lower threshold");
+        d.set_threshold(0.99999).unwrap();
+        check(&d, "the threshold back");
+        d.set_explain(true);
+        check(&d, "explanations on again");
     }
 
     /// Issue 11: a cheap guard against gross slowdowns, as ratios measured
