@@ -27,6 +27,7 @@ use crate::detector::Term;
 use nohash_hasher::BuildNoHashHasher;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Most verdicts kept.
 pub const MAX_ENTRIES: usize = 4096;
@@ -38,8 +39,8 @@ pub const MAX_KEY_BYTES: usize = 1024;
 pub struct Cached {
     /// The calibrated score.
     pub score: f64,
-    /// The explanation.
-    pub terms: Vec<Term>,
+    /// The explanation, shared by the entries by terms and by text.
+    pub terms: Arc<[Term]>,
     /// The line's kind ([`crate::kinds::kind_id`] of its sorted terms).
     pub kind: u64,
 }
@@ -168,7 +169,7 @@ mod tests {
     #[test]
     fn keys_are_exact_and_memory_is_bounded() {
         let mut cache = VerdictCache::default();
-        let v = |score| Cached { score, terms: Vec::new(), kind: 0 };
+        let v = |score| Cached { score, terms: Arc::new([]), kind: 0 };
         assert!(cache.lookup(None, &terms(&["a", "b"])).is_none());
         cache.store(v(0.5));
         assert_eq!(cache.lookup(None, &terms(&["a", "b"])).map(|c| c.score), Some(0.5));
@@ -192,7 +193,7 @@ mod tests {
     #[test]
     fn text_keys_are_exact() {
         let mut cache = VerdictCache::default();
-        let v = |score| Cached { score, terms: Vec::new(), kind: 0 };
+        let v = |score| Cached { score, terms: Arc::new([]), kind: 0 };
         assert!(cache.lookup_text(None, "sshd", "closed").is_none());
         cache.store_text(v(0.5));
         assert_eq!(cache.lookup_text(None, "sshd", "closed").map(|c| c.score), Some(0.5));

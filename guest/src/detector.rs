@@ -201,7 +201,7 @@ impl Detector {
         let mut cache = self.cache.borrow_mut();
         let remembered = |c: &Cached| {
             let explain = self.explain_all || c.score >= self.threshold;
-            (Verdict::new(c.score, self.threshold, if explain { c.terms.clone() } else { Vec::new() }), c.kind, false)
+            (Verdict::new(c.score, self.threshold, if explain { c.terms.to_vec() } else { Vec::new() }), c.kind, false)
         };
         // A normal line seen a moment ago word for word is not even
         // tokenized (an anomaly is: the memory of reported kinds needs its
@@ -226,7 +226,7 @@ impl Detector {
                         let kind = kind_id(&terms);
                         // A normal line's explanation is not even built unless asked for.
                         let verdict = self.verdict(record.priority, &mut terms, self.explain_all);
-                        cache.store(Cached { score: verdict.score, terms: verdict.terms.clone(), kind });
+                        cache.store(Cached { score: verdict.score, terms: verdict.terms.as_slice().into(), kind });
                         (verdict, kind, true)
                     }
                 }
