@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
+use std::thread::LocalKey;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -375,15 +376,22 @@ impl LocalZone {
         // fail for this clock on Linux, and a failure leaves 0, which only
         // costs a precise read below.
         unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut coarse) };
-        NOW.with(|last| match last.get() {
-            Some((second, now)) if second == coarse.tv_sec && second != 0 => now,
-            _ => {
-                let now = Utc::now().with_timezone(&Self);
-                last.set(Some((coarse.tv_sec, now)));
-                now
-            }
-        })
+        let read = || Utc::now().with_timezone(&Self);
+        if coarse.tv_sec == 0 { read() } else { remembered(&NOW, coarse.tv_sec, read) }
     }
+}
+
+/// The value `cell` holds for `key`, or else `compute`'s, which it then
+/// holds (one entry per thread: the last key asked for).
+fn remembered<T: Copy + 'static>(cell: &'static LocalKey<Cell<Option<(i64, T)>>>, key: i64, compute: impl FnOnce() -> T) -> T {
+    cell.with(|last| match last.get() {
+        Some((k, value)) if k == key => value,
+        _ => {
+            let value = compute();
+            last.set(Some((key, value)));
+            value
+        }
+    })
 }
 
 /// The minute a date and time is in, as a number.
@@ -403,15 +411,7 @@ impl TimeZone for LocalZone {
     }
 
     fn offset_from_local_datetime(&self, local: &NaiveDateTime) -> MappedLocalTime<FixedOffset> {
-        let minute = minute_of(local);
-        FROM_LOCAL.with(|last| match last.get() {
-            Some((m, offset)) if m == minute => offset,
-            _ => {
-                let offset = Local.offset_from_local_datetime(local);
-                last.set(Some((minute, offset)));
-                offset
-            }
-        })
+        remembered(&FROM_LOCAL, minute_of(local), || Local.offset_from_local_datetime(local))
     }
 
     fn offset_from_utc_date(&self, utc: &NaiveDate) -> FixedOffset {
@@ -419,15 +419,7 @@ impl TimeZone for LocalZone {
     }
 
     fn offset_from_utc_datetime(&self, utc: &NaiveDateTime) -> FixedOffset {
-        let minute = minute_of(utc);
-        FROM_UTC.with(|last| match last.get() {
-            Some((m, offset)) if m == minute => offset,
-            _ => {
-                let offset = Local.offset_from_utc_datetime(utc);
-                last.set(Some((minute, offset)));
-                offset
-            }
-        })
+        remembered(&FROM_UTC, minute_of(utc), || Local.offset_from_utc_datetime(utc))
     }
 }
 
