@@ -73,9 +73,10 @@ impl Verdict {
         Self { score, anomalous: false, terms: Vec::new(), report: Report::Quiet, repeat: None, burst: None }
     }
 
-    /// Whether this verdict says more than [`Verdict::only_score`] would.
+    /// Whether this verdict says more than [`Verdict::only_score`] would
+    /// (compared whole, so that a field added later is not forgotten).
     pub fn has_more_than_a_score(&self) -> bool {
-        self.anomalous || !self.terms.is_empty() || self.report != Report::Quiet || self.repeat.is_some() || self.burst.is_some()
+        *self != Self::only_score(self.score)
     }
 
     /// Whether this line raises an alert: an anomaly that is new or worse
