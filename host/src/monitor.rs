@@ -11,7 +11,7 @@ use crate::checkpoint::{CheckpointWriter, Position};
 use crate::datadir::DataDir;
 use crate::engine::ComponentDetector;
 use crate::output::Printer;
-use crate::sources::{self, Line, ReadOptions, SourceResult, SourceSpec};
+use crate::sources::{self, Chunk, Line, ReadOptions, SourceResult, SourceSpec};
 use anyhow::{Context, Result};
 use logarithm_detector::LogRecord;
 use regex::Regex;
@@ -142,10 +142,90 @@ pub struct MonitorStats {
 
 /// The lines received since the last flush: those to score, and the
 /// positions of those the filter dropped (acknowledged with the batch).
+///
+/// Lines stay in the chunks they arrived in: moving each line (272 bytes)
+/// into a batch of its own was a tenth of the scoring thread's time, which
+/// bounds throughput (issue 11).
 struct Pending {
-    lines: Vec<Line>,
+    /// Never empty chunks, in the order read.
+    chunks: Vec<Chunk>,
+    /// Lines in `chunks`.
+    len: usize,
     skipped: Vec<Position>,
     since: Instant,
+}
+
+impl Pending {
+    fn is_empty(&self) -> bool {
+        self.len == 0 && self.skipped.is_empty()
+    }
+
+    fn lines(&self) -> impl DoubleEndedIterator<Item = &Line> {
+        self.chunks.iter().flatten()
+    }
+
+    /// Takes lines from the front of `chunk` until `batch_size` lines are
+    /// waiting to be scored, and returns the rest, for the next batch. Of
+    /// a line the filter drops, only the position is kept. Lines are
+    /// counted as they are taken.
+    fn fill(&mut self, mut chunk: Chunk, batch_size: usize, filter: Option<&Regex>, stats: &mut MonitorStats) -> Chunk {
+        if self.is_empty() {
+            self.since = Instant::now();
+        }
+        let room = batch_size.saturating_sub(self.len);
+        let (mut end, mut kept, mut dropped) = (chunk.len(), 0, Vec::new());
+        for (i, line) in chunk.iter().enumerate() {
+            if kept == room {
+                end = i;
+                break;
+            }
+            if filter.is_some_and(|re| !re.is_match(&line.raw)) {
+                dropped.push(i);
+            } else {
+                kept += 1;
+            }
+        }
+        let rest = chunk.split_off(end);
+        stats.lines += end as u64;
+        chunk.iter().for_each(|line| crate::metrics::count(|m| m.line(&line.origin)));
+        if !dropped.is_empty() {
+            stats.filtered += dropped.len() as u64;
+            let (mut index, mut dropped) = (0, dropped.into_iter().peekable());
+            let filtered = chunk.extract_if(.., |_| {
+                index += 1;
+                dropped.next_if_eq(&(index - 1)).is_some()
+            });
+            self.skipped.extend(filtered.map(|line| line.position));
+        }
+        if !chunk.is_empty() {
+            self.len += chunk.len();
+            self.chunks.push(chunk);
+        }
+        rest
+    }
+}
+
+/// Frees spent batches on a thread of its own. The lines were allocated by
+/// the readers' threads; freeing them on the scoring thread (glibc takes
+/// the readers' arena locks, and consolidates) was another tenth of its
+/// time (issue 11). Bounded: a dropper that falls behind slows the
+/// monitor rather than holds memory.
+struct Dropper(Option<std::sync::mpsc::SyncSender<Vec<Chunk>>>);
+
+impl Dropper {
+    fn new() -> Self {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Chunk>>(4);
+        let spawned = std::thread::Builder::new().name("drop lines".into()).spawn(move || rx.into_iter().for_each(drop));
+        // Without the thread, batches are freed where they are spent.
+        Self(spawned.ok().map(|_| tx))
+    }
+
+    fn drop_later(&self, chunks: Vec<Chunk>) {
+        if let Some(tx) = &self.0 {
+            // A dropper gone (it cannot panic) hands them back: freed here.
+            let _ = tx.send(chunks);
+        }
+    }
 }
 
 /// Runs the monitor until the sources end or `stop` is set.
@@ -163,7 +243,8 @@ pub fn run<W: Write>(
     drop(tx);
     let mut checkpoints = config.checkpoint_file.clone().map(|path| CheckpointWriter::new(path, (*config.read.checkpoints).clone()));
     let mut stats = MonitorStats::default();
-    let mut pending = Pending { lines: Vec::with_capacity(batch_size), skipped: Vec::new(), since: Instant::now() };
+    let mut pending = Pending { chunks: Vec::new(), len: 0, skipped: Vec::new(), since: Instant::now() };
+    let dropper = Dropper::new();
     printer.header()?;
     let mut reload = config.reload.clone();
     let (mut checked, mut failed) = (Instant::now(), None);
@@ -180,16 +261,17 @@ pub fn run<W: Write>(
         notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&format!("following {} sources", config.sources.len()))]);
     }
     let mut flush = |pending: &mut Pending, stats: &mut MonitorStats, detector: &mut ComponentDetector, threshold: f64| -> Result<()> {
-        if !pending.lines.is_empty() {
+        if pending.len > 0 {
             // Lines a bug kept from parsing are passed on unscored, with why.
-            let (count, origin, line_no) = (pending.lines.len(), pending.lines[0].origin.clone(), pending.lines[0].line_no);
-            let records: Vec<&LogRecord> = pending.lines.iter().filter(|l| l.error.is_none()).map(|l| &l.record).collect();
+            let first = &pending.chunks[0][0];
+            let (count, origin, line_no) = (pending.len, first.origin.clone(), first.line_no);
+            let records: Vec<&LogRecord> = pending.lines().filter(|l| l.error.is_none()).map(|l| &l.record).collect();
             // A record the guest fails on is passed on unscored, with why (issue 10).
             let verdicts = detector
                 .score_contained(&records)
                 .with_context(|| format!("{count} records from {origin} line {line_no} on were not scored"))?;
             let mut verdicts = verdicts.into_iter();
-            for line in &mut pending.lines {
+            for line in pending.chunks.iter_mut().flatten() {
                 let verdict =
                     line.error.is_none().then(|| verdicts.next()).flatten().and_then(|v| v.map_err(|e| line.error = Some(e)).ok());
                 match verdict.as_ref() {
@@ -210,19 +292,20 @@ pub fn run<W: Write>(
         }
         // Only now, with the verdicts out, is the batch done.
         if let Some(writer) = checkpoints.as_mut() {
-            writer.record_batch(pending.lines.iter().map(|l| &l.position).chain(&pending.skipped));
+            writer.record_batch(pending.lines().map(|l| &l.position).chain(&pending.skipped));
             writer.save(false)?;
             crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
         }
-        pending.lines.clear();
+        dropper.drop_later(std::mem::take(&mut pending.chunks));
+        pending.len = 0;
         pending.skipped.clear();
         Ok(())
     };
     // Lines received and not yet in a batch (a chunk may overfill one).
-    let mut carried = Vec::new().into_iter();
+    let mut carried = Chunk::new();
     loop {
-        let filling = !(pending.lines.is_empty() && pending.skipped.is_empty());
-        let received = if carried.len() > 0 {
+        let filling = !pending.is_empty();
+        let received = if !carried.is_empty() {
             Ok(())
         } else if filling {
             // A batch is being filled: poll rather than block, so that the
@@ -230,7 +313,7 @@ pub fn run<W: Write>(
             // wake-ups cost more than scoring).
             match rx.try_recv() {
                 Ok(chunk) => {
-                    carried = chunk.into_iter();
+                    carried = chunk;
                     Ok(())
                 }
                 Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
@@ -241,29 +324,12 @@ pub fn run<W: Write>(
                 Err(TryRecvError::Empty) => Err(RecvTimeoutError::Timeout),
             }
         } else {
-            rx.recv_timeout(Duration::from_millis(100)).map(|chunk| {
-                carried = chunk.into_iter();
-            })
+            rx.recv_timeout(Duration::from_millis(100)).map(|chunk| carried = chunk)
         };
         let disconnected = matches!(received, Err(RecvTimeoutError::Disconnected));
         if received.is_ok() {
-            for line in carried.by_ref() {
-                stats.lines += 1;
-                crate::metrics::count(|m| m.line(&line.origin));
-                if pending.lines.is_empty() && pending.skipped.is_empty() {
-                    pending.since = Instant::now();
-                }
-                if config.filter.as_ref().is_some_and(|re| !re.is_match(&line.raw)) {
-                    stats.filtered += 1;
-                    pending.skipped.push(line.position);
-                    continue;
-                }
-                pending.lines.push(line);
-                if pending.lines.len() >= batch_size {
-                    break;
-                }
-            }
-            let full = pending.lines.len() >= batch_size;
+            carried = pending.fill(std::mem::take(&mut carried), batch_size, config.filter.as_ref(), &mut stats);
+            let full = pending.len >= batch_size;
             if !full && pending.since.elapsed() < MAX_BATCH_DELAY && !stop.load(Ordering::Relaxed) {
                 continue;
             }
@@ -400,5 +466,54 @@ fn reap(handles: &mut Vec<(String, JoinHandle<SourceResult>)>, stats: &mut Monit
         } else {
             i += 1;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines `from..to` of one journal, each at its own cursor.
+    fn chunk(from: u64, to: u64) -> Chunk {
+        let origin: Arc<str> = "journal".into();
+        (from..to)
+            .map(|n| {
+                let position = Position::Journal { journal: "system".into(), cursor: n.to_string() };
+                let text = if n % 3 == 0 { format!("drop me {n}") } else { format!("keep me {n}") };
+                sources::line_from_text(&origin, n, text, false, position)
+            })
+            .collect()
+    }
+
+    fn offsets<'a>(positions: impl IntoIterator<Item = &'a Position>) -> Vec<u64> {
+        positions.into_iter().map(|p| if let Position::Journal { cursor, .. } = p { cursor.parse().unwrap() } else { u64::MAX }).collect()
+    }
+
+    #[test]
+    fn batches_fill_from_chunks_in_order_and_the_filter_keeps_positions() {
+        let mut stats = MonitorStats::default();
+        let mut pending = Pending { chunks: Vec::new(), len: 0, skipped: Vec::new(), since: Instant::now() };
+        let keep = Regex::new("keep").unwrap();
+        // Lines 0..8; 0, 3, 6 are filtered out. A batch of 3 takes lines
+        // up to the third kept one (4), and the rest waits, unread.
+        let rest = pending.fill(chunk(0, 8), 3, Some(&keep), &mut stats);
+        assert_eq!(offsets(pending.lines().map(|l| &l.position)), [1, 2, 4]);
+        assert_eq!(offsets(&pending.skipped), [0, 3]);
+        assert_eq!(rest.iter().map(|l| l.line_no).collect::<Vec<_>>(), [5, 6, 7]);
+        assert_eq!((stats.lines, stats.filtered, pending.len), (5, 2, 3));
+        // A full batch takes nothing; the next one gets the rest, then
+        // another chunk, as one more chunk of its own.
+        let rest = pending.fill(rest, 3, Some(&keep), &mut stats);
+        assert_eq!(rest.len(), 3);
+        let mut next = Pending { chunks: Vec::new(), len: 0, skipped: Vec::new(), since: Instant::now() };
+        assert!(next.fill(rest, 4, Some(&keep), &mut stats).is_empty());
+        assert_eq!(next.fill(chunk(8, 12), 4, Some(&keep), &mut stats).len(), 1);
+        assert_eq!(offsets(next.lines().map(|l| &l.position)), [5, 7, 8, 10]);
+        assert_eq!(offsets(&next.skipped), [6, 9]);
+        assert_eq!(next.chunks.len(), 2);
+        // No filter: the batch size alone splits.
+        let mut plain = Pending { chunks: Vec::new(), len: 0, skipped: Vec::new(), since: Instant::now() };
+        assert_eq!(plain.fill(chunk(0, 8), 5, None, &mut stats).len(), 3);
+        assert_eq!((plain.len, plain.skipped.len()), (5, 0));
     }
 }
