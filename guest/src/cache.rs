@@ -51,8 +51,8 @@ type Entries = HashMap<u64, (Box<[u8]>, Cached), BuildNoHashHasher<u64>>;
 /// Recent verdicts by the line's severity and terms.
 #[derive(Debug, Clone, Default)]
 pub struct VerdictCache {
-    /// By the xxh3 hash of the key (hashed once, in one pass), with the key
-    /// itself to compare: a hash collision is a miss, never a wrong verdict.
+    /// By the hash of the key ([`hash`]), with the key itself to compare: a
+    /// hash collision is a miss, never a wrong verdict.
     entries: Entries,
     /// The key of the last lookup (reused: no allocation per line), and
     /// its hash.
@@ -81,7 +81,7 @@ impl VerdictCache {
             self.key.extend_from_slice(&(t.len() as u32).to_le_bytes());
             self.key.extend_from_slice(t.as_bytes());
         }
-        self.hash = xxhash_rust::xxh3::xxh3_64(&self.key);
+        self.hash = hash(&self.key);
         let found = self.entries.get(&self.hash).filter(|(key, _)| same_key(key, &self.key)).map(|(_, cached)| cached);
         match found {
             Some(_) => self.hits += 1,
@@ -108,7 +108,7 @@ impl VerdictCache {
         if self.text_key.len() > MAX_KEY_BYTES {
             return None;
         }
-        self.text_hash = xxhash_rust::xxh3::xxh3_64(&self.text_key);
+        self.text_hash = hash(&self.text_key);
         let found = self.by_text.get(&self.text_hash).filter(|(key, _)| same_key(key, &self.text_key)).map(|(_, cached)| cached);
         self.hits += u64::from(found.is_some());
         found
@@ -147,6 +147,17 @@ fn keep(map: &mut Entries, key: &[u8], hash: u64, cached: Cached) {
         map.clear();
     }
     map.insert(hash, (key.into(), cached));
+}
+
+/// A key's hash, which only picks its slot (keys are compared in full):
+/// FxHash's string hash, which in wasm32 multiplies 32-bit halves, where
+/// xxh3's 128-bit products are calls to `__multi3` (issue 11: 2% of the
+/// monitor's time on templated lines). Not persisted, unlike kind ids.
+fn hash(key: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(key);
+    h.finish()
 }
 
 /// Whether two keys are equal, compared eight bytes at a time. In the
