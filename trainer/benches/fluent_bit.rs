@@ -3,12 +3,16 @@
 //! exit at end of file) → [wasm filter] → `file` output. Prints wall and CPU
 //! figures, whole and steady (less a run on a few lines: start-up and
 //! shutdown); no assertions (targets are read off it, not timed in tests).
+//! For scale, it also runs a filter that does nothing: Fluent Bit's own
+//! example module's `filter_passthrough` (AOT), which returns each record's
+//! JSON as it came, so its cost is what `filter_wasm` costs any filter.
 //!
 //! `cargo bench -p logarithm-trainer --bench fluent_bit [-- LINES]`
 //!
 //! Fluent Bit: `LOGARITHM_FLUENT_BIT`, else `../shared/tools/fluent-bit/bin/fluent-bit`;
-//! the AOT variant needs WAMR's `wamrc` (`LOGARITHM_WAMRC`, else next to
-//! that Fluent Bit) and is skipped without it.
+//! the AOT variants need WAMR's `wamrc` (`LOGARITHM_WAMRC`, else next to
+//! that Fluent Bit) and are skipped without it, the passthrough also
+//! without the example module (`example/filter.wasm` beside `bin/`).
 
 mod common;
 
@@ -28,9 +32,18 @@ fn tool(var: &str, name: &str) -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools/fluent-bit/bin").join(name))
 }
 
+/// A `filter_wasm` stage: the module, its function, and the data directory
+/// it reads its model from (if any).
+#[derive(Clone, Copy)]
+struct Filter<'a> {
+    module: &'a Path,
+    function: &'a str,
+    data: Option<&'a Path>,
+}
+
 /// Runs Fluent Bit to the end of `log`; returns (wall s, CPU s, records
 /// out, peak RSS KiB).
-fn run(dir: &Path, log: &Path, filter: Option<(&Path, &Path)>) -> (f64, f64, usize, i64) {
+fn run(dir: &Path, log: &Path, filter: Option<Filter<'_>>) -> (f64, f64, usize, i64) {
     let out = dir.join("out");
     let _ = fs::remove_dir_all(&out);
     fs::create_dir_all(&out).unwrap();
@@ -38,12 +51,14 @@ fn run(dir: &Path, log: &Path, filter: Option<(&Path, &Path)>) -> (f64, f64, usi
         "[SERVICE]\n    Flush 0.2\n    Grace 1\n    Log_Level warn\n[INPUT]\n    Name tail\n    Path {}\n    Read_From_Head On\n    Exit_On_Eof On\n    Buffer_Max_Size 1M\n    Tag logs\n",
         log.display()
     );
-    if let Some((module, data)) = filter {
+    if let Some(Filter { module, function, data }) = filter {
         conf += &format!(
-            "[FILTER]\n    Name wasm\n    Match *\n    WASM_Path {}\n    Function_Name logarithm_filter\n    Accessible_Paths {}\n    Wasm_Heap_Size 8M\n    Wasm_Stack_Size 256K\n",
-            module.display(),
-            data.display()
+            "[FILTER]\n    Name wasm\n    Match *\n    WASM_Path {}\n    Function_Name {function}\n    Wasm_Heap_Size 8M\n    Wasm_Stack_Size 256K\n",
+            module.display()
         );
+        if let Some(data) = data {
+            conf += &format!("    Accessible_Paths {}\n", data.display());
+        }
     }
     conf += &format!("[OUTPUT]\n    Name file\n    Match *\n    Path {}\n    File out.json\n    Format plain\n", out.display());
     let path = dir.join("bench.conf");
@@ -94,6 +109,16 @@ fn main() {
             None
         }
     };
+    let example = tool("LOGARITHM_FLUENT_BIT", "fluent-bit").parent().and_then(Path::parent).map(|t| t.join("example/filter.wasm"));
+    let passthrough = dir.path().join("passthrough.aot");
+    let passthrough = match example.filter(|e| e.is_file()).map(|e| export::compile_aot(&wamrc, &e, &passthrough)) {
+        Some(Ok(())) => Some(passthrough),
+        Some(Err(e)) => {
+            println!("(no passthrough run: {e:#})");
+            None
+        }
+        None => None,
+    };
 
     println!("Fluent Bit, tail → [filter] → file, {lines} generated syslog lines, median of 3 runs");
     println!("(steady: the cost of {lines} records less that of {small_lines}, i.e. without start-up and shutdown)");
@@ -101,10 +126,14 @@ fn main() {
         "{:<34} {:>12} {:>16} {:>14} {:>18} {:>10} {:>12}",
         "pipeline", "records/s", "records/CPU-s", "steady rec/s", "steady rec/CPU-s", "records", "peak RSS"
     );
-    let mut runs: Vec<(&str, Option<(&Path, &Path)>)> =
-        vec![("no filter", None), ("logarithm_filter, interpreted", Some((&module, &data)))];
+    let ours = |module| Some(Filter { module, function: "logarithm_filter", data: Some(&data) });
+    let mut runs: Vec<(&str, Option<Filter>)> = vec![("no filter", None)];
+    if let Some(passthrough) = &passthrough {
+        runs.push(("a filter doing nothing, AOT", Some(Filter { module: passthrough, function: "filter_passthrough", data: None })));
+    }
+    runs.push(("logarithm_filter, interpreted", ours(&module)));
     if let Some(aot) = &aot {
-        runs.push(("logarithm_filter, AOT (wamrc)", Some((aot, &data))));
+        runs.push(("logarithm_filter, AOT (wamrc)", ours(aot)));
     }
     let median = |log: &Path, filter| {
         let mut results: Vec<_> = (0..3).map(|_| run(dir.path(), log, filter)).collect();
