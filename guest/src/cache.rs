@@ -26,7 +26,7 @@
 use crate::detector::Term;
 use nohash_hasher::BuildNoHashHasher;
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 /// Most verdicts kept.
@@ -64,6 +64,12 @@ pub struct VerdictCache {
     by_text: Entries,
     text_key: Vec<u8>,
     text_hash: u64,
+    /// The hashes of texts offered to [`VerdictCache::store_text`] once: a
+    /// text is kept on its second offer, so that the many lines that never
+    /// repeat word for word (they differ in a pid, an address, a count) do
+    /// not each cost a key allocated, copied and freed (issue 11). Bounded
+    /// like the entries; a collision only keeps a text one offer early.
+    offered: HashSet<u64, BuildNoHashHasher<u64>>,
     /// Lookups answered, and not, since the start (for benchmarks).
     pub hits: u64,
     /// Lookups not answered.
@@ -115,15 +121,24 @@ impl VerdictCache {
     }
 
     /// Remembers `cached` under the key of the last
-    /// [`VerdictCache::lookup_text`].
+    /// [`VerdictCache::lookup_text`], if that text was offered before.
     pub fn store_text(&mut self, cached: Cached) {
-        keep(&mut self.by_text, &self.text_key, self.text_hash, cached);
+        if self.text_key.len() > MAX_KEY_BYTES {
+            return;
+        }
+        if self.offered.len() >= 4 * MAX_ENTRIES {
+            self.offered.clear();
+        }
+        if !self.offered.insert(self.text_hash) {
+            keep(&mut self.by_text, &self.text_key, self.text_hash, cached);
+        }
     }
 
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.entries.clear();
         self.by_text.clear();
+        self.offered.clear();
     }
 
     /// Entries held.
@@ -205,6 +220,9 @@ mod tests {
     fn text_keys_are_exact() {
         let mut cache = VerdictCache::default();
         let v = |score| Cached { score, terms: Arc::new([]), kind: 0 };
+        // A text is kept on its second offer.
+        assert!(cache.lookup_text(None, "sshd", "closed").is_none());
+        cache.store_text(v(0.5));
         assert!(cache.lookup_text(None, "sshd", "closed").is_none());
         cache.store_text(v(0.5));
         assert_eq!(cache.lookup_text(None, "sshd", "closed").map(|c| c.score), Some(0.5));
@@ -216,6 +234,7 @@ mod tests {
         // Too long to keep; a clear forgets it all.
         let long = "x".repeat(MAX_KEY_BYTES);
         assert!(cache.lookup_text(None, "", &long).is_none());
+        cache.store_text(v(0.9));
         cache.store_text(v(0.9));
         assert!(cache.lookup_text(None, "", &long).is_none());
         cache.clear();
