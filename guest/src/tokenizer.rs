@@ -199,30 +199,36 @@ impl Tokenizer {
     /// The mask of a word that is a value as a whole (with the punctuation
     /// around it or without), if masking is on and it is one.
     fn mask_of(&self, word: &str, held: u8) -> Option<&'static str> {
+        self.mask_or_trimmed(word, held).ok()
+    }
+
+    /// [`Tokenizer::mask_of`], or else the word trimmed ([`trim`]), which
+    /// [`Tokenizer::term`] needs next: trimmed once, not twice (issue 11).
+    fn mask_or_trimmed<'a>(&self, word: &'a str, held: u8) -> Result<&'static str, &'a str> {
         if !self.mask {
-            return None;
+            return Err(trim(word));
         }
         if word.len() > 2 && word.starts_with('\'') && word.ends_with('\'') {
-            return Some("<str>");
+            return Ok("<str>");
         }
         // Before trimming: `::1` is an address, not `1` behind punctuation.
         if let Some(mask) = classify_held(word, held) {
-            return Some(mask);
+            return Ok(mask);
         }
         let trimmed = trim(word);
         // A word trimming left alone was classified above.
         if trimmed.is_empty() || trimmed.len() == word.len() {
-            return None;
+            return Err(trimmed);
         }
-        classify(trimmed)
+        classify(trimmed).ok_or(trimmed)
     }
 
     /// One word to its term, or `None` when nothing of it is worth keeping.
     fn term<'a>(&self, word: &'a str, held: u8) -> Option<Cow<'a, str>> {
-        if let Some(mask) = self.mask_of(word, held) {
-            return Some(Cow::Borrowed(mask));
-        }
-        let word = trim(word);
+        let word = match self.mask_or_trimmed(word, held) {
+            Ok(mask) => return Some(Cow::Borrowed(mask)),
+            Err(trimmed) => trimmed,
+        };
         if word.is_empty() {
             return None;
         }
@@ -237,6 +243,11 @@ impl Tokenizer {
         let needs_digit_mask = self.mask && digit;
         if !needs_digit_mask && !upper {
             return Some(Cow::Borrowed(word));
+        }
+        if ascii && !needs_digit_mask {
+            // The usual case (`Deactivated`, `GET`): std's byte loop, not
+            // one char at a time.
+            return Some(Cow::Owned(word.to_ascii_lowercase()));
         }
         let mut s = String::with_capacity(word.len());
         let mut in_digits = false;
@@ -338,7 +349,9 @@ fn classify_held(word: &str, held: u8) -> Option<&'static str> {
 
 /// `a.b.c.d`, optionally with `:port` or `/prefix`.
 fn is_ipv4(word: &str) -> bool {
-    if !word.as_bytes()[0].is_ascii_digit() || !word.contains('.') {
+    // Exactly three dots (the port or prefix has none): decimals such as
+    // `1.713` are ruled out before the parser (issue 11).
+    if !word.as_bytes()[0].is_ascii_digit() || word.bytes().filter(|&b| b == b'.').count() != 3 {
         return false;
     }
     let addr = word.split([':', '/']).next().unwrap_or(word);
