@@ -181,7 +181,8 @@ fn hash(key: &[u8]) -> u64 {
 fn same_key(a: &[u8], b: &[u8]) -> bool {
     let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("chunks of 8"));
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    a.len() == b.len() && a8.remainder() == b8.remainder() && a8.zip(b8).all(|(x, y)| word(x) == word(y))
+    // The tail byte by byte: `==` would call `memcmp` again.
+    a.len() == b.len() && a8.remainder().iter().zip(b8.remainder()).all(|(x, y)| x == y) && a8.zip(b8).all(|(x, y)| word(x) == word(y))
 }
 
 #[cfg(test)]
