@@ -149,15 +149,22 @@ pub struct MonitorStats {
 struct Pending {
     /// Never empty chunks, in the order read.
     chunks: Vec<Chunk>,
-    /// Lines in `chunks`.
-    len: usize,
     skipped: Vec<Position>,
     since: Instant,
 }
 
 impl Pending {
+    fn new() -> Self {
+        Self { chunks: Vec::new(), skipped: Vec::new(), since: Instant::now() }
+    }
+
+    /// Lines to score (a batch is a few chunks: counted, not kept).
+    fn len(&self) -> usize {
+        self.chunks.iter().map(Vec::len).sum()
+    }
+
     fn is_empty(&self) -> bool {
-        self.len == 0 && self.skipped.is_empty()
+        self.chunks.is_empty() && self.skipped.is_empty()
     }
 
     fn lines(&self) -> impl DoubleEndedIterator<Item = &Line> {
@@ -172,7 +179,7 @@ impl Pending {
         if self.is_empty() {
             self.since = Instant::now();
         }
-        let room = batch_size.saturating_sub(self.len);
+        let room = batch_size.saturating_sub(self.len());
         let (mut end, mut kept, mut dropped) = (chunk.len(), 0, Vec::new());
         for (i, line) in chunk.iter().enumerate() {
             if kept == room {
@@ -198,7 +205,6 @@ impl Pending {
             self.skipped.extend(filtered.map(|line| line.position));
         }
         if !chunk.is_empty() {
-            self.len += chunk.len();
             self.chunks.push(chunk);
         }
         rest
@@ -243,7 +249,7 @@ pub fn run<W: Write>(
     drop(tx);
     let mut checkpoints = config.checkpoint_file.clone().map(|path| CheckpointWriter::new(path, (*config.read.checkpoints).clone()));
     let mut stats = MonitorStats::default();
-    let mut pending = Pending { chunks: Vec::new(), len: 0, skipped: Vec::new(), since: Instant::now() };
+    let mut pending = Pending::new();
     let dropper = Dropper::new();
     printer.header()?;
     let mut reload = config.reload.clone();
@@ -261,10 +267,9 @@ pub fn run<W: Write>(
         notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&format!("following {} sources", config.sources.len()))]);
     }
     let mut flush = |pending: &mut Pending, stats: &mut MonitorStats, detector: &mut ComponentDetector, threshold: f64| -> Result<()> {
-        if pending.len > 0 {
+        if let Some(first) = pending.chunks.first().and_then(|c| c.first()) {
             // Lines a bug kept from parsing are passed on unscored, with why.
-            let first = &pending.chunks[0][0];
-            let (count, origin, line_no) = (pending.len, first.origin.clone(), first.line_no);
+            let (count, origin, line_no) = (pending.len(), first.origin.clone(), first.line_no);
             let records: Vec<&LogRecord> = pending.lines().filter(|l| l.error.is_none()).map(|l| &l.record).collect();
             // A record the guest fails on is passed on unscored, with why (issue 10).
             let verdicts = detector
@@ -297,7 +302,6 @@ pub fn run<W: Write>(
             crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
         }
         dropper.drop_later(std::mem::take(&mut pending.chunks));
-        pending.len = 0;
         pending.skipped.clear();
         Ok(())
     };
@@ -329,7 +333,7 @@ pub fn run<W: Write>(
         let disconnected = matches!(received, Err(RecvTimeoutError::Disconnected));
         if received.is_ok() {
             carried = pending.fill(std::mem::take(&mut carried), batch_size, config.filter.as_ref(), &mut stats);
-            let full = pending.len >= batch_size;
+            let full = pending.len() >= batch_size;
             if !full && pending.since.elapsed() < MAX_BATCH_DELAY && !stop.load(Ordering::Relaxed) {
                 continue;
             }
@@ -492,7 +496,7 @@ mod tests {
     #[test]
     fn batches_fill_from_chunks_in_order_and_the_filter_keeps_positions() {
         let mut stats = MonitorStats::default();
-        let mut pending = Pending { chunks: Vec::new(), len: 0, skipped: Vec::new(), since: Instant::now() };
+        let mut pending = Pending::new();
         let keep = Regex::new("keep").unwrap();
         // Lines 0..8; 0, 3, 6 are filtered out. A batch of 3 takes lines
         // up to the third kept one (4), and the rest waits, unread.
@@ -500,20 +504,20 @@ mod tests {
         assert_eq!(offsets(pending.lines().map(|l| &l.position)), [1, 2, 4]);
         assert_eq!(offsets(&pending.skipped), [0, 3]);
         assert_eq!(rest.iter().map(|l| l.line_no).collect::<Vec<_>>(), [5, 6, 7]);
-        assert_eq!((stats.lines, stats.filtered, pending.len), (5, 2, 3));
+        assert_eq!((stats.lines, stats.filtered, pending.len()), (5, 2, 3));
         // A full batch takes nothing; the next one gets the rest, then
         // another chunk, as one more chunk of its own.
         let rest = pending.fill(rest, 3, Some(&keep), &mut stats);
         assert_eq!(rest.len(), 3);
-        let mut next = Pending { chunks: Vec::new(), len: 0, skipped: Vec::new(), since: Instant::now() };
+        let mut next = Pending::new();
         assert!(next.fill(rest, 4, Some(&keep), &mut stats).is_empty());
         assert_eq!(next.fill(chunk(8, 12), 4, Some(&keep), &mut stats).len(), 1);
         assert_eq!(offsets(next.lines().map(|l| &l.position)), [5, 7, 8, 10]);
         assert_eq!(offsets(&next.skipped), [6, 9]);
         assert_eq!(next.chunks.len(), 2);
         // No filter: the batch size alone splits.
-        let mut plain = Pending { chunks: Vec::new(), len: 0, skipped: Vec::new(), since: Instant::now() };
+        let mut plain = Pending::new();
         assert_eq!(plain.fill(chunk(0, 8), 5, None, &mut stats).len(), 3);
-        assert_eq!((plain.len, plain.skipped.len()), (5, 0));
+        assert_eq!((plain.len(), plain.skipped.len()), (5, 0));
     }
 }
