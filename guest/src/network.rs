@@ -218,7 +218,10 @@ impl Autoencoder {
             let mut z = layer.b.to_vec();
             let n = z.len();
             for (&hi, row) in h.iter().zip(weights(&layer.w).chunks_exact(n)) {
-                add_scaled(&mut z, hi, row);
+                // A zero unit (ReLU) adds nothing; see `nonzero`.
+                if hi != 0.0 {
+                    add_scaled(&mut z, hi, row);
+                }
             }
             layer.act.apply(&mut z);
             h = z;
@@ -226,50 +229,53 @@ impl Autoencoder {
         h
     }
 
-    /// The output `y_i` for one term given the last hidden code `h`, in f64.
-    pub fn output_at(&self, i: u32, h: &[f64]) -> f64 {
-        let n = h.len();
+    /// The output `y_i` for one term given the non-zero entries of the last
+    /// hidden code ([`nonzero`]), in f64.
+    pub fn output_at(&self, i: u32, code: &[(usize, f64)]) -> f64 {
+        let n = self.w_out.ncols();
         let row = &weights(&self.w_out)[i as usize * n..(i as usize + 1) * n];
         let mut y = f64::from(self.b_out[i as usize]);
-        for (&w, &hj) in row.iter().zip(h) {
-            y += f64::from(w) * hj;
+        for &(k, hk) in code {
+            y += f64::from(row[k]) * hk;
         }
         y
     }
 
     /// `‖y‖²` for the last hidden code `h`, in `O(H²)`, f64.
     pub fn output_norm_sq(&self, h: &[f64]) -> f64 {
+        self.output_norm_sq_of(h, &nonzero(h))
+    }
+
+    /// [`Self::output_norm_sq`], given `h`'s non-zero entries too.
+    fn output_norm_sq_of(&self, h: &[f64], code: &[(usize, f64)]) -> f64 {
         let gram = self.gram.as_ref().expect("Autoencoder::prepare must run before scoring");
         let n = h.len();
-        // Each row's sum is a chain of dependent additions; rows are
-        // summed side by side (eight) so that the CPU overlaps their chains (issue
-        // 11: this was a third of scoring a new line). Every sum is still
-        // taken in the same order, so the result is the same to the bit.
-        let row = |j: usize| &gram.g[j * n..(j + 1) * n];
+        // `hᵀGh = Σ_j h_j (Gh)_j`, each `(Gh)_j = Σ_k G_jk h_k` summed over k
+        // in ascending order. `prepare` mirrors G to the bit, so row k of G
+        // is its column k: eight j are summed side by side from one
+        // contiguous piece of row k (SIMD in the component) rather than
+        // from eight rows. Every sum keeps its order, so the result is the
+        // same to the bit (issue 11: this was a third of scoring a new
+        // line).
         let mut quad = 0.0;
         let mut j = 0;
         while j + 8 <= n {
-            let g: [&[f64]; 8] = std::array::from_fn(|r| row(j + r));
             let mut sum = [0.0f64; 8];
-            for (k, &hk) in h.iter().enumerate() {
-                sum[0] += g[0][k] * hk;
-                sum[1] += g[1][k] * hk;
-                sum[2] += g[2][k] * hk;
-                sum[3] += g[3][k] * hk;
-                sum[4] += g[4][k] * hk;
-                sum[5] += g[5][k] * hk;
-                sum[6] += g[6][k] * hk;
-                sum[7] += g[7][k] * hk;
+            for &(k, hk) in code {
+                let g: &[f64; 8] = gram.g[k * n + j..][..8].try_into().expect("eight entries");
+                for (sum, g) in sum.iter_mut().zip(g) {
+                    *sum += g * hk;
+                }
             }
-            for (r, sum) in sum.iter().enumerate() {
-                quad += h[j + r] * sum;
+            for (hj, sum) in h[j..j + 8].iter().zip(sum) {
+                quad += hj * sum;
             }
             j += 8;
         }
         for j in j..n {
             let mut sum = 0.0;
-            for (g, hk) in row(j).iter().zip(h) {
-                sum += g * hk;
+            for &(k, hk) in code {
+                sum += gram.g[k * n + j] * hk;
             }
             quad += h[j] * sum;
         }
@@ -281,15 +287,17 @@ impl Autoencoder {
     /// materialising the dense output.
     pub fn reconstruct(&self, x: &[(u32, f32)]) -> Reconstruction {
         let h: Vec<f64> = self.encode(x).iter().map(|&v| f64::from(v)).collect();
-        // The outputs on the input's terms, four side by side (see
-        // `output_norm_sq`: the same sums, in the same order, overlapped).
+        let code = nonzero(&h);
+        // The outputs on the input's terms, four side by side so that the
+        // CPU overlaps their chains of additions; each is the sum
+        // `output_at` takes, in the same order.
         let mut ys = Vec::with_capacity(x.len());
         let (blocks, rest) = x.as_chunks::<4>();
         for block in blocks {
             let n = h.len();
             let rows = block.map(|(i, _)| &weights(&self.w_out)[i as usize * n..(i as usize + 1) * n]);
             let mut y = block.map(|(i, _)| f64::from(self.b_out[i as usize]));
-            for (k, &hk) in h.iter().enumerate() {
+            for &(k, hk) in &code {
                 y[0] += f64::from(rows[0][k]) * hk;
                 y[1] += f64::from(rows[1][k]) * hk;
                 y[2] += f64::from(rows[2][k]) * hk;
@@ -297,7 +305,7 @@ impl Autoencoder {
             }
             ys.extend(y);
         }
-        ys.extend(rest.iter().map(|&(i, _)| self.output_at(i, &h)));
+        ys.extend(rest.iter().map(|&(i, _)| self.output_at(i, &code)));
         let mut on_support = 0.0;
         let term_errors = x
             .iter()
@@ -307,7 +315,7 @@ impl Autoencoder {
                 (f64::from(xi) - yi) * (f64::from(xi) - yi)
             })
             .collect();
-        let absent_error = (self.output_norm_sq(&h) - on_support).max(0.0);
+        let absent_error = (self.output_norm_sq_of(&h, &code) - on_support).max(0.0);
         Reconstruction { term_errors, absent_error }
     }
 
@@ -326,6 +334,17 @@ impl Autoencoder {
 /// (issue 11: the hidden layers were a fifth of scoring a new line).
 fn weights(w: &Array2<f32>) -> &[f32] {
     w.as_slice().expect("Autoencoder::prepare must run before scoring")
+}
+
+/// The non-zero entries `(k, h_k)` of a hidden code, in order. ReLU leaves
+/// about half of a code at zero, and a zero unit adds ±0 to every sum it
+/// enters, which changes no sum: `x + ±0 = x` for every `x` but −0. A sum
+/// that starts at +0 never reaches −0, so it is the same to the bit; one
+/// that starts at a bias of −0 may end as +0 instead, a sign no score sees
+/// (every output is squared or added to a non-zero). So sums over these
+/// entries alone give the same scores, to the bit (issue 11: new lines).
+pub fn nonzero(h: &[f64]) -> Vec<(usize, f64)> {
+    h.iter().copied().enumerate().filter(|&(_, v)| v != 0.0).collect()
 }
 
 /// `z += a · row`, element by element: exactly ndarray's `scaled_add`
@@ -368,6 +387,47 @@ mod tests {
         let dense_err = f64::from((&dense_x - &y).mapv(|d| d * d).sum());
         let sparse = net.reconstruct(&x);
         assert!((sparse.total() - dense_err).abs() < 1e-5, "{} vs {dense_err}", sparse.total());
+    }
+
+    #[test]
+    fn output_norm_is_the_plain_row_by_row_sum_to_the_bit() {
+        // Width 20: two blocks of eight and a remainder; zeros (ReLU) are
+        // skipped; the sums must still be the plain ones, in their order.
+        let (v, n) = (9, 20);
+        let w_out = Array2::from_shape_fn((v, n), |(i, j)| ((i * 7 + j * 13) as f32 * 0.37).sin());
+        let mut net = Autoencoder::new(
+            Array2::zeros((v, n)),
+            Array1::zeros(n),
+            Activation::Relu,
+            vec![],
+            w_out,
+            Array1::from_shape_fn(v, |i| i as f32 * -0.03),
+        )
+        .unwrap();
+        net.prepare();
+        let h: Vec<f64> = (0..n).map(|j| if j % 3 == 1 { 0.0 } else { (j as f64 * 0.61).cos() }).collect();
+        let g = &net.gram.as_ref().unwrap().g;
+        let mut quad = 0.0;
+        for j in 0..n {
+            let mut sum = 0.0;
+            for k in 0..n {
+                sum += g[j * n + k] * h[k];
+            }
+            quad += h[j] * sum;
+        }
+        let gram = net.gram.as_ref().unwrap();
+        let linear: f64 = gram.c.iter().zip(&h).map(|(c, h)| c * h).sum();
+        let plain = quad + 2.0 * linear + gram.bb;
+        assert_eq!(net.output_norm_sq(&h).to_bits(), plain.to_bits());
+        let code = nonzero(&h);
+        for i in 0..v as u32 {
+            let row = net.w_out.row(i as usize);
+            let mut y = f64::from(net.b_out[i as usize]);
+            for k in 0..n {
+                y += f64::from(row[k]) * h[k];
+            }
+            assert_eq!(net.output_at(i, &code).to_bits(), y.to_bits(), "term {i}");
+        }
     }
 
     #[test]
