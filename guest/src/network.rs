@@ -22,6 +22,7 @@
 
 use ndarray::{Array1, Array2, Zip};
 use serde::{Deserialize, Serialize};
+use std::ops::{Add, Mul};
 
 /// A hidden layer's non-linearity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -200,12 +201,7 @@ impl Autoencoder {
 
     /// The first layer applied to a sparse input: `act(Σ x_i · w_in[i] + b_in)`.
     pub fn input_layer(&self, x: &[(u32, f32)]) -> Vec<f32> {
-        let mut h = self.b_in.to_vec();
-        let w = weights(&self.w_in);
-        let n = h.len();
-        for &(i, v) in x {
-            add_scaled(&mut h, v, &w[i as usize * n..(i as usize + 1) * n]);
-        }
+        let mut h = affine(self.b_in.as_slice().expect("contiguous"), x, weights(&self.w_in));
         self.act_in.apply(&mut h);
         h
     }
@@ -214,15 +210,7 @@ impl Autoencoder {
     pub fn encode(&self, x: &[(u32, f32)]) -> Vec<f32> {
         let mut h = self.input_layer(x);
         for layer in &self.hidden {
-            // z = b + Σ_i h_i · w[i], row by row in index order.
-            let mut z = layer.b.to_vec();
-            let n = z.len();
-            for (&hi, row) in h.iter().zip(weights(&layer.w).chunks_exact(n)) {
-                // A zero unit (ReLU) adds nothing; see `nonzero`.
-                if hi != 0.0 {
-                    add_scaled(&mut z, hi, row);
-                }
-            }
+            let mut z = affine(layer.b.as_slice().expect("contiguous"), &nonzero(&h), weights(&layer.w));
             layer.act.apply(&mut z);
             h = z;
         }
@@ -231,12 +219,12 @@ impl Autoencoder {
 
     /// The output `y_i` for one term given the non-zero entries of the last
     /// hidden code ([`nonzero`]), in f64.
-    pub fn output_at(&self, i: u32, code: &[(usize, f64)]) -> f64 {
+    pub fn output_at(&self, i: u32, code: &[(u32, f64)]) -> f64 {
         let n = self.w_out.ncols();
         let row = &weights(&self.w_out)[i as usize * n..(i as usize + 1) * n];
         let mut y = f64::from(self.b_out[i as usize]);
         for &(k, hk) in code {
-            y += f64::from(row[k]) * hk;
+            y += f64::from(row[k as usize]) * hk;
         }
         y
     }
@@ -247,37 +235,18 @@ impl Autoencoder {
     }
 
     /// [`Self::output_norm_sq`], given `h`'s non-zero entries too.
-    fn output_norm_sq_of(&self, h: &[f64], code: &[(usize, f64)]) -> f64 {
+    fn output_norm_sq_of(&self, h: &[f64], code: &[(u32, f64)]) -> f64 {
         let gram = self.gram.as_ref().expect("Autoencoder::prepare must run before scoring");
         let n = h.len();
         // `hᵀGh = Σ_j h_j (Gh)_j`, each `(Gh)_j = Σ_k G_jk h_k` summed over k
         // in ascending order. `prepare` mirrors G to the bit, so row k of G
-        // is its column k: eight j are summed side by side from one
-        // contiguous piece of row k (SIMD in the component) rather than
-        // from eight rows. Every sum keeps its order, so the result is the
-        // same to the bit (issue 11: this was a third of scoring a new
-        // line).
+        // is its column k, and `Gh` is `affine` over G's rows (issue 11:
+        // this was a third of scoring a new line). Every sum keeps its
+        // order, so the result is the same to the bit.
+        let gh = affine(&vec![0.0; n], code, &gram.g);
         let mut quad = 0.0;
-        let mut j = 0;
-        while j + 8 <= n {
-            let mut sum = [0.0f64; 8];
-            for &(k, hk) in code {
-                let g: &[f64; 8] = gram.g[k * n + j..][..8].try_into().expect("eight entries");
-                for (sum, g) in sum.iter_mut().zip(g) {
-                    *sum += g * hk;
-                }
-            }
-            for (hj, sum) in h[j..j + 8].iter().zip(sum) {
-                quad += hj * sum;
-            }
-            j += 8;
-        }
-        for j in j..n {
-            let mut sum = 0.0;
-            for &(k, hk) in code {
-                sum += gram.g[k * n + j] * hk;
-            }
-            quad += h[j] * sum;
+        for (hj, ghj) in h.iter().zip(&gh) {
+            quad += hj * ghj;
         }
         let linear: f64 = gram.c.iter().zip(h).map(|(c, h)| c * h).sum();
         quad + 2.0 * linear + gram.bb
@@ -298,6 +267,7 @@ impl Autoencoder {
             let rows = block.map(|(i, _)| &weights(&self.w_out)[i as usize * n..(i as usize + 1) * n]);
             let mut y = block.map(|(i, _)| f64::from(self.b_out[i as usize]));
             for &(k, hk) in &code {
+                let k = k as usize;
                 y[0] += f64::from(rows[0][k]) * hk;
                 y[1] += f64::from(rows[1][k]) * hk;
                 y[2] += f64::from(rows[2][k]) * hk;
@@ -343,16 +313,61 @@ fn weights(w: &Array2<f32>) -> &[f32] {
 /// that starts at a bias of −0 may end as +0 instead, a sign no score sees
 /// (every output is squared or added to a non-zero). So sums over these
 /// entries alone give the same scores, to the bit (issue 11: new lines).
-pub fn nonzero(h: &[f64]) -> Vec<(usize, f64)> {
-    h.iter().copied().enumerate().filter(|&(_, v)| v != 0.0).collect()
+pub fn nonzero<T: Copy + PartialEq + Default>(h: &[T]) -> Vec<(u32, T)> {
+    // Not `filter().collect()`: that grows the vector push by push.
+    let mut code = Vec::with_capacity(h.len());
+    for (k, &v) in (0u32..).zip(h) {
+        if v != T::default() {
+            code.push((k, v));
+        }
+    }
+    code
 }
 
-/// `z += a · row`, element by element: exactly ndarray's `scaled_add`
-/// (`z = z + (a · row)`), so the same bits.
-fn add_scaled(z: &mut [f32], a: f32, row: &[f32]) {
-    for (z, &w) in z.iter_mut().zip(row) {
-        *z += a * w;
+/// `b + Σ a_i · w[i]` over sparse inputs `(i, a_i)`, `w` row-major with
+/// `b.len()` columns: each output is its bias plus the inputs' products
+/// added in input order, as `z += a_i · w[i]` row by row gives them, to the
+/// bit.
+///
+/// In the component every loop turn checks for interruption (wasmtime's
+/// epoch, which the call time limit needs), and around that check Cranelift
+/// keeps a loop's running sums in memory. So sixteen outputs are summed side
+/// by side (SIMD) across all the inputs, four inputs a loop turn, instead of
+/// a turn per output row per input (issue 11: 10,000 new lines, 0.72 → 0.65
+/// G instructions).
+fn affine<T>(b: &[T], inputs: &[(u32, T)], w: &[T]) -> Vec<T>
+where
+    T: Copy + Add<Output = T> + Mul<Output = T>,
+{
+    const B: usize = 16;
+    let n = b.len();
+    let mut z = b.to_vec();
+    let (quads, rest) = inputs.as_chunks::<4>();
+    let mut j = 0;
+    while j + B <= n {
+        let mut sums: [T; B] = z[j..j + B].try_into().expect("B outputs");
+        let mut add = |&(i, a): &(u32, T)| {
+            let row: &[T; B] = w[i as usize * n + j..][..B].try_into().expect("B weights");
+            for (sum, &w) in sums.iter_mut().zip(row) {
+                *sum = *sum + a * w;
+            }
+        };
+        for quad in quads {
+            quad.iter().for_each(&mut add);
+        }
+        rest.iter().for_each(&mut add);
+        z[j..j + B].copy_from_slice(&sums);
+        j += B;
     }
+    if j < n {
+        for &(i, a) in inputs {
+            let row = &w[i as usize * n..(i as usize + 1) * n];
+            for (sum, &w) in z[j..].iter_mut().zip(&row[j..]) {
+                *sum = *sum + a * w;
+            }
+        }
+    }
+    z
 }
 
 #[cfg(test)]
