@@ -221,6 +221,8 @@ mod interface {
         ("0.2.0", "7e2db31f461971efcbde58d4de318cbb3e9fe899f01e77b937b5c40579116224"),
         // Issue 11: `score-packed`, a batch packed flat (one string of text, fixed-size entries).
         ("0.3.0", "079ee2f0c1c8fdd9da5efa2f9a2f6521d931edc1f7eb5cff48b49bee36378c9c"),
+        // Issue 11: `packed-records` holds lists of integers, which are lowered in one copy each, not a list of records.
+        ("0.4.0", "ca863f92a44904076f5e4e9ce56851ac6919deadddddb04dc38ed5b82ad0aa69"),
     ];
 
     #[test]

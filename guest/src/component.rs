@@ -36,11 +36,6 @@ fn record_from_wit(r: wit::LogRecord) -> LogRecord {
     LogRecord { timestamp_us: r.timestamp_us, source: r.source, host: r.host, priority: r.priority, message: r.message }
 }
 
-fn packed_record_from_wit(r: &wit::PackedRecord) -> PackedRecord {
-    let wit::PackedRecord { timestamp_us, priority, source_len, host_len, message_len } = *r;
-    PackedRecord { timestamp_us, priority, source_len, host_len, message_len }
-}
-
 fn verdict_to_wit(v: Verdict) -> wit::Verdict {
     wit::Verdict {
         score: v.score,
@@ -91,7 +86,7 @@ impl wit::GuestDetector for DetectorResource {
     }
 
     fn score_packed(&self, packed: wit::PackedRecords) -> Result<wit::PackedVerdicts, wit::Error> {
-        let records = packed.records.iter().map(packed_record_from_wit);
+        let records = PackedRecord::from_lists(&packed.lengths, &packed.timestamps, &packed.meta)?;
         let PackedVerdicts { scores, details } = self.0.borrow().score_packed(&packed.text, records)?;
         Ok(wit::PackedVerdicts { scores, details: details.into_iter().map(|(i, v)| (i, verdict_to_wit(v))).collect() })
     }

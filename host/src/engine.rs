@@ -21,7 +21,7 @@
 //! so that they do not alert again.
 
 use anyhow::{Context, Result, anyhow, bail};
-use logarithm_detector::{Burst, LogRecord, ModelInfo, Repeat, Report, Term, Verdict};
+use logarithm_detector::{Burst, LogRecord, ModelInfo, PackedRecord, Repeat, Report, Term, Verdict};
 use std::io::Write;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
@@ -348,7 +348,7 @@ impl ComponentDetector {
             breaker: Breaker::default(),
             explain_all: true,
             memory: Memory::default(),
-            packed: wit::PackedRecords { text: String::new(), records: Vec::new() },
+            packed: empty_packed(),
         };
         detector.instance = Some(detector.instantiate()?);
         Ok(detector)
@@ -618,7 +618,7 @@ impl ComponentDetector {
     /// three strings per record and lifting a verdict per record were a
     /// fifth of the monitor's scoring thread).
     fn try_batch(&mut self, records: &[&LogRecord]) -> Result<Vec<Verdict>, Failure> {
-        let mut packed = std::mem::replace(&mut self.packed, wit::PackedRecords { text: String::new(), records: Vec::new() });
+        let mut packed = std::mem::replace(&mut self.packed, empty_packed());
         pack(records, &mut packed);
         let called = self.call("scoring", |store, b, h| b.logarithm_detector_scoring().detector().call_score_packed(store, h, &packed));
         self.packed = packed;
@@ -780,10 +780,17 @@ fn compile(engine: &Engine, bytes: &[u8], cache: Option<&Path>) -> wasmtime::Res
     unsafe { Component::deserialize(engine, &code) }
 }
 
+/// Buffers for [`pack`], empty.
+fn empty_packed() -> wit::PackedRecords {
+    wit::PackedRecords { text: String::new(), lengths: Vec::new(), timestamps: Vec::new(), meta: Vec::new() }
+}
+
 /// Packs records for `score-packed`, reusing `packed`'s buffers.
 fn pack(records: &[&LogRecord], packed: &mut wit::PackedRecords) {
     packed.text.clear();
-    packed.records.clear();
+    packed.lengths.clear();
+    packed.timestamps.clear();
+    packed.meta.clear();
     for r in records {
         // Lengths beyond u32 cannot occur: a call carries at most
         // MAX_BATCH_BYTES (`check_batch`), and lines are cut far below it.
@@ -791,13 +798,17 @@ fn pack(records: &[&LogRecord], packed: &mut wit::PackedRecords) {
         packed.text.push_str(&r.source);
         packed.text.push_str(&r.host);
         packed.text.push_str(&r.message);
-        packed.records.push(wit::PackedRecord {
+        let (lengths, timestamp, meta) = PackedRecord {
             timestamp_us: r.timestamp_us,
             priority: r.priority,
             source_len: len(&r.source),
             host_len: len(&r.host),
             message_len: len(&r.message),
-        });
+        }
+        .to_lists();
+        packed.lengths.extend(lengths);
+        packed.timestamps.push(timestamp);
+        packed.meta.push(meta);
     }
 }
 

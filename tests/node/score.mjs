@@ -44,9 +44,9 @@ async function loadScoring(dir) {
     throw new Error(`expected one transpiled component (*.js) in ${dir}, found ${entries.length}`);
   }
   const component = await import(pathToFileURL(resolve(dir, entries[0])).href);
-  const scoring = component['logarithm:detector/scoring@0.3.0'];
+  const scoring = component['logarithm:detector/scoring@0.4.0'];
   if (!scoring) {
-    throw new Error(`${entries[0]} does not export logarithm:detector/scoring@0.3.0`);
+    throw new Error(`${entries[0]} does not export logarithm:detector/scoring@0.4.0`);
   }
   return scoring;
 }
@@ -93,16 +93,16 @@ const utf8Length = (s) => Buffer.byteLength(s, 'utf8');
 
 /** `score-packed`'s argument for a batch of `log-record`s. */
 function packed(batch) {
-  return {
-    text: batch.map((r) => r.source + r.host + r.message).join(''),
-    records: batch.map((r) => ({
-      timestampUs: r.timestampUs,
-      priority: r.priority,
-      sourceLen: utf8Length(r.source),
-      hostLen: utf8Length(r.host),
-      messageLen: utf8Length(r.message),
-    })),
-  };
+  const lengths = new Uint32Array(3 * batch.length);
+  const timestamps = new BigInt64Array(batch.length);
+  const meta = new Uint16Array(batch.length);
+  batch.forEach((r, i) => {
+    lengths.set([utf8Length(r.source), utf8Length(r.host), utf8Length(r.message)], 3 * i);
+    // meta: bits 0-7 the priority, bit 8 it has one, bit 9 it has a timestamp.
+    meta[i] = (r.priority === undefined ? 0 : 0x100 | r.priority) | (r.timestampUs === undefined ? 0 : 0x200);
+    timestamps[i] = r.timestampUs === undefined ? 0n : r.timestampUs;
+  });
+  return { text: batch.map((r) => r.source + r.host + r.message).join(''), lengths, timestamps, meta };
 }
 
 /** The verdicts of a `score-packed` result: a score alone is a quiet verdict. */

@@ -123,14 +123,9 @@ mod component {
             // Misbehaves for the whole batch: the host splits it until the
             // record that asks is alone.
             misbehave(&packed.text);
-            let records = packed.records.iter().map(|r| PackedRecord {
-                timestamp_us: r.timestamp_us,
-                priority: r.priority,
-                source_len: r.source_len,
-                host_len: r.host_len,
-                message_len: r.message_len,
-            });
-            let scored = self.0.borrow().score_packed(&packed.text, records).map_err(|e| wit::Error::InvalidArgument(e.to_string()))?;
+            let invalid = |e: logarithm_detector::Error| wit::Error::InvalidArgument(e.to_string());
+            let records = PackedRecord::from_lists(&packed.lengths, &packed.timestamps, &packed.meta).map_err(invalid)?;
+            let scored = self.0.borrow().score_packed(&packed.text, records).map_err(invalid)?;
             Ok(wit::PackedVerdicts { scores: scored.scores, details: scored.details.into_iter().map(|(i, v)| (i, to_wit(v))).collect() })
         }
     }
