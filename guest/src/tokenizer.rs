@@ -231,6 +231,9 @@ impl Tokenizer {
 
     /// [`Tokenizer::mask_of`], or else the word trimmed ([`trim`]), which
     /// [`Tokenizer::term`] needs next: trimmed once, not twice (issue 11).
+    // Inlined, like `term` and `classify_held`'s test: in the component a
+    // call per word costs more than most of what it calls (issue 11).
+    #[inline(always)]
     fn mask_or_trimmed<'a>(&self, word: &'a str, held: u8) -> Result<&'static str, &'a str> {
         if !self.mask {
             return Err(trim(word));
@@ -251,6 +254,7 @@ impl Tokenizer {
     }
 
     /// One word to its term, or `None` when nothing of it is worth keeping.
+    #[inline(always)]
     fn term<'a>(&self, word: &'a str, held: u8) -> Option<Cow<'a, str>> {
         let word = match self.mask_or_trimmed(word, held) {
             Ok(mask) => return Some(Cow::Borrowed(mask)),
@@ -329,12 +333,25 @@ pub fn classify(word: &str) -> Option<&'static str> {
 }
 
 /// [`classify`], given what the word holds ([`held`]).
+///
+/// Most words are plain words: every mask but a path needs a digit or a `:`
+/// (URL, IPv6), except a UUID of letters only. This test spares them the
+/// parsers (issue 11: classify was the top of a profile), and is inlined
+/// where it is asked, sparing them a call too (in the component, a call
+/// saves and restores registers and checks the stack and the epoch).
+#[inline(always)]
 fn classify_held(word: &str, held: u8) -> Option<&'static str> {
     let b = word.as_bytes();
+    if held & (DIGIT | COLON) == 0 && !matches!(b.first(), Some(b'/' | b'~' | b'.')) && b.len() != UUID_LEN {
+        return None;
+    }
+    classify_value(word, held)
+}
+
+/// [`classify_held`] for a word that may be a value.
+fn classify_value(word: &str, held: u8) -> Option<&'static str> {
+    let b = word.as_bytes();
     let colon = held & COLON != 0;
-    // Most words are plain words: every mask but a path needs a digit or a
-    // `:` (URL, IPv6), except a UUID of letters only. This test spares
-    // them the parsers below (issue 11: classify was the top of a profile).
     if held & DIGIT == 0 && !colon && !matches!(b.first(), Some(b'/' | b'~' | b'.')) && !is_uuid(word) {
         return None;
     }
@@ -419,9 +436,12 @@ fn is_mac(word: &str) -> bool {
     b.iter().enumerate().all(|(i, &c)| if i % 3 == 2 { c == sep } else { c.is_ascii_hexdigit() })
 }
 
+/// The length of a UUID in text.
+const UUID_LEN: usize = 36;
+
 fn is_uuid(word: &str) -> bool {
     let b = word.as_bytes();
-    b.len() == 36 && b.iter().enumerate().all(|(i, &c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() })
+    b.len() == UUID_LEN && b.iter().enumerate().all(|(i, &c)| if matches!(i, 8 | 13 | 18 | 23) { c == b'-' } else { c.is_ascii_hexdigit() })
 }
 
 /// `hh:mm`, `hh:mm:ss`, `hh:mm:ss.fff` (and `,fff`).
