@@ -4,7 +4,7 @@
 
 use crate::cache::{Cached, VerdictCache};
 use crate::error::Error;
-use crate::features::{Severity, record_terms, severity};
+use crate::features::{Severity, record_terms, severity, sort_terms};
 use crate::kinds::{Burst, Bursts, News, Repeat, Report, Seen, WINDOW_SECS, kind_id, template_text};
 use crate::model::Model;
 use crate::modelfile;
@@ -223,7 +223,7 @@ impl Detector {
                         scored
                     }
                     None => {
-                        terms.sort_unstable();
+                        sort_terms(&mut terms);
                         let kind = kind_id(&terms);
                         // A normal line's explanation is not even built unless asked for.
                         let verdict = self.verdict(record.priority, &mut terms, self.explain_all);
@@ -250,7 +250,7 @@ impl Detector {
             // A remembered verdict spared the sort; the memory of reported
             // kinds needs it.
             if !sorted {
-                terms.sort_unstable();
+                sort_terms(&mut terms);
             }
             let seen = Seen {
                 kind,
