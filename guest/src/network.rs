@@ -170,10 +170,15 @@ impl Autoencoder {
     /// Computes the per-model constants of the sparse error; call after the
     /// weights change (decoding a model does it).
     pub fn prepare(&mut self) {
-        // Scoring reads the weights as plain slices, row-major.
+        // Scoring reads the weights and biases as plain slices, row-major.
         for w in [&mut self.w_in, &mut self.w_out].into_iter().chain(self.hidden.iter_mut().map(|l| &mut l.w)) {
             if !w.is_standard_layout() {
                 *w = w.as_standard_layout().into_owned();
+            }
+        }
+        for b in [&mut self.b_in].into_iter().chain(self.hidden.iter_mut().map(|l| &mut l.b)) {
+            if !b.is_standard_layout() {
+                *b = b.as_standard_layout().into_owned();
             }
         }
         let h = self.w_out.ncols();
@@ -201,7 +206,7 @@ impl Autoencoder {
 
     /// The first layer applied to a sparse input: `act(Σ x_i · w_in[i] + b_in)`.
     pub fn input_layer(&self, x: &[(u32, f32)]) -> Vec<f32> {
-        let mut h = affine(self.b_in.as_slice().expect("contiguous"), x, weights(&self.w_in));
+        let mut h = affine(biases(&self.b_in), x, weights(&self.w_in));
         self.act_in.apply(&mut h);
         h
     }
@@ -210,7 +215,7 @@ impl Autoencoder {
     pub fn encode(&self, x: &[(u32, f32)]) -> Vec<f32> {
         let mut h = self.input_layer(x);
         for layer in &self.hidden {
-            let mut z = affine(layer.b.as_slice().expect("contiguous"), &nonzero(&h), weights(&layer.w));
+            let mut z = affine(biases(&layer.b), &nonzero(&h), weights(&layer.w));
             layer.act.apply(&mut z);
             h = z;
         }
@@ -304,6 +309,11 @@ impl Autoencoder {
 /// (issue 11: the hidden layers were a fifth of scoring a new line).
 fn weights(w: &Array2<f32>) -> &[f32] {
     w.as_slice().expect("Autoencoder::prepare must run before scoring")
+}
+
+/// A layer's biases as one slice ([`Autoencoder::prepare`] makes them so).
+fn biases(b: &Array1<f32>) -> &[f32] {
+    b.as_slice().expect("Autoencoder::prepare must run before scoring")
 }
 
 /// The non-zero entries `(k, h_k)` of a hidden code, in order. ReLU leaves
