@@ -234,13 +234,9 @@ impl Autoencoder {
         y
     }
 
-    /// `‖y‖²` for the last hidden code `h`, in `O(H²)`, f64.
-    pub fn output_norm_sq(&self, h: &[f64]) -> f64 {
-        self.output_norm_sq_of(h, &nonzero(h))
-    }
-
-    /// [`Self::output_norm_sq`], given `h`'s non-zero entries too.
-    fn output_norm_sq_of(&self, h: &[f64], code: &[(u32, f64)]) -> f64 {
+    /// `‖y‖²` for the last hidden code `h`, given its non-zero entries
+    /// `code` ([`nonzero`]) too, in `O(H²)`, f64.
+    pub fn output_norm_sq(&self, h: &[f64], code: &[(u32, f64)]) -> f64 {
         let gram = self.gram.as_ref().expect("Autoencoder::prepare must run before scoring");
         let n = h.len();
         // `hᵀGh = Σ_j h_j (Gh)_j`, each `(Gh)_j = Σ_k G_jk h_k` summed over k
@@ -290,7 +286,7 @@ impl Autoencoder {
                 (f64::from(xi) - yi) * (f64::from(xi) - yi)
             })
             .collect();
-        let absent_error = (self.output_norm_sq_of(&h, &code) - on_support).max(0.0);
+        let absent_error = (self.output_norm_sq(&h, &code) - on_support).max(0.0);
         Reconstruction { term_errors, absent_error }
     }
 
@@ -416,7 +412,7 @@ mod tests {
 
     #[test]
     fn output_norm_is_the_plain_row_by_row_sum_to_the_bit() {
-        // Width 20: two blocks of eight and a remainder; zeros (ReLU) are
+        // Width 20: one block of sixteen (`affine`) and a remainder; zeros (ReLU) are
         // skipped; the sums must still be the plain ones, in their order.
         let (v, n) = (9, 20);
         let w_out = Array2::from_shape_fn((v, n), |(i, j)| ((i * 7 + j * 13) as f32 * 0.37).sin());
@@ -443,7 +439,7 @@ mod tests {
         let gram = net.gram.as_ref().unwrap();
         let linear: f64 = gram.c.iter().zip(&h).map(|(c, h)| c * h).sum();
         let plain = quad + 2.0 * linear + gram.bb;
-        assert_eq!(net.output_norm_sq(&h).to_bits(), plain.to_bits());
+        assert_eq!(net.output_norm_sq(&h, &nonzero(&h)).to_bits(), plain.to_bits());
         let code = nonzero(&h);
         for i in 0..v as u32 {
             let row = net.w_out.row(i as usize);
