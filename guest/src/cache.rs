@@ -24,6 +24,7 @@
 //! cheap, and costs one miss per kind still in use.
 
 use crate::detector::Term;
+use crate::features::{hash_bytes as hash, same_bytes};
 use nohash_hasher::BuildNoHashHasher;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
@@ -88,7 +89,7 @@ impl VerdictCache {
             self.key.extend_from_slice(t.as_bytes());
         }
         self.hash = hash(&self.key);
-        let found = self.entries.get(&self.hash).filter(|(key, _)| same_key(key, &self.key)).map(|(_, cached)| cached);
+        let found = self.entries.get(&self.hash).filter(|(key, _)| same_bytes(key, &self.key)).map(|(_, cached)| cached);
         match found {
             Some(_) => self.hits += 1,
             None => self.misses += 1,
@@ -115,7 +116,7 @@ impl VerdictCache {
             return None;
         }
         self.text_hash = hash(&self.text_key);
-        let found = self.by_text.get(&self.text_hash).filter(|(key, _)| same_key(key, &self.text_key)).map(|(_, cached)| cached);
+        let found = self.by_text.get(&self.text_hash).filter(|(key, _)| same_bytes(key, &self.text_key)).map(|(_, cached)| cached);
         self.hits += u64::from(found.is_some());
         found
     }
@@ -162,27 +163,6 @@ fn keep(map: &mut Entries, key: &[u8], hash: u64, cached: Cached) {
         map.clear();
     }
     map.insert(hash, (key.into(), cached));
-}
-
-/// A key's hash, which only picks its slot (keys are compared in full):
-/// FxHash's string hash, which in wasm32 multiplies 32-bit halves, where
-/// xxh3's 128-bit products are calls to `__multi3` (issue 11: 2% of the
-/// monitor's time on templated lines). Not persisted, unlike kind ids.
-fn hash(key: &[u8]) -> u64 {
-    use std::hash::Hasher;
-    let mut h = rustc_hash::FxHasher::default();
-    h.write(key);
-    h.finish()
-}
-
-/// Whether two keys are equal, compared eight bytes at a time. In the
-/// component, `==` on slices calls wasi-libc's `memcmp`, a loop over single
-/// bytes (issue 11: it was 4% of the monitor's scoring thread).
-fn same_key(a: &[u8], b: &[u8]) -> bool {
-    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("chunks of 8"));
-    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
-    // The tail byte by byte: `==` would call `memcmp` again.
-    a.len() == b.len() && a8.remainder().iter().zip(b8.remainder()).all(|(x, y)| x == y) && a8.zip(b8).all(|(x, y)| word(x) == word(y))
 }
 
 #[cfg(test)]
@@ -241,21 +221,5 @@ mod tests {
         cache.clear();
         assert!(cache.lookup_text(None, "sshd", "closed").is_none());
         assert_eq!(cache.hits, 1);
-    }
-
-    #[test]
-    fn keys_compare_like_slices() {
-        let keys: Vec<Vec<u8>> = (0..40).map(|n| (0..n).map(|i| (i * 7 % 5) as u8).collect()).collect();
-        for a in &keys {
-            for b in &keys {
-                assert_eq!(same_key(a, b), a == b);
-                // A difference in any byte, in the words or in the tail.
-                for at in 0..b.len() {
-                    let mut c = b.clone();
-                    c[at] ^= 0x80;
-                    assert_eq!(same_key(a, &c), *a == c, "{a:?} {c:?}");
-                }
-            }
-        }
     }
 }

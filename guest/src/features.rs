@@ -15,9 +15,9 @@
 
 use crate::record::{LogRecord, RecordView};
 use crate::tokenizer::Tokenizer;
+use hashbrown::HashTable;
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// The terms the model knows, with their inverse document frequencies.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -25,14 +25,16 @@ pub struct Vocabulary {
     terms: Vec<String>,
     idf: Vec<f32>,
     unseen_idf: f32,
+    /// The index of each term in `terms`, by [`hash_bytes`] of the term:
     /// FxHash (as in rustc), not SipHash, which cost more than the rest of
     /// a lookup (issue 11: looking terms up was a tenth of scoring a new
-    /// line). Keyless on purpose: the index is built once from the model's
-    /// own terms and only read, so crafted lines cannot fill a bucket; at
-    /// worst they look up a key that collides with a few model terms,
-    /// compared in full.
+    /// line), and terms compared by [`same_bytes`], not `==`, which in the
+    /// component calls `memcmp` (issue 11). Keyless on purpose: the index
+    /// is built once from the model's own terms and only read, so crafted
+    /// lines cannot fill a bucket; at worst they look up a key that
+    /// collides with a few model terms, compared in full.
     #[serde(skip)]
-    index: HashMap<String, u32, rustc_hash::FxBuildHasher>,
+    index: HashTable<u32>,
 }
 
 impl Vocabulary {
@@ -40,14 +42,22 @@ impl Vocabulary {
     /// given to terms outside it.
     pub fn new(terms: Vec<String>, idf: Vec<f32>, unseen_idf: f32) -> Self {
         assert_eq!(terms.len(), idf.len(), "one idf per term");
-        let mut v = Self { terms, idf, unseen_idf, index: HashMap::default() };
+        let mut v = Self { terms, idf, unseen_idf, index: HashTable::new() };
         v.rebuild_index();
         v
     }
 
     /// Rebuilds the term → index map (it is not serialised).
     pub fn rebuild_index(&mut self) {
-        self.index = self.terms.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
+        let terms = &self.terms;
+        self.index = HashTable::with_capacity(terms.len());
+        for (i, t) in (0u32..).zip(terms) {
+            // A term twice (which `check` refuses) keeps its first index.
+            if self.get(t).is_none() {
+                let index = &mut self.index;
+                index.insert_unique(hash_bytes(t.as_bytes()), i, |&j| hash_bytes(terms[j as usize].as_bytes()));
+            }
+        }
     }
 
     /// Number of terms.
@@ -62,7 +72,8 @@ impl Vocabulary {
 
     /// The index of `term`, if known.
     pub fn get(&self, term: &str) -> Option<u32> {
-        self.index.get(term).copied()
+        let term = term.as_bytes();
+        self.index.find(hash_bytes(term), |&i| same_bytes(self.terms[i as usize].as_bytes(), term)).copied()
     }
 
     /// The term at `index`.
@@ -316,6 +327,29 @@ pub fn sort_terms(terms: &mut [Cow<'_, str>]) {
     terms.sort_unstable_by(|a, b| a.as_bytes().iter().cmp(b.as_bytes().iter()));
 }
 
+/// Whether two byte strings are equal, compared eight bytes at a time. In
+/// the component, `==` on slices and strings calls wasi-libc's `memcmp`, a
+/// loop over single bytes (issue 11: it was 4% of the monitor's scoring
+/// thread on templated lines, 3% on new ones).
+pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().expect("chunks of 8"));
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    // The tail byte by byte: `==` would call `memcmp` again.
+    a.len() == b.len() && a8.remainder().iter().zip(b8.remainder()).all(|(x, y)| x == y) && a8.zip(b8).all(|(x, y)| word(x) == word(y))
+}
+
+/// A hash of bytes that only picks a slot in a table whose keys are
+/// compared in full ([`same_bytes`]): FxHash's, which in wasm32 multiplies
+/// 32-bit halves, where xxh3's 128-bit products are calls to `__multi3`
+/// (issue 11: 2% of the monitor's time on templated lines). Not persisted,
+/// unlike kind ids ([`crate::kinds::kind_id`]).
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(bytes);
+    h.finish()
+}
+
 /// Turns a record's terms into features. `terms` is reordered.
 ///
 /// A context term the vocabulary does not know is left out rather than
@@ -328,7 +362,7 @@ pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features
     let mut i = 0;
     while i < terms.len() {
         let mut j = i + 1;
-        while j < terms.len() && terms[j] == terms[i] {
+        while j < terms.len() && same_bytes(terms[j].as_bytes(), terms[i].as_bytes()) {
             j += 1;
         }
         // libm, not std: the same bits natively and in wasm.
@@ -365,6 +399,22 @@ pub fn features_of<'a>(tokenizer: &Tokenizer, vocab: &Vocabulary, record: &'a Lo
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bytes_compare_like_slices() {
+        let keys: Vec<Vec<u8>> = (0..40).map(|n| (0..n).map(|i| (i * 7 % 5) as u8).collect()).collect();
+        for a in &keys {
+            for b in &keys {
+                assert_eq!(same_bytes(a, b), a == b);
+                // A difference in any byte, in the words or in the tail.
+                for at in 0..b.len() {
+                    let mut c = b.clone();
+                    c[at] ^= 0x80;
+                    assert_eq!(same_bytes(a, &c), *a == c, "{a:?} {c:?}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn terms_sort_in_str_order() {
