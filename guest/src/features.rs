@@ -358,7 +358,8 @@ pub fn hash_bytes(bytes: &[u8]) -> u64 {
 /// novelty is in its words.
 pub fn featurize<'a>(vocab: &Vocabulary, terms: &mut [Cow<'a, str>]) -> Features<'a> {
     sort_terms(terms);
-    let mut features = Features::default();
+    // At most one known entry per term: one allocation, not one per doubling.
+    let mut features = Features { known: Vec::with_capacity(terms.len()), unseen: Vec::new() };
     let mut i = 0;
     while i < terms.len() {
         let mut j = i + 1;

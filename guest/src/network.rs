@@ -206,7 +206,8 @@ impl Autoencoder {
 
     /// The first layer applied to a sparse input: `act(Σ x_i · w_in[i] + b_in)`.
     pub fn input_layer(&self, x: &[(u32, f32)]) -> Vec<f32> {
-        let mut h = affine(biases(&self.b_in), x, weights(&self.w_in));
+        let mut h = biases(&self.b_in).to_vec();
+        affine(&mut h, x, weights(&self.w_in));
         self.act_in.apply(&mut h);
         h
     }
@@ -214,10 +215,17 @@ impl Autoencoder {
     /// The code of the last hidden layer for a sparse input.
     pub fn encode(&self, x: &[(u32, f32)]) -> Vec<f32> {
         let mut h = self.input_layer(x);
+        // Two vectors and one code reused from layer to layer: in the
+        // component, allocating and freeing were a tenth of scoring a new
+        // line (issue 11).
+        let (mut next, mut code) = (Vec::new(), Vec::new());
         for layer in &self.hidden {
-            let mut z = affine(biases(&layer.b), &nonzero(&h), weights(&layer.w));
-            layer.act.apply(&mut z);
-            h = z;
+            nonzero(&h, &mut code);
+            next.clear();
+            next.extend_from_slice(biases(&layer.b));
+            affine(&mut next, &code, weights(&layer.w));
+            layer.act.apply(&mut next);
+            std::mem::swap(&mut h, &mut next);
         }
         h
     }
@@ -234,37 +242,45 @@ impl Autoencoder {
         y
     }
 
-    /// `‖y‖²` for the last hidden code `h`, given its non-zero entries
-    /// `code` ([`nonzero`]) too, in `O(H²)`, f64.
-    pub fn output_norm_sq(&self, h: &[f64], code: &[(u32, f64)]) -> f64 {
+    /// `‖y‖²` for the last hidden code `h`, given as its non-zero entries
+    /// `code` ([`nonzero`]), in `O(H²)`, f64.
+    pub fn output_norm_sq(&self, code: &[(u32, f64)]) -> f64 {
         let gram = self.gram.as_ref().expect("Autoencoder::prepare must run before scoring");
-        let n = h.len();
         // `hᵀGh = Σ_j h_j (Gh)_j`, each `(Gh)_j = Σ_k G_jk h_k` summed over k
         // in ascending order. `prepare` mirrors G to the bit, so row k of G
         // is its column k, and `Gh` is `affine` over G's rows (issue 11:
         // this was a third of scoring a new line). Every sum keeps its
-        // order, so the result is the same to the bit.
-        let gh = affine(&vec![0.0; n], code, &gram.g);
-        let mut quad = 0.0;
-        for (hj, ghj) in h.iter().zip(&gh) {
-            quad += hj * ghj;
+        // order, and skips zero units as `nonzero` explains; `quad` starts
+        // at +0, so even a zero `linear`'s sign cannot show in
+        // `quad + 2·linear`. So the result is the same to the bit.
+        let mut gh = vec![0.0; gram.c.len()];
+        affine(&mut gh, code, &gram.g);
+        let (mut quad, mut linear) = (0.0, 0.0);
+        for &(j, hj) in code {
+            quad += hj * gh[j as usize];
+            linear += gram.c[j as usize] * hj;
         }
-        let linear: f64 = gram.c.iter().zip(h).map(|(c, h)| c * h).sum();
         quad + 2.0 * linear + gram.bb
     }
 
     /// Reconstructs a sparse input and reports its error, without
     /// materialising the dense output.
     pub fn reconstruct(&self, x: &[(u32, f32)]) -> Reconstruction {
-        let h: Vec<f64> = self.encode(x).iter().map(|&v| f64::from(v)).collect();
-        let code = nonzero(&h);
+        // The code's non-zero entries in f64, straight from the f32 code
+        // (`v != 0` is the same test in both).
+        let code: Vec<(u32, f64)> = (0u32..).zip(self.encode(x)).filter(|&(_, v)| v != 0.0).map(|(k, v)| (k, f64::from(v))).collect();
+        let n = self.w_out.ncols();
+        let mut term_errors = Vec::with_capacity(x.len());
+        let mut on_support = 0.0;
+        let mut add = |xi: f32, yi: f64| {
+            on_support += yi * yi;
+            term_errors.push((f64::from(xi) - yi) * (f64::from(xi) - yi));
+        };
         // The outputs on the input's terms, four side by side so that the
         // CPU overlaps their chains of additions; each is the sum
         // `output_at` takes, in the same order.
-        let mut ys = Vec::with_capacity(x.len());
         let (blocks, rest) = x.as_chunks::<4>();
         for block in blocks {
-            let n = h.len();
             let rows = block.map(|(i, _)| &weights(&self.w_out)[i as usize * n..(i as usize + 1) * n]);
             let mut y = block.map(|(i, _)| f64::from(self.b_out[i as usize]));
             for &(k, hk) in &code {
@@ -274,19 +290,14 @@ impl Autoencoder {
                 y[2] += f64::from(rows[2][k]) * hk;
                 y[3] += f64::from(rows[3][k]) * hk;
             }
-            ys.extend(y);
+            for (&(_, xi), yi) in block.iter().zip(y) {
+                add(xi, yi);
+            }
         }
-        ys.extend(rest.iter().map(|&(i, _)| self.output_at(i, &code)));
-        let mut on_support = 0.0;
-        let term_errors = x
-            .iter()
-            .zip(ys)
-            .map(|(&(_, xi), yi)| {
-                on_support += yi * yi;
-                (f64::from(xi) - yi) * (f64::from(xi) - yi)
-            })
-            .collect();
-        let absent_error = (self.output_norm_sq(&h, &code) - on_support).max(0.0);
+        for &(i, xi) in rest {
+            add(xi, self.output_at(i, &code));
+        }
+        let absent_error = (self.output_norm_sq(&code) - on_support).max(0.0);
         Reconstruction { term_errors, absent_error }
     }
 
@@ -319,21 +330,21 @@ fn biases(b: &Array1<f32>) -> &[f32] {
 /// that starts at a bias of −0 may end as +0 instead, a sign no score sees
 /// (every output is squared or added to a non-zero). So sums over these
 /// entries alone give the same scores, to the bit (issue 11: new lines).
-pub fn nonzero<T: Copy + PartialEq + Default>(h: &[T]) -> Vec<(u32, T)> {
-    // Not `filter().collect()`: that grows the vector push by push.
-    let mut code = Vec::with_capacity(h.len());
+/// `code` is cleared and filled, so that layers reuse one vector.
+pub fn nonzero<T: Copy + PartialEq + Default>(h: &[T], code: &mut Vec<(u32, T)>) {
+    code.clear();
+    code.reserve(h.len());
     for (k, &v) in (0u32..).zip(h) {
         if v != T::default() {
             code.push((k, v));
         }
     }
-    code
 }
 
-/// `b + Σ a_i · w[i]` over sparse inputs `(i, a_i)`, `w` row-major with
-/// `b.len()` columns: each output is its bias plus the inputs' products
-/// added in input order, as `z += a_i · w[i]` row by row gives them, to the
-/// bit.
+/// `z += Σ a_i · w[i]` over sparse inputs `(i, a_i)`, `w` row-major with
+/// `z.len()` columns, `z` holding the biases: each output is its bias plus
+/// the inputs' products added in input order, as `z += a_i · w[i]` row by
+/// row gives them, to the bit.
 ///
 /// In the component every loop turn checks for interruption (wasmtime's
 /// epoch, which the call time limit needs), and around that check Cranelift
@@ -341,13 +352,12 @@ pub fn nonzero<T: Copy + PartialEq + Default>(h: &[T]) -> Vec<(u32, T)> {
 /// by side (SIMD) across all the inputs, four inputs a loop turn, instead of
 /// a turn per output row per input (issue 11: 10,000 new lines, 0.72 → 0.65
 /// G instructions).
-fn affine<T>(b: &[T], inputs: &[(u32, T)], w: &[T]) -> Vec<T>
+fn affine<T>(z: &mut [T], inputs: &[(u32, T)], w: &[T])
 where
     T: Copy + Add<Output = T> + Mul<Output = T>,
 {
     const B: usize = 16;
-    let n = b.len();
-    let mut z = b.to_vec();
+    let n = z.len();
     let (quads, rest) = inputs.as_chunks::<4>();
     let mut j = 0;
     while j + B <= n {
@@ -373,7 +383,6 @@ where
             }
         }
     }
-    z
 }
 
 #[cfg(test)]
@@ -439,8 +448,9 @@ mod tests {
         let gram = net.gram.as_ref().unwrap();
         let linear: f64 = gram.c.iter().zip(&h).map(|(c, h)| c * h).sum();
         let plain = quad + 2.0 * linear + gram.bb;
-        assert_eq!(net.output_norm_sq(&h, &nonzero(&h)).to_bits(), plain.to_bits());
-        let code = nonzero(&h);
+        let mut code = Vec::new();
+        nonzero(&h, &mut code);
+        assert_eq!(net.output_norm_sq(&code).to_bits(), plain.to_bits());
         for i in 0..v as u32 {
             let row = net.w_out.row(i as usize);
             let mut y = f64::from(net.b_out[i as usize]);
