@@ -266,9 +266,16 @@ impl Autoencoder {
     /// Reconstructs a sparse input and reports its error, without
     /// materialising the dense output.
     pub fn reconstruct(&self, x: &[(u32, f32)]) -> Reconstruction {
-        // The code's non-zero entries in f64, straight from the f32 code
-        // (`v != 0` is the same test in both).
-        let code: Vec<(u32, f64)> = (0u32..).zip(self.encode(x)).filter(|&(_, v)| v != 0.0).map(|(k, v)| (k, f64::from(v))).collect();
+        // The code's non-zero entries ([`nonzero`]) in f64, straight from
+        // the f32 code (`v != 0` is the same test in both); not `filter()`
+        // and `collect()`, which grow the vector push by push.
+        let h = self.encode(x);
+        let mut code = Vec::with_capacity(h.len());
+        for (k, v) in (0u32..).zip(h) {
+            if v != 0.0 {
+                code.push((k, f64::from(v)));
+            }
+        }
         let n = self.w_out.ncols();
         let mut term_errors = Vec::with_capacity(x.len());
         let mut on_support = 0.0;
