@@ -109,16 +109,27 @@ fn held(word: &str) -> u8 {
     word.bytes().fold(0, |held, b| held | BYTE_CLASS[b as usize])
 }
 
-/// Where the word starting at `i` ends, and what it holds ([`held`]).
+/// The next word at or after `i`: where it starts (after the separators
+/// there), where it ends, and what it holds ([`held`]). It starts where it
+/// ends at a `"` (which the caller reads as a quoted value) and at the end
+/// of `bytes`.
 ///
 /// A function of its own, not inlined, and four bytes a loop turn while none
 /// of them ends the word: in the component each loop turn checks for
 /// interruption (wasmtime's epoch, which the call time limit needs), and in
 /// a function as large as [`Tokenizer::tokenize`] Cranelift keeps the loop's
 /// state in memory around that check: a turn per byte there cost about 33
-/// instructions a byte, this about 11 (issue 11).
+/// instructions a byte, this about 11. The separators before the word are
+/// skipped here too, for the same reason (issue 11).
 #[inline(never)]
-fn scan_word(bytes: &[u8], mut i: usize) -> (usize, u8) {
+fn next_word(bytes: &[u8], mut i: usize) -> (usize, usize, u8) {
+    while i < bytes.len() && is_separator(bytes[i]) {
+        i += 1;
+    }
+    let start = i;
+    if bytes.get(i) == Some(&b'"') {
+        return (start, start, 0);
+    }
     let mut held = 0;
     while let Some(four) = bytes.get(i..i + 4) {
         let (mut ends, mut these) = (false, 0);
@@ -136,7 +147,7 @@ fn scan_word(bytes: &[u8], mut i: usize) -> (usize, u8) {
         held |= BYTE_CLASS[bytes[i] as usize];
         i += 1;
     }
-    (i, held)
+    (start, i, held)
 }
 
 impl Tokenizer {
@@ -145,33 +156,30 @@ impl Tokenizer {
         let bytes = text.as_bytes();
         let mut i = 0;
         let limit = out.len() + MAX_TOKENS;
-        while i < bytes.len() && out.len() < limit {
-            let b = bytes[i];
-            if is_separator(b) {
-                i += 1;
-                continue;
+        while out.len() < limit {
+            let (start, end, held) = next_word(bytes, i);
+            if start == bytes.len() {
+                break;
             }
-            if b == b'"' {
-                // A quoted string is one value: mask it whole when it closes.
-                if let Some(end) = bytes[i + 1..].iter().position(|&c| c == b'"') {
+            if start == end {
+                // At a `"`: a quoted string is one value, masked whole when it closes.
+                if let Some(len) = bytes[start + 1..].iter().position(|&c| c == b'"') {
                     if self.mask {
                         out.push(Cow::Borrowed("<str>"));
                     } else {
                         let mut inner = Vec::new();
-                        self.tokenize(&text[i + 1..i + 1 + end], &mut inner);
+                        self.tokenize(&text[start + 1..start + 1 + len], &mut inner);
                         out.extend(inner);
                     }
-                    i += end + 2;
+                    i = start + len + 2;
                 } else {
-                    i += 1;
+                    i = start + 1;
                 }
                 continue;
             }
-            let start = i;
-            let held;
-            (i, held) = scan_word(bytes, i);
-            // Separators are ASCII, so `start..i` lies on char boundaries.
-            self.push_word(&text[start..i], held, out, limit);
+            i = end;
+            // Separators are ASCII, so `start..end` lies on char boundaries.
+            self.push_word(&text[start..end], held, out, limit);
         }
         out.truncate(limit);
     }
@@ -179,21 +187,22 @@ impl Tokenizer {
     /// Pushes the term(s) of one word, split at its dot leaders
     /// ([`split_dot_leader`]).
     /// `held`: what the word holds ([`held`]).
-    fn push_word<'a>(&self, mut word: &'a str, held: u8, out: &mut Vec<Cow<'a, str>>, limit: usize) {
-        if held & DOT == 0 {
-            self.push_part(word, held, out);
-            return;
-        }
-        // A loop, not recursion, that stops at the limit: a giant word of
-        // many leaders costs neither stack nor time.
-        while let Some((name, rest)) = split_dot_leader(word) {
-            if out.len() >= limit {
-                return;
+    fn push_word<'a>(&self, mut word: &'a str, mut held: u8, out: &mut Vec<Cow<'a, str>>, limit: usize) {
+        if held & DOT != 0 {
+            // A loop, not recursion, that stops at the limit: a giant word
+            // of many leaders costs neither stack nor time.
+            while let Some((name, rest)) = split_dot_leader(word) {
+                if out.len() >= limit {
+                    return;
+                }
+                self.push_part(name, self::held(name), out);
+                word = rest;
+                held = self::held(word);
             }
-            self.push_part(name, self::held(name), out);
-            word = rest;
         }
-        self.push_part(word, self::held(word), out);
+        // Most words with dots have no leader (`10.0.0.1`, `cron.hourly`):
+        // what they hold is known from the scan already.
+        self.push_part(word, held, out);
     }
 
     /// Pushes the term(s) of a word without dot leaders. A word that is not
@@ -522,17 +531,31 @@ fn is_bare_hex_id(word: &str) -> bool {
 /// punctuation, and `../x` stays a path.
 fn split_dot_leader(word: &str) -> Option<(&str, &str)> {
     let b = word.as_bytes();
-    // Dot by dot, not `windows(2)`: this runs for every word (issue 11).
-    let mut at = 0;
-    let at = loop {
-        let dot = at + b[at..].iter().position(|&c| c == b'.')?;
-        if b.get(dot + 1) == Some(&b'.') {
-            break dot;
-        }
-        at = dot + 1;
-    };
+    let at = first_dot_pair(b)?;
     let end = at + b[at..].iter().take_while(|&&c| c == b'.').count();
     (at > 0 && end < b.len() && b[end] != b'/').then(|| (&word[..at], &word[end..]))
+}
+
+/// Where the first two dots in a row start: eight bytes a step, because
+/// this runs for every word with a dot, and in the component a loop turn
+/// per byte costs an interruption check (issue 11).
+fn first_dot_pair(b: &[u8]) -> Option<usize> {
+    const DOTS: u64 = u64::from_ne_bytes([b'.'; 8]);
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let mut at = 0;
+    while let Some(eight) = b.get(at..at + 8) {
+        let x = u64::from_le_bytes(eight.try_into().expect("eight bytes")) ^ DOTS;
+        // The top bit of each byte that is a dot (each byte's own sum: no
+        // carry crosses into the next), then of each dot followed by one.
+        let dots = !(((x & LOW7) + LOW7) | x | LOW7);
+        let pairs = dots & (dots >> 8);
+        if pairs != 0 {
+            return Some(at + pairs.trailing_zeros() as usize / 8);
+        }
+        // A step of seven: a pair across two steps is found in the second.
+        at += 7;
+    }
+    (at..b.len().saturating_sub(1)).find(|&i| b[i] == b'.' && b[i + 1] == b'.')
 }
 
 #[cfg(test)]
@@ -543,6 +566,20 @@ mod tests {
         let mut out = Vec::new();
         Tokenizer::default().tokenize(text, &mut out);
         out.into_iter().map(Cow::into_owned).collect()
+    }
+
+    #[test]
+    fn dot_pairs_are_found_like_windows_find_them() {
+        for n in 0..40 {
+            for pattern in 0..64u32 {
+                // Dots among letters and non-ASCII bytes (0xae is '.' | 0x80),
+                // in every arrangement of six bytes, repeated.
+                let other = |i: usize| [b'a' + (i % 26) as u8, 0xae, b'/', 0xff][i % 4];
+                let word: Vec<u8> = (0..n).map(|i| if (pattern >> (i % 6)) & 1 == 1 || i % 11 == 3 { b'.' } else { other(i) }).collect();
+                let expected = word.windows(2).position(|w| w == b"..");
+                assert_eq!(first_dot_pair(&word), expected, "{}", String::from_utf8_lossy(&word));
+            }
+        }
     }
 
     #[test]
