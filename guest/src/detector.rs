@@ -202,12 +202,12 @@ impl Detector {
         let mut cache = self.cache.borrow_mut();
         let remembered = |c: &Cached| {
             let explain = self.explain_all || c.score >= self.threshold;
-            (Verdict::new(c.score, self.threshold, if explain { c.terms.to_vec() } else { Vec::new() }), c.kind, false)
+            (Verdict::new(c.score, self.threshold, if explain { c.terms.to_vec() } else { Vec::new() }), c.kind, c.usual, false)
         };
         // A normal line seen a moment ago word for word is not even
         // tokenized (an anomaly is: the memory of reported kinds needs its
         // terms).
-        let (mut verdict, kind, sorted) = match cache.lookup_text(record.priority, record.source, record.message) {
+        let (mut verdict, kind, usual, sorted) = match cache.lookup_text(record.priority, record.source, record.message) {
             Some(c) if c.score < self.threshold => remembered(c),
             _ => {
                 // Room for a typical line's terms: one allocation, not four.
@@ -225,10 +225,11 @@ impl Detector {
                     None => {
                         sort_terms(&mut terms);
                         let kind = kind_id(&terms);
+                        let usual = self.model.rates.usual(kind);
                         // A normal line's explanation is not even built unless asked for.
                         let verdict = self.verdict(record.priority, &mut terms, self.explain_all);
-                        cache.store(Cached { score: verdict.score, terms: verdict.terms.as_slice().into(), kind });
-                        (verdict, kind, true)
+                        cache.store(Cached { score: verdict.score, terms: verdict.terms.as_slice().into(), kind, usual });
+                        (verdict, kind, usual, true)
                     }
                 }
             }
@@ -241,7 +242,6 @@ impl Detector {
         };
         // Bursts are counted over the records' own time.
         if let Some(ts) = record.timestamp_us {
-            let usual = self.model.rates.usual(kind);
             if let Some(count) = self.bursts.borrow_mut().observe(kind, ts, usual) {
                 verdict.burst = Some(Burst { template: template(), count, window_secs: WINDOW_SECS, usual });
             }
