@@ -283,38 +283,65 @@ pub fn severity(priority: Option<u8>, terms: &[Cow<'_, str>]) -> Option<Severity
     terms.iter().filter_map(|t| word_severity(t)).min_by_key(|s| (s.level, s.keyword))
 }
 
-/// For each ASCII byte, the set of ASCII bytes that follow it at the start
-/// of a [`SEVERITY_WORDS`] entry, as bits.
-const SEVERITY_PREFIXES: [u128; 128] = {
-    let mut set = [0u128; 128];
+/// A quick test that spares most terms the search of [`SEVERITY_WORDS`]
+/// (issue 11: it ran for every term of every new line): the first three
+/// bytes of every entry, and its length with its first byte, as bits
+/// (bytes folded to their low five bits, so that both tables are small).
+/// A term that fails it is no entry; one that passes may be one.
+const SEVERITY_HEADS: [u64; 512] = {
+    let mut set = [0u64; 512];
+    let mut i = 0;
+    while i < SEVERITY_WORDS.len() {
+        let h = head(SEVERITY_WORDS[i].0.as_bytes());
+        set[h / 64] |= 1 << (h % 64);
+        i += 1;
+    }
+    set
+};
+/// See [`SEVERITY_HEADS`]: by first byte, the lengths of the entries, as
+/// bits (31 for any length from 31 up).
+const SEVERITY_LENGTHS: [u32; 32] = {
+    let mut set = [0u32; 32];
     let mut i = 0;
     while i < SEVERITY_WORDS.len() {
         let w = SEVERITY_WORDS[i].0.as_bytes();
-        if w[0] < 128 && w[1] < 128 {
-            set[w[0] as usize] |= 1 << w[1];
-        }
+        set[(w[0] & 31) as usize] |= 1 << length_bit(w);
         i += 1;
     }
     set
 };
 
+/// The first three bytes of a word (zero for missing ones), five bits each.
+const fn head(b: &[u8]) -> usize {
+    let mut h = 0;
+    let mut i = 0;
+    while i < 3 {
+        h = h << 5 | if i < b.len() { (b[i] & 31) as usize } else { 0 };
+        i += 1;
+    }
+    h
+}
+
+const fn length_bit(b: &[u8]) -> u32 {
+    if b.len() < 31 { b.len() as u32 } else { 31 }
+}
+
+/// Whether `b` may be one of [`SEVERITY_WORDS`] ([`SEVERITY_HEADS`]).
+fn may_be_severity_word(b: &[u8]) -> bool {
+    let h = head(b);
+    !b.is_empty() && SEVERITY_HEADS[h / 64] & (1 << (h % 64)) != 0 && SEVERITY_LENGTHS[usize::from(b[0] & 31)] & (1 << length_bit(b)) != 0
+}
+
 /// The severity one term says, if it is one of [`SEVERITY_WORDS`] or holds
 /// one of [`SEVERITY_PARTS`].
 fn word_severity(term: &str) -> Option<Severity> {
-    // Most terms are ASCII words that begin like no severity word: a bit
-    // test spares them the binary search (issue 11: it ran for every term
-    // of every new line).
-    if let [a @ 0..=127, b @ 0..=127, ..] = *term.as_bytes()
-        && SEVERITY_PREFIXES[usize::from(a)] & (1 << b) == 0
-        && term.is_ascii()
-    {
-        return None;
-    }
+    let b = term.as_bytes();
     // Compared byte by byte in place, not by `str`'s order (see `sort_terms`).
-    let found = match SEVERITY_WORDS.binary_search_by(|(w, _)| w.as_bytes().iter().cmp(term.as_bytes())) {
-        Ok(i) => Some(SEVERITY_WORDS[i]),
-        Err(_) if !term.is_ascii() => SEVERITY_PARTS.iter().find(|(part, _)| term.contains(part)).copied(),
-        Err(_) => None,
+    let word = may_be_severity_word(b).then(|| SEVERITY_WORDS.binary_search_by(|(w, _)| w.as_bytes().iter().cmp(b.iter())).ok()).flatten();
+    let found = match word {
+        Some(i) => Some(SEVERITY_WORDS[i]),
+        None if !term.is_ascii() => SEVERITY_PARTS.iter().find(|(part, _)| term.contains(part)).copied(),
+        None => None,
     };
     found.map(|(word, level)| Severity { level, keyword: Some(word) })
 }
@@ -415,6 +442,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn every_severity_word_passes_the_quick_test() {
+        for (word, level) in SEVERITY_WORDS {
+            assert_eq!(word_severity(word), Some(Severity { level, keyword: Some(word) }), "{word}");
+            // Neighbours are not severity words, whatever the quick test says.
+            let mut shorter = word.chars();
+            shorter.next_back();
+            for other in [format!("{word}x"), shorter.as_str().to_string(), format!("x{word}")] {
+                assert!(word_severity(&other).is_none_or(|s| s.keyword != Some(word)), "{other}");
+            }
+        }
+        assert_eq!(word_severity("接続に失敗しました").map(|s| s.level), Some(3));
+        assert_eq!(word_severity(""), None);
     }
 
     #[test]
