@@ -400,7 +400,7 @@ fn classify_value(word: &str, held: u8) -> Option<&'static str> {
     if is_hex(word) {
         return Some("<hex>");
     }
-    if is_bare_hex_id(word) || is_number(word) {
+    if is_bare_hex_id(word, held) || is_number(word) {
         return Some("<num>");
     }
     None
@@ -534,8 +534,10 @@ fn is_hex(word: &str) -> bool {
 /// `deadbeef42`). It masks as `<num>` like an all-digit id, because such ids
 /// (queue ids, hashes) are all digits now and then, and the same field must
 /// not make two templates.
-fn is_bare_hex_id(word: &str) -> bool {
-    word.len() >= 6 && word.bytes().all(|c| c.is_ascii_hexdigit()) && word.bytes().any(|c| c.is_ascii_digit())
+/// `held`: what the word holds ([`held`]), which says whether it has a
+/// digit without a pass of its own.
+fn is_bare_hex_id(word: &str, held: u8) -> bool {
+    word.len() >= 6 && held & DIGIT != 0 && word.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
 /// Splits a word at its first dot leader, if it has one: a run of at least
