@@ -241,10 +241,10 @@ impl Detector {
             template_text(&ordered)
         };
         // Bursts are counted over the records' own time.
-        if let Some(ts) = record.timestamp_us {
-            if let Some(count) = self.bursts.borrow_mut().observe(kind, ts, usual) {
-                verdict.burst = Some(Burst { template: template(), count, window_secs: WINDOW_SECS, usual });
-            }
+        if let Some(ts) = record.timestamp_us
+            && let Some(count) = self.bursts.borrow_mut().observe(kind, ts, usual)
+        {
+            verdict.burst = Some(Burst { template: template(), count, window_secs: WINDOW_SECS, usual });
         }
         if verdict.anomalous {
             // A remembered verdict spared the sort; the memory of reported
