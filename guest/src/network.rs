@@ -22,6 +22,7 @@
 
 use ndarray::{Array1, Array2, Zip};
 use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
 use std::ops::{Add, Mul};
 
 /// A hidden layer's non-linearity.
@@ -206,28 +207,38 @@ impl Autoencoder {
 
     /// The first layer applied to a sparse input: `act(Σ x_i · w_in[i] + b_in)`.
     pub fn input_layer(&self, x: &[(u32, f32)]) -> Vec<f32> {
-        let mut h = biases(&self.b_in).to_vec();
-        affine(&mut h, x, weights(&self.w_in));
-        self.act_in.apply(&mut h);
+        let mut h = Vec::new();
+        self.input_layer_into(x, &mut h);
         h
+    }
+
+    /// [`Autoencoder::input_layer`] into `h`.
+    fn input_layer_into(&self, x: &[(u32, f32)], h: &mut Vec<f32>) {
+        h.clear();
+        h.extend_from_slice(biases(&self.b_in));
+        affine(h, x, weights(&self.w_in));
+        self.act_in.apply(h);
     }
 
     /// The code of the last hidden layer for a sparse input.
     pub fn encode(&self, x: &[(u32, f32)]) -> Vec<f32> {
-        let mut h = self.input_layer(x);
-        // Two vectors and one code reused from layer to layer: in the
-        // component, allocating and freeing were a tenth of scoring a new
-        // line (issue 11).
-        let (mut next, mut code) = (Vec::new(), Vec::new());
+        let mut scratch = Scratch::default();
+        self.encode_into(x, &mut scratch);
+        scratch.h
+    }
+
+    /// [`Autoencoder::encode`] into `s.h`, with `s`'s vectors reused from
+    /// layer to layer.
+    fn encode_into(&self, x: &[(u32, f32)], s: &mut Scratch) {
+        self.input_layer_into(x, &mut s.h);
         for layer in &self.hidden {
-            nonzero(&h, &mut code);
-            next.clear();
-            next.extend_from_slice(biases(&layer.b));
-            affine(&mut next, &code, weights(&layer.w));
-            layer.act.apply(&mut next);
-            std::mem::swap(&mut h, &mut next);
+            nonzero(&s.h, &mut s.units);
+            s.next.clear();
+            s.next.extend_from_slice(biases(&layer.b));
+            affine(&mut s.next, &s.units, weights(&layer.w));
+            layer.act.apply(&mut s.next);
+            std::mem::swap(&mut s.h, &mut s.next);
         }
-        h
     }
 
     /// The output `y_i` for one term given the non-zero entries of the last
@@ -243,8 +254,8 @@ impl Autoencoder {
     }
 
     /// `‖y‖²` for the last hidden code `h`, given as its non-zero entries
-    /// `code` ([`nonzero`]), in `O(H²)`, f64.
-    pub fn output_norm_sq(&self, code: &[(u32, f64)]) -> f64 {
+    /// `code` ([`nonzero`]), in `O(H²)`, f64; `gh` is room for `Gh`.
+    pub fn output_norm_sq(&self, code: &[(u32, f64)], gh: &mut Vec<f64>) -> f64 {
         let gram = self.gram.as_ref().expect("Autoencoder::prepare must run before scoring");
         // `hᵀGh = Σ_j h_j (Gh)_j`, each `(Gh)_j = Σ_k G_jk h_k` summed over k
         // in ascending order. `prepare` mirrors G to the bit, so row k of G
@@ -253,8 +264,9 @@ impl Autoencoder {
         // order, and skips zero units as `nonzero` explains; `quad` starts
         // at +0, so even a zero `linear`'s sign cannot show in
         // `quad + 2·linear`. So the result is the same to the bit.
-        let mut gh = vec![0.0; gram.c.len()];
-        affine(&mut gh, code, &gram.g);
+        gh.clear();
+        gh.resize(gram.c.len(), 0.0);
+        affine(gh, code, &gram.g);
         let (mut quad, mut linear) = (0.0, 0.0);
         for &(j, hj) in code {
             quad += hj * gh[j as usize];
@@ -266,10 +278,16 @@ impl Autoencoder {
     /// Reconstructs a sparse input and reports its error, without
     /// materialising the dense output.
     pub fn reconstruct(&self, x: &[(u32, f32)]) -> Reconstruction {
+        SCRATCH.with_borrow_mut(|s| self.reconstruct_with(x, s))
+    }
+
+    /// [`Autoencoder::reconstruct`] with the vectors of `s`.
+    fn reconstruct_with(&self, x: &[(u32, f32)], s: &mut Scratch) -> Reconstruction {
+        self.encode_into(x, s);
         // The code's non-zero entries ([`nonzero`]) in f64, straight from
         // the f32 code (`v != 0` is the same test in both).
-        let mut code = Vec::new();
-        nonzero(&self.encode(x), &mut code);
+        nonzero(&s.h, &mut s.code);
+        let code = &s.code;
         let n = self.w_out.ncols();
         let mut term_errors = Vec::with_capacity(x.len());
         let mut on_support = 0.0;
@@ -303,9 +321,9 @@ impl Autoencoder {
             }
         }
         for &(i, xi) in rest {
-            add(xi, self.output_at(i, &code));
+            add(xi, self.output_at(i, code));
         }
-        let absent_error = (self.output_norm_sq(&code) - on_support).max(0.0);
+        let absent_error = (self.output_norm_sq(code, &mut s.gh) - on_support).max(0.0);
         Reconstruction { term_errors, absent_error }
     }
 
@@ -316,6 +334,27 @@ impl Autoencoder {
         Zip::from(&mut y).and(&self.b_out).for_each(|y, b| *y += b);
         y
     }
+}
+
+/// Vectors the forward pass reuses from one line to the next: allocating
+/// and freeing five of them a line was a twentieth of scoring a new line in
+/// the component (issue 11).
+#[derive(Debug, Default)]
+struct Scratch {
+    /// The current layer's units, and the next layer's.
+    h: Vec<f32>,
+    next: Vec<f32>,
+    /// The current layer's non-zero units ([`nonzero`]).
+    units: Vec<(u32, f32)>,
+    /// The last code's non-zero units, in f64, and `Gh`
+    /// ([`Autoencoder::output_norm_sq`]).
+    code: Vec<(u32, f64)>,
+    gh: Vec<f64>,
+}
+
+thread_local! {
+    /// One per thread: the trainer scores lines on several threads at once.
+    static SCRATCH: RefCell<Scratch> = RefCell::default();
 }
 
 /// A weight matrix as one row-major slice ([`Autoencoder::prepare`] makes
@@ -477,7 +516,7 @@ mod tests {
         let plain = quad + 2.0 * linear + gram.bb;
         let mut code = Vec::new();
         nonzero(&h, &mut code);
-        assert_eq!(net.output_norm_sq(&code).to_bits(), plain.to_bits());
+        assert_eq!(net.output_norm_sq(&code, &mut Vec::new()).to_bits(), plain.to_bits());
         for i in 0..v as u32 {
             let row = net.w_out.row(i as usize);
             let mut y = f64::from(net.b_out[i as usize]);
