@@ -49,6 +49,18 @@ pub struct Cached {
     pub usual: u32,
 }
 
+impl Cached {
+    /// An explanation to remember: a normal line's, which has no terms
+    /// unless asked for, shares one empty list instead of allocating its
+    /// own (issue 11: new lines).
+    pub fn share(terms: &[Term]) -> Arc<[Term]> {
+        thread_local! {
+            static NONE: Arc<[Term]> = Arc::new([]);
+        }
+        if terms.is_empty() { NONE.with(Arc::clone) } else { terms.into() }
+    }
+}
+
 /// Remembered verdicts by the hash of their key, with the key.
 type Entries = HashMap<u64, (Box<[u8]>, Cached), BuildNoHashHasher<u64>>;
 

@@ -228,7 +228,7 @@ impl Detector {
                         let usual = self.model.rates.usual(kind);
                         // A normal line's explanation is not even built unless asked for.
                         let verdict = self.verdict(record.priority, &mut terms, self.explain_all);
-                        cache.store(Cached { score: verdict.score, terms: verdict.terms.as_slice().into(), kind, usual });
+                        cache.store(Cached { score: verdict.score, terms: Cached::share(&verdict.terms), kind, usual });
                         (verdict, kind, usual, true)
                     }
                 }

@@ -271,13 +271,22 @@ impl Bursts {
 /// (issue 11).
 pub fn kind_id<S: AsRef<str>>(sorted_terms: &[S]) -> u64 {
     let len = sorted_terms.iter().map(|t| 4 + t.as_ref().len()).sum();
-    let mut bytes = Vec::with_capacity(len);
+    // On the stack when they fit, as a typical line's do.
+    let (mut stack, mut heap) = ([0u8; 512], Vec::new());
+    let bytes = if len <= stack.len() {
+        &mut stack[..len]
+    } else {
+        heap.resize(len, 0);
+        &mut heap[..]
+    };
+    let mut at = 0;
     for t in sorted_terms {
-        let t = t.as_ref();
-        bytes.extend_from_slice(&(t.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(t.as_bytes());
+        let t = t.as_ref().as_bytes();
+        bytes[at..at + 4].copy_from_slice(&(t.len() as u32).to_le_bytes());
+        bytes[at + 4..at + 4 + t.len()].copy_from_slice(t);
+        at += 4 + t.len();
     }
-    xxh3_64(&bytes)
+    xxh3_64(bytes)
 }
 
 /// A kind as people read it, from its terms **in line order**: the message's
