@@ -50,7 +50,11 @@ pub struct Calibration {
 }
 
 fn tolerance(raw: f64) -> f64 {
-    TIE_TOLERANCE * raw.abs().max(1e-3)
+    // Not `f64::max`, which in wasm is a call to wasi-libc's `fmax`
+    // at every step of a score's binary search (issue 11). The same value
+    // for every input, NaN included (a comparison with NaN is false).
+    let magnitude = raw.abs();
+    TIE_TOLERANCE * if magnitude > 1e-3 { magnitude } else { 1e-3 }
 }
 
 impl Calibration {
