@@ -205,15 +205,9 @@ impl Autoencoder {
         self.gram = Some(OutputGram { g, c, bb });
     }
 
-    /// The first layer applied to a sparse input: `act(Σ x_i · w_in[i] + b_in)`.
-    pub fn input_layer(&self, x: &[(u32, f32)]) -> Vec<f32> {
-        let mut h = Vec::new();
-        self.input_layer_into(x, &mut h);
-        h
-    }
-
-    /// [`Autoencoder::input_layer`] into `h`.
-    fn input_layer_into(&self, x: &[(u32, f32)], h: &mut Vec<f32>) {
+    /// The first layer applied to a sparse input, `act(Σ x_i · w_in[i] + b_in)`,
+    /// into `h`.
+    fn input_layer(&self, x: &[(u32, f32)], h: &mut Vec<f32>) {
         h.clear();
         h.extend_from_slice(biases(&self.b_in));
         affine(h, x, weights(&self.w_in));
@@ -230,7 +224,7 @@ impl Autoencoder {
     /// [`Autoencoder::encode`] into `s.h`, with `s`'s vectors reused from
     /// layer to layer.
     fn encode_into(&self, x: &[(u32, f32)], s: &mut Scratch) {
-        self.input_layer_into(x, &mut s.h);
+        self.input_layer(x, &mut s.h);
         for layer in &self.hidden {
             nonzero(&s.h, &mut s.units);
             s.next.clear();
