@@ -3,10 +3,10 @@
 //! json FILE` (output to /dev/null), Drain3 (the Python template miner, from
 //! PyPI, installed by this bench into a throwaway venv; it only groups lines
 //! and scores nothing) and `wc -l`. Prints lines/s (for `logarithm`, of the
-//! median of three runs), the ratio to Drain3 and
-//! peak RSS, for templated lines (a host's usual logs: a few dozen templates
-//! with varying numbers, ids, addresses, users) and for lines that are each
-//! unique text (no template repeats, so no verdict is remembered).
+//! median of three runs), the ratio to Drain3 and peak RSS, for templated
+//! lines (a host's usual logs: a few dozen templates with varying numbers,
+//! ids, addresses, users) and for lines that are each unique text (no
+//! template repeats, so no verdict is remembered).
 //!
 //! ```text
 //! cargo build --release -p logarithm && cargo bench -p logarithm-trainer --bench versus [-- LINES]
