@@ -223,6 +223,8 @@ mod interface {
         ("0.3.0", "079ee2f0c1c8fdd9da5efa2f9a2f6521d931edc1f7eb5cff48b49bee36378c9c"),
         // Issue 11: `packed-records` holds lists of integers, which are lowered in one copy each, not a list of records.
         ("0.4.0", "ca863f92a44904076f5e4e9ce56851ac6919deadddddb04dc38ed5b82ad0aa69"),
+        // Issue 11: `analyse-packed` and `conclude-packed`, `score-packed` in two halves, for hosts that score on several cores.
+        ("0.5.0", "41b7f75d7b74e3d38bdcf14ce0d2e868db85b0a03582dd47523ed16ea7b7704b"),
     ];
 
     #[test]

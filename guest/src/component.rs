@@ -2,7 +2,7 @@
 //! of [`crate::Detector`]. Nothing here may panic across the boundary; every
 //! failure is a WIT `error`.
 
-use crate::detector::{Detector, ModelInfo, PackedVerdicts, Verdict};
+use crate::detector::{Detector, ModelInfo, PackedAnalyses, PackedVerdicts, Term, Verdict};
 use crate::error::Error;
 use crate::kinds::Report;
 use crate::record::{LogRecord, PackedRecord};
@@ -36,11 +36,19 @@ fn record_from_wit(r: wit::LogRecord) -> LogRecord {
     LogRecord { timestamp_us: r.timestamp_us, source: r.source, host: r.host, priority: r.priority, message: r.message }
 }
 
+fn terms_to_wit(terms: Vec<Term>) -> Vec<wit::Term> {
+    terms.into_iter().map(|t| wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect()
+}
+
+fn packed_verdicts_to_wit(PackedVerdicts { scores, details }: PackedVerdicts) -> wit::PackedVerdicts {
+    wit::PackedVerdicts { scores, details: details.into_iter().map(|(i, v)| (i, verdict_to_wit(v))).collect() }
+}
+
 fn verdict_to_wit(v: Verdict) -> wit::Verdict {
     wit::Verdict {
         score: v.score,
         anomalous: v.anomalous,
-        terms: v.terms.into_iter().map(|t| wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
+        terms: terms_to_wit(v.terms),
         report: match v.report {
             Report::Quiet => wit::Report::Quiet,
             Report::New => wit::Report::New,
@@ -87,8 +95,23 @@ impl wit::GuestDetector for DetectorResource {
 
     fn score_packed(&self, packed: wit::PackedRecords) -> Result<wit::PackedVerdicts, wit::Error> {
         let records = PackedRecord::from_lists(&packed.lengths, &packed.timestamps, &packed.meta)?;
-        let PackedVerdicts { scores, details } = self.0.borrow().score_packed(&packed.text, records)?;
-        Ok(wit::PackedVerdicts { scores, details: details.into_iter().map(|(i, v)| (i, verdict_to_wit(v))).collect() })
+        Ok(packed_verdicts_to_wit(self.0.borrow().score_packed(&packed.text, records)?))
+    }
+
+    fn analyse_packed(&self, packed: wit::PackedRecords) -> Result<wit::PackedAnalyses, wit::Error> {
+        let records = PackedRecord::from_lists(&packed.lengths, &packed.timestamps, &packed.meta)?;
+        let PackedAnalyses { scores, kinds, terms } = self.0.borrow().analyse_packed(&packed.text, records)?;
+        Ok(wit::PackedAnalyses { scores, kinds, terms: terms.into_iter().map(|(i, t)| (i, terms_to_wit(t))).collect() })
+    }
+
+    fn conclude_packed(&self, packed: wit::PackedRecords, analyses: wit::PackedAnalyses) -> Result<wit::PackedVerdicts, wit::Error> {
+        let records = PackedRecord::from_lists(&packed.lengths, &packed.timestamps, &packed.meta)?;
+        let wit::PackedAnalyses { scores, kinds, terms } = analyses;
+        let terms = terms
+            .into_iter()
+            .map(|(i, t)| (i, t.into_iter().map(|t| Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect()))
+            .collect();
+        Ok(packed_verdicts_to_wit(self.0.borrow().conclude_packed(&packed.text, records, PackedAnalyses { scores, kinds, terms })?))
     }
 
     fn save_memory(&self) -> Vec<u8> {

@@ -96,6 +96,62 @@ pub struct PackedVerdicts {
     pub details: Vec<(u32, Verdict)>,
 }
 
+impl PackedVerdicts {
+    /// Adds record `i`'s verdict: its score, and the verdict if it says more.
+    fn push(&mut self, i: u32, verdict: Verdict) {
+        self.scores.push(verdict.score);
+        if verdict.has_more_than_a_score() {
+            self.details.push((i, verdict));
+        }
+    }
+}
+
+/// Calls `f` with each packed record (see [`Detector::score_packed`]) and
+/// its index, checking that the lengths take the text exactly.
+fn each_packed<'t>(
+    text: &'t str,
+    records: impl ExactSizeIterator<Item = PackedRecord>,
+    mut f: impl FnMut(u32, RecordView<'t>),
+) -> Result<(), Error> {
+    let mut parts = PackedText::new(text);
+    for (i, r) in records.enumerate() {
+        let (Some(source), Some(_host), Some(message)) = (parts.take(r.source_len), parts.take(r.host_len), parts.take(r.message_len))
+        else {
+            return Err(Error::InvalidArgument(format!("packed record {i}: its lengths overrun the text or split a character")));
+        };
+        f(i as u32, RecordView { timestamp_us: r.timestamp_us, source, priority: r.priority, message });
+    }
+    if !parts.is_done() {
+        return Err(Error::InvalidArgument("the packed records leave part of the text unread".into()));
+    }
+    Ok(())
+}
+
+/// The first half of scoring a packed batch ([`Detector::analyse_packed`]):
+/// what each record's verdict is without the memory of earlier records.
+/// Any instance of the same model, threshold and explanation setting
+/// gives the same analyses, so a host may analyse parts of a batch in
+/// parallel and conclude them in order in one ([`Detector::conclude_packed`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PackedAnalyses {
+    /// One score per record, in order.
+    pub scores: Vec<f64>,
+    /// One kind per record ([`crate::kinds::kind_id`]), in order.
+    pub kinds: Vec<u64>,
+    /// The index and terms of each record that names terms, in order.
+    pub terms: Vec<(u32, Vec<Term>)>,
+}
+
+/// A record's verdict before the memory of earlier records, its kind and
+/// the kind's usual rate ([`Detector::analyse`]).
+struct Analysed {
+    verdict: Verdict,
+    kind: u64,
+    usual: u32,
+    /// Whether the terms `analyse` left are sorted (else unsorted, or none).
+    sorted: bool,
+}
+
 /// What the loaded model is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ModelInfo {
@@ -199,42 +255,60 @@ impl Detector {
     pub fn score<'a>(&self, record: impl Into<RecordView<'a>>) -> Verdict {
         let record = record.into();
         let mut terms = Vec::new();
+        let analysed = self.analyse(record, &mut terms);
+        self.conclude(record, analysed, &mut terms)
+    }
+
+    /// The part of [`Detector::score`] that depends on the record alone
+    /// (and the model, threshold and explanation setting): its verdict
+    /// before the memory of reported kinds, and its kind. The memory of
+    /// recent verdicts may answer it, exactly. `terms` is left holding the
+    /// record's terms when they were read (sorted if `Analysed::sorted`).
+    fn analyse<'a>(&self, record: RecordView<'a>, terms: &mut Vec<Cow<'a, str>>) -> Analysed {
         let mut cache = self.cache.borrow_mut();
         let remembered = |c: &Cached| {
             let explain = self.explain_all || c.score >= self.threshold;
-            (Verdict::new(c.score, self.threshold, if explain { c.terms.to_vec() } else { Vec::new() }), c.kind, c.usual, false)
+            let verdict = Verdict::new(c.score, self.threshold, if explain { c.terms.to_vec() } else { Vec::new() });
+            Analysed { verdict, kind: c.kind, usual: c.usual, sorted: false }
         };
         // A normal line seen a moment ago word for word is not even
         // tokenized (an anomaly is: the memory of reported kinds needs its
         // terms).
-        let (mut verdict, kind, usual, sorted) = match cache.lookup_text(record.priority, record.source, record.message) {
+        match cache.lookup_text(record.priority, record.source, record.message) {
             Some(c) if c.score < self.threshold => remembered(c),
             _ => {
                 // Room for a typical line's terms: one allocation, not four.
                 terms.reserve(32);
-                record_terms(&self.model.tokenizer, record, &mut terms);
-                match cache.lookup(record.priority, &terms) {
+                record_terms(&self.model.tokenizer, record, terms);
+                match cache.lookup(record.priority, terms) {
                     Some(c) => {
                         // A kind seen before: its lines may repeat word for
                         // word (new kinds are not remembered by text, which
                         // would only cost lines that are each unique).
-                        let (c, scored) = (c.clone(), remembered(c));
+                        let (c, analysed) = (c.clone(), remembered(c));
                         cache.store_text(c);
-                        scored
+                        analysed
                     }
                     None => {
-                        sort_terms(&mut terms);
-                        let kind = kind_id(&terms);
+                        sort_terms(terms);
+                        let kind = kind_id(terms);
                         let usual = self.model.rates.usual(kind);
                         // A normal line's explanation is not even built unless asked for.
-                        let verdict = self.verdict(record.priority, &mut terms, self.explain_all);
+                        let verdict = self.verdict(record.priority, terms, self.explain_all);
                         cache.store(Cached { score: verdict.score, terms: Cached::share(&verdict.terms), kind, usual });
-                        (verdict, kind, usual, true)
+                        Analysed { verdict, kind, usual, sorted: true }
                     }
                 }
             }
-        };
-        drop(cache);
+        }
+    }
+
+    /// The part of [`Detector::score`] that depends on the records before:
+    /// bursts, and for an anomaly the memory of reported kinds. `terms`
+    /// holds the record's terms as [`Detector::analyse`] left them, or
+    /// nothing: they are read again if needed.
+    fn conclude<'a>(&self, record: RecordView<'a>, analysed: Analysed, terms: &mut Vec<Cow<'a, str>>) -> Verdict {
+        let Analysed { mut verdict, kind, usual, sorted } = analysed;
         let template = || {
             let mut ordered = Vec::new();
             record_terms(&self.model.tokenizer, record, &mut ordered);
@@ -247,16 +321,20 @@ impl Detector {
             verdict.burst = Some(Burst { template: template(), count, window_secs: WINDOW_SECS, usual });
         }
         if verdict.anomalous {
-            // A remembered verdict spared the sort; the memory of reported
-            // kinds needs it.
+            // A remembered verdict spared the sort (and one analysed
+            // elsewhere the tokenizing); the memory of reported kinds needs
+            // them. A record without terms reads none again: no harm.
             if !sorted {
-                sort_terms(&mut terms);
+                if terms.is_empty() {
+                    record_terms(&self.model.tokenizer, record, terms);
+                }
+                sort_terms(terms);
             }
             let seen = Seen {
                 kind,
-                sorted_terms: &terms,
+                sorted_terms: terms,
                 priority: record.priority,
-                level: severity(record.priority, &terms).map(|s| s.level),
+                level: severity(record.priority, terms).map(|s| s.level),
                 score: verdict.score,
                 timestamp_us: record.timestamp_us,
             };
@@ -339,22 +417,60 @@ impl Detector {
     /// [`Detector::score`]; a verdict that is only a score
     /// ([`Verdict::has_more_than_a_score`]) is returned as its score alone.
     pub fn score_packed(&self, text: &str, records: impl ExactSizeIterator<Item = PackedRecord>) -> Result<PackedVerdicts, Error> {
-        let mut parts = PackedText::new(text);
         let mut out = PackedVerdicts { scores: Vec::with_capacity(records.len()), details: Vec::new() };
-        for (i, r) in records.enumerate() {
-            let (Some(source), Some(_host), Some(message)) = (parts.take(r.source_len), parts.take(r.host_len), parts.take(r.message_len))
-            else {
-                return Err(Error::InvalidArgument(format!("packed record {i}: its lengths overrun the text or split a character")));
-            };
-            let verdict = self.score(RecordView { timestamp_us: r.timestamp_us, source, priority: r.priority, message });
-            out.scores.push(verdict.score);
-            if verdict.has_more_than_a_score() {
-                out.details.push((i as u32, verdict));
+        each_packed(text, records, |i, record| out.push(i, self.score(record)))?;
+        Ok(out)
+    }
+
+    /// The first half of [`Detector::score_packed`] (the WIT
+    /// `analyse-packed`): each record's score, kind and terms, which depend
+    /// on the record alone. It remembers nothing but recent verdicts, which
+    /// are exact: any instance of the same model and settings may do it.
+    pub fn analyse_packed(&self, text: &str, records: impl ExactSizeIterator<Item = PackedRecord>) -> Result<PackedAnalyses, Error> {
+        let n = records.len();
+        let mut out = PackedAnalyses { scores: Vec::with_capacity(n), kinds: Vec::with_capacity(n), terms: Vec::new() };
+        each_packed(text, records, |i, record| {
+            let analysed = self.analyse(record, &mut Vec::new());
+            out.scores.push(analysed.verdict.score);
+            out.kinds.push(analysed.kind);
+            if !analysed.verdict.terms.is_empty() {
+                out.terms.push((i, analysed.verdict.terms));
             }
+        })?;
+        Ok(out)
+    }
+
+    /// The second half (the WIT `conclude-packed`): the same records'
+    /// verdicts from their `analyses`, counted for bursts and checked
+    /// against the kinds already reported, in order. An anomaly's terms are
+    /// read again (the memory of reported kinds keeps them). The verdicts
+    /// are those [`Detector::score_packed`] gives.
+    pub fn conclude_packed(
+        &self,
+        text: &str,
+        records: impl ExactSizeIterator<Item = PackedRecord>,
+        analyses: PackedAnalyses,
+    ) -> Result<PackedVerdicts, Error> {
+        let n = records.len();
+        let PackedAnalyses { scores, kinds, terms } = analyses;
+        if scores.len() != n || kinds.len() != n {
+            return Err(Error::InvalidArgument(format!(
+                "the analyses hold {} scores and {} kinds for {n} records",
+                scores.len(),
+                kinds.len()
+            )));
         }
-        if !parts.is_done() {
-            return Err(Error::InvalidArgument("the packed records leave part of the text unread".into()));
+        if terms.windows(2).any(|w| w[0].0 >= w[1].0) || terms.last().is_some_and(|t| t.0 as usize >= n) {
+            return Err(Error::InvalidArgument(format!("the analyses name terms out of order or beyond the {n} records")));
         }
+        let mut terms = terms.into_iter().peekable();
+        let mut out = PackedVerdicts { scores: Vec::with_capacity(n), details: Vec::new() };
+        each_packed(text, records, |i, record| {
+            let named = terms.next_if(|t| t.0 == i).map(|t| t.1).unwrap_or_default();
+            let (kind, verdict) = (kinds[i as usize], Verdict::new(scores[i as usize], self.threshold, named));
+            let analysed = Analysed { verdict, kind, usual: self.model.rates.usual(kind), sorted: false };
+            out.push(i, self.conclude(record, analysed, &mut Vec::new()));
+        })?;
         Ok(out)
     }
 
@@ -448,6 +564,70 @@ mod tests {
         (text, entries)
     }
 
+    /// The verdicts a packed batch's scores and details stand for.
+    fn unpack(packed: PackedVerdicts) -> Vec<Verdict> {
+        let mut verdicts: Vec<Verdict> = packed.scores.iter().map(|&s| Verdict::only_score(s)).collect();
+        for (i, v) in packed.details {
+            verdicts[i as usize] = v;
+        }
+        verdicts
+    }
+
+    /// Issue 11: a batch analysed in parts by other detectors of the same
+    /// model and settings (as a host does on several cores), then concluded
+    /// part after part by one, gets exactly the verdicts of scoring it
+    /// there: bursts, reports and repeat summaries included, with and
+    /// without explanations of normal lines. Analyses that do not fit the
+    /// records are refused.
+    #[test]
+    fn batches_analysed_anywhere_and_concluded_in_order_get_the_verdicts_of_scoring() {
+        let mut records = records(900, 12);
+        for (i, r) in records.iter_mut().enumerate() {
+            r.timestamp_us = Some(i as i64 * 1000);
+        }
+        records[7].message = "Ünïcödé 日本語 🚀 never seen before".into();
+        records[8] = LogRecord { host: "höst-ü".into(), priority: Some(2), ..records[8].clone() };
+        for explain in [false, true] {
+            let [mut one, mut main, mut helper] = [0; 3].map(|_| Detector::new(model(100)));
+            for d in [&mut one, &mut main, &mut helper] {
+                d.set_threshold(0.99999).unwrap();
+                d.set_explain(explain);
+            }
+            let expected = one.score_batch(&records);
+            let parts: Vec<(String, Vec<PackedRecord>)> = records.chunks(200).map(pack).collect();
+            let analyses: Vec<PackedAnalyses> = parts
+                .iter()
+                .enumerate()
+                .map(|(i, (text, entries))| [&main, &helper][i % 2].analyse_packed(text, entries.iter().copied()).unwrap())
+                .collect();
+            let got: Vec<Verdict> = parts
+                .iter()
+                .zip(analyses)
+                .flat_map(|((text, entries), a)| unpack(main.conclude_packed(text, entries.iter().copied(), a).unwrap()))
+                .collect();
+            assert_eq!(got, expected, "explain {explain}");
+            // The kinds reported are remembered with their terms, as scoring does.
+            assert_eq!(String::from_utf8(main.save_memory()).unwrap(), String::from_utf8(one.save_memory()).unwrap());
+            assert!(expected.iter().any(|v| v.burst.is_some()), "a burst");
+            assert!(expected.iter().any(|v| v.report == Report::Counted) && expected.iter().any(|v| v.repeat.is_some()), "reports");
+        }
+
+        let detector = Detector::new(model(100));
+        let (text, entries) = pack(&records[..10]);
+        let analysed = detector.analyse_packed(&text, entries.iter().copied()).unwrap();
+        let refused = |a: PackedAnalyses| detector.conclude_packed(&text, entries.iter().copied(), a).unwrap_err().to_string();
+        let mut short = analysed.clone();
+        short.kinds.pop();
+        assert!(refused(short).contains("9 kinds for 10 records"));
+        let mut beyond = analysed.clone();
+        beyond.terms.push((10, Vec::new()));
+        assert!(refused(beyond).contains("out of order or beyond the 10 records"));
+        let mut twice = analysed.clone();
+        twice.terms.push(twice.terms.last().unwrap().clone());
+        assert!(refused(twice).contains("out of order"));
+        assert!(detector.conclude_packed(&text, entries.iter().copied(), analysed).is_ok());
+    }
+
     /// Issue 11: a packed batch gets exactly the verdicts one by one would,
     /// the quiet ones as their score alone; lengths that do not fit the
     /// text are refused, not trusted.
@@ -468,11 +648,7 @@ mod tests {
         let (text, entries) = pack(&records);
         let got = packed.score_packed(&text, entries.iter().copied()).unwrap();
         assert_eq!(got.scores, expected.iter().map(|v| v.score).collect::<Vec<_>>());
-        let mut unpacked: Vec<Verdict> = got.scores.iter().map(|&s| Verdict::only_score(s)).collect();
-        for (i, v) in got.details {
-            unpacked[i as usize] = v;
-        }
-        assert_eq!(unpacked, expected);
+        assert_eq!(unpack(got), expected);
         let scores: Vec<f64> = expected.iter().map(|v| v.score).collect();
         assert!(expected.iter().any(|v| v.anomalous) && expected.iter().any(|v| !v.has_more_than_a_score()), "{scores:?}");
 

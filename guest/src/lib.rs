@@ -46,7 +46,7 @@ mod fluentbit;
 #[global_allocator]
 static ALLOCATOR: talc::wasm::WasmDynamicTalc = talc::wasm::new_wasm_dynamic_allocator();
 
-pub use detector::{Detector, ModelInfo, PackedVerdicts, Term, Verdict};
+pub use detector::{Detector, ModelInfo, PackedAnalyses, PackedVerdicts, Term, Verdict};
 pub use error::Error;
 pub use kinds::{Burst, Repeat, Report};
 pub use model::{Model, ModelMeta};

@@ -13,7 +13,7 @@
 
 #[cfg(all(target_arch = "wasm32", target_env = "p2"))]
 mod component {
-    use logarithm_detector::{Detector, LogRecord, PackedRecord, Report, Verdict};
+    use logarithm_detector::{Detector, LogRecord, PackedAnalyses, PackedRecord, Report, Term, Verdict};
     use std::cell::RefCell;
 
     wit_bindgen::generate!({
@@ -55,11 +55,15 @@ mod component {
         to_wit(detector.score(&record))
     }
 
+    fn term_to_wit(t: Term) -> wit::Term {
+        wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }
+    }
+
     fn to_wit(v: Verdict) -> wit::Verdict {
         wit::Verdict {
             score: v.score,
             anomalous: v.anomalous,
-            terms: v.terms.into_iter().map(|t| wit::Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect(),
+            terms: v.terms.into_iter().map(term_to_wit).collect(),
             report: match v.report {
                 Report::Quiet => wit::Report::Quiet,
                 Report::New => wit::Report::New,
@@ -126,6 +130,31 @@ mod component {
             let invalid = |e: logarithm_detector::Error| wit::Error::InvalidArgument(e.to_string());
             let records = PackedRecord::from_lists(&packed.lengths, &packed.timestamps, &packed.meta).map_err(invalid)?;
             let scored = self.0.borrow().score_packed(&packed.text, records).map_err(invalid)?;
+            Ok(wit::PackedVerdicts { scores: scored.scores, details: scored.details.into_iter().map(|(i, v)| (i, to_wit(v))).collect() })
+        }
+
+        fn analyse_packed(&self, packed: wit::PackedRecords) -> Result<wit::PackedAnalyses, wit::Error> {
+            // Like `score-packed`: a host that analyses a batch in parts
+            // finds the part that fails, then splits it.
+            misbehave(&packed.text);
+            let invalid = |e: logarithm_detector::Error| wit::Error::InvalidArgument(e.to_string());
+            let records = PackedRecord::from_lists(&packed.lengths, &packed.timestamps, &packed.meta).map_err(invalid)?;
+            let PackedAnalyses { scores, kinds, terms } = self.0.borrow().analyse_packed(&packed.text, records).map_err(invalid)?;
+            let terms = terms.into_iter().map(|(i, t)| (i, t.into_iter().map(term_to_wit).collect())).collect();
+            Ok(wit::PackedAnalyses { scores, kinds, terms })
+        }
+
+        fn conclude_packed(&self, packed: wit::PackedRecords, analyses: wit::PackedAnalyses) -> Result<wit::PackedVerdicts, wit::Error> {
+            misbehave(&packed.text);
+            let invalid = |e: logarithm_detector::Error| wit::Error::InvalidArgument(e.to_string());
+            let records = PackedRecord::from_lists(&packed.lengths, &packed.timestamps, &packed.meta).map_err(invalid)?;
+            let wit::PackedAnalyses { scores, kinds, terms } = analyses;
+            let terms = terms
+                .into_iter()
+                .map(|(i, t)| (i, t.into_iter().map(|t| Term { text: t.text, weight: t.weight, unseen: t.unseen }).collect()))
+                .collect();
+            let scored =
+                self.0.borrow().conclude_packed(&packed.text, records, PackedAnalyses { scores, kinds, terms }).map_err(invalid)?;
             Ok(wit::PackedVerdicts { scores: scored.scores, details: scored.details.into_iter().map(|(i, v)| (i, to_wit(v))).collect() })
         }
     }
