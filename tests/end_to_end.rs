@@ -204,6 +204,56 @@ mod component {
         assert_eq!(wasm.info().unwrap().threshold, 0.5);
         assert!(wasm.set_threshold(1.5).unwrap_err().to_string().contains("outside [0, 1]"));
     }
+
+    /// Issue 11: scored on two threads (each batch in two parts, analysed
+    /// in two instances, concluded in order in one), records get exactly
+    /// the verdicts of scoring them natively one by one, bursts, alerts and
+    /// repeat summaries included, and the kinds reported are remembered
+    /// alike; also after the threshold changed (the helper is made again).
+    #[test]
+    fn scoring_in_parts_on_two_threads_gets_the_same_verdicts() {
+        let t = trained();
+        let bytes = current_model(&t.data);
+        let mut native = Detector::load(&bytes, t.key).unwrap();
+        let mut wasm = ComponentDetector::load(ComponentSource::Embedded, &bytes, t.key).map_err(|e| e.to_string()).unwrap();
+        wasm.set_threads(2);
+        wasm.set_parallel_cost(Duration::ZERO);
+        let log = t.dir.path().join("parts.log");
+        fakelogs(&log, 3_000, 60, 7, "syslog");
+        let mut records: Vec<LogRecord> = std::fs::read_to_string(&log).unwrap().lines().map(logarithm::sources::parse_record).collect();
+        // A crash loop: one known line 400 times in a minute, in the middle.
+        let known = records.iter().find(|r| r.timestamp_us.is_some()).unwrap().clone();
+        let at = known.timestamp_us.unwrap() + 3_600_000_000;
+        let burst = (0..400).map(|i| LogRecord { timestamp_us: Some(at + i * 100_000), ..known.clone() });
+        records.splice(1500..1500, burst);
+        // A kind of anomaly that keeps happening: alerted once, then counted, then summarised.
+        for i in 0..12 {
+            let oops = format!("BUG: unable to handle page fault for address ffff{i:04x} in vfs_read");
+            records.insert(100 + i * 250, LogRecord { source: "kernel".into(), ..LogRecord::from_message(oops) });
+        }
+        records.push(LogRecord::from_message("ünïcödé \u{1F600} 日本語 кириллица ".repeat(100)));
+        let check = |wasm: &mut ComponentDetector, native: &Detector| {
+            let got: Vec<_> = records.chunks(256).flat_map(|chunk| wasm.score_batch(chunk).unwrap()).collect();
+            let expected = native.score_batch(&records);
+            assert_eq!(got.len(), expected.len());
+            for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+                assert_eq!(g, e, "record {i}: {:?}", records[i].message);
+            }
+            assert_eq!(wasm.save_memory().unwrap(), native.save_memory());
+            expected
+        };
+        let expected = check(&mut wasm, &native);
+        assert!(expected.iter().any(|v| v.burst.is_some()), "a burst");
+        assert!(expected.iter().any(|v| v.reported()) && expected.iter().any(|v| v.repeat.is_some()), "alerts and summaries");
+        assert!(wasm.batches_in_parts() >= 13, "{} batches in parts", wasm.batches_in_parts());
+        // The same lines again under another threshold: the helper is made
+        // again with it; the memory of both goes on.
+        native.set_threshold(0.99).unwrap();
+        wasm.set_threshold(0.99).unwrap();
+        let before = wasm.batches_in_parts();
+        let again = check(&mut wasm, &native);
+        assert!(wasm.batches_in_parts() >= before + 13 && again.iter().any(|v| v.anomalous));
+    }
 }
 
 /// Issue 9: the interface is versioned. Hosts (jco bindings, other

@@ -842,6 +842,39 @@ mod contained_guest {
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     }
 
+    /// Issue 11: scored in parts on two threads, a part that traps, loops
+    /// or allocates, in either instance, fails its batch like a whole one:
+    /// the batch is split, the bad records are passed on unscored and the
+    /// rest scored, in order.
+    #[test]
+    fn a_record_that_fails_in_a_part_on_another_thread_costs_only_its_score() {
+        let t = trained();
+        let log = t.dir.path().join("parts.log");
+        // Batches of 256 in two parts of 128 (the last, 144, of 72): a loop
+        // in the first part of the first batch, a trap in its second, an
+        // allocation in the second part of the last.
+        let bad = [(40, "@loop"), (200, "@trap"), (370, "@alloc")];
+        let lines: Vec<String> = (0..400)
+            .map(|i| bad.iter().find(|(at, _)| *at == i).map_or_else(|| cron(i), |(_, what)| format!("{} {what}", cron(i))))
+            .collect();
+        fs::write(&log, lines.join("\n") + "\n").unwrap();
+        let out =
+            monitor(&t, &["--once", "--threads", "2", log.to_str().unwrap()]).env("LOGARITHM_PARALLEL_COST_US", "0").output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // 400 cron lines in an hour are a burst: its summaries left out.
+        let records: Vec<Value> = json_lines(&String::from_utf8_lossy(&out.stdout)).into_iter().filter(|r| r["kind"] != "burst").collect();
+        assert_eq!(records.len(), 400, "every line comes out once: {stderr}");
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(r["line"], i as u64 + 1, "in order");
+            match bad.iter().find(|(at, _)| *at == i) {
+                Some((_, what)) => assert!(r["score"].is_null() && r["error"].is_string(), "{what} is passed on unscored: {r}"),
+                None => assert!(r["score"].is_f64() && r.get("error").is_none_or(Value::is_null), "line {i} is scored: {r}"),
+            }
+        }
+        assert_eq!(stderr.matches("fail on its own").count(), 3, "{stderr}");
+        assert!(!stderr.contains("keeps failing"), "{stderr}");
+    }
+
     /// A fresh instance starts with the kinds already reported, as last
     /// saved from the one that failed: after a trap, a kind reported
     /// before is counted, not alerted again; a new kind still alerts.
@@ -910,28 +943,35 @@ mod contained_guest {
 
     /// SIGTERM interrupts a call that does not return (with the real 30 s
     /// time limit), and the record is not acknowledged: no checkpoint
-    /// passes it.
+    /// passes it. Also when the call is another thread's, analysing a part
+    /// of a batch scored on two (issue 11).
     #[test]
     fn sigterm_interrupts_a_stuck_call() {
         let t = trained();
         let log = t.dir.path().join("stuck.log");
-        fs::write(&log, format!("{}\n{} @loop\n", cron(1), cron(2))).unwrap();
-        let mut child = monitor(&t, &["--once", log.to_str().unwrap()])
-            .env_remove("LOGARITHM_CALL_LIMIT_MS")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_secs(3));
-        assert!(child.try_wait().unwrap().is_none(), "stuck in the guest");
-        let sent = Instant::now();
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-        let out = child.wait_with_output().unwrap();
-        assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to stop", sent.elapsed());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("stopped while the detector component was scoring"), "{stderr}");
-        assert!(out.stdout.is_empty(), "the interrupted batch is not printed (nor acknowledged)");
+        let one = vec![cron(1), format!("{} @loop", cron(2))];
+        // Two parts of 100: the loop in the second, on the other thread.
+        let parts: Vec<String> = (0..200).map(|i| if i == 150 { format!("{} @loop", cron(i)) } else { cron(i) }).collect();
+        for (lines, args) in [(one, vec![]), (parts, vec!["--threads", "2"])] {
+            fs::write(&log, lines.join("\n") + "\n").unwrap();
+            let mut child = monitor(&t, &[&["--once", log.to_str().unwrap()], &args[..]].concat())
+                .env_remove("LOGARITHM_CALL_LIMIT_MS")
+                .env("LOGARITHM_PARALLEL_COST_US", "0")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            std::thread::sleep(Duration::from_secs(3));
+            assert!(child.try_wait().unwrap().is_none(), "stuck in the guest");
+            let sent = Instant::now();
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+            let out = child.wait_with_output().unwrap();
+            assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to stop", sent.elapsed());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("stopped while the detector component was scoring"), "{stderr}");
+            assert!(out.stdout.is_empty(), "the interrupted batch is not printed (nor acknowledged)");
+        }
     }
 }
 

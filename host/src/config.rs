@@ -18,6 +18,7 @@
 //! log_level: warn
 //! format: human           # monitor output: human | json | csv
 //! max_line_bytes: 65536
+//! threads: 2              # cores that score large batches
 //! ```
 
 use anyhow::{Context, Result, bail};
@@ -55,7 +56,14 @@ pub struct Settings {
     pub format: Option<String>,
     /// Longest line kept, bytes, at least 1.
     pub max_line_bytes: Option<usize>,
+    /// Cores that score large batches (`monitor`, `filter`), 1 to
+    /// [`MAX_THREADS`].
+    pub threads: Option<u32>,
 }
+
+/// The most cores `threads` (`--threads`) may name: each holds its own
+/// copy of the model.
+pub const MAX_THREADS: u32 = 64;
 
 /// The largest vocabulary (`-V/--vocab-size`, `vocab_size`): the network
 /// has one input and one output per term, so memory and model size grow
@@ -135,6 +143,11 @@ impl Config {
         {
             return Err(self.fail("vocab_size", format!("{v} is more than {MAX_VOCAB_SIZE}")));
         }
+        if let Some(t) = s.threads
+            && !(1..=MAX_THREADS).contains(&t)
+        {
+            return Err(self.fail("threads", format!("{t} is not in 1..={MAX_THREADS}")));
+        }
         if s.max_line_bytes == Some(0) {
             return Err(self.fail("max_line_bytes", "must be at least 1".into()));
         }
@@ -184,6 +197,7 @@ impl Config {
             ("data_dir", a.data_dir != b.data_dir),
             ("format", a.format != b.format),
             ("max_line_bytes", a.max_line_bytes != b.max_line_bytes),
+            ("threads", a.threads != b.threads),
             ("log_level", a.log_level != b.log_level),
             ("duration", a.duration != b.duration),
             ("vocab_size", a.vocab_size != b.vocab_size),
@@ -256,6 +270,8 @@ mod tests {
             ("colour: blue\n", "unknown field `colour`"),
             ("batch_size: many\n", "batch_size: invalid type"),
             ("retrain_mode: sometimes\n", "retrain_mode"),
+            ("threads: 0\n", "threads: 0 is not in 1..=64"),
+            ("threads: 65\n", "threads: 65 is not in 1..=64"),
         ] {
             let e = load(text).unwrap_err().to_string();
             assert!(e.contains("config file") && e.contains("config.yml") && e.contains(needle), "{text:?} gave {e}");

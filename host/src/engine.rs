@@ -27,6 +27,8 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
@@ -83,6 +85,20 @@ pub const BREAKER_MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// of new kinds fourfold; once a second costs at most 3%.
 pub const MEMORY_SNAPSHOT: Duration = Duration::from_secs(1);
 
+/// The fewest records a part of a batch gets when the batch is scored on
+/// several cores ([`ComponentDetector::set_threads`]): a smaller batch is
+/// scored whole, in one instance, since starting a thread per part would
+/// cost more than it saves.
+pub const MIN_PART: usize = 64;
+
+/// What a record must cost to score, on average over recent batches, for
+/// a batch to be scored in parts on several threads
+/// ([`ComponentDetector::set_threads`]). Records the detector answers from
+/// its memory of recent verdicts (most, in typical logs) cost well under
+/// a microsecond, and handing parts over to other threads costs more than
+/// it saves; new lines cost 3-6 µs here.
+pub const PARALLEL_COST: Duration = Duration::from_micros(2);
+
 /// The most bytes of lines one call into the component may carry: a
 /// quarter of its memory, which also holds the model, the batch's copies
 /// and its verdicts.
@@ -134,6 +150,17 @@ struct State {
 enum Interruption {
     TimeLimit,
     Stop,
+}
+
+/// The cost per record from which batches are scored in parts:
+/// [`PARALLEL_COST`] or `LOGARITHM_PARALLEL_COST_US` (the tests make it
+/// zero, to score every batch of two parts or more in parts).
+fn parallel_cost() -> f64 {
+    std::env::var("LOGARITHM_PARALLEL_COST_US")
+        .ok()
+        .and_then(|us| us.parse().ok())
+        .map_or(PARALLEL_COST, Duration::from_micros)
+        .as_secs_f64()
 }
 
 /// The call limit in force: [`CALL_LIMIT`] or `LOGARITHM_CALL_LIMIT_MS`.
@@ -239,12 +266,26 @@ pub struct ComponentDetector {
     stop: Option<Arc<AtomicBool>>,
     /// `None` after a failure, until the next call makes a fresh one.
     instance: Option<Instance>,
+    /// How many instances score a large batch, each a part of it on its
+    /// own thread ([`ComponentDetector::set_threads`]).
+    threads: usize,
+    /// The threads that analyse the parts after the first, each in its own
+    /// instance, started when a batch first needs them.
+    helpers: Vec<Helper>,
+    /// What a record costs to analyse, in seconds, averaged over recent
+    /// batches, and the cost from which batches are scored in parts (see
+    /// [`PARALLEL_COST`]).
+    cost: f64,
+    parallel_cost: f64,
+    /// Batches scored in parts.
+    in_parts: u64,
     breaker: Breaker,
     /// The memory of kinds reported, as last saved from the instance, for
     /// a fresh one (see [`MEMORY_SNAPSHOT`]).
     memory: Memory,
-    /// The buffers a batch is packed into, kept from call to call.
-    packed: wit::PackedRecords,
+    /// The buffers a batch (or each of its parts) is packed into, kept
+    /// from call to call.
+    packed: Vec<wit::PackedRecords>,
 }
 
 /// The last saved memory of kinds reported, and whether it is behind the
@@ -345,10 +386,15 @@ impl ComponentDetector {
             limit: call_limit(),
             stop: None,
             instance: None,
+            threads: 1,
+            helpers: Vec::new(),
+            cost: 0.0,
+            parallel_cost: parallel_cost(),
+            in_parts: 0,
             breaker: Breaker::default(),
             explain_all: true,
             memory: Memory::default(),
-            packed: empty_packed(),
+            packed: Vec::new(),
         };
         detector.instance = Some(detector.instantiate()?);
         Ok(detector)
@@ -360,7 +406,24 @@ impl ComponentDetector {
         if let Some(instance) = self.instance.as_mut() {
             instance.store.data_mut().stop = Some(stop.clone());
         }
+        // Helpers' instances are made again with it.
+        self.helpers.clear();
         self.stop = Some(stop);
+    }
+
+    /// Scores large batches on up to `threads` cores (1, the default: on
+    /// this thread alone) while records are expensive ([`PARALLEL_COST`]):
+    /// each part of at least [`MIN_PART`] records is analysed in its own
+    /// instance of the component, on its own thread, and the parts are
+    /// concluded in order in the live instance, which alone keeps the
+    /// memory of earlier records (bursts, kinds reported). The verdicts
+    /// are the same (`analyse-packed`, `conclude-packed`); each instance
+    /// made holds its own copy of the model. A part that fails makes the
+    /// batch fail like a whole one: it is split and scored in the live
+    /// instance alone.
+    pub fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
+        self.helpers.truncate(self.threads - 1);
     }
 
     /// A fresh instance with the model (and threshold) loaded.
@@ -539,6 +602,8 @@ impl ComponentDetector {
                 // The old detector is no longer used; failing to free it only leaks it.
                 let _ = old.resource_drop(&mut instance.store);
                 (self.model, self.passphrase, self.threshold) = (model.to_vec(), passphrase.to_owned(), threshold);
+                // Helpers are made again with the new model when needed.
+                self.helpers.clear();
                 // What was carried over is saved after the next batch.
                 self.memory.behind = true;
                 Ok(info.threshold)
@@ -571,6 +636,8 @@ impl ComponentDetector {
         })?
         .map_err(|e| anyhow!(error_from_wit(e)))?;
         self.threshold = Some(threshold);
+        // Helpers are made again with it when needed.
+        self.helpers.clear();
         Ok(())
     }
 
@@ -580,6 +647,7 @@ impl ComponentDetector {
     /// Kept for fresh instances and models loaded later.
     pub fn set_explain(&mut self, all: bool) -> Result<()> {
         self.explain_all = all;
+        self.helpers.clear();
         Ok(self.call("setting explanations", |store, b, h| b.logarithm_detector_scoring().detector().call_set_explain(store, h, all))?)
     }
 
@@ -613,24 +681,170 @@ impl ComponentDetector {
         Ok(self.try_batch(&records)?)
     }
 
+    /// Scores a batch in one `score-packed` call, or in parts on several
+    /// threads ([`ComponentDetector::set_threads`]), and copies the memory
+    /// of kinds reported out when it is due.
+    fn try_batch(&mut self, records: &[&LogRecord]) -> Result<Vec<Verdict>, Failure> {
+        // While a failed batch is split, one instance finds the record.
+        let parallel = !self.memory.splitting && self.cost >= self.parallel_cost;
+        let parts = if parallel { self.threads.min(records.len() / MIN_PART).max(1) } else { 1 };
+        let verdicts = if parts > 1 { self.try_parts(records, parts)? } else { self.try_whole(records)? };
+        self.snapshot_memory(&verdicts);
+        Ok(verdicts)
+    }
+
     /// One `score-packed` call: the batch packed flat (its text in one
     /// string), quiet verdicts back as scores alone (issue 11: lowering
     /// three strings per record and lifting a verdict per record were a
     /// fifth of the monitor's scoring thread).
-    fn try_batch(&mut self, records: &[&LogRecord]) -> Result<Vec<Verdict>, Failure> {
-        let mut packed = std::mem::replace(&mut self.packed, empty_packed());
-        pack(records, &mut packed);
-        let called = self.call("scoring", |store, b, h| b.logarithm_detector_scoring().detector().call_score_packed(store, h, &packed));
-        self.packed = packed;
+    fn try_whole(&mut self, records: &[&LogRecord]) -> Result<Vec<Verdict>, Failure> {
+        let mut buffers = std::mem::take(&mut self.packed);
+        if buffers.is_empty() {
+            buffers.push(empty_packed());
+        }
+        pack(records, &mut buffers[0]);
+        let packed = &buffers[0];
+        let started = Instant::now();
+        let called = self.call("scoring", |store, b, h| b.logarithm_detector_scoring().detector().call_score_packed(store, h, packed));
+        self.count_cost(started, records.len());
+        self.packed = buffers;
         let unpacked = match called? {
             Ok(packed) => unpack(packed, records.len()),
             Err(e) => Err(format!("it refused a batch: {}", error_from_wit(e))),
         };
-        let verdicts = unpacked.map_err(|why| {
+        unpacked.map_err(|why| {
             self.instance = None;
             Failure::Guest(why)
-        })?;
-        self.snapshot_memory(&verdicts);
+        })
+    }
+
+    /// Scores a batch in `parts` parts (issue 11): each analysed
+    /// (`analyse-packed`) in its own instance, the first in the live
+    /// instance on this thread, the others by helpers on theirs; then all
+    /// concluded in order (`conclude-packed`) in the live instance. Any
+    /// failure fails the batch; an instance that failed is dropped (the
+    /// live one keeps its memory until the parts are concluded).
+    fn try_parts(&mut self, records: &[&LogRecord], parts: usize) -> Result<Vec<Verdict>, Failure> {
+        if let Err(e) = self.ready_helpers(parts - 1) {
+            // The live instance can still score alone.
+            tracing::warn!("scoring on one thread from now on: cannot start another detector instance: {e:#}");
+            self.set_threads(1);
+            return self.try_whole(records);
+        }
+        let mut buffers = std::mem::take(&mut self.packed);
+        buffers.resize_with(buffers.len().max(parts), empty_packed);
+        // Even parts: the live instance also concludes them, but a part
+        // given to another thread takes longer to come back (measured).
+        let size = records.len().div_ceil(parts);
+        for (part, packed) in records.chunks(size).zip(&mut buffers) {
+            pack(part, packed);
+        }
+        let limit = self.limit;
+        for (helper, packed) in self.helpers.iter().zip(buffers.drain(1..parts)) {
+            helper.send(Job::Analyse(packed, limit));
+        }
+        let started = Instant::now();
+        let mut analysed = vec![self.live().and_then(|live| analyse(live, &buffers[0], limit))];
+        self.count_cost(started, size);
+        // Every part sent is waited for, whatever became of the others.
+        for helper in &mut self.helpers[..parts - 1] {
+            let (packed, result) = helper.receive();
+            buffers.push(packed.unwrap_or_else(empty_packed));
+            analysed.push(result);
+        }
+        let mut analyses = Vec::with_capacity(parts);
+        let mut failed = None;
+        for (i, a) in analysed.into_iter().enumerate() {
+            match a {
+                Ok(a) => analyses.push(a),
+                Err(f) => {
+                    if i == 0 {
+                        self.instance = None;
+                    } else {
+                        self.helpers[i - 1].ready = false;
+                    }
+                    // A stop request is the one to report.
+                    if !matches!(failed, Some(Failure::Stopped(_))) {
+                        failed = Some(f);
+                    }
+                }
+            }
+        }
+        let verdicts = match failed {
+            Some(f) => Err(f),
+            None => self.conclude(&buffers[..parts], analyses, records.len()),
+        };
+        self.in_parts += u64::from(verdicts.is_ok());
+        self.packed = buffers;
+        verdicts
+    }
+
+    /// Scores batches in parts once records cost `cost` each on average
+    /// over recent batches ([`PARALLEL_COST`] by default; zero: always).
+    pub fn set_parallel_cost(&mut self, cost: Duration) {
+        self.parallel_cost = cost.as_secs_f64();
+    }
+
+    /// How many batches were scored in parts, on several threads.
+    pub fn batches_in_parts(&self) -> u64 {
+        self.in_parts
+    }
+
+    /// Counts the cost of a call that analysed `records` since `started`
+    /// into the recent average: each batch weighs a sixteenth, and counts
+    /// at most twice [`PARALLEL_COST`], so that it takes a dozen batches
+    /// of new lines in a row to go parallel (a stream's first batches are
+    /// slow, then its lines repeat; a helper costs memory once made).
+    fn count_cost(&mut self, started: Instant, records: usize) {
+        let cost = (started.elapsed().as_secs_f64() / records.max(1) as f64).min(2.0 * self.parallel_cost);
+        self.cost += (cost - self.cost) / 16.0;
+    }
+
+    /// Starts `count` helpers, each with an instance, if they are not.
+    fn ready_helpers(&mut self, count: usize) -> Result<(), LoadError> {
+        for i in 0..count {
+            if self.helpers.get(i).is_none_or(Helper::ended) {
+                let helper = Helper::start(i + 1).context("cannot start a scoring thread")?;
+                match self.helpers.get_mut(i) {
+                    Some(ended) => *ended = helper,
+                    None => self.helpers.push(helper),
+                }
+            }
+            if !self.helpers[i].ready {
+                let instance = self.instantiate()?;
+                self.helpers[i].send(Job::Take(Box::new(instance)));
+                self.helpers[i].ready = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Concludes analysed parts in order in the live instance.
+    fn conclude(
+        &mut self,
+        parts: &[wit::PackedRecords],
+        analyses: Vec<Result<wit::PackedAnalyses, wit::Error>>,
+        count: usize,
+    ) -> Result<Vec<Verdict>, Failure> {
+        let mut verdicts = Vec::with_capacity(count);
+        for (packed, analysed) in parts.iter().zip(analyses) {
+            let concluded = analysed.map(|analysed| {
+                self.call("scoring", |store, b, h| {
+                    b.logarithm_detector_scoring().detector().call_conclude_packed(store, h, packed, &analysed)
+                })
+            });
+            let unpacked = match concluded {
+                Ok(called) => match called? {
+                    Ok(concluded) => unpack(concluded, packed.meta.len()),
+                    Err(e) => Err(format!("it refused a batch: {}", error_from_wit(e))),
+                },
+                Err(e) => Err(format!("it refused a batch: {}", error_from_wit(e))),
+            };
+            verdicts.extend(unpacked.map_err(|why| {
+                self.instance = None;
+                Failure::Guest(why)
+            })?);
+        }
         Ok(verdicts)
     }
 
@@ -778,6 +992,124 @@ fn compile(engine: &Engine, bytes: &[u8], cache: Option<&Path>) -> wasmtime::Res
     }
     // SAFETY: just compiled by this engine.
     unsafe { Component::deserialize(engine, &code) }
+}
+
+/// A thread that analyses parts of batches in its own instance (see
+/// [`ComponentDetector::set_threads`]). The instance lives on the thread;
+/// parts go there and come back over channels (issue 11: a thread
+/// started per batch cost a third more CPU time than it saved).
+struct Helper {
+    jobs: Option<SyncSender<Job>>,
+    done: Receiver<Analysed>,
+    thread: Option<JoinHandle<()>>,
+    /// Whether it holds a working instance (else it is given a fresh one
+    /// before its next part).
+    ready: bool,
+}
+
+/// What a helper is asked to do.
+enum Job {
+    /// Analyse in this instance from now on.
+    Take(Box<Instance>),
+    /// Analyse this part under this time limit.
+    Analyse(wit::PackedRecords, Duration),
+}
+
+/// A part back from a helper (its buffers, unless the thread is gone) and
+/// its analyses, or why there are none.
+type Analysed = (Option<wit::PackedRecords>, Result<Result<wit::PackedAnalyses, wit::Error>, Failure>);
+
+impl Helper {
+    fn start(n: usize) -> std::io::Result<Self> {
+        let (jobs, inbox) = sync_channel::<Job>(2);
+        let (outbox, done) = sync_channel::<Analysed>(1);
+        let thread = std::thread::Builder::new().name(format!("detector {n}")).spawn(move || {
+            let mut instance: Option<Box<Instance>> = None;
+            while let Some(job) = next(&inbox) {
+                match job {
+                    Job::Take(fresh) => instance = Some(fresh),
+                    Job::Analyse(packed, limit) => {
+                        let result = match instance.as_deref_mut() {
+                            Some(instance) => analyse(instance, &packed, limit),
+                            None => Err(Failure::Guest("the scoring thread has no detector instance".into())),
+                        };
+                        if result.is_err() {
+                            // Not to be trusted after a failure.
+                            instance = None;
+                        }
+                        if outbox.send((Some(packed), result)).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(instance) = instance.as_deref_mut() {
+                let _ = instance.handle.resource_drop(&mut instance.store);
+            }
+        })?;
+        Ok(Self { jobs: Some(jobs), done, thread: Some(thread), ready: false })
+    }
+
+    /// Whether its thread ended (it cannot panic, but if it did).
+    fn ended(&self) -> bool {
+        self.thread.as_ref().is_none_or(JoinHandle::is_finished)
+    }
+
+    fn send(&self, job: Job) {
+        // A thread that ended is found by `receive`.
+        if let Some(jobs) = &self.jobs {
+            let _ = jobs.send(job);
+        }
+    }
+
+    /// The part sent last, analysed.
+    fn receive(&mut self) -> Analysed {
+        next(&self.done).ok_or(()).unwrap_or_else(|_| {
+            self.ready = false;
+            (None, Err(Failure::Guest("a scoring thread ended".into())))
+        })
+    }
+}
+
+impl Drop for Helper {
+    fn drop(&mut self) {
+        // No part is in flight here (each is received before the batch
+        // ends): the thread ends as soon as its inbox closes.
+        drop(self.jobs.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The next message on `channel`, `None` once it is closed. It is polled
+/// for up to [`SPIN`] before the thread sleeps: the parts of a batch take
+/// a few hundred microseconds, and waking a sleeping thread takes tens.
+fn next<T>(channel: &Receiver<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        match channel.try_recv() {
+            Ok(message) => return Some(message),
+            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
+            Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < SPIN => std::hint::spin_loop(),
+            Err(std::sync::mpsc::TryRecvError::Empty) => return channel.recv().ok(),
+        }
+    }
+}
+
+/// How long [`next`] polls before it sleeps.
+const SPIN: Duration = Duration::from_micros(200);
+
+/// One `analyse-packed` call into `instance`, under the time limit.
+fn analyse(
+    instance: &mut Instance,
+    packed: &wit::PackedRecords,
+    limit: Duration,
+) -> Result<Result<wit::PackedAnalyses, wit::Error>, Failure> {
+    let (bindings, handle) = (&instance.bindings, instance.handle);
+    guarded(&mut instance.store, "scoring", limit, |store| {
+        bindings.logarithm_detector_scoring().detector().call_analyse_packed(store, handle, packed)
+    })
 }
 
 /// Buffers for [`pack`], empty.

@@ -107,6 +107,11 @@ struct FilterArgs {
     /// Longest line kept, bytes [default: 65536].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_line_bytes: Option<u64>,
+    /// Cores that score large batches, each part in its own instance of
+    /// the detector with its own copy of the model; verdicts are the same
+    /// [default: 2, or 1 on a one-core machine].
+    #[arg(long, env = "LOGARITHM_THREADS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=logarithm::config::MAX_THREADS as i64))]
+    threads: Option<u32>,
 }
 
 /// Options shared by every command.
@@ -170,6 +175,11 @@ struct MonitorArgs {
     /// Longest line kept, bytes; longer lines are cut and marked truncated [default: 65536].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_line_bytes: Option<u64>,
+    /// Cores that score large batches, each part in its own instance of
+    /// the detector with its own copy of the model; verdicts are the same
+    /// [default: 2, or 1 on a one-core machine].
+    #[arg(long, env = "LOGARITHM_THREADS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=logarithm::config::MAX_THREADS as i64))]
+    threads: Option<u32>,
     /// Serve metrics in the Prometheus text format on this address (e.g.
     /// 127.0.0.1:9464), at /metrics. Off by default.
     #[arg(long, env = "LOGARITHM_METRICS_LISTEN", value_name = "ADDR:PORT")]
@@ -206,6 +216,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// Loads the current model through the component.
 fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDetector> {
     load_current(common, data_dir).map(|(detector, _, _)| detector)
+}
+
+/// The cores that score: `--threads`, else the config file's `threads`,
+/// else two (one on a one-core machine): a log monitor should not take
+/// every core of a busy host.
+fn threads(flag: Option<u32>, file: &logarithm::config::Settings) -> usize {
+    flag.or(file.threads).map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)), |t| t as usize)
 }
 
 /// Loads the current model through the component; also returns its version
@@ -261,6 +278,7 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
         }
         // Filters explain anomalies only (`anomaly_terms` is empty for the rest).
         d.set_explain(false)?;
+        d.set_threads(threads(args.threads, &config.settings));
         Ok(d)
     });
     let mode = if args.rsyslog { filter::Mode::Rsyslog } else { filter::Mode::Ndjson { only_anomalies: args.only_anomalies } };
@@ -394,6 +412,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     }
     // Only anomalies are printed with their terms unless --all.
     detector.set_explain(args.all)?;
+    detector.set_threads(threads(args.threads, file));
     // A follower loads newly installed models (checked every 2 s, or at
     // SIGHUP), between batches.
     if follow {
