@@ -27,7 +27,7 @@ use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
@@ -154,7 +154,8 @@ enum Interruption {
 
 /// The cost per record from which batches are scored in parts:
 /// [`PARALLEL_COST`] or `LOGARITHM_PARALLEL_COST_US` (the tests make it
-/// zero, to score every batch of two parts or more in parts).
+/// zero, to score every batch of two parts or more in parts; see
+/// [`ComponentDetector::set_parallel_cost`]).
 fn parallel_cost() -> f64 {
     std::env::var("LOGARITHM_PARALLEL_COST_US")
         .ok()
@@ -428,53 +429,22 @@ impl ComponentDetector {
 
     /// A fresh instance with the model (and threshold) loaded.
     fn instantiate(&self) -> Result<Instance, LoadError> {
-        let state = State {
-            wasi: WasiCtx::builder().build(),
-            table: ResourceTable::new(),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(MEMORY_LIMIT)
-                .memories(MAX_MEMORIES)
-                .tables(MAX_TABLES)
-                .table_elements(MAX_TABLE_ELEMENTS)
-                .instances(MAX_INSTANCES)
-                .trap_on_grow_failure(true)
-                .build(),
-            call_started: Instant::now(),
+        self.recipe().instantiate()
+    }
+
+    /// What a fresh instance is made from, for a helper to make its own.
+    fn recipe(&self) -> Recipe {
+        Recipe {
+            engine: self.engine.clone(),
+            component: self.component.clone(),
+            linker: self.linker.clone(),
+            model: self.model.clone(),
+            passphrase: self.passphrase.clone(),
+            threshold: self.threshold,
+            explain_all: self.explain_all,
+            limit: self.limit,
             stop: self.stop.clone(),
-            interrupted: None,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limits);
-        let limit = self.limit;
-        store.epoch_deadline_callback(move |mut ctx| {
-            let state = ctx.data_mut();
-            let running = state.call_started.elapsed();
-            if state.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) && running >= STOP_GRACE {
-                state.interrupted = Some(Interruption::Stop);
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            if running >= limit {
-                state.interrupted = Some(Interruption::TimeLimit);
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            Ok(UpdateDeadline::Continue(1))
-        });
-        let bindings = guarded(&mut store, "starting", limit, |store| Detector::instantiate(store, &self.component, &self.linker))
-            .map_err(|f| anyhow!(f).context("cannot instantiate the detector component (is it a Logarithm detector?)"))?;
-        let api = bindings.logarithm_detector_scoring().detector();
-        let handle = guarded(&mut store, "loading the model", limit, |store| api.call_create(store, &self.model, &self.passphrase))
-            .map_err(anyhow::Error::from)?
-            .map_err(|e| LoadError::Model(error_from_wit(e)))?;
-        if let Some(t) = self.threshold {
-            guarded(&mut store, "setting the threshold", limit, |store| api.call_set_threshold(store, handle, t))
-                .map_err(anyhow::Error::from)?
-                .map_err(|e| anyhow!(error_from_wit(e)))?;
         }
-        if !self.explain_all {
-            guarded(&mut store, "setting explanations", limit, |store| api.call_set_explain(store, handle, false))
-                .map_err(anyhow::Error::from)?;
-        }
-        Ok(Instance { store, bindings, handle })
     }
 
     /// The live instance, a fresh one if the last call failed, with the
@@ -687,7 +657,8 @@ impl ComponentDetector {
     fn try_batch(&mut self, records: &[&LogRecord]) -> Result<Vec<Verdict>, Failure> {
         // While a failed batch is split, one instance finds the record.
         let parallel = !self.memory.splitting && self.cost >= self.parallel_cost;
-        let parts = if parallel { self.threads.min(records.len() / MIN_PART).max(1) } else { 1 };
+        let wanted = if parallel { self.threads.min(records.len() / MIN_PART).max(1) } else { 1 };
+        let parts = if wanted > 1 { 1 + self.ready_helpers(wanted - 1) } else { 1 };
         let verdicts = if parts > 1 { self.try_parts(records, parts)? } else { self.try_whole(records)? };
         self.snapshot_memory(&verdicts);
         Ok(verdicts)
@@ -725,12 +696,6 @@ impl ComponentDetector {
     /// failure fails the batch; an instance that failed is dropped (the
     /// live one keeps its memory until the parts are concluded).
     fn try_parts(&mut self, records: &[&LogRecord], parts: usize) -> Result<Vec<Verdict>, Failure> {
-        if let Err(e) = self.ready_helpers(parts - 1) {
-            // The live instance can still score alone.
-            tracing::warn!("scoring on one thread from now on: cannot start another detector instance: {e:#}");
-            self.set_threads(1);
-            return self.try_whole(records);
-        }
         let mut buffers = std::mem::take(&mut self.packed);
         buffers.resize_with(buffers.len().max(parts), empty_packed);
         // Even parts: the live instance also concludes them, but a part
@@ -761,7 +726,7 @@ impl ComponentDetector {
                     if i == 0 {
                         self.instance = None;
                     } else {
-                        self.helpers[i - 1].ready = false;
+                        self.helpers[i - 1].instance = Made::No;
                     }
                     // A stop request is the one to report.
                     if !matches!(failed, Some(Failure::Stopped(_))) {
@@ -780,7 +745,9 @@ impl ComponentDetector {
     }
 
     /// Scores batches in parts once records cost `cost` each on average
-    /// over recent batches ([`PARALLEL_COST`] by default; zero: always).
+    /// over recent batches ([`PARALLEL_COST`] by default; zero: always,
+    /// waiting for helpers to make their instances rather than scoring
+    /// with fewer parts meanwhile).
     pub fn set_parallel_cost(&mut self, cost: Duration) {
         self.parallel_cost = cost.as_secs_f64();
     }
@@ -800,23 +767,47 @@ impl ComponentDetector {
         self.cost += (cost - self.cost) / 16.0;
     }
 
-    /// Starts `count` helpers, each with an instance, if they are not.
-    fn ready_helpers(&mut self, count: usize) -> Result<(), LoadError> {
+    /// Starts `count` helpers and has each make its instance, on its own
+    /// thread, if it has none; returns how many of the first have theirs
+    /// (the rest are still making them: batches are scored with fewer
+    /// parts meanwhile). A helper that cannot start or make one is
+    /// dropped, with a warning, and fewer threads are used from then on.
+    fn ready_helpers(&mut self, count: usize) -> usize {
         for i in 0..count {
             if self.helpers.get(i).is_none_or(Helper::ended) {
-                let helper = Helper::start(i + 1).context("cannot start a scoring thread")?;
-                match self.helpers.get_mut(i) {
-                    Some(ended) => *ended = helper,
-                    None => self.helpers.push(helper),
+                match Helper::start(i + 1) {
+                    Ok(helper) if i < self.helpers.len() => self.helpers[i] = helper,
+                    Ok(helper) => self.helpers.push(helper),
+                    Err(e) => {
+                        tracing::warn!("scoring on {} threads, not {}: cannot start another: {e}", i + 1, self.threads);
+                        self.set_threads(i + 1);
+                        return i;
+                    }
                 }
             }
-            if !self.helpers[i].ready {
-                let instance = self.instantiate()?;
-                self.helpers[i].send(Job::Take(Box::new(instance)));
-                self.helpers[i].ready = true;
+            if self.helpers[i].instance == Made::No {
+                self.helpers[i].send(Job::Make(Box::new(self.recipe())));
+                self.helpers[i].instance = Made::Making;
+            }
+            if self.helpers[i].instance == Made::Making {
+                // Asked to score in parts always (the tests): wait for it.
+                let wait = self.parallel_cost == 0.0;
+                match self.helpers[i].made(wait) {
+                    Some(Ok(())) => self.helpers[i].instance = Made::Yes,
+                    Some(Err(why)) => {
+                        tracing::warn!(
+                            "scoring on {} threads, not {}: another detector instance failed to start: {why}",
+                            i + 1,
+                            self.threads
+                        );
+                        self.set_threads(i + 1);
+                        return i;
+                    }
+                    None => return i,
+                }
             }
         }
-        Ok(())
+        count
     }
 
     /// Concludes analysed parts in order in the live instance.
@@ -946,6 +937,75 @@ impl ComponentDetector {
     }
 }
 
+/// Everything a fresh instance is made from (see
+/// [`ComponentDetector::instantiate`]), owned, so that a helper can make
+/// its own on its own thread: making one (Argon2id, AES-GCM in wasm, the
+/// network's Gram matrix) takes about a tenth of a second.
+struct Recipe {
+    engine: Engine,
+    component: Component,
+    linker: Linker<State>,
+    model: Vec<u8>,
+    passphrase: String,
+    threshold: Option<f64>,
+    explain_all: bool,
+    limit: Duration,
+    stop: Option<Arc<AtomicBool>>,
+}
+
+impl Recipe {
+    /// A fresh instance with the model (and threshold) loaded.
+    fn instantiate(&self) -> Result<Instance, LoadError> {
+        let state = State {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(MEMORY_LIMIT)
+                .memories(MAX_MEMORIES)
+                .tables(MAX_TABLES)
+                .table_elements(MAX_TABLE_ELEMENTS)
+                .instances(MAX_INSTANCES)
+                .trap_on_grow_failure(true)
+                .build(),
+            call_started: Instant::now(),
+            stop: self.stop.clone(),
+            interrupted: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let limit = self.limit;
+        store.epoch_deadline_callback(move |mut ctx| {
+            let state = ctx.data_mut();
+            let running = state.call_started.elapsed();
+            if state.stop.as_ref().is_some_and(|s| s.load(Ordering::Relaxed)) && running >= STOP_GRACE {
+                state.interrupted = Some(Interruption::Stop);
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            if running >= limit {
+                state.interrupted = Some(Interruption::TimeLimit);
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            Ok(UpdateDeadline::Continue(1))
+        });
+        let bindings = guarded(&mut store, "starting", limit, |store| Detector::instantiate(store, &self.component, &self.linker))
+            .map_err(|f| anyhow!(f).context("cannot instantiate the detector component (is it a Logarithm detector?)"))?;
+        let api = bindings.logarithm_detector_scoring().detector();
+        let handle = guarded(&mut store, "loading the model", limit, |store| api.call_create(store, &self.model, &self.passphrase))
+            .map_err(anyhow::Error::from)?
+            .map_err(|e| LoadError::Model(error_from_wit(e)))?;
+        if let Some(t) = self.threshold {
+            guarded(&mut store, "setting the threshold", limit, |store| api.call_set_threshold(store, handle, t))
+                .map_err(anyhow::Error::from)?
+                .map_err(|e| anyhow!(error_from_wit(e)))?;
+        }
+        if !self.explain_all {
+            guarded(&mut store, "setting explanations", limit, |store| api.call_set_explain(store, handle, false))
+                .map_err(anyhow::Error::from)?;
+        }
+        Ok(Instance { store, bindings, handle })
+    }
+}
+
 /// Compiles a component, or loads its compiled code from `cache`, where
 /// it is kept under a hash of the component and of what the compiled code
 /// depends on (wasmtime's version and settings, the CPU's features); other
@@ -1000,37 +1060,57 @@ fn compile(engine: &Engine, bytes: &[u8], cache: Option<&Path>) -> wasmtime::Res
 /// started per batch cost a third more CPU time than it saved).
 struct Helper {
     jobs: Option<SyncSender<Job>>,
-    done: Receiver<Analysed>,
+    done: Receiver<Reply>,
     thread: Option<JoinHandle<()>>,
-    /// Whether it holds a working instance (else it is given a fresh one
-    /// before its next part).
-    ready: bool,
+    /// Whether it has an instance to analyse in.
+    instance: Made,
+}
+
+/// Whether a helper has an instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Made {
+    /// No (or it failed): it is asked to make one before its next part.
+    No,
+    /// It is making one.
+    Making,
+    Yes,
 }
 
 /// What a helper is asked to do.
 enum Job {
-    /// Analyse in this instance from now on.
-    Take(Box<Instance>),
+    /// Make a fresh instance, and analyse in it from now on.
+    Make(Box<Recipe>),
     /// Analyse this part under this time limit.
     Analyse(wit::PackedRecords, Duration),
 }
 
-/// A part back from a helper (its buffers, unless the thread is gone) and
-/// its analyses, or why there are none.
+/// What a helper answers.
+enum Reply {
+    /// Its instance is made, or why not.
+    Made(Result<(), String>),
+    /// A part back (its buffers, unless the thread is gone) and its
+    /// analyses, or why there are none.
+    Analysed(Analysed),
+}
+
 type Analysed = (Option<wit::PackedRecords>, Result<Result<wit::PackedAnalyses, wit::Error>, Failure>);
 
 impl Helper {
     fn start(n: usize) -> std::io::Result<Self> {
         let (jobs, inbox) = sync_channel::<Job>(2);
-        let (outbox, done) = sync_channel::<Analysed>(1);
+        let (outbox, done) = sync_channel::<Reply>(2);
         let thread = std::thread::Builder::new().name(format!("detector {n}")).spawn(move || {
             let mut instance: Option<Box<Instance>> = None;
             // Blocks at once: between parts it waits for the live instance
             // to conclude a batch and fill the next, and polling meanwhile
             // would take the core the readers need (measured).
             for job in inbox {
-                match job {
-                    Job::Take(fresh) => instance = Some(fresh),
+                let reply = match job {
+                    Job::Make(recipe) => {
+                        // Any instance it had failed and was dropped.
+                        let made = recipe.instantiate();
+                        Reply::Made(made.map(|fresh| instance = Some(Box::new(fresh))).map_err(|e| format!("{e:#}")))
+                    }
                     Job::Analyse(packed, limit) => {
                         let result = match instance.as_deref_mut() {
                             Some(instance) => analyse(instance, &packed, limit),
@@ -1040,17 +1120,18 @@ impl Helper {
                             // Not to be trusted after a failure.
                             instance = None;
                         }
-                        if outbox.send((Some(packed), result)).is_err() {
-                            break;
-                        }
+                        Reply::Analysed((Some(packed), result))
                     }
+                };
+                if outbox.send(reply).is_err() {
+                    break;
                 }
             }
             if let Some(instance) = instance.as_deref_mut() {
                 let _ = instance.handle.resource_drop(&mut instance.store);
             }
         })?;
-        Ok(Self { jobs: Some(jobs), done, thread: Some(thread), ready: false })
+        Ok(Self { jobs: Some(jobs), done, thread: Some(thread), instance: Made::No })
     }
 
     /// Whether its thread ended (it cannot panic, but if it did).
@@ -1065,12 +1146,27 @@ impl Helper {
         }
     }
 
+    /// Its instance made, or why not; `None` while it is being made
+    /// (unless asked to `wait`).
+    fn made(&mut self, wait: bool) -> Option<Result<(), String>> {
+        let reply = if wait { self.done.recv().map_err(|_| TryRecvError::Disconnected) } else { self.done.try_recv() };
+        match reply {
+            Ok(Reply::Made(made)) => Some(made),
+            Ok(Reply::Analysed(_)) => Some(Err("a scoring thread answered out of turn".into())),
+            Err(TryRecvError::Empty) => None,
+            Err(TryRecvError::Disconnected) => Some(Err("a scoring thread ended".into())),
+        }
+    }
+
     /// The part sent last, analysed.
     fn receive(&mut self) -> Analysed {
-        next(&self.done).ok_or(()).unwrap_or_else(|_| {
-            self.ready = false;
-            (None, Err(Failure::Guest("a scoring thread ended".into())))
-        })
+        match next(&self.done) {
+            Some(Reply::Analysed(analysed)) => analysed,
+            Some(Reply::Made(_)) | None => {
+                self.instance = Made::No;
+                (None, Err(Failure::Guest("a scoring thread ended or answered out of turn".into())))
+            }
+        }
     }
 }
 
@@ -1096,9 +1192,9 @@ fn next<T>(channel: &Receiver<T>) -> Option<T> {
     loop {
         match channel.try_recv() {
             Ok(message) => return Some(message),
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => return None,
-            Err(std::sync::mpsc::TryRecvError::Empty) if started.elapsed() < SPIN => std::thread::yield_now(),
-            Err(std::sync::mpsc::TryRecvError::Empty) => return channel.recv().ok(),
+            Err(TryRecvError::Disconnected) => return None,
+            Err(TryRecvError::Empty) if started.elapsed() < SPIN => std::thread::yield_now(),
+            Err(TryRecvError::Empty) => return channel.recv().ok(),
         }
     }
 }
