@@ -739,7 +739,10 @@ impl ComponentDetector {
             Some(f) => Err(f),
             None => self.conclude(&buffers[..parts], analyses, records.len()),
         };
-        self.in_parts += u64::from(verdicts.is_ok());
+        if verdicts.is_ok() {
+            self.in_parts += 1;
+            crate::metrics::count(crate::metrics::Metrics::batch_in_parts);
+        }
         self.packed = buffers;
         verdicts
     }

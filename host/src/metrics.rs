@@ -27,6 +27,7 @@ pub struct Metrics {
     /// Unix seconds of the last checkpoint saved, 0 for none yet.
     checkpoint_at: AtomicI64,
     guest_restarts: AtomicU64,
+    batches_in_parts: AtomicU64,
     alerts_undelivered: AtomicU64,
     breakers: Mutex<BTreeMap<String, bool>>,
 }
@@ -84,6 +85,11 @@ impl Metrics {
         self.guest_restarts.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A batch was scored in parts, on several threads (issue 11).
+    pub fn batch_in_parts(&self) {
+        self.batches_in_parts.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// Alerts that could not be delivered.
     pub fn alerts_undelivered(&self, n: u64) {
         self.alerts_undelivered.fetch_add(n, Ordering::Relaxed);
@@ -131,6 +137,12 @@ impl Metrics {
             "counter",
             "Restarts of the detector component.",
             &plain(self.guest_restarts.load(Ordering::Relaxed)),
+        );
+        metric(
+            "logarithm_batches_in_parts_total",
+            "counter",
+            "Batches scored in parts on several threads (while most lines are new).",
+            &plain(self.batches_in_parts.load(Ordering::Relaxed)),
         );
         metric(
             "logarithm_alerts_undelivered_total",
@@ -226,6 +238,7 @@ mod tests {
         m.scored(false, true);
         m.scored(false, false);
         m.model_version(3);
+        m.batch_in_parts();
         m.breaker("guest", false);
         let addr = serve("127.0.0.1:0".parse().unwrap(), m.clone()).unwrap();
         let page = get(addr, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -238,6 +251,7 @@ mod tests {
             "logarithm_bursts_total 1",
             "# TYPE logarithm_bursts_total counter",
             "logarithm_model_version 3",
+            "logarithm_batches_in_parts_total 1",
             "logarithm_breaker_open{breaker=\"guest\"} 0",
             "# TYPE logarithm_anomalies_total counter",
         ] {
