@@ -246,13 +246,30 @@ mod component {
         assert!(expected.iter().any(|v| v.burst.is_some()), "a burst");
         assert!(expected.iter().any(|v| v.reported()) && expected.iter().any(|v| v.repeat.is_some()), "alerts and summaries");
         assert!(wasm.batches_in_parts() >= 13, "{} batches in parts", wasm.batches_in_parts());
-        // The same lines again under another threshold: the helper is made
-        // again with it; the memory of both goes on.
+        // The same lines again under another threshold, normal lines
+        // unexplained: the helper is made again with both; the memory of
+        // both goes on.
         native.set_threshold(0.99).unwrap();
         wasm.set_threshold(0.99).unwrap();
+        native.set_explain(false);
+        wasm.set_explain(false).unwrap();
         let before = wasm.batches_in_parts();
         let again = check(&mut wasm, &native);
         assert!(wasm.batches_in_parts() >= before + 13 && again.iter().any(|v| v.anomalous));
+        // A model loaded in place (a reload): the helper is made again with
+        // it and its threshold, so lines anomalous only under the new one
+        // are explained too.
+        assert_eq!(wasm.replace_model(&bytes, t.key, Some(0.9)).map_err(|e| e.to_string()).unwrap(), 0.9);
+        native.set_threshold(0.9).unwrap();
+        let before = wasm.batches_in_parts();
+        let got: Vec<_> = records.chunks(256).flat_map(|chunk| wasm.score_batch(chunk).unwrap()).collect();
+        let expected = native.score_batch(&records);
+        let newly = expected.iter().filter(|v| v.anomalous && v.score < 0.99).count();
+        assert!(newly > 0, "lines anomalous under 0.9 only");
+        for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+            assert_eq!(line_verdict(g), line_verdict(e), "record {i} after the reload");
+        }
+        assert!(wasm.batches_in_parts() >= before + 13);
     }
 }
 
