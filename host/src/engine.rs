@@ -1204,9 +1204,10 @@ impl Drop for Helper {
 }
 
 /// The next message on `channel`, `None` once it is closed. It is polled
-/// for up to [`SPIN`] before the thread sleeps: parts are even, so the
-/// live instance mostly waits for a helper's part a few microseconds,
-/// and waking a sleeping thread takes tens (unique lines: 5% faster).
+/// for up to [`SPIN`] before the thread sleeps: parts are balanced
+/// ([`part_bounds`]), so the live instance waits for a helper's part a
+/// few microseconds when it waits at all, and waking a sleeping thread
+/// takes tens (unique lines: 5% faster).
 /// Between polls the core goes to any other thread that is ready (the
 /// readers).
 fn next<T>(channel: &Receiver<T>) -> Option<T> {
