@@ -231,7 +231,18 @@ mod component {
             let oops = format!("BUG: unable to handle page fault for address ffff{i:04x} in vfs_read");
             records.insert(100 + i * 250, LogRecord { source: "kernel".into(), ..LogRecord::from_message(oops) });
         }
-        records.push(LogRecord::from_message("ünïcödé \u{1F600} 日本語 кириллица ".repeat(100)));
+        // Any bytes, any script, in both parts of a batch.
+        let garbage = [
+            "ünïcödé \u{1F600} 日本語 кириллица ".repeat(100),
+            String::from_utf8_lossy(b"bad \xff\xfe utf-8 \xc3( here").into_owned(),
+            "nul \0 inside \0\0 and \u{1b}[31mred\u{1b}[0m escapes".into(),
+            "שלום עולם مرحبا \u{202e}reversed\u{2028}line".into(),
+            "x".repeat(1 << 20),
+            String::new(),
+        ];
+        for (i, message) in garbage.into_iter().enumerate() {
+            records.insert(1000 + i * 37, LogRecord { source: "app".into(), ..LogRecord::from_message(message) });
+        }
         let check = |wasm: &mut ComponentDetector, native: &Detector| {
             let got: Vec<_> = records.chunks(256).flat_map(|chunk| wasm.score_batch(chunk).unwrap()).collect();
             let expected = native.score_batch(&records);
