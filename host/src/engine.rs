@@ -258,19 +258,9 @@ struct Breaker {
 /// A model loaded inside a component instance. The instance is replaced
 /// by a fresh one (the same model and threshold) whenever a call fails.
 pub struct ComponentDetector {
-    engine: Engine,
-    component: Component,
-    linker: Linker<State>,
-    /// The model file and its passphrase, to load into a fresh instance.
-    model: Vec<u8>,
-    passphrase: String,
-    /// The threshold set over the model's own, if any.
-    threshold: Option<f64>,
-    /// Whether normal verdicts carry terms ([`ComponentDetector::set_explain`]).
-    explain_all: bool,
-    /// The time limit of a call.
-    limit: Duration,
-    stop: Option<Arc<AtomicBool>>,
+    /// What a fresh instance is made from: the model, its settings, the
+    /// time limit and the stop request.
+    recipe: Recipe,
     /// `None` after a failure, until the next call makes a fresh one.
     instance: Option<Instance>,
     /// How many instances score a large batch, each a part of it on its
@@ -386,15 +376,19 @@ impl ComponentDetector {
         let mut linker = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).wasm_context("cannot link WASI")?;
         start_ticking(&engine);
-        let mut detector = Self {
+        let recipe = Recipe {
             engine,
             component,
             linker,
             model: model.to_vec(),
             passphrase: passphrase.to_owned(),
             threshold: None,
+            explain_all: true,
             limit: call_limit(),
             stop: None,
+        };
+        let mut detector = Self {
+            recipe,
             instance: None,
             threads: 1,
             helpers: Vec::new(),
@@ -403,7 +397,6 @@ impl ComponentDetector {
             in_parts: 0,
             weight: 1.0,
             breaker: Breaker::default(),
-            explain_all: true,
             memory: Memory::default(),
             packed: Vec::new(),
         };
@@ -419,7 +412,7 @@ impl ComponentDetector {
         }
         // Helpers' instances are made again with it.
         self.helpers.clear();
-        self.stop = Some(stop);
+        self.recipe.stop = Some(stop);
     }
 
     /// Scores large batches on up to `threads` cores (1, the default: on
@@ -439,22 +432,7 @@ impl ComponentDetector {
 
     /// A fresh instance with the model (and threshold) loaded.
     fn instantiate(&self) -> Result<Instance, LoadError> {
-        self.recipe().instantiate()
-    }
-
-    /// What a fresh instance is made from, for a helper to make its own.
-    fn recipe(&self) -> Recipe {
-        Recipe {
-            engine: self.engine.clone(),
-            component: self.component.clone(),
-            linker: self.linker.clone(),
-            model: self.model.clone(),
-            passphrase: self.passphrase.clone(),
-            threshold: self.threshold,
-            explain_all: self.explain_all,
-            limit: self.limit,
-            stop: self.stop.clone(),
-        }
+        self.recipe.instantiate()
     }
 
     /// The live instance, a fresh one if the last call failed, with the
@@ -467,8 +445,9 @@ impl ComponentDetector {
             if let Some(memory) = &self.memory.saved {
                 let Instance { store, bindings, handle } = &mut fresh;
                 let api = bindings.logarithm_detector_scoring().detector();
-                let restored =
-                    guarded(store, "restoring the kinds reported", self.limit, |store| api.call_restore_memory(store, *handle, memory));
+                let restored = guarded(store, "restoring the kinds reported", self.recipe.limit, |store| {
+                    api.call_restore_memory(store, *handle, memory)
+                });
                 match restored {
                     Ok(Ok(kept)) => tracing::debug!("{kept} kinds of anomalies already reported restored into a fresh detector instance"),
                     Ok(Err(e)) => tracing::warn!(
@@ -522,7 +501,7 @@ impl ComponentDetector {
         what: &str,
         f: impl FnOnce(&mut Store<State>, &Detector, ResourceAny) -> wasmtime::Result<R>,
     ) -> Result<R, Failure> {
-        let limit = self.limit;
+        let limit = self.recipe.limit;
         let instance = self.live()?;
         let (bindings, handle) = (&instance.bindings, instance.handle);
         let result = guarded(&mut instance.store, what, limit, |store| f(store, bindings, handle));
@@ -548,7 +527,7 @@ impl ComponentDetector {
             .map_err(anyhow::Error::from)
             .and_then(|set| set.map_err(|e| anyhow!(error_from_wit(e))))
             .and_then(|()| {
-                let explain = self.explain_all;
+                let explain = self.recipe.explain_all;
                 self.call("setting explanations", |store, b, _| {
                     b.logarithm_detector_scoring().detector().call_set_explain(store, handle, explain)
                 })
@@ -581,7 +560,7 @@ impl ComponentDetector {
                 let old = std::mem::replace(&mut instance.handle, handle);
                 // The old detector is no longer used; failing to free it only leaks it.
                 let _ = old.resource_drop(&mut instance.store);
-                (self.model, self.passphrase, self.threshold) = (model.to_vec(), passphrase.to_owned(), threshold);
+                (self.recipe.model, self.recipe.passphrase, self.recipe.threshold) = (model.to_vec(), passphrase.to_owned(), threshold);
                 // Helpers are made again with the new model when needed.
                 self.helpers.clear();
                 // What was carried over is saved after the next batch.
@@ -615,7 +594,7 @@ impl ComponentDetector {
             b.logarithm_detector_scoring().detector().call_set_threshold(store, h, threshold)
         })?
         .map_err(|e| anyhow!(error_from_wit(e)))?;
-        self.threshold = Some(threshold);
+        self.recipe.threshold = Some(threshold);
         // Helpers are made again with it when needed.
         self.helpers.clear();
         Ok(())
@@ -626,7 +605,7 @@ impl ComponentDetector {
     /// explanation out of the component for every normal line (issue 11).
     /// Kept for fresh instances and models loaded later.
     pub fn set_explain(&mut self, all: bool) -> Result<()> {
-        self.explain_all = all;
+        self.recipe.explain_all = all;
         self.helpers.clear();
         Ok(self.call("setting explanations", |store, b, h| b.logarithm_detector_scoring().detector().call_set_explain(store, h, all))?)
     }
@@ -712,7 +691,7 @@ impl ComponentDetector {
         for (range, packed) in bounds.iter().zip(&mut buffers) {
             pack(&records[range.clone()], packed);
         }
-        let limit = self.limit;
+        let limit = self.recipe.limit;
         for (helper, packed) in self.helpers.iter().zip(buffers.drain(1..parts)) {
             helper.send(Job::Analyse(packed, limit));
         }
@@ -801,7 +780,7 @@ impl ComponentDetector {
                 }
             }
             if self.helpers[i].instance == Made::No {
-                self.helpers[i].send(Job::Make(Box::new(self.recipe())));
+                self.helpers[i].send(Job::Make(Box::new(self.recipe.clone())));
                 self.helpers[i].instance = Made::Making;
             }
             if self.helpers[i].instance == Made::Making {
@@ -956,14 +935,19 @@ impl ComponentDetector {
 /// [`ComponentDetector::instantiate`]), owned, so that a helper can make
 /// its own on its own thread: making one (Argon2id, AES-GCM in wasm, the
 /// network's Gram matrix) takes about a tenth of a second.
+#[derive(Clone)]
 struct Recipe {
     engine: Engine,
     component: Component,
     linker: Linker<State>,
+    /// The model file and its passphrase.
     model: Vec<u8>,
     passphrase: String,
+    /// The threshold set over the model's own, if any.
     threshold: Option<f64>,
+    /// Whether normal verdicts carry terms ([`ComponentDetector::set_explain`]).
     explain_all: bool,
+    /// The time limit of a call.
     limit: Duration,
     stop: Option<Arc<AtomicBool>>,
 }
