@@ -807,20 +807,18 @@ mod contained_guest {
         format!("Nov  2 08:{:02}:00 web01 CRON[{i}]: (root) CMD (run-parts /etc/cron.hourly)", i % 60)
     }
 
-    #[test]
-    fn a_record_that_traps_loops_or_allocates_costs_only_its_score() {
-        let t = trained();
-        let log = t.dir.path().join("bad.log");
-        let bad = [(5, "@trap"), (17, "@loop"), (30, "@alloc")];
-        let lines: Vec<String> = (0..40)
+    /// Writes `count` cron lines to `path`, the `bad` ones asking the
+    /// misbehaving component to misbehave.
+    fn write_cron_with(path: &Path, count: usize, bad: &[(usize, &str)]) {
+        let lines: Vec<String> = (0..count)
             .map(|i| bad.iter().find(|(at, _)| *at == i).map_or_else(|| cron(i), |(_, what)| format!("{} {what}", cron(i))))
             .collect();
-        fs::write(&log, lines.join("\n") + "\n").unwrap();
-        let started = Instant::now();
-        let out = monitor(&t, &["--once", log.to_str().unwrap()]).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
-        assert_eq!(records.len(), 40, "every line comes out once: {stderr}");
+        fs::write(path, lines.join("\n") + "\n").unwrap();
+    }
+
+    /// Every record comes out in order: the `bad` ones unscored, with why,
+    /// the rest scored.
+    fn check_only_bad_unscored(records: &[Value], bad: &[(usize, &str)]) {
         for (i, r) in records.iter().enumerate() {
             assert_eq!(r["line"], i as u64 + 1, "in order");
             match bad.iter().find(|(at, _)| *at == i) {
@@ -837,6 +835,20 @@ mod contained_guest {
                 None => assert!(r["score"].is_f64() && r.get("error").is_none_or(Value::is_null), "line {i} is scored: {r}"),
             }
         }
+    }
+
+    #[test]
+    fn a_record_that_traps_loops_or_allocates_costs_only_its_score() {
+        let t = trained();
+        let log = t.dir.path().join("bad.log");
+        let bad = [(5, "@trap"), (17, "@loop"), (30, "@alloc")];
+        write_cron_with(&log, 40, &bad);
+        let started = Instant::now();
+        let out = monitor(&t, &["--once", log.to_str().unwrap()]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let records = json_lines(&String::from_utf8_lossy(&out.stdout));
+        assert_eq!(records.len(), 40, "every line comes out once: {stderr}");
+        check_only_bad_unscored(&records, &bad);
         assert!(!stderr.contains("keeps failing"), "three separate bad records do not open the breaker: {stderr}");
         assert_eq!(stderr.matches("fail on its own").count(), 3, "{stderr}");
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
@@ -854,23 +866,14 @@ mod contained_guest {
         // in the first part of the first batch, a trap in its second, an
         // allocation in the second part of the last.
         let bad = [(40, "@loop"), (200, "@trap"), (370, "@alloc")];
-        let lines: Vec<String> = (0..400)
-            .map(|i| bad.iter().find(|(at, _)| *at == i).map_or_else(|| cron(i), |(_, what)| format!("{} {what}", cron(i))))
-            .collect();
-        fs::write(&log, lines.join("\n") + "\n").unwrap();
+        write_cron_with(&log, 400, &bad);
         let out =
             monitor(&t, &["--once", "--threads", "2", log.to_str().unwrap()]).env("LOGARITHM_PARALLEL_COST_US", "0").output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         // 400 cron lines in an hour are a burst: its summaries left out.
         let records: Vec<Value> = json_lines(&String::from_utf8_lossy(&out.stdout)).into_iter().filter(|r| r["kind"] != "burst").collect();
         assert_eq!(records.len(), 400, "every line comes out once: {stderr}");
-        for (i, r) in records.iter().enumerate() {
-            assert_eq!(r["line"], i as u64 + 1, "in order");
-            match bad.iter().find(|(at, _)| *at == i) {
-                Some((_, what)) => assert!(r["score"].is_null() && r["error"].is_string(), "{what} is passed on unscored: {r}"),
-                None => assert!(r["score"].is_f64() && r.get("error").is_none_or(Value::is_null), "line {i} is scored: {r}"),
-            }
-        }
+        check_only_bad_unscored(&records, &bad);
         assert_eq!(stderr.matches("fail on its own").count(), 3, "{stderr}");
         assert!(!stderr.contains("keeps failing"), "{stderr}");
     }
