@@ -98,13 +98,20 @@ struct FilterArgs {
     /// one reply per message setting $!anomaly!score, !anomalous, !terms.
     #[arg(long)]
     rsyslog: bool,
+    #[command(flatten)]
+    scoring: ScoringArgs,
+}
+
+/// How records are scored: shared by `monitor` and `filter`.
+#[derive(Debug, Args)]
+struct ScoringArgs {
     /// Anomaly threshold in [0, 1] (default: the model's).
     #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD", value_name = "SCORE", allow_negative_numbers = true)]
     threshold: Option<f64>,
     /// Most records scored per call into the component.
     #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
     batch_size: u32,
-    /// Longest line kept, bytes [default: 65536].
+    /// Longest line kept, bytes; longer lines are cut and marked truncated [default: 65536].
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     max_line_bytes: Option<u64>,
     /// Cores that score large batches, each part in its own instance of
@@ -112,6 +119,35 @@ struct FilterArgs {
     /// [default: 2, or 1 on a one-core machine].
     #[arg(long, env = "LOGARITHM_THREADS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=logarithm::config::MAX_THREADS as i64))]
     threads: Option<u32>,
+}
+
+/// [`ScoringArgs`] checked and merged with the config file: flags (and
+/// their environment variables) > config file > defaults.
+struct Scoring {
+    /// `None`: the model's.
+    threshold: Option<f64>,
+    batch_size: usize,
+    max_line_bytes: usize,
+    threads: usize,
+}
+
+impl ScoringArgs {
+    fn resolve(&self, file: &logarithm::config::Settings) -> Result<Scoring> {
+        let threshold = match self.threshold {
+            Some(t) => Some(logarithm::config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?),
+            None => file.threshold,
+        };
+        let max_line_bytes = self.max_line_bytes.map(|b| b as usize).or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
+        let batch_size = self.batch_size as usize;
+        logarithm::engine::check_batch(batch_size, max_line_bytes)?;
+        // Two cores (one on a one-core machine) unless told: a log monitor
+        // should not take every core of a busy host.
+        let threads = self
+            .threads
+            .or(file.threads)
+            .map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)), |t| t as usize);
+        Ok(Scoring { threshold, batch_size, max_line_bytes, threads })
+    }
 }
 
 /// Options shared by every command.
@@ -157,9 +193,8 @@ struct MonitorArgs {
     /// Only score lines matching this regular expression.
     #[arg(short = 'F', long, value_name = "REGEX")]
     filter: Option<String>,
-    /// Anomaly threshold in [0, 1] (default: the model's).
-    #[arg(short = 'T', long, env = "LOGARITHM_THRESHOLD", value_name = "SCORE", allow_negative_numbers = true)]
-    threshold: Option<f64>,
+    #[command(flatten)]
+    scoring: ScoringArgs,
     /// Read the sources to their current end, then exit (batch scan).
     #[arg(long)]
     once: bool,
@@ -169,17 +204,6 @@ struct MonitorArgs {
     /// When following, read files from their start instead of their end.
     #[arg(long)]
     from_head: bool,
-    /// Records scored per call into the component.
-    #[arg(long, default_value_t = 256, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=65536))]
-    batch_size: u32,
-    /// Longest line kept, bytes; longer lines are cut and marked truncated [default: 65536].
-    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
-    max_line_bytes: Option<u64>,
-    /// Cores that score large batches, each part in its own instance of
-    /// the detector with its own copy of the model; verdicts are the same
-    /// [default: 2, or 1 on a one-core machine].
-    #[arg(long, env = "LOGARITHM_THREADS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=logarithm::config::MAX_THREADS as i64))]
-    threads: Option<u32>,
     /// Serve metrics in the Prometheus text format on this address (e.g.
     /// 127.0.0.1:9464), at /metrics. Off by default.
     #[arg(long, env = "LOGARITHM_METRICS_LISTEN", value_name = "ADDR:PORT")]
@@ -216,13 +240,6 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// Loads the current model through the component.
 fn load_detector(common: &CommonArgs, data_dir: &DataDir) -> Result<ComponentDetector> {
     load_current(common, data_dir).map(|(detector, _, _)| detector)
-}
-
-/// The cores that score: `--threads`, else the config file's `threads`,
-/// else two (one on a one-core machine): a log monitor should not take
-/// every core of a busy host.
-fn threads(flag: Option<u32>, file: &logarithm::config::Settings) -> usize {
-    flag.or(file.threads).map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get().min(2)), |t| t as usize)
 }
 
 /// Loads the current model through the component; also returns its version
@@ -266,19 +283,14 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
     // rsyslog reads the helper's stderr as replies: diagnostics would
     // desynchronise it, so in that mode problems become replies instead.
     let (config, data_dir) = if args.rsyslog { args.common.shared.setup_silent()? } else { args.common.shared.setup()? };
-    let threshold = match args.threshold {
-        Some(t) => Some(logarithm::config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?),
-        None => config.settings.threshold,
-    };
-    let max_line_bytes = args.max_line_bytes.map(|b| b as usize).or(config.settings.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES);
-    logarithm::engine::check_batch(args.batch_size as usize, max_line_bytes)?;
+    let scoring = args.scoring.resolve(&config.settings)?;
     let loaded = load_detector(&args.common, &data_dir).and_then(|mut d| {
-        if let Some(t) = threshold {
+        if let Some(t) = scoring.threshold {
             d.set_threshold(t)?;
         }
         // Filters explain anomalies only (`anomaly_terms` is empty for the rest).
         d.set_explain(false)?;
-        d.set_threads(threads(args.threads, &config.settings));
+        d.set_threads(scoring.threads);
         Ok(d)
     });
     let mode = if args.rsyslog { filter::Mode::Rsyslog } else { filter::Mode::Ndjson { only_anomalies: args.only_anomalies } };
@@ -288,7 +300,7 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
         (Err(e), _) => return Err(e),
     };
     let mut out = BufWriter::new(io::stdout().lock());
-    let stats = filter::run(detector.as_mut().map_err(|e| e.clone()), mode, args.batch_size as usize, max_line_bytes, &mut out)?;
+    let stats = filter::run(detector.as_mut().map_err(|e| e.clone()), mode, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
     tracing::info!(
         "{} lines read, {} scored, {} anomalous, {} passed on unscored",
         stats.lines,
@@ -338,17 +350,13 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let file = &config.settings;
     // Validate every setting before any work starts; flags (and their
     // environment variables) > config file > defaults.
-    let threshold = match args.threshold {
-        Some(t) => Some(logarithm::config::check_threshold(t, "-T/--threshold (or LOGARITHM_THRESHOLD)")?),
-        None => file.threshold,
-    };
+    let scoring = args.scoring.resolve(file)?;
+    let threshold = scoring.threshold;
     let format = match (args.format, &file.format) {
         (Some(f), _) => f,
         (None, Some(f)) => <Format as clap::ValueEnum>::from_str(f, true).map_err(anyhow::Error::msg)?,
         (None, None) => Format::Human,
     };
-    let max_line_bytes = args.max_line_bytes.map(|b| b as usize).or(file.max_line_bytes).unwrap_or(DEFAULT_MAX_LINE_BYTES).max(1);
-    logarithm::engine::check_batch(args.batch_size as usize, max_line_bytes)?;
     let filter = match args.filter.as_deref() {
         Some(pattern) => Some(regex::Regex::new(pattern).map_err(|e| {
             // The regex error is a multi-line diagram; its last line is the reason.
@@ -387,7 +395,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         read: ReadOptions {
             follow,
             from_head: args.from_head,
-            max_line_bytes,
+            max_line_bytes: scoring.max_line_bytes,
             recursive: args.recursive,
             since_us,
             checkpoints: Arc::new(checkpoints),
@@ -395,7 +403,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         },
         filter,
         all: args.all,
-        batch_size: args.batch_size as usize,
+        batch_size: scoring.batch_size,
         checkpoint_file,
         reload: None,
         memory_file: use_checkpoints.then(|| monitor::memory_path_in(data_dir.root())),
@@ -412,7 +420,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     }
     // Only anomalies are printed with their terms unless --all.
     detector.set_explain(args.all)?;
-    detector.set_threads(threads(args.threads, file));
+    detector.set_threads(scoring.threads);
     // A follower loads newly installed models (checked every 2 s, or at
     // SIGHUP), between batches.
     if follow {
@@ -425,7 +433,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
             version,
             now,
             refused: None,
-            live_config: args.threshold.is_none().then(|| config_file.clone()).filter(|c| c.path.is_some()),
+            live_config: args.scoring.threshold.is_none().then(|| config_file.clone()).filter(|c| c.path.is_some()),
         });
     }
     let threshold = detector.info()?.threshold;
