@@ -481,7 +481,7 @@ impl Detector {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::calibration::Calibration;
     use crate::features::Vocabulary;
@@ -505,7 +505,7 @@ mod tests {
 
     /// A model over `v` made-up terms, 64 hidden units; its weights do not
     /// matter for speed.
-    fn model(v: usize) -> Model {
+    pub(crate) fn model(v: usize) -> Model {
         let vocab = Vocabulary::new((0..v).map(word).collect(), vec![1.5; v], 3.0);
         let weights = |rows: usize, cols: usize| Array2::from_shape_fn((rows, cols), |(r, c)| ((r * 31 + c * 17) % 97) as f32 / 970.0);
         let mut net =

@@ -110,6 +110,12 @@ pub fn write_annotated(text: &[u8], record: &Map<String, Value>, verdict: &Verdi
     true
 }
 
+/// Whether a record an earlier filter annotated goes to the alerts: it
+/// raised one (`anomaly_reported`) or could not be scored (`anomaly_error`).
+pub fn marked_for_alerts(record: &Map<String, Value>) -> bool {
+    record.get(REPORTED) == Some(&Value::Bool(true)) || record.contains_key(ERROR)
+}
+
 /// Marks a record as passed on unscored, and why.
 pub fn annotate_error(record: &mut Map<String, Value>, why: &str) {
     record.insert(ERROR.to_owned(), Value::String(why.to_owned()));

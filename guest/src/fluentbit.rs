@@ -22,10 +22,7 @@
 //! configured twice. The passphrase comes from a file, never from the
 //! Fluent Bit config: `logarithm-key` in any preopened directory (a systemd
 //! credentials directory, say), else the data directory's `key` (the key
-//! the trainer generates). Every 2 s the module rereads `current`: a newly
-//! installed model is loaded without restarting Fluent Bit, and a model
-//! that fails to load leaves the old one working. Problems are printed to
-//! stderr, which is Fluent Bit's log, once per change.
+//! the trainer generates). The model is kept current by [`crate::watch`].
 //!
 //! The ABI, as verified against Fluent Bit 5.1.1: `fn(tag, tag_len,
 //! time_sec, time_nsec, record, record_len) -> *const u8`, the record a
@@ -39,15 +36,12 @@
 //! whose filter trapped.
 
 use crate::modelfile::layout;
-use crate::{Detector, enrich, parse};
+use crate::watch::{Places, Watch};
+use crate::{enrich, parse};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use std::cell::RefCell;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
-
-/// How often the module looks for a newly installed model.
-const RELOAD_CHECK: Duration = Duration::from_secs(2);
+use std::path::PathBuf;
 
 /// Which records pass.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -56,29 +50,16 @@ enum Pass {
     Anomalies,
 }
 
-/// The loaded model, and where it came from.
-struct Loaded {
-    detector: Detector,
-    dir: PathBuf,
-    version: u32,
-}
-
 /// The module's state between calls (one instance per `[FILTER]`, one call
 /// at a time).
 struct Filter {
     /// The returned JSON, NUL-terminated; valid until the next call.
     out: Vec<u8>,
-    model: Option<Loaded>,
-    /// Why records pass unscored, while there is no model.
-    problem: String,
-    checked: Option<SystemTime>,
-    /// The files a load failed with ([`files_signature`]): not tried again
-    /// (a key derivation each time) until one of them changes.
-    failed: Option<String>,
+    watch: Watch,
 }
 
 thread_local! {
-    static FILTER: RefCell<Filter> = const { RefCell::new(Filter { out: Vec::new(), model: None, problem: String::new(), checked: None, failed: None }) };
+    static FILTER: RefCell<Filter> = const { RefCell::new(Filter { out: Vec::new(), watch: Watch::new() }) };
 }
 
 /// WASI reactor initialisation: runs the module's constructors once, after
@@ -138,7 +119,7 @@ pub extern "C" fn logarithm_keep_anomalies(
     FILTER.with(|f| {
         let mut f = f.borrow_mut();
         let keep = record.is_none_or(|bytes| match serde_json::from_slice::<Value>(bytes) {
-            Ok(Value::Object(obj)) => obj.get(enrich::REPORTED) == Some(&Value::Bool(true)) || obj.contains_key(enrich::ERROR),
+            Ok(Value::Object(obj)) => enrich::marked_for_alerts(&obj),
             _ => true,
         });
         match (keep, record) {
@@ -159,7 +140,7 @@ fn call(pass: Pass, _tag: *const u8, _tag_len: u32, time_sec: u32, time_nsec: u3
 
 impl Filter {
     fn filter(&mut self, pass: Pass, record: Option<&[u8]>, now: &DateTime<Utc>) -> *const u8 {
-        self.refresh();
+        self.watch.refresh(&Preopens);
         let Some(bytes) = record else { return self.reply_oversized() };
         let mut obj = match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(obj)) => obj,
@@ -172,11 +153,11 @@ impl Filter {
                 return self.reply(&obj);
             }
         };
-        match (parse::from_object(&obj, now), &self.model) {
+        match (parse::from_object(&obj, now), self.watch.detector()) {
             (None, _) => enrich::annotate_error(&mut obj, parse::NO_MESSAGE),
-            (Some(_), None) => enrich::annotate_error(&mut obj, &self.problem),
-            (Some(record), Some(model)) => {
-                let verdict = model.detector.score(&record);
+            (Some(_), Err(problem)) => enrich::annotate_error(&mut obj, problem),
+            (Some(record), Ok(detector)) => {
+                let verdict = detector.score(&record);
                 if pass == Pass::Anomalies && !enrich::alerts(&verdict) {
                     return self.reply_raw(b"");
                 }
@@ -218,49 +199,6 @@ impl Filter {
         self.out.push(0);
         self.out.as_ptr()
     }
-
-    /// Loads the model on the first call, and a newly installed one at most
-    /// every [`RELOAD_CHECK`].
-    fn refresh(&mut self) {
-        let now = SystemTime::now();
-        if self.checked.is_some_and(|at| now.duration_since(at).unwrap_or_default() < RELOAD_CHECK) {
-            return;
-        }
-        self.checked = Some(now);
-        let dir = match &self.model {
-            Some(m) if current_version(&m.dir).is_ok_and(|v| v == m.version) => return,
-            Some(m) => Ok(m.dir.clone()),
-            None => data_dir(),
-        };
-        let signature = files_signature(dir.as_deref().ok());
-        if self.failed.as_ref() == Some(&signature) {
-            return;
-        }
-        let error = match dir.and_then(|dir| load(&dir)) {
-            Ok(loaded) => {
-                // The kinds already reported carry over, less those the new
-                // model knows (issue 15).
-                if let Some(old) = &self.model {
-                    let _ = loaded.detector.restore_memory(&old.detector.save_memory());
-                }
-                eprintln!("logarithm: scoring with model version {} from {}", loaded.version, loaded.dir.display());
-                self.model = Some(loaded);
-                self.problem.clear();
-                self.failed = None;
-                return;
-            }
-            Err(e) => e,
-        };
-        let msg = match &self.model {
-            Some(m) => format!("cannot load the new model, still scoring with version {}: {error}", m.version),
-            None => format!("no model, records pass unscored: {error}"),
-        };
-        if msg != self.problem {
-            eprintln!("logarithm: error: {msg}");
-            self.problem = msg;
-        }
-        self.failed = Some(signature);
-    }
 }
 
 /// The directories Fluent Bit preopened for the module (`Accessible_Paths`),
@@ -284,70 +222,28 @@ fn preopens() -> Vec<PathBuf> {
     dirs
 }
 
-/// What a load depends on, as text that changes when any of it does: the
-/// preopens, and the size and time of `current`, the model it names and
-/// the key files.
-fn files_signature(dir: Option<&Path>) -> String {
-    let mut files: Vec<PathBuf> = preopens().iter().map(|d| d.join(layout::KEY_CREDENTIAL)).collect();
-    if let Some(dir) = dir {
-        files.extend([dir.join(layout::CURRENT), dir.join(layout::KEY)]);
-        if let Ok(v) = current_version(dir) {
-            files.push(layout::model_file(dir, v));
-        }
-    }
-    files
-        .iter()
-        .map(|f| match std::fs::metadata(f) {
-            Ok(m) => format!("{}:{}:{:?};", f.display(), m.len(), m.modified().ok()),
-            Err(_) => format!("{}:-;", f.display()),
+/// The wasm face's places: its preopened directories.
+struct Preopens;
+
+impl Places for Preopens {
+    /// The first preopened directory that is a Logarithm data directory.
+    fn data_dir(&self) -> Result<PathBuf, String> {
+        let dirs = preopens();
+        dirs.iter().find(|d| d.join(layout::CURRENT).is_file()).cloned().ok_or_else(|| {
+            let given: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            format!(
+                "no Logarithm data directory (one with a `current` file and `models/`) among Accessible_Paths [{}]; add the data directory, e.g. /var/lib/logarithm, and train a model there",
+                given.join(", ")
+            )
         })
-        .collect()
-}
-
-/// The first preopened directory that is a Logarithm data directory.
-fn data_dir() -> Result<PathBuf, String> {
-    let dirs = preopens();
-    dirs.iter().find(|d| d.join(layout::CURRENT).is_file()).cloned().ok_or_else(|| {
-        let given: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-        format!(
-            "no Logarithm data directory (one with a `current` file and `models/`) among Accessible_Paths [{}]; add the data directory, e.g. /var/lib/logarithm, and train a model there",
-            given.join(", ")
-        )
-    })
-}
-
-/// The passphrase: `logarithm-key` in a preopened directory, else the data
-/// directory's generated `key`.
-fn passphrase(data_dir: &Path) -> Result<String, String> {
-    let candidates: Vec<PathBuf> =
-        preopens().iter().map(|d| d.join(layout::KEY_CREDENTIAL)).chain(std::iter::once(data_dir.join(layout::KEY))).collect();
-    for path in &candidates {
-        match std::fs::read_to_string(path) {
-            Ok(text) if text.trim().is_empty() => return Err(format!("the key file {} is empty", path.display())),
-            Ok(text) => return Ok(text.trim().to_owned()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(format!("cannot read the key file {}: {e}", path.display())),
-        }
     }
-    Err(format!(
-        "no key file: put the model's passphrase in {} (mode 0600), or in a file `logarithm-key` in a directory of Accessible_Paths",
-        data_dir.join(layout::KEY).display()
-    ))
-}
 
-fn current_version(dir: &Path) -> Result<u32, String> {
-    let path = dir.join(layout::CURRENT);
-    let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.trim().parse().map_err(|_| format!("{} does not hold a version number", path.display()))
-}
+    /// `logarithm-key` in any preopened directory.
+    fn key_files(&self) -> Vec<PathBuf> {
+        preopens().iter().map(|d| d.join(layout::KEY_CREDENTIAL)).collect()
+    }
 
-fn load(dir: &Path) -> Result<Loaded, String> {
-    let version = current_version(dir)?;
-    let path = layout::model_file(dir, version);
-    let bytes = crate::modelfile::read_model_file(&path)?;
-    let mut detector = Detector::load(&bytes, &passphrase(dir)?).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
-    // Explanations for anomalies only (`anomaly_terms` is empty for the
-    // rest): most of a filter's cost per normal record otherwise.
-    detector.set_explain(false);
-    Ok(Loaded { detector, dir: dir.to_path_buf(), version })
+    fn key_hint(&self) -> &'static str {
+        "or in a file `logarithm-key` in a directory of Accessible_Paths"
+    }
 }

@@ -29,13 +29,20 @@ pub mod parse;
 pub mod record;
 pub mod tokenizer;
 
-// The faces: each a thin adapter over the same core, one per wasm target.
+// The faces: each a thin adapter over the same core, one per target.
 /// `wasm32-wasip2`: the WebAssembly component (the WIT `scoring` interface).
 #[cfg(all(target_arch = "wasm32", target_env = "p2", feature = "component"))]
 mod component;
 /// `wasm32-wasip1`: the core module Fluent Bit's `filter_wasm` loads.
 #[cfg(all(target_arch = "wasm32", target_env = "p1"))]
 mod fluentbit;
+/// Native, `--features fluent-bit-plugin`: a filter plugin Fluent Bit loads
+/// as a shared library.
+#[cfg(all(not(target_arch = "wasm32"), feature = "fluent-bit-plugin"))]
+mod fluentbit_plugin;
+/// The model of both Fluent Bit faces: found, opened and kept current.
+#[cfg(any(all(target_arch = "wasm32", target_env = "p1"), all(not(target_arch = "wasm32"), feature = "fluent-bit-plugin")))]
+mod watch;
 
 /// In both wasm faces, Talc instead of the default allocator (wasi-libc's
 /// dlmalloc), where allocating and freeing cost about 190 instructions a
