@@ -77,6 +77,11 @@ mod fluent_bit {
     /// until the file holds `expect` records (and a moment longer, to see
     /// any extra one); returns them and Fluent Bit's log.
     fn run_until(dir: &Path, inputs: &str, filters: &str, expect: usize) -> (Vec<Value>, String) {
+        run_with(dir, &[], inputs, filters, expect)
+    }
+
+    /// [`run_until`] with more arguments for `fluent-bit` (`-e PLUGIN`).
+    fn run_with(dir: &Path, args: &[&str], inputs: &str, filters: &str, expect: usize) -> (Vec<Value>, String) {
         let out = dir.join("out");
         fs::create_dir_all(&out).unwrap();
         let conf = dir.join("fluent-bit.conf");
@@ -90,6 +95,7 @@ mod fluent_bit {
         .unwrap();
         let log = dir.join("fluent-bit.log");
         let mut child = Command::new(binary())
+            .args(args)
             .args(["-c", conf.to_str().unwrap()])
             .current_dir(dir)
             .stdout(fs::File::create(&log).unwrap())
@@ -202,14 +208,30 @@ mod fluent_bit {
     /// scored, the anomalies also to their own file.
     #[test]
     fn the_example_config_routes_anomalies_to_their_own_file() {
+        example_routes_alerts("fluent-bit.yaml", |lib| {
+            let module = lib.join("logarithm.wasm");
+            ok(&run("logarithm", &["export", "fluent-bit", "-o", module.to_str().unwrap()]));
+            ("/usr/local/lib/logarithm/logarithm.wasm", module)
+        });
+    }
+
+    /// `examples/fluent-bit/native-plugin.yaml`, the same pipeline with the
+    /// native plugin (its second stage, `pass: marked`, a processor).
+    #[test]
+    fn the_native_plugin_example_routes_anomalies_to_their_own_file() {
+        example_routes_alerts("native-plugin.yaml", |lib| ("/usr/local/lib/logarithm/flb-filter_logarithm.so", plugin(lib)));
+    }
+
+    /// Runs an example config, its filter installed by `install` (which
+    /// returns the path the example names and where it is).
+    fn example_routes_alerts(name: &str, install: impl FnOnce(&Path) -> (&'static str, PathBuf)) {
         let t = trained();
         let work = t.dir.path().join("example");
         let (lib, logs, out) = (work.join("lib"), work.join("journal"), work.join("out"));
         for d in [&lib, &logs, &out] {
             fs::create_dir_all(d).unwrap();
         }
-        let module = lib.join("logarithm.wasm");
-        ok(&run("logarithm", &["export", "fluent-bit", "-o", module.to_str().unwrap()]));
+        let (named, installed) = install(&lib);
         // The data directory's generated key, as a trainer without -K leaves it.
         fs::write(t.data.join("key"), t.key).unwrap();
         let syslog = work.join("syslog");
@@ -219,14 +241,14 @@ mod fluent_bit {
             journal_entry(&mut export, now_usec() - 60_000_000 + i, i + 1, "CRON", b"(root) CMD (run-parts /etc/cron.hourly)");
         }
         journal_file(&logs.join("j.journal"), &export);
-        let conf = work.join("fluent-bit.yaml");
+        let conf = work.join(name);
         let text = example(
-            "fluent-bit/fluent-bit.yaml",
+            &format!("fluent-bit/{name}"),
             &[
                 ("/var/log/syslog", &syslog),
                 ("/var/log/journal", &logs),
                 ("/var/lib/logarithm", &t.data),
-                ("/usr/local/lib/logarithm/logarithm.wasm", &module),
+                (named, &installed),
                 ("/var/log/logarithm", &out),
             ],
         );
@@ -343,6 +365,98 @@ mod fluent_bit {
             &["export", "fluent-bit", "-o", module.to_str().unwrap(), "--aot", aot.to_str().unwrap(), "--wamrc", "/nonexistent/wamrc"],
         );
         fails_with(&missing, "/nonexistent/wamrc");
+    }
+
+    /// The native plugin, built as users build it (`cargo build -p
+    /// logarithm-detector --features fluent-bit-plugin`, here into a target
+    /// directory of its own), once, named as Fluent Bit requires.
+    fn plugin(dir: &Path) -> PathBuf {
+        static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+        let built = BUILT.get_or_init(|| {
+            let target = root().join("target/fluent-bit-plugin");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "-p", "logarithm-detector", "--features", "fluent-bit-plugin", "--target-dir"])
+                .arg(&target)
+                .current_dir(root())
+                .status()
+                .expect("cannot run cargo");
+            assert!(status.success(), "building the plugin failed");
+            target.join("debug/liblogarithm_detector.so")
+        });
+        let path = dir.join("flb-filter_logarithm.so");
+        fs::copy(built, &path).unwrap();
+        path
+    }
+
+    /// The native plugin in the real Fluent Bit: every record of a tail
+    /// input exactly once, in order, with the native host's score (any
+    /// script, any bytes); `Pass anomalies` passes exactly the alerts;
+    /// without a model records pass with the reason; an unknown key is
+    /// refused by Fluent Bit.
+    #[test]
+    fn native_plugin_scores_like_the_host_and_passes_the_alerts() {
+        let t = trained();
+        let work = t.dir.path().join("fb-plugin");
+        fs::create_dir_all(&work).unwrap();
+        let plugin = plugin(&work);
+        let load = ["-e", plugin.to_str().unwrap()];
+        let keys = key_dir(&t);
+        let log = t.dir.path().join("app.log");
+        let anomalies = fakelogs(&log, 2_000, 20, 5, "syslog");
+        let garbage: &[u8] = b"Se\xc3\xb1al de parada recibida\n\xd0\x9e\xd1\x88\xd0\xb8\xd0\xb1\xd0\xba\xd0\xb0 \xf0\x9f\x94\xa5\ninvalid \xff\xfe bytes\nnul \x00 inside\nesc \x1b[31m red\n";
+        fs::OpenOptions::new().append(true).open(&log).and_then(|mut f| std::io::Write::write_all(&mut f, garbage)).unwrap();
+        let native = native_verdicts(&t, &[log.to_str().unwrap()], "raw");
+        let section = |extra: &str| {
+            format!(
+                "[FILTER]\n    Name logarithm\n    Match *\n    Data_Dir {}\n    Key_File {}\n{extra}",
+                t.data.display(),
+                keys.join("logarithm-key").display()
+            )
+        };
+        let (records, fb_log) = run_with(&work, &load, &tail(&log), &section(""), 2_005);
+        assert!(fb_log.contains("logarithm: scoring with model version 1"), "{fb_log}");
+        assert_eq!(records.len(), 2_005, "every record exactly once");
+        let lines: Vec<String> = String::from_utf8_lossy(&fs::read(&log).unwrap()).lines().map(str::to_owned).collect();
+        for (i, (r, line)) in records.iter().zip(&lines).enumerate() {
+            // The line's own bytes pass on; Fluent Bit's file output writes
+            // a byte that is not UTF-8 as U+E0xx, the host reads it as U+FFFD.
+            let valid = |l: &str| l.replace(|c| c == '\u{fffd}' || ('\u{e000}'..='\u{e0ff}').contains(&c), "");
+            assert_eq!(r["log"].as_str().map(valid), Some(valid(line)), "record {i} in order");
+            let (score, anomalous) = native[line];
+            assert_same_score(r["anomaly_score"].as_f64().unwrap(), score, &format!("record {i}: {r}"));
+            assert_eq!(r["anomalous"].as_bool(), Some(anomalous), "record {i}");
+            assert!(r["anomaly_terms"].is_array());
+        }
+        let flagged: Vec<usize> = records.iter().enumerate().filter(|(_, r)| r["anomalous"] == true).map(|(i, _)| i + 1).collect();
+        let caught = anomalies.iter().filter(|a| flagged.contains(&(**a as usize))).count();
+        assert!(caught >= 18, "{caught} of 20 injected anomalies flagged");
+
+        let alerts: Vec<&Value> = records.iter().filter(|r| r["anomaly_reported"] == true).collect();
+        let work = t.dir.path().join("fb-plugin-anomalies");
+        fs::create_dir_all(&work).unwrap();
+        let (only, _) = run_with(&work, &load, &tail(&log), &section("    Pass anomalies\n"), alerts.len());
+        assert_eq!(only.iter().collect::<Vec<_>>(), alerts, "the same alerts, in order");
+
+        // No model there: every record passes, saying why.
+        let work = t.dir.path().join("fb-plugin-nomodel");
+        fs::create_dir_all(&work).unwrap();
+        let empty = t.dir.path().join("empty");
+        fs::create_dir_all(&empty).unwrap();
+        let filter = format!("[FILTER]\n    Name logarithm\n    Match *\n    Data_Dir {}\n", empty.display());
+        let (records, fb_log) = run_with(&work, &load, &tail(&log), &filter, 2_005);
+        assert!(fb_log.contains("logarithm: error: no model, records pass unscored: cannot read"), "{fb_log}");
+        assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("no model") && r.get("anomaly_score").is_none()));
+
+        // Keys Fluent Bit does not know of, or a bad `Pass`, stop it at start.
+        for (extra, says) in [("    Data_Dri /x\n", "data_dri"), ("    Pass some\n", "Pass must be `all`, `anomalies` or `marked`")] {
+            let conf = work.join("bad.conf");
+            fs::write(&conf, format!("[INPUT]\n    Name dummy\n{}[OUTPUT]\n    Name null\n    Match *\n", section(extra))).unwrap();
+            let out = Command::new(binary()).args(load).args(["-c", conf.to_str().unwrap()]).output().unwrap();
+            let said = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success(), "{said}");
+            assert!(said.contains(says), "{said}");
+        }
     }
 
     /// Without its key, with a wrong key, with a damaged model, the filter says so in Fluent
