@@ -1,6 +1,7 @@
 //! Records/s through the real Fluent Bit, with and without the detector's
-//! filter module, on the same generated syslog file: `tail` (from head,
-//! exit at end of file) → [wasm filter] → `file` output. Prints wall and CPU
+//! filters (the wasm module, interpreted and AOT, and the native plugin),
+//! on the same generated syslog file: `tail` (from head, exit at end of
+//! file) → [filter] → `file` output. Prints wall and CPU
 //! figures, whole and steady (less a run on a few lines: start-up and
 //! shutdown); no assertions (targets are read off it, not timed in tests).
 //! For scale, it also runs a filter that does nothing: Fluent Bit's own
@@ -13,6 +14,8 @@
 //! the AOT variants need WAMR's `wamrc` (`LOGARITHM_WAMRC`, else next to
 //! that Fluent Bit) and are skipped without it, the passthrough also
 //! without the example module (`example/filter.wasm` beside `bin/`).
+//! The native plugin is built in release into `target/fluent-bit-plugin`
+//! (or `LOGARITHM_FLUENT_BIT_PLUGIN` names one).
 
 mod common;
 
@@ -32,13 +35,40 @@ fn tool(var: &str, name: &str) -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/tools/fluent-bit/bin").join(name))
 }
 
-/// A `filter_wasm` stage: the module, its function, and the data directory
-/// it reads its model from (if any).
+/// A filter stage.
 #[derive(Clone, Copy)]
-struct Filter<'a> {
-    module: &'a Path,
-    function: &'a str,
-    data: Option<&'a Path>,
+enum Filter<'a> {
+    /// `filter_wasm`: the module, its function, and the data directory it
+    /// reads its model from (if any).
+    Wasm { module: &'a Path, function: &'a str, data: Option<&'a Path> },
+    /// The native plugin (`flb-filter_logarithm.so`) and its data directory.
+    Plugin { library: &'a Path, data: &'a Path },
+}
+
+/// The native plugin, built in release as README says
+/// (`LOGARITHM_FLUENT_BIT_PLUGIN` names one already built).
+fn plugin(dir: &Path) -> Result<PathBuf, String> {
+    let built = match std::env::var_os("LOGARITHM_FLUENT_BIT_PLUGIN") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+            let target = root.join("target/fluent-bit-plugin");
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args(["build", "-q", "--release", "-p", "logarithm-detector", "--features", "fluent-bit-plugin", "--target-dir"])
+                .arg(&target)
+                .current_dir(&root)
+                .status()
+                .map_err(|e| format!("cannot run cargo: {e}"))?;
+            if !status.success() {
+                return Err("building the plugin failed".into());
+            }
+            target.join("release/liblogarithm_detector.so")
+        }
+    };
+    let path = dir.join("flb-filter_logarithm.so");
+    fs::copy(&built, &path).map_err(|e| format!("{}: {e}", built.display()))?;
+    Ok(path)
 }
 
 /// Runs Fluent Bit to the end of `log`; returns (wall s, CPU s, records
@@ -51,14 +81,22 @@ fn run(dir: &Path, log: &Path, filter: Option<Filter<'_>>) -> (f64, f64, usize, 
         "[SERVICE]\n    Flush 0.2\n    Grace 1\n    Log_Level warn\n[INPUT]\n    Name tail\n    Path {}\n    Read_From_Head On\n    Exit_On_Eof On\n    Buffer_Max_Size 1M\n    Tag logs\n",
         log.display()
     );
-    if let Some(Filter { module, function, data }) = filter {
-        conf += &format!(
-            "[FILTER]\n    Name wasm\n    Match *\n    WASM_Path {}\n    Function_Name {function}\n    Wasm_Heap_Size 8M\n    Wasm_Stack_Size 256K\n",
-            module.display()
-        );
-        if let Some(data) = data {
-            conf += &format!("    Accessible_Paths {}\n", data.display());
+    let mut args = vec!["-q".to_owned()];
+    match filter {
+        Some(Filter::Wasm { module, function, data }) => {
+            conf += &format!(
+                "[FILTER]\n    Name wasm\n    Match *\n    WASM_Path {}\n    Function_Name {function}\n    Wasm_Heap_Size 8M\n    Wasm_Stack_Size 256K\n",
+                module.display()
+            );
+            if let Some(data) = data {
+                conf += &format!("    Accessible_Paths {}\n", data.display());
+            }
         }
+        Some(Filter::Plugin { library, data }) => {
+            args.extend(["-e".to_owned(), library.display().to_string()]);
+            conf += &format!("[FILTER]\n    Name logarithm\n    Match *\n    Data_Dir {}\n", data.display());
+        }
+        None => {}
     }
     conf += &format!("[OUTPUT]\n    Name file\n    Match *\n    Path {}\n    File out.json\n    Format plain\n", out.display());
     let path = dir.join("bench.conf");
@@ -66,7 +104,7 @@ fn run(dir: &Path, log: &Path, filter: Option<Filter<'_>>) -> (f64, f64, usize, 
     let started = Instant::now();
     // Reaped by `common::wait` (wait4), which also reads its CPU time.
     #[allow(clippy::zombie_processes)]
-    let child = Command::new(tool("LOGARITHM_FLUENT_BIT", "fluent-bit")).args(["-q", "-c", path.to_str().unwrap()]).spawn().unwrap();
+    let child = Command::new(tool("LOGARITHM_FLUENT_BIT", "fluent-bit")).args(&args).args(["-c", path.to_str().unwrap()]).spawn().unwrap();
     let common::Finished { status, cpu_secs: cpu, peak_rss_kib } = common::wait(child.id());
     let wall = started.elapsed().as_secs_f64();
     assert_eq!(status, 0, "fluent-bit failed");
@@ -120,20 +158,31 @@ fn main() {
         None => None,
     };
 
+    let library = match plugin(dir.path()) {
+        Ok(library) => Some(library),
+        Err(e) => {
+            println!("(no native plugin run: {e})");
+            None
+        }
+    };
+
     println!("Fluent Bit, tail → [filter] → file, {lines} generated syslog lines, median of 3 runs");
     println!("(steady: the cost of {lines} records less that of {small_lines}, i.e. without start-up and shutdown)");
     println!(
         "{:<34} {:>12} {:>16} {:>14} {:>18} {:>10} {:>12}",
         "pipeline", "records/s", "records/CPU-s", "steady rec/s", "steady rec/CPU-s", "records", "peak RSS"
     );
-    let ours = |module| Some(Filter { module, function: "logarithm_filter", data: Some(&data) });
+    let ours = |module| Some(Filter::Wasm { module, function: "logarithm_filter", data: Some(&data) });
     let mut runs: Vec<(&str, Option<Filter>)> = vec![("no filter", None)];
     if let Some(passthrough) = &passthrough {
-        runs.push(("a filter doing nothing, AOT", Some(Filter { module: passthrough, function: "filter_passthrough", data: None })));
+        runs.push(("a filter doing nothing, AOT", Some(Filter::Wasm { module: passthrough, function: "filter_passthrough", data: None })));
     }
     runs.push(("logarithm_filter, interpreted", ours(&module)));
     if let Some(aot) = &aot {
         runs.push(("logarithm_filter, AOT (wamrc)", ours(aot)));
+    }
+    if let Some(library) = &library {
+        runs.push(("native plugin (filter_logarithm)", Some(Filter::Plugin { library, data: &data })));
     }
     let median = |log: &Path, filter| {
         let mut results: Vec<_> = (0..3).map(|_| run(dir.path(), log, filter)).collect();
