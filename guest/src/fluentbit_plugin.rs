@@ -37,7 +37,7 @@
 use crate::watch::{Places, Watch, say};
 use crate::{Detector, enrich, parse};
 use chrono::{DateTime, Utc};
-use rmpv::{Value as Pack, ValueRef};
+use rmpv::ValueRef;
 use serde_json::{Map, Value};
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -365,13 +365,14 @@ fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, pass: Pass, out
             out.extend_from_slice(whole);
             continue;
         };
-        let mut obj = event.object();
         if pass == Pass::Marked {
-            if enrich::marked_for_alerts(&obj) {
+            if enrich::marked_for_alerts(&event.object(|k| k == enrich::REPORTED || k == enrich::ERROR)) {
                 out.extend_from_slice(whole);
             }
             continue;
         }
+        // Only what the mapping reads: a journal entry has dozens of fields.
+        let obj = event.object(parse::reads);
         let fields = match (parse::from_object(&obj, &event.time), detector) {
             (None, _) => vec![(enrich::ERROR, Value::String(parse::NO_MESSAGE.to_owned()))],
             (Some(_), Err(problem)) => vec![(enrich::ERROR, Value::String(problem.to_owned()))],
@@ -385,21 +386,22 @@ fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, pass: Pass, out
         };
         out.extend_from_slice(&whole[..event.body_at]);
         let body = &whole[event.body_at..];
-        if fields.iter().any(|(k, _)| obj.contains_key(*k)) {
+        if event.body.iter().any(|(k, _)| fields.iter().any(|(f, _)| key_str(k) == Some(f))) {
             // A record that already holds one of the fields: written anew,
             // the fields replaced, as `enrich::annotate` does everywhere.
+            let mut obj = event.object(|_| true);
             for (k, v) in fields {
                 obj.insert(k.to_owned(), v);
             }
-            write(out, &pack(&Value::Object(obj)));
+            write_json(out, &Value::Object(obj));
         } else {
             let entries = &body[event.map_header..];
             // Writing into a Vec cannot fail.
             let _ = rmp::encode::write_map_len(out, (event.len + fields.len()) as u32);
             out.extend_from_slice(entries);
             for (k, v) in fields {
-                write(out, &Pack::from(k));
-                write(out, &pack(&v));
+                let _ = rmp::encode::write_str(out, k);
+                write_json(out, &v);
             }
         }
     }
@@ -422,8 +424,9 @@ impl Event<'_> {
     /// The body as the JSON object every face maps to a record: strings
     /// that are not UTF-8 have their bad bytes replaced (as the other
     /// readers do); binary values become text the same way.
-    fn object(&self) -> Map<String, Value> {
-        self.body.iter().map(|(k, v)| (text(k), json(v))).collect()
+    /// Only the keys `keep` says.
+    fn object(&self, keep: impl Fn(&str) -> bool) -> Map<String, Value> {
+        self.body.iter().filter(|(k, _)| key_str(k).is_none_or(&keep)).map(|(k, v)| (text(k), json(v))).collect()
     }
 }
 
@@ -476,6 +479,14 @@ fn event_time(v: &ValueRef) -> Option<DateTime<Utc>> {
     }
 }
 
+/// A key that is a UTF-8 string, without copying it.
+fn key_str<'b>(k: &'b ValueRef) -> Option<&'b str> {
+    match k {
+        ValueRef::String(s) => s.as_str(),
+        _ => None,
+    }
+}
+
 /// A key as text.
 fn text(v: &ValueRef) -> String {
     match v {
@@ -503,31 +514,41 @@ fn json(v: &ValueRef) -> Value {
     }
 }
 
-/// A JSON value as msgpack.
-fn pack(v: &Value) -> Pack {
+/// A JSON value as msgpack. (Writing into a Vec cannot fail.)
+fn write_json(out: &mut Vec<u8>, v: &Value) {
+    use rmp::encode;
     match v {
-        Value::Null => Pack::Nil,
-        Value::Bool(b) => Pack::Boolean(*b),
+        Value::Null => drop(encode::write_nil(out)),
+        Value::Bool(b) => drop(encode::write_bool(out, *b)),
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) => Pack::from(u),
-            (None, Some(s)) => Pack::from(s),
-            (None, None) => Pack::F64(n.as_f64().unwrap_or(f64::NAN)),
+            (Some(u), _) => drop(encode::write_uint(out, u)),
+            (None, Some(s)) => drop(encode::write_sint(out, s)),
+            (None, None) => drop(encode::write_f64(out, n.as_f64().unwrap_or(f64::NAN))),
         },
-        Value::String(s) => Pack::from(s.as_str()),
-        Value::Array(items) => Pack::Array(items.iter().map(pack).collect()),
-        Value::Object(entries) => Pack::Map(entries.iter().map(|(k, v)| (Pack::from(k.as_str()), pack(v))).collect()),
+        Value::String(s) => drop(encode::write_str(out, s)),
+        Value::Array(items) => {
+            let _ = encode::write_array_len(out, items.len() as u32);
+            items.iter().for_each(|v| write_json(out, v));
+        }
+        Value::Object(entries) => {
+            let _ = encode::write_map_len(out, entries.len() as u32);
+            for (k, v) in entries {
+                let _ = encode::write_str(out, k);
+                write_json(out, v);
+            }
+        }
     }
-}
-
-fn write(out: &mut Vec<u8>, v: &Pack) {
-    // Writing into a Vec cannot fail.
-    let _ = rmpv::encode::write_value(out, v);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detector::tests::model;
+    use rmpv::Value as Pack;
+
+    fn write(out: &mut Vec<u8>, v: &Pack) {
+        rmpv::encode::write_value(out, v).unwrap();
+    }
 
     /// An event as Fluent Bit 5 writes it: `[[time, {}], body]`.
     fn event(secs: u32, body: &[(&str, Pack)]) -> Vec<u8> {

@@ -104,6 +104,14 @@ const PRI_KEY: &str = "pri";
 const SOURCE_KEYS: [&str; 9] = ["source", "ident", "app", "appname", "SYSLOG_IDENTIFIER", "program", "programname", "syslogtag", "_COMM"];
 const HOST_KEYS: [&str; 3] = ["host", "hostname", "_HOSTNAME"];
 
+/// Whether [`from_object`] reads a key: a face that converts a shipper's
+/// records to JSON objects may convert only these.
+pub fn reads(key: &str) -> bool {
+    [&MESSAGE_KEYS[..], &[RAW_LINE_KEY], &TIME_KEYS, &JOURNAL_TIME_KEYS, &SEVERITY_KEYS, &[PRI_KEY], &SOURCE_KEYS, &HOST_KEYS]
+        .iter()
+        .any(|keys| keys.contains(&key))
+}
+
 /// A structured record (see the module docs for the keys) as a
 /// [`LogRecord`]; `None` when it has no message. `now` is for a raw line
 /// under `log`.
