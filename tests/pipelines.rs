@@ -391,9 +391,9 @@ mod fluent_bit {
 
     /// The native plugin in the real Fluent Bit: every record of a tail
     /// input exactly once, in order, with the native host's score (any
-    /// script, any bytes); `Pass anomalies` passes exactly the alerts;
-    /// without a model records pass with the reason; an unknown key is
-    /// refused by Fluent Bit.
+    /// script, any bytes, a 1 MiB line); `Pass anomalies` passes exactly the
+    /// alerts; without a model records pass with the reason; an unknown key
+    /// is refused by Fluent Bit; a new model is loaded without a restart.
     #[test]
     fn native_plugin_scores_like_the_host_and_passes_the_alerts() {
         let t = trained();
@@ -405,8 +405,14 @@ mod fluent_bit {
         let log = t.dir.path().join("app.log");
         let anomalies = fakelogs(&log, 2_000, 20, 5, "syslog");
         let garbage: &[u8] = b"Se\xc3\xb1al de parada recibida\n\xd0\x9e\xd1\x88\xd0\xb8\xd0\xb1\xd0\xba\xd0\xb0 \xf0\x9f\x94\xa5\ninvalid \xff\xfe bytes\nnul \x00 inside\nesc \x1b[31m red\n";
-        fs::OpenOptions::new().append(true).open(&log).and_then(|mut f| std::io::Write::write_all(&mut f, garbage)).unwrap();
-        let native = native_verdicts(&t, &[log.to_str().unwrap()], "raw");
+        let big = format!("Nov  2 08:00:00 web01 app[1]: {}\n", "payload ".repeat(131_072));
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&log)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, &[garbage, big.as_bytes()].concat()))
+            .unwrap();
+        // The host keeps lines up to 64 KiB unless told: the 1 MiB one whole.
+        let native = native_verdicts(&t, &[log.to_str().unwrap(), "--max-line-bytes", "2097152", "--batch-size", "64"], "raw");
         let section = |extra: &str| {
             format!(
                 "[FILTER]\n    Name logarithm\n    Match *\n    Data_Dir {}\n    Key_File {}\n{extra}",
@@ -414,9 +420,11 @@ mod fluent_bit {
                 keys.join("logarithm-key").display()
             )
         };
-        let (records, fb_log) = run_with(&work, &load, &tail(&log), &section(""), 2_005);
+        // A 1 MiB line too: tail's buffer is the only limit.
+        let input = format!("{}    Buffer_Max_Size 2M\n", tail(&log));
+        let (records, fb_log) = run_with(&work, &load, &input, &section(""), 2_006);
         assert!(fb_log.contains("logarithm: scoring with model version 1"), "{fb_log}");
-        assert_eq!(records.len(), 2_005, "every record exactly once");
+        assert_eq!(records.len(), 2_006, "every record exactly once");
         let lines: Vec<String> = String::from_utf8_lossy(&fs::read(&log).unwrap()).lines().map(str::to_owned).collect();
         for (i, (r, line)) in records.iter().zip(&lines).enumerate() {
             // The line's own bytes pass on; Fluent Bit's file output writes
@@ -435,7 +443,7 @@ mod fluent_bit {
         let alerts: Vec<&Value> = records.iter().filter(|r| r["anomaly_reported"] == true).collect();
         let work = t.dir.path().join("fb-plugin-anomalies");
         fs::create_dir_all(&work).unwrap();
-        let (only, _) = run_with(&work, &load, &tail(&log), &section("    Pass anomalies\n"), alerts.len());
+        let (only, _) = run_with(&work, &load, &input, &section("    Pass anomalies\n"), alerts.len());
         assert_eq!(only.iter().collect::<Vec<_>>(), alerts, "the same alerts, in order");
 
         // No model there: every record passes, saying why.
@@ -444,7 +452,7 @@ mod fluent_bit {
         let empty = t.dir.path().join("empty");
         fs::create_dir_all(&empty).unwrap();
         let filter = format!("[FILTER]\n    Name logarithm\n    Match *\n    Data_Dir {}\n", empty.display());
-        let (records, fb_log) = run_with(&work, &load, &tail(&log), &filter, 2_005);
+        let (records, fb_log) = run_with(&work, &load, &input, &filter, 2_006);
         assert!(fb_log.contains("logarithm: error: no model, records pass unscored: cannot read"), "{fb_log}");
         assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("no model") && r.get("anomaly_score").is_none()));
 
@@ -457,6 +465,9 @@ mod fluent_bit {
             assert!(!out.status.success(), "{said}");
             assert!(said.contains(says), "{said}");
         }
+
+        // A new model while Fluent Bit runs, as with the module.
+        live_reload(&t, &log, &load, &section(""));
     }
 
     /// Without its key, with a wrong key, with a damaged model, the filter says so in Fluent
@@ -501,13 +512,19 @@ mod fluent_bit {
         assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("corrupt model")));
         fs::write(&model_path, &good).unwrap();
 
-        // Live: lines keep coming while version 2 is installed.
+        live_reload(&t, &log, &[], &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"));
+    }
+
+    /// Lines keep coming while version 2 of the model is installed (trained
+    /// on `history`): Fluent Bit with `filters` scores every one, and says
+    /// it switched models, without a restart.
+    fn live_reload(t: &Trained, history: &Path, args: &[&str], filters: &str) {
         let live = t.dir.path().join("live.log");
         fs::write(&live, "").unwrap();
         let work = t.dir.path().join("fb-live");
         fs::create_dir_all(&work).unwrap();
         let writer = {
-            let (live, data, key, history) = (live.clone(), t.data.clone(), t.key, log.clone());
+            let (live, data, key, history) = (live.clone(), t.data.clone(), t.key, history.to_path_buf());
             std::thread::spawn(move || {
                 use std::io::Write;
                 let mut f = fs::OpenOptions::new().append(true).open(&live).unwrap();
@@ -520,7 +537,7 @@ mod fluent_bit {
                 }
             })
         };
-        let (records, fb_log) = run_until(&work, &tail(&live), &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"), 100);
+        let (records, fb_log) = run_with(&work, args, &tail(&live), filters, 100);
         writer.join().unwrap();
         assert_eq!(records.len(), 100, "no line lost or repeated across the reload");
         assert!(records.iter().all(|r| r.get("anomaly_score").is_some()));
