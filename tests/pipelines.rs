@@ -123,6 +123,27 @@ mod fluent_bit {
         assert!((fluent_bit - native).abs() <= 1e-15 * native.abs().max(1e-300), "{what}: {fluent_bit} in Fluent Bit, {native} native");
     }
 
+    /// Fluent Bit's records of the lines of `log`, in order, with the
+    /// scores the native host gave them, and at least 18 of the 20 injected
+    /// `anomalies` flagged; returns the flagged line numbers.
+    fn scored_like_the_host(records: &[Value], log: &Path, native: &BTreeMap<String, (f64, bool)>, anomalies: &[u64]) -> Vec<usize> {
+        let lines: Vec<String> = String::from_utf8_lossy(&fs::read(log).unwrap()).lines().map(str::to_owned).collect();
+        for (i, (r, line)) in records.iter().zip(&lines).enumerate() {
+            // The line's own bytes pass on; Fluent Bit's file output writes
+            // a byte that is not UTF-8 as U+E0xx, the host reads it as U+FFFD.
+            let valid = |l: &str| l.replace(|c| c == '\u{fffd}' || ('\u{e000}'..='\u{e0ff}').contains(&c), "");
+            assert_eq!(r["log"].as_str().map(valid), Some(valid(line)), "record {i} in order");
+            let (score, anomalous) = native[line];
+            assert_same_score(r["anomaly_score"].as_f64().unwrap(), score, &format!("record {i}: {r}"));
+            assert_eq!(r["anomalous"].as_bool(), Some(anomalous), "record {i}");
+            assert!(r["anomaly_terms"].is_array());
+        }
+        let flagged: Vec<usize> = records.iter().enumerate().filter(|(_, r)| r["anomalous"] == true).map(|(i, _)| i + 1).collect();
+        let caught = anomalies.iter().filter(|a| flagged.contains(&(**a as usize))).count();
+        assert!(caught >= 18, "{caught} of 20 injected anomalies flagged");
+        flagged
+    }
+
     fn tail(path: &Path) -> String {
         format!("[INPUT]\n    Name tail\n    Path {}\n    Read_From_Head true\n    Tag logs\n", path.display())
     }
@@ -143,17 +164,7 @@ mod fluent_bit {
         let (records, fb_log) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"), 2_000);
         assert!(fb_log.contains("logarithm: scoring with model version 1"), "{fb_log}");
         assert_eq!(records.len(), 2_000, "every record exactly once");
-        let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect();
-        for (i, (r, line)) in records.iter().zip(&lines).enumerate() {
-            assert_eq!(r["log"].as_str(), Some(line.as_str()), "record {i} in order");
-            let (score, anomalous) = native[line];
-            assert_same_score(r["anomaly_score"].as_f64().unwrap(), score, &format!("record {i}: {r}"));
-            assert_eq!(r["anomalous"].as_bool(), Some(anomalous), "record {i}");
-            assert!(r["anomaly_terms"].is_array());
-        }
-        let flagged: Vec<usize> = records.iter().enumerate().filter(|(_, r)| r["anomalous"] == true).map(|(i, _)| i + 1).collect();
-        let caught = anomalies.iter().filter(|a| flagged.contains(&(**a as usize))).count();
-        assert!(caught >= 18, "{caught} of 20 injected anomalies flagged");
+        let flagged = scored_like_the_host(&records, &log, &native, &anomalies);
 
         // The anomalies-only function: exactly the records that raise an
         // alert (issue 15: a kind already reported is counted, not passed).
@@ -425,20 +436,7 @@ mod fluent_bit {
         let (records, fb_log) = run_with(&work, &load, &input, &section(""), 2_006);
         assert!(fb_log.contains("logarithm: scoring with model version 1"), "{fb_log}");
         assert_eq!(records.len(), 2_006, "every record exactly once");
-        let lines: Vec<String> = String::from_utf8_lossy(&fs::read(&log).unwrap()).lines().map(str::to_owned).collect();
-        for (i, (r, line)) in records.iter().zip(&lines).enumerate() {
-            // The line's own bytes pass on; Fluent Bit's file output writes
-            // a byte that is not UTF-8 as U+E0xx, the host reads it as U+FFFD.
-            let valid = |l: &str| l.replace(|c| c == '\u{fffd}' || ('\u{e000}'..='\u{e0ff}').contains(&c), "");
-            assert_eq!(r["log"].as_str().map(valid), Some(valid(line)), "record {i} in order");
-            let (score, anomalous) = native[line];
-            assert_same_score(r["anomaly_score"].as_f64().unwrap(), score, &format!("record {i}: {r}"));
-            assert_eq!(r["anomalous"].as_bool(), Some(anomalous), "record {i}");
-            assert!(r["anomaly_terms"].is_array());
-        }
-        let flagged: Vec<usize> = records.iter().enumerate().filter(|(_, r)| r["anomalous"] == true).map(|(i, _)| i + 1).collect();
-        let caught = anomalies.iter().filter(|a| flagged.contains(&(**a as usize))).count();
-        assert!(caught >= 18, "{caught} of 20 injected anomalies flagged");
+        scored_like_the_host(&records, &log, &native, &anomalies);
 
         let alerts: Vec<&Value> = records.iter().filter(|r| r["anomaly_reported"] == true).collect();
         let work = t.dir.path().join("fb-plugin-anomalies");
