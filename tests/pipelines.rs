@@ -403,8 +403,9 @@ mod fluent_bit {
     /// The native plugin in the real Fluent Bit: every record of a tail
     /// input exactly once, in order, with the native host's score (any
     /// script, any bytes, a 1 MiB line); `Pass anomalies` passes exactly the
-    /// alerts; without a model records pass with the reason; an unknown key
-    /// is refused by Fluent Bit; a new model is loaded without a restart.
+    /// alerts; `Annotate anomalies` leaves the other records as they came;
+    /// without a model records pass with the reason; an unknown key is
+    /// refused by Fluent Bit; a new model is loaded without a restart.
     #[test]
     fn native_plugin_scores_like_the_host_and_passes_the_alerts() {
         let t = trained();
@@ -443,6 +444,21 @@ mod fluent_bit {
         fs::create_dir_all(&work).unwrap();
         let (only, _) = run_with(&work, &load, &input, &section("    Pass anomalies\n"), alerts.len());
         assert_eq!(only.iter().collect::<Vec<_>>(), alerts, "the same alerts, in order");
+
+        // Fields on the anomalies only: every record passes, the anomalies
+        // (and alerts) as before, the others as they came.
+        let work = t.dir.path().join("fb-plugin-annotate");
+        fs::create_dir_all(&work).unwrap();
+        let (marked, _) = run_with(&work, &load, &input, &section("    Annotate anomalies\n"), 2_006);
+        assert_eq!(marked.len(), 2_006);
+        for (i, (m, r)) in marked.iter().zip(&records).enumerate() {
+            if r["anomalous"] == true || r["anomaly_reported"] == true {
+                assert_eq!(m, r, "record {i}");
+            } else {
+                assert_eq!(m.as_object().unwrap().keys().collect::<Vec<_>>(), ["log"], "record {i}: {m}");
+                assert_eq!(m["log"], r["log"]);
+            }
+        }
 
         // No model there: every record passes, saying why.
         let work = t.dir.path().join("fb-plugin-nomodel");

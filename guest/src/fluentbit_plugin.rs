@@ -30,15 +30,22 @@
 //!   `logarithm` filter marked `anomaly_reported` or `anomaly_error`, as
 //!   the module's `logarithm_keep_anomalies`; for the processor of an
 //!   output that gets only the alerts).
+//! - `Annotate`: `all` (default; every record that passes gets the fields)
+//!   or `anomalies` (only the anomalies, the records that raise an alert
+//!   and those that could not be scored; the rest pass as they came). A
+//!   chunk without any of those passes untouched, which costs Fluent Bit
+//!   far less than a new chunk with fields on every record.
 //!
 //! Nothing here unwinds into Fluent Bit: a panic would abort it, so every
 //! callback catches one and leaves the chunk as it was.
 
+use crate::parse::{Field, Fields};
 use crate::watch::{Places, Watch, say};
 use crate::{Detector, enrich, parse};
 use chrono::{DateTime, Utc};
 use rmpv::ValueRef;
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
@@ -132,10 +139,15 @@ const fn key(name: &'static CStr, def_value: Option<&'static CStr>, desc: &'stat
 
 const DEFAULT_DATA_DIR: &CStr = c"/var/lib/logarithm";
 
-static CONFIG_MAP: [ConfigMap; 4] = [
+static CONFIG_MAP: [ConfigMap; 5] = [
     key(c"data_dir", Some(DEFAULT_DATA_DIR), c"The Logarithm data directory (holding `current` and `models/`)."),
     key(c"key_file", None, c"A file holding the model's passphrase (default: the data directory's `key`)."),
-    key(c"pass", Some(c"all"), c"Which records pass: `all` (annotated) or `anomalies` (those that raise an alert)."),
+    key(
+        c"pass",
+        Some(c"all"),
+        c"Which records pass: `all`, `anomalies` (those that raise an alert) or `marked` (what an earlier logarithm filter marked).",
+    ),
+    key(c"annotate", Some(c"all"), c"Which records get the fields: `all`, or `anomalies` (the rest pass as they came)."),
     // The table ends with an entry without a name.
     ConfigMap {
         kind: 0,
@@ -209,6 +221,22 @@ impl Api {
     }
 }
 
+/// What a filter instance does with each record.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+struct How {
+    pass: Pass,
+    annotate: Annotate,
+}
+
+/// Which records get the fields.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Annotate {
+    All,
+    /// The anomalies, the records that raise an alert and those that could
+    /// not be scored; the rest pass as they came.
+    Anomalies,
+}
+
 /// Which records pass.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Pass {
@@ -241,7 +269,7 @@ impl Places for Configured {
 /// One `[FILTER]` instance.
 struct Filter {
     places: Configured,
-    pass: Pass,
+    how: How,
     /// Fluent Bit may call a filter from several input threads.
     state: Mutex<State>,
 }
@@ -261,6 +289,11 @@ unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut
             Some("marked") => Pass::Marked,
             Some(other) => return Err(format!("Pass must be `all`, `anomalies` or `marked`, not {other:?}")),
         };
+        let annotate = match api.property(ins, c"annotate").as_deref().map(str::trim) {
+            None | Some("all") => Annotate::All,
+            Some("anomalies") => Annotate::Anomalies,
+            Some(other) => return Err(format!("Annotate must be `all` or `anomalies`, not {other:?}")),
+        };
         let places = Configured {
             data_dir: PathBuf::from(api.property(ins, c"data_dir").unwrap_or_else(|| DEFAULT_DATA_DIR.to_string_lossy().into_owned())),
             key_file: api.property(ins, c"key_file").map(PathBuf::from),
@@ -270,7 +303,8 @@ unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut
         if pass != Pass::Marked {
             watch.refresh(&places);
         }
-        Ok((Box::new(Filter { places, pass, state: Mutex::new(State { watch, out: Vec::new() }) }), api))
+        let how = How { pass, annotate };
+        Ok((Box::new(Filter { places, how, state: Mutex::new(State { watch, out: Vec::new() }) }), api))
     });
     match made {
         Ok(Ok((filter, api))) => {
@@ -318,12 +352,13 @@ unsafe extern "C" fn cb_filter(
     let done = catch_unwind(AssertUnwindSafe(|| {
         let mut state = filter.state.lock().unwrap_or_else(|e| e.into_inner());
         let State { watch, out } = &mut *state;
-        if filter.pass != Pass::Marked {
+        if filter.how.pass != Pass::Marked {
             watch.refresh(&filter.places);
         }
         out.clear();
-        match filter_chunk(chunk, watch.detector(), filter.pass, out) {
-            Ok(()) => {
+        match filter_chunk(chunk, watch.detector(), filter.how, out) {
+            Ok(false) => NOTOUCH,
+            Ok(true) => {
                 // Fluent Bit frees the new chunk with free(3).
                 unsafe extern "C" {
                     fn malloc(size: usize) -> *mut c_void;
@@ -350,62 +385,80 @@ unsafe extern "C" fn cb_filter(
 }
 
 /// Scores every record event of a chunk and writes the chunk anew into
-/// `out`: each event's own bytes with the verdict's fields appended to its
-/// body (or only the alerts, with [`Pass::Anomalies`]; [`Pass::Marked`]
-/// scores nothing and keeps the events marked for the alerts). Other events
-/// (group markers) pass as they were. An error (a chunk that is not
-/// msgpack events) leaves the whole chunk to pass unscored.
-fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, pass: Pass, out: &mut Vec<u8>) -> Result<(), String> {
+/// `out`: each event's own bytes, with the verdict's fields appended to its
+/// body (to every record's, or with [`Annotate::Anomalies`] to those of the
+/// anomalies and alerts only), less the records [`Pass`] drops
+/// ([`Pass::Marked`] scores nothing and keeps the events marked for the
+/// alerts). Other events (group markers) pass as they were. Returns
+/// whether anything changed: if not, `out` is left empty and the chunk can
+/// pass as it is, which spares Fluent Bit a new chunk. An error (a chunk
+/// that is not msgpack events) leaves the whole chunk to pass unscored.
+fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, how: How, out: &mut Vec<u8>) -> Result<bool, String> {
+    // Bytes up to here are in `out` or were dropped; the rest is copied
+    // only once an event changes.
+    let mut copied = 0;
     let mut rest = chunk;
     while !rest.is_empty() {
         let at = chunk.len() - rest.len();
         let event = read_event(&mut rest).map_err(|e| format!("event at byte {at}: {e}"))?;
-        let whole = &chunk[at..chunk.len() - rest.len()];
-        let Some(event) = event else {
-            out.extend_from_slice(whole);
-            continue;
-        };
-        if pass == Pass::Marked {
+        let end = chunk.len() - rest.len();
+        let Some(event) = event else { continue };
+        let fields = if how.pass == Pass::Marked {
             if enrich::marked_for_alerts(&event.object(|k| k == enrich::REPORTED || k == enrich::ERROR)) {
-                out.extend_from_slice(whole);
+                continue;
             }
-            continue;
-        }
-        // Only what the mapping reads: a journal entry has dozens of fields.
-        let obj = event.object(parse::reads);
-        let fields = match (parse::from_object(&obj, &event.time), detector) {
-            (None, _) => vec![(enrich::ERROR, Value::String(parse::NO_MESSAGE.to_owned()))],
-            (Some(_), Err(problem)) => vec![(enrich::ERROR, Value::String(problem.to_owned()))],
-            (Some(record), Ok(detector)) => {
-                let verdict = detector.score(&record);
-                if pass == Pass::Anomalies && !enrich::alerts(&verdict) {
-                    continue;
+            None
+        } else {
+            match (parse::from_object(&event, &event.time), detector) {
+                (None, _) => Some(vec![(enrich::ERROR, Value::String(parse::NO_MESSAGE.to_owned()))]),
+                (Some(_), Err(problem)) => Some(vec![(enrich::ERROR, Value::String(problem.to_owned()))]),
+                (Some(record), Ok(detector)) => {
+                    let verdict = detector.score(&record);
+                    let alerts = enrich::alerts(&verdict);
+                    if how.pass == Pass::Anomalies && !alerts {
+                        None
+                    } else if how.annotate == Annotate::Anomalies && !verdict.anomalous && !alerts {
+                        continue;
+                    } else {
+                        Some(enrich::verdict_fields(&verdict))
+                    }
                 }
-                enrich::verdict_fields(&verdict)
             }
         };
-        out.extend_from_slice(&whole[..event.body_at]);
-        let body = &whole[event.body_at..];
-        if event.body.iter().any(|(k, _)| fields.iter().any(|(f, _)| key_str(k) == Some(f))) {
-            // A record that already holds one of the fields: written anew,
-            // the fields replaced, as `enrich::annotate` does everywhere.
-            let mut obj = event.object(|_| true);
-            for (k, v) in fields {
-                obj.insert(k.to_owned(), v);
-            }
-            write_json(out, &Value::Object(obj));
-        } else {
-            let entries = &body[event.map_header..];
-            // Writing into a Vec cannot fail.
-            let _ = rmp::encode::write_map_len(out, (event.len + fields.len()) as u32);
-            out.extend_from_slice(entries);
-            for (k, v) in fields {
-                let _ = rmp::encode::write_str(out, k);
-                write_json(out, &v);
-            }
+        out.extend_from_slice(&chunk[copied..at]);
+        copied = end;
+        // `None`: the event is dropped.
+        if let Some(fields) = fields {
+            write_annotated(&chunk[at..end], &event, fields, out);
         }
     }
-    Ok(())
+    if copied == 0 {
+        return Ok(false);
+    }
+    out.extend_from_slice(&chunk[copied..]);
+    Ok(true)
+}
+
+/// An event's bytes (`whole`) with the fields appended to its body.
+fn write_annotated(whole: &[u8], event: &Event, fields: Vec<(&str, Value)>, out: &mut Vec<u8>) {
+    out.extend_from_slice(&whole[..event.body_at]);
+    if event.body.iter().any(|(k, _)| fields.iter().any(|(f, _)| key_str(k) == Some(f))) {
+        // A record that already holds one of the fields: written anew,
+        // the fields replaced, as `enrich::annotate` does everywhere.
+        let mut obj = event.object(|_| true);
+        for (k, v) in fields {
+            obj.insert(k.to_owned(), v);
+        }
+        write_json(out, &Value::Object(obj));
+    } else {
+        // Writing into a Vec cannot fail.
+        let _ = rmp::encode::write_map_len(out, (event.len + fields.len()) as u32);
+        out.extend_from_slice(&whole[event.body_at + event.map_header..]);
+        for (k, v) in fields {
+            let _ = rmp::encode::write_str(out, k);
+            write_json(out, &v);
+        }
+    }
 }
 
 /// A record event, read from a chunk.
@@ -418,6 +471,34 @@ struct Event<'a> {
     map_header: usize,
     len: usize,
     body: Vec<(ValueRef<'a>, ValueRef<'a>)>,
+    /// Bit `n % 64` set for each string key of `n` bytes.
+    key_lengths: u64,
+}
+
+/// The mapping reads the event's fields where they are: no JSON object is
+/// made, and valid text is not copied.
+impl Fields for Event<'_> {
+    fn field(&self, key: &str) -> Option<Field<'_>> {
+        // The mapping asks for about 30 names, most of which a record
+        // lacks: those of a length no key has are answered at once.
+        if self.key_lengths & (1 << (key.len() % 64)) == 0 {
+            return None;
+        }
+        let (_, value) = self.body.iter().rev().find(|(k, _)| key_str(k) == Some(key))?;
+        Some(match value {
+            ValueRef::String(s) => Field::Text(s.as_str().map_or_else(|| String::from_utf8_lossy(s.as_bytes()), Cow::Borrowed)),
+            ValueRef::Binary(b) => Field::Text(cow(b)),
+            ValueRef::Integer(i) => match (i.as_u64(), i.as_i64()) {
+                (Some(u), _) => Field::Number(u.into()),
+                (None, Some(s)) => Field::Number(s.into()),
+                (None, None) => Field::Other,
+            },
+            ValueRef::F64(f) => serde_json::Number::from_f64(*f).map_or(Field::Other, Field::Number),
+            ValueRef::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(Field::Other, Field::Number),
+            ValueRef::Boolean(b) => Field::Bool(*b),
+            _ => Field::Other,
+        })
+    }
 }
 
 impl Event<'_> {
@@ -442,20 +523,39 @@ fn read_event<'a>(rest: &mut &'a [u8]) -> Result<Option<Event<'a>>, String> {
     if !matches!(rmp::decode::read_array_len(rest), Ok(2)) {
         return skip(rest);
     }
-    let time = match rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())? {
-        ValueRef::Array(h) => h.first().and_then(event_time),
-        other => event_time(&other),
+    // The header, `[time, metadata]` (read without making a list of it),
+    // or the older bare time.
+    let header = *rest;
+    let time = match rmp::decode::read_array_len(rest) {
+        Ok(n) => {
+            let mut time = None;
+            for i in 0..n {
+                let v = rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())?;
+                if i == 0 {
+                    time = event_time(&v);
+                }
+            }
+            time
+        }
+        Err(_) => {
+            *rest = header;
+            event_time(&rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())?)
+        }
     };
     let body_at = start.len() - rest.len();
     let Ok(len) = rmp::decode::read_map_len(rest) else { return skip(rest) };
     let map_header = start.len() - rest.len() - body_at;
     let mut body = Vec::with_capacity(len as usize);
+    let mut key_lengths = 0;
     for _ in 0..len {
         let k = rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())?;
         let v = rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())?;
+        if let Some(k) = key_str(&k) {
+            key_lengths |= 1 << (k.len() % 64);
+        }
         body.push((k, v));
     }
-    Ok(time.map(|time| Event { time, body_at, map_header, len: len as usize, body }))
+    Ok(time.map(|time| Event { time, body_at, map_header, len: len as usize, body, key_lengths }))
 }
 
 /// An event's time: msgpack's `EventTime` extension (type 0: seconds and
@@ -487,11 +587,21 @@ fn key_str<'b>(k: &'b ValueRef) -> Option<&'b str> {
     }
 }
 
-/// A key as text.
+/// Bytes as text, bad bytes replaced: borrowed when they are valid.
+/// (`from_utf8_lossy` alone checks valid text several times slower than
+/// `from_utf8`.)
+fn cow(bytes: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => Cow::Borrowed(text),
+        Err(_) => String::from_utf8_lossy(bytes),
+    }
+}
+
+/// A key or value as text.
 fn text(v: &ValueRef) -> String {
     match v {
-        ValueRef::String(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-        ValueRef::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        ValueRef::String(s) => cow(s.as_bytes()).into_owned(),
+        ValueRef::Binary(b) => cow(b).into_owned(),
         other => json(other).to_string(),
     }
 }
@@ -546,6 +656,8 @@ mod tests {
     use crate::detector::tests::model;
     use rmpv::Value as Pack;
 
+    const ALL: How = How { pass: Pass::All, annotate: Annotate::All };
+
     fn write(out: &mut Vec<u8>, v: &Pack) {
         rmpv::encode::write_value(out, v).unwrap();
     }
@@ -598,7 +710,7 @@ mod tests {
 
         let detector = Detector::new(model(100));
         let mut out = Vec::new();
-        filter_chunk(&chunk, Ok(&detector), Pass::All, &mut out).unwrap();
+        filter_chunk(&chunk, Ok(&detector), ALL, &mut out).unwrap();
         let got = events(&out);
         let sent = events(&chunk);
         assert_eq!(got.len(), sent.len());
@@ -620,14 +732,15 @@ mod tests {
 
         // Without a model every record passes, saying why.
         out.clear();
-        filter_chunk(&chunk, Err("no model: the reason"), Pass::All, &mut out).unwrap();
+        filter_chunk(&chunk, Err("no model: the reason"), ALL, &mut out).unwrap();
         let got = events(&out);
         assert_eq!(got.len(), sent.len());
         assert!(got[..7].iter().all(|e| body(e)[enrich::ERROR] == "no model: the reason"));
     }
 
     /// A record that already has one of the fields is written anew with the
-    /// field replaced, not given the key twice; `Pass::Anomalies` keeps only
+    /// field replaced, not given the key twice; `Annotate::Anomalies` leaves
+    /// the other records as they came; `Pass::Anomalies` keeps only
     /// the alerts (and the records it cannot score), and `Pass::Marked` after
     /// it the same records, scoring nothing; bytes that are not
     /// events pass the chunk on unscored.
@@ -636,7 +749,7 @@ mod tests {
         let chunk = event(1, &[("log", Pack::from("wa wb")), (enrich::SCORE, Pack::from("forged"))]);
         let detector = Detector::new(model(100));
         let mut out = Vec::new();
-        filter_chunk(&chunk, Ok(&detector), Pass::All, &mut out).unwrap();
+        filter_chunk(&chunk, Ok(&detector), ALL, &mut out).unwrap();
         let Pack::Map(entries) = &events(&out)[0][1] else { panic!() };
         assert_eq!(entries.iter().filter(|(k, _)| k.as_str() == Some(enrich::SCORE)).count(), 1);
         assert!(entries.iter().any(|(k, v)| k.as_str() == Some(enrich::SCORE) && v.is_f64()));
@@ -653,20 +766,50 @@ mod tests {
             .filter(|e| parse::from_object(&body(e), &DateTime::<Utc>::default()).is_some_and(|r| enrich::alerts(&scorer.score(&r))))
             .count();
         let mut out = Vec::new();
-        filter_chunk(&chunk, Ok(&Detector::new(model(100))), Pass::Anomalies, &mut out).unwrap();
+        filter_chunk(&chunk, Ok(&Detector::new(model(100))), How { pass: Pass::Anomalies, ..ALL }, &mut out).unwrap();
         let kept = events(&out);
         assert_eq!(kept.len(), alerts + 1, "the alerts and the record without a message");
         assert!(kept.len() < 52);
 
         // A second stage keeps exactly what the first one marked, without a model.
         let mut all = Vec::new();
-        filter_chunk(&chunk, Ok(&Detector::new(model(100))), Pass::All, &mut all).unwrap();
+        filter_chunk(&chunk, Ok(&Detector::new(model(100))), ALL, &mut all).unwrap();
         let mut marked = Vec::new();
-        filter_chunk(&all, Err("no model"), Pass::Marked, &mut marked).unwrap();
+        filter_chunk(&all, Err("no model"), How { pass: Pass::Marked, ..ALL }, &mut marked).unwrap();
         assert_eq!(marked, out, "the same alerts, byte for byte");
 
+        // Fields on the anomalies only: the other records pass byte for
+        // byte, and a chunk without anomalies passes as it is.
+        // A threshold between the records' scores, so that some are anomalies.
+        let only = How { annotate: Annotate::Anomalies, ..ALL };
+        let record = |e: &Pack| parse::from_object(&body(e), &DateTime::<Utc>::default());
+        let scores: Vec<f64> = events(&chunk).iter().filter_map(record).map(|r| Detector::new(model(100)).score(&r).score).collect();
+        let (low, high) = scores.iter().fold((f64::MAX, f64::MIN), |(l, h), &s| (l.min(s), h.max(s)));
+        assert!(low < high, "{scores:?}");
+        let thresholded = || {
+            let mut d = Detector::new(model(100));
+            d.set_threshold((low + high) / 2.0).unwrap();
+            d
+        };
+        let scorer = thresholded();
+        let flagged: Vec<bool> = events(&chunk).iter().map(|e| record(e).is_none_or(|r| scorer.score(&r).anomalous)).collect();
+        assert!(flagged.contains(&true) && flagged.contains(&false));
+        let mut out = Vec::new();
+        assert!(filter_chunk(&chunk, Ok(&thresholded()), only, &mut out).unwrap());
+        for ((got, sent), &flagged) in events(&out).iter().zip(events(&chunk)).zip(&flagged) {
+            assert_eq!(body(got).contains_key(enrich::SCORE) || body(got).contains_key(enrich::ERROR), flagged, "{got}");
+            if !flagged {
+                assert_eq!(got, &sent);
+            }
+        }
+        let mut usual = Vec::new();
+        events(&chunk).iter().zip(&flagged).filter(|(_, f)| !**f).for_each(|(e, _)| write(&mut usual, e));
+        let mut out = Vec::new();
+        assert!(!filter_chunk(&usual, Ok(&thresholded()), only, &mut out).unwrap(), "untouched");
+        assert!(out.is_empty());
+
         for bad in [&chunk[..chunk.len() - 3], &[0x92][..], &[0x92, 0x01, 0xde][..]] {
-            assert!(filter_chunk(bad, Ok(&detector), Pass::All, &mut Vec::new()).is_err());
+            assert!(filter_chunk(bad, Ok(&detector), ALL, &mut Vec::new()).is_err());
         }
     }
 }

@@ -42,6 +42,7 @@
 use crate::record::LogRecord;
 use chrono::{DateTime, Datelike, NaiveDate, TimeZone};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
 /// Parses one raw line (without its line ending). `now` resolves the year
 /// of RFC 3164 timestamps, which have none (the latest year that does not
@@ -104,34 +105,58 @@ const PRI_KEY: &str = "pri";
 const SOURCE_KEYS: [&str; 9] = ["source", "ident", "app", "appname", "SYSLOG_IDENTIFIER", "program", "programname", "syslogtag", "_COMM"];
 const HOST_KEYS: [&str; 3] = ["host", "hostname", "_HOSTNAME"];
 
-/// Whether [`from_object`] reads a key: a face that converts a shipper's
-/// records to JSON objects may convert only these.
-pub fn reads(key: &str) -> bool {
-    [&MESSAGE_KEYS[..], &[RAW_LINE_KEY], &TIME_KEYS, &JOURNAL_TIME_KEYS, &SEVERITY_KEYS, &[PRI_KEY], &SOURCE_KEYS, &HOST_KEYS]
-        .iter()
-        .any(|keys| keys.contains(&key))
+/// A field's value, as the record mapping reads it.
+pub enum Field<'a> {
+    Text(Cow<'a, str>),
+    Number(serde_json::Number),
+    Bool(bool),
+    /// Null, a list or an object: not read.
+    Other,
+}
+
+/// A structured record: a JSON object, or a shipper's own map of fields
+/// (the native Fluent Bit plugin reads msgpack without making a JSON
+/// object of it).
+pub trait Fields {
+    /// The value of `key`, if the record has it (the last, if it has it twice).
+    fn field(&self, key: &str) -> Option<Field<'_>>;
+}
+
+impl Fields for Map<String, Value> {
+    fn field(&self, key: &str) -> Option<Field<'_>> {
+        // About 30 names are looked up. In a small object (a Fluent Bit
+        // tail record has one key) comparing them with its few keys costs
+        // far less than hashing each name.
+        let value = if self.len() <= 8 { self.iter().find_map(|(k, v)| (k == key).then_some(v)) } else { self.get(key) }?;
+        Some(match value {
+            Value::String(s) => Field::Text(Cow::Borrowed(s)),
+            Value::Number(n) => Field::Number(n.clone()),
+            Value::Bool(b) => Field::Bool(*b),
+            _ => Field::Other,
+        })
+    }
 }
 
 /// A structured record (see the module docs for the keys) as a
 /// [`LogRecord`]; `None` when it has no message. `now` is for a raw line
 /// under `log`.
-pub fn from_object<Tz: TimeZone>(obj: &Map<String, Value>, now: &DateTime<Tz>) -> Option<LogRecord> {
-    let text = |keys: &[&str]| keys.iter().find_map(|k| value_text(obj.get(*k)?));
+pub fn from_object<Tz: TimeZone>(obj: &(impl Fields + ?Sized), now: &DateTime<Tz>) -> Option<LogRecord> {
+    let text = |keys: &[&str]| keys.iter().find_map(|k| value_text(&obj.field(k)?));
     let mut record = match text(&MESSAGE_KEYS) {
-        Some(message) => LogRecord::from_message(message),
-        None => parse_line(&value_text(obj.get(RAW_LINE_KEY)?)?, now),
+        Some(message) => LogRecord::from_message(message.into_owned()),
+        None => parse_line(&value_text(&obj.field(RAW_LINE_KEY)?)?, now),
     };
     if let Some(ts) = TIME_KEYS
         .iter()
-        .find_map(|k| time_us(obj.get(*k)?))
-        .or_else(|| JOURNAL_TIME_KEYS.iter().find_map(|k| value_text(obj.get(*k)?)?.trim().parse::<i64>().ok()))
+        .find_map(|k| time_us(&obj.field(k)?))
+        .or_else(|| JOURNAL_TIME_KEYS.iter().find_map(|k| value_text(&obj.field(k)?)?.trim().parse::<i64>().ok()))
     {
         record.timestamp_us = Some(ts);
     }
     let severity = SEVERITY_KEYS
         .iter()
-        .find_map(|k| severity_of(obj.get(*k)?))
-        .or_else(|| value_text(obj.get(PRI_KEY)?)?.trim().parse::<u16>().ok().map(|pri| (pri & 7) as u8));
+        .find_map(|k| severity_of(&obj.field(k)?))
+        .or_else(|| value_text(&obj.field(PRI_KEY)?)?.trim().parse::<u16>().ok().map(|pri| (pri & 7) as u8));
     if severity.is_some() {
         record.priority = severity;
     }
@@ -139,7 +164,7 @@ pub fn from_object<Tz: TimeZone>(obj: &Map<String, Value>, now: &DateTime<Tz>) -
         record.source = tag_name(&source).to_owned();
     }
     if let Some(host) = text(&HOST_KEYS) {
-        record.host = host;
+        record.host = host.into_owned();
     }
     Some(record)
 }
@@ -157,23 +182,23 @@ pub fn extras(obj: &Map<String, Value>) -> Vec<(String, String)> {
     obj.iter().filter(|(k, _)| !known(k)).map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))).collect()
 }
 
-/// A JSON value as text: strings as they are, numbers and booleans printed,
+/// A field as text: strings as they are, numbers and booleans printed,
 /// `null` and containers as nothing.
-fn value_text(v: &Value) -> Option<String> {
+fn value_text<'a>(v: &Field<'a>) -> Option<Cow<'a, str>> {
     match v {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
+        Field::Text(s) => Some(s.clone()),
+        Field::Number(n) => Some(Cow::Owned(n.to_string())),
+        Field::Bool(b) => Some(Cow::Owned(b.to_string())),
+        Field::Other => None,
     }
 }
 
 /// A timestamp field: RFC 3339 text, or a Unix time as a number whose unit
 /// is told by its size (seconds up to 1e11, then ms, µs, ns).
-fn time_us(v: &Value) -> Option<i64> {
+fn time_us(v: &Field) -> Option<i64> {
     match v {
-        Value::String(s) => DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.timestamp_micros()),
-        Value::Number(n) => {
+        Field::Text(s) => DateTime::parse_from_rfc3339(s.trim()).ok().map(|t| t.timestamp_micros()),
+        Field::Number(n) => {
             let x = n.as_f64()?;
             let us = match x.abs() {
                 a if a < 1e11 => x * 1e6,
@@ -188,9 +213,9 @@ fn time_us(v: &Value) -> Option<i64> {
 }
 
 /// A severity field: a syslog number, a level name, or a pino/bunyan level.
-fn severity_of(v: &Value) -> Option<u8> {
+fn severity_of(v: &Field) -> Option<u8> {
     match v {
-        Value::Number(n) => {
+        Field::Number(n) => {
             let n = n.as_u64()?;
             match n {
                 0..=7 => Some(n as u8),
@@ -203,7 +228,7 @@ fn severity_of(v: &Value) -> Option<u8> {
                 _ => None,
             }
         }
-        Value::String(s) => severity_from_name(s.trim()),
+        Field::Text(s) => severity_from_name(s.trim()),
         _ => None,
     }
 }

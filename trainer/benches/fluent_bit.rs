@@ -41,8 +41,9 @@ enum Filter<'a> {
     /// `filter_wasm`: the module, its function, and the data directory it
     /// reads its model from (if any).
     Wasm { module: &'a Path, function: &'a str, data: Option<&'a Path> },
-    /// The native plugin (`flb-filter_logarithm.so`) and its data directory.
-    Plugin { library: &'a Path, data: &'a Path },
+    /// The native plugin (`flb-filter_logarithm.so`), its data directory,
+    /// and its `Annotate` setting.
+    Plugin { library: &'a Path, data: &'a Path, annotate: &'a str },
 }
 
 /// The native plugin, built in release as README says
@@ -92,9 +93,9 @@ fn run(dir: &Path, log: &Path, filter: Option<Filter<'_>>) -> (f64, f64, usize, 
                 conf += &format!("    Accessible_Paths {}\n", data.display());
             }
         }
-        Some(Filter::Plugin { library, data }) => {
+        Some(Filter::Plugin { library, data, annotate }) => {
             args.extend(["-e".to_owned(), library.display().to_string()]);
-            conf += &format!("[FILTER]\n    Name logarithm\n    Match *\n    Data_Dir {}\n", data.display());
+            conf += &format!("[FILTER]\n    Name logarithm\n    Match *\n    Data_Dir {}\n    Annotate {annotate}\n", data.display());
         }
         None => {}
     }
@@ -182,7 +183,8 @@ fn main() {
         runs.push(("logarithm_filter, AOT (wamrc)", ours(aot)));
     }
     if let Some(library) = &library {
-        runs.push(("native plugin (filter_logarithm)", Some(Filter::Plugin { library, data: &data })));
+        runs.push(("native plugin", Some(Filter::Plugin { library, data: &data, annotate: "all" })));
+        runs.push(("native plugin, annotate anomalies", Some(Filter::Plugin { library, data: &data, annotate: "anomalies" })));
     }
     let median = |log: &Path, filter| {
         let mut results: Vec<_> = (0..3).map(|_| run(dir.path(), log, filter)).collect();
