@@ -103,7 +103,7 @@ fn run(dir: &Path, log: &Path, filter: Option<Filter<'_>>) -> (f64, f64, usize, 
     let path = dir.join("bench.conf");
     fs::write(&path, conf).unwrap();
     let started = Instant::now();
-    // Reaped by `common::wait` (wait4), which also reads its CPU time.
+    // Reaped by `common::wait`, which also reads its CPU time and peak RSS.
     #[allow(clippy::zombie_processes)]
     let child = Command::new(tool("LOGARITHM_FLUENT_BIT", "fluent-bit")).args(&args).args(["-c", path.to_str().unwrap()]).spawn().unwrap();
     let common::Finished { status, cpu_secs: cpu, peak_rss_kib } = common::wait(child.id());

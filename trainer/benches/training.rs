@@ -1,6 +1,6 @@
 //! Training at scale, end to end through the real binaries:
 //! `fakelogs -n N | logarithm-trainer train -i`, for several N. Prints lines/s
-//! and the trainer's peak RSS (from `wait4`), which should stay flat as N grows.
+//! and the trainer's peak RSS (`common::wait`), which should stay flat as N grows.
 //!
 //! `cargo bench -p logarithm-trainer --bench training [-- 100000 1000000 5000000]`
 
@@ -23,7 +23,7 @@ fn main() {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        // Reaped by `common::wait` (wait4), which also reads its peak RSS.
+        // Reaped by `common::wait`, which also reads its CPU time and peak RSS.
         #[allow(clippy::zombie_processes)]
         let child = Command::new(trainer)
             .args(["train", "-i", "-D", data.path().to_str().unwrap(), "-K", "bench"])

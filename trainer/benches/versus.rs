@@ -50,7 +50,7 @@ struct Run {
 fn measure(cmd: &mut Command) -> Option<Run> {
     let started = Instant::now();
     let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().ok()?;
-    // Reaped by `common::wait` (wait4), which also reads its peak RSS.
+    // Reaped by `common::wait`, which also reads its CPU time and peak RSS.
     let finished = common::wait(child.id());
     let secs = started.elapsed().as_secs_f64();
     (finished.status == 0).then(|| Run { secs, cpu_secs: finished.cpu_secs, peak_rss_mib: finished.peak_rss_kib as f64 / 1024.0 })
