@@ -123,6 +123,21 @@ mod fluent_bit {
         assert!((fluent_bit - native).abs() <= 1e-15 * native.abs().max(1e-300), "{what}: {fluent_bit} in Fluent Bit, {native} native");
     }
 
+    /// `marked` (annotating only the anomalies) is `records` (annotating
+    /// every record) with the fields taken off the records that are neither
+    /// anomalous nor alerts.
+    fn fields_on_the_anomalies_only(marked: &[Value], records: &[Value]) {
+        assert_eq!(marked.len(), records.len());
+        for (i, (m, r)) in marked.iter().zip(records).enumerate() {
+            if r["anomalous"] == true || r["anomaly_reported"] == true {
+                assert_eq!(m, r, "record {i}");
+            } else {
+                assert_eq!(m.as_object().unwrap().keys().collect::<Vec<_>>(), ["log"], "record {i}: {m}");
+                assert_eq!(m["log"], r["log"]);
+            }
+        }
+    }
+
     /// Fluent Bit's records of the lines of `log`, in order, with the
     /// scores the native host gave them, and at least 18 of the 20 injected
     /// `anomalies` flagged; returns the flagged line numbers.
@@ -150,7 +165,8 @@ mod fluent_bit {
 
     /// Tail input → the filter → file output: every record comes out exactly
     /// once, enriched, with the scores the native host gives the same lines;
-    /// the anomalies-only function passes just the anomalies.
+    /// the anomalies-only function passes just the anomalies, and
+    /// `logarithm_annotate_anomalies` puts the fields on them only.
     #[test]
     fn tail_input_every_record_once_with_native_scores() {
         let t = trained();
@@ -175,6 +191,12 @@ mod fluent_bit {
         let (only, _) =
             run_until(&work, &tail(&log), &filter(&module, "logarithm_filter_anomalies", &[&t.data, &keys], "8M"), alerts.len());
         assert_eq!(only.iter().collect::<Vec<_>>(), alerts, "the same alerts, in order");
+
+        // Every record, the fields on the anomalies only.
+        let work = t.dir.path().join("fb-annotate");
+        fs::create_dir_all(&work).unwrap();
+        let (marked, _) = run_until(&work, &tail(&log), &filter(&module, "logarithm_annotate_anomalies", &[&t.data, &keys], "8M"), 2_000);
+        fields_on_the_anomalies_only(&marked, &records);
     }
 
     /// Fluent Bit's systemd input on journal files (made by
@@ -450,15 +472,7 @@ mod fluent_bit {
         let work = t.dir.path().join("fb-plugin-annotate");
         fs::create_dir_all(&work).unwrap();
         let (marked, _) = run_with(&work, &load, &input, &section("    Annotate anomalies\n"), 2_006);
-        assert_eq!(marked.len(), 2_006);
-        for (i, (m, r)) in marked.iter().zip(&records).enumerate() {
-            if r["anomalous"] == true || r["anomaly_reported"] == true {
-                assert_eq!(m, r, "record {i}");
-            } else {
-                assert_eq!(m.as_object().unwrap().keys().collect::<Vec<_>>(), ["log"], "record {i}: {m}");
-                assert_eq!(m["log"], r["log"]);
-            }
-        }
+        fields_on_the_anomalies_only(&marked, &records);
 
         // No model there: every record passes, saying why.
         let work = t.dir.path().join("fb-plugin-nomodel");

@@ -15,6 +15,10 @@
 //!   scored, with `anomaly_error`: nothing vanishes silently;
 //! - `logarithm_keep_anomalies`: scores nothing, keeps the records the
 //!   first function marked `anomaly_reported` (for an output of alerts only).
+//! - `logarithm_annotate_anomalies`: every record passes, but only the
+//!   anomalies, the records that raise an alert and those that could not be
+//!   scored get the fields; the rest pass as they came (the native plugin's
+//!   `annotate anomalies`).
 //!
 //! Where the model comes from: the data directory (the one holding
 //! `current` and `models/`) given as one of `Accessible_Paths`. The module
@@ -43,11 +47,13 @@ use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::path::PathBuf;
 
-/// Which records pass.
+/// Which records pass, and which get the fields.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
     All,
     Anomalies,
+    /// All, the fields on the anomalies, alerts and errors only.
+    AllAnnotatingAnomalies,
 }
 
 /// The module's state between calls (one instance per `[FILTER]`, one call
@@ -99,6 +105,21 @@ pub extern "C" fn logarithm_filter_anomalies(
     record_len: u32,
 ) -> *const u8 {
     call(Pass::Anomalies, tag, tag_len, time_sec, time_nsec, record, record_len)
+}
+
+/// `Function_Name logarithm_annotate_anomalies`: every record passes; only
+/// the anomalies (and alerts, and records that could not be scored) get the
+/// fields.
+#[unsafe(no_mangle)]
+pub extern "C" fn logarithm_annotate_anomalies(
+    tag: *const u8,
+    tag_len: u32,
+    time_sec: u32,
+    time_nsec: u32,
+    record: *const u8,
+    record_len: u32,
+) -> *const u8 {
+    call(Pass::AllAnnotatingAnomalies, tag, tag_len, time_sec, time_nsec, record, record_len)
 }
 
 /// `Function_Name logarithm_keep_anomalies`: a second stage that scores
@@ -160,6 +181,9 @@ impl Filter {
                 let verdict = detector.score(&record);
                 if pass == Pass::Anomalies && !enrich::alerts(&verdict) {
                     return self.reply_raw(b"");
+                }
+                if pass == Pass::AllAnnotatingAnomalies && !verdict.anomalous && !enrich::alerts(&verdict) {
+                    return self.reply_raw(bytes);
                 }
                 self.out.clear();
                 if enrich::write_annotated(bytes, &obj, &verdict, &mut self.out) {
