@@ -223,14 +223,14 @@ impl Api {
 
 /// What a filter instance does with each record.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-struct How {
-    pass: Pass,
-    annotate: Annotate,
+pub struct How {
+    pub pass: Pass,
+    pub annotate: Annotate,
 }
 
 /// Which records get the fields.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Annotate {
+pub enum Annotate {
     All,
     /// The anomalies, the records that raise an alert and those that could
     /// not be scored; the rest pass as they came.
@@ -239,7 +239,7 @@ enum Annotate {
 
 /// Which records pass.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Pass {
+pub enum Pass {
     All,
     Anomalies,
     /// Scores nothing: keeps what an earlier filter marked for the alerts.
@@ -393,7 +393,8 @@ unsafe extern "C" fn cb_filter(
 /// whether anything changed: if not, `out` is left empty and the chunk can
 /// pass as it is, which spares Fluent Bit a new chunk. An error (a chunk
 /// that is not msgpack events) leaves the whole chunk to pass unscored.
-fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, how: How, out: &mut Vec<u8>) -> Result<bool, String> {
+/// (Public for the fuzz target `fluent_bit_chunk`.)
+pub fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, how: How, out: &mut Vec<u8>) -> Result<bool, String> {
     // Bytes up to here are in `out` or were dropped; the rest is copied
     // only once an event changes.
     let mut copied = 0;

@@ -39,7 +39,7 @@ mod fluentbit;
 /// Native, `--features fluent-bit-plugin`: a filter plugin Fluent Bit loads
 /// as a shared library.
 #[cfg(all(not(target_arch = "wasm32"), feature = "fluent-bit-plugin"))]
-mod fluentbit_plugin;
+pub mod fluentbit_plugin;
 /// The model of both Fluent Bit faces: found, opened and kept current.
 #[cfg(any(all(target_arch = "wasm32", target_env = "p1"), all(not(target_arch = "wasm32"), feature = "fluent-bit-plugin")))]
 mod watch;

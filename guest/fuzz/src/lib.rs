@@ -1,5 +1,6 @@
 //! Fuzz targets for everything Logarithm reads from outside (issue 10): log
-//! lines and NDJSON records, the terms and features made of them, model
+//! lines and NDJSON records, the chunks Fluent Bit hands the native plugin,
+//! the terms and features made of them, model
 //! files (before and after authentication), the config file and the
 //! checkpoint file.
 //!
@@ -28,6 +29,7 @@ pub type Target = fn(&[u8]);
 /// Every target, by the name its driver and its `regressions/` folder have.
 pub const TARGETS: &[(&str, Target)] = &[
     ("parse", parse),
+    ("fluent_bit_chunk", fluent_bit_chunk),
     ("features", features),
     ("model_file", model_file),
     ("model_payload", model_payload),
@@ -68,6 +70,34 @@ pub fn parse(data: &[u8]) {
     // What a record promises its consumers.
     assert!(record.priority.is_none_or(|p| p <= 7), "priority {:?} from {line:?}", record.priority);
     drop(extras);
+}
+
+/// A chunk of msgpack events as Fluent Bit hands it to the native plugin
+/// (`fluentbit_plugin::filter_chunk`), in every setting, with a model and
+/// without. What it promises Fluent Bit: an untouched chunk leaves nothing
+/// written; a rewritten one is whole msgpack values again (after an error
+/// the chunk passes as it came, whatever was written).
+pub fn fluent_bit_chunk(data: &[u8]) {
+    use logarithm_detector::fluentbit_plugin::{Annotate, How, Pass, filter_chunk};
+    let detector = tiny_detector();
+    for pass in [Pass::All, Pass::Anomalies, Pass::Marked] {
+        for annotate in [Annotate::All, Annotate::Anomalies] {
+            for model in [Ok(&detector), Err("no model")] {
+                let mut out = Vec::new();
+                match filter_chunk(data, model, How { pass, annotate }, &mut out) {
+                    Ok(false) => assert!(out.is_empty(), "nothing written for a chunk that passes as it is"),
+                    // The chunk passes unscored; what was written is dropped.
+                    Err(_) => {}
+                    Ok(true) => {
+                        let mut rest = &out[..];
+                        while !rest.is_empty() {
+                            rmpv::decode::read_value_ref(&mut rest).expect("a rewritten chunk is msgpack values");
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// A small vocabulary with a masked term, a word and a source, for the
@@ -124,6 +154,13 @@ pub fn tiny_model() -> Model {
         threshold: 0.9,
         rates: logarithm_detector::kinds::Rates { usual: vec![(7, 3), (1 << 40, 12)] },
     }
+}
+
+/// A detector of [`tiny_model`], ready to score.
+pub fn tiny_detector() -> Detector {
+    let mut model = tiny_model();
+    model.net.prepare();
+    Detector::new(model)
 }
 
 /// Records every loaded model must score.
@@ -216,6 +253,22 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     ];
     match target {
         "parse" | "features" => lines.iter().map(|l| l.as_bytes().to_vec()).collect(),
+        "fluent_bit_chunk" => {
+            // `[[time, {}], {"log": line}]` events, the older `[time, body]`,
+            // a group marker, and all of them in one chunk.
+            let event = |time: rmpv::Value, body: &[(&str, &str)]| {
+                let body = rmpv::Value::Map(body.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect());
+                let mut out = Vec::new();
+                rmpv::encode::write_value(&mut out, &rmpv::Value::Array(vec![time, body])).unwrap();
+                out
+            };
+            let now = || rmpv::Value::Array(vec![rmpv::Value::Ext(0, vec![0x65, 0x53, 0xf1, 0, 0, 0, 0, 5]), rmpv::Value::Map(vec![])]);
+            let mut chunks: Vec<Vec<u8>> = lines.iter().map(|l| event(now(), &[("log", l)])).collect();
+            chunks.push(event(1_700_000_000.into(), &[("message", "older"), ("anomaly_score", "forged")]));
+            chunks.push(event(rmpv::Value::Array(vec![(-1).into(), rmpv::Value::Map(vec![])]), &[]));
+            chunks.push(chunks.concat());
+            chunks
+        }
         "model_payload" => vec![tiny_model().to_payload()],
         "model_file" => {
             let payload = tiny_model().to_payload();

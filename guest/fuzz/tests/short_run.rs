@@ -123,6 +123,21 @@ fn features() {
     run("features");
 }
 
+/// Also checks that the seeds reach what they are for: the plugin scores
+/// their records and rewrites the chunk (all but a group marker alone).
+#[test]
+fn fluent_bit_chunk() {
+    use logarithm_detector::fluentbit_plugin::{Annotate, How, Pass, filter_chunk};
+    let detector = logarithm_fuzz::tiny_detector();
+    let seeds = seeds("fluent_bit_chunk");
+    for (i, seed) in seeds.iter().enumerate() {
+        // The one before last is a group marker alone, which passes untouched.
+        let how = How { pass: Pass::All, annotate: Annotate::All };
+        assert_eq!(filter_chunk(seed, Ok(&detector), how, &mut Vec::new()), Ok(i != seeds.len() - 2), "{seed:?}");
+    }
+    run("fluent_bit_chunk");
+}
+
 /// Also checks that the seeds reach what they are for: the sealed one
 /// authenticates and decodes, so mutations of it reach the decoder behind
 /// authentication.
