@@ -80,47 +80,33 @@ pub extern "C" fn _initialize() {
     unsafe { __wasm_call_ctors() }
 }
 
-/// `Function_Name logarithm_filter`: every record passes, annotated.
-#[unsafe(no_mangle)]
-pub extern "C" fn logarithm_filter(
-    tag: *const u8,
-    tag_len: u32,
-    time_sec: u32,
-    time_nsec: u32,
-    record: *const u8,
-    record_len: u32,
-) -> *const u8 {
-    call(Pass::All, tag, tag_len, time_sec, time_nsec, record, record_len)
+/// A scoring export: `Function_Name` `$name` scores with `$pass`, in
+/// Fluent Bit's C ABI.
+macro_rules! scoring_export {
+    ($(#[$doc:meta])* $name:ident => $pass:expr) => {
+        $(#[$doc])*
+        #[unsafe(no_mangle)]
+        pub extern "C" fn $name(tag: *const u8, tag_len: u32, time_sec: u32, time_nsec: u32, record: *const u8, record_len: u32) -> *const u8 {
+            call($pass, tag, tag_len, time_sec, time_nsec, record, record_len)
+        }
+    };
 }
 
-/// `Function_Name logarithm_filter_anomalies`: only anomalies (and records
-/// that could not be scored) pass.
-#[unsafe(no_mangle)]
-pub extern "C" fn logarithm_filter_anomalies(
-    tag: *const u8,
-    tag_len: u32,
-    time_sec: u32,
-    time_nsec: u32,
-    record: *const u8,
-    record_len: u32,
-) -> *const u8 {
-    call(Pass::Anomalies, tag, tag_len, time_sec, time_nsec, record, record_len)
-}
-
-/// `Function_Name logarithm_annotate_anomalies`: every record passes; only
-/// the anomalies (and alerts, and records that could not be scored) get the
-/// fields.
-#[unsafe(no_mangle)]
-pub extern "C" fn logarithm_annotate_anomalies(
-    tag: *const u8,
-    tag_len: u32,
-    time_sec: u32,
-    time_nsec: u32,
-    record: *const u8,
-    record_len: u32,
-) -> *const u8 {
-    call(Pass::AllAnnotatingAnomalies, tag, tag_len, time_sec, time_nsec, record, record_len)
-}
+scoring_export!(
+    /// `Function_Name logarithm_filter`: every record passes, annotated.
+    logarithm_filter => Pass::All
+);
+scoring_export!(
+    /// `Function_Name logarithm_filter_anomalies`: only anomalies (and
+    /// records that could not be scored) pass.
+    logarithm_filter_anomalies => Pass::Anomalies
+);
+scoring_export!(
+    /// `Function_Name logarithm_annotate_anomalies`: every record passes;
+    /// only the anomalies (and alerts, and records that could not be
+    /// scored) get the fields.
+    logarithm_annotate_anomalies => Pass::AllAnnotatingAnomalies
+);
 
 /// `Function_Name logarithm_keep_anomalies`: a second stage that scores
 /// nothing. It keeps the records `logarithm_filter` marked anomalous (or
