@@ -366,6 +366,7 @@ unsafe extern "C" fn cb_filter(
                 // SAFETY: a fresh allocation of at least out.len() bytes.
                 let buf = unsafe { malloc(out.len().max(1)) };
                 if buf.is_null() {
+                    say("error: out of memory: a chunk passed unscored");
                     return NOTOUCH;
                 }
                 unsafe {
