@@ -274,7 +274,7 @@ pub struct Severity {
 }
 
 /// The severity of a record: its own (`priority`, from a header or a
-/// field) when it has one, else the most severe of [`SEVERITY_WORDS`] among
+/// field) when it has one, else the most severe of `SEVERITY_WORDS` among
 /// its terms ([`record_terms`]), else none.
 pub fn severity(priority: Option<u8>, terms: &[Cow<'_, str>]) -> Option<Severity> {
     if let Some(level) = priority {

@@ -15,7 +15,7 @@
 //!
 //! This file only adapts that ABI. Records are read by [`crate::parse`],
 //! scored by [`crate::Detector`] and annotated by [`crate::enrich`], and
-//! the model is found and kept current by [`crate::watch`], exactly as in
+//! the model is found and kept current by `watch.rs`, exactly as in
 //! the wasm module: the same fields, the same verdicts.
 //!
 //! Configuration (`[FILTER]`, `Name logarithm`; Fluent Bit refuses other

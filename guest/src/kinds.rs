@@ -147,7 +147,7 @@ impl Rates {
 
 /// Learns [`Rates`] from training records in time order (roughly: a record
 /// out of order starts a new minute for its kind). Memory is bounded:
-/// [`MAX_LEARNED`] kinds.
+/// `MAX_LEARNED` kinds.
 #[derive(Debug, Default)]
 pub struct RateLearner {
     /// Per kind: the minute being counted, its count, the two highest counts.

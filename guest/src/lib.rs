@@ -1,8 +1,9 @@
 //! Logarithm's detection core: everything between a log record and its verdict.
 //!
 //! The same code runs natively (the trainer fits models with it, the tests
-//! check it) and inside the WebAssembly component (built for
-//! `wasm32-wasip2`), so training and serving cannot drift:
+//! check it, the Fluent Bit plugin scores with it) and inside the
+//! WebAssembly component (built for `wasm32-wasip2`) and the Fluent Bit
+//! module (`wasm32-wasip1`), so training and serving cannot drift:
 //!
 //! ```text
 //! LogRecord ─► tokenizer ─► features (TF-IDF) ─► network (autoencoder)

@@ -25,7 +25,8 @@
 //!   a leading timestamp without a level is taken off too;
 //! - anything else is a plain line: the whole line is the message.
 //!
-//! **Structured records** (a JSON object); for each field the first key
+//! **Structured records** (a JSON object, or any [`Fields`]: the native
+//! Fluent Bit plugin reads its msgpack maps in place); for each field the first key
 //! present wins:
 //!
 //! | field    | keys |
