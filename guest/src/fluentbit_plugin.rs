@@ -454,7 +454,7 @@ fn write_annotated(whole: &[u8], event: &Event, fields: Vec<(&str, Value)>, out:
         write_json(out, &Value::Object(obj));
     } else {
         // Writing into a Vec cannot fail.
-        let _ = rmp::encode::write_map_len(out, (event.len + fields.len()) as u32);
+        let _ = rmp::encode::write_map_len(out, (event.body.len() + fields.len()) as u32);
         out.extend_from_slice(&whole[event.body_at + event.map_header..]);
         for (k, v) in fields {
             let _ = rmp::encode::write_str(out, k);
@@ -469,9 +469,9 @@ struct Event<'a> {
     time: DateTime<Utc>,
     /// Where the body starts, in the event's bytes.
     body_at: usize,
-    /// The body's map header, in bytes, and its entries.
+    /// The length of the body's map header, in bytes.
     map_header: usize,
-    len: usize,
+    /// The body's entries.
     body: Vec<(ValueRef<'a>, ValueRef<'a>)>,
     /// Bit `n % 64` set for each string key of `n` bytes.
     key_lengths: u64,
@@ -557,7 +557,7 @@ fn read_event<'a>(rest: &mut &'a [u8]) -> Result<Option<Event<'a>>, String> {
         }
         body.push((k, v));
     }
-    Ok(time.map(|time| Event { time, body_at, map_header, len: len as usize, body, key_lengths }))
+    Ok(time.map(|time| Event { time, body_at, map_header, body, key_lengths }))
 }
 
 /// An event's time: msgpack's `EventTime` extension (type 0: seconds and
