@@ -400,9 +400,11 @@ pub fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, how: How, o
     // only once an event changes.
     let mut copied = 0;
     let mut rest = chunk;
+    // Every event's entries, read into one list: not a list made per event.
+    let mut entries = Vec::new();
     while !rest.is_empty() {
         let at = chunk.len() - rest.len();
-        let event = read_event(&mut rest).map_err(|e| format!("event at byte {at}: {e}"))?;
+        let event = read_event(&mut rest, &mut entries).map_err(|e| format!("event at byte {at}: {e}"))?;
         let end = chunk.len() - rest.len();
         let Some(event) = event else { continue };
         let fields = if how.pass == Pass::Marked {
@@ -463,8 +465,8 @@ fn write_annotated(whole: &[u8], event: &Event, fields: Vec<(&str, Value)>, out:
     }
 }
 
-/// A record event, read from a chunk.
-struct Event<'a> {
+/// A record event, read from a chunk (`'a`) into a list of its entries (`'b`).
+struct Event<'a, 'b> {
     /// The event time, which is "now" for a raw line without a timestamp.
     time: DateTime<Utc>,
     /// Where the body starts, in the event's bytes.
@@ -472,22 +474,20 @@ struct Event<'a> {
     /// The length of the body's map header, in bytes.
     map_header: usize,
     /// The body's entries.
-    body: Vec<(ValueRef<'a>, ValueRef<'a>)>,
-    /// Bit `n % 64` set for each string key of `n` bytes.
-    key_lengths: u64,
+    body: &'b [(ValueRef<'a>, ValueRef<'a>)],
 }
 
 /// The mapping reads the event's fields where they are: no JSON object is
 /// made, and valid text is not copied.
-impl Fields for Event<'_> {
-    fn field(&self, key: &str) -> Option<Field<'_>> {
-        // The mapping asks for about 30 names, most of which a record
-        // lacks: those of a length no key has are answered at once.
-        if self.key_lengths & (1 << (key.len() % 64)) == 0 {
-            return None;
-        }
-        let (_, value) = self.body.iter().rev().find(|(k, _)| key_str(k) == Some(key))?;
-        Some(match value {
+impl<'a> Fields for Event<'a, '_> {
+    type Value = ValueRef<'a>;
+
+    fn entries(&self) -> impl Iterator<Item = (&str, &ValueRef<'a>)> {
+        self.body.iter().filter_map(|(k, v)| Some((key_str(k)?, v)))
+    }
+
+    fn read<'v>(value: &'v ValueRef<'a>) -> Field<'v> {
+        match value {
             ValueRef::String(s) => Field::Text(s.as_str().map_or_else(|| String::from_utf8_lossy(s.as_bytes()), Cow::Borrowed)),
             ValueRef::Binary(b) => Field::Text(cow(b)),
             ValueRef::Integer(i) => match (i.as_u64(), i.as_i64()) {
@@ -499,11 +499,11 @@ impl Fields for Event<'_> {
             ValueRef::F32(f) => serde_json::Number::from_f64(f64::from(*f)).map_or(Field::Other, Field::Number),
             ValueRef::Boolean(b) => Field::Bool(*b),
             _ => Field::Other,
-        })
+        }
     }
 }
 
-impl Event<'_> {
+impl Event<'_, '_> {
     /// The body as the JSON object every face maps to a record: strings
     /// that are not UTF-8 have their bad bytes replaced (as the other
     /// readers do); binary values become text the same way.
@@ -516,7 +516,8 @@ impl Event<'_> {
 /// Reads one event, `[[time, metadata], body]` (or the older `[time,
 /// body]`); `None` for an event that is not a record with a map for a
 /// body (a group marker), which passes as it is.
-fn read_event<'a>(rest: &mut &'a [u8]) -> Result<Option<Event<'a>>, String> {
+/// `entries` is the list the body's entries are read into (cleared first).
+fn read_event<'a, 'b>(rest: &mut &'a [u8], entries: &'b mut Vec<(ValueRef<'a>, ValueRef<'a>)>) -> Result<Option<Event<'a, 'b>>, String> {
     let start = *rest;
     let skip = |rest: &mut &'a [u8]| {
         *rest = start;
@@ -547,17 +548,13 @@ fn read_event<'a>(rest: &mut &'a [u8]) -> Result<Option<Event<'a>>, String> {
     let body_at = start.len() - rest.len();
     let Ok(len) = rmp::decode::read_map_len(rest) else { return skip(rest) };
     let map_header = start.len() - rest.len() - body_at;
-    let mut body = Vec::with_capacity(len as usize);
-    let mut key_lengths = 0;
+    entries.clear();
     for _ in 0..len {
         let k = rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())?;
         let v = rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())?;
-        if let Some(k) = key_str(&k) {
-            key_lengths |= 1 << (k.len() % 64);
-        }
-        body.push((k, v));
+        entries.push((k, v));
     }
-    Ok(time.map(|time| Event { time, body_at, map_header, body, key_lengths }))
+    Ok(time.map(|time| Event { time, body_at, map_header, body: entries }))
 }
 
 /// An event's time: msgpack's `EventTime` extension (type 0: seconds and
