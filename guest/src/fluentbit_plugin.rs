@@ -413,7 +413,7 @@ pub fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, how: How, o
             }
             None
         } else {
-            match (parse::from_object(&event, &event.time), detector) {
+            match (parse::read_object(&event, &event.time), detector) {
                 (None, _) => Some(vec![(enrich::ERROR, Value::String(parse::NO_MESSAGE.to_owned()))]),
                 (Some(_), Err(problem)) => Some(vec![(enrich::ERROR, Value::String(problem.to_owned()))]),
                 (Some(record), Ok(detector)) => {
