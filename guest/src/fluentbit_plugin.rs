@@ -550,11 +550,22 @@ fn read_event<'a, 'b>(rest: &mut &'a [u8], entries: &'b mut Vec<(ValueRef<'a>, V
     let map_header = start.len() - rest.len() - body_at;
     entries.clear();
     for _ in 0..len {
-        let k = rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())?;
-        let v = rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())?;
+        let k = read_value(rest)?;
+        let v = read_value(rest)?;
         entries.push((k, v));
     }
     Ok(time.map(|time| Event { time, body_at, map_header, body: entries }))
+}
+
+/// One value of a body. Most are strings, read here directly: the general
+/// reader costs several times more a value (issue 11); anything else, and
+/// a string that is not UTF-8, goes to it.
+fn read_value<'a>(rest: &mut &'a [u8]) -> Result<ValueRef<'a>, String> {
+    if let Ok((text, after)) = rmp::decode::read_str_from_slice(*rest) {
+        *rest = after;
+        return Ok(ValueRef::String(text.into()));
+    }
+    rmpv::decode::read_value_ref(rest).map_err(|e| e.to_string())
 }
 
 /// An event's time: msgpack's `EventTime` extension (type 0: seconds and
