@@ -185,6 +185,17 @@ pub struct Detector {
     bursts: RefCell<Bursts>,
     /// Whether normal verdicts carry their terms too (see [`Detector::set_explain`]).
     explain_all: bool,
+    /// The list a record's terms are read into, kept empty between calls so
+    /// that [`Detector::score`] does not allocate one a record ([`recycle`]).
+    spare_terms: RefCell<Vec<Cow<'static, str>>>,
+}
+
+/// An emptied list of terms, its allocation kept, for terms of another
+/// lifetime: collecting an emptied `Vec` into one of the same layout
+/// reuses its allocation in place.
+fn recycle<'b>(mut terms: Vec<Cow<'_, str>>) -> Vec<Cow<'b, str>> {
+    terms.clear();
+    terms.into_iter().filter_map(|_| None).collect()
 }
 
 impl Detector {
@@ -197,7 +208,15 @@ impl Detector {
     /// A detector for an in-memory model, at the model's threshold.
     pub fn new(model: Model) -> Self {
         let threshold = model.threshold;
-        Self { model, threshold, cache: RefCell::default(), news: RefCell::default(), bursts: RefCell::default(), explain_all: true }
+        Self {
+            model,
+            threshold,
+            cache: RefCell::default(),
+            news: RefCell::default(),
+            bursts: RefCell::default(),
+            explain_all: true,
+            spare_terms: RefCell::default(),
+        }
     }
 
     /// The model behind the detector.
@@ -254,9 +273,11 @@ impl Detector {
     /// and a record with a timestamp is counted for bursts (`burst`).
     pub fn score<'a>(&self, record: impl Into<RecordView<'a>>) -> Verdict {
         let record = record.into();
-        let mut terms = Vec::new();
+        let mut terms = recycle(self.spare_terms.take());
         let analysed = self.analyse(record, &mut terms);
-        self.conclude(record, analysed, &mut terms)
+        let verdict = self.conclude(record, analysed, &mut terms);
+        self.spare_terms.replace(recycle(terms));
+        verdict
     }
 
     /// The part of [`Detector::score`] that depends on the record alone
@@ -429,8 +450,11 @@ impl Detector {
     pub fn analyse_packed(&self, text: &str, records: impl ExactSizeIterator<Item = PackedRecord>) -> Result<PackedAnalyses, Error> {
         let n = records.len();
         let mut out = PackedAnalyses { scores: Vec::with_capacity(n), kinds: Vec::with_capacity(n), terms: Vec::new() };
+        // One list for the batch's terms, emptied for each record.
+        let mut terms = Vec::new();
         each_packed(text, records, |i, record| {
-            let analysed = self.analyse(record, &mut Vec::new());
+            terms.clear();
+            let analysed = self.analyse(record, &mut terms);
             out.scores.push(analysed.verdict.score);
             out.kinds.push(analysed.kind);
             if !analysed.verdict.terms.is_empty() {
