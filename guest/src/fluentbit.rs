@@ -160,11 +160,16 @@ impl Filter {
                 return self.reply(&obj);
             }
         };
-        match (parse::from_object(&obj, now), self.watch.detector()) {
-            (None, _) => enrich::annotate_error(&mut obj, parse::NO_MESSAGE),
-            (Some(_), Err(problem)) => enrich::annotate_error(&mut obj, problem),
-            (Some(record), Ok(detector)) => {
-                let verdict = detector.score(&record);
+        // The record borrows the object's text (no strings made), so it is
+        // scored before the object may change.
+        let scored = match (parse::read_object(&obj, now), self.watch.detector()) {
+            (None, _) => Err(parse::NO_MESSAGE.to_owned()),
+            (Some(_), Err(problem)) => Err(problem.to_owned()),
+            (Some(record), Ok(detector)) => Ok(detector.score(&record)),
+        };
+        match scored {
+            Err(problem) => enrich::annotate_error(&mut obj, &problem),
+            Ok(verdict) => {
                 if pass == Pass::Anomalies && !enrich::alerts(&verdict) {
                     return self.reply_raw(b"");
                 }
