@@ -1452,6 +1452,33 @@ mod tests {
         }
     }
 
+    /// One pass over the keys keeps the mapping's order of preference,
+    /// whatever the record's order; a value that is not text is read as
+    /// text or skipped; and text is borrowed where it can be.
+    #[test]
+    fn keys_by_preference_values_as_text_and_text_borrowed() {
+        let obj = |v: Value| v.as_object().unwrap().clone();
+        let read = |v: Value| from_object(&obj(v), &now()).unwrap();
+        // `message` over `msg`, though it comes last; a list under a
+        // preferred key gives way to the next key.
+        assert_eq!(read(serde_json::json!({"msg": "b", "message": "a"})).message, "a");
+        assert_eq!(read(serde_json::json!({"message": ["x"], "msg": "b"})).message, "b");
+        assert_eq!(read(serde_json::json!({"msg": "m", "_HOSTNAME": "h3", "hostname": "h2"})).host, "h2");
+        // Numbers and booleans read as text: a raw line, a source, a host.
+        let r = read(serde_json::json!({"log": 42, "ident": 7, "host": true, "syslogtag": "cron[12]:"}));
+        assert_eq!((r.message.as_str(), r.source.as_str(), r.host.as_str()), ("42", "7", "true"));
+        assert_eq!(read(serde_json::json!({"msg": "m", "syslogtag": "cron[12]:"})).source, "cron");
+        // A tail record's syslog line: every part borrowed from the object.
+        let tail = obj(serde_json::json!({"log": "<35>Nov  2 08:00:00 web01 sshd[42]: Failed password"}));
+        let parsed = read_object(&tail, &now()).unwrap();
+        assert!(matches!(
+            (&parsed.source, &parsed.host, &parsed.message),
+            (Cow::Borrowed("sshd"), Cow::Borrowed("web01"), Cow::Borrowed("Failed password"))
+        ));
+        assert_eq!(parsed.priority, Some(3));
+        assert_eq!(parsed.into_record(), parse_line("<35>Nov  2 08:00:00 web01 sshd[42]: Failed password", &now()));
+    }
+
     #[test]
     fn severity_names_and_numbers() {
         for (name, level) in
