@@ -1477,6 +1477,22 @@ mod tests {
         ));
         assert_eq!(parsed.priority, Some(3));
         assert_eq!(parsed.into_record(), parse_line("<35>Nov  2 08:00:00 web01 sshd[42]: Failed password", &now()));
+        // The fields' ranges cover the keys in order, and each key is found
+        // where it is (no key twice).
+        let parts = [
+            MESSAGE_KEYS,
+            RAW_LINE_KEY..RAW_LINE_KEY + 1,
+            TIME_KEYS,
+            JOURNAL_TIME_KEYS,
+            SEVERITY_KEYS,
+            PRI_KEY..PRI_KEY + 1,
+            SOURCE_KEYS,
+            HOST_KEYS,
+        ];
+        assert!(parts[0].start == 0 && parts.windows(2).all(|w| w[0].end == w[1].start) && parts[7].end == KEYS.len());
+        for (i, key) in KEYS.iter().enumerate() {
+            assert_eq!(key_index(key), Some(i), "{key}");
+        }
     }
 
     #[test]
