@@ -66,7 +66,7 @@ pub struct Parsed<'a> {
 
 impl<'a> Parsed<'a> {
     /// A record that is only a message.
-    fn message(message: impl Into<Cow<'a, str>>) -> Self {
+    fn from_message(message: impl Into<Cow<'a, str>>) -> Self {
         Self { message: message.into(), ..Self::default() }
     }
 
@@ -132,12 +132,12 @@ pub fn read_line<'a, Tz: TimeZone>(line: &'a str, now: &DateTime<Tz>) -> Parsed<
     // A timestamp with no level after it: the rest may still be logfmt.
     let (ts, rest) = plain.map_or((None, rest), |h| (h.timestamp_us, h.message));
     if let Some((level, own_ts, message)) = logfmt(rest) {
-        return Parsed { timestamp_us: own_ts.or(ts), priority: Some(level), ..Parsed::message(message) };
+        return Parsed { timestamp_us: own_ts.or(ts), priority: Some(level), ..Parsed::from_message(message) };
     }
     if ts.is_some() {
-        return Parsed { timestamp_us: ts, priority, ..Parsed::message(rest) };
+        return Parsed { timestamp_us: ts, priority, ..Parsed::from_message(rest) };
     }
-    Parsed { priority, ..Parsed::message(line) }
+    Parsed { priority, ..Parsed::from_message(line) }
 }
 
 /// A text line as a reader sees it: a structured record when it is a JSON
@@ -289,7 +289,7 @@ pub fn read_object<'a, Tz: TimeZone, F: Fields + ?Sized>(obj: &'a F, now: &DateT
     let field = |key: usize| found[key].map(F::read);
     let text = |keys| fields(keys).find_map(|v| value_text(&v));
     let mut record = match text(MESSAGE_KEYS) {
-        Some(message) => Parsed::message(message),
+        Some(message) => Parsed::from_message(message),
         None => match value_text(&field(RAW_LINE_KEY)?)? {
             Cow::Borrowed(line) => read_line(line, now),
             // Text made here (a number, or bytes that were not UTF-8).
@@ -443,7 +443,7 @@ fn header_and_message<'a, Tz: TimeZone>(
     let (host, rest) = after.as_bytes().iter().position(|&c| c == b' ').map_or(("", after), |i| (&after[..i], &after[i + 1..]));
     let (source, message) = split_tag(rest).unwrap_or(("", rest));
     if host.is_empty() && message.is_empty() {
-        return Parsed { timestamp_us: ts, priority, ..Parsed::message(line) };
+        return Parsed { timestamp_us: ts, priority, ..Parsed::from_message(line) };
     }
     let record = |priority: Option<u8>, message: Cow<'a, str>| Parsed {
         timestamp_us: ts,
