@@ -425,8 +425,9 @@ mod fluent_bit {
     /// The native plugin in the real Fluent Bit: every record of a tail
     /// input exactly once, in order, with the native host's score (any
     /// script, any bytes, a 1 MiB line); `Pass anomalies` passes exactly the
-    /// alerts; `Annotate anomalies` leaves the other records as they came;
-    /// without a model records pass with the reason; an unknown key is
+    /// alerts; `Annotate anomalies` leaves the other records as they came,
+    /// and does the same behind a threaded input; without a model records
+    /// pass with the reason; an unknown key is
     /// refused by Fluent Bit; a new model is loaded without a restart.
     #[test]
     fn native_plugin_scores_like_the_host_and_passes_the_alerts() {
@@ -472,6 +473,14 @@ mod fluent_bit {
         let work = t.dir.path().join("fb-plugin-annotate");
         fs::create_dir_all(&work).unwrap();
         let (marked, _) = run_with(&work, &load, &input, &section("    Annotate anomalies\n"), 2_006);
+        fields_on_the_anomalies_only(&marked, &records);
+        // The same with the input in a thread of its own, where Fluent Bit
+        // then runs the filter (README's setting for a busy host): the
+        // same records, the same fields.
+        let work = t.dir.path().join("fb-plugin-threaded");
+        fs::create_dir_all(&work).unwrap();
+        let threaded = format!("{input}    Threaded On\n");
+        let (marked, _) = run_with(&work, &load, &threaded, &section("    Annotate anomalies\n"), 2_006);
         fields_on_the_anomalies_only(&marked, &records);
 
         // No model there: every record passes, saying why.
