@@ -7,7 +7,9 @@
 //!
 //! **Raw lines**, recognised in this order:
 //! - RFC 5424: `<PRI>1 TIMESTAMP HOST APP PROCID MSGID SD MSG`;
-//! - RFC 3164 (BSD syslog): `[<PRI>]Mmm dd hh:mm:ss HOST TAG[PID]: MSG`;
+//! - RFC 3164 (BSD syslog): `[<PRI>]Mmm dd hh:mm:ss HOST TAG[PID]: MSG`
+//!   (also with the day unpadded, and after the `EPOCH YYYY.MM.DD NODE`
+//!   the CFDR's supercomputer logs put first);
 //! - rsyslog's high-precision file format: `RFC3339-TIMESTAMP HOST TAG[PID]: MSG`;
 //! - application layouts that carry their own level (issue 12): log4j,
 //!   logback, Hadoop, Spark, ZooKeeper, HDFS (`2015-10-18 18:01:47,978 INFO
@@ -16,7 +18,9 @@
 //!   (a file name first; its `[req-...]` request context is dropped too), BGL (`EPOCH DATE NODE TIME NODE RAS KERNEL FATAL
 //!   MSG`), Apache's error log (`[TS] [error] MSG`, `[TS] [core:warn] [pid
 //!   1] MSG`), Python logging (`ERROR:root:MSG`, `TS - name - WARNING -
-//!   MSG`), klog (`E1124 12:00:00.1 42 file.go:7] MSG`), Windows CBS (`TS,
+//!   MSG`), klog (`E1124 12:00:00.1 42 file.go:7] MSG`), Android's logcat
+//!   (`03-17 16:13:38.811 1702 2395 W Tag: MSG`), Chromium and Electron
+//!   (`[0705/190016:WARNING:file.cc(306)] MSG`), Windows CBS (`TS,
 //!   Info CBS MSG`), and logfmt (`level=error`, `lvl=warn` anywhere). The
 //!   level is the record's severity (so words of the message do not
 //!   override it); the timestamp, host or node, and component or logger are
@@ -114,6 +118,9 @@ pub fn read_line<'a, Tz: TimeZone>(line: &'a str, now: &DateTime<Tz>) -> Parsed<
         return rec;
     }
     if let Some((ts, after)) = parse_3164_timestamp(rest, now) {
+        return header_and_message(Some(ts), after, priority, line, now);
+    }
+    if let Some((ts, after)) = cfdr_prefix(rest).and_then(|(ts, after)| Some((ts, parse_3164_timestamp(after, now)?.1))) {
         return header_and_message(Some(ts), after, priority, line, now);
     }
     let plain = plain_header(rest, now);
@@ -530,7 +537,7 @@ struct Header<'a> {
 fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
     let first = *s.as_bytes().first()?;
     if first.is_ascii_digit() {
-        if let Some(h) = bgl_header(s) {
+        if let Some(h) = bgl_header(s).or_else(|| logcat_header(s, now)) {
             return Some(h);
         }
         let (ts, rest) = leading_time(s, now)?;
@@ -540,7 +547,7 @@ fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Head
         });
     }
     if first == b'[' {
-        return apache_header(s, now).or_else(|| leveled_after(s, Case::Upper));
+        return apache_header(s, now).or_else(|| chromium_header(s, now)).or_else(|| leveled_after(s, Case::Upper));
     }
     // The layouts without a timestamp first all start with a capital (a
     // level, or klog's level letter): most syslog messages skip them.
@@ -862,15 +869,103 @@ fn klog_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Heade
     if d.len() != 5 || !file.ends_with(']') {
         return None;
     }
-    let (month, day) = (number(&d[1..3])?, number(&d[3..5])?);
-    let (h, mi, sec, us) = clock(time.as_bytes())?;
-    let mut ts = local_us(now, (now.year(), month, day), (h, mi, sec, us))?;
-    if ts > (now.clone() + chrono::Duration::days(1)).timestamp_micros() {
-        ts = local_us(now, (now.year() - 1, month, day), (h, mi, sec, us))?;
-    }
+    let ts = yearless_us(now, (number(&d[1..3])?, number(&d[3..5])?), clock(time.as_bytes())?)?;
     let file = file.trim_end_matches(']');
     let source = file.rsplit_once(':').map_or(file, |(f, _)| f);
     Some(Header { timestamp_us: Some(ts), level: Some(level), source, host: "", message })
+}
+
+/// A local time whose line gives no year (klog, logcat, Chromium): the
+/// latest year that does not put it more than a day after `now`, as for
+/// RFC 3164.
+fn yearless_us<Tz: TimeZone>(now: &DateTime<Tz>, (month, day): (u32, u32), clock: (u32, u32, u32, u32)) -> Option<i64> {
+    let ts = local_us(now, (now.year(), month, day), clock)?;
+    if ts > (now.clone() + chrono::Duration::days(1)).timestamp_micros() {
+        return local_us(now, (now.year() - 1, month, day), clock);
+    }
+    Some(ts)
+}
+
+/// Android's logcat, `threadtime` (its default) and `time` formats:
+/// `03-17 16:13:38.811  1702  2395 W WindowManager: message` and
+/// `03-17 16:13:38.811 W/WindowManager( 1702): message`; the letter is the
+/// level (V, D, I, W, E, F, A), the tag the source.
+fn logcat_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    let b = s.as_bytes();
+    // `MM-DD `: checked before any word is cut.
+    if b.len() < 6 || b[2] != b'-' || b[5] != b' ' {
+        return None;
+    }
+    let (date, rest) = next_word(s);
+    let (time, rest) = next_word(rest);
+    let d = date.as_bytes();
+    let ts = yearless_us(now, (number(&d[..2])?, number(&d[3..5])?), clock(time.as_bytes())?)?;
+    let (first, after) = next_word(rest);
+    let (letter, tag, message) = if number(first.as_bytes()).is_some() {
+        let (_tid, after) = next_word(after);
+        let (letter, after) = next_word(after);
+        let (tag, message) = after.split_once(": ")?;
+        (letter, tag.trim_end(), message)
+    } else {
+        let (letter, tagged) = rest.split_once('/')?;
+        let (tag, after) = tagged.split_once('(')?;
+        (letter, tag.trim_end(), after.split_once("): ")?.1)
+    };
+    let level = match letter {
+        "V" | "D" => 7,
+        "I" => 6,
+        "W" => 4,
+        "E" => 3,
+        "F" | "A" => 2,
+        _ => return None,
+    };
+    Some(Header { timestamp_us: Some(ts), level: Some(level), source: tag, host: "", message })
+}
+
+/// Chromium's log prefix (Chrome, Electron apps, the Dropbox client):
+/// `[0705/190016:WARNING:dns_config_service.cc(306)] message`, or with a
+/// pid, thread and fraction, `[1234:5678:0705/190016.123456:ERROR:file.cc(12)]`;
+/// `VERBOSE1` and the like are debug.
+fn chromium_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    let (inside, message) = bracketed(s)?;
+    let mut parts = inside.rsplitn(3, ':');
+    let (file, level, stamp) = (parts.next()?, parts.next()?, parts.next()?);
+    let (file, _line) = file.strip_suffix(')')?.split_once('(')?;
+    let level = match level.strip_prefix("VERBOSE") {
+        Some(n) if n.bytes().all(|b| b.is_ascii_digit()) => 7,
+        _ => level_word(level, Case::Upper)?,
+    };
+    // `MMDD/HHMMSS`, with an optional `.fraction`, after any `pid:tid:`.
+    let t = stamp.rsplit(':').next()?.as_bytes();
+    if t.len() < 11 || t[4] != b'/' {
+        return None;
+    }
+    let us = match t.get(11) {
+        None => 0,
+        Some(b'.') => fraction_us(&t[12..])?,
+        Some(_) => return None,
+    };
+    let hms = (number(&t[5..7])?, number(&t[7..9])?, number(&t[9..11])?, us);
+    let ts = yearless_us(now, (number(&t[..2])?, number(&t[2..4])?), hms)?;
+    Some(Header { timestamp_us: Some(ts), level: Some(level), source: file, host: "", message: message.trim_start() })
+}
+
+/// Supercomputer logs as the CFDR publishes them (Loghub's Thunderbird;
+/// Liberty and Spirit alike): `1131566461 2005.11.09 dn228` before a BSD
+/// syslog line. The epoch is the time (the syslog stamp has no year), and
+/// what follows the node is the syslog line.
+fn cfdr_prefix(s: &str) -> Option<(i64, &str)> {
+    if !s.as_bytes().first()?.is_ascii_digit() {
+        return None;
+    }
+    let (epoch, rest) = next_word(s);
+    let (date, rest) = next_word(rest);
+    let (node, rest) = next_word(rest);
+    let d = date.as_bytes();
+    if !(9..=10).contains(&epoch.len()) || d.len() != 10 || d[4] != b'.' || d[7] != b'.' || node.is_empty() {
+        return None;
+    }
+    Some((i64::from(number(epoch.as_bytes())?) * 1_000_000, rest))
 }
 
 /// Python's default logging format: `ERROR:root:message`, `WARNING:app.db:message`.
@@ -942,23 +1037,26 @@ fn logfmt(s: &str) -> Option<(u8, Option<i64>, String)> {
 }
 
 fn parse_3164_timestamp<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<(i64, &'a str)> {
-    // "Mmm dd hh:mm:ss" is exactly 15 ASCII bytes (day padded with a space).
-    // Checked as ASCII first: slicing a line in any script at fixed byte
-    // offsets must never land inside a character (issue 10).
-    let head = s.get(..15).filter(|h| h.is_ascii())?;
+    // "Mmm dd hh:mm:ss" is 15 ASCII bytes (the day padded with a space), or
+    // 14 where a writer does not pad it ("Nov 9 12:01:01", as in the CFDR's
+    // logs). Checked as ASCII first: slicing a line in any script at fixed
+    // byte offsets must never land inside a character (issue 10).
+    let b = s.as_bytes();
+    let len = if b.get(4).is_some_and(u8::is_ascii_digit) && b.get(5) == Some(&b' ') { 14 } else { 15 };
+    let head = s.get(..len).filter(|h| h.is_ascii())?;
     let month = month_number(&head[..3])?;
-    if head.as_bytes()[3] != b' ' || head.as_bytes()[6] != b' ' {
+    if head.as_bytes()[3] != b' ' || head.as_bytes()[len - 9] != b' ' {
         return None;
     }
-    let day: u32 = head[4..6].trim_start().parse().ok()?;
-    let time = hh_mm_ss(&head.as_bytes()[7..15])?;
+    let day: u32 = head[4..len - 9].trim_start().parse().ok()?;
+    let time = hh_mm_ss(&head.as_bytes()[len - 8..len])?;
     let zone = now.timezone();
     let at = |year: i32| NaiveDate::from_ymd_opt(year, month, day).and_then(|d| zone.from_local_datetime(&d.and_time(time)).earliest());
     let mut ts = at(now.year())?;
     if ts > now.clone() + chrono::Duration::days(1) {
         ts = at(now.year() - 1)?;
     }
-    Some((ts.timestamp_micros(), &s[15..]))
+    Some((ts.timestamp_micros(), &s[len..]))
 }
 
 /// `hh:mm:ss`, read directly: a format string is parsed anew on every call
@@ -1107,7 +1205,7 @@ mod tests {
     /// left in the message.
     #[test]
     fn plain_lines_carry_their_own_level() {
-        let cases: [(&str, Option<u8>, &str, &str, &str); 24] = [
+        let cases: [(&str, Option<u8>, &str, &str, &str); 31] = [
             // log4j / logback / Hadoop
             (
                 "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application appattempt_1445144423722_0020_000001",
@@ -1248,6 +1346,53 @@ mod tests {
                 "Failed to watch *v1.Pod: unauthorized",
             ),
             ("I1124 12:00:00.123456       1 server.go:42] Serving on :8080", Some(6), "server.go", "", "Serving on :8080"),
+            // Android logcat, threadtime and time formats
+            (
+                "03-17 16:13:38.811  1702  2395 D WindowManager: printFreezingDisplayLogsopening app wtoken = AppWindowToken{9f4ef63}",
+                Some(7),
+                "WindowManager",
+                "",
+                "printFreezingDisplayLogsopening app wtoken = AppWindowToken{9f4ef63}",
+            ),
+            (
+                "03-17 16:15:18.446  2227  2227 E StatusBar: Ошибка: no icon for slot ✈ airplane",
+                Some(3),
+                "StatusBar",
+                "",
+                "Ошибка: no icon for slot ✈ airplane",
+            ),
+            (
+                "03-17 16:13:38.811 W/ActivityManager( 1702): Unable to start service Intent",
+                Some(4),
+                "ActivityManager",
+                "",
+                "Unable to start service Intent",
+            ),
+            // Chromium's prefix (Chrome, Electron, the Dropbox client)
+            (
+                "[0705/190016:WARNING:dns_config_service_posix.cc(306)] Failed to read DnsConfig.",
+                Some(4),
+                "dns_config_service_posix.cc",
+                "",
+                "Failed to read DnsConfig.",
+            ),
+            (
+                "[1234:5678:0705/190016.123456:ERROR:gpu_init.cc(441)] Passthrough is not supported",
+                Some(3),
+                "gpu_init.cc",
+                "",
+                "Passthrough is not supported",
+            ),
+            ("[1234:5678:0705/190016.1:VERBOSE1:vaapi.cc(9)] déjà vu", Some(7), "vaapi.cc", "", "déjà vu"),
+            // The CFDR's supercomputer logs: epoch, date and node before a
+            // syslog line whose day is not padded
+            (
+                "1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond(pam_unix)[2915]: session closed for user root",
+                None,
+                "crond(pam_unix)",
+                "dn228/dn228",
+                "session closed for user root",
+            ),
             // Windows CBS
             (
                 "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505 with Core: C:\\Windows\\winsxs\\cbscore.dll",
@@ -1275,6 +1420,17 @@ mod tests {
             Some(local_us(2015, 10, 18, 18, 1, 47) + 978_000)
         );
         assert_eq!(parse_line("17/06/09 20:10:40 INFO a.B: c", &now()).timestamp_us, Some(local_us(2017, 6, 9, 20, 10, 40)));
+        assert_eq!(
+            parse_line("1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond[1]: x", &now()).timestamp_us,
+            Some(1_131_566_461_000_000)
+        );
+        // No year in the line: the latest that is not in the future.
+        let year = now().year();
+        assert_eq!(parse_line("03-17 16:13:38.811  1 2 I a: b", &now()).timestamp_us, Some(local_us(year, 3, 17, 16, 13, 38) + 811_000));
+        assert_eq!(
+            parse_line("[1225/190016.5:INFO:a.cc(1)] b", &now()).timestamp_us,
+            Some(local_us(year - 1, 12, 25, 19, 0, 16) + 500_000)
+        );
         assert_eq!(parse_line("081109 203518 143 INFO a.B: c", &now()).timestamp_us, Some(local_us(2008, 11, 9, 20, 35, 18)));
         assert_eq!(
             parse_line("1117838570 2005.06.03 - 2005-06-03-15.42.50.675872 RAS KERNEL INFO x", &now()).timestamp_us,
@@ -1284,6 +1440,11 @@ mod tests {
         // wins over the message's words and over a transport's <PRI>.
         let r = parse_line("<13>Nov  2 08:00:00 web01 java[42]: INFO [main] com.example.Cache: cache error count reset", &now());
         assert_eq!((r.priority, r.source.as_str(), r.message.as_str()), (Some(6), "java", "cache error count reset"));
+        let r = parse_line(
+            "Jul  5 19:00:16 mac Dropbox[451]: [0705/190016:WARNING:dns_config_service_posix.cc(306)] Failed to read DnsConfig.",
+            &now(),
+        );
+        assert_eq!((r.priority, r.source.as_str(), r.message.as_str()), (Some(4), "Dropbox", "Failed to read DnsConfig."));
         let r = parse_line("Nov  2 08:00:00 web01 app[42]: level=warn msg=\"disk 91% full\"", &now());
         assert_eq!((r.priority, r.message.as_str()), (Some(4), "msg=\"disk 91% full\""));
         // A timestamp without a level is still not the message.
