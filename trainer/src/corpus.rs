@@ -16,6 +16,7 @@
 use logarithm_detector::LogRecord;
 use logarithm_detector::features::{self, Vocabulary};
 use logarithm_detector::kinds::{self, RateLearner, Rates};
+use logarithm_detector::model::severity_prior;
 use logarithm_detector::tokenizer::Tokenizer;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -242,8 +243,8 @@ pub struct Sample {
     pub known: Vec<(u32, f32)>,
     /// Unseen share of the lines (`Features::unseen_share`).
     pub unseen_sq: f32,
-    /// The lines' severity, when known or inferred (`features::severity`).
-    pub priority: Option<u8>,
+    /// The severity prior the lines earn (`model::severity_prior`).
+    pub prior: f64,
     /// Lines with this vector.
     pub count: u64,
 }
@@ -260,8 +261,8 @@ pub struct FeatureCorpus {
 }
 
 /// What makes two training lines the same sample: their known terms
-/// (weights as bits), unseen share (bits) and severity.
-type SampleKey = (Vec<(u32, u32)>, u32, Option<u8>);
+/// (weights as bits), unseen share (bits) and severity prior (bits).
+type SampleKey = (Vec<(u32, u32)>, u32, u64);
 
 impl TermCorpus {
     /// Pass 2: features with `vocab`, deduplicated per chunk. The term
@@ -287,14 +288,15 @@ impl TermCorpus {
                         let mut fields = text.split(TERM_SEP);
                         let own = fields.next().and_then(|p| p.parse::<u8>().ok());
                         let mut terms: Vec<Cow<str>> = fields.filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
-                        let priority = features::severity(own, &terms).map(|s| s.level);
+                        let prior = severity_prior(features::severity(own, &terms));
                         let f = features::featurize(tokenizer_vocab, &mut terms);
                         let unseen_sq = f.unseen_share();
-                        Sample { known: f.known, unseen_sq, priority, count: 1 }
+                        Sample { known: f.known, unseen_sq, prior, count: 1 }
                     })
                     .collect();
                 for sample in vectors {
-                    let key = (sample.known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), sample.unseen_sq.to_bits(), sample.priority);
+                    let key =
+                        (sample.known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), sample.unseen_sq.to_bits(), sample.prior.to_bits());
                     match index.get(&key) {
                         Some(&at) => samples[at].count += 1,
                         None => {
@@ -321,7 +323,7 @@ fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
     for s in samples {
         put(&s.count.to_le_bytes())?;
         put(&s.unseen_sq.to_le_bytes())?;
-        put(&[s.priority.map_or(u8::MAX, |p| p)])?;
+        put(&s.prior.to_le_bytes())?;
         put(&(s.known.len() as u32).to_le_bytes())?;
         for &(i, x) in &s.known {
             put(&i.to_le_bytes())?;
@@ -357,7 +359,7 @@ impl FeatureCorpus {
         while let Ok(count) = take(8) {
             let count = u64::from_le_bytes(count.try_into().unwrap());
             let unseen_sq = f32::from_le_bytes(take(4)?.try_into().unwrap());
-            let priority = Some(take(1)?[0]).filter(|&p| p != u8::MAX);
+            let prior = f64::from_le_bytes(take(8)?.try_into().unwrap());
             let nnz = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
             let mut known = Vec::with_capacity(nnz);
             for _ in 0..nnz {
@@ -365,7 +367,7 @@ impl FeatureCorpus {
                 let x = f32::from_le_bytes(take(4)?.try_into().unwrap());
                 known.push((i, x));
             }
-            samples.push(Sample { known, unseen_sq, priority, count });
+            samples.push(Sample { known, unseen_sq, prior, count });
         }
         Ok(samples)
     }
