@@ -476,10 +476,13 @@ fn message_header<'a, Tz: TimeZone>(message: &'a str, now: &DateTime<Tz>) -> Opt
     let b = message.as_bytes();
     let capitals = b.iter().take_while(|c| c.is_ascii_uppercase()).count();
     let klog = capitals == 1 && b.len() > 5 && b[1..5].iter().all(u8::is_ascii_digit);
+    // `Warning: ...`: a capitalised first word ending in `: `.
+    let label = capitals == 1
+        && b.iter().take(12).position(|&c| c == b':' || c == b' ').is_some_and(|i| b[i] == b':' && b.get(i + 1) == Some(&b' '));
     let may = match b.first() {
         Some(b'[') => true,
         Some(c) if c.is_ascii_digit() => true,
-        _ => capitals >= 3 || klog,
+        _ => capitals >= 3 || klog || label,
     };
     if !may {
         return None;
@@ -659,7 +662,14 @@ fn leveled_after(s: &str, case: Case) -> Option<Header<'_>> {
             continue;
         }
         let (word, after) = next_word(rest);
-        let bare = word.strip_suffix(':').unwrap_or(word);
+        // With its colon a level word is a label, however capitalised
+        // (`Warning: disk almost full`); without, `Error reading config`
+        // is a sentence.
+        let (bare, case) = match word.strip_suffix(':') {
+            Some(bare) if case == Case::Upper => (bare, Case::Title),
+            Some(bare) => (bare, case),
+            None => (word, case),
+        };
         if let Some(level) = level_word(bare, case) {
             return Some(after_level(level, after, source));
         }
@@ -1445,6 +1455,10 @@ mod tests {
             &now(),
         );
         assert_eq!((r.priority, r.source.as_str(), r.message.as_str()), (Some(4), "Dropbox", "Failed to read DnsConfig."));
+        let r = parse_line("Nov 9 12:10:53 tbird-admin1 gmetad[1700]: Warning: we failed to resolve data source name an14", &now());
+        assert_eq!((r.priority, r.source.as_str(), r.message.as_str()), (Some(4), "gmetad", "we failed to resolve data source name an14"));
+        let r = parse_line("Error: disk /dev/sdb is failing", &now());
+        assert_eq!((r.priority, r.message.as_str()), (Some(3), "disk /dev/sdb is failing"));
         let r = parse_line("Nov  2 08:00:00 web01 app[42]: level=warn msg=\"disk 91% full\"", &now());
         assert_eq!((r.priority, r.message.as_str()), (Some(4), "msg=\"disk 91% full\""));
         // A timestamp without a level is still not the message.
@@ -1464,6 +1478,8 @@ mod tests {
             "12345 INFO x",
             "[    0.000000] Linux version 6.1.0",
             "Warning:this is not python",
+            "Warnings: none",
+            "Error reporting: enabled",
         ] {
             let r = parse_line(line, &now());
             assert_eq!((r.priority, r.message.as_str()), (None, line), "{line}");
