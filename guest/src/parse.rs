@@ -909,6 +909,10 @@ fn logcat_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Hea
     let (date, rest) = next_word(s);
     let (time, rest) = next_word(rest);
     let d = date.as_bytes();
+    // A tab may end the first word early (`1\t-34 x`).
+    if d.len() != 5 {
+        return None;
+    }
     let ts = yearless_us(now, (number(&d[..2])?, number(&d[3..5])?), clock(time.as_bytes())?)?;
     let (first, after) = next_word(rest);
     let (letter, tag, message) = if number(first.as_bytes()).is_some() {
@@ -1535,6 +1539,11 @@ mod tests {
                 format!("2016-09-28 04:30:30, Warning  CBS {m}"),
                 format!("Nov  2 08:00:00 web01 app[42]: INFO {m}"),
                 format!("{m} 2015-10-18 18:01:47,978 INFO [main] x: {m}"),
+                format!("03-17 16:13:38.811  1702  2395 W Tag: {m}"),
+                format!("03-17 16:13:38.811 E/Tag( 1702): {m}"),
+                format!("[1:2:0705/190016.5:ERROR:a.cc(3)] {m}"),
+                format!("1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond[1]: {m}"),
+                format!("Nov  2 08:00:00 web01 app[42]: Warning: {m}"),
             ];
             for line in formats {
                 let (record, _) = parse_text(&line, &now());
@@ -1555,12 +1564,21 @@ mod tests {
                 format!("time={m} level=\"{m} msg=\"{m}\" {m}=x"),
                 format!("{m}:{m}:{m}"),
                 format!("081109 {m} 143 INFO {m}: {m}"),
+                format!("03-17 16:13:38.{m}  1702  {m} W {m}: {m}"),
+                format!("03-17 16:13:38.811 E/{m}( {m}): {m}"),
+                format!("[{m}:0705/190016.{m}:ERROR:{m}({m})] {m}"),
+                format!("1131566461 2005.11.09 {m} Nov 9 12:01:01 {m} {m}[1]: {m}"),
+                format!("Nov 2 08:00:00 {m} {m}: Warning: {m}"),
             ] {
                 for (i, _) in line.char_indices() {
                     parse_text(&line[i..], &now());
                     parse_text(&line[..i], &now());
                 }
             }
+        }
+        // Blanks where a layout has fixed bytes.
+        for line in ["1\t-34 x", "1 -34 x", "0\t-12 12:00:00.1 1 2 W a: b", "Nov 9\t12:01:01 h a: b", "1 2005.11.09\t\tn", "[\t:\t)] x"] {
+            assert_eq!(parse_line(line, &now()).message, line.trim_start(), "{line:?}");
         }
         // The reported case: the third byte inside a multi-byte character.
         assert_eq!(parse_line("Señal de parada recibida", &now()).message, "Señal de parada recibida");

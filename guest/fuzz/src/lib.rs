@@ -250,6 +250,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "{\"MESSAGE\":\"x\",\"PRIORITY\":\"3\",\"__REALTIME_TIMESTAMP\":\"1700000000000000\",\"_COMM\":\"cron\"}",
         "{\"log\":\"<11>Jan  1 00:00:00 h t: m\",\"level\":50,\"date\":1.7e9,\"syslogtag\":\"sshd[42]:\"}",
         "plain line 0x1f 192.168.0.1 /var/log/x 550e8400-e29b-41d4-a716-446655440000",
+        // Layouts with their own level (issue 12).
+        "2015-10-18 18:01:47,978 INFO [main] org.app.Main: started",
+        "1117838570 2005.06.03 R02-M1-N0 2005-06-03-15.42.50.675872 R02-M1-N0 RAS KERNEL FATAL x",
+        "03-17 16:13:38.811  1702  2395 W WindowManager: Ошибка",
+        "[1234:5678:0705/190016.123456:ERROR:gpu_init.cc(441)] déjà",
+        "1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 gmetad[1]: Warning: we failed",
     ];
     match target {
         "parse" | "features" => lines.iter().map(|l| l.as_bytes().to_vec()).collect(),
