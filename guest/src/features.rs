@@ -143,7 +143,7 @@ impl Features<'_> {
 /// a *context term* `@source` (digits masked, lowercase).
 ///
 /// A record's severity is not a term. It enters the raw error only as the
-/// severity prior ([`severity`], `model::severity_prior`), so where the
+/// severity prior ([`severity`], `model::severity_bonus`), so where the
 /// level came from — a `<PRI>` header, journald's `PRIORITY`, an NDJSON
 /// `level`, or a word of the message — cannot make a line unusual by
 /// itself (issue 14: a model trained on plain syslog lines flagged every

@@ -55,7 +55,7 @@ pub struct Analysis<'a> {
     /// How the known part reconstructed.
     pub reconstruction: Reconstruction,
     /// Raw error: [`novelty_error`] plus the severity prior
-    /// ([`severity_prior`]).
+    /// ([`severity_bonus`]).
     pub raw: f64,
     /// The severity prior included in `raw`.
     pub prior: f64,
@@ -97,26 +97,6 @@ pub fn severity_bonus(priority: Option<u8>) -> f64 {
     }
 }
 
-/// How much a severity inferred from a word counts, against one the record
-/// carries (a level field, a `<PRI>`, a layout's level word).
-///
-/// Why less: a level is what the application said; a word is a guess, and
-/// a wrong one often enough (`Unable to simultaneously satisfy
-/// constraints`, `it will probably fail`). At full weight, on logs without
-/// levels every line of a new kind that holds such a word outranked every
-/// training line: on Loghub's Mac, Thunderbird and Proxifier samples, 3–6%
-/// of the lines after training (issue 12, "logs from systems we have never
-/// seen"). At half weight a new line with an error word still ranks above
-/// a new line without one, and an inferred crit (`kernel panic`) above an
-/// inferred err.
-pub const INFERRED_WEIGHT: f64 = 0.5;
-
-/// The severity prior a record earns: [`severity_bonus`] of its severity,
-/// times [`INFERRED_WEIGHT`] when the severity was inferred from a word.
-pub fn severity_prior(severity: Option<Severity>) -> f64 {
-    severity.map_or(0.0, |s| severity_bonus(Some(s.level)) * if s.keyword.is_some() { INFERRED_WEIGHT } else { 1.0 })
-}
-
 impl Model {
     /// Analyses one record.
     pub fn analyse<'a>(&self, record: &'a LogRecord) -> Analysis<'a> {
@@ -131,16 +111,16 @@ impl Model {
         let features = featurize(&self.vocab, terms);
         let severity = severity(priority, terms);
         let reconstruction = self.net.reconstruct(&features.known);
-        let prior = severity_prior(severity);
+        let prior = severity_bonus(severity.map(|s| s.level));
         let raw = novelty_error(reconstruction.total(), features.unseen_share()) + prior;
         Analysis { features, reconstruction, raw, prior, severity }
     }
 
     /// The raw error of a record already turned into features: its known
-    /// part, unseen share and severity prior ([`severity_prior`]). The
-    /// trainer calibrates with this, on exactly what `analyse` computes.
-    pub fn raw_error_of(&self, known: &[(u32, f32)], unseen_share: f32, prior: f64) -> f64 {
-        novelty_error(self.net.reconstruct(known).total(), unseen_share) + prior
+    /// part, unseen share and severity level ([`severity`]). The trainer
+    /// calibrates with this, on exactly what `analyse` computes.
+    pub fn raw_error_of(&self, known: &[(u32, f32)], unseen_share: f32, severity: Option<u8>) -> f64 {
+        novelty_error(self.net.reconstruct(known).total(), unseen_share) + severity_bonus(severity)
     }
 
     /// The raw error of one record.

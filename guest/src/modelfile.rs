@@ -75,10 +75,7 @@ pub const MAGIC: &[u8; 8] = b"LGRMODEL";
 /// kind of line's usual rate per minute (issue 12: bursts). Version 5
 /// splits words at dot leaders (`threshold.....0` is `threshold <num>`),
 /// so an older model's vocabulary holds terms its lines no longer give.
-/// Version 6 weighs a severity inferred from a word at half (issue 12,
-/// `model::INFERRED_WEIGHT`): an older model was calibrated on the full
-/// weight.
-pub const FORMAT_VERSION: u32 = 6;
+pub const FORMAT_VERSION: u32 = 5;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 92;
 /// The largest model file a loader reads, bytes (128 MiB). A trained model

@@ -16,7 +16,6 @@
 use logarithm_detector::LogRecord;
 use logarithm_detector::features::{self, Vocabulary};
 use logarithm_detector::kinds::{self, RateLearner, Rates};
-use logarithm_detector::model::severity_prior;
 use logarithm_detector::tokenizer::Tokenizer;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -243,8 +242,8 @@ pub struct Sample {
     pub known: Vec<(u32, f32)>,
     /// Unseen share of the lines (`Features::unseen_share`).
     pub unseen_sq: f32,
-    /// The severity prior the lines earn (`model::severity_prior`).
-    pub prior: f64,
+    /// The lines' severity, when known or inferred (`features::severity`).
+    pub priority: Option<u8>,
     /// Lines with this vector.
     pub count: u64,
 }
@@ -261,8 +260,8 @@ pub struct FeatureCorpus {
 }
 
 /// What makes two training lines the same sample: their known terms
-/// (weights as bits), unseen share (bits) and severity prior (bits).
-type SampleKey = (Vec<(u32, u32)>, u32, u64);
+/// (weights as bits), unseen share (bits) and severity.
+type SampleKey = (Vec<(u32, u32)>, u32, Option<u8>);
 
 impl TermCorpus {
     /// Pass 2: features with `vocab`, deduplicated per chunk. The term
@@ -288,15 +287,14 @@ impl TermCorpus {
                         let mut fields = text.split(TERM_SEP);
                         let own = fields.next().and_then(|p| p.parse::<u8>().ok());
                         let mut terms: Vec<Cow<str>> = fields.filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
-                        let prior = severity_prior(features::severity(own, &terms));
+                        let priority = features::severity(own, &terms).map(|s| s.level);
                         let f = features::featurize(tokenizer_vocab, &mut terms);
                         let unseen_sq = f.unseen_share();
-                        Sample { known: f.known, unseen_sq, prior, count: 1 }
+                        Sample { known: f.known, unseen_sq, priority, count: 1 }
                     })
                     .collect();
                 for sample in vectors {
-                    let key =
-                        (sample.known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), sample.unseen_sq.to_bits(), sample.prior.to_bits());
+                    let key = (sample.known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), sample.unseen_sq.to_bits(), sample.priority);
                     match index.get(&key) {
                         Some(&at) => samples[at].count += 1,
                         None => {
@@ -323,7 +321,7 @@ fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
     for s in samples {
         put(&s.count.to_le_bytes())?;
         put(&s.unseen_sq.to_le_bytes())?;
-        put(&s.prior.to_le_bytes())?;
+        put(&[s.priority.map_or(u8::MAX, |p| p)])?;
         put(&(s.known.len() as u32).to_le_bytes())?;
         for &(i, x) in &s.known {
             put(&i.to_le_bytes())?;
@@ -359,7 +357,7 @@ impl FeatureCorpus {
         while let Ok(count) = take(8) {
             let count = u64::from_le_bytes(count.try_into().unwrap());
             let unseen_sq = f32::from_le_bytes(take(4)?.try_into().unwrap());
-            let prior = f64::from_le_bytes(take(8)?.try_into().unwrap());
+            let priority = Some(take(1)?[0]).filter(|&p| p != u8::MAX);
             let nnz = u32::from_le_bytes(take(4)?.try_into().unwrap()) as usize;
             let mut known = Vec::with_capacity(nnz);
             for _ in 0..nnz {
@@ -367,7 +365,7 @@ impl FeatureCorpus {
                 let x = f32::from_le_bytes(take(4)?.try_into().unwrap());
                 known.push((i, x));
             }
-            samples.push(Sample { known, unseen_sq, prior, count });
+            samples.push(Sample { known, unseen_sq, priority, count });
         }
         Ok(samples)
     }

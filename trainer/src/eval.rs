@@ -26,7 +26,7 @@ use crate::fit::{self, FitParams};
 use logarithm::engine::{ComponentDetector, ComponentSource};
 use logarithm::sources::{self, ReadOptions, SourceSpec};
 use logarithm_detector::features::{self, features_of, record_terms};
-use logarithm_detector::model::{novelty_error, severity_prior};
+use logarithm_detector::model::{novelty_error, severity_bonus};
 use logarithm_detector::modelfile::{self, KdfParams};
 use logarithm_detector::tokenizer::Tokenizer;
 use logarithm_detector::{Detector, LogRecord, Model, ModelMeta};
@@ -233,7 +233,7 @@ fn detector_scores(train: &[LogRecord], test: &[LogRecord], params: &FitParams) 
 fn prior(tokenizer: &Tokenizer, record: &LogRecord) -> f64 {
     let mut terms = Vec::new();
     record_terms(tokenizer, record, &mut terms);
-    severity_prior(features::severity(record.priority, &terms))
+    severity_bonus(features::severity(record.priority, &terms).map(|s| s.level))
 }
 
 /// Baseline (level only): the score is the severity prior alone.

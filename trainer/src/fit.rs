@@ -291,7 +291,7 @@ pub fn fit_corpus(
 fn for_each_raw(model: &Model, corpus: &FeatureCorpus, mut f: impl FnMut(f64, u64)) -> Result<(), String> {
     for chunk in 0..corpus.chunks() {
         let samples = corpus.load(chunk)?;
-        let raws: Vec<f64> = samples.par_iter().map(|s| model.raw_error_of(&s.known, s.unseen_sq, s.prior)).collect();
+        let raws: Vec<f64> = samples.par_iter().map(|s| model.raw_error_of(&s.known, s.unseen_sq, s.priority)).collect();
         for (raw, s) in raws.into_iter().zip(&samples) {
             f(raw, s.count);
         }
@@ -576,7 +576,7 @@ mod tests {
     use super::*;
 
     fn sample(known: Vec<(u32, f32)>) -> Sample {
-        Sample { known, unseen_sq: 0.0, prior: 0.0, count: 1 }
+        Sample { known, unseen_sq: 0.0, priority: None, count: 1 }
     }
 
     /// The analytic gradients match finite differences of the loss.
