@@ -860,7 +860,11 @@ mod tests {
         assert_eq!(set.alerts, 1);
         assert!((set.rate - 0.05).abs() < 1e-9 && set.novel >= 0.05);
         let r = &set.records[0].1;
-        assert_eq!((r.source.as_str(), r.message.as_str()), ("gmetad", "Warning: we failed to resolve data source name an14 an15"));
+        // `Warning:` is the line's level, not a word of it.
+        assert_eq!(
+            (r.source.as_str(), r.priority, r.message.as_str()),
+            ("gmetad", Some(4), "we failed to resolve data source name an14 an15")
+        );
         assert!(r.host.starts_with("dn2") && r.timestamp_us.is_some_and(|t| t / 1_000_000 > 1_131_566_461), "{r:?}");
     }
 
