@@ -120,7 +120,9 @@ pub fn read_line<'a, Tz: TimeZone>(line: &'a str, now: &DateTime<Tz>) -> Parsed<
     if let Some((ts, after)) = parse_3164_timestamp(rest, now) {
         return header_and_message(Some(ts), after, priority, line, now);
     }
-    if let Some((ts, after)) = cfdr_prefix(rest).and_then(|(ts, after)| Some((ts, parse_3164_timestamp(after, now)?.1))) {
+    if let Some((ts, after)) = cfdr_prefix(rest)
+        && let Some((_, after)) = parse_3164_timestamp(after, now)
+    {
         return header_and_message(Some(ts), after, priority, line, now);
     }
     let plain = plain_header(rest, now);
