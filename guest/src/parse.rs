@@ -20,8 +20,11 @@
 //!   1] MSG`), Python logging (`ERROR:root:MSG`, `TS - name - WARNING -
 //!   MSG`), klog (`E1124 12:00:00.1 42 file.go:7] MSG`), Android's logcat
 //!   (`03-17 16:13:38.811 1702 2395 W Tag: MSG`), Chromium and Electron
-//!   (`[0705/190016:WARNING:file.cc(306)] MSG`), Windows CBS (`TS,
-//!   Info CBS MSG`), and logfmt (`level=error`, `lvl=warn` anywhere). The
+//!   (`[0705/190016:WARNING:file.cc(306)] MSG`), a timestamp in brackets
+//!   (Kafka's `[TS] WARN MSG`, Monolog's `[TS] app.ERROR: MSG`, Proxifier's
+//!   `[10.30 16:49:06] chrome.exe - MSG`), header fields between bars
+//!   (`TS | E | Component | MSG`, `20171223-22:15:29:606|Component|pid|MSG`),
+//!   Windows CBS (`TS, Info CBS MSG`), and logfmt (`level=error`, `lvl=warn` anywhere). The
 //!   level is the record's severity (so words of the message do not
 //!   override it); the timestamp, host or node, and component or logger are
 //!   taken out of the message into the record. A syslog message that starts
@@ -138,13 +141,15 @@ pub fn read_line<'a, Tz: TimeZone>(line: &'a str, now: &DateTime<Tz>) -> Parsed<
     if let Some((ts, after)) = parse_rfc3339_prefix(rest) {
         return header_and_message(Some(ts), after, priority, line, now);
     }
-    // A timestamp with no level after it: the rest may still be logfmt.
-    let (ts, rest) = plain.map_or((None, rest), |h| (h.timestamp_us, h.message));
+    // A header with no level (a timestamp, perhaps a program): the rest
+    // may still be logfmt.
+    let Header { timestamp_us: ts, source, host, message: rest, .. } = plain.unwrap_or(Header { message: rest, ..Header::default() });
+    let record = |timestamp_us, priority, message| Parsed { timestamp_us, source: source.into(), host: host.into(), priority, message };
     if let Some((level, own_ts, message)) = logfmt(rest) {
-        return Parsed { timestamp_us: own_ts.or(ts), priority: Some(level), ..Parsed::from_message(message) };
+        return record(own_ts.or(ts), Some(level), message.into());
     }
     if ts.is_some() {
-        return Parsed { timestamp_us: ts, priority, ..Parsed::from_message(rest) };
+        return record(ts, priority, rest.into());
     }
     Parsed { priority, ..Parsed::from_message(line) }
 }
@@ -542,7 +547,7 @@ struct Header<'a> {
 fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
     let first = *s.as_bytes().first()?;
     if first.is_ascii_digit() {
-        if let Some(h) = bgl_header(s).or_else(|| logcat_header(s, now)) {
+        if let Some(h) = bgl_header(s).or_else(|| logcat_header(s, now)).or_else(|| piped_header(s, now)) {
             return Some(h);
         }
         let (ts, rest) = leading_time(s, now)?;
@@ -552,7 +557,10 @@ fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Head
         });
     }
     if first == b'[' {
-        return apache_header(s, now).or_else(|| chromium_header(s, now)).or_else(|| leveled_after(s, Case::Upper));
+        return apache_header(s, now)
+            .or_else(|| chromium_header(s, now))
+            .or_else(|| bracketed_time_header(s, now))
+            .or_else(|| leveled_after(s, Case::Upper));
     }
     // The layouts without a timestamp first all start with a capital (a
     // level, or klog's level letter): most syslog messages skip them.
@@ -927,15 +935,7 @@ fn logcat_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Hea
         let (tag, after) = tagged.split_once('(')?;
         (letter, tag.trim_end(), after.split_once("): ")?.1)
     };
-    let level = match letter {
-        "V" | "D" => 7,
-        "I" => 6,
-        "W" => 4,
-        "E" => 3,
-        "F" | "A" => 2,
-        _ => return None,
-    };
-    Some(Header { timestamp_us: Some(ts), level: Some(level), source: tag, host: "", message })
+    Some(Header { timestamp_us: Some(ts), level: Some(level_letter(letter)?), source: tag, host: "", message })
 }
 
 /// Chromium's log prefix (Chrome, Electron apps, the Dropbox client):
@@ -982,6 +982,102 @@ fn cfdr_prefix(s: &str) -> Option<(i64, &str)> {
         return None;
     }
     Some((i64::from(number(epoch.as_bytes())?) * 1_000_000, rest))
+}
+
+/// A timestamp in brackets first: `[2015-10-18 18:01:47,978] INFO msg`
+/// (Kafka), `[2024-01-02 10:00:00] app.ERROR: msg` (PHP's Monolog, the
+/// channel being the source), `[10.30 16:49:06] chrome.exe *64 - msg`
+/// (Proxifier: a yearless `MM.DD` date, and the program before ` - `).
+fn bracketed_time_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    let (stamp, rest) = bracketed(s)?;
+    let ts = match leading_time(stamp, now) {
+        Some((ts, "")) => ts,
+        _ => {
+            // `MM.DD hh:mm:ss` or `MM-DD hh:mm:ss[.fff]`.
+            let (date, time) = next_word(stamp);
+            let d = date.as_bytes();
+            if d.len() != 5 || !matches!(d[2], b'.' | b'-') {
+                return None;
+            }
+            yearless_us(now, (number(&d[..2])?, number(&d[3..])?), clock(time.as_bytes())?)?
+        }
+    };
+    let rest = rest.trim_start_matches([' ', '\t']);
+    let timed = |h: Header<'a>| Header { timestamp_us: Some(ts), ..h };
+    if let Some(h) = leveled_after(rest, Case::Title) {
+        return Some(timed(h));
+    }
+    let (word, after) = next_word(rest);
+    if let Some((channel, level)) = word.strip_suffix(':').and_then(|w| w.rsplit_once('.'))
+        && is_name(channel)
+        && let Some(level) = level_word(level, Case::Upper)
+    {
+        return Some(timed(Header { level: Some(level), source: channel, message: after, ..Header::default() }));
+    }
+    // A program before ` - `, with Proxifier's `*64` for a 64-bit one.
+    let (next, tail) = next_word(after);
+    let (next, tail) = match next.strip_prefix('*') {
+        Some(bits) if number(bits.as_bytes()).is_some() => next_word(tail),
+        _ => (next, tail),
+    };
+    if is_name(word) && next == "-" && !tail.is_empty() {
+        return Some(timed(Header { source: word, message: tail, ..Header::default() }));
+    }
+    Some(timed(Header { message: rest, ..Header::default() }))
+}
+
+/// A timestamp, then header fields between `|`: `20171223-22:15:29:606|
+/// Step_LSC|30002312|msg` (a compact date, and a fourth `:` before the
+/// milliseconds), `2017/07/05 10:57:01.130 | I | VoipWrapper  | msg`. The
+/// fields are a level (a name, or its first letter), one component name
+/// (the source) and numbers (pid, thread); the first other field, or the
+/// last, starts the message.
+fn piped_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
+    // The bar ends a timestamp within 32 bytes: most lines are told at once.
+    let bar = s.bytes().take(32).position(|b| b == b'|')?;
+    let stamp = s[..bar].trim_end_matches([' ', '\t']);
+    let ts = match leading_time(stamp, now) {
+        Some((ts, "")) => ts,
+        _ => {
+            let b = stamp.as_bytes();
+            if b.len() < 15 || b[8] != b'-' {
+                return None;
+            }
+            let mut clock = stamp[9..].split(':').map(|n| number(n.as_bytes()).filter(|_| n.len() <= 3));
+            let (h, mi, sec) = (clock.next()??, clock.next()??, clock.next()??);
+            let ms = clock.next().unwrap_or(Some(0))?;
+            let date = (number(&b[..4])? as i32, number(&b[4..6])?, number(&b[6..8])?);
+            local_us(now, date, (h, mi, sec, ms.checked_mul(1000)?))?
+        }
+    };
+    let (mut level, mut source, mut rest) = (None, "", &s[bar + 1..]);
+    while let Some((field, after)) = rest.split_once('|') {
+        let field = field.trim_matches([' ', '\t']);
+        if level.is_none()
+            && let Some(l) = level_word(field, Case::Title).or_else(|| level_letter(field))
+        {
+            level = Some(l);
+        } else if source.is_empty() && is_name(field) {
+            source = field;
+        } else if field.is_empty() || number(field.as_bytes()).is_none() {
+            break;
+        }
+        rest = after;
+    }
+    Some(Header { timestamp_us: Some(ts), level, source, host: "", message: rest.trim_start_matches([' ', '\t']) })
+}
+
+/// A level written as its first letter, as logcat and klog do (`V`, `D`,
+/// `I`, `W`, `E`, `F`, `A`).
+fn level_letter(letter: &str) -> Option<u8> {
+    Some(match letter {
+        "V" | "D" => 7,
+        "I" => 6,
+        "W" => 4,
+        "E" => 3,
+        "F" | "A" => 2,
+        _ => return None,
+    })
 }
 
 /// Python's default logging format: `ERROR:root:message`, `WARNING:app.db:message`.
@@ -1221,7 +1317,7 @@ mod tests {
     /// left in the message.
     #[test]
     fn plain_lines_carry_their_own_level() {
-        let cases: [(&str, Option<u8>, &str, &str, &str); 31] = [
+        let cases: [(&str, Option<u8>, &str, &str, &str); 37] = [
             // log4j / logback / Hadoop
             (
                 "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application appattempt_1445144423722_0020_000001",
@@ -1409,6 +1505,33 @@ mod tests {
                 "dn228/dn228",
                 "session closed for user root",
             ),
+            // A timestamp in brackets: Kafka, PHP's Monolog
+            (
+                "[2015-10-18 18:01:47,978] WARN [Controller id=1] Broker 2 is not responding (kafka.controller.KafkaController)",
+                Some(4),
+                "",
+                "",
+                "Broker 2 is not responding (kafka.controller.KafkaController)",
+            ),
+            (
+                "[2024-01-02 10:00:00] production.ERROR: Ошибка: таблица users не найдена",
+                Some(3),
+                "production",
+                "",
+                "Ошибка: таблица users не найдена",
+            ),
+            // Pipes between the header's fields: Huawei's health app,
+            // Tencent QQ's client log
+            ("20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579", None, "Step_LSC", "", "onStandStepChanged 3579"),
+            ("20171224-0:1:0:45|Step_SPUtils|30002312|a|b", None, "Step_SPUtils", "", "a|b"),
+            (
+                "2017/07/05 10:57:01.130 | E | VoipWrapper  | DAVEngineImpl.cpp:1400:Close | close video chat",
+                Some(3),
+                "VoipWrapper",
+                "",
+                "DAVEngineImpl.cpp:1400:Close | close video chat",
+            ),
+            ("2017-07-05 10:57:01 | WARNING | 42 | 接続に失敗しました", Some(4), "", "", "接続に失敗しました"),
             // Windows CBS
             (
                 "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505 with Core: C:\\Windows\\winsxs\\cbscore.dll",
@@ -1467,12 +1590,37 @@ mod tests {
         assert_eq!((r.priority, r.message.as_str()), (Some(3), "disk /dev/sdb is failing"));
         let r = parse_line("Nov  2 08:00:00 web01 app[42]: level=warn msg=\"disk 91% full\"", &now());
         assert_eq!((r.priority, r.message.as_str()), (Some(4), "msg=\"disk 91% full\""));
-        // A timestamp without a level is still not the message.
+        assert_eq!(
+            parse_line("20171223-22:15:29:606|Step_LSC|1|x", &now()).timestamp_us,
+            Some(local_us(2017, 12, 23, 22, 15, 29) + 606_000)
+        );
+        assert_eq!(parse_line("[2024-01-02 10:00:00] app.INFO: x", &now()).timestamp_us, Some(local_us(2024, 1, 2, 10, 0, 0)));
+        // A timestamp without a level is still not the message, nor is the
+        // program Proxifier writes before ` - `.
         let r = parse_line("2023-04-01 10:00:00 started the backup of /srv", &now());
         assert_eq!(
             (r.priority, r.message.as_str(), r.timestamp_us),
             (None, "started the backup of /srv", Some(local_us(2023, 4, 1, 10, 0, 0)))
         );
+        for (line, source, message) in [
+            (
+                "[10.30 16:49:06] chrome.exe - proxy.example.org:5070 open through proxy",
+                "chrome.exe",
+                "proxy.example.org:5070 open through proxy",
+            ),
+            (
+                "[07.26 17:23:51] chrome.exe *64 - www.example.org:443 error : Could not connect",
+                "chrome.exe",
+                "www.example.org:443 error : Could not connect",
+            ),
+            ("[10.30 16:49:06] - - 代理 - x", "", "- - 代理 - x"),
+            ("[2024-01-02 10:00:00] started", "", "started"),
+        ] {
+            let r = parse_line(line, &now());
+            assert_eq!((r.priority, r.source.as_str(), r.message.as_str()), (None, source, message), "{line}");
+            assert!(r.timestamp_us.is_some(), "{line}: no time");
+        }
+        assert_eq!(parse_line("[10.30 16:49:06] a - b", &now()).timestamp_us, Some(local_us(year, 10, 30, 16, 49, 6)));
         // Not levels: lowercase or sentence words at the start of a message,
         // `level` inside another word, numbers.
         for line in [
@@ -1546,6 +1694,11 @@ mod tests {
                 format!("[1:2:0705/190016.5:ERROR:a.cc(3)] {m}"),
                 format!("1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 crond[1]: {m}"),
                 format!("Nov  2 08:00:00 web01 app[42]: Warning: {m}"),
+                format!("[2015-10-18 18:01:47,978] ERROR {m}"),
+                format!("[2024-01-02 10:00:00] app.ERROR: {m}"),
+                format!("[10.30 16:49:06] chrome.exe *64 - {m}"),
+                format!("20171223-22:15:29:606|Step_LSC|30002312|{m}"),
+                format!("2017/07/05 10:57:01.130 | W | {m} | {m}"),
             ];
             for line in formats {
                 let (record, _) = parse_text(&line, &now());
@@ -1571,6 +1724,10 @@ mod tests {
                 format!("[{m}:0705/190016.{m}:ERROR:{m}({m})] {m}"),
                 format!("1131566461 2005.11.09 {m} Nov 9 12:01:01 {m} {m}[1]: {m}"),
                 format!("Nov 2 08:00:00 {m} {m}: Warning: {m}"),
+                format!("[10.30 16:49:{m}] {m}.exe *{m} - {m}"),
+                format!("[2024-01-02 10:00:{m}] {m}.ERROR: {m}"),
+                format!("20171223-22:{m}:29:606|{m}|{m}|{m}"),
+                format!("2017/07/05 10:57:{m} | {m} | {m} | {m}"),
             ] {
                 for (i, _) in line.char_indices() {
                     parse_text(&line[i..], &now());
@@ -1579,7 +1736,20 @@ mod tests {
             }
         }
         // Blanks where a layout has fixed bytes.
-        for line in ["1\t-34 x", "1 -34 x", "0\t-12 12:00:00.1 1 2 W a: b", "Nov 9\t12:01:01 h a: b", "1 2005.11.09\t\tn", "[\t:\t)] x"] {
+        for line in [
+            "1\t-34 x",
+            "1 -34 x",
+            "0\t-12 12:00:00.1 1 2 W a: b",
+            "Nov 9\t12:01:01 h a: b",
+            "1 2005.11.09\t\tn",
+            "[\t:\t)] x",
+            "[10\t30 16:49:06] a - b",
+            "[10.30\t\t] a - b",
+            "2017123-22:15:29:606|a|b",
+            "20171223\t22:15:29:606|a|b",
+            "20171223-22:15:29:6061|a|b",
+            "20171223-22::29|a|b",
+        ] {
             assert_eq!(parse_line(line, &now()).message, line.trim_start(), "{line:?}");
         }
         // The reported case: the third byte inside a multi-byte character.

@@ -256,6 +256,10 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
         "03-17 16:13:38.811  1702  2395 W WindowManager: Ошибка",
         "[1234:5678:0705/190016.123456:ERROR:gpu_init.cc(441)] déjà",
         "1131566461 2005.11.09 dn228 Nov 9 12:01:01 dn228/dn228 gmetad[1]: Warning: we failed",
+        "[10.30 16:49:06] chrome.exe *64 - 例え.jp:443 error : Could not connect",
+        "[2024-01-02 10:00:00] production.ERROR: Ошибка",
+        "20171223-22:15:29:606|Step_LSC|30002312|onStandStepChanged 3579",
+        "2017/07/05 10:57:01.130 | E | VoipWrapper  | déjà | vu",
     ];
     match target {
         "parse" | "features" => lines.iter().map(|l| l.as_bytes().to_vec()).collect(),
