@@ -547,11 +547,11 @@ struct Header<'a> {
 fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
     let first = *s.as_bytes().first()?;
     if first.is_ascii_digit() {
-        if let Some(h) = bgl_header(s).or_else(|| logcat_header(s, now)).or_else(|| piped_header(s, now)) {
+        if let Some(h) = bgl_header(s).or_else(|| logcat_header(s, now)) {
             return Some(h);
         }
-        let (ts, rest) = leading_time(s, now)?;
-        return Some(match leveled_after(rest, Case::Title) {
+        let (ts, rest) = leading_time(s, now).or_else(|| compact_time(s, now))?;
+        return Some(match piped_fields(rest).or_else(|| leveled_after(rest, Case::Title)) {
             Some(h) => Header { timestamp_us: Some(ts), ..h },
             None => Header { timestamp_us: Some(ts), message: rest, ..Header::default() },
         });
@@ -1026,31 +1026,30 @@ fn bracketed_time_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Op
     Some(timed(Header { message: rest, ..Header::default() }))
 }
 
-/// A timestamp, then header fields between `|`: `20171223-22:15:29:606|
-/// Step_LSC|30002312|msg` (a compact date, and a fourth `:` before the
-/// milliseconds), `2017/07/05 10:57:01.130 | I | VoipWrapper  | msg`. The
-/// fields are a level (a name, or its first letter), one component name
-/// (the source) and numbers (pid, thread); the first other field, or the
-/// last, starts the message.
-fn piped_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Header<'a>> {
-    // The bar ends a timestamp within 32 bytes: most lines are told at once.
-    let bar = s.bytes().take(32).position(|b| b == b'|')?;
-    let stamp = s[..bar].trim_end_matches([' ', '\t']);
-    let ts = match leading_time(stamp, now) {
-        Some((ts, "")) => ts,
-        _ => {
-            let b = stamp.as_bytes();
-            if b.len() < 15 || b[8] != b'-' {
-                return None;
-            }
-            let mut clock = stamp[9..].split(':').map(|n| number(n.as_bytes()).filter(|_| n.len() <= 3));
-            let (h, mi, sec) = (clock.next()??, clock.next()??, clock.next()??);
-            let ms = clock.next().unwrap_or(Some(0))?;
-            let date = (number(&b[..4])? as i32, number(&b[4..6])?, number(&b[6..8])?);
-            local_us(now, date, (h, mi, sec, ms.checked_mul(1000)?))?
-        }
-    };
-    let (mut level, mut source, mut rest) = (None, "", &s[bar + 1..]);
+/// Huawei HealthApp's compact timestamp, `20171223-22:15:29:606` (a fourth
+/// `:` before the milliseconds, fields not padded), up to the `|` after it.
+fn compact_time<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<(i64, &'a str)> {
+    let b = s.as_bytes();
+    // Told at once from the date's fixed bytes.
+    if b.len() < 15 || b[8] != b'-' || !b[..8].iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let bar = b.iter().take(24).position(|&c| c == b'|')?;
+    // Byte 9 follows the ASCII `-`, and `bar` is an ASCII `|`.
+    let mut clock = s[9..bar].split(':').map(|n| number(n.as_bytes()).filter(|_| n.len() <= 3));
+    let (h, mi, sec) = (clock.next()??, clock.next()??, clock.next()??);
+    let ms = clock.next().unwrap_or(Some(0))?;
+    let date = (number(&b[..4])? as i32, number(&b[4..6])?, number(&b[6..8])?);
+    Some((local_us(now, date, (h, mi, sec, ms.checked_mul(1000)?))?, &s[bar..]))
+}
+
+/// Header fields between `|` after a timestamp: `|Step_LSC|30002312|msg`
+/// (HealthApp), ` | I | VoipWrapper  | msg` (the QQ client). The fields are
+/// a level (a name, or its first letter), one component name (the source)
+/// and numbers (pid, thread); the first other field, or the last, starts
+/// the message.
+fn piped_fields(s: &str) -> Option<Header<'_>> {
+    let (mut level, mut source, mut rest) = (None, "", s.strip_prefix('|')?);
     while let Some((field, after)) = rest.split_once('|') {
         let field = field.trim_matches([' ', '\t']);
         if level.is_none()
@@ -1064,7 +1063,7 @@ fn piped_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Head
         }
         rest = after;
     }
-    Some(Header { timestamp_us: Some(ts), level, source, host: "", message: rest.trim_start_matches([' ', '\t']) })
+    Some(Header { level, source, message: rest.trim_start_matches([' ', '\t']), ..Header::default() })
 }
 
 /// A level written as its first letter, as logcat and klog do (`V`, `D`,
