@@ -24,10 +24,11 @@
 //!   (Kafka's `[TS] WARN MSG`, Monolog's `[TS] app.ERROR: MSG`, Proxifier's
 //!   `[10.30 16:49:06] chrome.exe - MSG`), header fields between bars
 //!   (`TS | E | Component | MSG`, `20171223-22:15:29:606|Component|pid|MSG`),
-//!   Windows CBS (`TS, Info CBS MSG`), and logfmt (`level=error`, `lvl=warn` anywhere). The
-//!   level is the record's severity (so words of the message do not
-//!   override it); the timestamp, host or node, and component or logger are
-//!   taken out of the message into the record. A syslog message that starts
+//!   Windows CBS (`TS, Info CBS MSG`), and logfmt (`level=error`,
+//!   `lvl=warn` anywhere). The level is the record's severity (so words
+//!   of the message do not override it); the timestamp, host or node, and
+//!   component or logger are taken out of the message into the record (a
+//!   program too, where the layout has one). A syslog message that starts
 //!   with such a header (`app[42]: INFO ...`) gets its level the same way;
 //!   a leading timestamp without a level is taken off too;
 //! - anything else is a plain line: the whole line is the message.
