@@ -551,7 +551,7 @@ fn plain_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Head
         if let Some(h) = bgl_header(s).or_else(|| logcat_header(s, now)) {
             return Some(h);
         }
-        let (ts, rest) = leading_time(s, now).or_else(|| compact_time(s, now))?;
+        let (ts, rest) = leading_time(s, now).or_else(|| compact_time(s, now)).or_else(|| time_before_bar(s, now))?;
         return Some(match piped_fields(rest).or_else(|| leveled_after(rest, Case::Title)) {
             Some(h) => Header { timestamp_us: Some(ts), ..h },
             None => Header { timestamp_us: Some(ts), message: rest, ..Header::default() },
@@ -1044,6 +1044,18 @@ fn compact_time<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<(i64
     Some((local_us(now, date, (h, mi, sec, ms.checked_mul(1000)?))?, &s[bar..]))
 }
 
+/// A timestamp that runs into a bar, `2023-04-01 10:00:00|INFO|main|msg`
+/// (the time word is then not a time of its own): looked for only when no
+/// timestamp is read otherwise.
+fn time_before_bar<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<(i64, &'a str)> {
+    let bar = s.bytes().take(32).position(|b| b == b'|')?;
+    // `bar` is an ASCII `|`: both slices are on boundaries.
+    match leading_time(&s[..bar], now)? {
+        (ts, "") => Some((ts, &s[bar..])),
+        _ => None,
+    }
+}
+
 /// Header fields between `|` after a timestamp: `|Step_LSC|30002312|msg`
 /// (HealthApp), ` | I | VoipWrapper  | msg` (the QQ client). The fields are
 /// a level (a name, or its first letter), one component name (the source)
@@ -1317,7 +1329,7 @@ mod tests {
     /// left in the message.
     #[test]
     fn plain_lines_carry_their_own_level() {
-        let cases: [(&str, Option<u8>, &str, &str, &str); 37] = [
+        let cases: [(&str, Option<u8>, &str, &str, &str); 39] = [
             // log4j / logback / Hadoop
             (
                 "2015-10-18 18:01:47,978 INFO [main] org.apache.hadoop.mapreduce.v2.app.MRAppMaster: Created MRAppMaster for application appattempt_1445144423722_0020_000001",
@@ -1532,6 +1544,8 @@ mod tests {
                 "DAVEngineImpl.cpp:1400:Close | close video chat",
             ),
             ("2017-07-05 10:57:01 | WARNING | 42 | 接続に失敗しました", Some(4), "", "", "接続に失敗しました"),
+            ("2023-04-01 10:00:00,123|ERROR|main|Ошибка записи", Some(3), "main", "", "Ошибка записи"),
+            ("2023-04-01T10:00:00Z|W|disk 91% full", Some(4), "", "", "disk 91% full"),
             // Windows CBS
             (
                 "2016-09-28 04:30:30, Info                  CBS    Loaded Servicing Stack v6.1.7601.23505 with Core: C:\\Windows\\winsxs\\cbscore.dll",
@@ -1699,6 +1713,7 @@ mod tests {
                 format!("[10.30 16:49:06] chrome.exe *64 - {m}"),
                 format!("20171223-22:15:29:606|Step_LSC|30002312|{m}"),
                 format!("2017/07/05 10:57:01.130 | W | {m} | {m}"),
+                format!("2023-04-01 10:00:00|ERROR|{m}|{m}"),
             ];
             for line in formats {
                 let (record, _) = parse_text(&line, &now());
@@ -1728,6 +1743,7 @@ mod tests {
                 format!("[2024-01-02 10:00:{m}] {m}.ERROR: {m}"),
                 format!("20171223-22:{m}:29:606|{m}|{m}|{m}"),
                 format!("2017/07/05 10:57:{m} | {m} | {m} | {m}"),
+                format!("2023-04-01 10:00:{m}|{m}|{m}|{m}"),
             ] {
                 for (i, _) in line.char_indices() {
                     parse_text(&line[i..], &now());
@@ -1749,6 +1765,8 @@ mod tests {
             "20171223\t22:15:29:606|a|b",
             "20171223-22:15:29:6061|a|b",
             "20171223-22::29|a|b",
+            "2023-04-01 10:00:00x|a|b",
+            "2023-04-01 10:00|a|b",
         ] {
             assert_eq!(parse_line(line, &now()).message, line.trim_start(), "{line:?}");
         }
