@@ -907,6 +907,16 @@ fn yearless_us<Tz: TimeZone>(now: &DateTime<Tz>, (month, day): (u32, u32), clock
     Some(ts)
 }
 
+/// A yearless date and time, `MM-DD hh:mm:ss[.fff]` (logcat) or `MM.DD
+/// hh:mm:ss` (Proxifier), as two words.
+fn month_day_us<Tz: TimeZone>(now: &DateTime<Tz>, date: &str, time: &str) -> Option<i64> {
+    let d = date.as_bytes();
+    if d.len() != 5 || !matches!(d[2], b'-' | b'.') {
+        return None;
+    }
+    yearless_us(now, (number(&d[..2])?, number(&d[3..])?), clock(time.as_bytes())?)
+}
+
 /// Android's logcat, `threadtime` (its default) and `time` formats:
 /// `03-17 16:13:38.811  1702  2395 W WindowManager: message` and
 /// `03-17 16:13:38.811 W/WindowManager( 1702): message`; the letter is the
@@ -919,12 +929,9 @@ fn logcat_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Hea
     }
     let (date, rest) = next_word(s);
     let (time, rest) = next_word(rest);
-    let d = date.as_bytes();
-    // A tab may end the first word early (`1\t-34 x`).
-    if d.len() != 5 {
-        return None;
-    }
-    let ts = yearless_us(now, (number(&d[..2])?, number(&d[3..5])?), clock(time.as_bytes())?)?;
+    // A tab may end the first word early (`1\t-34 x`): `month_day_us`
+    // checks its length again.
+    let ts = month_day_us(now, date, time)?;
     let (first, after) = next_word(rest);
     let (letter, tag, message) = if number(first.as_bytes()).is_some() {
         let (_tid, after) = next_word(after);
@@ -994,13 +1001,8 @@ fn bracketed_time_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Op
     let ts = match leading_time(stamp, now) {
         Some((ts, "")) => ts,
         _ => {
-            // `MM.DD hh:mm:ss` or `MM-DD hh:mm:ss[.fff]`.
             let (date, time) = next_word(stamp);
-            let d = date.as_bytes();
-            if d.len() != 5 || !matches!(d[2], b'.' | b'-') {
-                return None;
-            }
-            yearless_us(now, (number(&d[..2])?, number(&d[3..])?), clock(time.as_bytes())?)?
+            month_day_us(now, date, time)?
         }
     };
     let rest = rest.trim_start_matches([' ', '\t']);
