@@ -10,6 +10,7 @@
 //! | mask     | examples                                             |
 //! |----------|------------------------------------------------------|
 //! | `<ip>`   | `10.0.0.1`, `10.0.0.1:22`, `fe80::1`, `[::1]:8080`   |
+//! | `<host>` | `bolt.dropbox.com:443`, `db-2.internal.example:5432` |
 //! | `<mac>`  | `00:1a:2b:3c:4d:5e`, `00-1A-2B-3C-4D-5E`             |
 //! | `<uuid>` | `123e4567-e89b-12d3-a456-426614174000`               |
 //! | `<hex>`  | `0x7f3a`, `0XFF`                                     |
@@ -388,6 +389,9 @@ fn classify_value(word: &str, held: u8) -> Option<&'static str> {
     if (held & DOT != 0 && is_ipv4(word)) || (colon && is_ipv6(word)) {
         return Some("<ip>");
     }
+    if colon && held & DOT != 0 && is_host_port(word) {
+        return Some("<host>");
+    }
     if is_mac(word) {
         return Some("<mac>");
     }
@@ -434,6 +438,33 @@ fn is_ipv4(word: &str) -> bool {
     }
     dots == 3 && digits > 0
 }
+
+/// A host name with a port, `bolt.dropbox.com:443`: the endpoint a client
+/// connects to, as variable as an address with its port (a proxy or a
+/// client logs one line per destination, and each destination must not make
+/// a kind of its own). Two or more labels of letters, digits and `-`, the
+/// last of letters only (a top-level domain), then a port. A source file
+/// and line (`Foo.java:123`, `main.go:42`, `posix.cc:306`) has the same
+/// shape, so a last label that is a source file's extension keeps the word.
+fn is_host_port(word: &str) -> bool {
+    let Some((name, port)) = word.rsplit_once(':') else { return false };
+    if !(1..=5).contains(&port.len()) || !port.bytes().all(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    let Some((_, tld)) = name.rsplit_once('.') else { return false };
+    let label =
+        |l: &str| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
+    tld.len() >= 2
+        && tld.bytes().all(|c| c.is_ascii_alphabetic())
+        && !SOURCE_EXTENSIONS.iter().any(|e| tld.eq_ignore_ascii_case(e))
+        && name.split('.').all(label)
+}
+
+/// Extensions of source files, whose `file.ext:line` is not an endpoint.
+const SOURCE_EXTENSIONS: [&str; 30] = [
+    "java", "go", "cc", "cpp", "cxx", "hpp", "hh", "hxx", "rs", "py", "rb", "js", "mjs", "ts", "jsx", "tsx", "kt", "scala", "cs", "swift",
+    "php", "pl", "pm", "lua", "erl", "ex", "exs", "hs", "sh", "groovy",
+];
 
 /// IPv6, optionally bracketed with a port, or with a `%zone`.
 fn is_ipv6(word: &str) -> bool {
@@ -642,6 +673,18 @@ mod tests {
         let cases: &[(&str, &[&str])] = &[
             ("from 192.168.1.20 port 22", &["from", "<ip>", "port", "<num>"]),
             ("peer 10.0.0.1:8443 closed", &["peer", "<ip>", "closed"]),
+            // A host with a port is an endpoint; a source file's line, a
+            // bundle id and a host without a port stay words.
+            (
+                "bolt.dropbox.com:443 error : Could not connect to proxy proxy.cse.cuhk.edu.hk:5070",
+                &["<host>", "error", "could", "not", "connect", "to", "proxy", "<host>"],
+            ),
+            ("to db-2.internal.example:5432, (mail.example.org:25)", &["to", "<host>", "<host>"]),
+            ("at Foo.java:123 main.go:42 posix.cc:306", &["at", "foo.java", "<num>", "main.go", "<num>", "posix.cc", "<num>"]),
+            (
+                "com.apple.geod example.org a.b:1 x.y2:8 -a.org:1",
+                &["com.apple.geod", "example.org", "a.b", "<num>", "x.y#", "<num>", "-a.org", "<num>"],
+            ),
             ("addr fe80::1ff:fe23:4567:890a%eth0", &["addr", "<ip>"]),
             ("listening on [::1]:8080", &["listening", "on", "<ip>", "<num>"]),
             ("link 00:1a:2b:3c:4d:5e up", &["link", "<mac>", "up"]),
