@@ -737,13 +737,19 @@ mod ndjson {
         let exact = r#"{"z":1,"msg":"disk ok","big":123456789012345678901234567890,"f":1.50,"e":1e3}"#;
         input.push_str(exact);
         input.push('\n');
+        // Longer than --max-line-bytes: passed on whole, scored on its start.
+        let long = serde_json::json!({"message": "disk ok", "blob": "ä".repeat(100_000), "host": "h1", "keep": "me"}).to_string();
+        input.push_str(&long);
+        input.push('\n');
         let key_file = key_dir(&t).join("logarithm-key");
         let args = ["filter", "-D", t.data.to_str().unwrap(), "--key-file", key_file.to_str().unwrap()];
         let out = ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
         let records = json_lines(&out);
-        assert_eq!(records.len(), lines.len() + 5, "one line out per line in");
+        assert_eq!(records.len(), lines.len() + 6, "one line out per line in");
         let exact_out = out.lines().nth(lines.len() + 4).unwrap();
         assert!(exact_out.starts_with(&format!("{},\"anomaly_score\":", &exact[..exact.len() - 1])), "{exact_out}");
+        let long_out = out.lines().nth(lines.len() + 5).unwrap();
+        assert!(long_out.starts_with(&format!("{},\"anomaly_score\":", &long[..long.len() - 1])), "{}", &long_out[long_out.len() - 300..]);
         for (i, (r, line)) in records.iter().zip(&lines).enumerate() {
             assert_eq!(r["log"].as_str(), Some(line.as_str()), "line {i} in order");
             let (score, anomalous) = native[line];
@@ -754,15 +760,17 @@ mod ndjson {
         }
         let tail = &records[lines.len()..];
         assert!(tail[0]["anomaly_error"].as_str().unwrap().contains("no message") && tail[0]["nomessage"] == true);
-        assert!(tail[1]["anomaly_error"].as_str().unwrap().contains("invalid JSON") && tail[1]["log"] == "{broken json");
-        assert!(tail[2]["anomaly_error"].as_str().unwrap().contains("not a JSON object"));
+        // Not a JSON object: a raw line, scored.
+        assert!(tail[1]["anomaly_score"].is_f64() && tail[1]["log"] == "{broken json", "{}", tail[1]);
+        assert!(tail[2]["anomaly_score"].is_f64() && tail[2]["log"] == "[1,2]", "{}", tail[2]);
         assert!(tail[3]["anomaly_score"].is_f64());
 
         let args = [&args[..], &["--only-anomalies"]].concat();
         let out = ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
         let only = json_lines(&out);
         let kept: Vec<&Value> = records.iter().filter(|r| r["anomaly_reported"] == true || r.get("anomaly_error").is_some()).collect();
-        assert!(kept.len() >= 3 + 3, "{}", kept.len());
+        // The alerts (at least 3) and the message-less object.
+        assert!(kept.len() >= 4, "{}", kept.len());
         assert_eq!(only.iter().collect::<Vec<_>>(), kept, "exactly the alerts and the unscored lines");
     }
 }

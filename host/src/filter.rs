@@ -7,10 +7,14 @@
 //! never waits for the next one.
 //!
 //! - A JSON object is passed on as it came, plus the fields.
-//! - A line that is not JSON is a raw log line: it is passed on as
-//!   `{"log": LINE, ...}`, the way Fluent Bit's `tail` hands one over.
-//! - A JSON object without a message, invalid JSON (`{` that does not
-//!   parse) and any other JSON value pass on unscored with `anomaly_error`.
+//! - Any other line is a raw log line, read as `logarithm monitor` reads
+//!   one (a `[   12.345678] usb 1-1: ...` of dmesg, a `[TS] ERROR ...`, a
+//!   `{` that does not parse): it is passed on as `{"log": LINE, ...}`, the
+//!   way Fluent Bit's `tail` hands one over.
+//! - A JSON object without a message passes on unscored with `anomaly_error`.
+//! - A line longer than `--max-line-bytes` is passed on whole (up to
+//!   [`PASS_WHOLE`]), scored on its first `--max-line-bytes`: a filter
+//!   must not cut what it passes on.
 //! - `--only-anomalies` passes on only the records that raise an alert
 //!   (`anomaly_reported`: an anomaly of a new kind, a worse one, or a
 //!   repeat summary; anomalies counted against an earlier alert are
@@ -27,6 +31,17 @@ use logarithm_detector::{LogRecord, Verdict, enrich, parse};
 use serde_json::{Map, Value};
 use std::io::{self, Write};
 use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
+
+/// Lines up to this long are passed on whole, however long `--max-line-bytes`
+/// lets a record be scored (a 10 MiB stack trace in a JSON record); a
+/// longer one is cut there and passed on unscored, saying so.
+pub const PASS_WHOLE: usize = 16 << 20;
+
+/// The bytes of lines read ahead and not yet answered are kept under this
+/// (or one line, when a line is longer), so a slow consumer and giant lines
+/// cannot make the filter hold more.
+const READ_AHEAD_BYTES: usize = 64 << 20;
 
 /// How records are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,20 +83,12 @@ struct Item {
 
 fn item(line: &str) -> (Item, Option<LogRecord>) {
     let now = Local::now();
-    let trimmed = line.trim_start();
-    let (record, error) = if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        match serde_json::from_str::<Value>(line) {
-            Ok(Value::Object(obj)) => (obj, None),
-            Ok(_) => (enrich::raw_line_record(line), Some("not a JSON object".to_owned())),
-            Err(e) => (enrich::raw_line_record(line), Some(format!("invalid JSON: {e}"))),
-        }
-    } else {
-        (enrich::raw_line_record(line), None)
+    // A JSON object is a record; anything else is a raw line, as the
+    // monitor's readers take it (`parse::parse_text`).
+    let (record, json) = match line.trim_start().starts_with('{').then(|| serde_json::from_str::<Value>(line)) {
+        Some(Ok(Value::Object(obj))) => (obj, true),
+        _ => (enrich::raw_line_record(line), false),
     };
-    if let Some(error) = error {
-        return (Item { record, json: false, error: Some(error) }, None);
-    }
-    let json = trimmed.starts_with('{');
     match parse::from_object(&record, &now) {
         Some(parsed) => (Item { record, json, error: None }, Some(parsed)),
         None => (Item { record, json, error: Some(parse::NO_MESSAGE.to_owned()) }, None),
@@ -92,9 +99,10 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
 /// rsyslog mode, when the model could not be loaded: the error says why),
 /// or when a batch cannot be scored, lines are answered unscored with the
 /// reason: a filter in a pipeline passes everything on rather than stop it.
-/// A line longer than `max_line_bytes` is cut there and passed on unscored,
-/// saying so. A read error ends the run after the lines read before it are
-/// answered.
+/// A line longer than `max_line_bytes` is passed on whole and scored on
+/// its first `max_line_bytes` ([`fit`]); one longer than [`PASS_WHOLE`] is
+/// cut there and passed on unscored, saying so. A read error ends the run
+/// after the lines read before it are answered.
 pub fn run(
     mut detector: Result<&mut ComponentDetector, String>,
     mode: Mode,
@@ -102,7 +110,8 @@ pub fn run(
     max_line_bytes: usize,
     out: &mut impl Write,
 ) -> Result<FilterStats> {
-    let lines = spawn_reader(max_line_bytes);
+    let read_max = max_line_bytes.max(PASS_WHOLE);
+    let (lines, ahead) = spawn_reader(read_max);
     let mut stats = FilterStats::default();
     let batch_size = batch_size.max(1);
     while let Ok(first) = lines.recv() {
@@ -117,11 +126,17 @@ pub fn run(
             .enumerate()
             .map(|(i, (l, truncated))| {
                 if *truncated {
-                    let why = format!("the line was longer than {max_line_bytes} bytes (--max-line-bytes) and was cut; passed on unscored");
+                    let why = format!("the line was longer than {read_max} bytes and was cut; passed on unscored");
                     return (Item { record: enrich::raw_line_record(l), json: false, error: Some(why) }, None);
                 }
-                crate::sources::contained("-", stats.lines + i as u64 + 1, || item(l))
-                    .unwrap_or_else(|why| (Item { record: enrich::raw_line_record(l), json: false, error: Some(why) }, None))
+                let (item, mut record) = crate::sources::contained("-", stats.lines + i as u64 + 1, || item(l))
+                    .unwrap_or_else(|why| (Item { record: enrich::raw_line_record(l), json: false, error: Some(why) }, None));
+                if l.len() > max_line_bytes
+                    && let Some(r) = &mut record
+                {
+                    fit(r, max_line_bytes);
+                }
+                (item, record)
             })
             .unzip();
         let to_score: Vec<LogRecord> = records.iter().flatten().cloned().collect();
@@ -153,6 +168,7 @@ pub fn run(
             answer(out, mode, &mut item, line, verdict.as_ref())?;
         }
         out.flush()?;
+        ahead.release(batch.iter().map(|(l, _)| l.len()).sum());
         if let Some(e) = read_error {
             return Err(e);
         }
@@ -213,9 +229,52 @@ fn rsyslog_name(field: &str) -> &str {
     }
 }
 
-/// Reads stdin on its own thread, so a batch is whatever has arrived.
-fn spawn_reader(max_line_bytes: usize) -> Receiver<Result<(String, bool)>> {
+/// Cuts a record read from a line longer than `max` bytes down to `max`
+/// bytes of fields (the host and source first, to a quarter each, then the
+/// message), so that a batch carries no more than `--batch-size` ×
+/// `--max-line-bytes` into the component, as `engine::check_batch` promised.
+fn fit(record: &mut LogRecord, max: usize) {
+    let cut = |s: &mut String, at: usize| {
+        let at = s.floor_char_boundary(at);
+        s.truncate(at);
+    };
+    cut(&mut record.source, max / 4);
+    cut(&mut record.host, max / 4);
+    cut(&mut record.message, max - record.source.len() - record.host.len());
+}
+
+/// The bytes of lines read and not yet answered, and a wait for them to
+/// fall under [`READ_AHEAD_BYTES`].
+#[derive(Clone, Default)]
+struct ReadAhead(Arc<(Mutex<usize>, Condvar)>);
+
+impl ReadAhead {
+    /// Counts `bytes` more, first waiting while what is held is over the
+    /// budget (a line is always let through when nothing is held).
+    fn take(&self, bytes: usize) {
+        let (held, freed) = &*self.0;
+        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+        while *held > 0 && *held + bytes > READ_AHEAD_BYTES {
+            held = freed.wait(held).unwrap_or_else(|e| e.into_inner());
+        }
+        *held += bytes;
+    }
+
+    /// Counts `bytes` as answered.
+    fn release(&self, bytes: usize) {
+        let (held, freed) = &*self.0;
+        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+        *held = held.saturating_sub(bytes);
+        freed.notify_all();
+    }
+}
+
+/// Reads stdin on its own thread, so a batch is whatever has arrived; what
+/// it reads ahead is bounded by [`READ_AHEAD_BYTES`].
+fn spawn_reader(max_line_bytes: usize) -> (Receiver<Result<(String, bool)>>, ReadAhead) {
     let (tx, rx) = mpsc::sync_channel(4096);
+    let ahead = ReadAhead::default();
+    let counted = ahead.clone();
     std::thread::Builder::new()
         .name("stdin".into())
         .spawn(move || {
@@ -223,7 +282,10 @@ fn spawn_reader(max_line_bytes: usize) -> Receiver<Result<(String, bool)>> {
             loop {
                 let next = reader.next_line(true).context("cannot read stdin");
                 let line = match next {
-                    Ok(Some(raw)) => Ok((raw.text, raw.truncated)),
+                    Ok(Some(raw)) => {
+                        counted.take(raw.text.len());
+                        Ok((raw.text, raw.truncated))
+                    }
                     Ok(None) => return,
                     Err(e) => Err(e),
                 };
@@ -234,7 +296,7 @@ fn spawn_reader(max_line_bytes: usize) -> Receiver<Result<(String, bool)>> {
             }
         })
         .expect("cannot spawn the stdin reader");
-    rx
+    (rx, ahead)
 }
 
 #[cfg(test)]
@@ -249,9 +311,31 @@ mod tests {
         let (i, r) = item("Nov  2 08:00:00 web01 sshd[1]: Accepted password for bob");
         assert_eq!(r.unwrap().source, "sshd");
         assert_eq!(i.record["log"], "Nov  2 08:00:00 web01 sshd[1]: Accepted password for bob");
-        for (line, why) in [(r#"{"nomessage":1}"#, "no message"), ("{broken", "invalid JSON"), ("[1,2]", "not a JSON object")] {
+        let (i, r) = item(r#"{"nomessage":1}"#);
+        assert!(r.is_none() && i.error.as_deref().unwrap().contains("no message"), "{:?}", i.error);
+        // Anything but a JSON object is a raw line, read as the monitor reads it.
+        for (line, source, priority, message) in [
+            ("[2026-12-05 07:00:00] ERROR Database connection failed", "", Some(3), "Database connection failed"),
+            ("[   12.345678] usb 1-1: new high-speed USB device", "", None, "[   12.345678] usb 1-1: new high-speed USB device"),
+            ("{broken", "", None, "{broken"),
+            ("[1,2]", "", None, "[1,2]"),
+            ("42", "", None, "42"),
+        ] {
             let (i, r) = item(line);
-            assert!(r.is_none() && i.error.as_deref().unwrap().contains(why), "{line}: {:?}", i.error);
+            let r = r.unwrap_or_else(|| panic!("{line}: {:?}", i.error));
+            assert_eq!(
+                (i.record["log"].as_str(), r.source.as_str(), r.priority, r.message.as_str()),
+                (Some(line), source, priority, message)
+            );
+            assert!(i.error.is_none() && !i.json);
         }
+    }
+
+    #[test]
+    fn a_record_of_a_long_line_is_cut_to_fit_on_char_boundaries() {
+        let mut r = LogRecord { source: "é".repeat(100), host: "h".repeat(10), message: "日本".repeat(1000), ..LogRecord::default() };
+        fit(&mut r, 101);
+        assert_eq!((r.source.len(), r.host.len()), (24, 10));
+        assert!(r.source.len() + r.host.len() + r.message.len() <= 101 && r.message.len() >= 64, "{r:?}");
     }
 }
