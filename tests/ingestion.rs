@@ -530,6 +530,59 @@ mod any_script {
         assert!(records.iter().all(|r| r["score"].as_f64().is_some()), "{what}: every line scored");
     }
 
+    /// A byte-order mark opens a file a Windows tool wrote: not part of the
+    /// first line, in a file, on stdin and in the filter, raw or JSON.
+    #[test]
+    fn a_byte_order_mark_is_not_part_of_the_first_line() {
+        let t = trained();
+        let raw = "\u{feff}Nov  2 08:00:00 web01 sshd[42]: Accepted password for bob from 10.0.0.1 port 22 ssh2\n";
+        let json = "\u{feff}{\"message\":\"Accepted password for bob\",\"app\":\"sshd\",\"host\":\"web01\"}\n";
+        let log = t.dir.path().join("bom.log");
+        fs::write(&log, raw).unwrap();
+        let data = t.data.to_str().unwrap();
+        let mut records = json_lines(&ok(&scan(&t.data, t.key, &[log.to_str().unwrap()])));
+        for input in [raw, json] {
+            let out = run_with_stdin(
+                "logarithm",
+                &["monitor", "--once", "--all", "-f", "json", "-i", "-D", data, "-K", t.key],
+                Some(input.as_bytes()),
+            );
+            records.extend(json_lines(&ok(&out)));
+            let filtered = json_lines(&ok(&run_with_stdin("logarithm", &["filter", "-D", data, "-K", t.key], Some(input.as_bytes()))));
+            assert_eq!(filtered.len(), 1);
+            assert!(filtered[0]["anomaly_score"].is_f64(), "{}", filtered[0]);
+            if input == json {
+                assert_eq!(filtered[0]["app"], "sshd", "the object itself, not a raw line: {}", filtered[0]);
+            }
+        }
+        assert_eq!(records.len(), 3);
+        for r in &records {
+            assert_eq!((r["source"].as_str(), r["host"].as_str()), (Some("sshd"), Some("web01")), "{r}");
+            assert!(r["message"].as_str().unwrap().starts_with("Accepted password for bob"), "{r}");
+        }
+        assert!(records[0]["timestamp"].is_string() && records[1]["timestamp"].is_string(), "{records:?}");
+    }
+
+    /// A line with no words (blank, white space, NULs, punctuation) is
+    /// scored, and is nothing unusual: it used to score as the network's
+    /// output for an empty input, above every training line.
+    #[test]
+    fn a_line_without_words_is_scored_and_not_flagged() {
+        let t = trained();
+        let data = t.data.to_str().unwrap();
+        let input = "\n   \n\0\0\0\n-- --> ...\n\t\r\n";
+        let out = run_with_stdin(
+            "logarithm",
+            &["monitor", "--once", "--all", "-f", "json", "-i", "-D", data, "-K", t.key],
+            Some(input.as_bytes()),
+        );
+        let records = json_lines(&ok(&out));
+        assert_eq!(records.len(), 5);
+        for r in &records {
+            assert!(r["score"].as_f64().is_some_and(|s| s < 0.5) && r["anomalous"] == false, "{r}");
+        }
+    }
+
     #[test]
     fn file_stdin_and_training() {
         let t = trained();

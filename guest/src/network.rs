@@ -271,7 +271,15 @@ impl Autoencoder {
 
     /// Reconstructs a sparse input and reports its error, without
     /// materialising the dense output.
+    ///
+    /// An empty input has nothing to rebuild and no error: a record with no
+    /// known terms (a blank line, punctuation only) is not unusual for what
+    /// the network's output for nothing happens to be. (One of unseen words
+    /// only is scored by its unseen share, `model::novelty_error`.)
     pub fn reconstruct(&self, x: &[(u32, f32)]) -> Reconstruction {
+        if x.is_empty() {
+            return Reconstruction { term_errors: Vec::new(), absent_error: 0.0 };
+        }
         SCRATCH.with_borrow_mut(|s| self.reconstruct_with(x, s))
     }
 

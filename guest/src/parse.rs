@@ -42,8 +42,13 @@
 //! | message  | `message`, `msg` (rsyslog), `MESSAGE` (journald), else `log` (Fluent Bit `tail`, Docker), which is a raw line and parsed as one |
 //! | time     | `timestamp`, `time`, `@timestamp`, `ts`, `timereported` (rsyslog), `date` (Fluent Bit): RFC 3339, or a Unix time as a number (s, ms, µs or ns, by magnitude); `_SOURCE_REALTIME_TIMESTAMP`, `__REALTIME_TIMESTAMP` (journald, µs) |
 //! | severity | `priority`, `PRIORITY` (journald), `severity`, `level`, `syslogseverity` (rsyslog): a number 0–7, a name (`err`, `warning`, ...) or a pino/bunyan level (10–60); `pri` (Fluent Bit's syslog parser, rsyslog): a syslog PRI, severity = PRI mod 8 |
-//! | source   | `source`, `ident` (Fluent Bit), `app`, `appname`, `SYSLOG_IDENTIFIER` (journald), `program`, `programname` (rsyslog), `syslogtag` (`sshd[42]:` → `sshd`), `_COMM` |
+//! | source   | `source`, `ident` (Fluent Bit), `app`, `appname`, `SYSLOG_IDENTIFIER` (journald), `program`, `syslogtag` (rsyslog: `sshd[42]:` → `sshd`, `postfix/smtpd[7]:` → `postfix/smtpd`), `programname` (rsyslog), `_COMM` |
 //! | host     | `host`, `hostname`, `_HOSTNAME` |
+//!
+//! A text field may also be an array of bytes, as journald's JSON gives a
+//! field that is not valid UTF-8 or holds control bytes
+//! (`"MESSAGE":[104,105,27]`); it is read as text, invalid bytes replaced.
+//! A byte-order mark at the start of a line is not part of it.
 //!
 //! Nothing here can panic on any input: fixed byte offsets are only used on
 //! ASCII text, so a line in any script is safe (issue 10).
@@ -117,6 +122,7 @@ pub fn parse_line<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> LogRecord {
 
 /// [`parse_line`], borrowing from the line.
 pub fn read_line<'a, Tz: TimeZone>(line: &'a str, now: &DateTime<Tz>) -> Parsed<'a> {
+    let line = without_bom(line);
     let (priority, rest) = split_pri(line);
     if let Some(rec) = rest.strip_prefix("1 ").and_then(|r| parse_5424(r, priority)) {
         return rec;
@@ -159,6 +165,7 @@ pub fn read_line<'a, Tz: TimeZone>(line: &'a str, now: &DateTime<Tz>) -> Parsed<
 /// object with a message ([`from_object`]), with the object's other fields
 /// as extras, else a raw line ([`parse_line`]).
 pub fn parse_text<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> (LogRecord, Vec<(String, String)>) {
+    let line = without_bom(line);
     if line.starts_with('{')
         && let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line)
         && let Some(record) = from_object(&obj, now)
@@ -166,6 +173,13 @@ pub fn parse_text<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> (LogRecord, V
         return (record, extras(&obj));
     }
     (parse_line(line, now), Vec::new())
+}
+
+/// A line without the byte-order mark a Windows tool or an editor puts at
+/// the start of a file: a mark of the encoding, not text of the line (left
+/// on, it hid the first line's timestamp and made a word no model knows).
+pub fn without_bom(line: &str) -> &str {
+    line.strip_prefix('\u{feff}').unwrap_or(line)
 }
 
 /// Why a JSON object is not a log record.
@@ -206,8 +220,11 @@ const KEYS: [&str; 30] = [
     "appname",
     "SYSLOG_IDENTIFIER",
     "program",
-    "programname",
+    // rsyslog's tag before its program name, which stops at a `/`
+    // (`postfix/smtpd[42]:` has the program name `postfix`): the tag is
+    // what a raw line's header gives, so a model trained on files knows it.
     "syslogtag",
+    "programname",
     "_COMM",
     // host
     "host",
@@ -277,6 +294,12 @@ impl Fields for Map<String, Value> {
             Value::String(s) => Field::Text(Cow::Borrowed(s)),
             Value::Number(n) => Field::Number(n.clone()),
             Value::Bool(b) => Field::Bool(*b),
+            // journald's bytes that are not UTF-8 text.
+            Value::Array(items) if !items.is_empty() => items
+                .iter()
+                .map(|v| v.as_u64().and_then(|b| u8::try_from(b).ok()))
+                .collect::<Option<Vec<u8>>>()
+                .map_or(Field::Other, |bytes| Field::Text(Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()))),
             _ => Field::Other,
         }
     }
@@ -1837,6 +1860,11 @@ mod tests {
         for line in ["{not json", r#"{"nomessage":1}"#, "[1,2]"] {
             assert_eq!(parse_text(line, &now()).0.message, line);
         }
+        // A byte-order mark (the first line of a file a Windows tool wrote)
+        // is not part of the line, raw or JSON.
+        assert_eq!(parse_text(&format!("\u{feff}<35>{line}"), &now()).0, want);
+        assert_eq!(parse_text(&format!("\u{feff}{}", serde_json::json!({"log": line, "pri": "35"})), &now()).0, want);
+        assert_eq!(parse_text("\u{feff}", &now()).0.message, "");
     }
 
     /// One pass over the keys keeps the mapping's order of preference,
@@ -1855,6 +1883,18 @@ mod tests {
         let r = read(serde_json::json!({"log": 42, "ident": 7, "host": true, "syslogtag": "cron[12]:"}));
         assert_eq!((r.message.as_str(), r.source.as_str(), r.host.as_str()), ("42", "7", "true"));
         assert_eq!(read(serde_json::json!({"msg": "m", "syslogtag": "cron[12]:"})).source, "cron");
+        // rsyslog's tag over its program name, which stops at a `/`.
+        let r = read(serde_json::json!({"msg": "m", "programname": "postfix", "syslogtag": "postfix/smtpd[7]:"}));
+        assert_eq!(r.source, "postfix/smtpd");
+        // journald's bytes that are not UTF-8 text: read as text, invalid
+        // bytes replaced; anything else in a list is not text.
+        let r = read(serde_json::json!({"MESSAGE": [104, 105, 27, 91, 51, 49, 109, 255], "SYSLOG_IDENTIFIER": [120, 121]}));
+        assert_eq!((r.message.as_str(), r.source.as_str()), ("hi\u{1b}[31m\u{fffd}", "xy"));
+        for odd in
+            [serde_json::json!([]), serde_json::json!([256]), serde_json::json!([-1]), serde_json::json!([1.5]), serde_json::json!(["a"])]
+        {
+            assert_eq!(read(serde_json::json!({"MESSAGE": odd, "msg": "b"})).message, "b", "{odd}");
+        }
         // A tail record's syslog line: every part borrowed from the object.
         let tail = obj(serde_json::json!({"log": "<35>Nov  2 08:00:00 web01 sshd[42]: Failed password"}));
         let parsed = read_object(&tail, &now()).unwrap();

@@ -282,7 +282,11 @@ fn spawn_reader(max_line_bytes: usize) -> (Receiver<Result<(String, bool)>>, Rea
             loop {
                 let next = reader.next_line(true).context("cannot read stdin");
                 let line = match next {
-                    Ok(Some(raw)) => {
+                    Ok(Some(mut raw)) => {
+                        // Not part of the line, and not to be passed on
+                        // before a JSON object's own text.
+                        let bom = raw.text.len() - parse::without_bom(&raw.text).len();
+                        raw.text.drain(..bom);
                         counted.take(raw.text.len());
                         Ok((raw.text, raw.truncated))
                     }
