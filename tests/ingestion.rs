@@ -1161,4 +1161,39 @@ mod checkpoints {
         let messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
         assert_eq!(messages, (50..70).map(|i| format!("(root) CMD (job {i})")).collect::<Vec<_>>(), "exactly the new lines");
     }
+
+    /// A follower stopped before anything new reached its file or journal
+    /// still checkpoints where it opened them, so a restart reads what came
+    /// while it was down (it used to start at their end again, and lose it).
+    #[test]
+    fn a_restart_reads_what_came_while_down_though_nothing_came_before() {
+        let t = trained();
+        let log = t.dir.path().join("quiet.log");
+        let line = |i: usize| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (job {i})\n");
+        fs::write(&log, (0..3).map(line).collect::<String>()).unwrap();
+        let dir = t.dir.path().join("journal");
+        fs::create_dir(&dir).unwrap();
+        let base = now_usec() - 60_000_000;
+        journal_file(&dir.join("a.journal"), &journal_batch(0, 5, base));
+        let args = [log.to_str().unwrap(), "--journal-dir", dir.to_str().unwrap()];
+        let out = t.dir.path().join("quiet1.json");
+        let first = follow(&t, &args, &out);
+        ready(&out, "from offset");
+        ready(&out, "from its end");
+        stop(first);
+        assert!(records_in(&out).is_empty(), "started at the end");
+
+        OpenOptions::new().append(true).open(&log).unwrap().write_all((3..6).map(line).collect::<String>().as_bytes()).unwrap();
+        journal_file(&dir.join("b.journal"), &journal_batch(10, 4, base + 1_000_000));
+        let out = t.dir.path().join("quiet2.json");
+        let again = follow(&t, &args, &out);
+        wait_for(60, "the 7 records written while down", || records_in(&out).len() >= 7);
+        std::thread::sleep(Duration::from_millis(700));
+        stop(again);
+        let mut messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        messages.sort();
+        let mut want: Vec<String> = (3..6).chain(10..14).map(|i| format!("(root) CMD (job {i})")).collect();
+        want.sort();
+        assert_eq!(messages, want, "exactly what came while down");
+    }
 }

@@ -236,6 +236,14 @@ impl CheckpointWriter {
         }
     }
 
+    /// Records `position` for a source that has none yet (one opened at its
+    /// end that has delivered nothing since).
+    pub fn record_if_new(&mut self, position: &Position) {
+        let before = (self.state.files.len(), self.state.journals.len());
+        self.state.record_if_new(position);
+        self.dirty |= before != (self.state.files.len(), self.state.journals.len());
+    }
+
     /// Records a batch's scored positions, in the order read. Only the last
     /// of each file or journal decides, so only it is recorded (issue 11:
     /// recording every line cloned its path and fingerprint).

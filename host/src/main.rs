@@ -401,7 +401,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
             recursive: args.recursive,
             since_us,
             checkpoints: Arc::new(checkpoints),
-            opened_at_end: None,
+            opened_at_end: follow.then(Default::default),
         },
         filter,
         all: args.all,

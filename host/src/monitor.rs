@@ -298,6 +298,7 @@ pub fn run<W: Write>(
         // Only now, with the verdicts out, is the batch done.
         if let Some(writer) = checkpoints.as_mut() {
             writer.record_batch(pending.lines().map(|l| &l.position).chain(&pending.skipped));
+            opened_at_end(writer, &config.read);
             writer.save(false)?;
             crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
         }
@@ -365,6 +366,7 @@ pub fn run<W: Write>(
         notify(&[sd_notify::NotifyState::Stopping]);
     }
     if let Some(writer) = checkpoints.as_mut() {
+        opened_at_end(writer, &config.read);
         writer.save(true)?;
     }
     if let Some(path) = &config.memory_file {
@@ -374,6 +376,17 @@ pub fn run<W: Write>(
     // so only finished readers are joined.
     reap(&mut handles, &mut stats, !stop.load(Ordering::Relaxed), config.read.follow);
     Ok(stats)
+}
+
+/// Checkpoints the sources opened at their end that have delivered nothing
+/// yet where they were opened, so that a restart reads what was written
+/// while the monitor was down (it used to start at their end again).
+fn opened_at_end(writer: &mut CheckpointWriter, read: &sources::ReadOptions) {
+    if let Some(opened) = &read.opened_at_end {
+        for position in opened.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            writer.record_if_new(position);
+        }
+    }
 }
 
 /// Tells systemd (`$NOTIFY_SOCKET`) how the monitor is; a failure to tell

@@ -80,6 +80,11 @@ pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &mut LineSende
         // the next step lands on the first new one.
         journal.previous().map_err(|e| fail("read", e))?;
         skip_cursor = journal.cursor().ok();
+        // A restart before anything new is read resumes here, not at the
+        // end the journal will have then.
+        if let (Some(opened), Some(cursor)) = (&options.opened_at_end, &skip_cursor) {
+            opened.lock().unwrap_or_else(|e| e.into_inner()).push(Position::Journal { journal: name.clone(), cursor: cursor.clone() });
+        }
         "its end"
     } else {
         journal.seek_head().map_err(|e| fail("seek in", e))?;

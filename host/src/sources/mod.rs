@@ -143,7 +143,9 @@ fn supervised(name: &str, options: &ReadOptions, tx: &SyncSender<Chunk>, stop: &
     let mut backoff = RESTART_BACKOFF;
     for attempt in 1.. {
         let (inner_tx, inner_rx) = sync_channel::<Chunk>(1);
-        let opened_at_end = Arc::new(Mutex::new(Vec::new()));
+        // The caller's list when it keeps one (the monitor checkpoints
+        // from it), so both see the same positions.
+        let opened_at_end = options.opened_at_end.clone().unwrap_or_default();
         let options = ReadOptions { checkpoints: Arc::new(resume.clone()), opened_at_end: Some(opened_at_end.clone()), ..options.clone() };
         let (job, stop_job) = (job.clone(), stop.clone());
         let started = Instant::now();
@@ -232,10 +234,11 @@ pub struct ReadOptions {
     pub since_us: Option<i64>,
     /// Where to resume (following only).
     pub checkpoints: Arc<Checkpoints>,
-    /// Where files were opened at their end (following, no checkpoint), set
-    /// by a reader's supervisor: a restarted reader resumes a file that has
+    /// Where files and journals were opened at their end (following, no
+    /// checkpoint), kept by the monitor and by a reader's supervisor: a
+    /// restart of the monitor or of a reader resumes a source that has
     /// delivered nothing there, not at its end by then, which would lose
-    /// the lines written during the backoff.
+    /// the lines written while it was down.
     pub opened_at_end: Option<Arc<Mutex<Vec<Position>>>>,
 }
 
