@@ -907,6 +907,38 @@ mod contained_guest {
         assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     }
 
+    /// `logarithm filter` scores as the monitor does: in a pipe and for
+    /// rsyslog, a record the guest fails on is passed on unscored with why,
+    /// and the rest of its batch is scored (the whole batch used to be lost).
+    #[test]
+    fn the_filter_loses_only_the_record_that_fails() {
+        let t = trained();
+        let bad = [(3, "@trap"), (9, "@alloc")];
+        let lines: Vec<String> = (0..12)
+            .map(|i| bad.iter().find(|(at, _)| *at == i).map_or_else(|| cron(i), |(_, what)| format!("{} {what}", cron(i))))
+            .collect();
+        let raw = lines.join("\n") + "\n";
+        let rsyslog: String = lines.iter().map(|l| format!("{}\n", serde_json::json!({"msg": l, "programname": "CRON"}))).collect();
+        for (input, mode) in [(&raw, None), (&rsyslog, Some("--rsyslog"))] {
+            let mut cmd = command("logarithm");
+            cmd.args(["filter", "-D", t.data.to_str().unwrap(), "-K", t.key, "--component"]).arg(misbehaving()).args(mode);
+            cmd.env("LOGARITHM_CALL_LIMIT_MS", "1000").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            let out = child.wait_with_output().unwrap();
+            let records = json_lines(&ok(&out));
+            assert_eq!(records.len(), 12, "{mode:?}");
+            for (i, r) in records.iter().enumerate() {
+                let fields = if mode.is_some() { &r["$!"]["anomaly"] } else { r };
+                let (score, error) = if mode.is_some() { ("score", "error") } else { ("anomaly_score", "anomaly_error") };
+                match bad.iter().find(|(at, _)| *at == i) {
+                    Some((_, what)) => assert!(fields[score].is_null() && fields[error].is_string(), "{mode:?} {what}: {r}"),
+                    None => assert!(fields[score].is_f64() && fields.get(error).is_none(), "{mode:?} line {i}: {r}"),
+                }
+            }
+        }
+    }
+
     /// Issue 11: scored in parts on two threads, a part that traps, loops
     /// or allocates, in either instance, fails its batch like a whole one:
     /// the batch is split, the bad records are passed on unscored and the

@@ -121,7 +121,7 @@ pub fn run(
             .filter_map(|line| line.map_err(|e| read_error = Some(e)).ok())
             .collect();
         // A panic while reading a line (a bug) costs that line only: it passes on unscored.
-        let (mut items, records): (Vec<Item>, Vec<Option<LogRecord>>) = batch
+        let (items, records): (Vec<Item>, Vec<Option<LogRecord>>) = batch
             .iter()
             .enumerate()
             .map(|(i, (l, truncated))| {
@@ -139,25 +139,17 @@ pub fn run(
                 (item, record)
             })
             .unzip();
-        let to_score: Vec<LogRecord> = records.iter().flatten().cloned().collect();
+        let to_score: Vec<&LogRecord> = records.iter().flatten().collect();
+        // As the monitor scores: a record the guest fails on is passed on
+        // unscored, with why, and costs no other record its verdict.
         let scored = match &mut detector {
-            Ok(d) => d.score_batch(&to_score).map_err(|e| format!("not scored: {e:#}")),
+            Ok(d) => d.score_contained(&to_score).map_err(|e| format!("not scored: {e:#}")),
             Err(why) => Err(why.clone()),
         };
-        let mut verdicts = match scored {
-            Ok(v) => v.into_iter(),
-            Err(why) => {
-                for (item, record) in items.iter_mut().zip(&records) {
-                    if record.is_some() {
-                        item.error = Some(why.clone());
-                    }
-                }
-                Vec::new().into_iter()
-            }
-        };
+        let mut verdicts = scored.unwrap_or_else(|why| vec![Err(why); to_score.len()]).into_iter();
         for ((mut item, record), (line, _)) in items.into_iter().zip(&records).zip(&batch) {
             stats.lines += 1;
-            let verdict = record.as_ref().and_then(|_| verdicts.next());
+            let verdict = record.as_ref().and_then(|_| verdicts.next()).and_then(|v| v.map_err(|why| item.error = Some(why)).ok());
             match &verdict {
                 Some(v) => {
                     stats.scored += 1;
