@@ -57,6 +57,11 @@ fn bad_inputs_and_flags_are_clear_errors() {
     let empty = dir.path().join("empty.log");
     std::fs::write(&empty, "").unwrap();
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", empty.to_str().unwrap()]), "no log lines");
+    // Lines without a word: no model of nothing is installed.
+    let blank = dir.path().join("blank.log");
+    std::fs::write(&blank, "\n  \n\t\n-- ...\n\0\n").unwrap();
+    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", blank.to_str().unwrap()]), "blank or punctuation only");
+    assert!(!data.join("current").exists(), "nothing installed");
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "/nonexistent/file.log"]), "/nonexistent/file.log");
     std::fs::create_dir(dir.path().join("sub.log")).unwrap();
     let glob = dir.path().join("sub*");

@@ -176,6 +176,15 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
             specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
         );
     }
+    // Blank lines only (or punctuation): a model of nothing would score
+    // every real line as normal, so it is not installed.
+    if terms.df.is_empty() {
+        bail!(
+            "no words to learn from in {}: the {} lines read are blank or punctuation only",
+            specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
+            terms.lines
+        );
+    }
     let reading_time = started.elapsed();
 
     // Pass 2 and training.
