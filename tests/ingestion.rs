@@ -373,6 +373,22 @@ mod bad_inputs {
         assert!(String::from_utf8_lossy(&out.stderr).contains("no log file in directory"));
     }
 
+    /// A file whose name has glob characters is read as named when it
+    /// exists, by the monitor and the trainer; a glob still matches.
+    #[test]
+    fn a_file_named_like_a_glob_is_read_as_named() {
+        let t = trained();
+        let named = t.dir.path().join("app[1].log");
+        fs::write(&named, "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (job 1)\n").unwrap();
+        let out = scan(&t.data, t.key, &[named.to_str().unwrap()]);
+        assert_eq!(json_lines(&ok(&out)).len(), 1);
+        let glob = t.dir.path().join("app[0-9].log");
+        fs::write(t.dir.path().join("app2.log"), "Nov  2 08:00:00 web01 CRON[2]: (root) CMD (job 2)\n").unwrap();
+        assert_eq!(json_lines(&ok(&scan(&t.data, t.key, &[glob.to_str().unwrap()]))).len(), 1, "app2.log only");
+        let data = t.dir.path().join("named-data");
+        ok(&run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", t.key, named.to_str().unwrap()]));
+    }
+
     /// A directory matched where a log file was expected is named as such;
     /// a directory given as a path is read (recursively with -r).
     #[test]

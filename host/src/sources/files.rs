@@ -155,7 +155,13 @@ fn watch(patterns: &[String], recursive: bool) -> (Option<Receiver<()>>, Option<
     if watching { (Some(rx), Some(watcher)) } else { (None, None) }
 }
 
+/// Whether a path is a glob: it has glob characters, and no file of that
+/// very name exists (`app[1].log` is read as named when it is there).
 fn has_glob(p: &str) -> bool {
+    glob_characters(p) && fs::symlink_metadata(p).is_err()
+}
+
+fn glob_characters(p: &str) -> bool {
     p.contains(['*', '?', '['])
 }
 
@@ -166,7 +172,7 @@ fn watch_base(p: &str) -> PathBuf {
     }
     let mut base = PathBuf::new();
     for part in Path::new(p).components() {
-        if has_glob(&part.as_os_str().to_string_lossy()) {
+        if glob_characters(&part.as_os_str().to_string_lossy()) {
             break;
         }
         base.push(part);
