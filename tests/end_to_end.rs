@@ -507,6 +507,19 @@ mod output {
         assert!(human.contains("ok\\nANOMALY 1.0000 forged line\\u{1b}[31m red"), "{human}");
         let csv = ok(&run_with_stdin("logarithm", &args("csv"), Some(input.as_bytes())));
         assert!(csv.contains("\"'=HYPERLINK("), "{csv}");
+        // Nor a file's name, which is the `origin` cell.
+        let dir = t.dir.path().join("=cmd");
+        std::fs::create_dir(&dir).unwrap();
+        let log = dir.join("=x.log");
+        std::fs::write(&log, "one line\n").unwrap();
+        let data = t.data.to_str().unwrap();
+        let out = command("logarithm")
+            .args(["monitor", "--once", "--all", "-f", "csv", "-D", data, "-K", t.key, "=cmd/=x.log"])
+            .current_dir(t.dir.path())
+            .output()
+            .unwrap();
+        let csv = ok(&out);
+        assert!(csv.contains(",'=cmd/=x.log,1,"), "{csv}");
     }
 
     /// Issue 14: shell completions and man pages come from the clap definitions.

@@ -256,7 +256,7 @@ impl<W: Write> Printer<W> {
                     verdict.anomalous,
                     "",
                     "",
-                    &*line.origin,
+                    inert(&line.origin),
                     line.line_no,
                     // Nested: serde has no tuples of 17; csv flattens them.
                     ("", kind, "", count, first.unwrap_or_default(), window_secs, usual),
@@ -338,10 +338,10 @@ impl<W: Write> Printer<W> {
                     verdict.anomalous,
                     threshold,
                     inert(&terms_text(&verdict.terms, ";")),
-                    &*line.origin,
+                    inert(&line.origin),
                     line.line_no,
                     // Nested: serde has no tuples of 17; csv flattens them.
-                    (error.unwrap_or_default(), "line", verdict.reported(), "", "", "", ""),
+                    (inert(error.unwrap_or_default()), "line", verdict.reported(), "", "", "", ""),
                 ))
                 .map_err(csv_error)?;
             }
