@@ -269,6 +269,12 @@ mod fluent_bit {
         fs::write(t.data.join("key"), t.key).unwrap();
         let syslog = work.join("syslog");
         let injected = fakelogs(&syslog, 500, 5, 9, "syslog");
+        // A line over tail's buffer_max_size in the middle is skipped, and
+        // the lines after it are still read (without skip_long_lines, tail
+        // stops reading the file there).
+        let text = fs::read_to_string(&syslog).unwrap();
+        let (head, rest) = text.split_at(text.match_indices('\n').nth(249).unwrap().0 + 1);
+        fs::write(&syslog, format!("{head}Nov  2 08:00:00 web01 app[1]: {}\n{rest}", "x".repeat(2 << 20))).unwrap();
         let mut export = Vec::new();
         for i in 0..50u64 {
             journal_entry(&mut export, now_usec() - 60_000_000 + i, i + 1, "CRON", b"(root) CMD (run-parts /etc/cron.hourly)");
