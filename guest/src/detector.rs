@@ -26,6 +26,20 @@ fn severity_label(severity: Severity) -> String {
 /// How many terms a verdict names at most.
 pub const MAX_TERMS: usize = 5;
 
+/// The longest term a verdict shows, in bytes; a longer one is cut there
+/// (on a character boundary) and ends in `…`. A word can be megabytes long
+/// (a base64 blob without a separator), and the explanation of a record
+/// must not double its size in every output and shipper.
+pub const MAX_TERM_BYTES: usize = 128;
+
+/// A term as a verdict shows it ([`MAX_TERM_BYTES`]).
+fn shown(text: Cow<'_, str>) -> String {
+    if text.len() <= MAX_TERM_BYTES {
+        return text.into_owned();
+    }
+    format!("{}…", &text[..text.floor_char_boundary(MAX_TERM_BYTES)])
+}
+
 /// One term that explains a verdict.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Term {
@@ -430,7 +444,7 @@ impl Detector {
         let terms = terms
             .into_iter()
             .take(MAX_TERMS)
-            .map(|(share, text, unseen)| Term { text: text.into_owned(), weight: (share / total).min(1.0) as f32, unseen })
+            .map(|(share, text, unseen)| Term { text: shown(text), weight: (share / total).min(1.0) as f32, unseen })
             .collect();
         Verdict::new(score, self.threshold, terms)
     }
@@ -598,6 +612,17 @@ pub(crate) mod tests {
             verdicts[i as usize] = v;
         }
         verdicts
+    }
+
+    /// A giant word is shown cut, on a character boundary, in every verdict.
+    #[test]
+    fn a_giant_term_is_shown_cut() {
+        let d = Detector::new(model(100));
+        let giant = "é".repeat(200_000);
+        let v = d.score(&LogRecord::from_message(format!("{} {giant}", word(1))));
+        let shown = v.terms.iter().find(|t| t.unseen).unwrap();
+        assert!(shown.text.len() <= MAX_TERM_BYTES + '…'.len_utf8() && shown.text.ends_with("é…"), "{}", shown.text.len());
+        assert_eq!(self::shown(Cow::Borrowed("short")), "short");
     }
 
     /// Issue 11: a batch analysed in parts by other detectors of the same
