@@ -720,6 +720,49 @@ mod rsyslog {
 /// out, in order, one line per line.
 mod ndjson {
     use super::*;
+    use std::io::{BufRead, BufReader, Write};
+
+    /// A filter lives as long as its pipe (rsyslog keeps its mmexternal
+    /// child running): a newly installed model is loaded at SIGHUP (or
+    /// within 2 s) before the next record, in a pipe and for rsyslog.
+    #[test]
+    fn a_running_filter_loads_a_newly_installed_model() {
+        for rsyslog in [false, true] {
+            let t = trained();
+            let (data, key) = (t.data.to_str().unwrap(), t.key);
+            let odd = "Nov  2 08:00:00 web01 zoo[1]: zebra quagga okapi wandered off";
+            let record = if rsyslog {
+                format!("{}\n", serde_json::json!({"msg": " zebra quagga okapi wandered off", "syslogtag": "zoo[1]:", "hostname": "web01"}))
+            } else {
+                format!("{odd}\n")
+            };
+            let mut args = vec!["filter", "-D", data, "-K", key];
+            args.extend(rsyslog.then_some("--rsyslog"));
+            let mut child =
+                command("logarithm").args(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let mut stdout = BufReader::new(child.stdout.take().unwrap());
+            let mut ask = |stdin: &mut std::process::ChildStdin| {
+                stdin.write_all(record.as_bytes()).unwrap();
+                stdin.flush().unwrap();
+                let mut reply = String::new();
+                stdout.read_line(&mut reply).unwrap();
+                let reply: Value = serde_json::from_str(&reply).unwrap();
+                let fields = if rsyslog { reply["$!"]["anomaly"].clone() } else { reply };
+                fields["anomalous"].as_bool().unwrap_or_else(|| panic!("{fields}"))
+            };
+            assert!(ask(&mut stdin), "new to the first model");
+            // The second model has seen the line, often.
+            let history = t.dir.path().join("zoo.log");
+            fs::write(&history, format!("{odd}\n").repeat(300) + &"Nov  2 08:00:00 web01 CRON[2]: (root) CMD (job)\n".repeat(300)).unwrap();
+            ok(&run("logarithm-trainer", &["train", "-D", data, "-K", key, "-m", "full", history.to_str().unwrap()]));
+            ok(&Command::new("kill").args(["-HUP", &child.id().to_string()]).output().unwrap());
+            std::thread::sleep(Duration::from_millis(300));
+            assert!(!ask(&mut stdin), "rsyslog {rsyslog}: scored by the new model");
+            drop(stdin);
+            assert!(child.wait().unwrap().success());
+        }
+    }
 
     #[test]
     fn every_line_answered_in_order_with_native_scores() {

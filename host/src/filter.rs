@@ -24,6 +24,7 @@
 //!   the message's `$!anomaly` properties (see [`Mode::Rsyslog`]).
 
 use crate::engine::ComponentDetector;
+use crate::monitor::Reload;
 use crate::sources::lines::LineReader;
 use anyhow::{Context, Result};
 use chrono::Local;
@@ -95,7 +96,8 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
     }
 }
 
-/// Reads stdin to its end, answering every line. With no detector (in
+/// Reads stdin to its end, answering every line, and with `reload` loads a
+/// newly installed model between batches, as a follower does. With no detector (in
 /// rsyslog mode, when the model could not be loaded: the error says why),
 /// or when a batch cannot be scored, lines are answered unscored with the
 /// reason: a filter in a pipeline passes everything on rather than stop it.
@@ -105,6 +107,7 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
 /// after the lines read before it are answered.
 pub fn run(
     mut detector: Result<&mut ComponentDetector, String>,
+    mut reload: Option<Reload>,
     mode: Mode,
     batch_size: usize,
     max_line_bytes: usize,
@@ -139,6 +142,11 @@ pub fn run(
                 (item, record)
             })
             .unzip();
+        if let (Ok(d), Some(r)) = (&mut detector, reload.as_mut())
+            && r.due()
+        {
+            crate::monitor::reload_model(d, r, &mut 0.0);
+        }
         let to_score: Vec<&LogRecord> = records.iter().flatten().collect();
         // As the monitor scores: a record the guest fails on is passed on
         // unscored, with why, and costs no other record its verdict.

@@ -286,23 +286,30 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
     // desynchronise it, so in that mode problems become replies instead.
     let (config, data_dir) = if args.rsyslog { args.common.shared.setup_silent()? } else { args.common.shared.setup()? };
     let scoring = args.scoring.resolve(&config.settings)?;
-    let loaded = load_detector(&args.common, &data_dir).and_then(|mut d| {
+    let loaded = load_current(&args.common, &data_dir).and_then(|(mut d, version, passphrase)| {
         if let Some(t) = scoring.threshold {
             d.set_threshold(t)?;
         }
         // Filters explain anomalies only (`anomaly_terms` is empty for the rest).
         d.set_explain(false)?;
         d.set_threads(scoring.threads);
-        Ok(d)
+        Ok((d, version, passphrase))
     });
     let mode = if args.rsyslog { filter::Mode::Rsyslog } else { filter::Mode::Ndjson { only_anomalies: args.only_anomalies } };
-    let mut detector = match (loaded, mode) {
-        (Ok(d), _) => Ok(d),
-        (Err(e), filter::Mode::Rsyslog) => Err(format!("no model: {}", logging::one_line(&e))),
+    let (mut detector, reload) = match (loaded, mode) {
+        (Ok((d, version, passphrase)), _) => {
+            // A filter lives as long as its pipe (rsyslog keeps its
+            // mmexternal child running): it loads a newly installed model
+            // like a follower, checked every 2 s before a batch, or at SIGHUP.
+            let now = Arc::new(AtomicBool::new(false));
+            signal_hook::flag::register(signal_hook::consts::SIGHUP, now.clone()).context("cannot install signal handlers")?;
+            (Ok(d), Some(monitor::Reload::new(data_dir.clone(), passphrase, scoring.threshold, version, now, None)))
+        }
+        (Err(e), filter::Mode::Rsyslog) => (Err(format!("no model: {}", logging::one_line(&e))), None),
         (Err(e), _) => return Err(e),
     };
     let mut out = BufWriter::new(io::stdout().lock());
-    let stats = filter::run(detector.as_mut().map_err(|e| e.clone()), mode, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
+    let stats = filter::run(detector.as_mut().map_err(|e| e.clone()), reload, mode, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
     tracing::info!(
         "{} lines read, {} scored, {} anomalous, {} passed on unscored",
         stats.lines,
@@ -428,15 +435,8 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     if follow {
         let now = Arc::new(AtomicBool::new(false));
         signal_hook::flag::register(signal_hook::consts::SIGHUP, now.clone()).context("cannot install signal handlers")?;
-        config.reload = Some(monitor::Reload {
-            data_dir: data_dir.clone(),
-            passphrase,
-            threshold,
-            version,
-            now,
-            refused: None,
-            live_config: args.scoring.threshold.is_none().then(|| config_file.clone()).filter(|c| c.path.is_some()),
-        });
+        let live_config = args.scoring.threshold.is_none().then(|| config_file.clone()).filter(|c| c.path.is_some());
+        config.reload = Some(monitor::Reload::new(data_dir.clone(), passphrase, threshold, version, now, live_config));
     }
     let threshold = detector.info()?.threshold;
 

@@ -29,11 +29,12 @@ const FILL_POLL: Duration = Duration::from_millis(1);
 /// A partial batch waits at most this long for more lines before it is scored.
 const MAX_BATCH_DELAY: Duration = Duration::from_millis(250);
 
-/// How often a follower looks for a newly installed model.
+/// How often a follower or a filter looks for a newly installed model.
 const RELOAD_CHECK: Duration = Duration::from_secs(2);
 
-/// How a follower picks up a newly installed model while it runs (issue
-/// 13): between batches, so no line is lost or scored twice.
+/// How a follower (and `logarithm filter`) picks up a newly installed
+/// model while it runs (issue 13): between batches, so no line is lost or
+/// scored twice.
 #[derive(Debug, Clone)]
 pub struct Reload {
     /// Where the models are.
@@ -51,6 +52,47 @@ pub struct Reload {
     /// The configuration file, re-read at SIGHUP for its threshold; `None`
     /// when there is none or `-T` overrides it.
     pub live_config: Option<crate::config::Config>,
+    /// When the current model was last looked for.
+    checked: Instant,
+    /// A version that failed to load, not tried again until another is current.
+    failed: Option<u32>,
+    /// Why the current model could not be told, said once until it changes.
+    unreadable: Option<String>,
+}
+
+impl Reload {
+    /// Reloading the models of `data_dir` into a detector scoring
+    /// `version` now; SIGHUP sets `now`.
+    pub fn new(
+        data_dir: DataDir,
+        passphrase: String,
+        threshold: Option<f64>,
+        version: u32,
+        now: Arc<AtomicBool>,
+        live_config: Option<crate::config::Config>,
+    ) -> Self {
+        Self {
+            data_dir,
+            passphrase,
+            threshold,
+            version,
+            now,
+            refused: None,
+            live_config,
+            checked: Instant::now(),
+            failed: None,
+            unreadable: None,
+        }
+    }
+
+    /// Whether it is time to look for a new model (every 2 s, or SIGHUP).
+    pub fn due(&mut self) -> bool {
+        let due = self.checked.elapsed() >= RELOAD_CHECK || self.now.load(Ordering::Relaxed);
+        if due {
+            self.checked = Instant::now();
+        }
+        due
+    }
 }
 
 /// What to monitor and how.
@@ -253,7 +295,6 @@ pub fn run<W: Write>(
     let dropper = Dropper::new();
     printer.header()?;
     let mut reload = config.reload.clone();
-    let (mut checked, mut failed) = (Instant::now(), None);
     if let Some(path) = &config.memory_file {
         restore_memory(detector, path);
     }
@@ -352,10 +393,9 @@ pub fn run<W: Write>(
             fed = Instant::now();
         }
         if let Some(r) = reload.as_mut()
-            && (checked.elapsed() >= RELOAD_CHECK || r.now.load(Ordering::Relaxed))
+            && r.due()
         {
-            checked = Instant::now();
-            reload_model(detector, r, &mut threshold, &mut failed);
+            reload_model(detector, r, &mut threshold);
         }
         reap(&mut handles, &mut stats, false, config.read.follow);
         if disconnected || stop.load(Ordering::Relaxed) {
@@ -400,7 +440,7 @@ fn notify(state: &[sd_notify::NotifyState]) {
 /// Loads the current model if it is not the one scoring (or SIGHUP asked
 /// for it); a model that fails to load leaves the old one scoring, and says
 /// why once per version.
-fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mut f64, failed: &mut Option<u32>) {
+pub fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mut f64) {
     let forced = r.now.swap(false, Ordering::Relaxed);
     if forced && let Some(config) = r.live_config.as_mut() {
         match config.reread() {
@@ -415,9 +455,17 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
     let version = match r.data_dir.current_version() {
         Ok(Some(v)) => v,
         Ok(None) => return,
-        Err(e) => return tracing::warn!("cannot tell the current model: {e:#}"),
+        Err(e) => {
+            let why = format!("{e:#}");
+            if r.unreadable.as_ref() != Some(&why) {
+                tracing::warn!("cannot tell the current model: {why}; still scoring with model version {}", r.version);
+                r.unreadable = Some(why);
+            }
+            return;
+        }
     };
-    if (version == r.version || *failed == Some(version)) && !forced {
+    r.unreadable = None;
+    if (version == r.version || r.failed == Some(version)) && !forced {
         return;
     }
     // Rollback protection (issue 13, see `audit`): an older model only
@@ -450,11 +498,11 @@ fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mu
             crate::audit::note("model_reloaded", serde_json::json!({ "version": v, "from": r.version }));
             crate::metrics::count(|m| m.model_version(v));
             r.version = v;
-            *failed = None;
+            r.failed = None;
         }
         Err(e) => {
             tracing::error!("{e:#}; still scoring with model version {}", r.version);
-            *failed = Some(version);
+            r.failed = Some(version);
         }
     }
 }
