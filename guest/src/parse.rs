@@ -45,6 +45,11 @@
 //! | source   | `source`, `ident` (Fluent Bit), `app`, `appname`, `SYSLOG_IDENTIFIER` (journald), `program`, `syslogtag` (rsyslog: `sshd[42]:` → `sshd`, `postfix/smtpd[7]:` → `postfix/smtpd`), `programname` (rsyslog), `_COMM` |
 //! | host     | `host`, `hostname`, `_HOSTNAME` |
 //!
+//! rsyslog's imfile hands over the whole line as `msg`, equal to `rawmsg`:
+//! such a message is read as a raw line, and the record's fields (the
+//! reader's time, imfile's tag) only fill in what the line does not say;
+//! its severity, imfile's configured one, is not used.
+//!
 //! A text field may also be an array of bytes, as journald's JSON gives a
 //! field that is not valid UTF-8 or holds control bytes
 //! (`"MESSAGE":[104,105,27]`); it is read as text, invalid bytes replaced.
@@ -188,7 +193,7 @@ pub const NO_MESSAGE: &str = "no message field (message, msg, MESSAGE or log)";
 /// Every key the record mapping reads, by field, each field's keys in the
 /// order it prefers them (the table in the module docs); the ranges below
 /// say which keys are whose.
-const KEYS: [&str; 30] = [
+const KEYS: [&str; 31] = [
     // message
     "message",
     "msg",
@@ -230,6 +235,9 @@ const KEYS: [&str; 30] = [
     "host",
     "hostname",
     "_HOSTNAME",
+    // rsyslog's message as received: equal to `msg` when no header was
+    // parsed (imfile), so `msg` is a raw line
+    "rawmsg",
 ];
 const MESSAGE_KEYS: Range<usize> = 0..3;
 const RAW_LINE_KEY: usize = 3;
@@ -239,6 +247,7 @@ const SEVERITY_KEYS: Range<usize> = 12..17;
 const PRI_KEY: usize = 17;
 const SOURCE_KEYS: Range<usize> = 18..27;
 const HOST_KEYS: Range<usize> = 27..30;
+const RAW_MESSAGE_KEY: usize = 30;
 
 /// Bit `n % 64` set for each key of [`KEYS`] that is `n` bytes long.
 const KEY_LENGTHS: u64 = {
@@ -326,33 +335,46 @@ pub fn read_object<'a, Tz: TimeZone, F: Fields + ?Sized>(obj: &'a F, now: &DateT
     let fields = |keys: Range<usize>| found[keys].iter().flatten().map(|v| F::read(v));
     let field = |key: usize| found[key].map(F::read);
     let text = |keys| fields(keys).find_map(|v| value_text(&v));
-    let mut record = match text(MESSAGE_KEYS) {
-        Some(message) => Parsed::from_message(message),
-        None => match value_text(&field(RAW_LINE_KEY)?)? {
-            Cow::Borrowed(line) => read_line(line, now),
-            // Text made here (a number, or bytes that were not UTF-8).
-            Cow::Owned(line) => read_line(&line, now).into_owned(),
-        },
+    let raw = |line: Cow<'a, str>| match line {
+        Cow::Borrowed(line) => read_line(line, now),
+        // Text made here (a number, or bytes that were not UTF-8).
+        Cow::Owned(line) => read_line(&line, now).into_owned(),
     };
-    if let Some(ts) = fields(TIME_KEYS)
-        .find_map(|v| time_us(&v))
-        .or_else(|| fields(JOURNAL_TIME_KEYS).find_map(|v| value_text(&v)?.trim().parse::<i64>().ok()))
+    // A message that is the whole line as received (rsyslog's imfile: no
+    // header was parsed, `msg` is `rawmsg`) is read as a raw line, as when
+    // the file is read directly. The record's fields are the reader's (the
+    // time it was read, imfile's configured tag): they only fill in what
+    // the line does not say, and its severity, imfile's configured one, is
+    // not the line's (a plain line's level is read from its words).
+    let (mut record, line_first) = match text(MESSAGE_KEYS) {
+        Some(message) if found[RAW_MESSAGE_KEY].and_then(|v| value_text(&F::read(v))).is_some_and(|r| r == message) => (raw(message), true),
+        Some(message) => (Parsed::from_message(message), false),
+        None => (raw(value_text(&field(RAW_LINE_KEY)?)?), false),
+    };
+    if (!line_first || record.timestamp_us.is_none())
+        && let Some(ts) = fields(TIME_KEYS)
+            .find_map(|v| time_us(&v))
+            .or_else(|| fields(JOURNAL_TIME_KEYS).find_map(|v| value_text(&v)?.trim().parse::<i64>().ok()))
     {
         record.timestamp_us = Some(ts);
     }
     let severity = fields(SEVERITY_KEYS)
         .find_map(|v| severity_of(&v))
         .or_else(|| value_text(&field(PRI_KEY)?)?.trim().parse::<u16>().ok().map(|pri| (pri & 7) as u8));
-    if severity.is_some() {
+    if severity.is_some() && !line_first {
         record.priority = severity;
     }
-    if let Some(source) = text(SOURCE_KEYS) {
+    if (!line_first || record.source.is_empty())
+        && let Some(source) = text(SOURCE_KEYS)
+    {
         record.source = match source {
             Cow::Borrowed(source) => Cow::Borrowed(tag_name(source)),
             Cow::Owned(source) => Cow::Owned(tag_name(&source).to_owned()),
         };
     }
-    if let Some(host) = text(HOST_KEYS) {
+    if (!line_first || record.host.is_empty())
+        && let Some(host) = text(HOST_KEYS)
+    {
         record.host = host;
     }
     Some(record)
@@ -1832,6 +1854,11 @@ mod tests {
                     "syslogtag": "sshd[4242]:", "programname": "sshd", "syslogseverity": "3", "syslogfacility": "4", "pri": "35"}),
             ),
             (
+                "rsyslog imfile (the whole line as msg; the reader's time, tag and severity)",
+                serde_json::json!({"msg": format!("<35>{line}"), "rawmsg": format!("<35>{line}"), "timereported": "2030-01-01T00:00:00Z",
+                    "hostname": "reader", "programname": "imfile-tag", "syslogseverity": "5", "pri": "133"}),
+            ),
+            (
                 "NDJSON (level name, app)",
                 serde_json::json!({"msg": message, "level": "error", "host": "web01", "app": "sshd", "timestamp": rfc3339}),
             ),
@@ -1883,6 +1910,15 @@ mod tests {
         let r = read(serde_json::json!({"log": 42, "ident": 7, "host": true, "syslogtag": "cron[12]:"}));
         assert_eq!((r.message.as_str(), r.source.as_str(), r.host.as_str()), ("42", "7", "true"));
         assert_eq!(read(serde_json::json!({"msg": "m", "syslogtag": "cron[12]:"})).source, "cron");
+        // imfile: a plain line's level is read from its words, not imfile's
+        // configured severity; what the line lacks, the record fills in.
+        let r = read(serde_json::json!({"msg": "disk failed", "rawmsg": "disk failed", "syslogseverity": 5, "programname": "app",
+            "hostname": "h", "timereported": "2026-01-01T00:00:00Z"}));
+        assert_eq!((r.priority, r.source.as_str(), r.host.as_str(), r.message.as_str()), (None, "app", "h", "disk failed"));
+        assert_eq!(r.timestamp_us, Some(1_767_225_600_000_000));
+        // A msg unlike its rawmsg (a header was parsed) is the message.
+        let r = read(serde_json::json!({"msg": " disk failed", "rawmsg": "<11>Nov  2 08:00:00 h app: disk failed", "syslogseverity": 3}));
+        assert_eq!((r.priority, r.message.as_str()), (Some(3), " disk failed"));
         // rsyslog's tag over its program name, which stops at a `/`.
         let r = read(serde_json::json!({"msg": "m", "programname": "postfix", "syslogtag": "postfix/smtpd[7]:"}));
         assert_eq!(r.source, "postfix/smtpd");
@@ -1915,8 +1951,9 @@ mod tests {
             PRI_KEY..PRI_KEY + 1,
             SOURCE_KEYS,
             HOST_KEYS,
+            RAW_MESSAGE_KEY..RAW_MESSAGE_KEY + 1,
         ];
-        assert!(parts[0].start == 0 && parts.windows(2).all(|w| w[0].end == w[1].start) && parts[7].end == KEYS.len());
+        assert!(parts[0].start == 0 && parts.windows(2).all(|w| w[0].end == w[1].start) && parts[8].end == KEYS.len());
         for (i, key) in KEYS.iter().enumerate() {
             assert_eq!(key_index(key), Some(i), "{key}");
         }
