@@ -695,6 +695,59 @@ mod rsyslog {
         assert_eq!(lines.iter().filter(|l| l.ends_with(" reported=true")).count(), anomalies.len() - probes);
     }
 
+    /// rsyslog's imfile hands over the whole line as `msg`: each is scored
+    /// as `logarithm` scores the file itself (every line used to be
+    /// flagged: its header was read as words).
+    #[test]
+    fn lines_from_imfile_score_as_the_file_does() {
+        let t = trained();
+        let base = t.dir.path().join("rsyslog-imfile");
+        let (work, out) = (base.join("work"), base.join("out"));
+        fs::create_dir_all(&work).unwrap();
+        fs::create_dir_all(&out).unwrap();
+        let key = base.join("key");
+        fs::write(&key, t.key).unwrap();
+        let log = base.join("app.log");
+        fakelogs(&log, 300, 5, 21, "syslog");
+        let native = native_verdicts(&t, &[log.to_str().unwrap()], "raw");
+        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+        let logarithm = bin("logarithm");
+        let text = example(
+            "rsyslog/logarithm.conf",
+            &[
+                ("/usr/local/bin/logarithm", &logarithm),
+                ("/var/lib/logarithm", &t.data),
+                ("/etc/logarithm/key", &key),
+                ("/var/log/logarithm", &out),
+                ("port=\"514\"", Path::new(&format!("port=\"{port}\""))),
+            ],
+        );
+        let imfile =
+            format!("module(load=\"imfile\")\ninput(type=\"imfile\" File=\"{}\" Tag=\"files\" ruleset=\"logarithm\")\n", log.display());
+        let conf = base.join("rsyslog.conf");
+        fs::write(&conf, format!("global(workDirectory=\"{}\")\n{text}{imfile}", work.display())).unwrap();
+        let _rsyslogd = Stopped(
+            Command::new("rsyslogd")
+                .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(fs::File::create(base.join("rsyslogd.err")).unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let read_all = || fs::read_to_string(out.join("all.log")).unwrap_or_default().lines().map(str::to_owned).collect::<Vec<_>>();
+        wait_for(60, "the 300 lines in all.log", || read_all().len() >= 300);
+        let lines = read_all();
+        assert_eq!(lines.len(), 300);
+        let mut anomalous = 0;
+        for (raw, (score, flagged)) in &native {
+            let line = lines.iter().find(|l| l.contains(raw.as_str())).unwrap_or_else(|| panic!("{raw} not in all.log"));
+            let got: f64 = line.split(" score=").nth(1).and_then(|r| r.split(' ').next()).and_then(|s| s.parse().ok()).unwrap();
+            assert!((got - score).abs() < 1e-12 && line.contains(&format!(" anomalous={flagged} ")), "{line}: native {score} {flagged}");
+            anomalous += usize::from(*flagged);
+        }
+        assert!(anomalous <= 15, "{anomalous} of 300 flagged");
+    }
+
     /// The helper answers exactly one line per message, even when it has no
     /// model, and never writes to stderr (rsyslog reads that as replies).
     #[test]
