@@ -520,6 +520,18 @@ mod output {
             .unwrap();
         let csv = ok(&out);
         assert!(csv.contains(",'=cmd/=x.log,1,"), "{csv}");
+        // Nor a name in a diagnostic on stderr (the journal, under systemd),
+        // from the monitor or the trainer.
+        let forged = t.dir.path().join("x\nANOMALY 1.0000 forged\u{1b}[31m\u{202e}*.log");
+        for (binary, args) in [
+            ("logarithm", vec!["monitor", "--once", "-D", data, "-K", t.key, forged.to_str().unwrap()]),
+            ("logarithm-trainer", vec!["train", "-D", data, "-K", t.key, forged.to_str().unwrap()]),
+        ] {
+            let out = run(binary, &args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!out.status.success() && stderr.contains("forged"), "{binary}: {stderr}");
+            assert!(!stderr.lines().any(|l| l.starts_with("ANOMALY")) && !stderr.contains(['\u{1b}', '\u{202e}']), "{binary}: {stderr}");
+        }
     }
 
     /// Issue 14: shell completions and man pages come from the clap definitions.

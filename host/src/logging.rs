@@ -39,7 +39,7 @@ pub fn init(level: Option<&str>, verbose: u8, default: &str) -> anyhow::Result<(
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| OneLine(Vec::new()))
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .compact()
@@ -48,10 +48,46 @@ pub fn init(level: Option<&str>, verbose: u8, default: &str) -> anyhow::Result<(
 }
 
 /// An error and its causes on one line (`outer: inner: cause`), with any
-/// line breaks inside the messages folded, so that every failure is one
-/// line on stderr.
+/// line breaks inside the messages folded and other control characters
+/// escaped (a file name can hold anything), so that every failure is one
+/// line on stderr, which cannot recolour a terminal.
 pub fn one_line(error: &anyhow::Error) -> String {
-    format!("{error:#}").split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    let text = format!("{error:#}").split('\n').map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
+    crate::output::printable(&text).into_owned()
+}
+
+/// A writer of one diagnostic at a time: it escapes the line breaks and
+/// other control characters inside (a file name or a message can hold
+/// them, and stderr may be the journal, where a line break would start a
+/// forged entry), keeping the colours the formatter itself writes (ESC).
+struct OneLine(Vec<u8>);
+
+impl std::io::Write for OneLine {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for OneLine {
+    fn drop(&mut self) {
+        let text = String::from_utf8_lossy(&self.0);
+        let body = text.strip_suffix('\n').unwrap_or(&text);
+        let mut line = String::with_capacity(body.len() + 1);
+        for c in body.chars() {
+            if c != '\u{1b}' && c != '\t' && (c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+                line.extend(c.escape_default());
+            } else {
+                line.push(c);
+            }
+        }
+        line.push('\n');
+        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+    }
 }
 
 /// Runs a binary's `run`, printing a failure as `NAME: error: ...` on one
@@ -86,5 +122,7 @@ mod tests {
     fn errors_fold_to_one_line() {
         let e = anyhow::anyhow!("regex parse error:\n    (x\n    ^\nerror: unclosed group").context("invalid -F");
         assert_eq!(super::one_line(&e), "invalid -F: regex parse error: (x ^ error: unclosed group");
+        let e = anyhow::anyhow!("cannot open x\u{1b}[2J\u{7}.log");
+        assert_eq!(super::one_line(&e), "cannot open x\\u{1b}[2J\\u{7}.log");
     }
 }

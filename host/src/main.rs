@@ -486,7 +486,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
             eprintln!(
                 "read {} lines from {}: {} scored, {} anomalous ({} alerts, {} repeat summaries), {} bursts",
                 stats.lines,
-                names.join(", "),
+                logarithm::output::printable(&names.join(", ")),
                 stats.scored,
                 stats.anomalies,
                 stats.alerts,

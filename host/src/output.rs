@@ -134,10 +134,12 @@ pub fn rfc3339(timestamp_us: i64) -> Option<String> {
 }
 
 /// Text for a terminal: control characters (line breaks, ESC, DEL, C1
-/// controls, U+2028/2029) are shown escaped (`\n`, `\u{1b}`), so that a
-/// logged message cannot forge an `ANOMALY` line or recolour the terminal.
+/// controls, U+2028/2029) and bidirectional overrides (U+202A–202E,
+/// U+2066–2069, which make text read backwards) are shown escaped (`\n`,
+/// `\u{1b}`, `\u{202e}`), so that a logged message cannot forge an
+/// `ANOMALY` line, recolour the terminal or disguise itself.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    let control = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}');
+    let control = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
     if !text.chars().any(control) {
         return Cow::Borrowed(text);
     }
@@ -402,6 +404,7 @@ mod tests {
     fn output_cannot_be_forged() {
         assert_eq!(super::printable("ok\nANOMALY 1.0 forged\u{1b}[31m"), "ok\\nANOMALY 1.0 forged\\u{1b}[31m");
         assert_eq!(super::printable("Señal 日本"), "Señal 日本");
+        assert_eq!(super::printable("rlo \u{202e}1.0 YLAMONA"), "rlo \\u{202e}1.0 YLAMONA");
         assert_eq!(super::inert("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(super::inert("-- MARK --"), "'-- MARK --");
         assert_eq!(super::inert("plain"), "plain");

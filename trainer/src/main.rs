@@ -443,7 +443,8 @@ fn model_info(common: &SharedArgs) -> Result<ExitCode> {
         println!("{label:<16} {}", text(&meta, key));
     }
     if let Some(sources) = meta["sources"].as_array() {
-        println!("sources:         {}", sources.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", "));
+        let names = sources.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        println!("sources:         {}", logarithm::output::printable(&names));
     }
     if let Some(params) = meta["parameters"].as_array() {
         let shown: Vec<String> = params.iter().filter_map(|p| Some(format!("{}={}", p[0].as_str()?, p[1].as_str()?))).collect();
@@ -453,7 +454,8 @@ fn model_info(common: &SharedArgs) -> Result<ExitCode> {
     match common.given_key().and_then(|given| data_dir.checked_passphrase(given, false, common.fingerprint.as_deref())) {
         Ok((key, _)) => {
             let detector = Detector::load(&bytes, &key).map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
-            let top: Vec<&str> = detector.model().vocab.terms().iter().take(15).map(String::as_str).collect();
+            // Terms are text of the logs: shown escaped, like every output for a terminal.
+            let top: Vec<_> = detector.model().vocab.terms().iter().take(15).map(|t| logarithm::output::printable(t)).collect();
             println!("top terms:       {}", top.join(", "));
         }
         Err(e) => println!("top terms:       (not shown: {e})"),
