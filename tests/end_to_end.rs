@@ -397,6 +397,10 @@ mod model_file {
         let log = t.dir.path().join("some.log");
         fakelogs(&log, 10, 0, 5, "syslog");
         fails_with(&monitor(&t.data, "not the key", &log), "wrong encryption key");
+        // A retrain with a mistyped key says so, rather than suggest starting
+        // over with it (which would seal a model the monitor cannot load).
+        let retrain = run("logarithm-trainer", &["train", "-D", t.data.to_str().unwrap(), "-K", "not the key", log.to_str().unwrap()]);
+        fails_with(&retrain, "check the key");
 
         let path = t.data.join("models/model-000001.lgm");
         let good = std::fs::read(&path).unwrap();

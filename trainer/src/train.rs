@@ -109,10 +109,16 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
             Some(_) => {
                 let (version, path, bytes) = data_dir.read_current_model()?;
                 let detector = Detector::load(&bytes, &passphrase).map_err(|e| {
-                    anyhow::anyhow!(
-                        "cannot load the current model {} to continue from it: {e} (use --retrain-mode full to start over)",
-                        path.display()
-                    )
+                    // A wrong key is a typo more often than a new key: starting
+                    // over would seal the new model with it, and the monitor,
+                    // which has the right one, could not load it.
+                    let hint = match e {
+                        logarithm_detector::Error::WrongKey { .. } => {
+                            "check the key; --retrain-mode full would start over and seal the new model with this one"
+                        }
+                        _ => "use --retrain-mode full to start over",
+                    };
+                    anyhow::anyhow!("cannot load the current model {} to continue from it: {e} ({hint})", path.display())
                 })?;
                 Some((version, detector))
             }
