@@ -1208,6 +1208,8 @@ mod checkpoints {
         stop(again);
         let messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
         assert_eq!(messages, (50..70).map(|i| format!("(root) CMD (job {i})")).collect::<Vec<_>>(), "exactly the new lines");
+        let numbers: Vec<u64> = records_in(&out).iter().map(|r| r["line"].as_u64().unwrap()).collect();
+        assert_eq!(numbers, (51..=70).collect::<Vec<_>>(), "numbered as in the file");
     }
 
     /// A follower stopped before anything new reached its file or journal
@@ -1243,5 +1245,8 @@ mod checkpoints {
         let mut want: Vec<String> = (3..6).chain(10..14).map(|i| format!("(root) CMD (job {i})")).collect();
         want.sort();
         assert_eq!(messages, want, "exactly what came while down");
+        let numbers: Vec<u64> =
+            records_in(&out).iter().filter(|r| r["origin"] == log.to_str().unwrap()).map(|r| r["line"].as_u64().unwrap()).collect();
+        assert_eq!(numbers, [4, 5, 6], "numbered as in the file, though reading started at its end");
     }
 }

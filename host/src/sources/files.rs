@@ -180,6 +180,25 @@ fn watch_base(p: &str) -> PathBuf {
     base.join("x")
 }
 
+/// How many lines end before `offset` of `file`: one pass over those bytes
+/// (about a second per GiB), when a follower starts a file anywhere but at
+/// its start.
+fn lines_before(file: &File, offset: u64) -> u64 {
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut at, mut lines) = (0u64, 0u64);
+    while at < offset {
+        let want = buf.len().min(usize::try_from(offset - at).unwrap_or(usize::MAX));
+        match file.read_at(&mut buf[..want], at) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                at += n as u64;
+            }
+        }
+    }
+    lines
+}
+
 /// Opens a log file, refusing what is not a regular file: a FIFO, a device
 /// or a socket would block the reader (or never end). Opened non-blocking,
 /// so that even a FIFO is only looked at, then checked with `fstat`.
@@ -427,7 +446,10 @@ impl Tailer<'_> {
             Ok(f) => f,
             Err(e) => return self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display())),
         };
-        tracing::debug!("reading {} from offset {offset}", path.display());
+        // Lines are numbered as in the file, wherever reading starts (a
+        // checkpoint, the end, a copy's rest), so `origin:line` points at them.
+        let line_no = lines_before(&file, offset);
+        tracing::debug!("reading {} from offset {offset} (line {})", path.display(), line_no + 1);
         self.tracked.insert(
             key,
             Tracked {
@@ -436,7 +458,7 @@ impl Tailer<'_> {
                 file,
                 reader: LineReader::new(BufReader::with_capacity(64 * 1024, reader_file), offset, self.options.max_line_bytes),
                 fingerprint: Fingerprint::of(&head_bytes),
-                line_no: 0,
+                line_no,
                 rotated,
                 last_growth: Instant::now(),
                 seq: self.next_seq,
@@ -614,6 +636,7 @@ impl Tailer<'_> {
             Ok(f) => {
                 t.reader.reset(BufReader::with_capacity(64 * 1024, f), 0);
                 t.fingerprint = Fingerprint::of(&head_bytes);
+                t.line_no = 0;
             }
             Err(e) => {
                 self.tracked.remove(&key);
