@@ -572,6 +572,14 @@ mod output {
             assert!(out.status.success(), "{format}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
             assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{format}: {}", String::from_utf8_lossy(&out.stderr));
         }
+        // A full disk is an error, and says it was stdout.
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = command("logarithm")
+            .args(["monitor", "--once", "--all", "-D", t.data.to_str().unwrap(), "-K", t.key, log.to_str().unwrap()])
+            .stdout(full)
+            .output()
+            .unwrap();
+        fails_with(&out, "cannot write to stdout: No space left on device");
     }
 
     #[test]

@@ -308,7 +308,7 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
         (Err(e), filter::Mode::Rsyslog) => (Err(format!("no model: {}", logging::one_line(&e))), None),
         (Err(e), _) => return Err(e),
     };
-    let mut out = BufWriter::new(io::stdout().lock());
+    let mut out = BufWriter::new(logarithm::output::Stdout(io::stdout().lock()));
     let stats = filter::run(detector.as_mut().map_err(|e| e.clone()), reload, mode, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
     tracing::info!(
         "{} lines read, {} scored, {} anomalous, {} passed on unscored",
@@ -451,8 +451,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         logarithm::audit::set_global(log.clone());
         log.monitor_started(&config.sources.iter().map(SourceSpec::name).collect::<Vec<_>>(), threshold, version, config_path.as_deref());
     }
-    let stdout = io::stdout().lock();
-    let mut printer = Printer::new(format, BufWriter::new(stdout));
+    let mut printer = Printer::new(format, BufWriter::new(logarithm::output::Stdout(io::stdout().lock())));
     let alerts = args.alert.map(|kind| logarithm::alert::start(kind, args.alert_socket.clone()));
     let result = monitor::run(&mut detector, threshold, &config, &mut printer, &stop);
     if let Some(sink) = alerts {

@@ -128,6 +128,24 @@ struct JsonSummary<'a> {
     line: u64,
 }
 
+/// Standard output whose write errors say so (`cannot write to stdout: No
+/// space left on device`), keeping their kind (a closed pipe stays one).
+pub struct Stdout(pub std::io::StdoutLock<'static>);
+
+impl std::io::Write for Stdout {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.write(bytes).map_err(named)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush().map_err(named)
+    }
+}
+
+fn named(e: std::io::Error) -> std::io::Error {
+    std::io::Error::new(e.kind(), format!("cannot write to stdout: {e}"))
+}
+
 /// RFC 3339 (UTC, microseconds when present) of a microsecond timestamp.
 pub fn rfc3339(timestamp_us: i64) -> Option<String> {
     DateTime::<Utc>::from_timestamp_micros(timestamp_us).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
