@@ -210,12 +210,12 @@ fn keys_and_fingerprints() {
     // An unknown format version is named.
     let path = s.data.join("models/model-000001.lgm");
     let mut bytes = std::fs::read(&path).unwrap();
-    bytes[8] = 7;
+    bytes[8] = 99;
     let n = bytes.len() - 32;
     let sum = <sha2::Sha256 as sha2::Digest>::digest(&bytes[..n]);
     bytes[n..].copy_from_slice(&sum);
     std::fs::write(&path, &bytes).unwrap();
-    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "unsupported model format version 7");
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, log]), "unsupported model format version 99");
 }
 
 /// Killing the trainer (SIGKILL) at any point leaves the previous current

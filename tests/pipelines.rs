@@ -603,17 +603,17 @@ fn example(name: &str, paths: &[(&str, &Path)]) -> String {
 mod rsyslog {
     use super::*;
 
-    #[test]
-    fn example_config_scores_every_message_once_and_routes_anomalies() {
-        let t = trained();
-        let base = t.dir.path().join("rsyslog");
+    /// Starts a real rsyslogd on `examples/rsyslog/logarithm.conf` (its
+    /// paths pointed under `base`, UDP on a free port) plus `extra`
+    /// configuration; returns the output directory, the port and the daemon
+    /// (stopped when dropped, also by a failed assertion).
+    fn start_example(t: &Trained, base: &Path, extra: &str) -> (PathBuf, String, Stopped) {
         let (work, out) = (base.join("work"), base.join("out"));
         fs::create_dir_all(&work).unwrap();
         fs::create_dir_all(&out).unwrap();
         let key = base.join("key");
         fs::write(&key, t.key).unwrap();
         let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-        let conf = base.join("rsyslog.conf");
         let logarithm = bin("logarithm");
         let text = example(
             "rsyslog/logarithm.conf",
@@ -625,7 +625,8 @@ mod rsyslog {
                 ("port=\"514\"", Path::new(&format!("port=\"{port}\""))),
             ],
         );
-        fs::write(&conf, format!("global(workDirectory=\"{}\")\n{text}", work.display())).unwrap();
+        let conf = base.join("rsyslog.conf");
+        fs::write(&conf, format!("global(workDirectory=\"{}\")\n{text}{extra}", work.display())).unwrap();
         let check = Command::new("rsyslogd")
             .args(["-N1", "-f", conf.to_str().unwrap()])
             .output()
@@ -639,6 +640,14 @@ mod rsyslog {
                 .spawn()
                 .unwrap(),
         );
+        (out, port, rsyslogd)
+    }
+
+    #[test]
+    fn example_config_scores_every_message_once_and_routes_anomalies() {
+        let t = trained();
+        let base = t.dir.path().join("rsyslog");
+        let (out, port, rsyslogd) = start_example(&t, &base, "");
         // Normal lines of the trained host's kinds, a few never-seen errors,
         // and lines in other scripts.
         let mut messages: Vec<(String, String)> = Vec::new();
@@ -702,38 +711,13 @@ mod rsyslog {
     fn lines_from_imfile_score_as_the_file_does() {
         let t = trained();
         let base = t.dir.path().join("rsyslog-imfile");
-        let (work, out) = (base.join("work"), base.join("out"));
-        fs::create_dir_all(&work).unwrap();
-        fs::create_dir_all(&out).unwrap();
-        let key = base.join("key");
-        fs::write(&key, t.key).unwrap();
+        fs::create_dir_all(&base).unwrap();
         let log = base.join("app.log");
         fakelogs(&log, 300, 5, 21, "syslog");
         let native = native_verdicts(&t, &[log.to_str().unwrap()], "raw");
-        let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-        let logarithm = bin("logarithm");
-        let text = example(
-            "rsyslog/logarithm.conf",
-            &[
-                ("/usr/local/bin/logarithm", &logarithm),
-                ("/var/lib/logarithm", &t.data),
-                ("/etc/logarithm/key", &key),
-                ("/var/log/logarithm", &out),
-                ("port=\"514\"", Path::new(&format!("port=\"{port}\""))),
-            ],
-        );
         let imfile =
             format!("module(load=\"imfile\")\ninput(type=\"imfile\" File=\"{}\" Tag=\"files\" ruleset=\"logarithm\")\n", log.display());
-        let conf = base.join("rsyslog.conf");
-        fs::write(&conf, format!("global(workDirectory=\"{}\")\n{text}{imfile}", work.display())).unwrap();
-        let _rsyslogd = Stopped(
-            Command::new("rsyslogd")
-                .args(["-n", "-f", conf.to_str().unwrap(), "-i", base.join("rsyslogd.pid").to_str().unwrap()])
-                .stdout(Stdio::null())
-                .stderr(fs::File::create(base.join("rsyslogd.err")).unwrap())
-                .spawn()
-                .unwrap(),
-        );
+        let (out, _, _rsyslogd) = start_example(&t, &base, &imfile);
         let read_all = || fs::read_to_string(out.join("all.log")).unwrap_or_default().lines().map(str::to_owned).collect::<Vec<_>>();
         wait_for(60, "the 300 lines in all.log", || read_all().len() >= 300);
         let lines = read_all();
