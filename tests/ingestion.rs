@@ -1199,6 +1199,11 @@ mod checkpoints {
         let saved: Value = serde_json::from_str(&fs::read_to_string(t.data.join("checkpoints.json")).unwrap()).unwrap();
         let entry = saved["files"].as_object().unwrap().values().find(|f| f["path"] == log.to_str().unwrap()).unwrap();
         assert_eq!(entry["offset"], fs::metadata(&log).unwrap().len(), "checkpointed at the end before exit: {saved}");
+        assert_eq!(entry["line"], 50, "{saved}");
+        // A checkpoint from before lines were kept: they are counted.
+        let mut old = saved.clone();
+        old["files"].as_object_mut().unwrap().values_mut().for_each(|f| drop(f.as_object_mut().unwrap().remove("line")));
+        fs::write(t.data.join("checkpoints.json"), old.to_string()).unwrap();
 
         OpenOptions::new().append(true).open(&log).unwrap().write_all((50..70).map(line).collect::<String>().as_bytes()).unwrap();
         let out = t.dir.path().join("second.json");

@@ -78,6 +78,11 @@ pub struct FilePosition {
     pub offset: u64,
     /// The file's fingerprint when the line was read.
     pub fingerprint: Fingerprint,
+    /// The line's number in the file, so a restart numbers the next ones
+    /// without counting the lines before it; 0 when not known (a checkpoint
+    /// written before it was kept).
+    #[serde(default)]
+    pub line: u64,
 }
 
 /// All checkpoints of a data directory.
@@ -308,7 +313,8 @@ mod tests {
         let log = dir.path().join("x.log");
         std::fs::write(&log, "abc\n").unwrap();
         let meta = std::fs::metadata(&log).unwrap();
-        let pos = FilePosition { path: log.into(), dev: meta.dev(), ino: meta.ino(), offset: 30, fingerprint: Fingerprint::of(b"abc") };
+        let pos =
+            FilePosition { path: log.into(), dev: meta.dev(), ino: meta.ino(), offset: 30, fingerprint: Fingerprint::of(b"abc"), line: 3 };
         w.record(&Position::File(pos.clone()));
         w.record(&Position::Journal { journal: "system".into(), cursor: "s=1;i=2".into() });
         w.save(true).unwrap();
@@ -332,6 +338,7 @@ mod tests {
                 ino: 7,
                 offset,
                 fingerprint: Fingerprint::of(b"x"),
+                line: offset,
             })
         };
         let cursor = |c: &str| Position::Journal { journal: "system".into(), cursor: c.into() };
@@ -356,7 +363,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut state = Checkpoints::default();
         let mut add = |path: PathBuf, dev, ino| {
-            state.record(&Position::File(FilePosition { path: path.into(), dev, ino, offset: 1, fingerprint: Fingerprint::of(b"x") }))
+            state.record(&Position::File(FilePosition {
+                path: path.into(),
+                dev,
+                ino,
+                offset: 1,
+                fingerprint: Fingerprint::of(b"x"),
+                line: 1,
+            }))
         };
         let id = |p: &Path| {
             let m = std::fs::metadata(p).unwrap();

@@ -180,9 +180,15 @@ fn watch_base(p: &str) -> PathBuf {
     base.join("x")
 }
 
+/// The lines before a checkpoint, when it says (0 at a later offset: a
+/// checkpoint written before they were kept).
+fn known_lines(c: &FilePosition) -> Option<u64> {
+    (c.line > 0 || c.offset == 0).then_some(c.line)
+}
+
 /// How many lines end before `offset` of `file`: one pass over those bytes
-/// (about a second per GiB), when a follower starts a file anywhere but at
-/// its start.
+/// (about a second per GiB), when a follower starts a file at its end or
+/// at a checkpoint that does not say.
 fn lines_before(file: &File, offset: u64) -> u64 {
     let mut buf = vec![0u8; 1 << 16];
     let (mut at, mut lines) = (0u64, 0u64);
@@ -403,7 +409,7 @@ impl Tailer<'_> {
         let size = file.metadata().map(|m| m.len()).unwrap_or(0);
         let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
         let checkpoints = &self.options.checkpoints;
-        let mut offset = 0;
+        let (mut offset, mut lines) = (0, Some(0));
         if self.options.follow {
             // By inode, whatever its name now: a file renamed while we were
             // down and matched under its new name resumes where it was.
@@ -414,16 +420,19 @@ impl Tailer<'_> {
                         && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint =>
                 {
                     offset = c.offset;
+                    lines = known_lines(c);
                 }
                 Some(c) => {
                     // Truncated or rewritten while we were down.
                     let c = c.clone();
-                    self.recover_from_copy(path, &c.fingerprint, c.offset, key);
+                    self.recover_from_copy(path, &c.fingerprint, c.offset, known_lines(&c), key);
                 }
                 None => {
                     let has_history = checkpoints.files.values().any(|c| *c.path == *path);
                     if self.first_round && !self.options.from_head && !has_history {
                         offset = size;
+                        let line = lines_before(&file, offset);
+                        lines = Some(line);
                         if let Some(opened) = &self.options.opened_at_end {
                             let at = FilePosition {
                                 path: path.into(),
@@ -431,6 +440,7 @@ impl Tailer<'_> {
                                 ino: key.1,
                                 offset,
                                 fingerprint: Fingerprint::of(&head_bytes),
+                                line,
                             };
                             opened.lock().unwrap_or_else(|e| e.into_inner()).push(Position::File(at));
                         }
@@ -438,17 +448,20 @@ impl Tailer<'_> {
                 }
             }
         }
-        self.start(path, key, file, offset, head_bytes, None);
+        self.start(path, key, file, offset, lines, head_bytes, None);
     }
 
-    fn start(&mut self, path: &Path, key: Key, file: File, offset: u64, head_bytes: Vec<u8>, rotated: Option<Instant>) {
+    /// Tracks `file` from `offset`, after `lines` lines (counted when not
+    /// known).
+    #[allow(clippy::too_many_arguments)]
+    fn start(&mut self, path: &Path, key: Key, file: File, offset: u64, lines: Option<u64>, head_bytes: Vec<u8>, rotated: Option<Instant>) {
         let reader_file = match file.try_clone().and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
             Ok(f) => f,
             Err(e) => return self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display())),
         };
         // Lines are numbered as in the file, wherever reading starts (a
         // checkpoint, the end, a copy's rest), so `origin:line` points at them.
-        let line_no = lines_before(&file, offset);
+        let line_no = lines.unwrap_or_else(|| lines_before(&file, offset));
         tracing::debug!("reading {} from offset {offset} (line {})", path.display(), line_no + 1);
         self.tracked.insert(
             key,
@@ -495,7 +508,7 @@ impl Tailer<'_> {
                     && c.offset <= meta.len()
                 {
                     tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
-                    self.start(&path, (c.dev, c.ino), file, c.offset, head_bytes, Some(Instant::now()));
+                    self.start(&path, (c.dev, c.ino), file, c.offset, known_lines(&c), head_bytes, Some(Instant::now()));
                 }
                 break;
             }
@@ -504,7 +517,7 @@ impl Tailer<'_> {
 
     /// After `path` was truncated in place, reads the lines it had past
     /// `offset` from its copy (same directory, same fingerprint), if any.
-    fn recover_from_copy(&mut self, path: &Path, fingerprint: &Fingerprint, offset: u64, except: Key) {
+    fn recover_from_copy(&mut self, path: &Path, fingerprint: &Fingerprint, offset: u64, lines: Option<u64>, except: Key) {
         if fingerprint.len == 0 {
             return;
         }
@@ -526,7 +539,7 @@ impl Tailer<'_> {
             }
             tracing::info!("{} was truncated; reading its last lines from the copy {}", path.display(), entry.path().display());
             let full_head = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
-            self.start(&entry.path(), key, file, offset, full_head, Some(Instant::now()));
+            self.start(&entry.path(), key, file, offset, lines, full_head, Some(Instant::now()));
             return;
         }
     }
@@ -609,6 +622,7 @@ impl Tailer<'_> {
             ino: key.1,
             offset: raw.end_offset,
             fingerprint: t.fingerprint.clone(),
+            line: t.line_no,
         });
         Some(line_from_text(&t.origin, t.line_no, raw.text, raw.truncated, position))
     }
@@ -630,7 +644,7 @@ impl Tailer<'_> {
             return false;
         }
         tracing::debug!("{} was truncated (size {size}, read to {read_to})", t.path.display());
-        let path = t.path.clone();
+        let (path, lines_read) = (t.path.clone(), t.line_no);
         let restarted = t.file.try_clone().and_then(|mut f| f.seek(SeekFrom::Start(0)).map(|_| f));
         match restarted {
             Ok(f) => {
@@ -643,7 +657,7 @@ impl Tailer<'_> {
                 self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display()));
             }
         }
-        self.recover_from_copy(&path, &old, read_to, key);
+        self.recover_from_copy(&path, &old, read_to, Some(lines_read), key);
         true
     }
 }

@@ -500,7 +500,14 @@ mod tests {
         use crate::checkpoint::{FilePosition, Fingerprint};
         use std::sync::atomic::AtomicU32;
         let at = |offset| {
-            Position::File(FilePosition { path: Path::new("a.log").into(), dev: 1, ino: 2, offset, fingerprint: Fingerprint::of(b"head") })
+            Position::File(FilePosition {
+                path: Path::new("a.log").into(),
+                dev: 1,
+                ino: 2,
+                offset,
+                fingerprint: Fingerprint::of(b"head"),
+                line: 0,
+            })
         };
         let attempts = Arc::new(AtomicU32::new(0));
         let counted = attempts.clone();
