@@ -443,9 +443,11 @@ fn is_ipv4(word: &str) -> bool {
 /// connects to, as variable as an address with its port (a proxy or a
 /// client logs one line per destination, and each destination must not make
 /// a kind of its own). Two or more labels of letters, digits and `-`, the
-/// last of letters only (a top-level domain), then a port. A source file
-/// and line (`Foo.java:123`, `main.go:42`, `posix.cc:306`) has the same
-/// shape, so a last label that is a source file's extension keeps the word.
+/// last a top-level domain: two letters (a country), or one of the usual
+/// generic and internal ones ([`GENERIC_TLDS`]), in lowercase. A logger or
+/// a file with its line has the same shape (`c.z.h.HikariDataSource:110`,
+/// `django.server:161`, `config.yaml:10`, `main.go:42`), so a last label of
+/// any other word, or a two-letter source file's extension, keeps the word.
 fn is_host_port(word: &str) -> bool {
     let Some((name, port)) = word.rsplit_once(':') else { return false };
     if !(1..=5).contains(&port.len()) || !port.bytes().all(|c| c.is_ascii_digit()) {
@@ -454,17 +456,41 @@ fn is_host_port(word: &str) -> bool {
     let Some((_, tld)) = name.rsplit_once('.') else { return false };
     let label =
         |l: &str| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-');
-    tld.len() >= 2
-        && tld.bytes().all(|c| c.is_ascii_alphabetic())
-        && !SOURCE_EXTENSIONS.iter().any(|e| tld.eq_ignore_ascii_case(e))
-        && name.split('.').all(label)
+    let country = tld.len() == 2 && tld.bytes().all(|c| c.is_ascii_lowercase()) && !SOURCE_EXTENSIONS.contains(&tld);
+    (country || GENERIC_TLDS.contains(&tld)) && name.split('.').all(label)
 }
 
-/// Extensions of source files, whose `file.ext:line` is not an endpoint.
-const SOURCE_EXTENSIONS: [&str; 30] = [
-    "java", "go", "cc", "cpp", "cxx", "hpp", "hh", "hxx", "rs", "py", "rb", "js", "mjs", "ts", "jsx", "tsx", "kt", "scala", "cs", "swift",
-    "php", "pl", "pm", "lua", "erl", "ex", "exs", "hs", "sh", "groovy",
+/// Generic and internal top-level domains a host name with a port ends in.
+const GENERIC_TLDS: [&str; 24] = [
+    "com",
+    "net",
+    "org",
+    "edu",
+    "gov",
+    "mil",
+    "int",
+    "info",
+    "biz",
+    "io",
+    "dev",
+    "app",
+    "cloud",
+    "local",
+    "localdomain",
+    "internal",
+    "lan",
+    "home",
+    "corp",
+    "intra",
+    "svc",
+    "cluster",
+    "example",
+    "test",
 ];
+
+/// Two-letter extensions of source files, whose `file.ext:line` is not an
+/// endpoint though the extension looks like a country.
+const SOURCE_EXTENSIONS: [&str; 14] = ["go", "cc", "hh", "rs", "py", "rb", "js", "ts", "kt", "cs", "pl", "pm", "ex", "hs"];
 
 /// IPv6, optionally bracketed with a port, or with a `%zone`.
 fn is_ipv6(word: &str) -> bool {
@@ -681,6 +707,23 @@ mod tests {
             ),
             ("to db-2.internal.example:5432, (mail.example.org:25)", &["to", "<host>", "<host>"]),
             ("at Foo.java:123 main.go:42 posix.cc:306", &["at", "foo.java", "<num>", "main.go", "<num>", "posix.cc", "<num>"]),
+            // Loggers and files with their line are not endpoints.
+            (
+                "c.z.h.HikariDataSource:110 django.server:161 config.yaml:10 index.html:45 app.py:3",
+                &[
+                    "c.z.h.hikaridatasource",
+                    "<num>",
+                    "django.server",
+                    "<num>",
+                    "config.yaml",
+                    "<num>",
+                    "index.html",
+                    "<num>",
+                    "app.py",
+                    "<num>",
+                ],
+            ),
+            ("web.svc.cluster.local:8080 files.example.de:21 api.acme.io:443", &["<host>", "<host>", "<host>"]),
             (
                 "com.apple.geod example.org a.b:1 x.y2:8 -a.org:1",
                 &["com.apple.geod", "example.org", "a.b", "<num>", "x.y#", "<num>", "-a.org", "<num>"],
