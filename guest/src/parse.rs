@@ -45,7 +45,8 @@
 //! | source   | `source`, `ident` (Fluent Bit), `app`, `appname`, `SYSLOG_IDENTIFIER` (journald), `program`, `syslogtag` (rsyslog: `sshd[42]:` → `sshd`, `postfix/smtpd[7]:` → `postfix/smtpd`), `programname` (rsyslog), `_COMM` |
 //! | host     | `host`, `hostname`, `_HOSTNAME` |
 //!
-//! rsyslog's imfile hands over the whole line as `msg`, equal to `rawmsg`:
+//! rsyslog's imfile (`inputname` `imfile`) hands over the whole line as
+//! `msg`, equal to `rawmsg`:
 //! such a message is read as a raw line, and the record's fields (the
 //! reader's time, imfile's tag) only fill in what the line does not say;
 //! its severity, imfile's configured one, is not used.
@@ -193,7 +194,7 @@ pub const NO_MESSAGE: &str = "no message field (message, msg, MESSAGE or log)";
 /// Every key the record mapping reads, by field, each field's keys in the
 /// order it prefers them (the table in the module docs); the ranges below
 /// say which keys are whose.
-const KEYS: [&str; 31] = [
+const KEYS: [&str; 32] = [
     // message
     "message",
     "msg",
@@ -235,9 +236,10 @@ const KEYS: [&str; 31] = [
     "host",
     "hostname",
     "_HOSTNAME",
-    // rsyslog's message as received: equal to `msg` when no header was
-    // parsed (imfile), so `msg` is a raw line
+    // rsyslog's message as received and its input: from imfile, `msg` is
+    // `rawmsg`, a raw line
     "rawmsg",
+    "inputname",
 ];
 const MESSAGE_KEYS: Range<usize> = 0..3;
 const RAW_LINE_KEY: usize = 3;
@@ -248,6 +250,7 @@ const PRI_KEY: usize = 17;
 const SOURCE_KEYS: Range<usize> = 18..27;
 const HOST_KEYS: Range<usize> = 27..30;
 const RAW_MESSAGE_KEY: usize = 30;
+const INPUT_KEY: usize = 31;
 
 /// Bit `n % 64` set for each key of [`KEYS`] that is `n` bytes long.
 const KEY_LENGTHS: u64 = {
@@ -340,14 +343,19 @@ pub fn read_object<'a, Tz: TimeZone, F: Fields + ?Sized>(obj: &'a F, now: &DateT
         // Text made here (a number, or bytes that were not UTF-8).
         Cow::Owned(line) => read_line(&line, now).into_owned(),
     };
-    // A message that is the whole line as received (rsyslog's imfile: no
-    // header was parsed, `msg` is `rawmsg`) is read as a raw line, as when
-    // the file is read directly. The record's fields are the reader's (the
-    // time it was read, imfile's configured tag): they only fill in what
-    // the line does not say, and its severity, imfile's configured one, is
-    // not the line's (a plain line's level is read from its words).
+    // A line rsyslog's imfile read is the whole line as `msg` (its
+    // `rawmsg`): it is read as a raw line, as when the file is read
+    // directly. The record's fields are the reader's (the time it was read,
+    // imfile's configured tag): they only fill in what the line does not
+    // say, and its severity, imfile's configured one, is not the line's (a
+    // plain line's level is read from its words). imjournal and imkmsg
+    // also pass `msg` as `rawmsg`, but with the entry's real severity.
+    let whole_line = |message: &str| {
+        field(INPUT_KEY).and_then(|v| value_text(&v)).is_some_and(|i| i == "imfile")
+            && field(RAW_MESSAGE_KEY).and_then(|v| value_text(&v)).is_some_and(|r| r == message)
+    };
     let (mut record, line_first) = match text(MESSAGE_KEYS) {
-        Some(message) if found[RAW_MESSAGE_KEY].and_then(|v| value_text(&F::read(v))).is_some_and(|r| r == message) => (raw(message), true),
+        Some(message) if whole_line(&message) => (raw(message), true),
         Some(message) => (Parsed::from_message(message), false),
         None => (raw(value_text(&field(RAW_LINE_KEY)?)?), false),
     };
@@ -1856,7 +1864,7 @@ mod tests {
             (
                 "rsyslog imfile (the whole line as msg; the reader's time, tag and severity)",
                 serde_json::json!({"msg": format!("<35>{line}"), "rawmsg": format!("<35>{line}"), "timereported": "2030-01-01T00:00:00Z",
-                    "hostname": "reader", "programname": "imfile-tag", "syslogseverity": "5", "pri": "133"}),
+                    "hostname": "reader", "programname": "imfile-tag", "syslogseverity": "5", "pri": "133", "inputname": "imfile"}),
             ),
             (
                 "NDJSON (level name, app)",
@@ -1913,9 +1921,13 @@ mod tests {
         // imfile: a plain line's level is read from its words, not imfile's
         // configured severity; what the line lacks, the record fills in.
         let r = read(serde_json::json!({"msg": "disk failed", "rawmsg": "disk failed", "syslogseverity": 5, "programname": "app",
-            "hostname": "h", "timereported": "2026-01-01T00:00:00Z"}));
+            "hostname": "h", "timereported": "2026-01-01T00:00:00Z", "inputname": "imfile"}));
         assert_eq!((r.priority, r.source.as_str(), r.host.as_str(), r.message.as_str()), (None, "app", "h", "disk failed"));
         assert_eq!(r.timestamp_us, Some(1_767_225_600_000_000));
+        // imjournal (and imkmsg) pass `msg` as `rawmsg` too, with the
+        // entry's real severity: kept.
+        let r = read(serde_json::json!({"msg": "disk failed", "rawmsg": "disk failed", "syslogseverity": 3, "inputname": "imjournal"}));
+        assert_eq!((r.priority, r.message.as_str()), (Some(3), "disk failed"));
         // A msg unlike its rawmsg (a header was parsed) is the message.
         let r = read(serde_json::json!({"msg": " disk failed", "rawmsg": "<11>Nov  2 08:00:00 h app: disk failed", "syslogseverity": 3}));
         assert_eq!((r.priority, r.message.as_str()), (Some(3), " disk failed"));
@@ -1952,8 +1964,9 @@ mod tests {
             SOURCE_KEYS,
             HOST_KEYS,
             RAW_MESSAGE_KEY..RAW_MESSAGE_KEY + 1,
+            INPUT_KEY..INPUT_KEY + 1,
         ];
-        assert!(parts[0].start == 0 && parts.windows(2).all(|w| w[0].end == w[1].start) && parts[8].end == KEYS.len());
+        assert!(parts[0].start == 0 && parts.windows(2).all(|w| w[0].end == w[1].start) && parts[9].end == KEYS.len());
         for (i, key) in KEYS.iter().enumerate() {
             assert_eq!(key_index(key), Some(i), "{key}");
         }
