@@ -69,6 +69,14 @@ struct Tailer<'a> {
 
 /// Reads (and when following, follows) every file the patterns name.
 pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &mut LineSender, stop: &AtomicBool) -> SourceResult {
+    // A path with glob characters that names a file at start is that file
+    // for the whole run (escaped, a glob that matches only it), so that a
+    // rotation taking it away for a moment cannot make it match others.
+    let patterns: Vec<String> = patterns
+        .iter()
+        .map(|p| if has_glob(p) && fs::symlink_metadata(p).is_ok() { glob::Pattern::escape(p) } else { p.clone() })
+        .collect();
+    let patterns = &patterns[..];
     for p in patterns {
         if has_glob(p) {
             glob::Pattern::new(p).map_err(|e| format!("invalid glob {p:?}: {e}"))?;
@@ -155,13 +163,7 @@ fn watch(patterns: &[String], recursive: bool) -> (Option<Receiver<()>>, Option<
     if watching { (Some(rx), Some(watcher)) } else { (None, None) }
 }
 
-/// Whether a path is a glob: it has glob characters, and no file of that
-/// very name exists (`app[1].log` is read as named when it is there).
 fn has_glob(p: &str) -> bool {
-    glob_characters(p) && fs::symlink_metadata(p).is_err()
-}
-
-fn glob_characters(p: &str) -> bool {
     p.contains(['*', '?', '['])
 }
 
@@ -172,7 +174,7 @@ fn watch_base(p: &str) -> PathBuf {
     }
     let mut base = PathBuf::new();
     for part in Path::new(p).components() {
-        if glob_characters(&part.as_os_str().to_string_lossy()) {
+        if has_glob(&part.as_os_str().to_string_lossy()) {
             break;
         }
         base.push(part);
