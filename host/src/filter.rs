@@ -16,8 +16,8 @@
 //!   [`PASS_WHOLE`]), scored on its first `--max-line-bytes`: a filter
 //!   must not cut what it passes on.
 //! - `--only-anomalies` passes on only the records that raise an alert
-//!   (`anomaly_reported`: an anomaly of a new kind, a worse one, or a
-//!   repeat summary; anomalies counted against an earlier alert are
+//!   (`anomaly_reported`: an anomaly of a new kind, a worse one, a repeat
+//!   summary or a burst; anomalies counted against an earlier alert are
 //!   dropped too) and those that could not be scored.
 //! - `--rsyslog` speaks rsyslog's `mmexternal` protocol instead: its
 //!   `fulljson` messages in, and for each exactly one reply line that sets
@@ -96,9 +96,10 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
     }
 }
 
-/// Reads stdin to its end, answering every line, and with `reload` loads a
-/// newly installed model between batches, as a follower does. With no detector (in
-/// rsyslog mode, when the model could not be loaded: the error says why),
+/// Reads stdin to its end, answering every line, and with `reload` loads
+/// a newly installed model between batches, as a follower does. With no
+/// detector (in rsyslog mode, when the model could not be loaded: the
+/// error says why),
 /// or when a batch cannot be scored, lines are answered unscored with the
 /// reason: a filter in a pipeline passes everything on rather than stop it.
 /// A line longer than `max_line_bytes` is passed on whole and scored on

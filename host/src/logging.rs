@@ -56,10 +56,11 @@ pub fn one_line(error: &anyhow::Error) -> String {
     crate::output::printable(&text).into_owned()
 }
 
-/// A writer of one diagnostic at a time: it escapes the line breaks and
-/// other control characters inside (a file name or a message can hold
-/// them, and stderr may be the journal, where a line break would start a
-/// forged entry), keeping the colours the formatter itself writes (ESC).
+/// A writer of one diagnostic at a time: it escapes the line breaks, other
+/// control characters and bidirectional overrides inside (a file name or a
+/// message can hold them, and stderr may be the journal, where a line
+/// break would start a forged entry), keeping the colours the formatter
+/// itself writes (ESC; tracing-subscriber escapes an ESC of a message).
 struct OneLine(Vec<u8>);
 
 impl std::io::Write for OneLine {
@@ -79,7 +80,8 @@ impl Drop for OneLine {
         let body = text.strip_suffix('\n').unwrap_or(&text);
         let mut line = String::with_capacity(body.len() + 1);
         for c in body.chars() {
-            if c != '\u{1b}' && c != '\t' && (c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+            let bidi = matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+            if c != '\u{1b}' && c != '\t' && (c.is_control() || bidi || matches!(c, '\u{2028}' | '\u{2029}')) {
                 line.extend(c.escape_default());
             } else {
                 line.push(c);

@@ -92,8 +92,8 @@ struct FilterArgs {
     #[command(flatten)]
     common: CommonArgs,
     /// Pass on only the alerts (anomalies of a new kind or worse than before,
-    /// repeat summaries; anomalies counted against an earlier alert are
-    /// dropped too) and the records that could not be scored.
+    /// repeat summaries, bursts; anomalies counted against an earlier alert
+    /// are dropped too) and the records that could not be scored.
     #[arg(long, conflicts_with = "rsyslog")]
     only_anomalies: bool,
     /// Speak rsyslog's mmexternal protocol (interface.input="fulljson"):

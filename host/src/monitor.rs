@@ -299,6 +299,8 @@ pub fn run<W: Write>(
         restore_memory(detector, path);
     }
     let (mut memory_saved, mut anomalies_saved) = (Instant::now(), 0);
+    // How many of the sources opened at their end are checkpointed.
+    let mut opened_seen = 0;
     // Under systemd (Type=notify): ready once the readers run, the
     // watchdog fed from this loop (so a stuck loop is restarted), stopping
     // at the end. Without NOTIFY_SOCKET these do nothing.
@@ -339,7 +341,7 @@ pub fn run<W: Write>(
         // Only now, with the verdicts out, is the batch done.
         if let Some(writer) = checkpoints.as_mut() {
             writer.record_batch(pending.lines().map(|l| &l.position).chain(&pending.skipped));
-            opened_at_end(writer, &config.read);
+            opened_at_end(writer, &config.read, &mut opened_seen);
             writer.save(false)?;
             crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
         }
@@ -406,7 +408,7 @@ pub fn run<W: Write>(
         notify(&[sd_notify::NotifyState::Stopping]);
     }
     if let Some(writer) = checkpoints.as_mut() {
-        opened_at_end(writer, &config.read);
+        opened_at_end(writer, &config.read, &mut opened_seen);
         writer.save(true)?;
     }
     if let Some(path) = &config.memory_file {
@@ -420,12 +422,16 @@ pub fn run<W: Write>(
 
 /// Checkpoints the sources opened at their end that have delivered nothing
 /// yet where they were opened, so that a restart reads what was written
-/// while the monitor was down (it used to start at their end again).
-fn opened_at_end(writer: &mut CheckpointWriter, read: &sources::ReadOptions) {
+/// while the monitor was down (it used to start at their end again). Each
+/// once (`seen` of the list are done): a file gone for good, whose entry
+/// was pruned, does not come back.
+fn opened_at_end(writer: &mut CheckpointWriter, read: &sources::ReadOptions, seen: &mut usize) {
     if let Some(opened) = &read.opened_at_end {
-        for position in opened.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+        let opened = opened.lock().unwrap_or_else(|e| e.into_inner());
+        for position in opened.iter().skip(*seen) {
             writer.record_if_new(position);
         }
+        *seen = opened.len();
     }
 }
 

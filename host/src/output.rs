@@ -167,9 +167,10 @@ pub fn printable(text: &str) -> Cow<'_, str> {
 /// A CSV cell a spreadsheet will not run: text starting with `=`, `+`,
 /// `-`, `@`, a tab or a carriage return is prefixed with `'` (OWASP's
 /// advice against formula injection), so `-- MARK --` shows as `'-- MARK --`.
+/// A lone `-` (stdin's origin) is no formula and stays as it is.
 pub fn inert(text: &str) -> Cow<'_, str> {
     match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{text}")),
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') if text != "-" => Cow::Owned(format!("'{text}")),
         _ => Cow::Borrowed(text),
     }
 }
@@ -426,6 +427,7 @@ mod tests {
         assert_eq!(super::inert("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(super::inert("-- MARK --"), "'-- MARK --");
         assert_eq!(super::inert("plain"), "plain");
+        assert_eq!(super::inert("-"), "-", "stdin's origin is no formula");
     }
 
     /// Issue 10: a line a bug kept from parsing is printed unscored, with
