@@ -801,6 +801,48 @@ mod ndjson {
         }
     }
 
+    /// rsyslog starts its mmexternal child with rsyslogd, perhaps before
+    /// the first training: the filter answers with the error until a model
+    /// is installed, then scores with it (looked for every 2 s), without a
+    /// restart, and never writes to stderr.
+    #[test]
+    fn an_rsyslog_filter_started_before_any_model_scores_with_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let (data, key) = (dir.path().join("data"), "correct horse battery staple");
+        let record =
+            format!("{}\n", serde_json::json!({"msg": " zebra quagga okapi wandered off", "syslogtag": "zoo[1]:", "hostname": "web01"}));
+        let mut child = command("logarithm")
+            .args(["filter", "--rsyslog", "-D", data.to_str().unwrap(), "-K", key])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut ask = |stdin: &mut std::process::ChildStdin| {
+            stdin.write_all(record.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            let mut reply = String::new();
+            stdout.read_line(&mut reply).unwrap();
+            serde_json::from_str::<Value>(&reply).unwrap()["$!"]["anomaly"].clone()
+        };
+        let started = std::time::Instant::now();
+        let first = ask(&mut stdin);
+        assert!(first["error"].as_str().unwrap().contains("no model"), "{first}");
+        let log = dir.path().join("train.log");
+        fakelogs(&log, 5000, 0, 11, "syslog");
+        train(&data, key, &log);
+        std::thread::sleep(Duration::from_millis(2200).saturating_sub(started.elapsed()));
+        let scored = ask(&mut stdin);
+        assert!(scored.get("error").is_none() && scored["anomalous"].as_bool().unwrap(), "new to the model: {scored}");
+        assert!(scored.get("score").is_some(), "{scored}");
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
     #[test]
     fn every_line_answered_in_order_with_native_scores() {
         let t = trained();

@@ -24,7 +24,7 @@
 //!   the message's `$!anomaly` properties (see [`Mode::Rsyslog`]).
 
 use crate::engine::ComponentDetector;
-use crate::monitor::Reload;
+use crate::monitor::{Recheck, Reload};
 use crate::sources::lines::LineReader;
 use anyhow::{Context, Result};
 use chrono::Local;
@@ -56,6 +56,51 @@ pub enum Mode {
     /// message, `{"$!":{"anomaly":{"score":…,"anomalous":…,"terms":[…],"reported":…}}}`,
     /// or `{"$!":{"anomaly":{"error":…}}}` when it could not be scored.
     Rsyslog,
+}
+
+/// What a filter scores with.
+// One per process, moved once: the variants' sizes do not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Model<'a> {
+    /// A model, and how a newly installed one replaces it between batches.
+    Loaded(ComponentDetector, Reload),
+    /// None could be loaded (rsyslog starts its `mmexternal` child with
+    /// rsyslogd, perhaps before the first training): every record is
+    /// answered unscored with `why`, and `load` is tried again when
+    /// `recheck` is due (every 2 s, or at SIGHUP).
+    Waiting {
+        /// Why there is no model, as the last try found.
+        why: String,
+        /// When to try again.
+        recheck: Recheck,
+        /// Loads the current model, as at start.
+        load: Box<dyn FnMut() -> Result<(ComponentDetector, Reload)> + 'a>,
+    },
+}
+
+impl Model<'_> {
+    /// Between batches: installs a newly current model, or the first one.
+    fn refresh(&mut self) {
+        match self {
+            Self::Loaded(d, r) => {
+                if r.due() {
+                    crate::monitor::reload_model(d, r, &mut 0.0);
+                }
+            }
+            Self::Waiting { why, recheck, load } => {
+                if recheck.due() {
+                    recheck.now.store(false, std::sync::atomic::Ordering::Relaxed);
+                    match load() {
+                        Ok((d, r)) => {
+                            tracing::info!("loaded model version {}; scoring from this batch", r.version);
+                            *self = Self::Loaded(d, r);
+                        }
+                        Err(e) => *why = format!("no model: {}", crate::logging::one_line(&e)),
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// What a run did.
@@ -96,24 +141,16 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
     }
 }
 
-/// Reads stdin to its end, answering every line, and with `reload` loads
-/// a newly installed model between batches, as a follower does. With no
-/// detector (in rsyslog mode, when the model could not be loaded: the
-/// error says why),
-/// or when a batch cannot be scored, lines are answered unscored with the
-/// reason: a filter in a pipeline passes everything on rather than stop it.
+/// Reads stdin to its end, answering every line, and between batches loads
+/// a newly installed model, as a follower does ([`Model::refresh`]). With
+/// no model yet, or when a batch cannot be scored, lines are answered
+/// unscored with the reason: a filter in a pipeline passes everything on
+/// rather than stop it.
 /// A line longer than `max_line_bytes` is passed on whole and scored on
 /// its first `max_line_bytes` ([`fit`]); one longer than [`PASS_WHOLE`] is
 /// cut there and passed on unscored, saying so. A read error ends the run
 /// after the lines read before it are answered.
-pub fn run(
-    mut detector: Result<&mut ComponentDetector, String>,
-    mut reload: Option<Reload>,
-    mode: Mode,
-    batch_size: usize,
-    max_line_bytes: usize,
-    out: &mut impl Write,
-) -> Result<FilterStats> {
+pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usize, out: &mut impl Write) -> Result<FilterStats> {
     let read_max = max_line_bytes.max(PASS_WHOLE);
     let (lines, ahead) = spawn_reader(read_max);
     let mut stats = FilterStats::default();
@@ -143,17 +180,13 @@ pub fn run(
                 (item, record)
             })
             .unzip();
-        if let (Ok(d), Some(r)) = (&mut detector, reload.as_mut())
-            && r.due()
-        {
-            crate::monitor::reload_model(d, r, &mut 0.0);
-        }
+        model.refresh();
         let to_score: Vec<&LogRecord> = records.iter().flatten().collect();
         // As the monitor scores: a record the guest fails on is passed on
         // unscored, with why, and costs no other record its verdict.
-        let scored = match &mut detector {
-            Ok(d) => d.score_contained(&to_score).map_err(|e| format!("not scored: {e:#}")),
-            Err(why) => Err(why.clone()),
+        let scored = match &mut model {
+            Model::Loaded(d, _) => d.score_contained(&to_score).map_err(|e| format!("not scored: {e:#}")),
+            Model::Waiting { why, .. } => Err(why.clone()),
         };
         let mut verdicts = scored.unwrap_or_else(|why| vec![Err(why); to_score.len()]).into_iter();
         for ((mut item, record), (line, _)) in items.into_iter().zip(&records).zip(&batch) {

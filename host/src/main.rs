@@ -286,30 +286,36 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
     // desynchronise it, so in that mode problems become replies instead.
     let (config, data_dir) = if args.rsyslog { args.common.shared.setup_silent()? } else { args.common.shared.setup()? };
     let scoring = args.scoring.resolve(&config.settings)?;
-    let loaded = load_current(&args.common, &data_dir).and_then(|(mut d, version, passphrase)| {
+    // A filter lives as long as its pipe (rsyslog keeps its mmexternal
+    // child running): it loads a newly installed model like a follower,
+    // checked every 2 s before a batch, or at SIGHUP.
+    let now = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, now.clone()).context("cannot install signal handlers")?;
+    let load = || {
+        let (mut d, version, passphrase) = load_current(&args.common, &data_dir)?;
         if let Some(t) = scoring.threshold {
             d.set_threshold(t)?;
         }
         // Filters explain anomalies only (`anomaly_terms` is empty for the rest).
         d.set_explain(false)?;
         d.set_threads(scoring.threads);
-        Ok((d, version, passphrase))
-    });
+        Ok((d, monitor::Reload::new(data_dir.clone(), passphrase, scoring.threshold, version, now.clone(), None)))
+    };
     let mode = if args.rsyslog { filter::Mode::Rsyslog } else { filter::Mode::Ndjson { only_anomalies: args.only_anomalies } };
-    let (mut detector, reload) = match (loaded, mode) {
-        (Ok((d, version, passphrase)), _) => {
-            // A filter lives as long as its pipe (rsyslog keeps its
-            // mmexternal child running): it loads a newly installed model
-            // like a follower, checked every 2 s before a batch, or at SIGHUP.
-            let now = Arc::new(AtomicBool::new(false));
-            signal_hook::flag::register(signal_hook::consts::SIGHUP, now.clone()).context("cannot install signal handlers")?;
-            (Ok(d), Some(monitor::Reload::new(data_dir.clone(), passphrase, scoring.threshold, version, now, None)))
-        }
-        (Err(e), filter::Mode::Rsyslog) => (Err(format!("no model: {}", logging::one_line(&e))), None),
+    let model = match (load(), mode) {
+        (Ok((d, reload)), _) => filter::Model::Loaded(d, reload),
+        // rsyslog may start its helper before the first training: it
+        // answers every message with the error until a model appears.
+        (Err(e), filter::Mode::Rsyslog) => filter::Model::Waiting {
+            why: format!("no model: {}", logging::one_line(&e)),
+            recheck: monitor::Recheck::new(now.clone()),
+            load: Box::new(load),
+        },
+        // In a pipe, a missing model is a mistake to stop at, visibly.
         (Err(e), _) => return Err(e),
     };
     let mut out = BufWriter::new(logarithm::output::Stdout(io::stdout().lock()));
-    let stats = filter::run(detector.as_mut().map_err(|e| e.clone()), reload, mode, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
+    let stats = filter::run(model, mode, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
     tracing::info!(
         "{} lines read, {} scored, {} anomalous, {} passed on unscored",
         stats.lines,

@@ -45,15 +45,13 @@ pub struct Reload {
     pub threshold: Option<f64>,
     /// The version loaded now.
     pub version: u32,
-    /// Set by SIGHUP: reload now, even the same version.
-    pub now: Arc<AtomicBool>,
+    /// When to look: every 2 s, or now (SIGHUP), even for the same version.
+    pub recheck: Recheck,
     /// An older version refused (no audited rollback to it), said once.
     pub refused: Option<u32>,
     /// The configuration file, re-read at SIGHUP for its threshold; `None`
     /// when there is none or `-T` overrides it.
     pub live_config: Option<crate::config::Config>,
-    /// When the current model was last looked for.
-    checked: Instant,
     /// A version that failed to load, not tried again until another is current.
     failed: Option<u32>,
     /// Why the current model could not be told, said once until it changes.
@@ -76,16 +74,37 @@ impl Reload {
             passphrase,
             threshold,
             version,
-            now,
+            recheck: Recheck::new(now),
             refused: None,
             live_config,
-            checked: Instant::now(),
             failed: None,
             unreadable: None,
         }
     }
 
     /// Whether it is time to look for a new model (every 2 s, or SIGHUP).
+    pub fn due(&mut self) -> bool {
+        self.recheck.due()
+    }
+}
+
+/// When to look for a model again: every [`RELOAD_CHECK`], or at once
+/// after SIGHUP set `now`.
+#[derive(Debug, Clone)]
+pub struct Recheck {
+    /// Set by SIGHUP; cleared by whoever acts on it.
+    pub now: Arc<AtomicBool>,
+    /// When the model was last looked for.
+    checked: Instant,
+}
+
+impl Recheck {
+    /// Looking first in [`RELOAD_CHECK`], or when `now` is set.
+    pub fn new(now: Arc<AtomicBool>) -> Self {
+        Self { now, checked: Instant::now() }
+    }
+
+    /// Whether it is time to look.
     pub fn due(&mut self) -> bool {
         let due = self.checked.elapsed() >= RELOAD_CHECK || self.now.load(Ordering::Relaxed);
         if due {
@@ -447,7 +466,7 @@ fn notify(state: &[sd_notify::NotifyState]) {
 /// for it); a model that fails to load leaves the old one scoring, and says
 /// why once per version.
 pub fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold: &mut f64) {
-    let forced = r.now.swap(false, Ordering::Relaxed);
+    let forced = r.recheck.now.swap(false, Ordering::Relaxed);
     if forced && let Some(config) = r.live_config.as_mut() {
         match config.reread() {
             Ok(new) => {
