@@ -42,6 +42,14 @@ const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
 type Key = (u64, u64);
 
+/// Where reading a file starts: at a byte offset (the end, a checkpoint,
+/// a copy's rest), after `lines` lines, counted when not known.
+#[derive(Debug, Clone, Copy)]
+struct StartAt {
+    offset: u64,
+    lines: Option<u64>,
+}
+
 struct Tracked {
     path: Arc<Path>,
     origin: Arc<str>,
@@ -450,13 +458,12 @@ impl Tailer<'_> {
                 }
             }
         }
-        self.start(path, key, file, offset, lines, head_bytes, None);
+        self.start(path, key, file, StartAt { offset, lines }, head_bytes, None);
     }
 
-    /// Tracks `file` from `offset`, after `lines` lines (counted when not
-    /// known).
-    #[allow(clippy::too_many_arguments)]
-    fn start(&mut self, path: &Path, key: Key, file: File, offset: u64, lines: Option<u64>, head_bytes: Vec<u8>, rotated: Option<Instant>) {
+    /// Tracks `file` from `at`.
+    fn start(&mut self, path: &Path, key: Key, file: File, at: StartAt, head_bytes: Vec<u8>, rotated: Option<Instant>) {
+        let StartAt { offset, lines } = at;
         let reader_file = match file.try_clone().and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
             Ok(f) => f,
             Err(e) => return self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display())),
@@ -510,7 +517,14 @@ impl Tailer<'_> {
                     && c.offset <= meta.len()
                 {
                     tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
-                    self.start(&path, (c.dev, c.ino), file, c.offset, known_lines(&c), head_bytes, Some(Instant::now()));
+                    self.start(
+                        &path,
+                        (c.dev, c.ino),
+                        file,
+                        StartAt { offset: c.offset, lines: known_lines(&c) },
+                        head_bytes,
+                        Some(Instant::now()),
+                    );
                 }
                 break;
             }
@@ -541,7 +555,7 @@ impl Tailer<'_> {
             }
             tracing::info!("{} was truncated; reading its last lines from the copy {}", path.display(), entry.path().display());
             let full_head = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
-            self.start(&entry.path(), key, file, offset, lines, full_head, Some(Instant::now()));
+            self.start(&entry.path(), key, file, StartAt { offset, lines }, full_head, Some(Instant::now()));
             return;
         }
     }
