@@ -758,6 +758,18 @@ mod rsyslog {
 mod ndjson {
     use super::*;
     use std::io::{BufRead, BufReader, Write};
+    use std::process::{ChildStdin, ChildStdout};
+
+    /// Writes `line` to a running filter and reads its reply: the record,
+    /// or in rsyslog mode the `$!anomaly` fields.
+    fn ask_filter(stdin: &mut ChildStdin, stdout: &mut BufReader<ChildStdout>, line: &str, rsyslog: bool) -> Value {
+        stdin.write_all(line.as_bytes()).unwrap();
+        stdin.flush().unwrap();
+        let mut reply = String::new();
+        stdout.read_line(&mut reply).unwrap();
+        let reply: Value = serde_json::from_str(&reply).unwrap_or_else(|e| panic!("{e}: {reply}"));
+        if rsyslog { reply["$!"]["anomaly"].clone() } else { reply }
+    }
 
     /// A filter lives as long as its pipe (rsyslog keeps its mmexternal
     /// child running): a newly installed model is loaded at SIGHUP (or
@@ -779,13 +791,8 @@ mod ndjson {
                 command("logarithm").args(&args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
             let mut stdin = child.stdin.take().unwrap();
             let mut stdout = BufReader::new(child.stdout.take().unwrap());
-            let mut ask = |stdin: &mut std::process::ChildStdin| {
-                stdin.write_all(record.as_bytes()).unwrap();
-                stdin.flush().unwrap();
-                let mut reply = String::new();
-                stdout.read_line(&mut reply).unwrap();
-                let reply: Value = serde_json::from_str(&reply).unwrap();
-                let fields = if rsyslog { reply["$!"]["anomaly"].clone() } else { reply };
+            let mut ask = |stdin: &mut ChildStdin| {
+                let fields = ask_filter(stdin, &mut stdout, &record, rsyslog);
                 fields["anomalous"].as_bool().unwrap_or_else(|| panic!("{fields}"))
             };
             assert!(ask(&mut stdin), "new to the first model");
@@ -820,13 +827,7 @@ mod ndjson {
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
         let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut ask = |stdin: &mut std::process::ChildStdin| {
-            stdin.write_all(record.as_bytes()).unwrap();
-            stdin.flush().unwrap();
-            let mut reply = String::new();
-            stdout.read_line(&mut reply).unwrap();
-            serde_json::from_str::<Value>(&reply).unwrap()["$!"]["anomaly"].clone()
-        };
+        let mut ask = |stdin: &mut ChildStdin| ask_filter(stdin, &mut stdout, &record, true);
         let started = std::time::Instant::now();
         let first = ask(&mut stdin);
         assert!(first["error"].as_str().unwrap().contains("no model"), "{first}");
