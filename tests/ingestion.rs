@@ -349,6 +349,36 @@ mod following {
         assert_eq!(first["message"], "a old line");
         assert_eq!(first["raw"], "a old line");
     }
+
+    /// Checkpoints that cannot be saved (a full disk, the data directory
+    /// gone) are said once, and monitoring goes on: a service that stopped
+    /// then would be down when it is most needed.
+    #[test]
+    fn monitoring_goes_on_when_checkpoints_cannot_be_saved() {
+        let t = trained();
+        let log = t.dir.path().join("app.log");
+        fs::write(&log, "").unwrap();
+        let out = t.dir.path().join("out.json");
+        let mut monitor = follow(&t, &[log.to_str().unwrap()], &out);
+        ready(&out, &format!("reading {} from offset", log.display()));
+        let append = |line: &str| OpenOptions::new().append(true).open(&log).unwrap().write_all(format!("{line}\n").as_bytes()).unwrap();
+        append("first line");
+        wait_for(20, "the first line", || !records_in(&out).is_empty());
+        fs::remove_dir_all(&t.data).unwrap();
+        for i in 0..3 {
+            append(&format!("line {i} after the data directory went"));
+            std::thread::sleep(Duration::from_millis(400));
+        }
+        wait_for(20, "the lines after", || records_in(&out).len() >= 4);
+        assert!(monitor.0.try_wait().unwrap().is_none(), "the monitor is still running");
+        let err = fs::read_to_string(out.with_extension("err")).unwrap();
+        assert_eq!(err.matches("cannot save the checkpoints").count(), 1, "said once: {err}");
+        // Back: saved again, and said.
+        fs::create_dir(&t.data).unwrap();
+        append("a line after the data directory came back");
+        ready(&out, "checkpoints are saved again");
+        wait_for(20, "the checkpoint", || fs::read_to_string(t.data.join("checkpoints.json")).is_ok_and(|c| c.contains("app.log")));
+    }
 }
 
 mod bad_inputs {

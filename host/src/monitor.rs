@@ -320,6 +320,8 @@ pub fn run<W: Write>(
     let (mut memory_saved, mut anomalies_saved) = (Instant::now(), 0);
     // How many of the sources opened at their end are checkpointed.
     let mut opened_seen = 0;
+    // Whether the checkpoints could not be saved: said once until they are again.
+    let mut unsaved = false;
     // Under systemd (Type=notify): ready once the readers run, the
     // watchdog fed from this loop (so a stuck loop is restarted), stopping
     // at the end. Without NOTIFY_SOCKET these do nothing.
@@ -361,8 +363,23 @@ pub fn run<W: Write>(
         if let Some(writer) = checkpoints.as_mut() {
             writer.record_batch(pending.lines().map(|l| &l.position).chain(&pending.skipped));
             opened_at_end(writer, &config.read, &mut opened_seen);
-            writer.save(false)?;
-            crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
+            // A full disk or a removed data directory must not stop the
+            // monitor, when it is most needed: it goes on, and the next
+            // batch tries again (a restart meanwhile reads the lines since
+            // the last saved checkpoint again).
+            match writer.save(false) {
+                Ok(()) => {
+                    crate::metrics::count(crate::metrics::Metrics::checkpoint_saved);
+                    if std::mem::take(&mut unsaved) {
+                        tracing::warn!("checkpoints are saved again");
+                    }
+                }
+                Err(e) => {
+                    if !std::mem::replace(&mut unsaved, true) {
+                        tracing::error!("cannot save the checkpoints: {e:#}; still monitoring, trying again after every batch");
+                    }
+                }
+            }
         }
         dropper.drop_later(std::mem::take(&mut pending.chunks));
         pending.skipped.clear();
