@@ -136,12 +136,22 @@ impl AuditLog {
         self.root.join(HEAD)
     }
 
-    fn open(&self, create: bool) -> Result<Option<File>> {
+    /// The log, to append to (created if missing; a symbolic link there is
+    /// refused, as lock files refuse one) or only to read (`None` when it
+    /// does not exist; a read-only copy can be verified).
+    fn open(&self, append: bool) -> Result<Option<File>> {
         let path = self.path();
-        let opened = OpenOptions::new().read(true).append(true).create(create).mode(0o600).open(&path);
-        match opened {
+        let mut options = OpenOptions::new();
+        options.read(true);
+        if append {
+            options.append(true).create(true).mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        match options.open(&path) {
             Ok(f) => Ok(Some(f)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !create => Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !append => Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+                anyhow::bail!("the audit log {} is a symbolic link, which is never followed; remove it", path.display())
+            }
             Err(e) => Err(e).with_context(|| format!("cannot open the audit log {}", path.display())),
         }
     }
@@ -425,6 +435,20 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = AuditLog::new(&DataDir::resolve(Some(dir.path().join("d"))).unwrap());
         (dir, log)
+    }
+
+    /// An audit log that is a symbolic link is refused, its target
+    /// untouched; one that exists is read without write access.
+    #[test]
+    fn a_symbolic_link_is_never_appended_to() {
+        let (dir, log) = log();
+        fs::create_dir_all(&log.root).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        std::os::unix::fs::symlink(&victim, log.path()).unwrap();
+        let e = log.append("model_trained", json!({})).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
     }
 
     #[test]

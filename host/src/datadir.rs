@@ -68,7 +68,10 @@ pub fn read_key_file(path: &Path) -> Result<String> {
 
 /// Takes an `flock` on `path` (created 0600) for this process and writes
 /// `pid N: what` in it; held until the file is dropped. When another
-/// process holds it: `Ok(Err(its line))`, to name the holder.
+/// process holds it: `Ok(Err(its line))`, to name the holder. A symbolic
+/// link there is refused, never followed: whoever can write the data
+/// directory (the monitor, which reads untrusted input) could otherwise
+/// make a root `logarithm-trainer` overwrite any file.
 pub fn lock_file(path: &Path, what: &str) -> Result<Result<File, String>> {
     let mut file = OpenOptions::new()
         .read(true)
@@ -76,8 +79,12 @@ pub fn lock_file(path: &Path, what: &str) -> Result<Result<File, String>> {
         .create(true)
         .truncate(false)
         .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => anyhow::anyhow!("the lock file {} is a symbolic link, which is never followed; remove it", path.display()),
+            _ => anyhow::Error::new(e).context(format!("cannot open the lock file {}", path.display())),
+        })?;
     match file.try_lock() {
         Ok(()) => {}
         Err(TryLockError::WouldBlock) => {
@@ -462,6 +469,16 @@ mod tests {
         assert!(e.contains("another logarithm-trainer") && e.contains(&format!("pid {}: training", std::process::id())), "{e}");
         drop(held);
         dd.lock("training").unwrap();
+        // A lock file that is a symbolic link is refused, its target untouched.
+        let victim = tmp.path().join("victim");
+        fs::write(&victim, "precious\n").unwrap();
+        let link = dd.root().join("lock");
+        fs::remove_file(&link).unwrap();
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        let e = dd.lock("rollback").unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "precious\n");
+        fs::remove_file(&link).unwrap();
 
         // Delete and roll back.
         dd.set_current(2).unwrap();
