@@ -1089,9 +1089,16 @@ mod bursts {
         format!("CRON[{}]: (root) CMD (/usr/local/bin/nightly-backup --volume {})", 9000 + i, i % 7)
     }
 
-    fn failed(i: i64) -> String {
-        format!("sshd[{}]: Failed password for invalid user admin{} from 203.0.113.{} port {} ssh2", 3000 + i, i % 50, i % 200, 40000 + i)
+    /// A failed login of one of `users`, as a brute force tries them.
+    fn failed(users: &'static [&'static str]) -> impl Fn(i64) -> String {
+        move |i| {
+            let user = users[i as usize % users.len()];
+            format!("sshd[{}]: Failed password for invalid user {user} from 203.0.113.{} port {} ssh2", 3000 + i, i % 200, 40000 + i)
+        }
     }
+
+    /// The user names a brute force tries: none of them in training.
+    const DICTIONARY: &[&str] = &["oracle", "guest", "ubuntu", "postgres", "pi", "git", "ftp", "mysql", "support", "nagios", "tomcat"];
 
     #[test]
     fn a_brute_force_and_a_crash_loop_burst_a_nightly_peak_does_not() {
@@ -1103,7 +1110,7 @@ mod bursts {
         fakelogs(&normal, 5_000, 0, 11, "syslog");
         let mut training = block(now - Span::hours(54), 40, 1_200, nightly);
         training.extend(block(now - Span::hours(30), 40, 1_200, nightly));
-        training.extend(block(now - Span::hours(20), 30, 600_000, failed));
+        training.extend(block(now - Span::hours(20), 30, 600_000, failed(&["admin", "test"])));
         training.extend(std::fs::read_to_string(&normal).unwrap().lines().map(str::to_owned));
         let train_log = dir.path().join("train.log");
         std::fs::write(&train_log, training.join("\n") + "\n").unwrap();
@@ -1114,7 +1121,7 @@ mod bursts {
         // force (5 failed logins a second), the nightly peak again, and
         // ordinary traffic.
         let mut test = block(now - Span::hours(6), 200, 500, |i| format!("systemd[{}]: Starting certbot.service...", 1 + i % 2));
-        test.extend(block(now - Span::hours(5), 300, 200, failed));
+        test.extend(block(now - Span::hours(5), 300, 200, failed(DICTIONARY)));
         test.extend(block(now - Span::hours(4), 40, 1_200, nightly));
         let ordinary = dir.path().join("ordinary.log");
         fakelogs(&ordinary, 3_000, 0, 12, "syslog");
@@ -1128,7 +1135,8 @@ mod bursts {
         let templates: Vec<&str> = bursts.iter().map(|b| b["template"].as_str().unwrap()).collect();
         assert_eq!(bursts.len(), 2, "one burst each for the crash loop and the brute force, none else: {bursts:?}");
         assert!(templates[0].starts_with("systemd: starting certbot.service"), "{templates:?}");
-        assert!(templates[1].starts_with("sshd: failed password for invalid user"), "{templates:?}");
+        // A new user name on every line: the names are the kind's variable part.
+        assert_eq!(templates[1], "sshd: failed password for invalid user <*> from <ip> port <num> ssh#", "{templates:?}");
         for b in &bursts {
             assert_eq!(b["window_secs"], 60);
             let (count, usual) = (b["count"].as_u64().unwrap(), b["usual"].as_u64().unwrap());
@@ -1136,6 +1144,12 @@ mod bursts {
         }
         // Each raised once, early: on the 31st line or so, not the 200th.
         assert!(bursts[0]["line"].as_u64().unwrap() < 60, "{bursts:?}");
+        // And the brute force's eleven names make one alert at most, not eleven.
+        let alerts = json_lines(&ok(&out))
+            .into_iter()
+            .filter(|r| r["kind"] == "line" && r["reported"] == true && r["message"].as_str().unwrap().contains("Failed password"))
+            .count();
+        assert!(alerts <= 1, "{alerts} alerts for one brute force");
 
         let human = ok(&run("logarithm", &["monitor", "--once", "-D", data.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()]));
         assert!(

@@ -42,7 +42,7 @@ pub struct Cached {
     pub score: f64,
     /// The explanation, shared by the entries by terms and by text.
     pub terms: Arc<[Term]>,
-    /// The line's kind ([`crate::kinds::kind_id`] of its sorted terms).
+    /// The line's kind ([`crate::kinds::kind_of`]).
     pub kind: u64,
     /// The kind's usual count per window ([`crate::kinds::Rates::usual`]),
     /// looked up once, not for every line (issue 11: 2% on templated lines).

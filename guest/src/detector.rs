@@ -5,7 +5,7 @@
 use crate::cache::{Cached, VerdictCache};
 use crate::error::Error;
 use crate::features::{Severity, record_terms, severity, sort_terms};
-use crate::kinds::{Burst, Bursts, News, Repeat, Report, Seen, WINDOW_SECS, kind_id, template_text};
+use crate::kinds::{Burst, Bursts, News, Repeat, Report, Seen, WINDOW_SECS, kind_of, template_text};
 use crate::model::Model;
 use crate::modelfile;
 use crate::record::{LogRecord, PackedRecord, PackedText, RecordView};
@@ -150,7 +150,7 @@ fn each_packed<'t>(
 pub struct PackedAnalyses {
     /// One score per record, in order.
     pub scores: Vec<f64>,
-    /// One kind per record ([`crate::kinds::kind_id`]), in order.
+    /// One kind per record ([`crate::kinds::kind_of`]), in order.
     pub kinds: Vec<u64>,
     /// The index and terms of each record that names terms, in order.
     pub terms: Vec<(u32, Vec<Term>)>,
@@ -329,7 +329,7 @@ impl Detector {
                     }
                     None => {
                         sort_terms(terms);
-                        let kind = kind_id(terms);
+                        let kind = kind_of(&self.model.vocab, terms);
                         let usual = self.model.rates.usual(kind);
                         // A normal line's explanation is not even built unless asked for.
                         let verdict = self.verdict(record.priority, terms, self.explain_all);
@@ -350,7 +350,7 @@ impl Detector {
         let template = || {
             let mut ordered = Vec::new();
             record_terms(&self.model.tokenizer, record, &mut ordered);
-            template_text(&ordered)
+            template_text(&self.model.vocab, &ordered)
         };
         // Bursts are counted over the records' own time.
         if let Some(ts) = record.timestamp_us
@@ -404,7 +404,8 @@ impl Detector {
             let mut terms = terms.to_vec();
             self.model.calibration.score(self.model.analyse_terms(priority, &mut terms).raw) >= self.threshold
         };
-        self.news.borrow_mut().restore(bytes, self.model.meta.version, still_anomalous).map_err(Error::InvalidArgument)
+        let kind = |terms: &[Cow<'_, str>]| kind_of(&self.model.vocab, terms);
+        self.news.borrow_mut().restore(bytes, self.model.meta.version, still_anomalous, kind).map_err(Error::InvalidArgument)
     }
 
     /// Kinds of anomalies remembered as reported.

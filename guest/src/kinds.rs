@@ -4,11 +4,18 @@
 //! raised again only as a summary when the count crosses 10, 100, 1,000…,
 //! or when a line of the kind is markedly worse than the one reported.
 //!
-//! A kind is a line's terms as the model sees them (the tokenizer's output,
-//! variable parts masked, plus its `@source`), as a multiset: exactly what a
-//! verdict depends on besides the line's own severity. Two lines of one kind
-//! therefore get the same score unless their severity differs, which is why
-//! "worse" means a higher severity or a much higher score.
+//! A kind is a template: a line's terms as the model sees them (the
+//! tokenizer's output, variable parts masked, plus its `@source`), as a
+//! multiset. In a line made mostly of words the model knows, every word
+//! its vocabulary lacks counts as [`ANY`] ([`kind_terms`]): a word
+//! training never saw is then the template's variable part. A brute force
+//! tries a new user name on every line, and its lines are one kind (`sshd:
+//! failed password for invalid user <*> from <ip>`), one alert and one
+//! burst, not one of each per name. A line mostly of new words keeps them:
+//! it is news of its own, not a variable part. Two lines of one kind
+//! therefore get the same score unless their severity differs (or their
+//! unseen words' repeats do), which is why "worse" means a higher severity
+//! or a much higher score; the verdict's terms still name the unseen words.
 //!
 //! The memory changes what is *reported*, never a line's score or its
 //! `anomalous` verdict, so line-level metrics stay comparable. It is bounded
@@ -26,6 +33,7 @@
 //! a timestamp are not counted) and raises one [`Burst`] when the count
 //! goes far beyond that, and not again until the burst has died down.
 
+use crate::features::{Vocabulary, is_context_term};
 use lru::LruCache;
 use nohash_hasher::BuildNoHashHasher;
 use serde::{Deserialize, Serialize};
@@ -289,11 +297,39 @@ pub fn kind_id<S: AsRef<str>>(sorted_terms: &[S]) -> u64 {
     xxh3_64(bytes)
 }
 
+/// What a word the vocabulary lacks counts as in a kind (see the module docs).
+pub const ANY: &str = "<*>";
+
+/// Terms as kinds count them, in the order given. When the line's words
+/// that `vocab` knows (or that are the tokenizer's masks, `<ip>`)
+/// outnumber those it lacks, each word it lacks is [`ANY`]: the line is a
+/// known template with a variable part. Otherwise every term stays as it
+/// is: a line mostly of new words is news of its own, and masking them
+/// would make unrelated news one kind. Context terms (`@sshd`) always
+/// stay: another program is another kind.
+pub fn kind_terms<'t, S: AsRef<str>>(vocab: &Vocabulary, terms: &'t [S]) -> Vec<&'t str> {
+    let known = |t: &str| (t.starts_with('<') && t.ends_with('>')) || vocab.get(t).is_some();
+    let words = terms.iter().map(AsRef::as_ref).filter(|t| !is_context_term(t));
+    let (fixed, variable) = words.fold((0, 0), |(f, v), t| if known(t) { (f + 1, v) } else { (f, v + 1) });
+    let mask = variable > 0 && fixed > variable;
+    terms.iter().map(AsRef::as_ref).map(|t| if mask && !is_context_term(t) && !known(t) { ANY } else { t }).collect()
+}
+
+/// The kind of a line with these terms (in any order) under `vocab`:
+/// [`kind_id`] of its [`kind_terms`], sorted.
+pub fn kind_of<S: AsRef<str>>(vocab: &Vocabulary, terms: &[S]) -> u64 {
+    let mut counted = kind_terms(vocab, terms);
+    counted.sort_unstable();
+    kind_id(&counted)
+}
+
 /// A kind as people read it, from its terms **in line order**: the message's
-/// terms, after its source (`sshd: failed password for <*> from <ip>`).
-pub fn template_text(ordered_terms: &[Cow<'_, str>]) -> String {
-    let source = ordered_terms.iter().find_map(|t| t.strip_prefix(crate::features::CONTEXT_PREFIX));
-    let words = ordered_terms.iter().filter(|t| !crate::features::is_context_term(t));
+/// terms as [`kind_terms`] counts them, after its source
+/// (`sshd: failed password for invalid user <*> from <ip>`).
+pub fn template_text(vocab: &Vocabulary, ordered_terms: &[Cow<'_, str>]) -> String {
+    let counted = kind_terms(vocab, ordered_terms);
+    let source = counted.iter().find_map(|t| t.strip_prefix(crate::features::CONTEXT_PREFIX));
+    let words = counted.iter().filter(|t| !is_context_term(t));
     let mut text = source.map(|s| format!("{s}: ")).unwrap_or_default();
     for (i, w) in words.enumerate() {
         if i > 0 {
@@ -418,9 +454,9 @@ impl News {
         self.kinds.is_empty()
     }
 
-    /// The kind a line with these sorted terms is of, if remembered.
-    pub fn get(&self, sorted_terms: &[Cow<'_, str>]) -> Option<&Kind> {
-        self.kinds.peek(&kind_id(sorted_terms))
+    /// A kind, if remembered.
+    pub fn get(&self, kind: u64) -> Option<&Kind> {
+        self.kinds.peek(&kind)
     }
 
     /// The memory as bytes (JSON), for [`News::restore`] after a restart.
@@ -432,12 +468,15 @@ impl News {
     /// Replaces the memory with saved bytes. Saved under `model_version`,
     /// every kind is kept; under another model only those for which
     /// `still_anomalous(sorted terms, own priority)` holds (a retrained
-    /// model that knows a kind clears it). Returns the kinds kept.
+    /// model that knows a kind clears it), under the id `kind_of(terms)`
+    /// gives them (its vocabulary decides which words are [`ANY`]).
+    /// Returns the kinds kept.
     pub fn restore(
         &mut self,
         bytes: &[u8],
         model_version: u32,
         still_anomalous: impl Fn(&[Cow<'_, str>], Option<u8>) -> bool,
+        kind_of: impl Fn(&[Cow<'_, str>]) -> u64,
     ) -> Result<usize, String> {
         let saved: Saved = serde_json::from_slice(bytes).map_err(|e| format!("not a saved memory of kinds: {e}"))?;
         if saved.format != MEMORY_FORMAT {
@@ -446,8 +485,10 @@ impl News {
         self.kinds.clear();
         for (id, kind) in saved.kinds {
             let terms: Vec<Cow<str>> = kind.terms.iter().map(|t| Cow::Borrowed(t.as_str())).collect();
-            let keep = saved.model_version == model_version || (!terms.is_empty() && still_anomalous(&terms, kind.priority));
-            if keep {
+            if saved.model_version == model_version {
+                self.kinds.put(id, kind);
+            } else if !terms.is_empty() && still_anomalous(&terms, kind.priority) {
+                let id = kind_of(&terms);
                 self.kinds.put(id, kind);
             }
         }
@@ -533,18 +574,22 @@ mod tests {
         }
         assert_eq!(news.len(), MAX_KINDS);
         // The least recently seen went first.
-        assert!(news.get(&terms(&["kind", "0"])).is_none());
-        assert!(news.get(&terms(&["kind", &(MAX_KINDS + 49).to_string()])).is_some());
+        assert!(news.get(kind_id(&terms(&["kind", "0"]))).is_none());
+        assert!(news.get(kind_id(&terms(&["kind", &(MAX_KINDS + 49).to_string()]))).is_some());
         let saved = news.save(7);
         let mut same = News::default();
-        assert_eq!(same.restore(&saved, 7, |_, _| false), Ok(MAX_KINDS));
+        assert_eq!(same.restore(&saved, 7, |_, _| false, |_| unreachable!("same model, same ids")), Ok(MAX_KINDS));
         let mut retrained = News::default();
-        let kept = retrained.restore(&saved, 8, |t, _| t.iter().any(|t| t.ends_with('7'))).unwrap();
+        let kept = retrained.restore(&saved, 8, |t, _| t.iter().any(|t| t.ends_with('7')), |t| kind_id(t)).unwrap();
         assert_eq!(kept, (50..MAX_KINDS + 50).filter(|i| i % 10 == 7).count());
         assert_eq!(retrained.observe(seen(&terms(&["kind", "107"]), None, 0.999), String::new).0, Report::Counted);
         assert_eq!(retrained.observe(seen(&terms(&["kind", "108"]), None, 0.999), String::new).0, Report::New);
-        assert!(News::default().restore(b"{\"format\":99,\"model_version\":1,\"kinds\":[]}", 1, |_, _| true).is_err());
-        assert!(News::default().restore(b"\xff garbage", 1, |_, _| true).is_err());
+        // Under another model, kinds take the ids its vocabulary gives them.
+        let mut rekeyed = News::default();
+        rekeyed.restore(&saved, 8, |_, _| true, |_| 42).unwrap();
+        assert_eq!((rekeyed.len(), rekeyed.get(42).map(|k| k.count)), (1, Some(1)));
+        assert!(News::default().restore(b"{\"format\":99,\"model_version\":1,\"kinds\":[]}", 1, |_, _| true, |_| 0).is_err());
+        assert!(News::default().restore(b"\xff garbage", 1, |_, _| true, |_| 0).is_err());
     }
 
     #[test]
@@ -585,11 +630,52 @@ mod tests {
         assert!((0..40).filter_map(|t| quiet.observe(2, (1000 - t) * s, 1)).count() == 1);
     }
 
+    fn vocab(known: &[&str]) -> Vocabulary {
+        Vocabulary::new(known.iter().map(|t| (*t).to_owned()).collect(), vec![1.0; known.len()], 2.0)
+    }
+
     #[test]
     fn templates_read_like_the_line() {
-        let t: Vec<Cow<str>> = ["started", "docker", "<num>", "@dockerd"].map(Cow::Borrowed).to_vec();
-        assert_eq!(template_text(&t), "dockerd: started docker <num>");
+        let v = vocab(&["started", "docker", "é".repeat(500).as_str()]);
+        let t: Vec<Cow<str>> = ["started", "docker", "<num>", "@dockerd", "cri"].map(Cow::Borrowed).to_vec();
+        assert_eq!(template_text(&v, &t), "dockerd: started docker <num> <*>");
+        let new: Vec<Cow<str>> = ["started", "containerd", "cri", "@dockerd"].map(Cow::Borrowed).to_vec();
+        assert_eq!(template_text(&v, &new), "dockerd: started containerd cri", "mostly new: kept");
         let long: Vec<Cow<str>> = vec![Cow::Owned("é".repeat(500))];
-        assert_eq!(template_text(&long).chars().count(), MAX_TEMPLATE_CHARS + 1);
+        assert_eq!(template_text(&v, &long).chars().count(), MAX_TEMPLATE_CHARS + 1);
+    }
+
+    /// A brute force's lines differ in a user name training never saw:
+    /// they are one kind. Known words, masks and the program still tell
+    /// kinds apart, and the order of terms does not matter.
+    #[test]
+    fn words_the_model_lacks_are_the_variable_part_of_a_kind() {
+        let v = vocab(&["failed", "password", "for", "invalid", "user", "from", "root"]);
+        fn line(name: &str) -> [&str; 9] {
+            ["failed", "password", "for", "invalid", "user", name, "from", "<ip>", "@sshd"]
+        }
+        assert_eq!(kind_of(&v, &line("oracle")), kind_of(&v, &line("postgres")));
+        assert_eq!(
+            kind_of(&v, &line("oracle")),
+            kind_of(&v, &["<ip>", "oracle", "@sshd", "user", "invalid", "from", "failed", "for", "password"])
+        );
+        assert_ne!(kind_of(&v, &line("oracle")), kind_of(&v, &line("root")), "a known word is part of the kind");
+        assert_ne!(
+            kind_of(&v, &line("oracle")),
+            kind_of(&v, &line("oracle").map(|t| if t == "@sshd" { "@sudo" } else { t })),
+            "so is the program"
+        );
+        assert_ne!(
+            kind_of(&v, &["failed", "user", "oracle", "<ip>"]),
+            kind_of(&v, &["failed", "user", "oracle", "<num>"]),
+            "and the masks"
+        );
+        assert_ne!(kind_of(&v, &["failed", "user", "a", "b"]), kind_of(&v, &["failed", "user", "from", "a"]), "and how many words");
+        // A line mostly of new words is news of its own.
+        assert_ne!(kind_of(&v, &["user", "disk", "on", "fire"]), kind_of(&v, &["user", "cat", "on", "keyboard"]));
+        assert_ne!(kind_of(&v, &["failed", "oracle"]), kind_of(&v, &["failed", "postgres"]), "half is not most");
+        // With every word known, the kind is the terms' own id.
+        let known = terms(&["failed", "password", "root"]);
+        assert_eq!(kind_of(&v, &known), kind_id(&known));
     }
 }

@@ -91,7 +91,6 @@ pub struct CorpusBuilder<'a> {
     df_max_bytes: usize,
     lines: u64,
     pruned: bool,
-    rates: RateLearner,
 }
 
 /// Pass 1's result: term chunks, line count and document frequencies.
@@ -104,8 +103,6 @@ pub struct TermCorpus {
     /// The document-frequency table overflowed and rare terms were pruned:
     /// frequencies of rare terms are approximate.
     pub pruned: bool,
-    /// How often each kind of line occurred (for bursts).
-    pub rates: Rates,
 }
 
 impl<'a> CorpusBuilder<'a> {
@@ -127,7 +124,6 @@ impl<'a> CorpusBuilder<'a> {
             df_max_bytes: DF_MAX_BYTES,
             lines: 0,
             pruned: false,
-            rates: RateLearner::default(),
         }
     }
 
@@ -164,9 +160,13 @@ impl<'a> CorpusBuilder<'a> {
                 self.writer = Some((path, BufWriter::with_capacity(256 * 1024, file)));
             }
             let (path, writer) = self.writer.as_mut().unwrap();
-            // The record's own severity first (`-` for none), then its terms.
+            // The record's own severity (`-` for none) and its timestamp
+            // (µs, none when it has none) first, then its terms.
             let mut line = String::new();
             line.push(priority.map_or('-', |p| char::from(b'0' + p.min(7))));
+            if let Some(ts) = timestamp_us {
+                line.push_str(&ts.to_string());
+            }
             for t in &record_terms {
                 line.push(TERM_SEP);
                 line.extend(t.chars().map(|c| if c == TERM_SEP || c == '\n' { ' ' } else { c }));
@@ -174,8 +174,6 @@ impl<'a> CorpusBuilder<'a> {
             line.push('\n');
             writer.write_all(line.as_bytes()).map_err(|e| io_err("write", path, e))?;
             record_terms.sort_unstable();
-            // Its kind (the sorted terms, repeats kept), counted per minute.
-            self.rates.observe(kinds::kind_id(&record_terms), timestamp_us);
             record_terms.dedup();
             for t in record_terms.into_iter().filter(|t| t.len() <= MAX_TERM_BYTES) {
                 let bytes = t.len() + DF_ENTRY_OVERHEAD;
@@ -231,7 +229,7 @@ impl<'a> CorpusBuilder<'a> {
     pub fn finish(mut self) -> Result<TermCorpus> {
         self.flush_block()?;
         self.close_chunk()?;
-        Ok(TermCorpus { chunks: self.chunks, lines: self.lines, df: self.df, pruned: self.pruned, rates: self.rates.finish() })
+        Ok(TermCorpus { chunks: self.chunks, lines: self.lines, df: self.df, pruned: self.pruned })
     }
 }
 
@@ -264,11 +262,14 @@ pub struct FeatureCorpus {
 type SampleKey = (Vec<(u32, u32)>, u32, Option<u8>);
 
 impl TermCorpus {
-    /// Pass 2: features with `vocab`, deduplicated per chunk. The term
-    /// chunks are removed as they are converted.
+    /// Pass 2: features with `vocab`, deduplicated per chunk, and how often
+    /// each kind of line occurred (its kind needs the vocabulary: a word
+    /// outside it is the kind's variable part, [`kinds::kind_of`]). The
+    /// term chunks are removed as they are converted.
     pub fn featurize(self, tokenizer_vocab: &Vocabulary) -> Result<FeatureCorpus> {
         let mut chunks = Vec::with_capacity(self.chunks.len());
         let mut distinct = 0;
+        let mut rates = RateLearner::default();
         for (i, (path, lines)) in self.chunks.iter().enumerate() {
             let file = File::open(path).map_err(|e| io_err("open", path, e))?;
             let mut reader = BufReader::new(file).lines();
@@ -281,19 +282,24 @@ impl TermCorpus {
                 if texts.is_empty() {
                     break;
                 }
-                let vectors: Vec<Sample> = texts
+                let vectors: Vec<(Sample, u64, Option<i64>)> = texts
                     .par_iter()
                     .map(|text| {
                         let mut fields = text.split(TERM_SEP);
-                        let own = fields.next().and_then(|p| p.parse::<u8>().ok());
+                        let head = fields.next().unwrap_or_default();
+                        let own = head.get(..1).and_then(|p| p.parse::<u8>().ok());
+                        let timestamp_us = head.get(1..).and_then(|t| t.parse::<i64>().ok());
                         let mut terms: Vec<Cow<str>> = fields.filter(|t| !t.is_empty()).map(Cow::Borrowed).collect();
+                        let kind = kinds::kind_of(tokenizer_vocab, &terms);
                         let priority = features::severity(own, &terms).map(|s| s.level);
                         let f = features::featurize(tokenizer_vocab, &mut terms);
                         let unseen_sq = f.unseen_share();
-                        Sample { known: f.known, unseen_sq, priority, count: 1 }
+                        (Sample { known: f.known, unseen_sq, priority, count: 1 }, kind, timestamp_us)
                     })
                     .collect();
-                for sample in vectors {
+                for (sample, kind, timestamp_us) in vectors {
+                    // Counted per minute, in the lines' order.
+                    rates.observe(kind, timestamp_us);
                     let key = (sample.known.iter().map(|&(i, w)| (i, w.to_bits())).collect(), sample.unseen_sq.to_bits(), sample.priority);
                     match index.get(&key) {
                         Some(&at) => samples[at].count += 1,
@@ -310,7 +316,7 @@ impl TermCorpus {
             fs::remove_file(path).map_err(|e| io_err("remove", path, e))?;
             chunks.push((out, *lines));
         }
-        Ok(FeatureCorpus { chunks, lines: self.lines, distinct, rates: self.rates })
+        Ok(FeatureCorpus { chunks, lines: self.lines, distinct, rates: rates.finish() })
     }
 }
 

@@ -12,7 +12,7 @@
 //!   anomalous line pages; with it, each kind pages once and is then
 //!   summarised.
 //! - **Bursts**: the same host with a brute force (5 failed logins a
-//!   second), a crash loop (a unit started twice a second) and a flapping
+//!   second, trying 11 user names training never saw), a crash loop (a unit started twice a second) and a flapping
 //!   link injected, and a nightly backup peak that training saw. Reported:
 //!   bursts found, and false bursts per hour of traffic.
 
@@ -140,7 +140,7 @@ pub fn drift(train: usize, count: usize) -> Result<Drift, String> {
         if is_failure(i) {
             let mut terms = Vec::new();
             record_terms(&Tokenizer::default(), &records[i], &mut terms);
-            let template = template_text(&terms);
+            let template = template_text(&detector.model().vocab, &terms);
             *failure_templates.entry(template).or_default() |= v.reported();
         }
         if let (Some(k), true) = (kind[i], is_benign(i) && v.reported()) {
@@ -175,9 +175,18 @@ fn nightly(i: i64) -> String {
     format!("CRON[{}]: (root) CMD (/usr/local/bin/nightly-backup --volume {})", 9000 + i, i % 7)
 }
 
-fn failed_login(i: i64) -> String {
-    format!("sshd[{}]: Failed password for invalid user admin{} from 203.0.113.{} port {} ssh2", 3000 + i, i % 50, i % 200, 40000 + i)
+/// A failed login of one of `users` (a brute force tries a dictionary of
+/// names, none of them in training).
+fn failed_login(users: &'static [&'static str]) -> impl Fn(i64) -> String {
+    move |i| {
+        let user = users[i as usize % users.len()];
+        format!("sshd[{}]: Failed password for invalid user {user} from 203.0.113.{} port {} ssh2", 3000 + i, i % 200, 40000 + i)
+    }
 }
+
+/// The names of the history's failed logins, and those of the brute force.
+const HISTORY_USERS: &[&str] = &["admin", "test"];
+const DICTIONARY: &[&str] = &["oracle", "guest", "ubuntu", "postgres", "pi", "git", "ftp", "mysql", "support", "nagios", "tomcat"];
 
 /// The burst scenario: `train` lines of history (with two nightly backup
 /// peaks and a failed login now and then), then `count` lines of traffic
@@ -188,14 +197,14 @@ pub fn bursts(train: usize, count: usize) -> Result<Bursts, String> {
     let end_of_history = start + Duration::seconds(2 * train as i64);
     history.extend(block(end_of_history + Duration::hours(1), 40, 1_200, nightly));
     history.extend(block(end_of_history + Duration::hours(25), 40, 1_200, nightly));
-    history.extend(block(end_of_history + Duration::hours(26), 30, 600_000, failed_login));
+    history.extend(block(end_of_history + Duration::hours(26), 30, 600_000, failed_login(HISTORY_USERS)));
     let detector = trained(&history)?;
 
     let from = end_of_history + Duration::days(2);
     let (mut lines, _) = host_logs(count, 0, 2, from);
     let after = from + Duration::seconds(2 * count as i64) + Duration::hours(1);
     let injected: [(&str, Vec<String>); 3] = [
-        ("sshd: failed password", block(after, 600, 200, failed_login)),
+        ("sshd: failed password", block(after, 600, 200, failed_login(DICTIONARY))),
         (
             "systemd: starting certbot.service",
             block(after + Duration::hours(1), 240, 500, |i| format!("systemd[{}]: Starting certbot.service...", 1 + i % 2)),
