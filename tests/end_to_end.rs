@@ -270,7 +270,7 @@ mod component {
         // A model loaded in place (a reload): the helper is made again with
         // it and its threshold, so lines anomalous only under the new one
         // are explained too.
-        assert_eq!(wasm.replace_model(&bytes, t.key, Some(0.9)).map_err(|e| e.to_string()).unwrap(), 0.9);
+        assert_eq!(wasm.replace_model(&bytes, t.key, Some(0.9), 1).map_err(|e| e.to_string()).unwrap(), 0.9);
         native.set_threshold(0.9).unwrap();
         let before = wasm.batches_in_parts();
         let got: Vec<_> = records.chunks(256).flat_map(|chunk| wasm.score_batch(chunk).unwrap()).collect();

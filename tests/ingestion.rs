@@ -800,6 +800,11 @@ mod reload {
         ready(&out, "still scoring with model version 2");
         append(40, 10);
         wait_for(30, "50 records", || records_in(&out).len() >= 50);
+        // Version 4, version 1 copied under a newer number: refused, the
+        // sealed version decides (rollback protection).
+        fs::copy(t.data.join("models/model-000001.lgm"), t.data.join("models/model-000004.lgm")).unwrap();
+        fs::write(t.data.join("current"), "4\n").unwrap();
+        ready(&out, "holds the sealed model version 1");
         // SIGHUP reloads at once, even the same version.
         fs::write(t.data.join("current"), "2\n").unwrap();
         signal(&monitor.0, "-HUP");

@@ -130,6 +130,19 @@ fn rollback_list_info_and_delete() {
     assert!(marked[0].split_whitespace().nth(1) == Some("1"), "{list}");
     assert_eq!(list.lines().count(), 3, "{list}");
 
+    // An old model copied under a newer number is refused: the version
+    // sealed inside it decides, not its file name (rollback protection).
+    let models = s.data.join("models");
+    for ext in ["lgm", "json"] {
+        std::fs::copy(models.join(format!("model-000001.{ext}")), models.join(format!("model-000003.{ext}"))).unwrap();
+    }
+    std::fs::write(s.data.join("current"), "3\n").unwrap();
+    fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, s.base_log.to_str().unwrap()]), "rollback protection");
+    for ext in ["lgm", "json"] {
+        std::fs::remove_file(models.join(format!("model-000003.{ext}"))).unwrap();
+    }
+    std::fs::write(s.data.join("current"), "1\n").unwrap();
+
     let info = ok(&run("logarithm-trainer", &["model", "info", "-D", d, "-K", KEY]));
     assert!(info.contains("version:         1 (current)") && info.contains("lines:           4000"), "{info}");
     let top = info.lines().find(|l| l.starts_with("top terms:")).unwrap();

@@ -512,11 +512,12 @@ impl ComponentDetector {
     }
 
     /// Loads another model into the same instance (no recompilation), with
-    /// `threshold` if given, and returns its threshold in force. The old
-    /// model keeps scoring unless every step succeeded. The memory of kinds
-    /// reported moves to the new model, which keeps those it still finds
-    /// anomalous (issue 15).
-    pub fn replace_model(&mut self, model: &[u8], passphrase: &str, threshold: Option<f64>) -> Result<f64, LoadError> {
+    /// `threshold` if given, and returns its threshold in force. The model
+    /// must be `version` inside its sealed payload ([`check_version`]). The
+    /// old model keeps scoring unless every step succeeded. The memory of
+    /// kinds reported moves to the new model, which keeps those it still
+    /// finds anomalous (issue 15).
+    pub fn replace_model(&mut self, model: &[u8], passphrase: &str, threshold: Option<f64>, version: u32) -> Result<f64, LoadError> {
         let created =
             self.call("loading a model", |store, b, _| b.logarithm_detector_scoring().detector().call_create(store, model, passphrase));
         let handle = created.map_err(anyhow::Error::from)?.map_err(|e| LoadError::Model(error_from_wit(e)))?;
@@ -536,7 +537,8 @@ impl ComponentDetector {
             .and_then(|()| {
                 self.call("describing the model", |store, b, _| b.logarithm_detector_scoring().detector().call_info(store, handle))
                     .map_err(anyhow::Error::from)
-            });
+            })
+            .and_then(|info| check_version(version, info.version).map(|()| info));
         if ready.is_ok() {
             // The kinds already reported carry over, less those the new
             // model knows (a retrained model clears them).
@@ -1319,6 +1321,19 @@ impl Drop for ComponentDetector {
             let _ = instance.handle.resource_drop(&mut instance.store);
         }
     }
+}
+
+/// Checks that a model file named (or made current) as `expected` holds
+/// that version in its sealed payload. The number in a file's name is not
+/// authenticated: an old model copied under a newer number would otherwise
+/// pass rollback protection (issue 13).
+pub fn check_version(expected: u32, sealed: u32) -> Result<()> {
+    if sealed != expected {
+        anyhow::bail!(
+            "model version {expected} holds the sealed model version {sealed}: a model file renamed to another version is refused (rollback protection); install models with logarithm-trainer"
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -255,7 +255,7 @@ fn load_current(common: &CommonArgs, data_dir: &DataDir) -> Result<(ComponentDet
     };
     tracing::debug!("loading model version {version} from {}", path.display());
     let cache = data_dir.root().join("cache");
-    let detector = ComponentDetector::load_cached(source, Some(&cache), &bytes, &passphrase).map_err(|e| match e {
+    let mut detector = ComponentDetector::load_cached(source, Some(&cache), &bytes, &passphrase).map_err(|e| match e {
         LoadError::Model(m) => {
             let hint = match (&m, origin) {
                 (logarithm_detector::Error::WrongKey { .. }, KeyOrigin::File(key)) => {
@@ -267,6 +267,7 @@ fn load_current(common: &CommonArgs, data_dir: &DataDir) -> Result<(ComponentDet
         }
         LoadError::Host(h) => h,
     })?;
+    logarithm::engine::check_version(version, detector.info()?.version).with_context(|| format!("cannot load {}", path.display()))?;
     Ok((detector, version, passphrase))
 }
 

@@ -529,7 +529,7 @@ pub fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold:
     r.refused = None;
     let loaded = r.data_dir.read_current_model().and_then(|(v, path, bytes)| {
         *threshold = detector
-            .replace_model(&bytes, &r.passphrase, r.threshold)
+            .replace_model(&bytes, &r.passphrase, r.threshold, v)
             .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
         Ok(v)
     });
