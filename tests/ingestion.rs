@@ -203,6 +203,52 @@ mod rsyslog {
 mod rotation {
     use super::*;
 
+    /// With a glob that also names rotated files (`logs/*`), a renamed file
+    /// is followed on under its new name: no line is read twice, and a line
+    /// that was there before the monitor started is not scored at all.
+    #[test]
+    fn a_file_renamed_within_a_glob_is_followed_not_read_again() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let (app, old) = (logs.join("app.log"), logs.join("app.log.1"));
+        let line = |text: &str| format!("Nov  2 08:00:00 web01 app[7]: {text}\n");
+        fs::write(&app, line("from before the start")).unwrap();
+        let append =
+            |path: &Path, text: &str| OpenOptions::new().append(true).open(path).unwrap().write_all(line(text).as_bytes()).unwrap();
+        let out = t.dir.path().join("out.json");
+        let monitor = follow(&t, &[logs.join("*").to_str().unwrap()], &out);
+        ready(&out, &format!("reading {} from offset", app.display()));
+        append(&app, "one");
+        wait_for(20, "the first line", || !records_in(&out).is_empty());
+        fs::rename(&app, &old).unwrap();
+        append(&old, "two, late into the renamed file");
+        fs::write(&app, line("three, in the new file")).unwrap();
+        wait_for(20, "three lines", || records_in(&out).len() >= 3);
+        // Past the grace a rotated file is drained in: nothing comes again.
+        ready(&out, &format!("{} is now {}", app.display(), old.display()));
+        std::thread::sleep(Duration::from_millis(3000));
+        append(&old, "four");
+        wait_for(20, "four lines", || records_in(&out).len() >= 4);
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let seen: Vec<(String, String)> = records_in(&out)
+            .iter()
+            .map(|r| (r["message"].as_str().unwrap().to_owned(), r["origin"].as_str().unwrap().rsplit('/').next().unwrap().to_owned()))
+            .collect();
+        let expected = [
+            ("one", "app.log"),
+            ("two, late into the renamed file", "app.log.1"),
+            ("three, in the new file", "app.log"),
+            ("four", "app.log.1"),
+        ];
+        let mut expected: Vec<(String, String)> = expected.iter().map(|(m, o)| ((*m).to_owned(), (*o).to_owned())).collect();
+        let mut seen_sorted = seen.clone();
+        seen_sorted.sort();
+        expected.sort();
+        assert_eq!(seen_sorted, expected, "each line once: {seen:?}");
+    }
+
     /// 100,000 lines streamed into a file rotated three times (rename+create,
     /// copytruncate, rename+create) while the monitor is SIGKILLed twice and
     /// restarted: the union of its outputs holds every line, and duplicates
@@ -429,13 +475,20 @@ mod bad_inputs {
         fs::write(logs.join("a.log"), "alpha\n").unwrap();
         fs::write(logs.join("sub.log/b.log"), "beta\n").unwrap();
         fs::write(logs.join("old.log.gz"), b"\x1f\x8b").unwrap();
+        // Login records and journal files are binary: not lines.
+        for binary in ["wtmp", "btmp.1", "lastlog", "system.journal", "user-1000@0001.journal~"] {
+            fs::write(logs.join(binary), b"\x07\x00\x00\x00\x10pts/0\x00alice\n\x00").unwrap();
+        }
         let out = scan(&t.data, t.key, &[logs.join("*.log").to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("sub.log") && stderr.contains("is a directory"), "{stderr}");
         assert_eq!(json_lines(&String::from_utf8_lossy(&out.stdout)).len(), 1);
 
         let out = scan(&t.data, t.key, &[logs.to_str().unwrap()]);
-        assert_eq!(json_lines(&ok(&out)).len(), 1, "a.log only: not recursive, .gz skipped");
+        assert_eq!(json_lines(&ok(&out)).len(), 1, "a.log only: not recursive, .gz and binary files skipped");
+        let out = scan(&t.data, t.key, &[logs.join("*").to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(json_lines(&String::from_utf8_lossy(&out.stdout)).len(), 1, "a glob skips them too: {stderr}");
         let mut args = vec!["-r", logs.to_str().unwrap()];
         let out = scan(&t.data, t.key, &std::mem::take(&mut args));
         let messages: Vec<String> = json_lines(&ok(&out)).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
@@ -455,7 +508,7 @@ mod bad_inputs {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&secret, fs::Permissions::from_mode(0o000)).unwrap();
         let as_root = effective_uid() == 0;
-        let mut cmd = if as_root {
+        if as_root {
             // nobody must be able to read the model and the good file.
             for entry in walkdir(t.dir.path()) {
                 if entry != secret {
@@ -463,13 +516,18 @@ mod bad_inputs {
                     fs::set_permissions(&entry, fs::Permissions::from_mode(mode)).unwrap();
                 }
             }
-            let mut c = Command::new("setpriv");
-            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(bin("logarithm"));
+        }
+        // `logarithm`, as nobody when we are root, within `seconds` if given.
+        let logarithm = |seconds: Option<&str>| {
+            let mut c = Command::new("timeout");
+            c.args(["-s", "TERM", seconds.unwrap_or("600")]);
+            if as_root {
+                c.args(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
+            }
+            c.arg(bin("logarithm"));
             c
-        } else {
-            Command::new(bin("logarithm"))
         };
-        let out = cmd
+        let out = logarithm(None)
             .args([
                 "monitor",
                 "--once",
@@ -492,6 +550,26 @@ mod bad_inputs {
         let records = json_lines(&String::from_utf8_lossy(&out.stdout));
         assert_eq!(records.len(), 1);
         assert_eq!(records[0]["message"], "visible");
+
+        // Following, its warning backs off (1 s doubling), as a missing
+        // file's does: at 0, 1 and 3 s within 4.5 s, not every second.
+        let out = logarithm(Some("4.5"))
+            .args([
+                "monitor",
+                "--no-checkpoint",
+                "-D",
+                t.data.to_str().unwrap(),
+                "-K",
+                t.key,
+                secret.to_str().unwrap(),
+                good.to_str().unwrap(),
+            ])
+            .env_remove("LOGARITHM_DATA_DIR")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let warnings = stderr.lines().filter(|l| l.contains("secret.log") && l.contains("Permission denied")).count();
+        assert!((1..=3).contains(&warnings), "{warnings} warnings in 4.5 s: {stderr}");
     }
 
     fn walkdir(dir: &Path) -> Vec<PathBuf> {

@@ -254,9 +254,18 @@ fn escapes_its_pattern(path: &Path, pattern: &str) -> Option<String> {
     }
 }
 
+/// Binary files a log directory holds besides logs: login records
+/// (`wtmp`, `btmp.1`, `lastlog-20261205`), read with `last`, `lastlog`,
+/// `faillog`. Like journal files (`*.journal`, read with `-j`), they are
+/// not lines and are not read from a directory or a glob.
+const BINARY_NAMES: [&str; 5] = ["wtmp", "btmp", "utmp", "lastlog", "faillog"];
+
+/// Whether a directory or a glob skips this file: compressed, a journal
+/// file or login records.
 fn skipped(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
-    SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s))
+    let binary = BINARY_NAMES.iter().any(|b| name.strip_prefix(b).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '-'])));
+    binary || name.ends_with(".journal") || name.ends_with(".journal~") || SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
 fn key_of(meta: &fs::Metadata) -> Key {
@@ -315,19 +324,29 @@ impl Tailer<'_> {
             if self.waiting(&key) {
                 continue;
             }
+            // Its backoff ends when it is tracked (`start`): a file that
+            // can be stat'ed but not opened (permissions) keeps backing off.
             let meta = match fs::metadata(path) {
-                Ok(m) => {
-                    self.backoff.remove(&key);
-                    m
-                }
+                Ok(m) => m,
                 Err(e) => {
                     self.problem(&path.display().to_string(), format!("cannot open {}: {e}", path.display()));
                     continue;
                 }
             };
             let key = key_of(&meta);
-            if !self.tracked.contains_key(&key) {
-                self.track(path, key);
+            match self.tracked.get_mut(&key) {
+                None => self.track(path, key),
+                // A tracked file renamed to another name the patterns name
+                // (`logs/*`, and `app.log` became `app.log.1`): followed on
+                // there, not drained, dropped, then found as new and read
+                // again from its start.
+                Some(t) if *t.path != **path && !fs::metadata(&t.path).is_ok_and(|m| key_of(&m) == key) => {
+                    tracing::debug!("{} is now {}; following it there", t.path.display(), path.display());
+                    t.path = path.as_path().into();
+                    t.origin = path.display().to_string().into();
+                    t.rotated = None;
+                }
+                Some(_) => {}
             }
         }
         if self.options.follow {
@@ -468,6 +487,7 @@ impl Tailer<'_> {
             Ok(f) => f,
             Err(e) => return self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display())),
         };
+        self.backoff.remove(&path.display().to_string());
         // Lines are numbered as in the file, wherever reading starts (a
         // checkpoint, the end, a copy's rest), so `origin:line` points at them.
         let line_no = lines.unwrap_or_else(|| lines_before(&file, offset));
