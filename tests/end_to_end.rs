@@ -580,6 +580,25 @@ mod output {
             .output()
             .unwrap();
         fails_with(&out, "cannot write to stdout: No space left on device");
+
+        // Commands that only print end quietly at a closed stdout, as any
+        // Unix tool does: no panic, no error.
+        let data = t.data.to_str().unwrap();
+        let printers: [(&str, &[&str]); 5] = [
+            ("logarithm", &["info", "-D", data, "-K", t.key]),
+            ("logarithm", &["generate", "man"]),
+            ("logarithm-trainer", &["model", "list", "-D", data]),
+            ("logarithm-trainer", &["model", "info", "-D", data, "-K", t.key]),
+            ("fakelogs", &["-n", "200000"]),
+        ];
+        for (name, args) in printers {
+            let mut child =
+                command(name).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+            drop(child.stdout.take());
+            let out = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{name} {args:?}: {:?} {stderr}", out.status);
+        }
     }
 
     #[test]

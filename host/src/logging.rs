@@ -92,6 +92,19 @@ impl Drop for OneLine {
     }
 }
 
+/// For commands that only print (`info`, `model list`, generated files,
+/// `fakelogs`): a closed stdout (`| head`) ends the process quietly, as it
+/// ends any Unix tool, instead of a panic in `println!`. Not for `monitor`
+/// and `filter`, which handle a closed stdout themselves and whose alert
+/// sockets must not be able to kill them.
+pub fn quiet_on_closed_stdout() {
+    // SAFETY: restores the default disposition of one signal; no handler
+    // of ours is installed for it.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Runs a binary's `run`, printing a failure as `NAME: error: ...` on one
 /// line and mapping it to exit status 1; a closed stdout (`| head`) is not a
 /// failure.

@@ -225,6 +225,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    if matches!(cli.command, Command::Info(_) | Command::Generate { .. }) {
+        logging::quiet_on_closed_stdout();
+    }
     match cli.command {
         Command::Monitor(args) => monitor(args),
         Command::Filter(args) => filter(args),

@@ -195,6 +195,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
+    // Commands that only print; those that change the data directory end
+    // as they decide.
+    if matches!(
+        cli.command,
+        Command::Eval(_) | Command::Generate { .. } | Command::Model { action: ModelCommand::Info(_) | ModelCommand::List(_) }
+    ) {
+        logging::quiet_on_closed_stdout();
+    }
     match cli.command {
         Command::Train(args) => train(*args),
         Command::Eval(args) => evaluate(&args),

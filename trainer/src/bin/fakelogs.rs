@@ -40,6 +40,7 @@ struct Cli {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logarithm::logging::quiet_on_closed_stdout();
     logarithm::logging::main_with("fakelogs", || run(cli).map(|()| ExitCode::SUCCESS))
 }
 
