@@ -314,10 +314,13 @@ fn journal_datagram(alert: &Alert) -> Vec<u8> {
         out.push(b'\n');
     };
     let message = cut(&alert.message);
-    field("MESSAGE", &format!("{} (score {:.5}) at {}: {message}", alert.kind, alert.score, alert.origin));
+    // Scores as people read them elsewhere (`0.99999972`): at a fixed 5
+    // decimals every anomaly would be `1.00000`.
+    let score = crate::output::score_text(alert.score);
+    field("MESSAGE", &format!("{} (score {score}) at {}: {message}", alert.kind, alert.origin));
     field("PRIORITY", &priority(alert.score).to_string());
     field("SYSLOG_IDENTIFIER", "logarithm");
-    field("LOGARITHM_SCORE", &format!("{:.6}", alert.score));
+    field("LOGARITHM_SCORE", &score);
     field("LOGARITHM_TERMS", cut(&alert.terms));
     field("LOGARITHM_ORIGIN", &alert.origin);
     field("LOGARITHM_KIND", alert.kind);
@@ -331,10 +334,10 @@ fn syslog_datagram(alert: &Alert) -> Vec<u8> {
     let pri = 8 + u32::from(priority(alert.score));
     let time = chrono::Local::now().format("%b %e %H:%M:%S");
     format!(
-        "<{pri}>{time} logarithm[{}]: {} score={:.5} origin={} terms=\"{}\": {}",
+        "<{pri}>{time} logarithm[{}]: {} score={} origin={} terms=\"{}\": {}",
         std::process::id(),
         alert.kind,
-        alert.score,
+        crate::output::score_text(alert.score),
         one_line(&alert.origin),
         one_line(cut(&alert.terms)).replace('"', "'"),
         one_line(cut(&alert.message))
@@ -357,7 +360,7 @@ mod tests {
         for field in ["PRIORITY=3\n", "SYSLOG_IDENTIFIER=logarithm\n", "LOGARITHM_SCORE=0.999950\n", "LOGARITHM_TERMS=bug, page\n"] {
             assert!(text.contains(field), "{field:?} not in {text:?}");
         }
-        let message = "anomaly (score 0.99995) at /var/log/syslog:7: two\nlines";
+        let message = "anomaly (score 0.999950) at /var/log/syslog:7: two\nlines";
         let mut expected = b"MESSAGE\n".to_vec();
         expected.extend_from_slice(&(message.len() as u64).to_le_bytes());
         expected.extend_from_slice(message.as_bytes());
@@ -365,6 +368,10 @@ mod tests {
         assert_eq!((priority(0.5), priority(0.9999), priority(1.0)), (4, 3, 2));
         let s = String::from_utf8(syslog_datagram(&alert("a\nb"))).unwrap();
         assert!(s.starts_with("<11>") && s.ends_with("terms=\"bug, page\": a b") && !s.contains('\n'), "{s}");
+        // Anomalies near 1 keep their digits, not all `1.00000`.
+        let near = Alert { score: 0.99999972, ..alert("x") };
+        assert!(String::from_utf8(syslog_datagram(&near)).unwrap().contains(" score=0.99999972 "));
+        assert!(String::from_utf8_lossy(&journal_datagram(&near)).contains("LOGARITHM_SCORE=0.99999972\n"));
     }
 
     /// A sink that is down never blocks the caller; what is not delivered is
