@@ -29,6 +29,33 @@ fn training_writes_a_new_current_version_each_time() {
     assert!(leftovers.is_empty());
 }
 
+/// A retrain on a quiet window (the nightly run on a quiet host) keeps the
+/// working model: one calibrated on a handful of lines can hardly flag
+/// anything. A first model on few lines is installed, saying so.
+#[test]
+fn a_retrain_on_too_few_lines_keeps_the_current_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log, quiet) = (dir.path().join("a.log"), dir.path().join("quiet.log"));
+    fakelogs(&log, 2000, 0, 7, "syslog");
+    fakelogs(&quiet, 5, 0, 8, "syslog");
+    let data = dir.path().join("data");
+    train(&data, "pw", &log);
+    for mode in ["incremental", "hybrid", "full"] {
+        let out = run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", "pw", "-m", mode, quiet.to_str().unwrap()]);
+        ok(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("not retrained: only 5 lines") && stderr.contains("version 1 stays current"), "{mode}: {stderr}");
+        assert_eq!(std::fs::read_to_string(data.join("current")).unwrap().trim(), "1", "{mode}");
+        assert!(!data.join("models/model-000002.lgm").exists(), "{mode}");
+    }
+    let first = train(&dir.path().join("fresh"), "pw", &quiet);
+    assert!(first.contains("only 5 lines learned, fewer than 500"), "{first}");
+    // Without the key its models were sealed with, no key file is made up.
+    let out = run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), log.to_str().unwrap()]);
+    fails_with(&out, "no key file while its model version 1 exists");
+    assert!(!data.join("key").exists());
+}
+
 #[test]
 fn same_logs_and_seed_give_the_same_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -393,12 +420,19 @@ fn what_a_new_user_tripped_over() {
         "{summary}"
     );
 
-    // A model of a handful of lines is installed with a warning that says what it will be like.
+    // A first model of a handful of lines is installed with a warning that
+    // says what it will be like (a retrain on so few is not installed).
     let tiny = dir.path().join("tiny.log");
     std::fs::write(&tiny, (0..69).map(|i| format!("line {i} of a tiny log\n")).collect::<String>()).unwrap();
-    let out = ok_output(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", tiny.to_str().unwrap()]));
+    let fresh = dir.path().join("fresh");
+    let out = ok_output(&run("logarithm-trainer", &["train", "-D", fresh.to_str().unwrap(), "-K", "k", tiny.to_str().unwrap()]));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("only 69 lines learned (1000 or more are recommended)"), "{stderr}");
+    assert!(stderr.contains("only 69 lines learned, fewer than 500: scores can hardly reach the threshold"), "{stderr}");
+    let few = dir.path().join("few.log");
+    std::fs::write(&few, (0..700).map(|i| format!("line {i} of a short log\n")).collect::<String>()).unwrap();
+    let out = ok_output(&run("logarithm-trainer", &["train", "-D", fresh.to_str().unwrap(), "-K", "k", few.to_str().unwrap()]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("only 700 lines learned (1000 or more are recommended)"), "{stderr}");
 
     // Flags: a negative threshold is a threshold error, a zero line cap is refused,
     // model delete names both of its options, a missing file is reported once.

@@ -413,6 +413,14 @@ impl DataDir {
                 Ok((key, KeyOrigin::File(path)))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => {
+                // Models sealed with a key given some other way: a new key
+                // would open none of them, and later errors would blame it.
+                if let Some(v) = self.current_version()? {
+                    bail!(
+                        "no key given, and {} has no key file while its model version {v} exists: give the key it was sealed with (--key-file, -K or {KEY_ENV})",
+                        self.root.display()
+                    );
+                }
                 self.create()?;
                 let key = hex::encode(rand::random::<[u8; 32]>());
                 self.write_key_file(&key, false)?;
@@ -440,13 +448,6 @@ mod tests {
         let dd = DataDir::resolve(Some(tmp.path().join("d"))).unwrap();
         assert_eq!(dd.current_version().unwrap(), None);
         assert!(dd.read_current_model().unwrap_err().to_string().contains("logarithm-trainer train"));
-        dd.install(1, b"m1", b"{}").unwrap();
-        dd.install(2, b"m2", b"{}").unwrap();
-        assert_eq!(dd.versions().unwrap(), [1, 2]);
-        assert_eq!(dd.read_current_model().unwrap().2, b"m2");
-        dd.set_current(1).unwrap();
-        assert_eq!(dd.current_version().unwrap(), Some(1));
-
         assert!(dd.passphrase(None, false).is_err());
         let given = |k: &str| Some((k.to_owned(), KeyOrigin::Given));
         let (k1, origin) = dd.passphrase(None, true).unwrap();
@@ -455,6 +456,22 @@ mod tests {
         let mode = fs::metadata(dd.key_path()).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(fs::metadata(dd.root()).unwrap().permissions().mode() & 0o777, 0o700, "the data directory is private");
+        dd.install(1, b"m1", b"{}").unwrap();
+        dd.install(2, b"m2", b"{}").unwrap();
+        assert_eq!(dd.versions().unwrap(), [1, 2]);
+        assert_eq!(dd.read_current_model().unwrap().2, b"m2");
+        dd.set_current(1).unwrap();
+        assert_eq!(dd.current_version().unwrap(), Some(1));
+        // With models there and no key file, none is made up: they were
+        // sealed with a key given some other way.
+        let key_file = fs::read(dd.key_path()).unwrap();
+        fs::remove_file(dd.key_path()).unwrap();
+        let e = dd.passphrase(None, true).unwrap_err().to_string();
+        assert!(e.contains("no key file while its model version 1 exists"), "{e}");
+        assert!(!dd.key_path().exists());
+        fs::write(dd.key_path(), key_file).unwrap();
+        fs::set_permissions(dd.key_path(), fs::Permissions::from_mode(0o600)).unwrap();
+
         assert_eq!(dd.passphrase(given("given"), true).unwrap(), ("given".into(), KeyOrigin::Given));
         let fp = dd.fingerprint("given", true).unwrap();
         assert_eq!(dd.fingerprint_salt(false).unwrap(), dd.fingerprint_salt(true).unwrap(), "made once, then kept");

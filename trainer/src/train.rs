@@ -46,6 +46,11 @@ impl RetrainMode {
 /// of the host, and its scores have few steps.
 pub const MIN_LINES: u64 = 1000;
 
+/// Below this many lines a calibration cannot reach the default threshold
+/// (the score beyond the most unusual training line starts at N/(N+1)):
+/// a first model is installed with a warning, a retrain is not installed.
+pub const MIN_RETRAIN_LINES: u64 = 500;
+
 /// One training run, its settings resolved (flags and their environment
 /// variables, then the configuration file, then defaults).
 #[derive(Debug)]
@@ -191,6 +196,18 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
             terms.lines
         );
     }
+    // A retrain on a quiet window (a nightly run on a quiet host) would
+    // replace a working model with one that can hardly flag anything.
+    if terms.lines < MIN_RETRAIN_LINES
+        && let Some(v) = data_dir.current_version()?
+    {
+        tracing::warn!(
+            "not retrained: only {} lines to learn from in {}, fewer than {MIN_RETRAIN_LINES}, and a model calibrated on so few can hardly flag anything; version {v} stays current (train on a longer window)",
+            terms.lines,
+            specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+        );
+        return Ok(());
+    }
     let reading_time = started.elapsed();
 
     // Pass 2 and training.
@@ -239,7 +256,12 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     )?;
     audit.append_done("model_installed", json!({ "version": model.meta.version, "path": path }))?;
 
-    if report.lines < MIN_LINES {
+    if report.lines < MIN_RETRAIN_LINES {
+        tracing::warn!(
+            "only {} lines learned, fewer than {MIN_RETRAIN_LINES}: scores can hardly reach the threshold, so even lines unlike any of them may not be flagged; train on more history",
+            report.lines
+        );
+    } else if report.lines < MIN_LINES {
         tracing::warn!(
             "only {} lines learned ({MIN_LINES} or more are recommended): kinds of lines missing from them will be flagged, and scores are coarse (a score is the fraction of training lines less unusual than the line)",
             report.lines
