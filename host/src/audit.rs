@@ -172,6 +172,16 @@ impl AuditLog {
         file.lock().with_context(|| format!("cannot lock the audit log {}", path.display()))?;
         let mut text = String::new();
         file.read_to_string(&mut text).with_context(|| format!("cannot read the audit log {}", path.display()))?;
+        // An incomplete last entry is what an append cut short left (a full
+        // disk, a crash): under the lock no one else writes, it was never
+        // acknowledged and the head does not count it. It goes, so that
+        // the chain goes on from the last whole entry.
+        let whole = text.rfind('\n').map_or(0, |i| i + 1);
+        if whole < text.len() {
+            tracing::warn!("the audit log {} ended in an incomplete entry (an append cut short); removed it", path.display());
+            file.set_len(whole as u64).with_context(|| format!("cannot cut the incomplete entry of the audit log {}", path.display()))?;
+            text.truncate(whole);
+        }
         let (mut seq, mut prev) = match text.lines().last() {
             None => (0, GENESIS.to_owned()),
             Some(last) => {
@@ -185,8 +195,7 @@ impl AuditLog {
                 (seq, hash.to_owned())
             }
         };
-        // A line cut short by a crash would glue onto the next entry.
-        let mut lines = if !text.is_empty() && !text.ends_with('\n') { "\n".to_owned() } else { String::new() };
+        let mut lines = String::new();
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         for (event, details) in events {
             let details = match details {
@@ -206,9 +215,11 @@ impl AuditLog {
             prev = sha256_hex(body.as_bytes());
             lines.push_str(&format!("{{\"hash\":\"{prev}\",{}\n", &body[1..]));
         }
-        file.write_all(lines.as_bytes())
-            .and_then(|_| file.sync_data())
-            .with_context(|| format!("cannot append to the audit log {}", path.display()))?;
+        if let Err(e) = file.write_all(lines.as_bytes()).and_then(|_| file.sync_data()) {
+            // Leave no incomplete entry behind (the next append would remove it).
+            let _ = file.set_len(whole as u64);
+            return Err(e).with_context(|| format!("cannot append to the audit log {}", path.display()));
+        }
         write_atomic(&self.head_path(), format!("{{\"seq\":{seq},\"hash\":\"{prev}\"}}\n").as_bytes())?;
         Ok(seq)
     }
@@ -488,6 +499,24 @@ mod tests {
         check(String::new(), 1, "4 entries were written");
         fs::write(log.path(), &good).unwrap();
         assert_eq!(log.verify().unwrap(), Ok(4));
+    }
+
+    /// An append cut short (a full disk) leaves an incomplete entry; the
+    /// next append removes it and chains on from the last whole one.
+    #[test]
+    fn an_incomplete_last_entry_is_removed_by_the_next_append() {
+        let (_dir, log) = log();
+        log.append_all((0..3).map(|i| ("model_installed", json!({"version": i}))).collect()).unwrap();
+        let (good, head) = (fs::read_to_string(log.path()).unwrap(), fs::read(log.head_path()).unwrap());
+        for cut in [5, 40, 90] {
+            let torn = format!("{good}{}", &good.lines().next().unwrap()[..cut]);
+            fs::write(log.path(), torn).unwrap();
+            assert!(log.verify().unwrap().unwrap_err().why.contains("incomplete"));
+            assert_eq!(log.append("model_rolled_back", json!({"version": 1})).unwrap(), 4, "cut at {cut}");
+            assert_eq!(log.verify().unwrap(), Ok(4), "cut at {cut}");
+            fs::write(log.path(), &good).unwrap();
+            fs::write(log.head_path(), &head).unwrap();
+        }
     }
 
     #[test]
