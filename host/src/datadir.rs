@@ -274,11 +274,24 @@ impl DataDir {
         let Some(current) = self.current_version()? else {
             bail!("no model in {} to roll back from", self.root.display());
         };
-        let Some(&previous) = self.versions()?.iter().rev().find(|&&v| v < current) else {
+        let versions = self.versions()?;
+        // The version that was current when this one was trained, if it is
+        // still there: after v2 was rolled back to v1 and v3 trained, a
+        // rollback from v3 goes to v1, not to the rejected v2.
+        let parent = self.parent_version(current).filter(|p| *p < current && versions.contains(p));
+        let Some(previous) = parent.or_else(|| versions.iter().rev().copied().find(|&v| v < current)) else {
             bail!("version {current} is the oldest model in {}; there is nothing to roll back to", self.root.display());
         };
         self.set_current(previous)?;
         Ok((current, previous))
+    }
+
+    /// The version that was current when `version` was trained
+    /// (`parent_version` in its metadata), if it says.
+    fn parent_version(&self, version: u32) -> Option<u32> {
+        let meta: serde_json::Value = serde_json::from_slice(&fs::read(self.meta_path(version)).ok()?).ok()?;
+        let parameters = meta["parameters"].as_array()?;
+        parameters.iter().find(|p| p[0] == "parent_version").and_then(|p| p[1].as_str()?.parse().ok())
     }
 
     /// Replaces the models directory with `staged` (a directory in the data
@@ -441,6 +454,23 @@ impl DataDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rollback returns to the version that was current when the current
+    /// one was trained, not to a newer one the operator had rolled back from.
+    #[test]
+    fn rollback_returns_to_the_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dd = DataDir::resolve(Some(tmp.path().join("d"))).unwrap();
+        let meta = |parent: u32| format!("{{\"parameters\":[[\"seed\",\"42\"],[\"parent_version\",\"{parent}\"]]}}");
+        dd.install(1, b"m1", b"{}").unwrap();
+        dd.install(2, b"m2", meta(1).as_bytes()).unwrap();
+        assert_eq!(dd.rollback().unwrap(), (2, 1));
+        dd.install(3, b"m3", meta(1).as_bytes()).unwrap();
+        assert_eq!(dd.rollback().unwrap(), (3, 1), "not to the rejected version 2");
+        // A parent deleted since: the next older version.
+        dd.install(4, b"m4", meta(9).as_bytes()).unwrap();
+        assert_eq!(dd.rollback().unwrap(), (4, 3));
+    }
 
     #[test]
     fn versions_current_and_generated_key() {

@@ -220,7 +220,10 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
         _ => base.map(|m| &m.net),
     };
     let mut parameters = vec![("retrain_mode".to_owned(), mode.name())];
-    if let Some((v, _)) = &current {
+    // The version current when this one was trained, even when it was not
+    // a base (a full retrain): `model rollback` returns to it.
+    let parent = data_dir.current_version()?;
+    if let Some(v) = parent {
         parameters.push(("parent_version".into(), v.to_string()));
     }
     let meta = ModelMeta {
@@ -249,7 +252,7 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
             "lines": report.lines,
             "lines_read": read,
             "retrain_mode": mode.name(),
-            "parent_version": current.as_ref().map(|(v, _)| v),
+            "parent_version": parent,
             "threshold": report.threshold,
             "key_fingerprint": fingerprint,
         }),
