@@ -249,6 +249,42 @@ mod rotation {
         assert_eq!(seen_sorted, expected, "each line once: {seen:?}");
     }
 
+    /// copytruncate's copy, named by the same glob, is read from where the
+    /// original was read, then followed: never read again from its start.
+    #[test]
+    fn a_copy_left_by_copytruncate_within_a_glob_is_not_read_again() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let (app, copy) = (logs.join("app.log"), logs.join("app.log.1"));
+        let line = |text: &str| format!("Nov  2 08:00:00 web01 app[7]: {text}\n");
+        fs::write(&app, "").unwrap();
+        let append = |text: &str| OpenOptions::new().append(true).open(&app).unwrap().write_all(line(text).as_bytes()).unwrap();
+        let out = t.dir.path().join("out.json");
+        let monitor = follow(&t, &[logs.join("*").to_str().unwrap()], &out);
+        ready(&out, &format!("reading {} from offset", app.display()));
+        for text in ["one", "two"] {
+            append(text);
+        }
+        wait_for(20, "two lines", || records_in(&out).len() >= 2);
+        // copytruncate: copy, then truncate in place; one more line came
+        // just before (only in the copy), and one after.
+        append("three, only in the copy");
+        fs::copy(&app, &copy).unwrap();
+        OpenOptions::new().write(true).open(&app).unwrap().set_len(0).unwrap();
+        append("four, after the truncation");
+        wait_for(20, "four lines", || records_in(&out).len() >= 4);
+        // Past the rotated grace: the copy would have been drained, dropped and found again.
+        std::thread::sleep(Duration::from_millis(5000));
+        append("five");
+        wait_for(20, "five lines", || records_in(&out).len() >= 5);
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let mut messages: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        messages.sort();
+        assert_eq!(messages, ["five", "four, after the truncation", "one", "three, only in the copy", "two"]);
+    }
+
     /// 100,000 lines streamed into a file rotated three times (rename+create,
     /// copytruncate, rename+create) while the monitor is SIGKILLed twice and
     /// restarted: the union of its outputs holds every line, and duplicates

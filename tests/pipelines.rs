@@ -510,7 +510,7 @@ mod fluent_bit {
         }
 
         // A new model while Fluent Bit runs, as with the module.
-        live_reload(&t, &log, &load, &section(""));
+        live_reload(&t, &load, &section(""));
     }
 
     /// Without its key, with a wrong key, with a damaged model, the filter says so in Fluent
@@ -555,19 +555,22 @@ mod fluent_bit {
         assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("corrupt model")));
         fs::write(&model_path, &good).unwrap();
 
-        live_reload(&t, &log, &[], &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"));
+        live_reload(&t, &[], &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"));
     }
 
     /// Lines keep coming while version 2 of the model is installed (trained
-    /// on `history`): Fluent Bit with `filters` scores every one, and says
-    /// it switched models, without a restart.
-    fn live_reload(t: &Trained, history: &Path, args: &[&str], filters: &str) {
+    /// on 1,000 new lines: a retrain on fewer is not installed): Fluent Bit
+    /// with `filters` scores every one, and says it switched models,
+    /// without a restart.
+    fn live_reload(t: &Trained, args: &[&str], filters: &str) {
+        let history = t.dir.path().join("history.log");
+        fakelogs(&history, 1000, 0, 6, "syslog");
         let live = t.dir.path().join("live.log");
         fs::write(&live, "").unwrap();
         let work = t.dir.path().join("fb-live");
         fs::create_dir_all(&work).unwrap();
         let writer = {
-            let (live, data, key, history) = (live.clone(), t.data.clone(), t.key, history.to_path_buf());
+            let (live, data, key) = (live.clone(), t.data.clone(), t.key);
             std::thread::spawn(move || {
                 use std::io::Write;
                 let mut f = fs::OpenOptions::new().append(true).open(&live).unwrap();

@@ -48,11 +48,21 @@ fn a_retrain_on_too_few_lines_keeps_the_current_model() {
         assert_eq!(std::fs::read_to_string(data.join("current")).unwrap().trim(), "1", "{mode}");
         assert!(!data.join("models/model-000002.lgm").exists(), "{mode}");
     }
+    assert_eq!(std::fs::read_to_string(data.join("audit.log")).unwrap().matches("\"retrain_skipped\"").count(), 3);
+    // A current model that cannot be loaded (damaged, or of an older
+    // format after an upgrade) is no working model to keep.
+    let model = data.join("models/model-000001.lgm");
+    let mut bytes = std::fs::read(&model).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 1;
+    std::fs::write(&model, bytes).unwrap();
+    ok(&run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", "pw", "-m", "full", quiet.to_str().unwrap()]));
+    assert_eq!(std::fs::read_to_string(data.join("current")).unwrap().trim(), "2");
     let first = train(&dir.path().join("fresh"), "pw", &quiet);
     assert!(first.contains("only 5 lines learned, fewer than 500"), "{first}");
     // Without the key its models were sealed with, no key file is made up.
     let out = run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), log.to_str().unwrap()]);
-    fails_with(&out, "no key file while its model version 1 exists");
+    fails_with(&out, "no key file while its model version 2 exists");
     assert!(!data.join("key").exists());
 }
 

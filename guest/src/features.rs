@@ -334,7 +334,7 @@ fn may_be_severity_word(b: &[u8]) -> bool {
 
 /// The severity one term says, if it is one of [`SEVERITY_WORDS`] or holds
 /// one of [`SEVERITY_PARTS`].
-fn word_severity(term: &str) -> Option<Severity> {
+pub(crate) fn word_severity(term: &str) -> Option<Severity> {
     let b = term.as_bytes();
     // Compared byte by byte in place, not by `str`'s order (see `sort_terms`).
     let word = may_be_severity_word(b).then(|| SEVERITY_WORDS.binary_search_by(|(w, _)| w.as_bytes().iter().cmp(b.iter())).ok()).flatten();

@@ -6,13 +6,15 @@
 //!
 //! A kind is a template: a line's terms as the model sees them (the
 //! tokenizer's output, variable parts masked, plus its `@source`), as a
-//! multiset. In a line made mostly of words the model knows, every word
-//! its vocabulary lacks counts as [`ANY`] ([`kind_terms`]): a word
-//! training never saw is then the template's variable part. A brute force
-//! tries a new user name on every line, and its lines are one kind (`sshd:
-//! failed password for invalid user <*> from <ip>`), one alert and one
-//! burst, not one of each per name. A line mostly of new words keeps them:
-//! it is news of its own, not a variable part. Two lines of one kind
+//! multiset. In a line that says something went wrong and is made mostly
+//! of words the model knows, every word its vocabulary lacks counts as
+//! [`ANY`] ([`kind_terms`]): a word training never saw is then the
+//! failure's variable part. A brute force tries a new user name on every
+//! line, and its lines are one kind (`sshd: failed password for invalid
+//! user <*> from <ip>`), one alert and one burst, not one of each per name.
+//! A new word in an informational line (a new user logging in) is the news
+//! itself, and a line mostly of new words is news of its own: they keep
+//! their words. Two lines of one kind
 //! therefore get the same score unless their severity differs (or their
 //! unseen words' repeats do), which is why "worse" means a higher severity
 //! or a much higher score; the verdict's terms still name the unseen words.
@@ -300,18 +302,22 @@ pub fn kind_id<S: AsRef<str>>(sorted_terms: &[S]) -> u64 {
 /// What a word the vocabulary lacks counts as in a kind (see the module docs).
 pub const ANY: &str = "<*>";
 
-/// Terms as kinds count them, in the order given. When the line's words
-/// that `vocab` knows (or that are the tokenizer's masks, `<ip>`)
-/// outnumber those it lacks, each word it lacks is [`ANY`]: the line is a
-/// known template with a variable part. Otherwise every term stays as it
-/// is: a line mostly of new words is news of its own, and masking them
-/// would make unrelated news one kind. Context terms (`@sshd`) always
-/// stay: another program is another kind.
+/// Terms as kinds count them, in the order given. In a line whose words
+/// say something went wrong (a warning or worse, read from the words
+/// alone, as `features::severity` reads them, so that a line has one kind
+/// whatever level its source gave it) and whose words that `vocab` knows
+/// (or that are the tokenizer's masks, `<ip>`) outnumber those it lacks,
+/// each word it lacks is [`ANY`]: a known failure with a variable part (a
+/// brute force's user names). Otherwise every term stays as it is: a new
+/// word in an informational line (a new user logging in, a new service)
+/// is the news itself, and a line mostly of new words is news of its own.
+/// Context terms (`@sshd`) always stay: another program is another kind.
 pub fn kind_terms<'t, S: AsRef<str>>(vocab: &Vocabulary, terms: &'t [S]) -> Vec<&'t str> {
     let known = |t: &str| (t.starts_with('<') && t.ends_with('>')) || vocab.get(t).is_some();
     let words = terms.iter().map(AsRef::as_ref).filter(|t| !is_context_term(t));
-    let (fixed, variable) = words.fold((0, 0), |(f, v), t| if known(t) { (f + 1, v) } else { (f, v + 1) });
-    let mask = variable > 0 && fixed > variable;
+    let (fixed, variable) = words.clone().fold((0, 0), |(f, v), t| if known(t) { (f + 1, v) } else { (f, v + 1) });
+    let trouble = || words.clone().any(|t| crate::features::word_severity(t).is_some_and(|s| s.level <= 4));
+    let mask = variable > 0 && fixed > variable && trouble();
     terms.iter().map(AsRef::as_ref).map(|t| if mask && !is_context_term(t) && !known(t) { ANY } else { t }).collect()
 }
 
@@ -638,9 +644,11 @@ mod tests {
     fn templates_read_like_the_line() {
         let v = vocab(&["started", "docker", "é".repeat(500).as_str()]);
         let t: Vec<Cow<str>> = ["started", "docker", "<num>", "@dockerd", "cri"].map(Cow::Borrowed).to_vec();
-        assert_eq!(template_text(&v, &t), "dockerd: started docker <num> <*>");
-        let new: Vec<Cow<str>> = ["started", "containerd", "cri", "@dockerd"].map(Cow::Borrowed).to_vec();
-        assert_eq!(template_text(&v, &new), "dockerd: started containerd cri", "mostly new: kept");
+        assert_eq!(template_text(&v, &t), "dockerd: started docker <num> cri", "informational: kept");
+        let failed: Vec<Cow<str>> = ["failed", "docker", "<num>", "@dockerd", "cri"].map(Cow::Borrowed).to_vec();
+        assert_eq!(template_text(&vocab(&["failed", "docker"]), &failed), "dockerd: failed docker <num> <*>");
+        let new: Vec<Cow<str>> = ["failed", "containerd", "cri", "@dockerd"].map(Cow::Borrowed).to_vec();
+        assert_eq!(template_text(&v, &new), "dockerd: failed containerd cri", "mostly new: kept");
         let long: Vec<Cow<str>> = vec![Cow::Owned("é".repeat(500))];
         assert_eq!(template_text(&v, &long).chars().count(), MAX_TEMPLATE_CHARS + 1);
     }
@@ -672,8 +680,14 @@ mod tests {
         );
         assert_ne!(kind_of(&v, &["failed", "user", "a", "b"]), kind_of(&v, &["failed", "user", "from", "a"]), "and how many words");
         // A line mostly of new words is news of its own.
-        assert_ne!(kind_of(&v, &["user", "disk", "on", "fire"]), kind_of(&v, &["user", "cat", "on", "keyboard"]));
+        assert_ne!(kind_of(&v, &["failed", "disk", "on", "fire"]), kind_of(&v, &["failed", "cat", "on", "keyboard"]));
         assert_ne!(kind_of(&v, &["failed", "oracle"]), kind_of(&v, &["failed", "postgres"]), "half is not most");
+        // In an informational line a new word is the news: a new user.
+        fn accepted(name: &str) -> [&str; 7] {
+            ["accepted", "password", "for", name, "from", "<ip>", "@sshd"]
+        }
+        let v = vocab(&["accepted", "password", "for", "from"]);
+        assert_ne!(kind_of(&v, &accepted("mallory")), kind_of(&v, &accepted("trudy")));
         // With every word known, the kind is the terms' own id.
         let known = terms(&["failed", "password", "root"]);
         assert_eq!(kind_of(&v, &known), kind_id(&known));

@@ -19,7 +19,7 @@
 //!
 //! Writers (trainer and monitor, at the same time) serialise on an `flock`
 //! of `audit.log` itself. Events: `model_trained`, `model_installed`,
-//! `model_rolled_back`, `model_deleted`, `model_rekeyed`, `monitor_started`,
+//! `retrain_skipped`, `model_rolled_back`, `model_deleted`, `model_rekeyed`, `monitor_started`,
 //! `monitor_stopped`, `model_loaded`, `model_reloaded`, `breaker_opened`,
 //! `breaker_closed`, `config_used`. Details never hold a key, only its
 //! fingerprint.
@@ -136,6 +136,12 @@ impl AuditLog {
         self.root.join(HEAD)
     }
 
+    /// The number of entries the head says were written, if it can be read.
+    fn head_seq(&self) -> Option<u64> {
+        let head: Value = serde_json::from_str(&fs::read_to_string(self.head_path()).ok()?).ok()?;
+        head["seq"].as_u64()
+    }
+
     /// The log, to append to (created if missing; a symbolic link there is
     /// refused, as lock files refuse one) or only to read (`None` when it
     /// does not exist; a read-only copy can be verified).
@@ -170,17 +176,36 @@ impl AuditLog {
         let mut file = self.open(true)?.expect("created");
         let path = self.path();
         file.lock().with_context(|| format!("cannot lock the audit log {}", path.display()))?;
-        let mut text = String::new();
-        file.read_to_string(&mut text).with_context(|| format!("cannot read the audit log {}", path.display()))?;
-        // An incomplete last entry is what an append cut short left (a full
-        // disk, a crash): under the lock no one else writes, it was never
-        // acknowledged and the head does not count it. It goes, so that
-        // the chain goes on from the last whole entry.
-        let whole = text.rfind('\n').map_or(0, |i| i + 1);
-        if whole < text.len() {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).with_context(|| format!("cannot read the audit log {}", path.display()))?;
+        let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+        let text = std::str::from_utf8(&bytes[..whole])
+            .map_err(|e| anyhow::anyhow!("the audit log {} is not UTF-8 ({e}); see `logarithm-trainer audit verify`", path.display()))?;
+        // A last entry without its line break: whole (an editor dropped the
+        // break), it gets one; cut short by an append that failed (a full
+        // disk, a crash), it goes, so that the chain goes on from the last
+        // whole entry. Such an append was never acknowledged, and the head
+        // does not count it; one the head counts is damage, for `verify`.
+        let tail = String::from_utf8_lossy(&bytes[whole..]).into_owned();
+        let mut lines = String::new();
+        let mut text = text.to_owned();
+        // What a failed write below goes back to.
+        let mut kept = bytes.len();
+        if parse_line(&tail).is_ok() {
+            text.push_str(&tail);
+            text.push('\n');
+            lines.push('\n');
+        } else if !tail.is_empty() {
+            let last_seq = text.lines().last().and_then(|l| parse_line(l).ok()).map_or(0, |(e, _)| e.seq);
+            if self.head_seq().is_some_and(|counted| counted != last_seq) {
+                anyhow::bail!(
+                    "the last entry of the audit log {} is incomplete, and its head counts it; see `logarithm-trainer audit verify`",
+                    path.display()
+                );
+            }
             tracing::warn!("the audit log {} ended in an incomplete entry (an append cut short); removed it", path.display());
+            kept = whole;
             file.set_len(whole as u64).with_context(|| format!("cannot cut the incomplete entry of the audit log {}", path.display()))?;
-            text.truncate(whole);
         }
         let (mut seq, mut prev) = match text.lines().last() {
             None => (0, GENESIS.to_owned()),
@@ -195,7 +220,6 @@ impl AuditLog {
                 (seq, hash.to_owned())
             }
         };
-        let mut lines = String::new();
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         for (event, details) in events {
             let details = match details {
@@ -217,7 +241,7 @@ impl AuditLog {
         }
         if let Err(e) = file.write_all(lines.as_bytes()).and_then(|_| file.sync_data()) {
             // Leave no incomplete entry behind (the next append would remove it).
-            let _ = file.set_len(whole as u64);
+            let _ = file.set_len(kept as u64);
             return Err(e).with_context(|| format!("cannot append to the audit log {}", path.display()));
         }
         write_atomic(&self.head_path(), format!("{{\"seq\":{seq},\"hash\":\"{prev}\"}}\n").as_bytes())?;
@@ -517,6 +541,22 @@ mod tests {
             fs::write(log.path(), &good).unwrap();
             fs::write(log.head_path(), &head).unwrap();
         }
+        // Cut inside a character (entries hold paths in any script).
+        log.append("model_installed", json!({"path": "/var/lib/логи/model.lgm"})).unwrap();
+        let with_path = fs::read(log.path()).unwrap();
+        let at = with_path.len() - 1 - with_path.iter().rev().skip(1).position(|&b| b >= 0x80).unwrap() - 1;
+        fs::write(log.path(), &with_path[..at]).unwrap();
+        fs::write(log.head_path(), &head).unwrap();
+        assert_eq!(log.append("model_rolled_back", json!({"version": 1})).unwrap(), 4);
+        assert_eq!(log.verify().unwrap(), Ok(4));
+        // An incomplete entry the head counts is damage: left for `verify`.
+        let counted = fs::read(log.path()).unwrap();
+        fs::write(log.path(), &counted[..counted.len() - 20]).unwrap();
+        assert!(log.append("model_rolled_back", json!({"version": 2})).unwrap_err().to_string().contains("head counts it"));
+        // A whole entry that lost only its line break keeps it.
+        fs::write(log.path(), &counted[..counted.len() - 1]).unwrap();
+        assert_eq!(log.append("model_rolled_back", json!({"version": 2})).unwrap(), 5);
+        assert_eq!(log.verify().unwrap(), Ok(5));
     }
 
     #[test]

@@ -23,6 +23,7 @@
 //!   `fulljson` messages in, and for each exactly one reply line that sets
 //!   the message's `$!anomaly` properties (see [`Mode::Rsyslog`]).
 
+use crate::datadir::DataDir;
 use crate::engine::ComponentDetector;
 use crate::monitor::{Recheck, Reload};
 use crate::sources::lines::LineReader;
@@ -67,14 +68,20 @@ pub enum Model<'a> {
     /// None could be loaded (rsyslog starts its `mmexternal` child with
     /// rsyslogd, perhaps before the first training): every record is
     /// answered unscored with `why`, and `load` is tried again when
-    /// `recheck` is due (every 2 s, or at SIGHUP).
+    /// `recheck` is due (every 2 s) and another version is current, or at
+    /// SIGHUP: a model that fails (a wrong key) is not loaded again, a key
+    /// derivation each time, until something changed.
     Waiting {
         /// Why there is no model, as the last try found.
         why: String,
-        /// When to try again.
+        /// When to look again.
         recheck: Recheck,
         /// Loads the current model, as at start.
         load: Box<dyn FnMut() -> Result<(ComponentDetector, Reload)> + 'a>,
+        /// Where `current` says which version that is.
+        data_dir: DataDir,
+        /// The version that was current at the last failed try.
+        tried: Option<Option<u32>>,
     },
 }
 
@@ -87,15 +94,23 @@ impl Model<'_> {
                     crate::monitor::reload_model(d, r, &mut 0.0);
                 }
             }
-            Self::Waiting { why, recheck, load } => {
-                if recheck.due() {
-                    recheck.now.store(false, std::sync::atomic::Ordering::Relaxed);
-                    match load() {
-                        Ok((d, r)) => {
-                            tracing::info!("loaded model version {}; scoring from this batch", r.version);
-                            *self = Self::Loaded(d, r);
-                        }
-                        Err(e) => *why = format!("no model: {}", crate::logging::one_line(&e)),
+            Self::Waiting { why, recheck, load, data_dir, tried } => {
+                if !recheck.due() {
+                    return;
+                }
+                let forced = recheck.now.swap(false, std::sync::atomic::Ordering::Relaxed);
+                let current = data_dir.current_version().ok().flatten();
+                if !forced && *tried == Some(current) {
+                    return;
+                }
+                match load() {
+                    Ok((d, r)) => {
+                        tracing::info!("loaded model version {}; scoring from this batch", r.version);
+                        *self = Self::Loaded(d, r);
+                    }
+                    Err(e) => {
+                        *why = format!("no model: {}", crate::logging::one_line(&e));
+                        *tried = Some(current);
                     }
                 }
             }

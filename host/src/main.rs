@@ -314,6 +314,8 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
         (Err(e), filter::Mode::Rsyslog) => filter::Model::Waiting {
             why: format!("no model: {}", logging::one_line(&e)),
             recheck: monitor::Recheck::new(now.clone()),
+            tried: Some(data_dir.current_version().ok().flatten()),
+            data_dir: data_dir.clone(),
             load: Box::new(load),
         },
         // In a pipe, a missing model is a mistake to stop at, visibly.

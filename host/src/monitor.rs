@@ -445,7 +445,12 @@ pub fn run<W: Write>(
     }
     if let Some(writer) = checkpoints.as_mut() {
         opened_at_end(writer, &config.read, &mut opened_seen);
-        writer.save(true)?;
+        // Still a full disk at the end: said, and the rest of the shutdown
+        // (the kinds reported) goes on; a restart reads again what came
+        // after the last saved checkpoint.
+        if let Err(e) = writer.save(true) {
+            tracing::error!("cannot save the checkpoints at exit: {e:#}; a restart reads again the lines after the last saved ones");
+        }
     }
     if let Some(path) = &config.memory_file {
         save_memory(detector, path);
@@ -528,13 +533,19 @@ pub fn reload_model(detector: &mut ComponentDetector, r: &mut Reload, threshold:
     }
     r.refused = None;
     let loaded = r.data_dir.read_current_model().and_then(|(v, path, bytes)| {
+        // `current` changed since it was checked above (against rollback):
+        // the next check decides about the new one.
+        if v != version {
+            return Ok(None);
+        }
         *threshold = detector
             .replace_model(&bytes, &r.passphrase, r.threshold, v)
             .map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
-        Ok(v)
+        Ok(Some(v))
     });
     match loaded {
-        Ok(v) => {
+        Ok(None) => {}
+        Ok(Some(v)) => {
             tracing::info!("loaded model version {v} (was {}); scoring with it from the next batch", r.version);
             notify(&[sd_notify::NotifyState::Status(&format!("scoring with model version {v}"))]);
             crate::audit::note("model_reloaded", serde_json::json!({ "version": v, "from": r.version }));

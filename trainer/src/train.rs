@@ -197,16 +197,23 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
         );
     }
     // A retrain on a quiet window (a nightly run on a quiet host) would
-    // replace a working model with one that can hardly flag anything.
-    if terms.lines < MIN_RETRAIN_LINES
-        && let Some(v) = data_dir.current_version()?
-    {
-        tracing::warn!(
-            "not retrained: only {} lines to learn from in {}, fewer than {MIN_RETRAIN_LINES}, and a model calibrated on so few can hardly flag anything; version {v} stays current (train on a longer window)",
-            terms.lines,
-            specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
-        );
-        return Ok(());
+    // replace a working model with one that can hardly flag anything. Only
+    // a working one: a model this build or this key cannot load (after an
+    // upgrade of the model format, say) is replaced whatever the count.
+    if terms.lines < MIN_RETRAIN_LINES {
+        let working = match &current {
+            Some((v, _)) => Some(*v),
+            None => data_dir.read_current_model().ok().filter(|(_, _, bytes)| Detector::load(bytes, &passphrase).is_ok()).map(|(v, ..)| v),
+        };
+        if let Some(v) = working {
+            tracing::warn!(
+                "not retrained: only {} lines to learn from in {}, fewer than {MIN_RETRAIN_LINES}, and a model calibrated on so few can hardly flag anything; version {v} stays current (train on a longer window)",
+                terms.lines,
+                specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
+            );
+            let details = json!({ "lines": terms.lines, "min_lines": MIN_RETRAIN_LINES, "current": v, "retrain_mode": mode.name() });
+            return AuditLog::new(data_dir).append_done("retrain_skipped", details);
+        }
     }
     let reading_time = started.elapsed();
 

@@ -334,19 +334,24 @@ impl Tailer<'_> {
                 }
             };
             let key = key_of(&meta);
+            // A tracked file that the patterns name under another name
+            // (`logs/*`, and `app.log` became `app.log.1`), or a rotated
+            // one they name (copytruncate's copy, drained from where the
+            // original was read): followed on there, not drained, dropped,
+            // then found as new and read again from its start.
             match self.tracked.get_mut(&key) {
                 None => self.track(path, key),
-                // A tracked file renamed to another name the patterns name
-                // (`logs/*`, and `app.log` became `app.log.1`): followed on
-                // there, not drained, dropped, then found as new and read
-                // again from its start.
-                Some(t) if *t.path != **path && !fs::metadata(&t.path).is_ok_and(|m| key_of(&m) == key) => {
-                    tracing::debug!("{} is now {}; following it there", t.path.display(), path.display());
-                    t.path = path.as_path().into();
-                    t.origin = path.display().to_string().into();
-                    t.rotated = None;
+                Some(t) => {
+                    let moved = *t.path != **path && !fs::metadata(&t.path).is_ok_and(|m| key_of(&m) == key);
+                    if moved {
+                        tracing::debug!("{} is now {}; following it there", t.path.display(), path.display());
+                    }
+                    if moved || (*t.path == **path && t.rotated.is_some()) {
+                        t.path = path.as_path().into();
+                        t.origin = path.display().to_string().into();
+                        t.rotated = None;
+                    }
                 }
-                Some(_) => {}
             }
         }
         if self.options.follow {
@@ -458,7 +463,12 @@ impl Tailer<'_> {
                 }
                 None => {
                     let has_history = checkpoints.files.values().any(|c| *c.path == *path);
-                    if self.first_round && !self.options.from_head && !has_history {
+                    if let Some((at, read)) = self.copy_of(&head_bytes, size) {
+                        // Its first lines are lines already read (usually
+                        // copytruncate's copy, found before the truncation).
+                        tracing::debug!("{} starts like a file being read: a copy, read from offset {at}", path.display());
+                        (offset, lines) = (at, Some(read));
+                    } else if self.first_round && !self.options.from_head && !has_history {
                         offset = size;
                         let line = lines_before(&file, offset);
                         lines = Some(line);
@@ -478,6 +488,18 @@ impl Tailer<'_> {
             }
         }
         self.start(path, key, file, StartAt { offset, lines }, head_bytes, None);
+    }
+
+    /// Where a tracked file whose first bytes a new file repeats was read
+    /// to, and its lines before that: the new file is a copy of it.
+    fn copy_of(&self, head_bytes: &[u8], size: u64) -> Option<(u64, u64)> {
+        self.tracked
+            .values()
+            .find(|t| {
+                let n = t.fingerprint.len as usize;
+                n > 0 && head_bytes.len() >= n && Fingerprint::of(&head_bytes[..n]) == t.fingerprint && t.reader.line_offset() <= size
+            })
+            .map(|t| (t.reader.line_offset(), t.line_no))
     }
 
     /// Tracks `file` from `at`.
