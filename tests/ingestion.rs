@@ -553,33 +553,18 @@ mod bad_inputs {
                 }
             }
         }
-        // `logarithm`, as nobody when we are root, within `seconds` if given.
-        let logarithm = |seconds: Option<&str>| {
+        // `logarithm monitor ARGS... secret.log good.log`, as nobody when we
+        // are root, stopped after `seconds`.
+        let monitor = |seconds: &str, args: &[&str]| {
             let mut c = Command::new("timeout");
-            c.args(["-s", "TERM", seconds.unwrap_or("600")]);
+            c.args(["-s", "TERM", seconds]);
             if as_root {
                 c.args(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]);
             }
-            c.arg(bin("logarithm"));
-            c
+            c.arg(bin("logarithm")).arg("monitor").args(args).args(["-D", t.data.to_str().unwrap(), "-K", t.key]);
+            c.args([&secret, &good]).env_remove("LOGARITHM_DATA_DIR").output().unwrap()
         };
-        let out = logarithm(None)
-            .args([
-                "monitor",
-                "--once",
-                "--all",
-                "-f",
-                "json",
-                "-D",
-                t.data.to_str().unwrap(),
-                "-K",
-                t.key,
-                secret.to_str().unwrap(),
-                good.to_str().unwrap(),
-            ])
-            .env_remove("LOGARITHM_DATA_DIR")
-            .output()
-            .unwrap();
+        let out = monitor("600", &["--once", "--all", "-f", "json"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{stderr}");
         assert!(stderr.contains("secret.log") && stderr.contains("Permission denied"), "{stderr}");
@@ -589,20 +574,7 @@ mod bad_inputs {
 
         // Following, its warning backs off (1 s doubling), as a missing
         // file's does: at 0, 1 and 3 s within 4.5 s, not every second.
-        let out = logarithm(Some("4.5"))
-            .args([
-                "monitor",
-                "--no-checkpoint",
-                "-D",
-                t.data.to_str().unwrap(),
-                "-K",
-                t.key,
-                secret.to_str().unwrap(),
-                good.to_str().unwrap(),
-            ])
-            .env_remove("LOGARITHM_DATA_DIR")
-            .output()
-            .unwrap();
+        let out = monitor("4.5", &["--no-checkpoint"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let warnings = stderr.lines().filter(|l| l.contains("secret.log") && l.contains("Permission denied")).count();
         assert!((1..=3).contains(&warnings), "{warnings} warnings in 4.5 s: {stderr}");
