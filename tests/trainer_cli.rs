@@ -60,6 +60,15 @@ fn a_retrain_on_too_few_lines_keeps_the_current_model() {
     assert_eq!(std::fs::read_to_string(data.join("current")).unwrap().trim(), "2");
     let first = train(&dir.path().join("fresh"), "pw", &quiet);
     assert!(first.contains("only 5 lines learned, fewer than 500"), "{first}");
+    // A scratch directory pointed elsewhere (by whoever can write the data
+    // directory) is refused: a root trainer would write where it points.
+    let elsewhere = dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let _ = std::fs::remove_dir_all(data.join("tmp"));
+    std::os::unix::fs::symlink(&elsewhere, data.join("tmp")).unwrap();
+    fails_with(&run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", "pw", log.to_str().unwrap()]), "symbolic link");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
+    std::fs::remove_file(data.join("tmp")).unwrap();
     // Without the key its models were sealed with, no key file is made up.
     let out = run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), log.to_str().unwrap()]);
     fails_with(&out, "no key file while its model version 2 exists");

@@ -53,10 +53,23 @@ fn io_err(what: &str, path: &Path, e: std::io::Error) -> String {
 }
 
 /// A scratch directory for one training run, under `root/tmp/`; stale ones
-/// left by killed runs are removed first.
+/// left by killed runs are removed first. `tmp/` must be a directory of
+/// ours, not a symbolic link: whoever can write the data directory (the
+/// monitor, which reads untrusted input) could otherwise point the
+/// scratch files of a root trainer anywhere.
 pub fn scratch_dir(root: &Path) -> Result<tempfile::TempDir> {
+    use std::os::unix::fs::MetadataExt;
     let tmp = root.join("tmp");
     fs::create_dir_all(&tmp).map_err(|e| io_err("create", &tmp, e))?;
+    let meta = fs::symlink_metadata(&tmp).map_err(|e| io_err("inspect", &tmp, e))?;
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let ours = meta.uid() == unsafe { libc::geteuid() };
+    if meta.file_type().is_symlink() || !meta.is_dir() || !ours {
+        return Err(format!(
+            "{} is not a directory of this user's (a symbolic link, or another owner's); remove it, the trainer makes it again",
+            tmp.display()
+        ));
+    }
     if let Ok(entries) = fs::read_dir(&tmp) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
@@ -156,7 +169,7 @@ impl<'a> CorpusBuilder<'a> {
         for (priority, timestamp_us, mut record_terms) in terms {
             if self.writer.is_none() {
                 let path = self.dir.join(format!("terms-{:05}", self.chunks.len()));
-                let file = File::create(&path).map_err(|e| io_err("create", &path, e))?;
+                let file = create_scratch(&path)?;
                 self.writer = Some((path, BufWriter::with_capacity(256 * 1024, file)));
             }
             let (path, writer) = self.writer.as_mut().unwrap();
@@ -320,8 +333,14 @@ impl TermCorpus {
     }
 }
 
+/// A new scratch file: never an existing one, nor a symbolic link.
+fn create_scratch(path: &Path) -> Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fs::OpenOptions::new().write(true).create_new(true).custom_flags(libc::O_NOFOLLOW).open(path).map_err(|e| io_err("create", path, e))
+}
+
 fn write_samples(path: &Path, samples: &[Sample]) -> Result<()> {
-    let file = File::create(path).map_err(|e| io_err("create", path, e))?;
+    let file = create_scratch(path)?;
     let mut w = BufWriter::with_capacity(256 * 1024, file);
     let mut put = |bytes: &[u8]| w.write_all(bytes).map_err(|e| io_err("write", path, e));
     for s in samples {
