@@ -313,17 +313,32 @@ pub const ANY: &str = "<*>";
 /// is the news itself, and a line mostly of new words is news of its own.
 /// Context terms (`@sshd`) always stay: another program is another kind.
 pub fn kind_terms<'t, S: AsRef<str>>(vocab: &Vocabulary, terms: &'t [S]) -> Vec<&'t str> {
-    let known = |t: &str| (t.starts_with('<') && t.ends_with('>')) || vocab.get(t).is_some();
-    let words = terms.iter().map(AsRef::as_ref).filter(|t| !is_context_term(t));
-    let (fixed, variable) = words.clone().fold((0, 0), |(f, v), t| if known(t) { (f + 1, v) } else { (f, v + 1) });
-    let trouble = || words.clone().any(|t| crate::features::word_severity(t).is_some_and(|s| s.level <= 4));
-    let mask = variable > 0 && fixed > variable && trouble();
-    terms.iter().map(AsRef::as_ref).map(|t| if mask && !is_context_term(t) && !known(t) { ANY } else { t }).collect()
+    let terms = terms.iter().map(AsRef::as_ref);
+    match masked(vocab, terms.clone()) {
+        Some(unknown) => terms.zip(unknown).map(|(t, u)| if u { ANY } else { t }).collect(),
+        None => terms.collect(),
+    }
+}
+
+/// Which terms [`kind_terms`] counts as [`ANY`], in order; `None` when none.
+fn masked<'t>(vocab: &Vocabulary, terms: impl Iterator<Item = &'t str> + Clone) -> Option<Vec<bool>> {
+    // Context terms are never masked; the tokenizer's masks are known.
+    let fixed_form = |t: &str| is_context_term(t) || (t.starts_with('<') && t.ends_with('>'));
+    let unknown: Vec<bool> = terms.clone().map(|t| !fixed_form(t) && vocab.get(t).is_none()).collect();
+    let variable = unknown.iter().filter(|&&u| u).count();
+    let fixed = terms.clone().filter(|t| !is_context_term(t)).count() - variable;
+    let trouble = || terms.clone().any(|t| crate::features::word_severity(t).is_some_and(|s| s.level <= 4));
+    (variable > 0 && fixed > variable && trouble()).then_some(unknown)
 }
 
 /// The kind of a line with these terms (in any order) under `vocab`:
-/// [`kind_id`] of its [`kind_terms`], sorted.
+/// [`kind_id`] of its [`kind_terms`], sorted. Terms given sorted with
+/// nothing to mask (most lines) are hashed as they are.
 pub fn kind_of<S: AsRef<str>>(vocab: &Vocabulary, terms: &[S]) -> u64 {
+    let sorted = terms.windows(2).all(|w| w[0].as_ref() <= w[1].as_ref());
+    if sorted && masked(vocab, terms.iter().map(AsRef::as_ref)).is_none() {
+        return kind_id(terms);
+    }
     let mut counted = kind_terms(vocab, terms);
     counted.sort_unstable();
     kind_id(&counted)
@@ -691,5 +706,6 @@ mod tests {
         // With every word known, the kind is the terms' own id.
         let known = terms(&["failed", "password", "root"]);
         assert_eq!(kind_of(&v, &known), kind_id(&known));
+        assert_eq!(kind_of(&v, &["root", "password", "failed"]), kind_id(&known), "in any order");
     }
 }
