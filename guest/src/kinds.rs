@@ -313,8 +313,13 @@ pub const ANY: &str = "<*>";
 /// is the news itself, and a line mostly of new words is news of its own.
 /// Context terms (`@sshd`) always stay: another program is another kind.
 pub fn kind_terms<'t, S: AsRef<str>>(vocab: &Vocabulary, terms: &'t [S]) -> Vec<&'t str> {
+    counted(terms, masked(vocab, terms.iter().map(AsRef::as_ref)))
+}
+
+/// `terms` with those `unknown` marks as [`ANY`].
+fn counted<S: AsRef<str>>(terms: &[S], unknown: Option<Vec<bool>>) -> Vec<&str> {
     let terms = terms.iter().map(AsRef::as_ref);
-    match masked(vocab, terms.clone()) {
+    match unknown {
         Some(unknown) => terms.zip(unknown).map(|(t, u)| if u { ANY } else { t }).collect(),
         None => terms.collect(),
     }
@@ -335,11 +340,11 @@ fn masked<'t>(vocab: &Vocabulary, terms: impl Iterator<Item = &'t str> + Clone) 
 /// [`kind_id`] of its [`kind_terms`], sorted. Terms given sorted with
 /// nothing to mask (most lines) are hashed as they are.
 pub fn kind_of<S: AsRef<str>>(vocab: &Vocabulary, terms: &[S]) -> u64 {
-    let sorted = terms.windows(2).all(|w| w[0].as_ref() <= w[1].as_ref());
-    if sorted && masked(vocab, terms.iter().map(AsRef::as_ref)).is_none() {
+    let unknown = masked(vocab, terms.iter().map(AsRef::as_ref));
+    if unknown.is_none() && terms.windows(2).all(|w| w[0].as_ref() <= w[1].as_ref()) {
         return kind_id(terms);
     }
-    let mut counted = kind_terms(vocab, terms);
+    let mut counted = counted(terms, unknown);
     counted.sort_unstable();
     kind_id(&counted)
 }
