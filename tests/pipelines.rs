@@ -555,6 +555,20 @@ mod fluent_bit {
         assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("corrupt model")));
         fs::write(&model_path, &good).unwrap();
 
+        // An old model copied under a newer version number is refused, as the
+        // host refuses it (rollback protection reads the sealed version).
+        let renamed = t.data.join("models/model-000009.lgm");
+        fs::write(&renamed, &good).unwrap();
+        fs::write(t.data.join("current"), "9\n").unwrap();
+        let work = t.dir.path().join("fb-renamed");
+        fs::create_dir_all(&work).unwrap();
+        let (records, fb_log) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"), 50);
+        assert_eq!(records.len(), 50);
+        assert!(fb_log.contains("model version 9 holds the sealed model version 1"), "{fb_log}");
+        assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("rollback protection")));
+        fs::remove_file(&renamed).unwrap();
+        fs::write(t.data.join("current"), "1\n").unwrap();
+
         live_reload(&t, &[], &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"));
     }
 

@@ -123,6 +123,20 @@ impl KdfParams {
     }
 }
 
+/// Checks that a model file named (or made current) as `expected` holds
+/// that version in its sealed payload. The number in a file's name is not
+/// authenticated: an old model copied under a newer number would otherwise
+/// pass rollback protection (issue 13). Every face that loads a model by
+/// version (the host, the Fluent Bit faces) checks it here.
+pub fn check_version(expected: u32, sealed: u32) -> Result<(), String> {
+    if sealed == expected {
+        return Ok(());
+    }
+    Err(format!(
+        "model version {expected} holds the sealed model version {sealed}: a model file renamed to another version is refused (rollback protection); install models with logarithm-trainer"
+    ))
+}
+
 /// Reads a model file, refusing one larger than [`MAX_MODEL_BYTES`] before
 /// reading it (and never reading more than that, should it grow meanwhile).
 /// The error names the path.

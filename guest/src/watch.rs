@@ -158,6 +158,7 @@ fn load(dir: &Path, places: &impl Places) -> Result<Loaded, String> {
     let path = layout::model_file(dir, version);
     let bytes = crate::modelfile::read_model_file(&path)?;
     let mut detector = Detector::load(&bytes, &passphrase(dir, places)?).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
+    crate::modelfile::check_version(version, detector.info().version).map_err(|e| format!("cannot load {}: {e}", path.display()))?;
     // Explanations for anomalies only (`anomaly_terms` is empty for the
     // rest): most of a filter's cost per normal record otherwise.
     detector.set_explain(false);

@@ -1323,17 +1323,9 @@ impl Drop for ComponentDetector {
     }
 }
 
-/// Checks that a model file named (or made current) as `expected` holds
-/// that version in its sealed payload. The number in a file's name is not
-/// authenticated: an old model copied under a newer number would otherwise
-/// pass rollback protection (issue 13).
+/// [`logarithm_detector::modelfile::check_version`], as an `anyhow` error.
 pub fn check_version(expected: u32, sealed: u32) -> Result<()> {
-    if sealed != expected {
-        anyhow::bail!(
-            "model version {expected} holds the sealed model version {sealed}: a model file renamed to another version is refused (rollback protection); install models with logarithm-trainer"
-        );
-    }
-    Ok(())
+    logarithm_detector::modelfile::check_version(expected, sealed).map_err(anyhow::Error::msg)
 }
 
 #[cfg(test)]
