@@ -327,13 +327,17 @@ fn counted<S: AsRef<str>>(terms: &[S], unknown: Option<Vec<bool>>) -> Vec<&str> 
 
 /// Which terms [`kind_terms`] counts as [`ANY`], in order; `None` when none.
 fn masked<'t>(vocab: &Vocabulary, terms: impl Iterator<Item = &'t str> + Clone) -> Option<Vec<bool>> {
+    // Most lines say nothing went wrong: settled without a vocabulary
+    // lookup (a hash per term, on every line the verdict cache misses).
+    if !terms.clone().any(|t| crate::features::word_severity(t).is_some_and(|s| s.level <= 4)) {
+        return None;
+    }
     // Context terms are never masked; the tokenizer's masks are known.
     let fixed_form = |t: &str| is_context_term(t) || (t.starts_with('<') && t.ends_with('>'));
     let unknown: Vec<bool> = terms.clone().map(|t| !fixed_form(t) && vocab.get(t).is_none()).collect();
     let variable = unknown.iter().filter(|&&u| u).count();
     let fixed = terms.clone().filter(|t| !is_context_term(t)).count() - variable;
-    let trouble = || terms.clone().any(|t| crate::features::word_severity(t).is_some_and(|s| s.level <= 4));
-    (variable > 0 && fixed > variable && trouble()).then_some(unknown)
+    (variable > 0 && fixed > variable).then_some(unknown)
 }
 
 /// The kind of a line with these terms (in any order) under `vocab`:
