@@ -157,22 +157,54 @@ pub fn rfc3339(timestamp_us: i64) -> Option<String> {
 /// `\u{1b}`, `\u{202e}`), so that a logged message cannot forge an
 /// `ANOMALY` line, recolour the terminal or disguise itself.
 pub fn printable(text: &str) -> Cow<'_, str> {
-    let control = |c: char| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
-    if !text.chars().any(control) {
+    if !text.chars().any(unsafe_on_a_terminal) {
         return Cow::Borrowed(text);
     }
-    Cow::Owned(text.chars().map(|c| if control(c) { c.escape_default().to_string() } else { c.to_string() }).collect())
+    Cow::Owned(text.chars().map(|c| if unsafe_on_a_terminal(c) { c.escape_default().to_string() } else { c.to_string() }).collect())
 }
 
-/// A CSV cell a spreadsheet will not run: text starting with `=`, `+`,
-/// `-`, `@`, a tab or a carriage return is prefixed with `'` (OWASP's
-/// advice against formula injection), so `-- MARK --` shows as `'-- MARK --`.
-/// A lone `-` (stdin's origin) is no formula and stays as it is.
+/// The characters [`printable`] escapes.
+fn unsafe_on_a_terminal(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A CSV cell a spreadsheet will not run and a terminal will not obey: its
+/// control characters escaped as [`printable`] escapes them (a CSV is read
+/// with `cat` and `column` too), then text starting with `=`, `+`, `-` or
+/// `@` prefixed with `'` (OWASP's advice against formula injection), so
+/// `-- MARK --` shows as `'-- MARK --`. A lone `-` (stdin's origin) is no
+/// formula and stays as it is.
 pub fn inert(text: &str) -> Cow<'_, str> {
+    let text = printable(text);
     match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') if text != "-" => Cow::Owned(format!("'{text}")),
-        _ => Cow::Borrowed(text),
+        Some('=' | '+' | '-' | '@') if text != "-" => Cow::Owned(format!("'{text}")),
+        _ => text,
     }
+}
+
+/// JSON as serde_json writes it, but with the characters [`printable`]
+/// escapes that JSON allows raw (C1 controls such as U+009B, a CSI to some
+/// terminals; U+2028/2029; bidirectional overrides) written as `\u` escapes:
+/// `-f json` is often read on a terminal. C0 controls JSON escapes itself.
+struct TerminalSafe;
+
+impl serde_json::ser::Formatter for TerminalSafe {
+    fn write_string_fragment<W: ?Sized + Write>(&mut self, out: &mut W, fragment: &str) -> std::io::Result<()> {
+        let mut rest = fragment;
+        while let Some((at, c)) = rest.char_indices().find(|&(_, c)| unsafe_on_a_terminal(c)) {
+            out.write_all(&rest.as_bytes()[..at])?;
+            write!(out, "\\u{:04x}", u32::from(c))?;
+            rest = &rest[at + c.len_utf8()..];
+        }
+        out.write_all(rest.as_bytes())
+    }
+}
+
+/// One JSON object and a line break, written [`TerminalSafe`]ly.
+fn write_json<W: Write>(out: &mut W, value: &impl Serialize) -> std::io::Result<()> {
+    // As io::Error, so that a closed pipe is recognised as one.
+    value.serialize(&mut serde_json::Serializer::with_formatter(&mut *out, TerminalSafe)).map_err(std::io::Error::from)?;
+    out.write_all(b"\n")
 }
 
 /// A score for people: 4 decimals, and as it nears 1, enough more to show
@@ -264,8 +296,7 @@ impl<W: Write> Printer<W> {
                     origin: &line.origin,
                     line: line.line_no,
                 };
-                serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
-                out.write_all(b"\n")?;
+                write_json(out, &rec)?;
             }
             Sink::Csv(csv) => {
                 csv.serialize((
@@ -345,9 +376,7 @@ impl<W: Write> Printer<W> {
                     fields: line.extra.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect(),
                     error,
                 };
-                // As io::Error, so that a closed pipe is recognised as one.
-                serde_json::to_writer(&mut *out, &rec).map_err(std::io::Error::from)?;
-                out.write_all(b"\n")?;
+                write_json(out, &rec)?;
             }
             Sink::Csv(csv) => {
                 csv.serialize((
@@ -428,6 +457,16 @@ mod tests {
         assert_eq!(super::inert("-- MARK --"), "'-- MARK --");
         assert_eq!(super::inert("plain"), "plain");
         assert_eq!(super::inert("-"), "-", "stdin's origin is no formula");
+        // A CSV cell cannot recolour a terminal either.
+        assert_eq!(super::inert("\tx \u{1b}[31m \u{9b}31m"), "\\tx \\u{1b}[31m \\u{9b}31m");
+        // JSON: C1, U+2028 and bidirectional overrides as \u escapes, C0
+        // as serde_json escapes it, and the text reads back the same.
+        let text = "a\u{1b}[31m \u{9b}31m \u{202e}x \u{2028} Señal 日本 🔥\"\\";
+        let mut out = Vec::new();
+        super::write_json(&mut out, &serde_json::json!({ "message": text })).unwrap();
+        let json = String::from_utf8(out).unwrap();
+        assert_eq!(json, "{\"message\":\"a\\u001b[31m \\u009b31m \\u202ex \\u2028 Señal 日本 🔥\\\"\\\\\"}\n");
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap()["message"], text);
     }
 
     /// Issue 10: a line a bug kept from parsing is printed unscored, with
