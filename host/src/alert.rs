@@ -328,9 +328,11 @@ fn journal_datagram(alert: &Alert) -> Vec<u8> {
 }
 
 /// An RFC 3164 datagram, facility user: `<PRI>Mmm dd hh:mm:ss
-/// logarithm[pid]: anomaly score=S origin=O terms="T": message`, on one line.
+/// logarithm[pid]: anomaly score=S origin=O terms="T": message`, on one
+/// line, its control characters escaped as on a terminal (`\n`,
+/// `\u{1b}`): not every receiver escapes them, as rsyslog does.
 fn syslog_datagram(alert: &Alert) -> Vec<u8> {
-    let one_line = |s: &str| s.replace(['\n', '\r'], " ");
+    let one_line = |s: &str| crate::output::printable(s).into_owned();
     let pri = 8 + u32::from(priority(alert.score));
     let time = chrono::Local::now().format("%b %e %H:%M:%S");
     format!(
@@ -366,8 +368,9 @@ mod tests {
         expected.extend_from_slice(message.as_bytes());
         assert!(d.starts_with(&expected));
         assert_eq!((priority(0.5), priority(0.9999), priority(1.0)), (4, 3, 2));
-        let s = String::from_utf8(syslog_datagram(&alert("a\nb"))).unwrap();
-        assert!(s.starts_with("<11>") && s.ends_with("terms=\"bug, page\": a b") && !s.contains('\n'), "{s}");
+        let s = String::from_utf8(syslog_datagram(&alert("a\nb\u{1b}[31m\0"))).unwrap();
+        assert!(s.starts_with("<11>") && s.ends_with("terms=\"bug, page\": a\\nb\\u{1b}[31m\\u{0}"), "{s}");
+        assert!(!s.chars().any(char::is_control), "{s}");
         // Anomalies near 1 keep their digits, not all `1.00000`.
         let near = Alert { score: 0.99999972, ..alert("x") };
         assert!(String::from_utf8(syslog_datagram(&near)).unwrap().contains(" score=0.99999972 "));
