@@ -404,6 +404,15 @@ fn audit_log_records_changes_and_catches_tampering() {
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("broken at entry 6"));
     std::fs::write(&audit, &good).unwrap();
     ok(&run("logarithm-trainer", &["audit", "verify", "-D", d]));
+
+    // A mistyped data directory is an error, not an empty log that verifies.
+    let typo = format!("{d}-typo");
+    for action in ["verify", "show"] {
+        let out = run("logarithm-trainer", &["audit", action, "-D", &typo]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("no data directory at") && stderr.lines().count() == 1, "{stderr}");
+    }
 }
 
 /// Issue 13: `model rekey` re-seals every version under a new key: the old

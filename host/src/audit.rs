@@ -459,7 +459,10 @@ pub fn describe(entry: &Entry) -> String {
             other => format!("{k}={other}"),
         })
         .collect();
-    format!("{:>5}  {}  {:<18} {}  (pid {})", entry.seq, entry.time, entry.event, details.join(" "), entry.pid)
+    // Sources are file names, which whoever writes a globbed directory
+    // chooses: escaped like every human output.
+    let line = format!("{:>5}  {}  {:<18} {}  (pid {})", entry.seq, entry.time, entry.event, details.join(" "), entry.pid);
+    crate::output::printable(&line).into_owned()
 }
 
 #[cfg(test)]
@@ -498,6 +501,9 @@ mod tests {
         assert_eq!(broken, None);
         assert_eq!(entries[2].details["version"], 2);
         assert!(describe(&entries[0]).contains("model_trained") && describe(&entries[0]).contains("sources=a.log"));
+        let mut odd = entries[0].clone();
+        odd.details.insert("sources".into(), json!(["esc/\u{1b}[31mevil\u{7}.log"]));
+        assert!(describe(&odd).contains("sources=esc/\\u{1b}[31mevil\\u{7}.log"), "{}", describe(&odd));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(log.path()).unwrap().permissions().mode() & 0o777, 0o600);
     }

@@ -241,9 +241,18 @@ fn audited(data_dir: &DataDir, event: &str, details: serde_json::Value) -> Resul
     AuditLog::new(data_dir).append_done(event, details)
 }
 
-fn audit_verify(common: &SharedArgs) -> Result<ExitCode> {
+/// The audit log of an existing data directory: a mistyped `-D` is an
+/// error, not an empty log that verifies.
+fn existing_audit_log(common: &SharedArgs) -> Result<AuditLog> {
     let (_, data_dir) = common.setup()?;
-    let log = AuditLog::new(&data_dir);
+    if !data_dir.root().is_dir() {
+        anyhow::bail!("no data directory at {} (give it with -D)", logarithm::output::printable(&data_dir.root().display().to_string()));
+    }
+    Ok(AuditLog::new(&data_dir))
+}
+
+fn audit_verify(common: &SharedArgs) -> Result<ExitCode> {
+    let log = existing_audit_log(common)?;
     match log.verify()? {
         Ok(n) => {
             println!("audit log {}: {n} entries, chain intact", log.path().display());
@@ -257,8 +266,7 @@ fn audit_verify(common: &SharedArgs) -> Result<ExitCode> {
 }
 
 fn audit_show(args: &ShowArgs) -> Result<ExitCode> {
-    let (_, data_dir) = args.common.setup()?;
-    let log = AuditLog::new(&data_dir);
+    let log = existing_audit_log(&args.common)?;
     let (entries, broken) = log.read()?;
     let mut out = std::io::stdout().lock();
     for entry in &entries {
