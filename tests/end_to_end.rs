@@ -1177,6 +1177,28 @@ mod bursts {
                 .any(|l| l.starts_with("BURST") && l.contains("lines like \"sshd: failed password") && l.contains("in 60 s (usually ≤")),
             "{human}"
         );
+        assert!(train(&data, "k", &train_log).contains("bursts:          on (usual rates of"));
+
+        // Trained on three minutes of logs, a model knows no usual rates:
+        // it says so and raises no burst (a burst is only news against
+        // what training saw).
+        let short = dir.path().join("short.log");
+        let lines = block(now - Span::hours(7), 1_000, 180, |i| format!("CRON[{}]: (root) CMD (run-parts /etc/cron.hourly)", 100 + i));
+        std::fs::write(&short, lines.join("\n") + "\n").unwrap();
+        let quick = dir.path().join("quick");
+        let said = train(&quick, "k", &short);
+        // Three minutes of time, in three or four calendar minutes.
+        assert!(
+            ["3", "4"]
+                .iter()
+                .any(|n| said.contains(&format!("bursts:          off: the lines' timestamps fall in {n} minutes, fewer than the 30"))),
+            "{said}"
+        );
+        let out =
+            run("logarithm", &["monitor", "--once", "-f", "json", "-D", quick.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()]);
+        assert!(json_lines(&ok(&out)).iter().all(|r| r["kind"] != "burst"), "no bursts without usual rates");
+        let info = ok(&run("logarithm-trainer", &["model", "info", "-D", quick.to_str().unwrap(), "-K", "k"]));
+        assert!(info.contains("bursts:          off"), "{info}");
     }
 }
 

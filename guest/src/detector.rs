@@ -352,8 +352,9 @@ impl Detector {
             record_terms(&self.model.tokenizer, record, &mut ordered);
             template_text(&self.model.vocab, &ordered)
         };
-        // Bursts are counted over the records' own time.
-        if let Some(ts) = record.timestamp_us
+        // Bursts are counted over the records' own time, when training
+        // said what a kind's usual rate is.
+        if let Some(ts) = record.timestamp_us.filter(|_| self.model.rates.learned())
             && let Some(count) = self.bursts.borrow_mut().observe(kind, ts, usual)
         {
             verdict.burst = Some(Burst { template: template(), count, window_secs: WINDOW_SECS, usual });
@@ -562,7 +563,8 @@ pub(crate) mod tests {
             net,
             calibration: Calibration::fit(&mut raws),
             threshold: 0.999,
-            rates: Default::default(),
+            // Rates known (every kind at most once a minute), so bursts count.
+            rates: crate::kinds::Rates { usual: Vec::new(), minutes: crate::kinds::MIN_RATE_MINUTES },
         }
     }
 

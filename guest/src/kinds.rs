@@ -119,6 +119,12 @@ pub const WINDOW_SECS: u32 = 60;
 pub const BURST_FACTOR: u64 = 10;
 /// See [`BURST_FACTOR`].
 pub const BURST_EXCESS: u64 = 30;
+/// Fewest minutes of training, with timestamped lines in them, from which
+/// usual rates are learned: the busiest minutes of a few are no measure of
+/// a kind's rate (Loghub's Spark sample is 28 seconds long; trained on it,
+/// the next seconds were "bursts" of the same lines). Below it a model has
+/// no rates and raises no bursts.
+pub const MIN_RATE_MINUTES: u32 = 30;
 /// Most kinds a model's [`Rates`] keeps (the most frequent).
 pub const MAX_RATES: usize = 50_000;
 /// Most kinds the trainer counts (later new kinds are left to the default).
@@ -134,6 +140,10 @@ pub struct Rates {
     /// `(kind id, usual count per window)`, sorted by id; kinds whose usual
     /// count is 1 or unknown are left out.
     pub usual: Vec<(u64, u32)>,
+    /// The minutes of training that held a line with a timestamp (counted
+    /// as the minute changes, in time order): fewer than
+    /// [`MIN_RATE_MINUTES`], and the rates say nothing ([`Rates::learned`]).
+    pub minutes: u32,
 }
 
 impl Rates {
@@ -141,6 +151,12 @@ impl Rates {
     /// most once a minute, or never).
     pub fn usual(&self, kind: u64) -> u32 {
         self.usual.binary_search_by_key(&kind, |(k, _)| *k).map_or(1, |i| self.usual[i].1)
+    }
+
+    /// Whether training spanned enough minutes for its rates to mean
+    /// anything, and so whether bursts are looked for.
+    pub fn learned(&self) -> bool {
+        self.minutes >= MIN_RATE_MINUTES
     }
 
     /// Checks the order the lookup relies on.
@@ -162,6 +178,9 @@ impl Rates {
 pub struct RateLearner {
     /// Per kind: the minute being counted, its count, the two highest counts.
     kinds: std::collections::HashMap<u64, (i64, u32, [u32; 2])>,
+    /// The minute of the last record, and the minutes counted so far.
+    minute: Option<i64>,
+    minutes: u32,
 }
 
 impl RateLearner {
@@ -169,6 +188,10 @@ impl RateLearner {
     pub fn observe(&mut self, kind: u64, timestamp_us: Option<i64>) {
         let Some(ts) = timestamp_us else { return };
         let minute = ts.div_euclid(i64::from(WINDOW_SECS) * 1_000_000);
+        if self.minute != Some(minute) {
+            self.minute = Some(minute);
+            self.minutes = self.minutes.saturating_add(1);
+        }
         if self.kinds.len() >= MAX_LEARNED && !self.kinds.contains_key(&kind) {
             return;
         }
@@ -196,7 +219,7 @@ impl RateLearner {
             usual.truncate(MAX_RATES);
         }
         usual.sort_unstable();
-        Rates { usual }
+        Rates { usual, minutes: self.minutes }
     }
 }
 
@@ -639,7 +662,17 @@ mod tests {
         assert_eq!(rates.usual, [(1, 3)]);
         assert_eq!((rates.usual(1), rates.usual(2), rates.usual(3)), (3, 1, 1));
         assert!(rates.check().is_ok());
-        assert!(Rates { usual: vec![(2, 3), (1, 3)] }.check().is_err());
+        assert!(Rates { usual: vec![(2, 3), (1, 3)], minutes: 60 }.check().is_err());
+        // Rates from a few minutes say nothing (bursts are off); from half
+        // an hour of minutes with lines, they do.
+        let learned = |minutes: i64| {
+            let mut learner = RateLearner::default();
+            (0..minutes * 6).for_each(|i| learner.observe(1, Some(i * minute / 6)));
+            let rates = learner.finish();
+            (rates.minutes, rates.learned(), rates.usual(1))
+        };
+        assert_eq!(learned(2), (2, false, 6));
+        assert_eq!(learned(i64::from(MIN_RATE_MINUTES)), (MIN_RATE_MINUTES, true, 6));
     }
 
     #[test]

@@ -203,7 +203,7 @@ mod tests {
             net,
             calibration: Calibration::fit(&mut raws),
             threshold: 0.9,
-            rates: crate::kinds::Rates { usual: vec![(1, 5), (9, 2)] },
+            rates: crate::kinds::Rates { usual: vec![(1, 5), (9, 2)], minutes: 60 },
         };
         assert!(Model::from_payload(&model.to_payload()).is_ok());
         let json = serde_json::to_value(&model).unwrap();

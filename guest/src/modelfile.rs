@@ -80,8 +80,10 @@ pub const MAGIC: &[u8; 8] = b"LGRMODEL";
 /// (`bolt.dropbox.com:443` is `<host>`), for the same reason as version 5.
 /// Version 8 counts a word outside the vocabulary as the variable part of
 /// a kind (`kinds::kind_of`), so the usual rates an older model holds are
-/// keyed by kinds this build no longer forms.
-pub const FORMAT_VERSION: u32 = 8;
+/// keyed by kinds this build no longer forms. Version 9 records how many
+/// minutes of training the rates come from (`kinds::Rates::minutes`): too
+/// few, and bursts are off.
+pub const FORMAT_VERSION: u32 = 9;
 /// Header length in bytes.
 pub const HEADER_LEN: usize = 92;
 /// The largest model file a loader reads, bytes (128 MiB). A trained model
@@ -374,8 +376,8 @@ mod tests {
     #[test]
     fn unknown_version_is_reported() {
         let mut file = sealed();
-        file[8] = 9;
-        assert_eq!(open(&file, "pass phrase").unwrap_err(), Error::UnsupportedVersion(9));
+        file[8] = 99;
+        assert_eq!(open(&file, "pass phrase").unwrap_err(), Error::UnsupportedVersion(99));
     }
 
     /// Rewrites the header field at `at` and fixes the checksum, as a

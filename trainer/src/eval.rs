@@ -206,6 +206,10 @@ struct Detected {
     /// How many lines raised an alert (the first anomaly of a kind, or a
     /// worse one): what an operator is paged with.
     alerts: usize,
+    /// The bursts raised (a kind logged far faster than in training), with
+    /// their text as the monitor prints it: an operator is paged with
+    /// these too.
+    bursts: Vec<String>,
     /// The model's threshold.
     threshold: f64,
     /// The model.
@@ -217,14 +221,17 @@ fn detector_scores(train: &[LogRecord], test: &[LogRecord], params: &FitParams) 
     let (model, _) = fit::fit(train, params, ModelMeta::default())?;
     let file = modelfile::seal(&model.to_payload(), "eval", [3; 16], [4; 12], KdfParams::default()).map_err(|e| e.to_string())?;
     let mut component = ComponentDetector::load(ComponentSource::Embedded, &file, "eval").map_err(|e| e.to_string())?;
-    let (mut scores, mut alerts) = (Vec::with_capacity(test.len()), 0);
+    let (mut scores, mut alerts, mut bursts) = (Vec::with_capacity(test.len()), 0, Vec::new());
     for chunk in test.chunks(1024) {
         for v in component.score_batch(chunk).map_err(|e| format!("{e:#}"))? {
             alerts += usize::from(v.reported());
             scores.push(v.score);
+            if let Some(b) = &v.burst {
+                bursts.push(format!("{} lines like \"{}\" in {} s, usually ≤ {}", b.count, b.template, b.window_secs, b.usual));
+            }
         }
     }
-    Ok(Detected { scores, alerts, threshold: model.threshold, model })
+    Ok(Detected { scores, alerts, bursts, threshold: model.threshold, model })
 }
 
 /// The severity prior the detector gives a record (its own level, else one
@@ -494,6 +501,8 @@ pub struct Flagged {
     pub rate: f64,
     /// How many of them raised an alert (the first of a kind).
     pub alerts: usize,
+    /// The bursts raised, as the monitor prints them.
+    pub bursts: Vec<String>,
     /// The fraction of them whose template is new.
     pub novel: f64,
     /// The flagged records with their scores.
@@ -537,11 +546,11 @@ pub fn unlabelled(name: &str, path: &Path, labelled: bool, params: &FitParams) -
     let records = read_as_a_user_would(&lines)?;
     let cut = (records.len() as f64 * 0.6).round() as usize;
     let (train, test) = records.split_at(cut);
-    let Detected { scores, alerts, threshold, .. } = detector_scores(train, test, params)?;
+    let Detected { scores, alerts, bursts, threshold, .. } = detector_scores(train, test, params)?;
     let rate = |flags: usize| flags as f64 / test.len().max(1) as f64;
     let novel = new_templates(train, test).into_iter().filter(|&new| new).count();
     let records: Vec<(f64, LogRecord)> = scores.iter().zip(test).filter(|(s, _)| **s >= threshold).map(|(s, r)| (*s, r.clone())).collect();
-    Ok(Flagged { name: name.to_owned(), lines: test.len(), rate: rate(records.len()), alerts, novel: rate(novel), records })
+    Ok(Flagged { name: name.to_owned(), lines: test.len(), rate: rate(records.len()), alerts, bursts, novel: rate(novel), records })
 }
 
 /// Runs the whole evaluation and returns the table rows, the unlabelled
@@ -586,6 +595,9 @@ pub fn run(loghub: &Path, params: &FitParams) -> Result<(Vec<Row>, Vec<Flagged>,
         // What was flagged, for whoever reads the table (`-L info`).
         for (score, r) in &set.records {
             tracing::info!("{name}: flagged {score:.5} [{}] {}", r.source, r.message);
+        }
+        for burst in &set.bursts {
+            tracing::info!("{name}: burst: {burst}");
         }
         flagged.push(set);
     }
@@ -777,10 +789,18 @@ pub fn table(rows: &[Row], flagged: &[Flagged]) -> String {
         ));
     }
     out.push_str(
-        "\n| unlabelled set (60/40) | test lines | flagged at the default threshold | alerts | lines of a new template |\n|---|---:|---:|---:|---:|\n",
+        "\n| unlabelled set (60/40) | test lines | flagged at the default threshold | alerts | bursts | lines of a new template |\n|---|---:|---:|---:|---:|---:|\n",
     );
     for f in flagged {
-        out.push_str(&format!("| {} | {} | {:.2}% | {} | {:.2}% |\n", f.name, f.lines, f.rate * 100.0, f.alerts, f.novel * 100.0));
+        out.push_str(&format!(
+            "| {} | {} | {:.2}% | {} | {} | {:.2}% |\n",
+            f.name,
+            f.lines,
+            f.rate * 100.0,
+            f.alerts,
+            f.bursts.len(),
+            f.novel * 100.0
+        ));
     }
     out
 }
@@ -858,6 +878,7 @@ mod tests {
         assert_eq!((set.name.as_str(), set.lines), ("CFDR", 200));
         assert_eq!(set.records.len(), 10, "{:?}", set.records);
         assert_eq!(set.alerts, 1);
+        assert!(set.bursts.is_empty(), "{:?}", set.bursts);
         assert!((set.rate - 0.05).abs() < 1e-9 && set.novel >= 0.05);
         let r = &set.records[0].1;
         // `Warning:` is the line's level, not a word of it.

@@ -454,6 +454,7 @@ fn model_info(common: &SharedArgs) -> Result<ExitCode> {
         ("lines:", "lines"),
         ("vocabulary:", "vocabulary_size"),
         ("threshold:", "threshold"),
+        ("bursts:", "bursts"),
         ("key fingerprint:", "key_fingerprint"),
     ] {
         println!("{label:<16} {}", text(&meta, key));

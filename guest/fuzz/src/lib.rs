@@ -152,7 +152,7 @@ pub fn tiny_model() -> Model {
         net,
         calibration: Calibration::fit(&mut raws),
         threshold: 0.9,
-        rates: logarithm_detector::kinds::Rates { usual: vec![(7, 3), (1 << 40, 12)] },
+        rates: logarithm_detector::kinds::Rates { usual: vec![(7, 3), (1 << 40, 12)], minutes: 60 },
     }
 }
 
