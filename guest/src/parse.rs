@@ -953,11 +953,16 @@ fn klog_header<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Option<Heade
 /// latest year that does not put it more than a day after `now`, as for
 /// RFC 3164.
 fn yearless_us<Tz: TimeZone>(now: &DateTime<Tz>, (month, day): (u32, u32), clock: (u32, u32, u32, u32)) -> Option<i64> {
-    let ts = local_us(now, (now.year(), month, day), clock)?;
-    if ts > (now.clone() + chrono::Duration::days(1)).timestamp_micros() {
-        return local_us(now, (now.year() - 1, month, day), clock);
-    }
-    Some(ts)
+    latest_year(now, |year| local_us(now, (year, month, day), clock))
+}
+
+/// The time `at(year)` gives for the latest year, counting back from
+/// `now`'s, that has the date (`Feb 29` goes back to a leap year) and does
+/// not put it more than a day after `now`.
+fn latest_year<Tz: TimeZone>(now: &DateTime<Tz>, at: impl Fn(i32) -> Option<i64>) -> Option<i64> {
+    let limit = (now.clone() + chrono::Duration::days(1)).timestamp_micros();
+    // Leap years are at most 8 years apart (2096, 2104).
+    (0..=8).find_map(|back| at(now.year() - back).filter(|&ts| ts <= limit))
 }
 
 /// A yearless date and time, `MM-DD hh:mm:ss[.fff]` (logcat) or `MM.DD
@@ -1230,12 +1235,12 @@ fn parse_3164_timestamp<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Opt
     let day: u32 = head[4..len - 9].trim_start().parse().ok()?;
     let time = hh_mm_ss(&head.as_bytes()[len - 8..len])?;
     let zone = now.timezone();
-    let at = |year: i32| NaiveDate::from_ymd_opt(year, month, day).and_then(|d| zone.from_local_datetime(&d.and_time(time)).earliest());
-    let mut ts = at(now.year())?;
-    if ts > now.clone() + chrono::Duration::days(1) {
-        ts = at(now.year() - 1)?;
-    }
-    Some((ts.timestamp_micros(), &s[len..]))
+    let at = |year: i32| {
+        NaiveDate::from_ymd_opt(year, month, day)
+            .and_then(|d| zone.from_local_datetime(&d.and_time(time)).earliest())
+            .map(|t| t.timestamp_micros())
+    };
+    Some((latest_year(now, at)?, &s[len..]))
 }
 
 /// `hh:mm:ss`, read directly: a format string is parsed anew on every call
@@ -1330,6 +1335,24 @@ mod tests {
 
     fn local_us(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
         now().timezone().with_ymd_and_hms(y, mo, d, h, mi, s).unwrap().timestamp_micros()
+    }
+
+    /// A header without a year is in the latest year that has its date:
+    /// `Feb 29` read in 2026 is from 2024, not unparsed.
+    #[test]
+    fn february_29_without_a_year_is_from_the_last_leap_year() {
+        let now = Utc.with_ymd_and_hms(2026, 12, 5, 12, 0, 0).unwrap();
+        let leap = Utc.with_ymd_and_hms(2024, 2, 29, 2, 42, 30).unwrap().timestamp_micros();
+        assert_eq!(parse_3164_timestamp("Feb 29 02:42:30 web01 x", &now), Some((leap, " web01 x")));
+        assert_eq!(yearless_us(&now, (2, 29), (2, 42, 30, 0)), Some(leap));
+        let this_year = Utc.with_ymd_and_hms(2026, 3, 1, 2, 42, 30).unwrap().timestamp_micros();
+        assert_eq!(parse_3164_timestamp("Mar  1 02:42:30 x", &now).map(|t| t.0), Some(this_year));
+        // Tomorrow is still this year; later is last year's.
+        let dec6 = Utc.with_ymd_and_hms(2026, 12, 6, 1, 0, 0).unwrap().timestamp_micros();
+        assert_eq!(parse_3164_timestamp("Dec  6 01:00:00 x", &now).map(|t| t.0), Some(dec6));
+        let dec25 = Utc.with_ymd_and_hms(2025, 12, 25, 1, 0, 0).unwrap().timestamp_micros();
+        assert_eq!(parse_3164_timestamp("Dec 25 01:00:00 x", &now).map(|t| t.0), Some(dec25));
+        assert_eq!(parse_3164_timestamp("Feb 30 02:42:30 x", &now), None);
     }
 
     /// The direct reading of `hh:mm:ss` agrees with chrono's `%H:%M:%S` on
