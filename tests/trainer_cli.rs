@@ -130,6 +130,8 @@ fn bad_inputs_and_flags_are_clear_errors() {
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "", empty.to_str().unwrap()]), "empty");
     // Nothing was installed by the failures.
     assert!(!data.join("models").exists());
+    // fakelogs cannot put more anomalies among its lines than there are lines.
+    fails_with(&run("fakelogs", &["-n", "5", "-a", "10"]), "--anomalies 10 is more than --count 5");
 }
 
 #[test]

@@ -45,6 +45,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    if cli.anomalies > cli.count {
+        anyhow::bail!("--anomalies {} is more than --count {}: the anomalies are lines among them", cli.anomalies, cli.count);
+    }
     // About 2 s between lines on average.
     let start = cli.start.unwrap_or_else(|| chrono::Utc::now() - chrono::Duration::seconds(2 * cli.count as i64));
     let generator = FakeLogs { template: cli.template, count: cli.count, anomalies: cli.anomalies, seed: cli.seed, start };
