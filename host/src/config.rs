@@ -99,11 +99,16 @@ impl Config {
         {
             return Ok(Self::default());
         }
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => return Ok(Self::default()),
             Err(e) => return Err(e).with_context(|| format!("cannot read config file {}", path.display())),
         };
+        let text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
+            anyhow::anyhow!("config file {}: line {line}: not UTF-8 text (byte {})", path.display(), at + 1)
+        })?;
         Self::parse(&text, path)
     }
 
@@ -277,6 +282,12 @@ mod tests {
             assert!(e.contains("config file") && e.contains("config.yml") && e.contains(needle), "{text:?} gave {e}");
         }
         assert!(Config::load(Some(Path::new("/nonexistent/c.yml"))).unwrap_err().to_string().contains("/nonexistent/c.yml"));
+        // Bytes that are not UTF-8: where they are.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.yml");
+        std::fs::write(&path, b"threshold: 0.9\nformat: j\xffson\n").unwrap();
+        let e = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(e.contains("config.yml: line 2: not UTF-8 text (byte 25)"), "{e}");
         assert_eq!(load("").unwrap().settings, Settings::default());
     }
 
