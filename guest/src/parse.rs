@@ -173,12 +173,69 @@ pub fn read_line<'a, Tz: TimeZone>(line: &'a str, now: &DateTime<Tz>) -> Parsed<
 pub fn parse_text<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> (LogRecord, Vec<(String, String)>) {
     let line = without_bom(line);
     if line.starts_with('{')
-        && let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(line)
+        && let Ok(Value::Object(obj)) = json_value(line)
         && let Some(record) = from_object(&obj, now)
     {
         return (record, extras(&obj));
     }
     (parse_line(line, now), Vec::new())
+}
+
+/// A JSON text, read as a log pipeline must: strict JSON, else, when it
+/// fails, again with what naive writers get wrong repaired
+/// ([`repaired_json`]). Read as a raw line, a broken object's message is
+/// one quoted `<str>` to the tokenizer, and every broken record one kind.
+pub fn json_value(text: &str) -> serde_json::Result<Value> {
+    serde_json::from_str(text).or_else(|e| repaired_json(text).map_or(Err(e), |fixed| serde_json::from_str(&fixed)))
+}
+
+/// `text` with control characters written raw inside strings (a tab, a
+/// line break) escaped, and `\u` escapes of a lone surrogate (`\ud800`,
+/// which no string can hold) made U+FFFD; `None` when it has neither.
+fn repaired_json(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let hex = |at: usize| text.get(at..at + 4).and_then(|h| u16::from_str_radix(h, 16).ok());
+    let (mut out, mut start, mut i, mut in_string) = (String::new(), 0, 0, false);
+    while i < b.len() {
+        // Only ASCII bytes are cut at, so every slice is on a character boundary.
+        let fix = match (in_string, b[i]) {
+            (false, c) => {
+                in_string = c == b'"';
+                None
+            }
+            (true, b'"') => {
+                in_string = false;
+                None
+            }
+            (true, b'\\') if b.get(i + 1) == Some(&b'u') => match hex(i + 2) {
+                Some(0xD800..=0xDBFF) if text.get(i + 6..i + 8) == Some("\\u") && matches!(hex(i + 8), Some(0xDC00..=0xDFFF)) => {
+                    i += 11;
+                    None
+                }
+                Some(0xD800..=0xDFFF) => Some((6, "\\ufffd".to_owned())),
+                _ => {
+                    i += 1;
+                    None
+                }
+            },
+            (true, b'\\') => {
+                i += 1;
+                None
+            }
+            (true, c @ 0x00..=0x1f) => Some((1, format!("\\u{c:04x}"))),
+            (true, _) => None,
+        };
+        match fix {
+            Some((len, with)) => {
+                out.push_str(&text[start..i]);
+                out.push_str(&with);
+                i += len;
+                start = i;
+            }
+            None => i += 1,
+        }
+    }
+    (start > 0).then(|| out + &text[start..])
 }
 
 /// A line without the byte-order mark a Windows tool or an editor puts at
@@ -1335,6 +1392,26 @@ mod tests {
 
     fn local_us(y: i32, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> i64 {
         now().timezone().with_ymd_and_hms(y, mo, d, h, mi, s).unwrap().timestamp_micros()
+    }
+
+    /// JSON as naive writers get it wrong is still read as the object it
+    /// means: a raw tab or line break inside a string, a lone surrogate.
+    #[test]
+    fn json_with_raw_controls_or_lone_surrogates_is_read() {
+        let (r, _) = parse_text("{\"message\":\"kernel: Out of memory: Killed process 4242 (java) x\ty\",\"priority\":2}", &now());
+        assert_eq!((r.message.as_str(), r.priority), ("kernel: Out of memory: Killed process 4242 (java) x\ty", Some(2)));
+        let (r, _) = parse_text("{\"msg\":\"a\\ud800 b \\ud83d\\ude80 c\\udc00\",\"host\":\"h\"}", &now());
+        assert_eq!((r.message.as_str(), r.host.as_str()), ("a\u{fffd} b 🚀 c\u{fffd}", "h"));
+        let (r, _) = parse_text("{\"msg\":\"two\nlines\\\"q\\\\\",\"é\":\"\u{1b}[31m\"}", &now());
+        assert_eq!(r.message, "two\nlines\"q\\");
+        // Nothing to repair, or past repair: as before.
+        assert_eq!(repaired_json("{\"a\":\"b\"}"), None);
+        assert_eq!(repaired_json("{\"a\":\"\\u12"), None);
+        assert!(json_value("{\"a\": 1e999999}").is_err());
+        for cut in 0..40 {
+            let text = "{\"msg\":\"\té\\ud800日\\u0041\"}";
+            let _ = text.get(..cut).map(json_value);
+        }
     }
 
     /// A header without a year is in the latest year that has its date:
