@@ -148,7 +148,12 @@ fn named(e: std::io::Error) -> std::io::Error {
 
 /// RFC 3339 (UTC, microseconds when present) of a microsecond timestamp.
 pub fn rfc3339(timestamp_us: i64) -> Option<String> {
-    DateTime::<Utc>::from_timestamp_micros(timestamp_us).map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
+    use chrono::Datelike;
+    // RFC 3339 has four-digit years: a record's time outside them (a Unix
+    // time field of -99999999999999) is no time to print.
+    DateTime::<Utc>::from_timestamp_micros(timestamp_us)
+        .filter(|t| (0..=9999).contains(&t.year()))
+        .map(|t| t.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 /// Text for a terminal: control characters (line breaks, ESC, DEL, C1
@@ -503,6 +508,15 @@ mod tests {
         assert!(csv.contains(",,false,0.999,,x.log,3,parsing failed"), "{csv}");
         let human = print(super::Format::Human);
         assert!(human.starts_with("error   - - raw text [parsing failed"), "{human}");
+    }
+
+    /// Times print as RFC 3339, whose years have four digits, or not at all.
+    #[test]
+    fn times_outside_rfc_3339_years_are_not_printed() {
+        assert_eq!(super::rfc3339(0).as_deref(), Some("1970-01-01T00:00:00Z"));
+        assert_eq!(super::rfc3339(-99_999_999_999_999_000), None, "the year -1199");
+        assert_eq!(super::rfc3339(253_402_300_800_000_000), None, "the year 10000");
+        assert_eq!(super::rfc3339(253_402_300_799_000_000).as_deref(), Some("9999-12-31T23:59:59Z"));
     }
 
     /// Issue 14: anomalies no longer all print as `1.0000`.
