@@ -1,7 +1,7 @@
 //! Reading lines from a byte stream: CRLF endings stripped, invalid UTF-8
-//! replaced (never dropped), lines longer than the cap cut there and marked
-//! `truncated` (the rest of the line is skipped), and a partial last line
-//! kept until it is completed. The reader counts bytes, so every line knows
+//! replaced (never dropped), lines longer than the cap cut there, on a
+//! character boundary, and marked `truncated` (the rest of the line is
+//! skipped), and a partial last line kept until it is completed. The reader counts bytes, so every line knows
 //! the offset just after it (its checkpoint).
 
 use std::io::{self, BufRead};
@@ -85,7 +85,13 @@ impl<R: BufRead> LineReader<R> {
     }
 
     fn take_line(&mut self) -> RawLine {
-        if self.buf.last() == Some(&b'\r') && self.dropped == 0 {
+        if self.dropped > 0 {
+            // The cut may have split a character: its first bytes go with
+            // the rest of the line, rather than become a U+FFFD of their own.
+            let whole = whole_chars(&self.buf);
+            self.dropped += self.buf.len() - whole;
+            self.buf.truncate(whole);
+        } else if self.buf.last() == Some(&b'\r') {
             self.buf.pop();
         }
         let text = match String::from_utf8(std::mem::take(&mut self.buf)) {
@@ -95,6 +101,20 @@ impl<R: BufRead> LineReader<R> {
         let truncated = self.dropped > 0;
         self.dropped = 0;
         RawLine { text, truncated, end_offset: self.consumed }
+    }
+}
+
+/// The length of `bytes` without the first bytes of a character that a
+/// cut left unfinished at their end. Bytes that are not UTF-8 anyway are
+/// kept (to be replaced, as in any line).
+pub fn whole_chars(bytes: &[u8]) -> usize {
+    // A character is at most 4 bytes: an unfinished one, at most 3.
+    let tail = &bytes[bytes.len().saturating_sub(3)..];
+    let Some(start) = tail.iter().rposition(|&b| b & 0xC0 != 0x80) else { return bytes.len() };
+    match std::str::from_utf8(&tail[start..]) {
+        // The input ended inside the character: it was cut there.
+        Err(e) if e.error_len().is_none() => bytes.len() - tail.len() + start,
+        _ => bytes.len(),
     }
 }
 
@@ -131,6 +151,27 @@ mod tests {
         assert_eq!(got.len(), 2);
         assert_eq!((got[0].text.len(), got[0].truncated, got[0].end_offset), (1000, true, 10_001));
         assert_eq!((got[1].text.as_str(), got[1].truncated), ("next", false));
+    }
+
+    /// Review: `--max-line-bytes 1` on `🔥🔥🔥` gave a message of U+FFFD.
+    /// A cut falls on a character boundary; a cap smaller than the first
+    /// character keeps nothing of it. Invalid bytes before the cut are
+    /// still replaced, as in any line.
+    #[test]
+    fn a_cut_falls_on_a_character_boundary() {
+        for (max, kept) in [(1, ""), (3, ""), (4, "🔥"), (7, "🔥"), (8, "🔥🔥"), (100, "🔥🔥🔥")] {
+            let got = lines("🔥🔥🔥\nnext\n".as_bytes(), max);
+            assert_eq!(got[0].text, kept, "cap {max}");
+            assert_eq!(got[0].truncated, max < 12, "cap {max}");
+            assert_eq!(got[0].end_offset, 13, "the whole line consumed at cap {max}");
+            assert_eq!(got[1].text, if max >= 4 { "next" } else { &"next"[..max] }, "cap {max}");
+        }
+        assert_eq!(lines("aé日".as_bytes(), 5)[0].text, "aé", "cut inside a 3-byte character");
+        assert_eq!(lines(b"a\xff\xe6\x97", 3)[0].text, "a\u{fffd}", "an invalid byte stays replaced");
+        assert_eq!(lines(b"ab\xff\xff\xff\xff", 4)[0].text, "ab\u{fffd}\u{fffd}", "not mistaken for a cut character");
+        // A cut that falls on a CR keeps it: the line did not end there.
+        assert_eq!(lines(b"ab\rcd\n", 3)[0].text, "ab\r");
+        assert_eq!((whole_chars("é".as_bytes()), whole_chars(&"é".as_bytes()[..1]), whole_chars(b"")), (2, 0, 0));
     }
 
     #[test]
