@@ -42,8 +42,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 /// Lines up to this long are passed on whole, however long `--max-line-bytes`
 /// lets a record be scored (a 10 MiB stack trace in a JSON record); a
-/// longer one is cut there and passed on unscored, saying so.
-pub const PASS_WHOLE: usize = 16 << 20;
+/// longer one is cut there and passed on unscored, saying so. The monitor
+/// reads a JSON record whole up to the same bound.
+pub const PASS_WHOLE: usize = crate::sources::WHOLE_LINE_BYTES;
 
 /// The bytes of lines read ahead and not yet answered are kept under this
 /// (or one line, when a line is longer), so a slow consumer and giant lines
@@ -180,7 +181,7 @@ fn unscored(line: &str, why: String) -> Item {
 /// unscored with the reason: a filter in a pipeline passes everything on
 /// rather than stop it.
 /// A line longer than `max_line_bytes` is passed on whole and scored on
-/// its first `max_line_bytes` ([`fit`]); one longer than [`PASS_WHOLE`] is
+/// its first `max_line_bytes` ([`crate::sources::fit`]); one longer than [`PASS_WHOLE`] is
 /// cut there and passed on unscored, saying so. A read error ends the run
 /// after the lines read before it are answered.
 pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usize, out: &mut impl Write) -> Result<FilterStats> {
@@ -208,7 +209,7 @@ pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usiz
                 if l.len() > max_line_bytes
                     && let Some(r) = &mut record
                 {
-                    fit(r, max_line_bytes);
+                    crate::sources::fit(r, max_line_bytes);
                 }
                 (item, record)
             })
@@ -323,20 +324,6 @@ fn rsyslog_name(field: &str) -> &str {
         enrich::REPEAT => "repeat",
         other => other,
     }
-}
-
-/// Cuts a record read from a line longer than `max` bytes down to `max`
-/// bytes of fields (the host and source first, to a quarter each, then the
-/// message), so that a batch carries no more than `--batch-size` ×
-/// `--max-line-bytes` into the component, as `engine::check_batch` promised.
-fn fit(record: &mut LogRecord, max: usize) {
-    let cut = |s: &mut String, at: usize| {
-        let at = s.floor_char_boundary(at);
-        s.truncate(at);
-    };
-    cut(&mut record.source, max / 4);
-    cut(&mut record.host, max / 4);
-    cut(&mut record.message, max - record.source.len() - record.host.len());
 }
 
 /// The bytes of lines read and not yet answered, and a wait for them to
@@ -481,13 +468,5 @@ mod tests {
             answered(line, &mut i, Mode::Rsyslog),
             format!("{{\"$!\":{{\"anomaly\":{{\"error\":{}}}}}}}\n", Value::from(parse::NO_MESSAGE))
         );
-    }
-
-    #[test]
-    fn a_record_of_a_long_line_is_cut_to_fit_on_char_boundaries() {
-        let mut r = LogRecord { source: "é".repeat(100), host: "h".repeat(10), message: "日本".repeat(1000), ..LogRecord::default() };
-        fit(&mut r, 101);
-        assert_eq!((r.source.len(), r.host.len()), (24, 10));
-        assert!(r.source.len() + r.host.len() + r.message.len() <= 101 && r.message.len() >= 64, "{r:?}");
     }
 }
