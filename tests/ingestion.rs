@@ -599,7 +599,7 @@ mod bad_inputs {
 }
 
 /// Lines longer than `--max-line-bytes` (review): an NDJSON record is still
-/// read as a record.
+/// read as a record, and a cut is told in the log, where it happened.
 mod long_lines {
     use super::*;
 
@@ -640,6 +640,36 @@ mod long_lines {
             }
             assert_eq!(records[1]["source"], "kernel");
         }
+    }
+
+    /// A file with CR line endings is one line to every log agent (only LF
+    /// ends a line): it was cut at the cap, the rest never scored, and only
+    /// `truncated` said so. A cut is now a warning naming the file and the
+    /// line, with how to convert such a file; a file of long lines gets
+    /// one warning, and a count at its end, not one per line.
+    #[test]
+    fn a_cut_line_is_told_where_and_cr_endings_are_named() {
+        let t = trained();
+        let cr = t.dir.path().join("cr.log");
+        let lines: String = (0..5_000).map(|i| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (job {i})\r")).collect();
+        fs::write(&cr, &lines).unwrap();
+        let long = t.dir.path().join("long.log");
+        fs::write(&long, format!("{}\n", "y".repeat(2_000)).repeat(50) + "short\n").unwrap();
+        let out = scan(&t.data, t.key, &["--max-line-bytes", "1000", cr.to_str().unwrap(), long.to_str().unwrap()]);
+        let stdout = ok(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let records: Vec<Value> = json_lines(&stdout).into_iter().filter(|r| r["kind"] == "line").collect();
+        assert_eq!(records.len(), 52);
+        assert!(records[..51].iter().all(|r| r["truncated"] == true) && records[51]["truncated"].is_null(), "{stdout}");
+        let told: Vec<&str> = stderr.lines().filter(|l| l.contains("cr.log") && l.contains("--max-line-bytes")).collect();
+        assert_eq!(told.len(), 1, "{stderr}");
+        for needle in [" line 1: ", "longer than --max-line-bytes", "the rest of the line skipped", "CR line endings", "tr '\\r' '\\n' <"] {
+            assert!(told[0].contains(needle), "{needle:?} in {stderr}");
+        }
+        let told: Vec<&str> = stderr.lines().filter(|l| l.contains("long.log") && l.contains("--max-line-bytes")).collect();
+        assert_eq!(told.len(), 2, "the first cut, then a count: {stderr}");
+        assert!(told[0].contains("long.log line 1: ") && !told[0].contains("CR line endings"), "{stderr}");
+        assert!(told[1].contains("49 more lines") && told[1].contains("the last at line 50"), "{stderr}");
     }
 }
 

@@ -15,7 +15,7 @@
 //! appear later, and every file when not following (`--once`), at their start.
 
 use super::lines::{LineReader, RawLine};
-use super::{Line, LineSender, ReadOptions, SourceResult, WHOLE_LINE_BYTES, line_from_text, long_line};
+use super::{CutWarnings, Line, LineSender, ReadOptions, SourceResult, WHOLE_LINE_BYTES, line_from_text, long_line};
 use crate::checkpoint::{FINGERPRINT_BYTES, FilePosition, Fingerprint, Position};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -55,6 +55,8 @@ struct Tracked {
     origin: Arc<str>,
     file: File,
     reader: LineReader<BufReader<File>>,
+    /// The warnings about its lines longer than `--max-line-bytes`.
+    cuts: CutWarnings,
     fingerprint: Fingerprint,
     line_no: u64,
     /// When the file left its path (renamed or deleted).
@@ -521,6 +523,7 @@ impl Tailer<'_> {
             key,
             Tracked {
                 path: path.into(),
+                cuts: CutWarnings::new(origin.clone()),
                 origin,
                 file,
                 reader,
@@ -686,7 +689,7 @@ impl Tailer<'_> {
             line: t.line_no,
         });
         Some(if raw.truncated {
-            long_line(&t.origin, t.line_no, raw.text, self.options.max_line_bytes, position)
+            long_line(&t.origin, t.line_no, raw.text, self.options.max_line_bytes, position, &mut t.cuts)
         } else {
             line_from_text(&t.origin, t.line_no, raw.text, false, position)
         })
