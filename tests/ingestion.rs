@@ -598,6 +598,81 @@ mod bad_inputs {
     }
 }
 
+/// Lines longer than `--max-line-bytes` (review): an NDJSON record is still
+/// read as a record, and a cut is told in the log, where it happened.
+mod long_lines {
+    use super::*;
+
+    /// An NDJSON record longer than the cap kept its structure only through
+    /// `logarithm filter`: the monitor cut the line before parsing it, so
+    /// its host and source were lost, its message was the cut JSON text and
+    /// its severity guessed from the words. Now it is read whole (up to
+    /// 16 MiB), from a file and from stdin, then its message is cut.
+    #[test]
+    fn a_long_json_record_keeps_its_host_source_and_severity() {
+        let t = trained();
+        let message = format!("Out of memory: Killed process {}", "x".repeat(70_000));
+        let record = serde_json::json!({"host": "db01", "ident": "kernel", "priority": 2, "message": message});
+        let plain = format!("Nov  2 08:00:00 web01 kernel: {message}");
+        let input = format!("{record}\n{plain}\n{{\"message\": \"{message}\n");
+        let path = t.dir.path().join("long.ndjson");
+        fs::write(&path, &input).unwrap();
+        let (data, key) = (t.data.to_str().unwrap(), t.key);
+        let from_stdin = ["monitor", "--once", "--all", "-f", "json", "-D", data, "-K", key, "-i"];
+        for out in [scan(&t.data, t.key, &[path.to_str().unwrap()]), run_with_stdin("logarithm", &from_stdin, Some(input.as_bytes()))] {
+            let records: Vec<Value> = json_lines(&ok(&out)).into_iter().filter(|r| r["kind"] == "line").collect();
+            assert_eq!(records.len(), 3);
+            let r = &records[0];
+            assert_eq!((&r["host"], &r["source"], &r["truncated"]), (&Value::from("db01"), &Value::from("kernel"), &Value::from(true)));
+            let got = r["message"].as_str().unwrap();
+            assert!(got.starts_with("Out of memory: Killed process xxx") && got.len() == 65_536 - 10, "{}", got.len());
+            let terms = r["terms"].to_string();
+            assert!(terms.contains("crit") && !terms.contains("severity:err"), "its own severity, crit: {terms}");
+            assert!(r["raw"].as_str().unwrap().len() <= 65_536);
+            // Not a JSON object (or not one whole): cut at the cap, as before.
+            for r in &records[1..] {
+                assert_eq!(
+                    (r["raw"].as_str().unwrap().len(), &r["truncated"]),
+                    (65_536, &Value::from(true)),
+                    "{}",
+                    &r["raw"].to_string()[..80]
+                );
+            }
+            assert_eq!(records[1]["source"], "kernel");
+        }
+    }
+
+    /// A file with CR line endings is one line to every log agent (only LF
+    /// ends a line): it was cut at the cap, the rest never scored, and only
+    /// `truncated` said so. A cut is now a warning naming the file and the
+    /// line, with how to convert such a file; a file of long lines gets
+    /// one warning, and a count at its end, not one per line.
+    #[test]
+    fn a_cut_line_is_told_where_and_cr_endings_are_named() {
+        let t = trained();
+        let cr = t.dir.path().join("cr.log");
+        let lines: String = (0..5_000).map(|i| format!("Nov  2 08:00:00 web01 CRON[{i}]: (root) CMD (job {i})\r")).collect();
+        fs::write(&cr, &lines).unwrap();
+        let long = t.dir.path().join("long.log");
+        fs::write(&long, format!("{}\n", "y".repeat(2_000)).repeat(50) + "short\n").unwrap();
+        let out = scan(&t.data, t.key, &["--max-line-bytes", "1000", cr.to_str().unwrap(), long.to_str().unwrap()]);
+        let stdout = ok(&out);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let records: Vec<Value> = json_lines(&stdout).into_iter().filter(|r| r["kind"] == "line").collect();
+        assert_eq!(records.len(), 52);
+        assert!(records[..51].iter().all(|r| r["truncated"] == true) && records[51]["truncated"].is_null(), "{stdout}");
+        let told: Vec<&str> = stderr.lines().filter(|l| l.contains("cr.log") && l.contains("--max-line-bytes")).collect();
+        assert_eq!(told.len(), 1, "{stderr}");
+        for needle in [" line 1: ", "longer than --max-line-bytes", "the rest of the line skipped", "CR line endings", "tr '\\r' '\\n' <"] {
+            assert!(told[0].contains(needle), "{needle:?} in {stderr}");
+        }
+        let told: Vec<&str> = stderr.lines().filter(|l| l.contains("long.log") && l.contains("--max-line-bytes")).collect();
+        assert_eq!(told.len(), 2, "the first cut, then a count: {stderr}");
+        assert!(told[0].contains("long.log line 1: ") && !told[0].contains("CR line endings"), "{stderr}");
+        assert!(told[1].contains("49 more lines") && told[1].contains("the last at line 50"), "{stderr}");
+    }
+}
+
 /// Issue 10: lines in any script and any bytes, through every input path of
 /// `monitor` (file, follow, stdin, journal) and through `train`: each line
 /// is read and scored exactly once, and nothing panics.

@@ -861,6 +861,28 @@ mod ndjson {
         assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     }
 
+    /// Review: a JSON object passed on unscored (here: its message is
+    /// `null`) was written anew: the big integer rounded to a float, `1.50`
+    /// and `1e2` rewritten, the duplicate key dropped, the spacing changed.
+    /// It is its own bytes with `anomaly_error` appended, as a scored
+    /// record gets its fields; rsyslog's reply never repeats the message.
+    #[test]
+    fn an_unscored_record_passes_on_byte_for_byte() {
+        let t = trained();
+        let record = r#"{"message": null, "n": 1.50, "big": 12345678901234567890123, "z":1e2, "a":1, "a":2}"#;
+        let input = format!("{record}\n");
+        let why = Value::from("no message field (message, msg, MESSAGE or log)");
+        for only_anomalies in [None, Some("--only-anomalies")] {
+            let mut args = vec!["filter", "-D", t.data.to_str().unwrap(), "-K", t.key];
+            args.extend(only_anomalies);
+            let out = ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
+            assert_eq!(out, format!("{},\"anomaly_error\":{why}}}\n", &record[..record.len() - 1]), "{only_anomalies:?}");
+        }
+        let args = ["filter", "--rsyslog", "-D", t.data.to_str().unwrap(), "-K", t.key];
+        let out = ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
+        assert_eq!(out, format!("{{\"$!\":{{\"anomaly\":{{\"error\":{why}}}}}}}\n"));
+    }
+
     #[test]
     fn every_line_answered_in_order_with_native_scores() {
         let t = trained();

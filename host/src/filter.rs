@@ -6,12 +6,16 @@
 //! and a batch is whatever has arrived (up to `--batch-size`), so a record
 //! never waits for the next one.
 //!
-//! - A JSON object is passed on as it came, plus the fields.
+//! - A JSON object is passed on as it came, byte for byte (keys in their
+//!   order, duplicates too, numbers as written), plus the fields appended
+//!   to its text, whether it was scored or not.
 //! - Any other line is a raw log line, read as `logarithm monitor` reads
 //!   one (a `[   12.345678] usb 1-1: ...` of dmesg, a `[TS] ERROR ...`, a
 //!   `{` that does not parse): it is passed on as `{"log": LINE, ...}`, the
 //!   way Fluent Bit's `tail` hands one over.
-//! - A JSON object without a message passes on unscored with `anomaly_error`.
+//! - A JSON object without a message (`null`, an array or an object is none)
+//!   passes on unscored with `anomaly_error`; so does every record while
+//!   there is no model, and one the component fails on.
 //! - A line longer than `--max-line-bytes` is passed on whole (up to
 //!   [`PASS_WHOLE`]), scored on its first `--max-line-bytes`: a filter
 //!   must not cut what it passes on.
@@ -21,7 +25,8 @@
 //!   dropped too) and those that could not be scored.
 //! - `--rsyslog` speaks rsyslog's `mmexternal` protocol instead: its
 //!   `fulljson` messages in, and for each exactly one reply line that sets
-//!   the message's `$!anomaly` properties (see [`Mode::Rsyslog`]).
+//!   the message's `$!anomaly` properties (see [`Mode::Rsyslog`]); the
+//!   reply never repeats the message, so nothing of it is rewritten.
 
 use crate::datadir::DataDir;
 use crate::engine::ComponentDetector;
@@ -37,8 +42,9 @@ use std::sync::{Arc, Condvar, Mutex};
 
 /// Lines up to this long are passed on whole, however long `--max-line-bytes`
 /// lets a record be scored (a 10 MiB stack trace in a JSON record); a
-/// longer one is cut there and passed on unscored, saying so.
-pub const PASS_WHOLE: usize = 16 << 20;
+/// longer one is cut there and passed on unscored, saying so. The monitor
+/// reads a JSON record whole up to the same bound.
+pub const PASS_WHOLE: usize = crate::sources::WHOLE_LINE_BYTES;
 
 /// The bytes of lines read ahead and not yet answered are kept under this
 /// (or one line, when a line is longer), so a slow consumer and giant lines
@@ -142,18 +148,31 @@ struct Item {
     error: Option<String>,
 }
 
-fn item(line: &str) -> (Item, Option<LogRecord>) {
-    let now = Local::now();
-    // A JSON object is a record; anything else is a raw line, as the
-    // monitor's readers take it (`parse::parse_text`).
-    let (record, json) = match line.trim_start().starts_with('{').then(|| serde_json::from_str::<Value>(line)) {
+/// The record a line carries, and whether it is the line's own JSON
+/// object: a JSON object is a record; anything else is a raw line, as the
+/// monitor's readers take it (`parse::parse_text`).
+fn record_of(line: &str) -> (Map<String, Value>, bool) {
+    match line.trim_start().starts_with('{').then(|| serde_json::from_str::<Value>(line)) {
         Some(Ok(Value::Object(obj))) => (obj, true),
         _ => (enrich::raw_line_record(line), false),
-    };
+    }
+}
+
+fn item(line: &str) -> (Item, Option<LogRecord>) {
+    let now = Local::now();
+    let (record, json) = record_of(line);
     match parse::from_object(&record, &now) {
         Some(parsed) => (Item { record, json, error: None }, Some(parsed)),
         None => (Item { record, json, error: Some(parse::NO_MESSAGE.to_owned()) }, None),
     }
+}
+
+/// A line that could not be read as a record (a bug panicked), passed on
+/// unscored with `why`: a JSON object still as it came, with the error
+/// appended to its text, not put under `log`.
+fn unscored(line: &str, why: String) -> Item {
+    let (record, json) = std::panic::catch_unwind(|| record_of(line)).unwrap_or_else(|_| (enrich::raw_line_record(line), false));
+    Item { record, json, error: Some(why) }
 }
 
 /// Reads stdin to its end, answering every line, and between batches loads
@@ -162,7 +181,7 @@ fn item(line: &str) -> (Item, Option<LogRecord>) {
 /// unscored with the reason: a filter in a pipeline passes everything on
 /// rather than stop it.
 /// A line longer than `max_line_bytes` is passed on whole and scored on
-/// its first `max_line_bytes` ([`fit`]); one longer than [`PASS_WHOLE`] is
+/// its first `max_line_bytes` ([`crate::sources::fit`]); one longer than [`PASS_WHOLE`] is
 /// cut there and passed on unscored, saying so. A read error ends the run
 /// after the lines read before it are answered.
 pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usize, out: &mut impl Write) -> Result<FilterStats> {
@@ -185,12 +204,12 @@ pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usiz
                     let why = format!("the line was longer than {read_max} bytes and was cut; passed on unscored");
                     return (Item { record: enrich::raw_line_record(l), json: false, error: Some(why) }, None);
                 }
-                let (item, mut record) = crate::sources::contained("-", stats.lines + i as u64 + 1, || item(l))
-                    .unwrap_or_else(|why| (Item { record: enrich::raw_line_record(l), json: false, error: Some(why) }, None));
+                let (item, mut record) =
+                    crate::sources::contained("-", stats.lines + i as u64 + 1, || item(l)).unwrap_or_else(|why| (unscored(l, why), None));
                 if l.len() > max_line_bytes
                     && let Some(r) = &mut record
                 {
-                    fit(r, max_line_bytes);
+                    crate::sources::fit(r, max_line_bytes);
                 }
                 (item, record)
             })
@@ -230,15 +249,19 @@ pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usiz
 fn answer(out: &mut impl Write, mode: Mode, item: &mut Item, line: &str, verdict: Option<&Verdict>) -> Result<()> {
     let reply = match mode {
         Mode::Ndjson { only_anomalies } => {
-            if let Some(v) = verdict {
-                if only_anomalies && !enrich::alerts(v) {
-                    return Ok(());
-                }
-                // The record's own text, extended: its keys stay in order
-                // and its numbers as written (a big integer is not rounded
-                // to a float on the way through).
+            if only_anomalies && verdict.is_some_and(|v| !enrich::alerts(v)) {
+                return Ok(());
+            }
+            // The record's own text, extended, scored or not: its keys stay
+            // in order, duplicates and all, and its numbers as written (a
+            // big integer is not rounded to a float on the way through).
+            if item.json {
                 let mut text = Vec::with_capacity(line.len() + 128);
-                if item.json && enrich::write_annotated(line.as_bytes(), &item.record, v, &mut text) {
+                let written = match (verdict, &item.error) {
+                    (Some(v), _) => enrich::write_annotated(line.as_bytes(), &item.record, v, &mut text),
+                    (None, why) => write_with_error(line.as_bytes(), &item.record, why.as_deref().unwrap_or("not scored"), &mut text),
+                };
+                if written {
                     text.push(b'\n');
                     out.write_all(&text)?;
                     return Ok(());
@@ -265,6 +288,31 @@ fn answer(out: &mut impl Write, mode: Mode, item: &mut Item, line: &str, verdict
     Ok(())
 }
 
+/// Writes a record passed on unscored from its own JSON text (`text`,
+/// which parsed as `record`), with `anomaly_error` appended as
+/// [`enrich::write_annotated`] appends a verdict's fields: the text up to
+/// its closing brace, then the field. Returns `false`, having written
+/// nothing, when the record already holds the field (which
+/// [`enrich::annotate_error`] replaces) or the text does not end the object.
+fn write_with_error(text: &[u8], record: &Map<String, Value>, why: &str, out: &mut Vec<u8>) -> bool {
+    // Trailing white space may follow the object.
+    let end = text.iter().rposition(|&b| !b.is_ascii_whitespace() && b != 0);
+    let Some(end) = end.filter(|&i| text[i] == b'}') else { return false };
+    if record.contains_key(enrich::ERROR) {
+        return false;
+    }
+    out.extend_from_slice(&text[..end]);
+    if !record.is_empty() {
+        out.push(b',');
+    }
+    // Writing JSON into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, enrich::ERROR);
+    out.push(b':');
+    let _ = serde_json::to_writer(&mut *out, why);
+    out.push(b'}');
+    true
+}
+
 /// The name of an [`enrich`] field under rsyslog's `$!anomaly`:
 /// `$!anomaly!score`, `$!anomaly!anomalous`, `$!anomaly!terms`,
 /// `$!anomaly!reported`, `$!anomaly!repeat`.
@@ -276,20 +324,6 @@ fn rsyslog_name(field: &str) -> &str {
         enrich::REPEAT => "repeat",
         other => other,
     }
-}
-
-/// Cuts a record read from a line longer than `max` bytes down to `max`
-/// bytes of fields (the host and source first, to a quarter each, then the
-/// message), so that a batch carries no more than `--batch-size` ×
-/// `--max-line-bytes` into the component, as `engine::check_batch` promised.
-fn fit(record: &mut LogRecord, max: usize) {
-    let cut = |s: &mut String, at: usize| {
-        let at = s.floor_char_boundary(at);
-        s.truncate(at);
-    };
-    cut(&mut record.source, max / 4);
-    cut(&mut record.host, max / 4);
-    cut(&mut record.message, max - record.source.len() - record.host.len());
 }
 
 /// The bytes of lines read and not yet answered, and a wait for them to
@@ -384,11 +418,55 @@ mod tests {
         }
     }
 
+    /// Review: a JSON object passed on unscored (no message, no model, a
+    /// component failure, a panic) is its own bytes with `anomaly_error`
+    /// appended, as a scored one gets its fields: it used to be written
+    /// anew, rounding a big integer, rewriting numbers, dropping a
+    /// duplicate key and its spacing.
     #[test]
-    fn a_record_of_a_long_line_is_cut_to_fit_on_char_boundaries() {
-        let mut r = LogRecord { source: "é".repeat(100), host: "h".repeat(10), message: "日本".repeat(1000), ..LogRecord::default() };
-        fit(&mut r, 101);
-        assert_eq!((r.source.len(), r.host.len()), (24, 10));
-        assert!(r.source.len() + r.host.len() + r.message.len() <= 101 && r.message.len() >= 64, "{r:?}");
+    fn unscored_objects_pass_on_byte_for_byte() {
+        fn answered(line: &str, item: &mut Item, mode: Mode) -> String {
+            let mut out = Vec::new();
+            answer(&mut out, mode, item, line, None).unwrap();
+            String::from_utf8(out).unwrap()
+        }
+        let appended = |line: &str, why: &str| format!("{},\"anomaly_error\":{}}}\n", &line[..line.len() - 1], Value::from(why));
+        let ndjson = Mode::Ndjson { only_anomalies: false };
+        let line = r#"{"message": null, "n": 1.50, "big": 12345678901234567890123, "z":1e2, "a":1, "a":2}"#;
+        // No message (a null one is none), also with --only-anomalies.
+        let (mut i, r) = item(line);
+        assert!(r.is_none() && i.json);
+        assert_eq!(answered(line, &mut i, ndjson), appended(line, parse::NO_MESSAGE));
+        assert_eq!(answered(line, &mut i, Mode::Ndjson { only_anomalies: true }), appended(line, parse::NO_MESSAGE));
+        // A panic while reading it.
+        let mut i = unscored(line, "parsing failed (a bug: boom)".into());
+        assert_eq!(answered(line, &mut i, ndjson), appended(line, "parsing failed (a bug: boom)"));
+        // No model, or the component failed on it: a record with a message.
+        let line = r#"{"msg" : "disk full", "big": 123456789012345678901234567890, "f": 1.50 }  "#;
+        let (mut i, r) = item(line);
+        assert!(r.is_some() && i.json);
+        i.error = Some("no model: no key file".into());
+        let trimmed = line.trim_end();
+        assert_eq!(answered(line, &mut i, ndjson), appended(trimmed, "no model: no key file"));
+        // No members to follow.
+        let (mut i, _) = item("{ }");
+        assert_eq!(answered("{ }", &mut i, ndjson), "{ \"anomaly_error\":\"no message field (message, msg, MESSAGE or log)\"}\n");
+        // One an earlier filter could not score either: its error is
+        // replaced, not repeated.
+        let line = r#"{"msg":"x","anomaly_error":"old"}"#;
+        let (mut i, _) = item(line);
+        i.error = Some("new".into());
+        assert_eq!(answered(line, &mut i, ndjson), "{\"msg\":\"x\",\"anomaly_error\":\"new\"}\n");
+        // A raw line is a record of its own: {"log": LINE}.
+        let (mut i, _) = item("{broken");
+        i.error = Some("no model".into());
+        assert_eq!(answered("{broken", &mut i, ndjson), "{\"log\":\"{broken\",\"anomaly_error\":\"no model\"}\n");
+        // rsyslog's reply says only why.
+        let line = r#"{"message": null, "big": 12345678901234567890123}"#;
+        let (mut i, _) = item(line);
+        assert_eq!(
+            answered(line, &mut i, Mode::Rsyslog),
+            format!("{{\"$!\":{{\"anomaly\":{{\"error\":{}}}}}}}\n", Value::from(parse::NO_MESSAGE))
+        );
     }
 }

@@ -15,7 +15,7 @@
 //! appear later, and every file when not following (`--once`), at their start.
 
 use super::lines::{LineReader, RawLine};
-use super::{Line, LineSender, ReadOptions, SourceResult, line_from_text};
+use super::{CutWarnings, Line, LineSender, ReadOptions, SourceResult, WHOLE_LINE_BYTES, line_from_text, long_line};
 use crate::checkpoint::{FINGERPRINT_BYTES, FilePosition, Fingerprint, Position};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -55,6 +55,8 @@ struct Tracked {
     origin: Arc<str>,
     file: File,
     reader: LineReader<BufReader<File>>,
+    /// The warnings about its lines longer than `--max-line-bytes`.
+    cuts: CutWarnings,
     fingerprint: Fingerprint,
     line_no: u64,
     /// When the file left its path (renamed or deleted).
@@ -514,13 +516,17 @@ impl Tailer<'_> {
         // checkpoint, the end, a copy's rest), so `origin:line` points at them.
         let line_no = lines.unwrap_or_else(|| lines_before(&file, offset));
         tracing::debug!("reading {} from offset {offset} (line {})", path.display(), line_no + 1);
+        let origin: Arc<str> = path.display().to_string().into();
+        let reader = LineReader::new(BufReader::with_capacity(64 * 1024, reader_file), offset, self.options.max_line_bytes)
+            .keeping_objects_whole(WHOLE_LINE_BYTES);
         self.tracked.insert(
             key,
             Tracked {
                 path: path.into(),
-                origin: path.display().to_string().into(),
+                cuts: CutWarnings::new(origin.clone()),
+                origin,
                 file,
-                reader: LineReader::new(BufReader::with_capacity(64 * 1024, reader_file), offset, self.options.max_line_bytes),
+                reader,
                 fingerprint: Fingerprint::of(&head_bytes),
                 line_no,
                 rotated,
@@ -682,7 +688,11 @@ impl Tailer<'_> {
             fingerprint: t.fingerprint.clone(),
             line: t.line_no,
         });
-        Some(line_from_text(&t.origin, t.line_no, raw.text, raw.truncated, position))
+        Some(if raw.truncated {
+            long_line(&t.origin, t.line_no, raw.text, self.options.max_line_bytes, position, &mut t.cuts)
+        } else {
+            line_from_text(&t.origin, t.line_no, raw.text, false, position)
+        })
     }
 
     /// Detects truncation in place (smaller than what was read, or its first

@@ -145,7 +145,11 @@ const RECORD_FIELDS: [&str; 6] = ["MESSAGE", "PRIORITY", "SYSLOG_IDENTIFIER", "_
 fn entry(journal: &mut Journal, origin: &Arc<str>, entry_no: u64, options: &ReadOptions, position: Position) -> Line {
     let mut message = field(journal, "MESSAGE").unwrap_or_default();
     let truncated = message.len() > options.max_line_bytes;
-    message.truncate(options.max_line_bytes);
+    if truncated {
+        // On a character boundary: a character cut in two would become U+FFFD.
+        message.truncate(options.max_line_bytes);
+        message.truncate(super::lines::whole_chars(&message));
+    }
     let message = text(message);
     let mut fields = serde_json::Map::new();
     for name in RECORD_FIELDS.into_iter().skip(1) {

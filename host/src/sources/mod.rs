@@ -29,6 +29,12 @@ use std::time::{Duration, Instant};
 /// Default cap on one line, bytes.
 pub const DEFAULT_MAX_LINE_BYTES: usize = 64 * 1024;
 
+/// The most of one line ever held, bytes, however long `--max-line-bytes`
+/// lets a record be: a line that starts a JSON object is read whole up to
+/// this, parsed, and its fields then cut to `--max-line-bytes`; the filter
+/// passes lines on whole up to this.
+pub const WHOLE_LINE_BYTES: usize = 16 << 20;
+
 /// One input line, parsed.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -330,7 +336,9 @@ pub fn spawn(
 
 fn read_stdin(options: &ReadOptions, tx: &mut LineSender) -> SourceResult {
     let origin: Arc<str> = "-".into();
-    let mut reader = LineReader::new(io::BufReader::with_capacity(64 * 1024, io::stdin()), 0, options.max_line_bytes);
+    let max = options.max_line_bytes;
+    let mut reader = LineReader::new(io::BufReader::with_capacity(64 * 1024, io::stdin()), 0, max).keeping_objects_whole(WHOLE_LINE_BYTES);
+    let mut cuts = CutWarnings::new(origin.clone());
     let mut line_no = 0;
     loop {
         // The next read may block: hand over what was read first.
@@ -339,7 +347,12 @@ fn read_stdin(options: &ReadOptions, tx: &mut LineSender) -> SourceResult {
         }
         let Some(raw) = reader.next_line(true).map_err(|e| format!("cannot read stdin: {e}"))? else { break };
         line_no += 1;
-        if tx.send(line_from_text(&origin, line_no, raw.text, raw.truncated, Position::None)).is_err() {
+        let line = if raw.truncated {
+            long_line(&origin, line_no, raw.text, max, Position::None, &mut cuts)
+        } else {
+            line_from_text(&origin, line_no, raw.text, false, Position::None)
+        };
+        if tx.send(line).is_err() {
             break;
         }
     }
@@ -437,6 +450,162 @@ pub(crate) fn line_from_text(origin: &Arc<str>, line_no: u64, raw: String, trunc
     Line { origin: origin.clone(), line_no, raw, record, truncated, extra, position, error }
 }
 
+/// A line longer than `max` bytes (`raw`: cut by the reader, or kept whole
+/// because it starts a JSON object, see
+/// [`LineReader::keeping_objects_whole`]) to a [`Line`] marked truncated,
+/// with at most `max` bytes of text in each of its raw line, record and
+/// extras, as a line of `max` bytes would have. A JSON object that parses
+/// whole is read as a record (its host, source and severity kept) and its
+/// fields are then cut ([`fit`]); anything else is cut to `max` first and
+/// read as a line cut there always was. `cuts` says so in the log.
+pub(crate) fn long_line(origin: &Arc<str>, line_no: u64, mut raw: String, max: usize, position: Position, cuts: &mut CutWarnings) -> Line {
+    let object = (raw.len() > max).then(|| {
+        contained(origin, line_no, || {
+            let text = parse::without_bom(&raw);
+            if !text.starts_with('{') {
+                return None;
+            }
+            let Ok(serde_json::Value::Object(obj)) = serde_json::from_str(text) else { return None };
+            parse::from_object(&obj, &LocalZone::now()).map(|record| (record, parse::extras(&obj)))
+        })
+    });
+    raw.truncate(raw.floor_char_boundary(max));
+    let whole = matches!(object, Some(Ok(Some(_))));
+    let line = match object {
+        Some(Ok(Some((mut record, mut extra)))) => {
+            fit(&mut record, max);
+            fit_extras(&mut extra, max);
+            Line { origin: origin.clone(), line_no, raw, record, truncated: true, extra, position, error: None }
+        }
+        Some(Err(why)) => Line {
+            origin: origin.clone(),
+            line_no,
+            record: LogRecord::from_message(raw.clone()),
+            raw,
+            truncated: true,
+            extra: Vec::new(),
+            position,
+            error: Some(why),
+        },
+        None | Some(Ok(None)) => line_from_text(origin, line_no, raw, true, position),
+    };
+    cuts.note(&line, max, whole);
+    line
+}
+
+/// Cuts a record read from a line longer than `max` bytes down to `max`
+/// bytes of fields (the host and source first, to a quarter each, then the
+/// message), on character boundaries, so that a batch carries no more than
+/// `--batch-size` × `--max-line-bytes` into the component, as
+/// `engine::check_batch` promised.
+pub(crate) fn fit(record: &mut LogRecord, max: usize) {
+    let cut = |s: &mut String, at: usize| {
+        let at = s.floor_char_boundary(at);
+        s.truncate(at);
+    };
+    cut(&mut record.source, max / 4);
+    cut(&mut record.host, max / 4);
+    cut(&mut record.message, max - record.source.len() - record.host.len());
+}
+
+/// Cuts the extras of a record read from a line longer than `max` bytes to
+/// `max` bytes in all, keys and values, in their order: what does not fit
+/// is left out.
+fn fit_extras(extra: &mut Vec<(String, String)>, max: usize) {
+    let mut left = max;
+    extra.retain_mut(|(key, value)| {
+        if key.len() > left {
+            left = 0;
+            return false;
+        }
+        left -= key.len();
+        value.truncate(value.floor_char_boundary(left));
+        left -= value.len();
+        true
+    });
+}
+
+/// How often the lines of one source cut at `--max-line-bytes` are told in
+/// the log, after the first.
+const CUT_WARNING_EVERY: Duration = Duration::from_secs(60);
+
+/// The warnings about the lines of one source (a file, stdin) longer than
+/// `--max-line-bytes`: the first at once, saying where; then at most one
+/// a minute, counting the lines since, so that a file of long lines does
+/// not flood the log; and the count not told yet when the source is done.
+/// A file with CR line endings is read as one long line (only LF ends a
+/// line, as for rsyslog, Fluent Bit and Vector): the warning says so, and
+/// how to convert it.
+pub(crate) struct CutWarnings {
+    origin: Arc<str>,
+    /// Lines cut since the last warning.
+    untold: u64,
+    /// The last of them.
+    last_line: u64,
+    /// When the last warning was given.
+    told: Option<Instant>,
+}
+
+impl CutWarnings {
+    pub(crate) fn new(origin: Arc<str>) -> Self {
+        Self { origin, untold: 0, last_line: 0, told: None }
+    }
+
+    /// `stdin`, or the file's path.
+    fn name(&self) -> &str {
+        if &*self.origin == "-" { "stdin" } else { &self.origin }
+    }
+
+    /// Counts `line`, cut to `max` bytes (`whole`: a JSON record read whole,
+    /// its fields cut), and warns when it is time.
+    fn note(&mut self, line: &Line, max: usize, whole: bool) {
+        self.untold += 1;
+        self.last_line = line.line_no;
+        if self.told.is_some_and(|t| t.elapsed() < CUT_WARNING_EVERY) {
+            return;
+        }
+        let what = if whole {
+            format!("a JSON record longer than --max-line-bytes ({max} bytes): read whole, its fields cut to that and marked truncated")
+        } else {
+            format!("longer than --max-line-bytes ({max} bytes): cut there and marked truncated, the rest of the line skipped")
+        };
+        let since = match self.untold - 1 {
+            0 => String::new(),
+            n => format!("; {n} lines before it were cut since the last warning"),
+        };
+        // The line holds no LF: any CR in it is a line end of another system.
+        let cr = if line.raw.contains('\r') {
+            let convert = if &*self.origin == "-" {
+                "pipe it through tr '\\r' '\\n'".to_owned()
+            } else {
+                format!("convert it with tr '\\r' '\\n' < {0} > {0}.lf", self.origin)
+            };
+            format!(
+                "; it holds carriage returns (CR) and no line feed: {} seems to use CR line endings, which end no line here (LF does): {convert}",
+                self.name()
+            )
+        } else {
+            String::new()
+        };
+        tracing::warn!("{} line {}: {what}{since}{cr}", self.name(), line.line_no);
+        self.untold = 0;
+        self.told = Some(Instant::now());
+    }
+}
+
+impl Drop for CutWarnings {
+    fn drop(&mut self) {
+        if self.untold > 0 {
+            tracing::warn!(
+                "{}: {} more lines longer than --max-line-bytes were cut since the last warning, the last at line {}",
+                self.name(),
+                self.untold,
+                self.last_line
+            );
+        }
+    }
+}
+
 /// A raw line to a record (the parsing [`spawn`]'s readers apply).
 pub fn parse_record(raw: &str) -> LogRecord {
     parse::parse_text(raw, &LocalZone::now()).0
@@ -480,6 +649,48 @@ mod tests {
         if std::env::var_os(CHILD).is_some() {
             assert_eq!(offsets.into_iter().collect::<Vec<_>>(), [3600, 7200], "the child's zone has summer time");
         }
+    }
+
+    #[test]
+    fn a_record_of_a_long_line_is_cut_to_fit_on_char_boundaries() {
+        let mut r =
+            super::LogRecord { source: "é".repeat(100), host: "h".repeat(10), message: "日本".repeat(1000), ..Default::default() };
+        super::fit(&mut r, 101);
+        assert_eq!((r.source.len(), r.host.len()), (24, 10));
+        assert!(r.source.len() + r.host.len() + r.message.len() <= 101 && r.message.len() >= 64, "{r:?}");
+    }
+
+    /// Review: an NDJSON record longer than `--max-line-bytes` lost its
+    /// host, source and severity (the line was cut before it was parsed,
+    /// and no longer parsed). Read whole, it is a record, its fields then
+    /// cut to the cap; anything else is cut first and read as before.
+    #[test]
+    fn a_long_json_record_keeps_its_structure() {
+        use super::*;
+        let origin: Arc<str> = "big.ndjson".into();
+        let mut cuts = CutWarnings::new(origin.clone());
+        let message = format!("Out of memory: Killed process {}", "x".repeat(70_000));
+        let json = serde_json::json!({"host": "db01", "ident": "kernel", "priority": 2, "message": message, "trace": "é".repeat(50_000), "pid": 7});
+        for bom in ["", "\u{feff}"] {
+            let max = 1000;
+            let line = long_line(&origin, 3, format!("{bom}{json}"), max, Position::None, &mut cuts);
+            let r = &line.record;
+            assert_eq!((r.host.as_str(), r.source.as_str(), r.priority), ("db01", "kernel", Some(2)));
+            assert!(r.message.starts_with("Out of memory: Killed process xx") && r.message.len() == max - 10, "{}", r.message.len());
+            assert!(line.truncated && line.error.is_none() && line.raw.len() <= max && (bom.is_empty() || line.raw.starts_with(bom)));
+            assert_eq!(line.extra.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["trace"], "the rest of the extras do not fit");
+            assert_eq!(line.extra[0].1.len(), max - 5 - 1, "cut on a character boundary");
+        }
+        // Not an object, or one that does not parse whole: cut to the cap
+        // and read as a line.
+        for raw in [format!("Nov  2 08:00:00 web01 kernel: {message}"), format!("{{\"message\": \"{message}"), format!("{json} trailing")] {
+            let line = long_line(&origin, 4, raw.clone(), 100, Position::None, &mut cuts);
+            assert_eq!((line.raw.as_str(), line.truncated), (&raw[..100], true));
+            assert_eq!(line.record, parse_record(&raw[..100]));
+        }
+        // A cut raw line of multi-byte characters stays whole characters.
+        let line = long_line(&origin, 5, "🔥".repeat(10), 5, Position::None, &mut cuts);
+        assert_eq!((line.raw.as_str(), line.record.message.as_str()), ("🔥", "🔥"));
     }
 
     /// Issue 10: a panic while handling one line costs that line only.
