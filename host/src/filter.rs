@@ -149,12 +149,22 @@ struct Item {
 }
 
 /// The record a line carries, and whether it is the line's own JSON
-/// object: a JSON object is a record; anything else is a raw line, as the
-/// monitor's readers take it (`parse::parse_text`).
+/// object, to be passed on as its own text: a JSON object is a record;
+/// anything else is a raw line, as the monitor's readers take it
+/// (`parse::parse_text`). An object read only once repaired
+/// ([`parse::json_value`]: a raw tab inside a string) is a record too,
+/// written anew, since its own text is not JSON.
 fn record_of(line: &str) -> (Map<String, Value>, bool) {
-    match line.trim_start().starts_with('{').then(|| serde_json::from_str::<Value>(line)) {
-        Some(Ok(Value::Object(obj))) => (obj, true),
-        _ => (enrich::raw_line_record(line), false),
+    if !line.trim_start().starts_with('{') {
+        return (enrich::raw_line_record(line), false);
+    }
+    match serde_json::from_str::<Value>(line) {
+        Ok(Value::Object(obj)) => (obj, true),
+        Ok(_) => (enrich::raw_line_record(line), false),
+        Err(_) => match parse::json_value(line) {
+            Ok(Value::Object(obj)) => (obj, false),
+            _ => (enrich::raw_line_record(line), false),
+        },
     }
 }
 
@@ -416,6 +426,22 @@ mod tests {
             );
             assert!(i.error.is_none() && !i.json);
         }
+    }
+
+    /// An object a naive writer broke (a raw tab inside a string) is read
+    /// as the object it means and written anew, as valid JSON with its
+    /// fields, not put under `log` as a raw line.
+    #[test]
+    fn a_repaired_object_is_a_record_written_anew() {
+        let line = "{\"message\":\"kernel: Out of memory\tKilled process 42\",\"priority\":2,\"n\":1}";
+        let (mut i, r) = item(line);
+        let r = r.unwrap();
+        assert_eq!((r.message.as_str(), r.priority, i.json), ("kernel: Out of memory\tKilled process 42", Some(2), false));
+        let mut out = Vec::new();
+        answer(&mut out, Mode::Ndjson { only_anomalies: false }, &mut i, line, None).unwrap();
+        let back: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!((back["message"].as_str(), back["n"].as_i64()), (Some("kernel: Out of memory\tKilled process 42"), Some(1)));
+        assert!(back.get("log").is_none() && back.get("anomaly_error").is_some(), "{back}");
     }
 
     /// Review: a JSON object passed on unscored (no message, no model, a

@@ -465,7 +465,7 @@ pub(crate) fn long_line(origin: &Arc<str>, line_no: u64, mut raw: String, max: u
             if !text.starts_with('{') {
                 return None;
             }
-            let Ok(serde_json::Value::Object(obj)) = serde_json::from_str(text) else { return None };
+            let Ok(serde_json::Value::Object(obj)) = parse::json_value(text) else { return None };
             parse::from_object(&obj, &LocalZone::now()).map(|record| (record, parse::extras(&obj)))
         })
     });
