@@ -521,24 +521,24 @@ mod fluent_bit {
         let t = trained();
         let log = t.dir.path().join("app.log");
         fakelogs(&log, 50, 0, 6, "syslog");
-        let work = t.dir.path().join("fb-nokey");
-        fs::create_dir_all(&work).unwrap();
-        let module = module(&work);
-        let (records, fb_log) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", &[&t.data], "8M"), 50);
-        assert_eq!(records.len(), 50);
-        assert!(fb_log.contains("logarithm: error: no model, records pass unscored: no key file"), "{fb_log}");
-        assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("no key file") && r.get("anomaly_score").is_none()));
+        let module = module(t.dir.path());
+        // Fluent Bit in `work`, with the module given `accessible`: every
+        // record passes unscored with the error, which Fluent Bit's log says.
+        let unscored = |work: &str, accessible: &[&Path], says: &str, error: &str| {
+            let work = t.dir.path().join(work);
+            fs::create_dir_all(&work).unwrap();
+            let (records, fb_log) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", accessible, "8M"), 50);
+            assert_eq!(records.len(), 50);
+            assert!(fb_log.contains(says), "{fb_log}");
+            assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains(error) && r.get("anomaly_score").is_none()));
+        };
+        unscored("fb-nokey", &[&t.data], "logarithm: error: no model, records pass unscored: no key file", "no key file");
 
         // A key file with the wrong passphrase: the error names both fingerprints.
         let wrong = t.dir.path().join("wrong-keys");
         fs::create_dir_all(&wrong).unwrap();
         fs::write(wrong.join("logarithm-key"), "not the passphrase").unwrap();
-        let work = t.dir.path().join("fb-wrong");
-        fs::create_dir_all(&work).unwrap();
-        let (records, fb_log) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", &[&t.data, &wrong], "8M"), 50);
-        assert_eq!(records.len(), 50);
-        assert!(fb_log.contains("wrong encryption key"), "{fb_log}");
-        assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("wrong encryption key")));
+        unscored("fb-wrong", &[&t.data, &wrong], "wrong encryption key", "wrong encryption key");
 
         let keys = key_dir(&t);
         let model_path = t.data.join("models/model-000001.lgm");
@@ -547,12 +547,7 @@ mod fluent_bit {
         let at = bad.len() / 2;
         bad[at] ^= 1;
         fs::write(&model_path, &bad).unwrap();
-        let work = t.dir.path().join("fb-bad");
-        fs::create_dir_all(&work).unwrap();
-        let (records, fb_log) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"), 50);
-        assert_eq!(records.len(), 50);
-        assert!(fb_log.contains("corrupt model"), "{fb_log}");
-        assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("corrupt model")));
+        unscored("fb-bad", &[&t.data, &keys], "corrupt model", "corrupt model");
         fs::write(&model_path, &good).unwrap();
 
         // An old model copied under a newer version number is refused, as the
@@ -560,12 +555,7 @@ mod fluent_bit {
         let renamed = t.data.join("models/model-000009.lgm");
         fs::write(&renamed, &good).unwrap();
         fs::write(t.data.join("current"), "9\n").unwrap();
-        let work = t.dir.path().join("fb-renamed");
-        fs::create_dir_all(&work).unwrap();
-        let (records, fb_log) = run_until(&work, &tail(&log), &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"), 50);
-        assert_eq!(records.len(), 50);
-        assert!(fb_log.contains("model version 9 holds the sealed model version 1"), "{fb_log}");
-        assert!(records.iter().all(|r| r["anomaly_error"].as_str().unwrap().contains("rollback protection")));
+        unscored("fb-renamed", &[&t.data, &keys], "model version 9 holds the sealed model version 1", "rollback protection");
         fs::remove_file(&renamed).unwrap();
         fs::write(t.data.join("current"), "1\n").unwrap();
 
