@@ -140,9 +140,9 @@ pub struct Rates {
     /// `(kind id, usual count per window)`, sorted by id; kinds whose usual
     /// count is 1 or unknown are left out.
     pub usual: Vec<(u64, u32)>,
-    /// The minutes of training that held a line with a timestamp (counted
-    /// as the minute changes, in time order): fewer than
-    /// [`MIN_RATE_MINUTES`], and the rates say nothing ([`Rates::learned`]).
+    /// The distinct minutes of training that held a line with a timestamp
+    /// (counted up to `MAX_LEARNED`): fewer than [`MIN_RATE_MINUTES`], and
+    /// the rates say nothing ([`Rates::learned`]).
     pub minutes: u32,
 }
 
@@ -178,9 +178,9 @@ impl Rates {
 pub struct RateLearner {
     /// Per kind: the minute being counted, its count, the two highest counts.
     kinds: std::collections::HashMap<u64, (i64, u32, [u32; 2])>,
-    /// The minute of the last record, and the minutes counted so far.
-    minute: Option<i64>,
-    minutes: u32,
+    /// The distinct minutes seen (lines out of order, or two files of the
+    /// same hours, count each minute once), up to `MAX_LEARNED`.
+    minutes: std::collections::HashSet<i64>,
 }
 
 impl RateLearner {
@@ -188,9 +188,8 @@ impl RateLearner {
     pub fn observe(&mut self, kind: u64, timestamp_us: Option<i64>) {
         let Some(ts) = timestamp_us else { return };
         let minute = ts.div_euclid(i64::from(WINDOW_SECS) * 1_000_000);
-        if self.minute != Some(minute) {
-            self.minute = Some(minute);
-            self.minutes = self.minutes.saturating_add(1);
+        if self.minutes.len() < MAX_LEARNED {
+            self.minutes.insert(minute);
         }
         if self.kinds.len() >= MAX_LEARNED && !self.kinds.contains_key(&kind) {
             return;
@@ -219,7 +218,7 @@ impl RateLearner {
             usual.truncate(MAX_RATES);
         }
         usual.sort_unstable();
-        Rates { usual, minutes: self.minutes }
+        Rates { usual, minutes: self.minutes.len() as u32 }
     }
 }
 
@@ -672,6 +671,13 @@ mod tests {
             (rates.minutes, rates.learned(), rates.usual(1))
         };
         assert_eq!(learned(2), (2, false, 6));
+        // Minutes are counted once, however their lines come: out of order
+        // across a minute's boundary, or twice over (two files of the same
+        // hours).
+        let mut learner = RateLearner::default();
+        (0..40).for_each(|i| learner.observe(1, Some(minute + if i % 2 == 0 { -1_000 } else { 1_000 })));
+        (0..2).for_each(|_| (0..20).for_each(|m| learner.observe(2, Some(m * minute))));
+        assert_eq!(learner.finish().minutes, 20);
         assert_eq!(learned(i64::from(MIN_RATE_MINUTES)), (MIN_RATE_MINUTES, true, 6));
     }
 

@@ -171,14 +171,19 @@ pub fn read_line<'a, Tz: TimeZone>(line: &'a str, now: &DateTime<Tz>) -> Parsed<
 /// object with a message ([`from_object`]), with the object's other fields
 /// as extras, else a raw line ([`parse_line`]).
 pub fn parse_text<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> (LogRecord, Vec<(String, String)>) {
+    object_record(line, now).unwrap_or_else(|| (parse_line(without_bom(line), now), Vec::new()))
+}
+
+/// A line that is a JSON object with a message (after a byte-order mark,
+/// repaired as [`json_value`] repairs it): the record, and the object's
+/// other fields as extras.
+pub fn object_record<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> Option<(LogRecord, Vec<(String, String)>)> {
     let line = without_bom(line);
-    if line.starts_with('{')
-        && let Ok(Value::Object(obj)) = json_value(line)
-        && let Some(record) = from_object(&obj, now)
-    {
-        return (record, extras(&obj));
+    if !line.starts_with('{') {
+        return None;
     }
-    (parse_line(line, now), Vec::new())
+    let Ok(Value::Object(obj)) = json_value(line) else { return None };
+    from_object(&obj, now).map(|record| (record, extras(&obj)))
 }
 
 /// A JSON text, read as a log pipeline must: strict JSON, else, when it
@@ -857,8 +862,12 @@ fn fraction_us(digits: &[u8]) -> Option<u32> {
 /// A local date and time in `now`'s zone as µs since the epoch (an
 /// ambiguous or skipped local time is taken as UTC).
 fn local_us<Tz: TimeZone>(now: &DateTime<Tz>, (y, mo, d): (i32, u32, u32), (h, mi, s, us): (u32, u32, u32, u32)) -> Option<i64> {
-    let naive = NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_micro_opt(h, mi, s, us)?;
-    Some(now.timezone().from_local_datetime(&naive).earliest().map_or_else(|| naive.and_utc().timestamp_micros(), |t| t.timestamp_micros()))
+    Some(naive_local_us(now, &NaiveDate::from_ymd_opt(y, mo, d)?.and_hms_micro_opt(h, mi, s, us)?))
+}
+
+/// [`local_us`] of a date and time already read.
+fn naive_local_us<Tz: TimeZone>(now: &DateTime<Tz>, naive: &chrono::NaiveDateTime) -> i64 {
+    now.timezone().from_local_datetime(naive).earliest().map_or_else(|| naive.and_utc().timestamp_micros(), |t| t.timestamp_micros())
 }
 
 /// `hh:mm:ss` with an optional `.fff` or `,fff`: (h, m, s, µs).
@@ -1291,12 +1300,10 @@ fn parse_3164_timestamp<'a, Tz: TimeZone>(s: &'a str, now: &DateTime<Tz>) -> Opt
     }
     let day: u32 = head[4..len - 9].trim_start().parse().ok()?;
     let time = hh_mm_ss(&head.as_bytes()[len - 8..len])?;
-    let zone = now.timezone();
-    let at = |year: i32| {
-        NaiveDate::from_ymd_opt(year, month, day)
-            .and_then(|d| zone.from_local_datetime(&d.and_time(time)).earliest())
-            .map(|t| t.timestamp_micros())
-    };
+    // Only a date the year lacks (Feb 29) looks further back: a time the
+    // clock skipped that night (the writer's zone is not the reader's) is
+    // read as UTC, as `local_us` reads it.
+    let at = |year: i32| NaiveDate::from_ymd_opt(year, month, day).map(|d| naive_local_us(now, &d.and_time(time)));
     Some((latest_year(now, at)?, &s[len..]))
 }
 

@@ -107,7 +107,7 @@ impl Config {
         let text = String::from_utf8(bytes).map_err(|e| {
             let at = e.utf8_error().valid_up_to();
             let line = 1 + e.as_bytes()[..at].iter().filter(|&&b| b == b'\n').count();
-            anyhow::anyhow!("config file {}: line {line}: not UTF-8 text (byte {})", path.display(), at + 1)
+            anyhow::anyhow!("config file {}: line {line}: not UTF-8 text (byte {} of the file)", path.display(), at + 1)
         })?;
         Self::parse(&text, path)
     }
@@ -287,7 +287,7 @@ mod tests {
         let path = dir.path().join("config.yml");
         std::fs::write(&path, b"threshold: 0.9\nformat: j\xffson\n").unwrap();
         let e = Config::load(Some(&path)).unwrap_err().to_string();
-        assert!(e.contains("config.yml: line 2: not UTF-8 text (byte 25)"), "{e}");
+        assert!(e.contains("config.yml: line 2: not UTF-8 text (byte 25 of the file)"), "{e}");
         assert_eq!(load("").unwrap().settings, Settings::default());
     }
 

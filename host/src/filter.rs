@@ -152,16 +152,18 @@ struct Item {
 /// object, to be passed on as its own text: a JSON object is a record;
 /// anything else is a raw line, as the monitor's readers take it
 /// (`parse::parse_text`). An object read only once repaired
-/// ([`parse::json_value`]: a raw tab inside a string) is a record too,
-/// written anew, since its own text is not JSON.
+/// ([`parse::json_value`]: a raw tab inside a string), or after a
+/// byte-order mark, is a record too, written anew, since its own text is
+/// not JSON.
 fn record_of(line: &str) -> (Map<String, Value>, bool) {
-    if !line.trim_start().starts_with('{') {
+    let text = parse::without_bom(line);
+    if !text.trim_start().starts_with('{') {
         return (enrich::raw_line_record(line), false);
     }
-    match serde_json::from_str::<Value>(line) {
-        Ok(Value::Object(obj)) => (obj, true),
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(obj)) => (obj, text.len() == line.len()),
         Ok(_) => (enrich::raw_line_record(line), false),
-        Err(_) => match parse::json_value(line) {
+        Err(_) => match parse::json_value(text) {
             Ok(Value::Object(obj)) => (obj, false),
             _ => (enrich::raw_line_record(line), false),
         },
@@ -434,6 +436,9 @@ mod tests {
     #[test]
     fn a_repaired_object_is_a_record_written_anew() {
         let line = "{\"message\":\"kernel: Out of memory\tKilled process 42\",\"priority\":2,\"n\":1}";
+        // After a byte-order mark too, as the monitor reads it.
+        let (i, r) = item("\u{feff}{\"msg\":\"x\",\"n\":1}");
+        assert_eq!((r.unwrap().message.as_str(), i.record["n"].as_i64(), i.json), ("x", Some(1), false));
         let (mut i, r) = item(line);
         let r = r.unwrap();
         assert_eq!((r.message.as_str(), r.priority, i.json), ("kernel: Out of memory\tKilled process 42", Some(2), false));

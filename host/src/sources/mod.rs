@@ -459,17 +459,8 @@ pub(crate) fn line_from_text(origin: &Arc<str>, line_no: u64, raw: String, trunc
 /// fields are then cut ([`fit`]); anything else is cut to `max` first and
 /// read as a line cut there always was. `cuts` says so in the log.
 pub(crate) fn long_line(origin: &Arc<str>, line_no: u64, mut raw: String, max: usize, position: Position, cuts: &mut CutWarnings) -> Line {
-    let object = (raw.len() > max).then(|| {
-        contained(origin, line_no, || {
-            let text = parse::without_bom(&raw);
-            if !text.starts_with('{') {
-                return None;
-            }
-            let Ok(serde_json::Value::Object(obj)) = parse::json_value(text) else { return None };
-            parse::from_object(&obj, &LocalZone::now()).map(|record| (record, parse::extras(&obj)))
-        })
-    });
-    raw.truncate(raw.floor_char_boundary(max));
+    let object = (raw.len() > max).then(|| contained(origin, line_no, || parse::object_record(&raw, &LocalZone::now())));
+    cut_to(&mut raw, max);
     let whole = matches!(object, Some(Ok(Some(_))));
     let line = match object {
         Some(Ok(Some((mut record, mut extra)))) => {
@@ -499,13 +490,19 @@ pub(crate) fn long_line(origin: &Arc<str>, line_no: u64, mut raw: String, max: u
 /// `--batch-size` × `--max-line-bytes` into the component, as
 /// `engine::check_batch` promised.
 pub(crate) fn fit(record: &mut LogRecord, max: usize) {
-    let cut = |s: &mut String, at: usize| {
-        let at = s.floor_char_boundary(at);
-        s.truncate(at);
-    };
-    cut(&mut record.source, max / 4);
-    cut(&mut record.host, max / 4);
-    cut(&mut record.message, max - record.source.len() - record.host.len());
+    cut_to(&mut record.source, max / 4);
+    cut_to(&mut record.host, max / 4);
+    cut_to(&mut record.message, max - record.source.len() - record.host.len());
+}
+
+/// Cuts `s` to at most `max` bytes, on a character boundary, and lets go
+/// of the memory beyond: a line kept whole to be parsed may have held
+/// 16 MiB, and a batch of cut lines must hold no more than they say.
+fn cut_to(s: &mut String, max: usize) {
+    if s.len() > max {
+        s.truncate(s.floor_char_boundary(max));
+        s.shrink_to_fit();
+    }
 }
 
 /// Cuts the extras of a record read from a line longer than `max` bytes to
@@ -519,7 +516,7 @@ fn fit_extras(extra: &mut Vec<(String, String)>, max: usize) {
             return false;
         }
         left -= key.len();
-        value.truncate(value.floor_char_boundary(left));
+        cut_to(value, left);
         left -= value.len();
         true
     });
@@ -680,6 +677,11 @@ mod tests {
             assert!(line.truncated && line.error.is_none() && line.raw.len() <= max && (bom.is_empty() || line.raw.starts_with(bom)));
             assert_eq!(line.extra.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["trace"], "the rest of the extras do not fit");
             assert_eq!(line.extra[0].1.len(), max - 5 - 1, "cut on a character boundary");
+            // What was cut off is let go of: a batch of such lines holds
+            // what it says, not the lines they were cut from.
+            for s in [&line.raw, &r.message, &line.extra[0].1] {
+                assert!(s.capacity() <= 2 * max, "{} bytes kept for {}", s.capacity(), s.len());
+            }
         }
         // Not an object, or one that does not parse whole: cut to the cap
         // and read as a line.
