@@ -89,7 +89,15 @@ pub fn annotate(record: &mut Map<String, Value>, verdict: &Verdict) {
 /// one of the fields (which [`annotate`] replaces) or the text does not
 /// end the object.
 pub fn write_annotated(text: &[u8], record: &Map<String, Value>, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
-    let fields = verdict_fields(verdict);
+    write_appended(text, record, &verdict_fields(verdict), out)
+}
+
+/// Writes a record's own JSON text (`text`, which parsed as `record`) with
+/// `fields` appended: the text up to its closing brace, then the fields
+/// ([`write_annotated`]; a filter's `anomaly_error` too). Returns `false`,
+/// having written nothing, when the record already holds one of the
+/// fields or the text does not end the object.
+pub fn write_appended(text: &[u8], record: &Map<String, Value>, fields: &[(&str, Value)], out: &mut Vec<u8>) -> bool {
     // Trailing white space or a C string's NUL may follow the object.
     let end = text.iter().rposition(|&b| !b.is_ascii_whitespace() && b != 0);
     let Some(end) = end.filter(|&i| text[i] == b'}') else { return false };

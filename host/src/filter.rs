@@ -300,29 +300,12 @@ fn answer(out: &mut impl Write, mode: Mode, item: &mut Item, line: &str, verdict
     Ok(())
 }
 
-/// Writes a record passed on unscored from its own JSON text (`text`,
-/// which parsed as `record`), with `anomaly_error` appended as
-/// [`enrich::write_annotated`] appends a verdict's fields: the text up to
-/// its closing brace, then the field. Returns `false`, having written
-/// nothing, when the record already holds the field (which
-/// [`enrich::annotate_error`] replaces) or the text does not end the object.
+/// Writes a record passed on unscored from its own JSON text, with
+/// `anomaly_error` appended as a verdict's fields are
+/// ([`enrich::write_appended`]); `false` when it cannot be (the record
+/// already holds the field, which [`enrich::annotate_error`] replaces).
 fn write_with_error(text: &[u8], record: &Map<String, Value>, why: &str, out: &mut Vec<u8>) -> bool {
-    // Trailing white space may follow the object.
-    let end = text.iter().rposition(|&b| !b.is_ascii_whitespace() && b != 0);
-    let Some(end) = end.filter(|&i| text[i] == b'}') else { return false };
-    if record.contains_key(enrich::ERROR) {
-        return false;
-    }
-    out.extend_from_slice(&text[..end]);
-    if !record.is_empty() {
-        out.push(b',');
-    }
-    // Writing JSON into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, enrich::ERROR);
-    out.push(b':');
-    let _ = serde_json::to_writer(&mut *out, why);
-    out.push(b'}');
-    true
+    enrich::write_appended(text, record, &[(enrich::ERROR, Value::from(why))], out)
 }
 
 /// The name of an [`enrich`] field under rsyslog's `$!anomaly`:
