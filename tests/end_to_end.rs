@@ -303,6 +303,8 @@ mod interface {
         ("0.4.0", "ca863f92a44904076f5e4e9ce56851ac6919deadddddb04dc38ed5b82ad0aa69"),
         // Issue 11: `analyse-packed` and `conclude-packed`, `score-packed` in two halves, for hosts that score on several cores.
         ("0.5.0", "41b7f75d7b74e3d38bdcf14ce0d2e868db85b0a03582dd47523ed16ea7b7704b"),
+        // Issue 12: `bursts` in `model-info`, whether the model looks for bursts.
+        ("0.6.0", "a690c0720a90b6da2973239ea3e646738d53a1435ac44c6779f6862b9098f265"),
     ];
 
     #[test]
@@ -1199,6 +1201,9 @@ mod bursts {
         assert!(json_lines(&ok(&out)).iter().all(|r| r["kind"] != "burst"), "no bursts without usual rates");
         let info = ok(&run("logarithm-trainer", &["model", "info", "-D", quick.to_str().unwrap(), "-K", "k"]));
         assert!(info.contains("bursts:          off"), "{info}");
+        // The monitor's own `info` says it too, through the component.
+        let info = ok(&run("logarithm", &["info", "-D", quick.to_str().unwrap(), "-K", "k"]));
+        assert!(info.contains("bursts:           off: the lines' timestamps fall in"), "{info}");
     }
 }
 

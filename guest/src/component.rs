@@ -71,9 +71,9 @@ impl wit::GuestDetector for DetectorResource {
     }
 
     fn info(&self) -> wit::ModelInfo {
-        let ModelInfo { version, format_version, vocabulary_size, training_lines, threshold, trained_at, key_fingerprint } =
+        let ModelInfo { version, format_version, vocabulary_size, training_lines, threshold, trained_at, key_fingerprint, bursts } =
             self.0.borrow().info();
-        wit::ModelInfo { version, format_version, vocabulary_size, training_lines, threshold, trained_at, key_fingerprint }
+        wit::ModelInfo { version, format_version, vocabulary_size, training_lines, threshold, trained_at, key_fingerprint, bursts }
     }
 
     fn set_threshold(&self, threshold: f64) -> Result<(), wit::Error> {

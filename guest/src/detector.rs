@@ -183,6 +183,8 @@ pub struct ModelInfo {
     pub trained_at: String,
     /// Fingerprint of the sealing key.
     pub key_fingerprint: String,
+    /// Whether bursts are looked for ([`crate::kinds::Rates::describe`]).
+    pub bursts: String,
 }
 
 /// A model ready to score, with the threshold in force, its memory of
@@ -277,6 +279,7 @@ impl Detector {
             threshold: self.threshold,
             trained_at: humantime::format_rfc3339_seconds(trained).to_string(),
             key_fingerprint: meta.key_fingerprint.clone(),
+            bursts: self.model.rates.describe(),
         }
     }
 

@@ -159,6 +159,19 @@ impl Rates {
         self.minutes >= MIN_RATE_MINUTES
     }
 
+    /// Whether bursts are looked for, and from what, for people: what the
+    /// trainer's summary and both `info` commands print after `bursts:`.
+    pub fn describe(&self) -> String {
+        if self.learned() {
+            format!("on (usual rates of {} kinds, from {} minutes of lines)", self.usual.len(), self.minutes)
+        } else {
+            format!(
+                "off: the lines' timestamps fall in {} minutes, fewer than the {MIN_RATE_MINUTES} it takes to learn how often each kind comes; train on a longer history",
+                self.minutes
+            )
+        }
+    }
+
     /// Checks the order the lookup relies on.
     pub fn check(&self) -> Result<(), String> {
         if self.usual.len() > MAX_RATES {

@@ -1022,13 +1022,15 @@ fn yearless_us<Tz: TimeZone>(now: &DateTime<Tz>, (month, day): (u32, u32), clock
     latest_year(now, |year| local_us(now, (year, month, day), clock))
 }
 
-/// The time `at(year)` gives for the latest year, counting back from
-/// `now`'s, that has the date (`Feb 29` goes back to a leap year) and does
-/// not put it more than a day after `now`.
+/// The time `at(year)` gives for the latest year, counting back from the
+/// year after `now`'s, that has the date (`Feb 29` goes back to a leap year)
+/// and does not put it more than a day after `now`. The year after: a
+/// `Jan  1 00:00:05` from a sender whose clock is ahead, read at 23:59:58
+/// on Dec 31, is from tomorrow, not from a year ago.
 fn latest_year<Tz: TimeZone>(now: &DateTime<Tz>, at: impl Fn(i32) -> Option<i64>) -> Option<i64> {
     let limit = (now.clone() + chrono::Duration::days(1)).timestamp_micros();
     // Leap years are at most 8 years apart (2096, 2104).
-    (0..=8).find_map(|back| at(now.year() - back).filter(|&ts| ts <= limit))
+    (-1..=8).find_map(|back| at(now.year() - back).filter(|&ts| ts <= limit))
 }
 
 /// A yearless date and time, `MM-DD hh:mm:ss[.fff]` (logcat) or `MM.DD
@@ -1437,6 +1439,19 @@ mod tests {
         let dec25 = Utc.with_ymd_and_hms(2025, 12, 25, 1, 0, 0).unwrap().timestamp_micros();
         assert_eq!(parse_3164_timestamp("Dec 25 01:00:00 x", &now).map(|t| t.0), Some(dec25));
         assert_eq!(parse_3164_timestamp("Feb 30 02:42:30 x", &now), None);
+        // Across New Year, a line a little ahead of the reader's clock is
+        // from the next year (it used to be dated a year back), and one a
+        // little behind from the last.
+        let eve = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 58).unwrap();
+        let jan1 = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 5).unwrap().timestamp_micros();
+        assert_eq!(parse_3164_timestamp("Jan  1 00:00:05 x", &eve).map(|t| t.0), Some(jan1));
+        assert_eq!(yearless_us(&eve, (1, 1), (0, 0, 5, 0)), Some(jan1));
+        let morning = Utc.with_ymd_and_hms(2027, 1, 1, 0, 0, 2).unwrap();
+        let dec31 = Utc.with_ymd_and_hms(2026, 12, 31, 23, 59, 59).unwrap().timestamp_micros();
+        assert_eq!(parse_3164_timestamp("Dec 31 23:59:59 x", &morning).map(|t| t.0), Some(dec31));
+        // Next year's Feb 29 is not tomorrow: the last leap year's.
+        let eve_of_2028 = Utc.with_ymd_and_hms(2027, 12, 31, 12, 0, 0).unwrap();
+        assert_eq!(parse_3164_timestamp("Feb 29 02:42:30 x", &eve_of_2028).map(|t| t.0), Some(leap));
     }
 
     /// The direct reading of `hh:mm:ss` agrees with chrono's `%H:%M:%S` on

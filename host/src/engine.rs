@@ -587,6 +587,7 @@ impl ComponentDetector {
             threshold: i.threshold,
             trained_at: i.trained_at,
             key_fingerprint: i.key_fingerprint,
+            bursts: i.bursts,
         })
     }
 

@@ -362,6 +362,7 @@ fn info(common: CommonArgs) -> Result<ExitCode> {
     println!("threshold:        {}", i.threshold);
     println!("key fingerprint:  {}", i.key_fingerprint);
     println!("format version:   {}", i.format_version);
+    println!("bursts:           {}", i.bursts);
     Ok(ExitCode::SUCCESS)
 }
 

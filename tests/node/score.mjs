@@ -44,9 +44,9 @@ async function loadScoring(dir) {
     throw new Error(`expected one transpiled component (*.js) in ${dir}, found ${entries.length}`);
   }
   const component = await import(pathToFileURL(resolve(dir, entries[0])).href);
-  const scoring = component['logarithm:detector/scoring@0.5.0'];
+  const scoring = component['logarithm:detector/scoring@0.6.0'];
   if (!scoring) {
-    throw new Error(`${entries[0]} does not export logarithm:detector/scoring@0.5.0`);
+    throw new Error(`${entries[0]} does not export logarithm:detector/scoring@0.6.0`);
   }
   return scoring;
 }

@@ -28,7 +28,7 @@ pub struct Metadata<'a> {
     pub sources: &'a [String],
     /// Fingerprint of the key the model is sealed with.
     pub key_fingerprint: &'a str,
-    /// Whether bursts are looked for, and from what ([`crate::train::bursts_text`]).
+    /// Whether bursts are looked for, and from what (`Rates::describe`).
     pub bursts: String,
 }
 
@@ -49,7 +49,7 @@ pub fn install(data_dir: &DataDir, model: &Model, passphrase: &str) -> Result<Pa
         parameters: &model.meta.parameters,
         sources: &model.meta.sources,
         key_fingerprint: &model.meta.key_fingerprint,
-        bursts: crate::train::bursts_text(&model.rates),
+        bursts: model.rates.describe(),
     };
     let json = serde_json::to_vec_pretty(&meta)?;
     data_dir

@@ -290,7 +290,7 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     }
     eprintln!("  epochs:          {} (final loss {:.5})", report.epochs, report.final_loss);
     eprintln!("  threshold:       {}", report.threshold);
-    eprintln!("  bursts:          {}", bursts_text(&model.rates));
+    eprintln!("  bursts:          {}", model.rates.describe());
     eprintln!("  model:           {}", path.display());
     match origin {
         KeyOrigin::Given => eprintln!("  key fingerprint: {fingerprint}"),
@@ -298,17 +298,4 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
         KeyOrigin::File(key) => eprintln!("  key fingerprint: {fingerprint} (generated key {})", key.display()),
     }
     Ok(())
-}
-
-/// What a model's rates allow, for people: whether bursts are looked for.
-pub fn bursts_text(rates: &logarithm_detector::kinds::Rates) -> String {
-    use logarithm_detector::kinds::MIN_RATE_MINUTES;
-    if rates.learned() {
-        format!("on (usual rates of {} kinds, from {} minutes of lines)", rates.usual.len(), rates.minutes)
-    } else {
-        format!(
-            "off: the lines' timestamps fall in {} minutes, fewer than the {MIN_RATE_MINUTES} it takes to learn how often each kind comes; train on a longer history",
-            rates.minutes
-        )
-    }
 }

@@ -95,6 +95,7 @@ mod component {
                 threshold: i.threshold,
                 trained_at: i.trained_at,
                 key_fingerprint: i.key_fingerprint,
+                bursts: i.bursts,
             }
         }
 
