@@ -75,8 +75,12 @@ fn retrain_modes_and_vocabulary_expansion() {
     let v1 = model(&s.data, 1);
     let novel = s.novel_log.to_str().unwrap();
 
-    // incremental (the default): same vocabulary, weights continued.
-    ok(&trainer(&s.data, &[novel, "--epochs", "1", "-M", "1"]));
+    // incremental (the default): same vocabulary, weights continued. A
+    // vocabulary size asked for is not used, and the trainer says so.
+    let out = trainer(&s.data, &[novel, "--epochs", "1", "-M", "1", "-V", "50"]);
+    ok(&out);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the vocabulary size (50) is not used: an incremental retrain keeps version 1's vocabulary of"), "{said}");
     let v2 = model(&s.data, 2);
     assert_eq!(v2.vocab.terms(), v1.vocab.terms());
     let m = meta(&s.data, 2);

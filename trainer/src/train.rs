@@ -61,6 +61,10 @@ pub struct Job {
     pub mode: RetrainMode,
     /// Add the new logs' frequent terms to the current vocabulary.
     pub expand_vocab: bool,
+    /// Whether a vocabulary size was asked for (`-V`, the config file), not
+    /// defaulted: a retrain that keeps the current vocabulary says it is
+    /// not used.
+    pub vocab_size_given: bool,
     /// What to read.
     pub sources: Vec<SourceSpec>,
     /// How far back the journal (and the default sources) are read.
@@ -91,6 +95,7 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
         params,
         mode,
         expand_vocab,
+        vocab_size_given,
         sources: specs,
         window,
         files_window,
@@ -130,6 +135,14 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
         },
     };
     let base = current.as_ref().map(|(_, d)| d.model());
+    let expand = expand_vocab || mode == RetrainMode::Hybrid;
+    if let (Some((v, detector)), true, false) = (&current, vocab_size_given, expand) {
+        tracing::warn!(
+            "the vocabulary size ({}) is not used: an incremental retrain keeps version {v}'s vocabulary of {} terms (-e adds up to that many new terms to it, --retrain-mode full starts a new one)",
+            params.vocab_size,
+            detector.model().vocab.len()
+        );
+    }
     let tokenizer = base.map_or(logarithm_detector::tokenizer::Tokenizer { mask: params.mask }, |m| m.tokenizer);
 
     // Ctrl-C / SIGTERM: stop, clean the scratch files, exit non-zero.
@@ -218,7 +231,6 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     let reading_time = started.elapsed();
 
     // Pass 2 and training.
-    let expand = expand_vocab || mode == RetrainMode::Hybrid;
     let vocab = fit::vocabulary(&terms.df, terms.lines, &params, base.map(|m| &m.vocab), expand);
     progress.stage("featurizing", None);
     let corpus = terms.featurize(&vocab).map_err(anyhow::Error::msg)?;
