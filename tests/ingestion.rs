@@ -249,6 +249,58 @@ mod rotation {
         assert_eq!(seen_sorted, expected, "each line once: {seen:?}");
     }
 
+    /// A log rotated twice while the monitor was stopped (`app.log` →
+    /// `app.log.1` → `app.log.2`, with a new `app.log` each time): on
+    /// restart the checkpointed file is read from its checkpoint, the file
+    /// between (`app.log.1`, which no checkpoint names) whole, the current
+    /// one from its start; a rotation older than the checkpoints is not
+    /// read again. Named alone, or by a glob that names the rotations too.
+    #[test]
+    fn a_log_rotated_twice_while_stopped_loses_no_line() {
+        for glob in [false, true] {
+            let t = trained();
+            let logs = t.dir.path().join("logs");
+            fs::create_dir(&logs).unwrap();
+            let name = |n: &str| logs.join(format!("app.log{n}"));
+            let (app, one, two, three) = (name(""), name(".1"), name(".2"), name(".3"));
+            let line = |text: &str| format!("Nov  2 08:00:00 web01 app[7]: {text}\n");
+            let append = |path: &Path, text: &str| {
+                OpenOptions::new().append(true).create(true).open(path).unwrap().write_all(line(text).as_bytes()).unwrap()
+            };
+            append(&three, "old, rotated a day before");
+            let yesterday = std::time::SystemTime::now() - Duration::from_secs(86_400);
+            OpenOptions::new().write(true).open(&three).unwrap().set_modified(yesterday).unwrap();
+            fs::write(&app, "").unwrap();
+            let pattern = if glob { logs.join("*") } else { app.clone() };
+            let (out1, out2) = (t.dir.path().join("run1.json"), t.dir.path().join("run2.json"));
+            let monitor = follow(&t, &[pattern.to_str().unwrap()], &out1);
+            ready(&out1, &format!("reading {} from offset", app.display()));
+            append(&app, "one, read before the stop");
+            wait_for(20, "the first line", || !records_in(&out1).is_empty());
+            stop(monitor);
+            // Written after the checkpoints were saved.
+            std::thread::sleep(Duration::from_millis(50));
+            append(&app, "two, late into the first file");
+            fs::rename(&app, &one).unwrap();
+            append(&app, "three, in the file between");
+            fs::rename(&one, &two).unwrap();
+            fs::rename(&app, &one).unwrap();
+            append(&app, "four, in the current file");
+            let monitor = follow(&t, &[pattern.to_str().unwrap()], &out2);
+            wait_for(20, "three lines", || records_in(&out2).len() >= 3);
+            ready(&out2, &format!("{} was rotated and written while stopped; reading it whole", one.display()));
+            std::thread::sleep(Duration::from_millis(500));
+            stop(monitor);
+            let mut seen: Vec<String> = records_in(&out2).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+            seen.sort();
+            assert_eq!(
+                seen,
+                ["four, in the current file", "three, in the file between", "two, late into the first file"],
+                "glob {glob}: each line written while stopped, once"
+            );
+        }
+    }
+
     /// copytruncate's copy, named by the same glob, is read from where the
     /// original was read, then followed: never read again from its start.
     #[test]

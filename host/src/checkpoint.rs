@@ -25,7 +25,7 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Bytes at the start of a file that identify its content.
 pub const FINGERPRINT_BYTES: usize = 256;
@@ -96,6 +96,11 @@ pub struct Checkpoints {
     /// or the directory given with `--journal-dir`).
     #[serde(default)]
     pub journals: BTreeMap<String, String>,
+    /// When they were last saved (the file's modification time), if loaded
+    /// from a file: a rotated log written after it holds only lines the
+    /// monitor never saw (`sources::files`).
+    #[serde(skip)]
+    pub saved_at: Option<SystemTime>,
 }
 
 fn file_key(dev: u64, ino: u64) -> String {
@@ -115,7 +120,10 @@ impl Checkpoints {
     pub fn load(path: &Path) -> Result<Self> {
         match std::fs::read(path) {
             Ok(bytes) => match Self::parse(&bytes) {
-                Ok(checkpoints) => Ok(checkpoints),
+                Ok(checkpoints) => {
+                    let saved_at = std::fs::metadata(path).and_then(|m| m.modified()).ok();
+                    Ok(Self { saved_at, ..checkpoints })
+                }
                 Err(e) => {
                     let aside = path.with_extension("json.damaged");
                     std::fs::rename(path, &aside)

@@ -11,8 +11,11 @@
 //! the loop when something changes; if it is unavailable the loop polls.
 //!
 //! Where reading starts: with a checkpoint, just after it; files present at
-//! start without one, at their end (`--from-head`: their start); files that
-//! appear later, and every file when not following (`--once`), at their start.
+//! start without one, at their end (`--from-head`: their start), except a
+//! rotated copy of a checkpointed log written since the checkpoints were
+//! saved (a log rotated twice while the monitor was down), at its start;
+//! files that appear later, and every file when not following (`--once`),
+//! at their start.
 
 use super::lines::{LineReader, RawLine};
 use super::{CutWarnings, Line, LineSender, ReadOptions, SourceResult, WHOLE_LINE_BYTES, line_from_text, long_line};
@@ -270,6 +273,18 @@ fn skipped(path: &Path) -> bool {
     binary || name.ends_with(".journal") || name.ends_with(".journal~") || SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
+/// Whether `path` names `log` rotated by name, as logrotate names it: in
+/// the same directory, `log.N` or `log-DATE` (anything after the dot or
+/// dash, which starts with a digit).
+fn rotated_name_of(path: &Path, log: &Path) -> bool {
+    let (Some(name), Some(base)) = (path.file_name(), log.file_name()) else { return false };
+    path.parent() == log.parent()
+        && name
+            .as_encoded_bytes()
+            .strip_prefix(base.as_encoded_bytes())
+            .is_some_and(|rest| matches!(rest, [b'.' | b'-', digit, ..] if digit.is_ascii_digit()))
+}
+
 fn key_of(meta: &fs::Metadata) -> Key {
     (meta.dev(), meta.ino())
 }
@@ -442,7 +457,8 @@ impl Tailer<'_> {
             Ok(f) => f,
             Err(msg) => return self.problem(&path.display().to_string(), msg),
         };
-        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let meta = file.metadata().ok();
+        let size = meta.as_ref().map_or(0, |m| m.len());
         let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
         let checkpoints = &self.options.checkpoints;
         let (mut offset, mut lines) = (0, Some(0));
@@ -470,6 +486,8 @@ impl Tailer<'_> {
                         // copytruncate's copy, found before the truncation).
                         tracing::debug!("{} starts like a file being read: a copy, read from offset {at}", path.display());
                         (offset, lines) = (at, Some(read));
+                    } else if self.first_round && meta.as_ref().is_some_and(|m| self.written_while_down(path, key, m)) {
+                        tracing::info!("{} was rotated and written while stopped; reading it whole", path.display());
                     } else if self.first_round && !self.options.from_head && !has_history {
                         offset = size;
                         let line = lines_before(&file, offset);
@@ -539,7 +557,8 @@ impl Tailer<'_> {
 
     /// On start: files with a checkpoint that were renamed away from their
     /// path while we were down are found by inode in the same directory and
-    /// drained from their checkpoint.
+    /// drained from their checkpoint; rotated copies written since the
+    /// checkpoints were saved ([`Self::written_while_down`]) are read whole.
     fn resume_rotated(&mut self, paths: &[PathBuf]) {
         let saved: Vec<FilePosition> = self
             .options
@@ -576,7 +595,42 @@ impl Tailer<'_> {
                 }
                 break;
             }
+            // A log rotated twice (or more) while we were down: the files
+            // between the checkpointed one and the current one.
+            let Ok(entries) = fs::read_dir(dir) else { continue };
+            let mut between: Vec<(std::time::SystemTime, PathBuf, Key)> = entries
+                .flatten()
+                .filter_map(|entry| {
+                    let (path, meta) = (entry.path(), entry.metadata().ok()?);
+                    let key = key_of(&meta);
+                    let new = meta.is_file() && !skipped(&path) && !self.tracked.contains_key(&key);
+                    let modified = meta.modified().ok()?;
+                    (new && self.written_while_down(&path, key, &meta)).then_some((modified, path, key))
+                })
+                .collect();
+            // Oldest first: in the order they were written.
+            between.sort();
+            for (_, path, key) in between {
+                let Ok(file) = open_regular(&path) else { continue };
+                tracing::info!("{} was rotated and written while stopped; reading it whole", path.display());
+                let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
+                self.start(&path, key, file, StartAt { offset: 0, lines: Some(0) }, head_bytes, Some(Instant::now()));
+            }
         }
+    }
+
+    /// Whether `path` is a rotated copy of a log the checkpoints name
+    /// ([`rotated_name_of`]) with no checkpoint of its own, written after
+    /// they were saved: every line in it is one the monitor never saw. A log
+    /// rotated twice while the monitor was down leaves one between the file
+    /// it was reading and the current one.
+    fn written_while_down(&self, path: &Path, key: Key, meta: &fs::Metadata) -> bool {
+        let checkpoints = &self.options.checkpoints;
+        let Some(saved_at) = checkpoints.saved_at else { return false };
+        self.options.follow
+            && checkpoints.file(key.0, key.1).is_none()
+            && meta.modified().is_ok_and(|m| m > saved_at)
+            && checkpoints.files.values().any(|c| rotated_name_of(path, &c.path))
     }
 
     /// After `path` was truncated in place, reads the lines it had past

@@ -183,6 +183,9 @@ fn supervised(name: &str, options: &ReadOptions, tx: &SyncSender<Chunk>, stop: &
         if stop.load(Ordering::Relaxed) {
             return Err(why);
         }
+        // What the restarted reader finds rotated and written since then
+        // is news to it, as after a monitor's restart.
+        resume.saved_at = Some(std::time::SystemTime::now());
         if started.elapsed() >= MAX_RESTART_BACKOFF {
             backoff = RESTART_BACKOFF;
         }
