@@ -33,6 +33,9 @@ pub struct LineReader<R> {
     objects_max: usize,
     buf: Vec<u8>,
     dropped: usize,
+    /// A CR read just past the cap, not yet known to be the CR of a CRLF
+    /// ending (then the line is whole) or the first byte cut.
+    held_cr: bool,
     /// Offset of the next byte the reader will consume.
     consumed: u64,
 }
@@ -41,7 +44,7 @@ impl<R: BufRead> LineReader<R> {
     /// A reader of `reader`, which is at byte `offset` of its stream.
     pub fn new(reader: R, offset: u64, max_line_bytes: usize) -> Self {
         let max = max_line_bytes.max(1);
-        Self { reader, max, objects_max: max, buf: Vec::new(), dropped: 0, consumed: offset }
+        Self { reader, max, objects_max: max, buf: Vec::new(), dropped: 0, held_cr: false, consumed: offset }
     }
 
     /// Keeps a line longer than the cap whole, up to `bound` bytes, when it
@@ -86,7 +89,13 @@ impl<R: BufRead> LineReader<R> {
                 self.buf.extend_from_slice(&chunk[keep..keep + more]);
                 keep += more;
             }
-            self.dropped += chunk.len() - keep;
+            let rest = &chunk[keep..];
+            if self.dropped == 0 && !self.held_cr && rest == b"\r" {
+                // The text fills the cap exactly; a CRLF ending is no cut.
+                self.held_cr = true;
+            } else if !rest.is_empty() {
+                self.dropped += rest.len() + usize::from(std::mem::take(&mut self.held_cr));
+            }
             let consumed = chunk.len() + usize::from(ends_line);
             self.reader.consume(consumed);
             self.consumed += consumed as u64;
@@ -98,13 +107,13 @@ impl<R: BufRead> LineReader<R> {
 
     /// True when bytes of an unfinished line are held.
     pub fn has_partial(&self) -> bool {
-        !self.buf.is_empty() || self.dropped > 0
+        !self.buf.is_empty() || self.dropped > 0 || self.held_cr
     }
 
     /// Offset just after the last complete line returned (where a restart
     /// must resume: a held partial line is read again).
     pub fn line_offset(&self) -> u64 {
-        self.consumed - (self.buf.len() + self.dropped) as u64
+        self.consumed - (self.buf.len() + self.dropped + usize::from(self.held_cr)) as u64
     }
 
     /// Forgets any partial line and continues from `offset` of a new stream.
@@ -112,6 +121,7 @@ impl<R: BufRead> LineReader<R> {
         self.reader = reader;
         self.buf.clear();
         self.dropped = 0;
+        self.held_cr = false;
         self.consumed = offset;
     }
 
@@ -131,6 +141,7 @@ impl<R: BufRead> LineReader<R> {
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
         self.dropped = 0;
+        self.held_cr = false;
         RawLine { text, truncated, end_offset: self.consumed }
     }
 }
@@ -220,6 +231,20 @@ mod tests {
         assert_eq!(lines(b"ab\xff\xff\xff\xff", 4)[0].text, "ab\u{fffd}\u{fffd}", "not mistaken for a cut character");
         // A cut that falls on a CR keeps it: the line did not end there.
         assert_eq!(lines(b"ab\rcd\n", 3)[0].text, "ab\r");
+        // A CRLF line of exactly the cap is whole: its CR ends it.
+        for (max, text, truncated) in [(3, "abc", true), (4, "abcd", false), (5, "abcd", false)] {
+            let got = lines(b"abcd\r\nnext\r\n", max);
+            assert_eq!((got[0].text.as_str(), got[0].truncated, got[0].end_offset), (text, truncated, 6), "cap {max}");
+            assert_eq!((got[1].text.as_str(), got[1].truncated), (&"next"[..max.min(4)], max < 4), "cap {max}");
+        }
+        // The same when the CR comes in a read of its own; a CR followed by
+        // more text is a cut.
+        for (input, truncated, offset) in [(&b"abcd\r\n"[..], false, 6), (b"abcd\rx\n", true, 7), (b"abcd\r", false, 5)] {
+            let mut r = LineReader::new(std::io::BufReader::with_capacity(1, input), 0, 4);
+            let got = r.next_line(true).unwrap().unwrap();
+            assert_eq!((got.text.as_str(), got.truncated, got.end_offset), ("abcd", truncated, offset), "{input:?}");
+            assert!(r.next_line(true).unwrap().is_none());
+        }
         assert_eq!((whole_chars("é".as_bytes()), whole_chars(&"é".as_bytes()[..1]), whole_chars(b"")), (2, 0, 0));
     }
 
