@@ -1204,6 +1204,16 @@ mod bursts {
         // The monitor's own `info` says it too, through the component.
         let info = ok(&run("logarithm", &["info", "-D", quick.to_str().unwrap(), "-K", "k"]));
         assert!(info.contains("bursts:           off: the lines' timestamps fall in"), "{info}");
+
+        // The same three minutes as an incremental retrain of the first
+        // model: it continues the rates it knew, so bursts stay on, and the
+        // brute force is still one.
+        let said = train(&data, "k", &short);
+        assert!(said.contains("bursts:          on (usual rates of"), "{said}");
+        let out =
+            run("logarithm", &["monitor", "--once", "-f", "json", "-D", data.to_str().unwrap(), "-K", "k", test_log.to_str().unwrap()]);
+        let bursts = json_lines(&ok(&out)).into_iter().filter(|r| r["kind"] == "burst").count();
+        assert!(bursts >= 2, "{bursts} bursts after a short retrain");
     }
 }
 

@@ -159,6 +159,26 @@ impl Rates {
         self.minutes >= MIN_RATE_MINUTES
     }
 
+    /// The rates of a model retrained from this one on `newer` lines: per
+    /// kind the higher usual count, the minutes of both. A retrain that
+    /// continues a model keeps what it knew of rates too; learned from its
+    /// own lines alone, an hour's retrain would turn bursts off, and one
+    /// without the nightly peak would make the peak a burst.
+    pub fn merged(&self, newer: &Rates) -> Rates {
+        let mut by_kind: std::collections::BTreeMap<u64, u32> = self.usual.iter().copied().collect();
+        for &(kind, count) in &newer.usual {
+            let usual = by_kind.entry(kind).or_default();
+            *usual = (*usual).max(count);
+        }
+        let mut usual: Vec<(u64, u32)> = by_kind.into_iter().collect();
+        if usual.len() > MAX_RATES {
+            usual.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+            usual.truncate(MAX_RATES);
+            usual.sort_unstable();
+        }
+        Rates { usual, minutes: self.minutes.saturating_add(newer.minutes) }
+    }
+
     /// Whether bursts are looked for, and from what, for people: what the
     /// trainer's summary and both `info` commands print after `bursts:`.
     pub fn describe(&self) -> String {
@@ -692,6 +712,15 @@ mod tests {
         (0..2).for_each(|_| (0..20).for_each(|m| learner.observe(2, Some(m * minute))));
         assert_eq!(learner.finish().minutes, 20);
         assert_eq!(learned(i64::from(MIN_RATE_MINUTES)), (MIN_RATE_MINUTES, true, 6));
+
+        // A retrain keeps the rates it continues from: per kind the higher.
+        let old = Rates { usual: vec![(1, 3), (4, 9), (7, 2)], minutes: 600 };
+        let new = Rates { usual: vec![(1, 5), (5, 2), (7, 2), (9, 4)], minutes: 5 };
+        let merged = old.merged(&new);
+        assert_eq!(merged, Rates { usual: vec![(1, 5), (4, 9), (5, 2), (7, 2), (9, 4)], minutes: 605 });
+        assert!(merged.check().is_ok() && merged.learned() && !new.learned());
+        assert_eq!(Rates::default().merged(&new), new);
+        assert_eq!(old.merged(&Rates::default()), old);
     }
 
     #[test]

@@ -255,6 +255,10 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     let (mut model, report) =
         fit::fit_corpus(&corpus, tokenizer, vocab, init, &params, meta, &progress).map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
     model.meta.parameters.extend(parameters);
+    // A retrain that continues a model continues its rates too.
+    if let (Some(base), RetrainMode::Incremental | RetrainMode::Hybrid) = (base, mode) {
+        model.rates = base.rates.merged(&model.rates);
+    }
     progress.finish();
     drop(corpus);
     let path = export::install(data_dir, &model, &passphrase)?;
