@@ -197,7 +197,7 @@ pub fn json_value(text: &str) -> serde_json::Result<Value> {
 /// `text` with control characters written raw inside strings (a tab, a
 /// line break) escaped, and `\u` escapes of a lone surrogate (`\ud800`,
 /// which no string can hold) made U+FFFD; `None` when it has neither.
-fn repaired_json(text: &str) -> Option<String> {
+pub fn repaired_json(text: &str) -> Option<String> {
     let b = text.as_bytes();
     let hex = |at: usize| text.get(at..at + 4).and_then(|h| u16::from_str_radix(h, 16).ok());
     let (mut out, mut start, mut i, mut in_string) = (String::new(), 0, 0, false);

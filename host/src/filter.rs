@@ -163,8 +163,10 @@ fn record_of(line: &str) -> (Map<String, Value>, bool) {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(obj)) => (obj, text.len() == line.len()),
         Ok(_) => (enrich::raw_line_record(line), false),
-        Err(_) => match parse::json_value(text) {
-            Ok(Value::Object(obj)) => (obj, false),
+        // Strict JSON failed: repaired, or a raw line (not `json_value`,
+        // which would parse it strictly again).
+        Err(_) => match parse::repaired_json(text).and_then(|fixed| serde_json::from_str(&fixed).ok()) {
+            Some(Value::Object(obj)) => (obj, false),
             _ => (enrich::raw_line_record(line), false),
         },
     }
