@@ -80,7 +80,7 @@ fn retrain_modes_and_vocabulary_expansion() {
     let out = trainer(&s.data, &[novel, "--epochs", "1", "-M", "1", "-V", "50"]);
     ok(&out);
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("the vocabulary size (50) is not used: an incremental retrain keeps version 1's vocabulary of"), "{said}");
+    assert!(said.contains("-V/--vocab-size 50 is not used: an incremental retrain keeps version 1's vocabulary of"), "{said}");
     let v2 = model(&s.data, 2);
     assert_eq!(v2.vocab.terms(), v1.vocab.terms());
     let m = meta(&s.data, 2);

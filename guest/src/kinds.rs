@@ -160,10 +160,13 @@ impl Rates {
     }
 
     /// The rates of a model retrained from this one on `newer` lines: per
-    /// kind the higher usual count, the minutes of both. A retrain that
-    /// continues a model keeps what it knew of rates too; learned from its
-    /// own lines alone, an hour's retrain would turn bursts off, and one
-    /// without the nightly peak would make the peak a burst.
+    /// kind the higher usual count, and the minutes of the longer history
+    /// (not their sum: the two may be the same minutes, a nightly retrain
+    /// on the last day or the same file twice, and 30 minutes must be 30
+    /// real ones). A retrain that continues a model keeps what it knew of
+    /// rates too; learned from its own lines alone, an hour's retrain would
+    /// turn bursts off, and one without the nightly peak would make the
+    /// peak a burst.
     pub fn merged(&self, newer: &Rates) -> Rates {
         let mut by_kind: std::collections::BTreeMap<u64, u32> = self.usual.iter().copied().collect();
         for &(kind, count) in &newer.usual {
@@ -176,7 +179,7 @@ impl Rates {
             usual.truncate(MAX_RATES);
             usual.sort_unstable();
         }
-        Rates { usual, minutes: self.minutes.saturating_add(newer.minutes) }
+        Rates { usual, minutes: self.minutes.max(newer.minutes) }
     }
 
     /// Whether bursts are looked for, and from what, for people: what the
@@ -717,8 +720,11 @@ mod tests {
         let old = Rates { usual: vec![(1, 3), (4, 9), (7, 2)], minutes: 600 };
         let new = Rates { usual: vec![(1, 5), (5, 2), (7, 2), (9, 4)], minutes: 5 };
         let merged = old.merged(&new);
-        assert_eq!(merged, Rates { usual: vec![(1, 5), (4, 9), (5, 2), (7, 2), (9, 4)], minutes: 605 });
+        assert_eq!(merged, Rates { usual: vec![(1, 5), (4, 9), (5, 2), (7, 2), (9, 4)], minutes: 600 });
         assert!(merged.check().is_ok() && merged.learned() && !new.learned());
+        // The same 24 minutes twice are not 48.
+        let short = Rates { usual: vec![(1, 3)], minutes: 24 };
+        assert!(!short.merged(&short).learned());
         assert_eq!(Rates::default().merged(&new), new);
         assert_eq!(old.merged(&Rates::default()), old);
     }

@@ -394,7 +394,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
         params,
         mode,
         expand_vocab: args.expand_vocab,
-        vocab_size_given: args.vocab_size.or(file.vocab_size).is_some(),
+        vocab_size_given: args.vocab_size.is_some(),
         sources: specs,
         window: window.unwrap_or(day),
         // Files named on the command line are read whole unless -t is given

@@ -61,9 +61,10 @@ pub struct Job {
     pub mode: RetrainMode,
     /// Add the new logs' frequent terms to the current vocabulary.
     pub expand_vocab: bool,
-    /// Whether a vocabulary size was asked for (`-V`, the config file), not
-    /// defaulted: a retrain that keeps the current vocabulary says it is
-    /// not used.
+    /// Whether this run asked for a vocabulary size (`-V` or
+    /// `LOGARITHM_VOCAB_SIZE`): a retrain that keeps the current vocabulary
+    /// says it is not used. Not the config file's, a standing setting for
+    /// full retrains, which would warn on every nightly incremental one.
     pub vocab_size_given: bool,
     /// What to read.
     pub sources: Vec<SourceSpec>,
@@ -138,7 +139,7 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     let expand = expand_vocab || mode == RetrainMode::Hybrid;
     if let (Some((v, detector)), true, false) = (&current, vocab_size_given, expand) {
         tracing::warn!(
-            "the vocabulary size ({}) is not used: an incremental retrain keeps version {v}'s vocabulary of {} terms (-e adds up to that many new terms to it, --retrain-mode full starts a new one)",
+            "-V/--vocab-size {} is not used: an incremental retrain keeps version {v}'s vocabulary of {} terms (-e adds up to that many new terms to it, --retrain-mode full starts a new one)",
             params.vocab_size,
             detector.model().vocab.len()
         );

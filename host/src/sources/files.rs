@@ -74,6 +74,8 @@ struct Tailer<'a> {
     options: &'a ReadOptions,
     tx: &'a mut LineSender,
     tracked: HashMap<Key, Tracked>,
+    /// The paths the patterns named in the last round: the logs followed.
+    logs: Vec<PathBuf>,
     first_round: bool,
     next_seq: u64,
     problems: Vec<String>,
@@ -100,6 +102,7 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &mut LineSend
         options,
         tx,
         tracked: HashMap::new(),
+        logs: Vec::new(),
         first_round: true,
         next_seq: 0,
         problems: Vec::new(),
@@ -285,6 +288,11 @@ fn rotated_name_of(path: &Path, log: &Path) -> bool {
             .is_some_and(|rest| matches!(rest, [b'.' | b'-', digit, ..] if digit.is_ascii_digit()))
 }
 
+/// The directory of a file's path (`.` for a bare name).
+fn dir_of(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
 fn key_of(meta: &fs::Metadata) -> Key {
     (meta.dev(), meta.ino())
 }
@@ -336,6 +344,7 @@ impl Tailer<'_> {
         for pattern in self.patterns {
             self.expand(pattern, &mut paths);
         }
+        self.logs.clone_from(&paths);
         for path in &paths {
             let key = path.display().to_string();
             if self.waiting(&key) {
@@ -480,7 +489,7 @@ impl Tailer<'_> {
                     self.recover_from_copy(path, &c.fingerprint, c.offset, known_lines(&c), key);
                 }
                 None => {
-                    let has_history = checkpoints.files.values().any(|c| *c.path == *path);
+                    let has_history = self.has_history(path);
                     if let Some((at, read)) = self.copy_of(&head_bytes, size) {
                         // Its first lines are lines already read (usually
                         // copytruncate's copy, found before the truncation).
@@ -488,21 +497,12 @@ impl Tailer<'_> {
                         (offset, lines) = (at, Some(read));
                     } else if self.first_round && meta.as_ref().is_some_and(|m| self.written_while_down(path, key, m)) {
                         tracing::info!("{} was rotated and written while stopped; reading it whole", path.display());
+                        self.remember(path, key, 0, &head_bytes, 0);
                     } else if self.first_round && !self.options.from_head && !has_history {
                         offset = size;
                         let line = lines_before(&file, offset);
                         lines = Some(line);
-                        if let Some(opened) = &self.options.opened_at_end {
-                            let at = FilePosition {
-                                path: path.into(),
-                                dev: key.0,
-                                ino: key.1,
-                                offset,
-                                fingerprint: Fingerprint::of(&head_bytes),
-                                line,
-                            };
-                            opened.lock().unwrap_or_else(|e| e.into_inner()).push(Position::File(at));
-                        }
+                        self.remember(path, key, offset, &head_bytes, line);
                     }
                 }
             }
@@ -555,22 +555,33 @@ impl Tailer<'_> {
         self.next_seq += 1;
     }
 
+    /// Checkpoints where a file was opened, before it delivers anything: a
+    /// restart then reads what came after (it would start at the end again,
+    /// or not know a rotated file it was reading whole).
+    fn remember(&self, path: &Path, key: Key, offset: u64, head_bytes: &[u8], line: u64) {
+        if let Some(opened) = &self.options.opened_at_end {
+            let at = FilePosition { path: path.into(), dev: key.0, ino: key.1, offset, fingerprint: Fingerprint::of(head_bytes), line };
+            opened.lock().unwrap_or_else(|e| e.into_inner()).push(Position::File(at));
+        }
+    }
+
     /// On start: files with a checkpoint that were renamed away from their
-    /// path while we were down are found by inode in the same directory and
-    /// drained from their checkpoint; rotated copies written since the
-    /// checkpoints were saved ([`Self::written_while_down`]) are read whole.
+    /// path while we were down (the path a log the patterns name, or one of
+    /// its rotated names, [`rotated_name_of`]) are found by inode in the
+    /// same directory and drained from their checkpoint; rotated copies
+    /// written since the checkpoints were saved ([`Self::written_while_down`])
+    /// are read whole, oldest first.
     fn resume_rotated(&mut self, paths: &[PathBuf]) {
         let saved: Vec<FilePosition> = self
             .options
             .checkpoints
             .files
             .values()
-            .filter(|c| paths.iter().any(|p| **p == *c.path) && !self.tracked.contains_key(&(c.dev, c.ino)))
+            .filter(|c| paths.iter().any(|p| **p == *c.path || rotated_name_of(&c.path, p)) && !self.tracked.contains_key(&(c.dev, c.ino)))
             .cloned()
             .collect();
         for c in saved {
-            let Some(dir) = c.path.parent().map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d }) else { continue };
-            let Ok(entries) = fs::read_dir(dir) else { continue };
+            let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { continue };
             for entry in entries.flatten() {
                 let Ok(meta) = entry.metadata() else { continue };
                 if key_of(&meta) != (c.dev, c.ino) || !meta.is_file() {
@@ -583,7 +594,9 @@ impl Tailer<'_> {
                     && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint
                     && c.offset <= meta.len()
                 {
-                    tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
+                    if c.offset < meta.len() {
+                        tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
+                    }
                     self.start(
                         &path,
                         (c.dev, c.ino),
@@ -595,42 +608,56 @@ impl Tailer<'_> {
                 }
                 break;
             }
-            // A log rotated twice (or more) while we were down: the files
-            // between the checkpointed one and the current one.
+        }
+        // A log rotated twice (or more) while we were down: the files
+        // between the checkpointed one and the current one, which the
+        // patterns do not name (a glob that names them tracks them already).
+        let mut dirs: Vec<&Path> = paths.iter().map(|p| dir_of(p)).collect();
+        dirs.sort_unstable();
+        dirs.dedup();
+        let mut between: Vec<(std::time::SystemTime, PathBuf, Key)> = Vec::new();
+        for dir in dirs {
             let Ok(entries) = fs::read_dir(dir) else { continue };
-            let mut between: Vec<(std::time::SystemTime, PathBuf, Key)> = entries
-                .flatten()
-                .filter_map(|entry| {
-                    let (path, meta) = (entry.path(), entry.metadata().ok()?);
-                    let key = key_of(&meta);
-                    let new = meta.is_file() && !skipped(&path) && !self.tracked.contains_key(&key);
-                    let modified = meta.modified().ok()?;
-                    (new && self.written_while_down(&path, key, &meta)).then_some((modified, path, key))
-                })
-                .collect();
-            // Oldest first: in the order they were written.
-            between.sort();
-            for (_, path, key) in between {
-                let Ok(file) = open_regular(&path) else { continue };
-                tracing::info!("{} was rotated and written while stopped; reading it whole", path.display());
-                let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
-                self.start(&path, key, file, StartAt { offset: 0, lines: Some(0) }, head_bytes, Some(Instant::now()));
+            for entry in entries.flatten() {
+                let (path, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
+                let key = key_of(&meta);
+                if meta.is_file() && !skipped(&path) && !self.tracked.contains_key(&key) && self.written_while_down(&path, key, &meta) {
+                    between.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), path, key));
+                }
             }
+        }
+        // Oldest first: in the order they were written.
+        between.sort();
+        for (_, path, key) in between {
+            let Ok(file) = open_regular(&path) else { continue };
+            tracing::info!("{} was rotated and written while stopped; reading it whole", path.display());
+            let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
+            self.remember(&path, key, 0, &head_bytes, 0);
+            self.start(&path, key, file, StartAt { offset: 0, lines: Some(0) }, head_bytes, Some(Instant::now()));
         }
     }
 
-    /// Whether `path` is a rotated copy of a log the checkpoints name
-    /// ([`rotated_name_of`]) with no checkpoint of its own, written after
-    /// they were saved: every line in it is one the monitor never saw. A log
-    /// rotated twice while the monitor was down leaves one between the file
-    /// it was reading and the current one.
+    /// Whether the checkpoints know `log`: they name it, or one of its
+    /// rotated names (what was read of it went on there).
+    fn has_history(&self, log: &Path) -> bool {
+        self.options.checkpoints.files.values().any(|c| *c.path == *log || rotated_name_of(&c.path, log))
+    }
+
+    /// Whether `path` is a rotated name of a log the patterns name and the
+    /// checkpoints know, with no checkpoint of its own, written since they
+    /// were saved (at or after: a coarse clock may give both one tick):
+    /// every line in it is one the monitor never saw. A log rotated twice
+    /// while the monitor was down leaves one between the file it was
+    /// reading and the current one. Once found, it is checkpointed
+    /// ([`Self::remember`]), so a restart before it is read finds it by
+    /// inode, however late the checkpoints were saved meanwhile.
     fn written_while_down(&self, path: &Path, key: Key, meta: &fs::Metadata) -> bool {
         let checkpoints = &self.options.checkpoints;
         let Some(saved_at) = checkpoints.saved_at else { return false };
         self.options.follow
             && checkpoints.file(key.0, key.1).is_none()
-            && meta.modified().is_ok_and(|m| m > saved_at)
-            && checkpoints.files.values().any(|c| rotated_name_of(path, &c.path))
+            && meta.modified().is_ok_and(|m| m >= saved_at)
+            && self.logs.iter().any(|log| rotated_name_of(path, log) && self.has_history(log))
     }
 
     /// After `path` was truncated in place, reads the lines it had past
@@ -639,11 +666,7 @@ impl Tailer<'_> {
         if fingerprint.len == 0 {
             return;
         }
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        let Ok(entries) = fs::read_dir(dir) else { return };
+        let Ok(entries) = fs::read_dir(dir_of(path)) else { return };
         for entry in entries.flatten() {
             let Ok(meta) = entry.metadata() else { continue };
             let key = key_of(&meta);
