@@ -497,13 +497,15 @@ impl Tailer<'_> {
                         (offset, lines) = (at, Some(read));
                     } else if self.first_round && meta.as_ref().is_some_and(|m| self.written_while_down(path, key, m)) {
                         tracing::info!("{} was rotated and written while stopped; reading it whole", path.display());
-                        self.remember(path, key, 0, &head_bytes, 0);
                     } else if self.first_round && !self.options.from_head && !has_history {
                         offset = size;
-                        let line = lines_before(&file, offset);
-                        lines = Some(line);
-                        self.remember(path, key, offset, &head_bytes, line);
+                        lines = Some(lines_before(&file, offset));
                     }
+                    // Checkpointed where it starts, before it delivers
+                    // anything: a stop, then another rotation, would leave it
+                    // with no checkpoint under a rotated name, and older
+                    // than the checkpoints saved meanwhile.
+                    self.remember(path, key, offset, &head_bytes, lines.unwrap_or(0));
                 }
             }
         }
@@ -594,7 +596,7 @@ impl Tailer<'_> {
                     && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint
                     && c.offset <= meta.len()
                 {
-                    if c.offset < meta.len() {
+                    if c.offset < meta.len() && *c.path != *path {
                         tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
                     }
                     self.start(
