@@ -173,13 +173,7 @@ impl Rates {
             let usual = by_kind.entry(kind).or_default();
             *usual = (*usual).max(count);
         }
-        let mut usual: Vec<(u64, u32)> = by_kind.into_iter().collect();
-        if usual.len() > MAX_RATES {
-            usual.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            usual.truncate(MAX_RATES);
-            usual.sort_unstable();
-        }
-        Rates { usual, minutes: self.minutes.max(newer.minutes) }
+        Rates { usual: most_frequent(by_kind.into_iter().collect()), minutes: self.minutes.max(newer.minutes) }
     }
 
     /// Whether bursts are looked for, and from what, for people: what the
@@ -240,7 +234,7 @@ impl RateLearner {
 
     /// The rates learned.
     pub fn finish(self) -> Rates {
-        let mut usual: Vec<(u64, u32)> = self
+        let usual: Vec<(u64, u32)> = self
             .kinds
             .into_iter()
             .map(|(kind, (_, count, mut top))| {
@@ -249,13 +243,19 @@ impl RateLearner {
             })
             .filter(|(_, u)| *u > 1)
             .collect();
-        if usual.len() > MAX_RATES {
-            usual.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-            usual.truncate(MAX_RATES);
-        }
-        usual.sort_unstable();
-        Rates { usual, minutes: self.minutes.len() as u32 }
+        Rates { usual: most_frequent(usual), minutes: self.minutes.len() as u32 }
     }
+}
+
+/// At most [`MAX_RATES`] of `usual`, the most frequent kinds, sorted by
+/// kind as [`Rates`] keeps them.
+fn most_frequent(mut usual: Vec<(u64, u32)>) -> Vec<(u64, u32)> {
+    if usual.len() > MAX_RATES {
+        usual.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        usual.truncate(MAX_RATES);
+    }
+    usual.sort_unstable();
+    usual
 }
 
 fn push_top(top: &mut [u32; 2], count: u32) {

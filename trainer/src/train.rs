@@ -137,7 +137,7 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     };
     let base = current.as_ref().map(|(_, d)| d.model());
     let expand = expand_vocab || mode == RetrainMode::Hybrid;
-    if let (Some((v, detector)), true, false) = (&current, vocab_size_given, expand) {
+    if let Some((v, detector)) = current.as_ref().filter(|_| vocab_size_given && !expand) {
         tracing::warn!(
             "-V/--vocab-size {} is not used: an incremental retrain keeps version {v}'s vocabulary of {} terms (-e adds up to that many new terms to it, --retrain-mode full starts a new one)",
             params.vocab_size,

@@ -504,8 +504,12 @@ impl Tailer<'_> {
                     // Checkpointed where it starts, before it delivers
                     // anything: a stop, then another rotation, would leave it
                     // with no checkpoint under a rotated name, and older
-                    // than the checkpoints saved meanwhile.
-                    self.remember(path, key, offset, &head_bytes, lines.unwrap_or(0));
+                    // than the checkpoints saved meanwhile. Only at start
+                    // (the list is kept for the run, and files found later
+                    // deliver their lines within a round).
+                    if self.first_round {
+                        self.remember(path, key, offset, &head_bytes, lines.unwrap_or(0));
+                    }
                 }
             }
         }
@@ -614,6 +618,10 @@ impl Tailer<'_> {
         // A log rotated twice (or more) while we were down: the files
         // between the checkpointed one and the current one, which the
         // patterns do not name (a glob that names them tracks them already).
+        // Without saved checkpoints there is none to look for.
+        if self.options.checkpoints.saved_at.is_none() {
+            return;
+        }
         let mut dirs: Vec<&Path> = paths.iter().map(|p| dir_of(p)).collect();
         dirs.sort_unstable();
         dirs.dedup();
