@@ -1047,7 +1047,7 @@ mod news {
     }
 
     fn stop(child: Child, out: &Path, err: &Path, expect: usize) -> Vec<Value> {
-        wait_for(60, "the appended lines", || json_lines(&std::fs::read_to_string(out).unwrap_or_default()).len() >= expect);
+        wait_for(60, "the appended lines", || json_lines(&written_so_far(out)).len() >= expect);
         ok(&Command::new("kill").args(["-TERM", &child.id().to_string()]).output().unwrap());
         let status = child.wait_with_output().unwrap().status;
         assert!(status.success(), "{}", std::fs::read_to_string(err).unwrap());

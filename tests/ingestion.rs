@@ -49,13 +49,10 @@ fn stop(mut monitor: Stopped) {
     assert!(status.success(), "monitor exited with {status}");
 }
 
-/// The records a running monitor has written so far (complete lines only:
-/// the last one may be half-written).
+/// The records a running monitor has written so far.
 fn records_in(path: &Path) -> Vec<Value> {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
     // Lines only: repeat summaries and bursts are records of their own.
-    json_lines(complete).into_iter().filter(|r| r["kind"] == "line").collect()
+    json_lines(&written_so_far(path)).into_iter().filter(|r| r["kind"] == "line").collect()
 }
 
 mod journald {

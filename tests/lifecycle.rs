@@ -826,9 +826,8 @@ fn sighup_rereads_the_config_file() {
         wait_for(60, &format!("the monitor to say {what:?}"), || std::fs::read_to_string(&err).is_ok_and(|t| t.contains(&what)));
     };
     let records = || {
-        let text = std::fs::read_to_string(&out).unwrap_or_default();
         // Lines only: repeat summaries and bursts are records of their own.
-        json_lines(text.rfind('\n').map_or("", |end| &text[..=end])).into_iter().filter(|r| r["kind"] == "line").collect::<Vec<_>>()
+        json_lines(&written_so_far(&out)).into_iter().filter(|r| r["kind"] == "line").collect::<Vec<_>>()
     };
     let append = |from: usize| {
         use std::io::Write;

@@ -103,7 +103,7 @@ mod fluent_bit {
             .spawn()
             .expect("cannot run fluent-bit");
         let records = out.join("records.json");
-        let count = || fs::read_to_string(&records).map(|t| t.lines().count()).unwrap_or(0);
+        let count = || written_so_far(&records).lines().count();
         let result = std::panic::catch_unwind(|| wait_for(60, &format!("{expect} records out of Fluent Bit"), || count() >= expect));
         if result.is_ok() {
             std::thread::sleep(Duration::from_millis(1500));
@@ -299,16 +299,8 @@ mod fluent_bit {
             .stderr(fs::File::create(work.join("stderr")).unwrap())
             .spawn()
             .unwrap();
-        let records = || {
-            json_lines(
-                &fs::read_to_string(&stdout)
-                    .unwrap_or_default()
-                    .lines()
-                    .filter(|l| l.starts_with('{'))
-                    .map(|l| format!("{l}\n"))
-                    .collect::<String>(),
-            )
-        };
+        let records =
+            || json_lines(&written_so_far(&stdout).lines().filter(|l| l.starts_with('{')).map(|l| format!("{l}\n")).collect::<String>());
         let waited = std::panic::catch_unwind(|| wait_for(60, "550 records on stdout", || records().len() >= 550));
         std::thread::sleep(Duration::from_millis(1500));
         ok(&Command::new("kill").args(["-TERM", &child.id().to_string()]).output().unwrap());
@@ -671,9 +663,8 @@ mod rsyslog {
             assert!(status.success());
         };
         let all = out.join("all.log");
-        let read_all = || -> Vec<String> {
-            fs::read_to_string(&all).unwrap_or_default().lines().filter(|l| !l.contains("readiness probe")).map(str::to_owned).collect()
-        };
+        let read_all =
+            || -> Vec<String> { written_so_far(&all).lines().filter(|l| !l.contains("readiness probe")).map(str::to_owned).collect() };
         // UDP: nothing says rsyslogd listens yet, but a probe coming out does.
         wait_for(30, "rsyslogd to take messages", || {
             send("probe", "readiness probe");
@@ -725,7 +716,7 @@ mod rsyslog {
         let imfile =
             format!("module(load=\"imfile\")\ninput(type=\"imfile\" File=\"{}\" Tag=\"files\" ruleset=\"logarithm\")\n", log.display());
         let (out, _, _rsyslogd) = start_example(&t, &base, &imfile);
-        let read_all = || fs::read_to_string(out.join("all.log")).unwrap_or_default().lines().map(str::to_owned).collect::<Vec<_>>();
+        let read_all = || written_so_far(&out.join("all.log")).lines().map(str::to_owned).collect::<Vec<_>>();
         wait_for(60, "the 300 lines in all.log", || read_all().len() >= 300);
         let lines = read_all();
         assert_eq!(lines.len(), 300);

@@ -200,6 +200,16 @@ pub fn json_lines(text: &str) -> Vec<serde_json::Value> {
     text.lines().filter(|l| !l.is_empty()).map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON {l:?}: {e}"))).collect()
 }
 
+/// The complete lines a running process has written to `path` so far
+/// (none if the file is not there yet): the last line may be half-written,
+/// and a test that polls the file must not read it (a CI run failed on a
+/// record Fluent Bit was still writing).
+pub fn written_so_far(path: &Path) -> String {
+    let mut text = std::fs::read_to_string(path).unwrap_or_default();
+    text.truncate(text.rfind('\n').map_or(0, |end| end + 1));
+    text
+}
+
 /// Waits until `cond` holds (checking every 100 ms), failing after `secs`.
 pub fn wait_for(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
