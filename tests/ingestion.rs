@@ -255,6 +255,70 @@ mod rotation {
         CopyTruncate,
     }
 
+    /// Configures the real logrotate for `app` (`rotate 9`, `compress` and
+    /// `options`) and returns what rotates it now, `logrotate -f`.
+    fn logrotate(t: &Trained, app: &Path, options: &str) -> impl Fn() -> std::process::Output {
+        let conf = t.dir.path().join("logrotate.conf");
+        fs::write(&conf, format!("{} {{\n  rotate 9\n  compress\n  {options}\n}}\n", app.display())).unwrap();
+        let state = t.dir.path().join("logrotate.state");
+        move || {
+            Command::new("logrotate")
+                .args(["-f", "-s", state.to_str().unwrap(), conf.to_str().unwrap()])
+                .output()
+                .expect("logrotate is needed (apt-get install logrotate)")
+        }
+    }
+
+    /// The runs both tests of a log rotated while the monitor was stopped
+    /// share. Run 1 follows `pattern` from the empty `app` and reads one
+    /// line (`first` writes it), then stops; `while_down` writes and
+    /// rotates. Run 2 is stopped as soon as it has scored a line, then
+    /// `after_second` rotates again and writes. Run 3 goes on until runs 2
+    /// and 3 have scored `expected` distinct messages. Returns those, sorted
+    /// and deduplicated, and how many they were with repeats.
+    fn read_across_two_stops(
+        t: &Trained,
+        pattern: &Path,
+        app: &Path,
+        first: impl FnOnce(),
+        while_down: impl FnOnce(),
+        after_second: impl FnOnce(),
+        expected: usize,
+    ) -> (Vec<String>, usize) {
+        let pattern = pattern.to_str().unwrap();
+        let runs: Vec<PathBuf> = (1..=3).map(|i| t.dir.path().join(format!("run{i}.json"))).collect();
+        let monitor = follow(t, &[pattern], &runs[0]);
+        ready(&runs[0], &format!("reading {} from offset", app.display()));
+        first();
+        wait_for(20, "the first line", || !records_in(&runs[0]).is_empty());
+        stop(monitor);
+        // Written after the checkpoints were saved.
+        std::thread::sleep(Duration::from_millis(50));
+        while_down();
+        // Stopped while it catches up, rotated once more, started again.
+        let monitor = follow(t, &[pattern], &runs[1]);
+        wait_for(30, "some lines", || !records_in(&runs[1]).is_empty());
+        stop(monitor);
+        after_second();
+        let monitor = follow(t, &[pattern], &runs[2]);
+        let seen = || {
+            let mut seen: Vec<String> =
+                runs[1..].iter().flat_map(|r| records_in(r)).map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+            seen.sort();
+            seen
+        };
+        wait_for(60, &format!("every line from {pattern}"), || {
+            let mut distinct = seen();
+            distinct.dedup();
+            distinct.len() >= expected
+        });
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let (mut seen, all) = (seen(), seen().len());
+        seen.dedup();
+        (seen, all)
+    }
+
     /// A log rotated twice while the monitor was stopped (`app.log` →
     /// `app.log.1` → `app.log.2`, with a new or truncated `app.log` each
     /// time), by renames or by copytruncate: on restart the checkpointed
@@ -285,15 +349,6 @@ mod rotation {
             OpenOptions::new().write(true).open(&three).unwrap().set_modified(yesterday).unwrap();
             fs::write(&app, "").unwrap();
             let pattern = if glob { logs.join("*") } else { app.clone() };
-            let runs: Vec<PathBuf> = (1..=3).map(|i| t.dir.path().join(format!("run{i}.json"))).collect();
-            let monitor = follow(&t, &[pattern.to_str().unwrap()], &runs[0]);
-            ready(&runs[0], &format!("reading {} from offset", app.display()));
-            append(&app, &["one, read before the stop".into()]);
-            wait_for(20, "the first line", || !records_in(&runs[0]).is_empty());
-            stop(monitor);
-
-            // Written after the checkpoints were saved.
-            std::thread::sleep(Duration::from_millis(50));
             let between: Vec<String> = (0..50_000).map(|i| format!("between {i:05}")).collect();
             let current: Vec<String> = (0..20).map(|i| format!("current {i:05}")).collect();
             let last: Vec<String> = (0..20).map(|i| format!("last {i:05}")).collect();
@@ -304,45 +359,138 @@ mod rotation {
                     OpenOptions::new().write(true).open(&app).unwrap().set_len(0).unwrap();
                 }
             };
-            append(&app, &["two, late into the first file".into()]);
-            rotate_app(&one);
-            append(&app, &between);
-            fs::rename(&one, &two).unwrap();
-            rotate_app(&one);
-            append(&app, &current);
-            let mut expected: Vec<String> = [between, current, last.clone()].concat();
+            let mut expected: Vec<String> = [between.clone(), current.clone(), last.clone()].concat();
             expected.push("two, late into the first file".into());
             expected.sort();
-
-            // Stopped while reading the file between, rotated once more,
-            // then started again.
-            let monitor = follow(&t, &[pattern.to_str().unwrap()], &runs[1]);
-            wait_for(30, "some lines", || !records_in(&runs[1]).is_empty());
-            stop(monitor);
-            fs::rename(&two, &three).unwrap();
-            fs::rename(&one, &two).unwrap();
-            rotate_app(&one);
-            append(&app, &last);
-            let monitor = follow(&t, &[pattern.to_str().unwrap()], &runs[2]);
-            let seen = || {
-                let mut seen: Vec<String> =
-                    runs[1..].iter().flat_map(|r| records_in(r)).map(|r| r["message"].as_str().unwrap().to_owned()).collect();
-                seen.sort();
-                seen
-            };
-            wait_for(60, "every line", || {
-                let mut distinct = seen();
-                distinct.dedup();
-                distinct.len() >= expected.len()
-            });
-            std::thread::sleep(Duration::from_millis(500));
-            stop(monitor);
-            let (mut seen, all) = (seen(), seen().len());
-            seen.dedup();
+            let (seen, all) = read_across_two_stops(
+                &t,
+                &pattern,
+                &app,
+                || append(&app, &["one, read before the stop".into()]),
+                || {
+                    append(&app, &["two, late into the first file".into()]);
+                    rotate_app(&one);
+                    append(&app, &between);
+                    fs::rename(&one, &two).unwrap();
+                    rotate_app(&one);
+                    append(&app, &current);
+                },
+                || {
+                    fs::rename(&two, &three).unwrap();
+                    fs::rename(&one, &two).unwrap();
+                    rotate_app(&one);
+                    append(&app, &last);
+                },
+                expected.len(),
+            );
             assert_eq!(seen, expected, "{rotate:?}, glob {glob}: every line written while stopped, and nothing older");
             // A stop loses nothing, and repeats at most the batch in flight.
             assert!(all - seen.len() <= 1024, "{rotate:?}, glob {glob}: {} lines twice", all - seen.len());
         }
+    }
+
+    /// The real `logrotate` compresses what it rotates (`compress`; Debian's
+    /// rsyslog config adds `delaycompress`), so a log rotated while the
+    /// monitor was down leaves the rest of the file it was reading, and
+    /// whole rotations, in `.gz` files. Rotated twice while stopped, then
+    /// once more while the next run reads them: every line arrives, any
+    /// script and invalid bytes included, and nothing read before is read
+    /// again (beyond a batch in flight at a stop).
+    #[test]
+    fn a_log_rotated_and_compressed_while_stopped_loses_no_line() {
+        for (options, glob) in [("", false), ("delaycompress", false), ("copytruncate", false), ("", true), ("delaycompress", true)] {
+            let t = trained();
+            let logs = t.dir.path().join("logs");
+            fs::create_dir(&logs).unwrap();
+            let app = logs.join("app.log");
+            let logrotate = logrotate(&t, &app, options);
+            let rotate = || {
+                ok(&logrotate());
+            };
+            let line = |text: &str| [format!("Nov  2 08:00:00 web01 app[7]: {text}").as_bytes(), b" \xff\n"].concat();
+            let append = |texts: &[String]| {
+                let bytes: Vec<u8> = texts.iter().flat_map(|t| line(t)).collect();
+                OpenOptions::new().append(true).create(true).open(&app).unwrap().write_all(&bytes).unwrap()
+            };
+            fs::write(&app, "").unwrap();
+            let pattern = if glob { logs.join("*") } else { app.clone() };
+            let between: Vec<String> = (0..20_000).map(|i| format!("between {i:05} Ошибка 日本語 ✓")).collect();
+            let current: Vec<String> = (0..20).map(|i| format!("current {i:05}")).collect();
+            let last: Vec<String> = (0..20).map(|i| format!("last {i:05}")).collect();
+            let mut expected: Vec<String> = [between.clone(), current.clone(), last.clone()].concat();
+            expected.push("two, late into the first file".into());
+            // The invalid byte each line ends with reads as U+FFFD.
+            expected.iter_mut().for_each(|e| e.push_str(" \u{fffd}"));
+            expected.sort();
+            let what = format!("{options:?}, glob {glob}");
+            let (seen, all) = read_across_two_stops(
+                &t,
+                &pattern,
+                &app,
+                || append(&["one, read before the stop".into()]),
+                || {
+                    append(&["two, late into the first file".into()]);
+                    rotate();
+                    append(&between);
+                    rotate();
+                    append(&current);
+                    assert!(
+                        fs::read_dir(&logs).unwrap().flatten().any(|e| e.path().extension().is_some_and(|x| x == "gz")),
+                        "{what}: compressed"
+                    );
+                },
+                || {
+                    rotate();
+                    append(&last);
+                },
+                expected.len(),
+            );
+            assert_eq!(seen.len(), expected.len(), "{what}");
+            assert!(seen == expected, "{what}: every line written while stopped, and nothing older");
+            assert!(all - seen.len() <= 1024, "{what}: {} lines twice", all - seen.len());
+        }
+    }
+
+    /// logrotate's `copytruncate` with `compress`, while the monitor follows
+    /// (stopped with SIGSTOP for the rotation, as a busy or slow monitor
+    /// would be): the lines it had not read before the truncation come from
+    /// the compressed copy, each once.
+    #[test]
+    fn a_log_copytruncated_and_compressed_while_followed_loses_no_line() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let app = logs.join("app.log");
+        let rotate = logrotate(&t, &app, "copytruncate");
+        fs::write(&app, "").unwrap();
+        let out = t.dir.path().join("out.json");
+        let monitor = follow(&t, &[app.to_str().unwrap()], &out);
+        ready(&out, &format!("reading {} from offset", app.display()));
+        let mut expected = Vec::new();
+        let mut write = |round: usize| {
+            let texts: Vec<String> = (0..10_000).map(|i| format!("round {round} line {i:05} ünïcödé")).collect();
+            let bytes: String = texts.iter().map(|t| format!("Nov  2 08:00:00 web01 app[7]: {t}\n")).collect();
+            OpenOptions::new().append(true).open(&app).unwrap().write_all(bytes.as_bytes()).unwrap();
+            expected.extend(texts);
+        };
+        write(0);
+        wait_for(60, "the first round", || records_in(&out).len() >= 10_000);
+        signal(&monitor.0, "-STOP");
+        write(1);
+        let rotated = rotate();
+        write(2);
+        signal(&monitor.0, "-CONT");
+        ok(&rotated);
+        assert!(logs.join("app.log.1.gz").exists() && !logs.join("app.log.1").exists(), "compressed");
+        wait_for(60, "every line", || records_in(&out).len() >= expected.len());
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let mut seen: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+        seen.sort();
+        expected.sort();
+        assert!(seen == expected, "{} lines seen, {} written", seen.len(), expected.len());
+        let said = fs::read_to_string(out.with_extension("err")).unwrap();
+        assert!(said.contains("reading its last lines from the copy") && said.contains("app.log.1.gz"), "{said}");
     }
 
     /// copytruncate's copy, named by the same glob, is read from where the

@@ -20,7 +20,7 @@ use crate::datadir::write_atomic;
 use anyhow::{Context, Result, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -101,6 +101,9 @@ pub struct Checkpoints {
     /// monitor never saw (`sources::files`).
     #[serde(skip)]
     pub saved_at: Option<SystemTime>,
+    /// The files whose position was recorded since these were loaded.
+    #[serde(skip)]
+    recorded_files: BTreeSet<String>,
 }
 
 fn file_key(dev: u64, ino: u64) -> String {
@@ -172,6 +175,8 @@ impl Checkpoints {
             });
             ids.as_ref().is_none_or(|ids| ids.contains(&(p.dev, p.ino)))
         });
+        let files = &self.files;
+        self.recorded_files.retain(|key| files.contains_key(key));
         before - self.files.len()
     }
 
@@ -186,11 +191,15 @@ impl Checkpoints {
         self.files.get(&file_key(dev, ino))
     }
 
-    /// Records `position` unless its file or journal has a position already.
+    /// Records `position` (where a source was opened, before it delivered
+    /// anything) unless its file or journal has a position already. A file
+    /// rewritten while the monitor was down (copytruncate) is opened at its
+    /// start, and its loaded position, about what it held before, is
+    /// replaced; a position recorded since never is.
     pub fn record_if_new(&mut self, position: &Position) {
         let known = match position {
             Position::None => true,
-            Position::File(p) => self.files.contains_key(&file_key(p.dev, p.ino)),
+            Position::File(p) => self.recorded_files.contains(&file_key(p.dev, p.ino)),
             Position::Journal { journal, .. } => self.journals.contains_key(journal),
         };
         if !known {
@@ -203,7 +212,9 @@ impl Checkpoints {
         match position {
             Position::None => {}
             Position::File(p) => {
-                self.files.insert(file_key(p.dev, p.ino), p.clone());
+                let key = file_key(p.dev, p.ino);
+                self.recorded_files.insert(key.clone());
+                self.files.insert(key, p.clone());
             }
             Position::Journal { journal, cursor } => {
                 self.journals.insert(journal.clone(), cursor.clone());
@@ -333,6 +344,38 @@ mod tests {
         assert_eq!(Checkpoints::load(&path).unwrap(), Checkpoints::default());
         assert_eq!(std::fs::read_to_string(path.with_extension("json.damaged")).unwrap(), "{ not json");
         assert!(!path.exists());
+    }
+
+    /// Where a file was opened replaces its position loaded from disk (it
+    /// was rewritten while the monitor was down), never one recorded since,
+    /// and a journal's loaded cursor stays.
+    #[test]
+    fn an_opened_position_replaces_only_a_loaded_one() {
+        let at = |ino: u64, offset: u64, head: &[u8]| {
+            Position::File(FilePosition {
+                path: Path::new("app.log").into(),
+                dev: 1,
+                ino,
+                offset,
+                fingerprint: Fingerprint::of(head),
+                line: 0,
+            })
+        };
+        let mut loaded = Checkpoints::default();
+        loaded.record(&at(7, 900, b"before"));
+        loaded.record(&at(8, 500, b"read"));
+        loaded.record(&Position::Journal { journal: "system".into(), cursor: "s=1".into() });
+        let mut state = Checkpoints::parse(&serde_json::to_vec(&loaded).unwrap()).unwrap();
+        state.record(&at(8, 600, b"read"));
+        for opened in [at(7, 0, b"after"), at(8, 0, b"read"), at(9, 0, b"new")] {
+            state.record_if_new(&opened);
+        }
+        state.record_if_new(&Position::Journal { journal: "system".into(), cursor: "s=2".into() });
+        let offset = |ino| state.file(1, ino).map(|p| (p.offset, p.fingerprint.clone()));
+        assert_eq!(offset(7), Some((0, Fingerprint::of(b"after"))), "rewritten while down");
+        assert_eq!(offset(8), Some((600, Fingerprint::of(b"read"))), "recorded since");
+        assert_eq!(offset(9), Some((0, Fingerprint::of(b"new"))));
+        assert_eq!(state.journals["system"], "s=1");
     }
 
     /// Issue 11: a batch's positions, interleaved from several files and a

@@ -7,8 +7,9 @@
 //! again from its start, after the lines it lost are recovered from the
 //! copy: the file in the same directory whose first bytes have the old
 //! fingerprint. On start, checkpoints are honoured, including files that were
-//! rotated or truncated while the monitor was down. inotify (`notify`) wakes
-//! the loop when something changes; if it is unavailable the loop polls.
+//! rotated or truncated while the monitor was down, and rotated copies that
+//! logrotate compressed with gzip ([`super::gzipped`]). inotify (`notify`)
+//! wakes the loop when something changes; if it is unavailable the loop polls.
 //!
 //! Where reading starts: with a checkpoint, just after it; files present at
 //! start without one, at their end (`--from-head`: their start), except a
@@ -17,10 +18,11 @@
 //! files that appear later, and every file when not following (`--once`),
 //! at their start.
 
+use super::gzipped;
 use super::lines::{LineReader, RawLine};
 use super::{CutWarnings, Line, LineSender, ReadOptions, SourceResult, WHOLE_LINE_BYTES, line_from_text, long_line};
 use crate::checkpoint::{FINGERPRINT_BYTES, FilePosition, Fingerprint, Position};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{BufReader, Seek, SeekFrom};
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -38,7 +40,9 @@ const WATCHED_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const ROTATED_GRACE: Duration = Duration::from_secs(2);
 /// Lines read from one file per round, so one busy file cannot starve others.
 const ROUND_BUDGET: usize = 8192;
-/// Compressed (already rotated) logs in a directory are not read.
+/// Compressed (already rotated) logs in a directory or a glob are not read,
+/// except gzip-compressed rotated copies of a followed log that hold lines
+/// not read yet ([`Tailer::resume_rotated`], [`Tailer::recover_from_copy`]).
 const SKIPPED_SUFFIXES: [&str; 6] = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
 /// Warnings about a path repeat at most this often (backoff from 1 s).
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -238,6 +242,21 @@ fn open_regular(path: &Path) -> Result<File, String> {
         Ok(_) => Err(format!("{} is not a regular file (a FIFO, device or socket); it is not read", path.display())),
         Err(e) => Err(format!("cannot open {}: {e}", path.display())),
     }
+}
+
+/// Opens a file to read from `offset`, with its first bytes: a plain one
+/// as it is, a gzip-compressed one ([`gzipped`]) as its decompressed bytes,
+/// with the lines before `offset` (counted while decompressing).
+fn open_at(path: &Path, offset: u64) -> Result<(File, Vec<u8>, Option<u64>), String> {
+    let file = open_regular(path)?;
+    let (file, lines) = if gzipped::is_gzipped(path) {
+        let (file, lines) = gzipped::unpacked_from(path, file, offset)?;
+        (file, Some(lines))
+    } else {
+        (file, None)
+    };
+    let head_bytes = head(&file, FINGERPRINT_BYTES).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok((file, head_bytes, lines))
 }
 
 /// Why a path a glob matched is not followed: it resolves out of the part
@@ -487,6 +506,13 @@ impl Tailer<'_> {
                     // Truncated or rewritten while we were down.
                     let c = c.clone();
                     self.recover_from_copy(path, &c.fingerprint, c.offset, known_lines(&c), key);
+                    // Its checkpoint now names what it holds, before it
+                    // delivers anything: a stop, then another copytruncate,
+                    // would otherwise leave its lines in a copy (compressed,
+                    // with the original's time) that nothing points to.
+                    if self.first_round {
+                        self.remember(path, key, 0, &head_bytes, 0);
+                    }
                 }
                 None => {
                     let has_history = self.has_history(path);
@@ -586,33 +612,14 @@ impl Tailer<'_> {
             .filter(|c| paths.iter().any(|p| **p == *c.path || rotated_name_of(&c.path, p)) && !self.tracked.contains_key(&(c.dev, c.ino)))
             .cloned()
             .collect();
+        // Compressed files found to be (the rest of) a checkpointed one.
+        let mut compressed_copies = HashSet::new();
         for c in saved {
             let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { continue };
-            for entry in entries.flatten() {
-                let Ok(meta) = entry.metadata() else { continue };
-                if key_of(&meta) != (c.dev, c.ino) || !meta.is_file() {
-                    continue;
-                }
-                let path = entry.path();
-                let Ok(file) = open_regular(&path) else { break };
-                let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
-                if head_bytes.len() >= c.fingerprint.len as usize
-                    && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint
-                    && c.offset <= meta.len()
-                {
-                    if c.offset < meta.len() && *c.path != *path {
-                        tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
-                    }
-                    self.start(
-                        &path,
-                        (c.dev, c.ino),
-                        file,
-                        StartAt { offset: c.offset, lines: known_lines(&c) },
-                        head_bytes,
-                        Some(Instant::now()),
-                    );
-                }
-                break;
+            let found = entries.flatten().find(|e| e.metadata().is_ok_and(|m| m.is_file() && key_of(&m) == (c.dev, c.ino)));
+            match found {
+                Some(entry) => self.resume(&c, &entry.path(), (c.dev, c.ino)),
+                None => self.resume_compressed(&c, &mut compressed_copies),
             }
         }
         // A log rotated twice (or more) while we were down: the files
@@ -631,19 +638,95 @@ impl Tailer<'_> {
             for entry in entries.flatten() {
                 let (path, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
                 let key = key_of(&meta);
-                if meta.is_file() && !skipped(&path) && !self.tracked.contains_key(&key) && self.written_while_down(&path, key, &meta) {
+                if meta.is_file()
+                    && (!skipped(&path) || gzipped::is_gzipped(&path))
+                    && !self.tracked.contains_key(&key)
+                    && !compressed_copies.contains(&key)
+                    && self.written_while_down(&path, key, &meta)
+                {
                     between.push((meta.modified().unwrap_or(std::time::UNIX_EPOCH), path, key));
                 }
             }
         }
-        // Oldest first: in the order they were written.
+        // Oldest first: in the order they were written (logrotate gives a
+        // compressed file its original's time).
         between.sort();
         for (_, path, key) in between {
-            let Ok(file) = open_regular(&path) else { continue };
+            let (file, head_bytes, _) = match open_at(&path, 0) {
+                Ok(opened) => opened,
+                Err(msg) => {
+                    self.problem(&path.display().to_string(), msg);
+                    continue;
+                }
+            };
             tracing::info!("{} was rotated and written while stopped; reading it whole", path.display());
-            let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
             self.remember(&path, key, 0, &head_bytes, 0);
             self.start(&path, key, file, StartAt { offset: 0, lines: Some(0) }, head_bytes, Some(Instant::now()));
+        }
+    }
+
+    /// Reads the rest of a checkpointed file found by inode at `path`.
+    fn resume(&mut self, c: &FilePosition, path: &Path, key: Key) {
+        let (file, head_bytes, _) = match open_at(path, c.offset) {
+            Ok(opened) => opened,
+            Err(msg) => return self.problem(&path.display().to_string(), msg),
+        };
+        let size = file.metadata().map_or(0, |m| m.len());
+        if head_bytes.len() >= c.fingerprint.len as usize
+            && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint
+            && c.offset <= size
+        {
+            if c.offset < size && *c.path != *path {
+                tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
+            }
+            self.start(path, key, file, StartAt { offset: c.offset, lines: known_lines(c) }, head_bytes, Some(Instant::now()));
+        }
+    }
+
+    /// A checkpointed file whose inode is gone may have been compressed
+    /// (logrotate's `compress`): a gzip-compressed rotated name of a log
+    /// followed, in its directory, that starts with its fingerprint is it,
+    /// read from the checkpoint on. Such copies are noted in `copies`, so
+    /// that they are not read again as files written while the monitor was
+    /// down.
+    fn resume_compressed(&mut self, c: &FilePosition, copies: &mut HashSet<Key>) {
+        // An empty file's fingerprint matches anything; what was written to
+        // it after the checkpoint is read as a file written while down.
+        if c.fingerprint.len == 0 {
+            return;
+        }
+        let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { return };
+        for entry in entries.flatten() {
+            let (path, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
+            let key = key_of(&meta);
+            if !meta.is_file()
+                || !gzipped::is_gzipped(&path)
+                || !self.logs.iter().any(|log| rotated_name_of(&path, log))
+                || self.tracked.contains_key(&key)
+            {
+                continue;
+            }
+            let Ok(head_bytes) = open_regular(&path).and_then(|f| gzipped::head(&path, f)) else { continue };
+            let n = c.fingerprint.len as usize;
+            if head_bytes.len() < n || Fingerprint::of(&head_bytes[..n]) != c.fingerprint {
+                continue;
+            }
+            copies.insert(key);
+            let (file, head_bytes, counted) = match open_at(&path, c.offset) {
+                Ok(opened) => opened,
+                Err(msg) => return self.problem(&path.display().to_string(), msg),
+            };
+            if c.offset < file.metadata().map_or(0, |m| m.len()) {
+                tracing::info!(
+                    "{} was rotated and compressed to {} while stopped; reading the rest of it",
+                    c.path.display(),
+                    path.display()
+                );
+                let lines = known_lines(c).or(counted).unwrap_or(0);
+                self.remember(&path, key, c.offset, &head_bytes, lines);
+                self.start(&path, key, file, StartAt { offset: c.offset, lines: Some(lines) }, head_bytes, Some(Instant::now()));
+            }
+            return;
         }
     }
 
@@ -678,19 +761,36 @@ impl Tailer<'_> {
         }
         let Ok(entries) = fs::read_dir(dir_of(path)) else { return };
         for entry in entries.flatten() {
-            let Ok(meta) = entry.metadata() else { continue };
+            let (copy, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
             let key = key_of(&meta);
-            if !meta.is_file() || key == except || meta.len() < offset || self.tracked.contains_key(&key) || skipped(&entry.path()) {
+            // logrotate's `copytruncate` with `compress` leaves it compressed.
+            let compressed = gzipped::is_gzipped(&copy) && rotated_name_of(&copy, path);
+            if !meta.is_file()
+                || key == except
+                || self.tracked.contains_key(&key)
+                || (skipped(&copy) && !compressed)
+                || (!compressed && meta.len() < offset)
+            {
                 continue;
             }
-            let Ok(file) = open_regular(&entry.path()) else { continue };
-            let head_bytes = head(&file, fingerprint.len as usize).unwrap_or_default();
-            if Fingerprint::of(&head_bytes) != *fingerprint {
+            let first = match open_regular(&copy) {
+                Ok(f) if compressed => gzipped::head(&copy, f).ok(),
+                Ok(f) => head(&f, FINGERPRINT_BYTES).ok(),
+                Err(_) => None,
+            };
+            let n = fingerprint.len as usize;
+            if !first.is_some_and(|first| first.len() >= n && Fingerprint::of(&first[..n]) == *fingerprint) {
                 continue;
             }
-            tracing::info!("{} was truncated; reading its last lines from the copy {}", path.display(), entry.path().display());
-            let full_head = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
-            self.start(&entry.path(), key, file, StartAt { offset, lines }, full_head, Some(Instant::now()));
+            let (file, full_head, _) = match open_at(&copy, offset) {
+                Ok(opened) => opened,
+                Err(msg) => return self.problem(&copy.display().to_string(), msg),
+            };
+            if file.metadata().map_or(0, |m| m.len()) < offset {
+                continue;
+            }
+            tracing::info!("{} was truncated; reading its last lines from the copy {}", path.display(), copy.display());
+            self.start(&copy, key, file, StartAt { offset, lines }, full_head, Some(Instant::now()));
             return;
         }
     }

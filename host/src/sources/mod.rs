@@ -9,6 +9,7 @@
 //! positions make restarts lossless.
 
 mod files;
+mod gzipped;
 mod journal;
 pub mod lines;
 
