@@ -259,6 +259,20 @@ fn open_at(path: &Path, offset: u64) -> Result<(File, Vec<u8>, Option<u64>), Str
     Ok((file, head_bytes, lines))
 }
 
+/// The first bytes of a file, decompressed if it is gzip-compressed; `None`
+/// if it cannot be read.
+fn first_bytes(path: &Path) -> Option<Vec<u8>> {
+    let file = open_regular(path).ok()?;
+    if gzipped::is_gzipped(path) { gzipped::head(path, file).ok() } else { head(&file, FINGERPRINT_BYTES).ok() }
+}
+
+/// Whether bytes read from a file's start begin with what `fingerprint` was
+/// taken of.
+fn starts_with(head: &[u8], fingerprint: &Fingerprint) -> bool {
+    let n = fingerprint.len as usize;
+    head.len() >= n && Fingerprint::of(&head[..n]) == *fingerprint
+}
+
 /// Why a path a glob matched is not followed: it resolves out of the part
 /// of the pattern named literally (the directory before the first glob
 /// character), through a symlink at *any* component. A symlink planted in
@@ -351,6 +365,15 @@ impl Tailer<'_> {
             entry.0 = now + entry.1;
             entry.1 = (entry.1 * 2).min(MAX_BACKOFF);
         }
+        if !self.problems.contains(&msg) {
+            self.problems.push(msg);
+        }
+    }
+
+    /// Notes a problem with something tried once, not again (a rotated
+    /// copy read at start): said now, and listed with the others.
+    fn failed_once(&mut self, msg: String) {
+        tracing::warn!("{msg}");
         if !self.problems.contains(&msg) {
             self.problems.push(msg);
         }
@@ -617,9 +640,11 @@ impl Tailer<'_> {
         for c in saved {
             let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { continue };
             let found = entries.flatten().find(|e| e.metadata().is_ok_and(|m| m.is_file() && key_of(&m) == (c.dev, c.ino)));
-            match found {
-                Some(entry) => self.resume(&c, &entry.path(), (c.dev, c.ino)),
-                None => self.resume_compressed(&c, &mut compressed_copies),
+            // A file under its inode that does not start like it reuses the
+            // inode number (ext4 hands a freed one to the next new file):
+            // the checkpointed file is gone, maybe compressed.
+            if !found.is_some_and(|entry| self.resume(&c, &entry.path(), (c.dev, c.ino))) {
+                self.resume_compressed(&c, &mut compressed_copies);
             }
         }
         // A log rotated twice (or more) while we were down: the files
@@ -655,32 +680,43 @@ impl Tailer<'_> {
             let (file, head_bytes, _) = match open_at(&path, 0) {
                 Ok(opened) => opened,
                 Err(msg) => {
-                    self.problem(&path.display().to_string(), msg);
+                    self.failed_once(msg);
                     continue;
                 }
             };
+            // logrotate's `copy` (without truncating): its lines are the
+            // followed file's.
+            if self.tracked.values().any(|t| starts_with(&head_bytes, &t.fingerprint)) {
+                tracing::debug!("{} is a copy of a file being read; not read", path.display());
+                continue;
+            }
             tracing::info!("{} was rotated and written while stopped; reading it whole", path.display());
             self.remember(&path, key, 0, &head_bytes, 0);
             self.start(&path, key, file, StartAt { offset: 0, lines: Some(0) }, head_bytes, Some(Instant::now()));
         }
     }
 
-    /// Reads the rest of a checkpointed file found by inode at `path`.
-    fn resume(&mut self, c: &FilePosition, path: &Path, key: Key) {
+    /// Reads the rest of a checkpointed file found by inode at `path`;
+    /// false if it is another file (it does not start like the checkpoint).
+    fn resume(&mut self, c: &FilePosition, path: &Path, key: Key) -> bool {
+        if !first_bytes(path).is_some_and(|head| starts_with(&head, &c.fingerprint)) {
+            return false;
+        }
         let (file, head_bytes, _) = match open_at(path, c.offset) {
             Ok(opened) => opened,
-            Err(msg) => return self.problem(&path.display().to_string(), msg),
+            Err(msg) => {
+                self.failed_once(msg);
+                return true;
+            }
         };
         let size = file.metadata().map_or(0, |m| m.len());
-        if head_bytes.len() >= c.fingerprint.len as usize
-            && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint
-            && c.offset <= size
-        {
+        if c.offset <= size {
             if c.offset < size && *c.path != *path {
                 tracing::info!("{} was rotated to {} while stopped; reading the rest of it", c.path.display(), path.display());
             }
             self.start(path, key, file, StartAt { offset: c.offset, lines: known_lines(c) }, head_bytes, Some(Instant::now()));
         }
+        true
     }
 
     /// A checkpointed file whose inode is gone may have been compressed
@@ -706,15 +742,13 @@ impl Tailer<'_> {
             {
                 continue;
             }
-            let Ok(head_bytes) = open_regular(&path).and_then(|f| gzipped::head(&path, f)) else { continue };
-            let n = c.fingerprint.len as usize;
-            if head_bytes.len() < n || Fingerprint::of(&head_bytes[..n]) != c.fingerprint {
+            if !first_bytes(&path).is_some_and(|head| starts_with(&head, &c.fingerprint)) {
                 continue;
             }
             copies.insert(key);
             let (file, head_bytes, counted) = match open_at(&path, c.offset) {
                 Ok(opened) => opened,
-                Err(msg) => return self.problem(&path.display().to_string(), msg),
+                Err(msg) => return self.failed_once(msg),
             };
             if c.offset < file.metadata().map_or(0, |m| m.len()) {
                 tracing::info!(
@@ -737,7 +771,8 @@ impl Tailer<'_> {
     }
 
     /// Whether `path` is a rotated name of a log the patterns name and the
-    /// checkpoints know, with no checkpoint of its own, written since they
+    /// checkpoints know, with no checkpoint of its own (one whose
+    /// fingerprint it starts with), written since they
     /// were saved (at or after: a coarse clock may give both one tick):
     /// every line in it is one the monitor never saw. A log rotated twice
     /// while the monitor was down leaves one between the file it was
@@ -747,9 +782,13 @@ impl Tailer<'_> {
     fn written_while_down(&self, path: &Path, key: Key, meta: &fs::Metadata) -> bool {
         let checkpoints = &self.options.checkpoints;
         let Some(saved_at) = checkpoints.saved_at else { return false };
+        // A checkpoint left by a file whose inode number this one reuses
+        // is not its own.
+        let own_checkpoint =
+            || checkpoints.file(key.0, key.1).is_some_and(|c| first_bytes(path).is_some_and(|h| starts_with(&h, &c.fingerprint)));
         self.options.follow
-            && checkpoints.file(key.0, key.1).is_none()
             && meta.modified().is_ok_and(|m| m >= saved_at)
+            && !own_checkpoint()
             && self.logs.iter().any(|log| rotated_name_of(path, log) && self.has_history(log))
     }
 
@@ -760,31 +799,34 @@ impl Tailer<'_> {
             return;
         }
         let Ok(entries) = fs::read_dir(dir_of(path)) else { return };
+        let mut candidates: Vec<(bool, PathBuf, Key)> = Vec::new();
         for entry in entries.flatten() {
             let (copy, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
             let key = key_of(&meta);
             // logrotate's `copytruncate` with `compress` leaves it compressed.
             let compressed = gzipped::is_gzipped(&copy) && rotated_name_of(&copy, path);
-            if !meta.is_file()
-                || key == except
-                || self.tracked.contains_key(&key)
-                || (skipped(&copy) && !compressed)
-                || (!compressed && meta.len() < offset)
+            if meta.is_file()
+                && key != except
+                && !self.tracked.contains_key(&key)
+                && (!skipped(&copy) || compressed)
+                && (compressed || meta.len() >= offset)
             {
-                continue;
+                candidates.push((compressed, copy, key));
             }
-            let first = match open_regular(&copy) {
-                Ok(f) if compressed => gzipped::head(&copy, f).ok(),
-                Ok(f) => head(&f, FINGERPRINT_BYTES).ok(),
-                Err(_) => None,
-            };
-            let n = fingerprint.len as usize;
-            if !first.is_some_and(|first| first.len() >= n && Fingerprint::of(&first[..n]) == *fingerprint) {
+        }
+        // The copy itself before its compressed copy: logrotate may still
+        // be writing that one.
+        candidates.sort();
+        for (_, copy, key) in candidates {
+            if !first_bytes(&copy).is_some_and(|head| starts_with(&head, fingerprint)) {
                 continue;
             }
             let (file, full_head, _) = match open_at(&copy, offset) {
                 Ok(opened) => opened,
-                Err(msg) => return self.problem(&copy.display().to_string(), msg),
+                Err(msg) => {
+                    self.failed_once(msg);
+                    continue;
+                }
             };
             if file.metadata().map_or(0, |m| m.len()) < offset {
                 continue;

@@ -39,10 +39,14 @@ pub(super) fn head(path: &Path, file: File) -> Result<Vec<u8>, String> {
 /// and how many lines end before `offset`. Only the first
 /// [`FINGERPRINT_BYTES`] (its fingerprint) and the bytes from `offset` on
 /// are written; the rest is a hole, so it takes the disk space of what is
-/// left to read. Its length is the decompressed length.
+/// left to read. Its length is the decompressed length. A damaged file
+/// (cut short: logrotate still writing it, a full disk) gives what could
+/// be decompressed, with a warning; nothing at all is an error.
 pub(super) fn unpacked_from(path: &Path, file: File, offset: u64) -> Result<(File, u64), String> {
     let fail = |e: std::io::Error| format!("cannot decompress {}: {e}", path.display());
-    let out = tempfile::tempfile().map_err(|e| format!("cannot decompress {}: no temporary file: {e}", path.display()))?;
+    let out = tempfile::tempfile().map_err(|e| {
+        format!("cannot decompress {}: no temporary file in {} (TMPDIR): {e}", path.display(), std::env::temp_dir().display())
+    })?;
     let mut gz = MultiGzDecoder::new(BufReader::new(file));
     let mut buf = vec![0u8; 64 * 1024];
     let (mut at, mut lines) = (0u64, 0u64);
@@ -51,7 +55,11 @@ pub(super) fn unpacked_from(path: &Path, file: File, offset: u64) -> Result<(Fil
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
-            Err(e) => return Err(fail(e)),
+            Err(e) if at == 0 => return Err(fail(e)),
+            Err(e) => {
+                tracing::warn!("{} is damaged after {at} decompressed bytes ({e}); reading those", path.display());
+                break;
+            }
         };
         let chunk = &buf[..n];
         // The parts of [at, at + n) in the head or from `offset` on.
@@ -110,11 +118,18 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_file_is_an_error_that_names_it() {
-        let mut gz = gzip(b"Nov  2 08:00:00 web01 app[7]: one\n").into_temp_path().keep().unwrap();
-        let mut bytes = std::fs::read(&gz).unwrap();
-        bytes.truncate(bytes.len() / 2);
-        std::fs::write(&gz, &bytes).unwrap();
+    fn a_damaged_file_gives_what_it_can_or_an_error_that_names_it() {
+        // Cut short: the lines before the cut.
+        let text: Vec<u8> =
+            (0..50_000u32).flat_map(|i| format!("Nov  2 08:00:00 web01 app[7]: line {i} {}\n", i * 7919 % 1000).into_bytes()).collect();
+        let mut gz = gzip(&text).into_temp_path().keep().unwrap();
+        let bytes = std::fs::read(&gz).unwrap();
+        std::fs::write(&gz, &bytes[..bytes.len() / 2]).unwrap();
+        let got = read_all(&unpacked_from(&gz, File::open(&gz).unwrap(), 0).unwrap().0);
+        assert!(got.len() > text.len() / 4 && got.len() < text.len(), "{} of {}", got.len(), text.len());
+        assert_eq!(got, text[..got.len()]);
+        // Cut before anything decompresses: an error.
+        std::fs::write(&gz, &bytes[..12]).unwrap();
         let err = unpacked_from(&gz, File::open(&gz).unwrap(), 0).unwrap_err();
         assert!(err.starts_with(&format!("cannot decompress {}: ", gz.display())), "{err}");
         std::fs::write(&gz, b"not gzip at all\n").unwrap();
