@@ -686,7 +686,7 @@ impl Tailer<'_> {
             };
             // logrotate's `copy` (without truncating): its lines are the
             // followed file's.
-            if self.tracked.values().any(|t| starts_with(&head_bytes, &t.fingerprint)) {
+            if self.tracked.values().any(|t| t.fingerprint.len > 0 && starts_with(&head_bytes, &t.fingerprint)) {
                 tracing::debug!("{} is a copy of a file being read; not read", path.display());
                 continue;
             }
