@@ -457,59 +457,64 @@ mod rotation {
     /// compressed (`app.log.2.gz`). The checkpoint is not that file's: it is
     /// read whole, and the rest of the log comes from the `.gz`. (The reuse
     /// is made by pointing the checkpoint at the other file's inode, as the
-    /// file system would.)
+    /// file system would.) Named alone, or by a glob that follows the file
+    /// under the reused inode.
     #[test]
     fn a_checkpoint_whose_inode_was_reused_is_not_the_new_files() {
-        let t = trained();
-        let logs = t.dir.path().join("logs");
-        fs::create_dir(&logs).unwrap();
-        let (app, one) = (logs.join("app.log"), logs.join("app.log.1"));
-        let write = |path: &Path, texts: &[String]| {
-            let text: String = texts.iter().map(|t| format!("Nov  2 08:00:00 web01 app[7]: {t}\n")).collect();
-            OpenOptions::new().append(true).create(true).open(path).unwrap().write_all(text.as_bytes()).unwrap()
-        };
-        fs::write(&app, "").unwrap();
-        let out = t.dir.path().join("run1.json");
-        let monitor = follow(&t, &[app.to_str().unwrap()], &out);
-        ready(&out, &format!("reading {} from offset", app.display()));
-        write(&app, &["one, read before the stop".into()]);
-        wait_for(20, "the first line", || !records_in(&out).is_empty());
-        stop(monitor);
-        let checkpoints = t.data.join("checkpoints.json");
-        let saved_at = fs::metadata(&checkpoints).unwrap().modified().unwrap();
-        std::thread::sleep(Duration::from_millis(50));
+        for glob in [false, true] {
+            let t = trained();
+            let logs = t.dir.path().join("logs");
+            fs::create_dir(&logs).unwrap();
+            let (app, one) = (logs.join("app.log"), logs.join("app.log.1"));
+            let write = |path: &Path, texts: &[String]| {
+                let text: String = texts.iter().map(|t| format!("Nov  2 08:00:00 web01 app[7]: {t}\n")).collect();
+                OpenOptions::new().append(true).create(true).open(path).unwrap().write_all(text.as_bytes()).unwrap()
+            };
+            fs::write(&app, "").unwrap();
+            // A glob names app.log.1, so the file under the reused inode is followed.
+            let pattern = if glob { logs.join("*") } else { app.clone() };
+            let out = t.dir.path().join("run1.json");
+            let monitor = follow(&t, &[pattern.to_str().unwrap()], &out);
+            ready(&out, &format!("reading {} from offset", app.display()));
+            write(&app, &["one, read before the stop".into()]);
+            wait_for(20, "the first line", || !records_in(&out).is_empty());
+            stop(monitor);
+            let checkpoints = t.data.join("checkpoints.json");
+            let saved_at = fs::metadata(&checkpoints).unwrap().modified().unwrap();
+            std::thread::sleep(Duration::from_millis(50));
 
-        let between: Vec<String> = (0..300).map(|i| format!("between {i:03}")).collect();
-        write(&app, &["two, late into the first file".into()]);
-        fs::rename(&app, &one).unwrap();
-        ok(&Command::new("gzip").arg(&one).output().unwrap());
-        fs::rename(logs.join("app.log.1.gz"), logs.join("app.log.2.gz")).unwrap();
-        write(&app, &between);
-        fs::rename(&app, &one).unwrap();
-        // Created empty, as logrotate's `create` does: it starts like any file.
-        fs::write(&app, "").unwrap();
-        // The checkpoint of app.log now names app.log.1's inode.
-        let mut saved: Value = serde_json::from_str(&fs::read_to_string(&checkpoints).unwrap()).unwrap();
-        let files = saved["files"].as_object_mut().unwrap();
-        assert_eq!(files.len(), 1, "{files:?}");
-        let (_, mut position) = files.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
-        let reused = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&one).unwrap());
-        position["ino"] = reused.into();
-        files.clear();
-        files.insert(format!("{}:{reused}", position["dev"]), position);
-        fs::write(&checkpoints, saved.to_string()).unwrap();
-        File::options().write(true).open(&checkpoints).unwrap().set_modified(saved_at).unwrap();
+            let between: Vec<String> = (0..300).map(|i| format!("between {i:03}")).collect();
+            write(&app, &["two, late into the first file".into()]);
+            fs::rename(&app, &one).unwrap();
+            ok(&Command::new("gzip").arg(&one).output().unwrap());
+            fs::rename(logs.join("app.log.1.gz"), logs.join("app.log.2.gz")).unwrap();
+            write(&app, &between);
+            fs::rename(&app, &one).unwrap();
+            // Created empty, as logrotate's `create` does: it starts like any file.
+            fs::write(&app, "").unwrap();
+            // The checkpoint of app.log now names app.log.1's inode.
+            let mut saved: Value = serde_json::from_str(&fs::read_to_string(&checkpoints).unwrap()).unwrap();
+            let files = saved["files"].as_object_mut().unwrap();
+            assert_eq!(files.len(), 1, "{files:?}");
+            let (_, mut position) = files.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
+            let reused = std::os::unix::fs::MetadataExt::ino(&fs::metadata(&one).unwrap());
+            position["ino"] = reused.into();
+            files.clear();
+            files.insert(format!("{}:{reused}", position["dev"]), position);
+            fs::write(&checkpoints, saved.to_string()).unwrap();
+            File::options().write(true).open(&checkpoints).unwrap().set_modified(saved_at).unwrap();
 
-        let out = t.dir.path().join("run2.json");
-        let monitor = follow(&t, &[app.to_str().unwrap()], &out);
-        let mut expected: Vec<String> = [between, vec!["two, late into the first file".into()]].concat();
-        expected.sort();
-        wait_for(30, "every line", || records_in(&out).len() >= expected.len());
-        std::thread::sleep(Duration::from_millis(500));
-        stop(monitor);
-        let mut seen: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
-        seen.sort();
-        assert_eq!(seen, expected);
+            let out = t.dir.path().join("run2.json");
+            let monitor = follow(&t, &[pattern.to_str().unwrap()], &out);
+            let mut expected: Vec<String> = [between, vec!["two, late into the first file".into()]].concat();
+            expected.sort();
+            wait_for(30, "every line", || records_in(&out).len() >= expected.len());
+            std::thread::sleep(Duration::from_millis(500));
+            stop(monitor);
+            let mut seen: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+            seen.sort();
+            assert_eq!(seen, expected, "glob {glob}");
+        }
     }
 
     /// logrotate's `copytruncate` with `compress`, while the monitor follows

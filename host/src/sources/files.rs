@@ -632,7 +632,7 @@ impl Tailer<'_> {
             .checkpoints
             .files
             .values()
-            .filter(|c| paths.iter().any(|p| **p == *c.path || rotated_name_of(&c.path, p)) && !self.tracked.contains_key(&(c.dev, c.ino)))
+            .filter(|c| paths.iter().any(|p| **p == *c.path || rotated_name_of(&c.path, p)) && !self.tracking(c))
             .cloned()
             .collect();
         // Compressed files found to be (the rest of) a checkpointed one.
@@ -694,6 +694,13 @@ impl Tailer<'_> {
             self.remember(&path, key, 0, &head_bytes, 0);
             self.start(&path, key, file, StartAt { offset: 0, lines: Some(0) }, head_bytes, Some(Instant::now()));
         }
+    }
+
+    /// Whether the file a checkpoint is about is tracked already: a file
+    /// tracked under its inode that does not start like it reuses the
+    /// inode number, and is another.
+    fn tracking(&self, c: &FilePosition) -> bool {
+        self.tracked.get(&(c.dev, c.ino)).is_some_and(|t| first_bytes(&t.path).is_some_and(|head| starts_with(&head, &c.fingerprint)))
     }
 
     /// Reads the rest of a checkpointed file found by inode at `path`;
