@@ -50,6 +50,9 @@ pub(super) fn unpacked_from(path: &Path, file: File, offset: u64) -> Result<(Fil
     let mut gz = MultiGzDecoder::new(BufReader::new(file));
     let mut buf = vec![0u8; 64 * 1024];
     let (mut at, mut lines) = (0u64, 0u64);
+    // Where the last complete line ends: a damaged file is read up to it,
+    // not up to a fragment of the line the damage cut.
+    let mut complete = 0u64;
     loop {
         let n = match gz.read(&mut buf) {
             Ok(0) => break,
@@ -57,7 +60,8 @@ pub(super) fn unpacked_from(path: &Path, file: File, offset: u64) -> Result<(Fil
             Err(e) if e.kind() == ErrorKind::Interrupted => continue,
             Err(e) if at == 0 => return Err(fail(e)),
             Err(e) => {
-                tracing::warn!("{} is damaged after {at} decompressed bytes ({e}); reading those", path.display());
+                tracing::warn!("{} is damaged after {at} decompressed bytes ({e}); reading its lines before that", path.display());
+                at = complete;
                 break;
             }
         };
@@ -68,6 +72,9 @@ pub(super) fn unpacked_from(path: &Path, file: File, offset: u64) -> Result<(Fil
         let head = usize::try_from((FINGERPRINT_BYTES as u64).saturating_sub(at)).unwrap_or(usize::MAX).min(skipped);
         out.write_all_at(&chunk[..head], at).map_err(fail)?;
         out.write_all_at(&chunk[skipped..], at + skipped as u64).map_err(fail)?;
+        if let Some(last) = chunk.iter().rposition(|&b| b == b'\n') {
+            complete = at + last as u64 + 1;
+        }
         at += n as u64;
     }
     out.set_len(at).map_err(fail)?;
@@ -128,6 +135,7 @@ mod tests {
         let got = read_all(&unpacked_from(&gz, File::open(&gz).unwrap(), 0).unwrap().0);
         assert!(got.len() > text.len() / 4 && got.len() < text.len(), "{} of {}", got.len(), text.len());
         assert_eq!(got, text[..got.len()]);
+        assert!(got.ends_with(b"\n"), "whole lines, not the fragment the damage cut");
         // Cut before anything decompresses: an error.
         std::fs::write(&gz, &bytes[..12]).unwrap();
         let err = unpacked_from(&gz, File::open(&gz).unwrap(), 0).unwrap_err();
