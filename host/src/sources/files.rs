@@ -517,11 +517,7 @@ impl Tailer<'_> {
             // By inode, whatever its name now: a file renamed while we were
             // down and matched under its new name resumes where it was.
             match checkpoints.file(key.0, key.1) {
-                Some(c)
-                    if c.offset <= size
-                        && head_bytes.len() >= c.fingerprint.len as usize
-                        && Fingerprint::of(&head_bytes[..c.fingerprint.len as usize]) == c.fingerprint =>
-                {
+                Some(c) if c.offset <= size && starts_with(&head_bytes, &c.fingerprint) => {
                     offset = c.offset;
                     lines = known_lines(c);
                 }
@@ -572,7 +568,7 @@ impl Tailer<'_> {
             .values()
             .find(|t| {
                 let n = t.fingerprint.len as usize;
-                n > 0 && head_bytes.len() >= n && Fingerprint::of(&head_bytes[..n]) == t.fingerprint && t.reader.line_offset() <= size
+                n > 0 && starts_with(head_bytes, &t.fingerprint) && t.reader.line_offset() <= size
             })
             .map(|t| (t.reader.line_offset(), t.line_no))
     }
@@ -940,7 +936,7 @@ impl Tailer<'_> {
         let read_to = t.reader.line_offset();
         let head_bytes = head(&t.file, FINGERPRINT_BYTES).unwrap_or_default();
         let old = t.fingerprint.clone();
-        let same_start = head_bytes.len() >= old.len as usize && Fingerprint::of(&head_bytes[..old.len as usize]) == old;
+        let same_start = starts_with(&head_bytes, &old);
         if size >= read_to && same_start {
             if head_bytes.len() > old.len as usize {
                 t.fingerprint = Fingerprint::of(&head_bytes);
