@@ -1215,6 +1215,53 @@ mod bursts {
         let bursts = json_lines(&ok(&out)).into_iter().filter(|r| r["kind"] == "burst").count();
         assert!(bursts >= 2, "{bursts} bursts after a short retrain");
     }
+
+    /// A central log interleaves hosts whose clocks are minutes apart, so
+    /// its lines' times go back and forth. A kind's usual rate is the rate
+    /// its lines arrive at, in training as in monitoring: two hosts three
+    /// minutes apart, 20 lines a minute each, raise no burst (training
+    /// learned "usually ≤ 1" from lines it counted as one-line minutes,
+    /// and the monitor raised one). A burst from one of them is still one.
+    #[test]
+    fn hosts_minutes_apart_in_one_log_are_no_burst() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = Utc::now() - Span::hours(6);
+        let two_hosts = |from_min: i64, minutes: i64| -> Vec<String> {
+            (from_min * 20..(from_min + minutes) * 20)
+                .flat_map(|i| {
+                    let at = start + Span::milliseconds(i * 3_000);
+                    let line = |host: &str, at: chrono::DateTime<Utc>| {
+                        format!("{} {host} app[42]: served request {i} in {} ms", at.to_rfc3339(), i % 97)
+                    };
+                    [line("web01", at), line("web02", at - Span::minutes(3))]
+                })
+                .collect()
+        };
+        let train_log = dir.path().join("train.log");
+        std::fs::write(&train_log, two_hosts(0, 120).join("\n") + "\n").unwrap();
+        let data = dir.path().join("data");
+        train(&data, "k", &train_log);
+        let mut test = two_hosts(120, 60);
+        // web02 retries 600 requests within a minute.
+        let retries = (0..600).map(|i| {
+            let at = start + Span::minutes(150) + Span::milliseconds(i * 100);
+            format!("{} web02 app[42]: served request {i} in {} ms", at.to_rfc3339(), i % 97)
+        });
+        test.splice(1200..1200, retries);
+        let test_log = dir.path().join("test.log");
+        std::fs::write(&test_log, test.join("\n") + "\n").unwrap();
+        let monitor = |log: &std::path::Path| -> Vec<Value> {
+            let out =
+                run("logarithm", &["monitor", "--once", "-f", "json", "-D", data.to_str().unwrap(), "-K", "k", log.to_str().unwrap()]);
+            json_lines(&ok(&out)).into_iter().filter(|r| r["kind"] == "burst").collect()
+        };
+        let bursts = monitor(&test_log);
+        assert_eq!(bursts.len(), 1, "the retries only: {bursts:?}");
+        let usual = bursts[0]["usual"].as_u64().unwrap();
+        assert!((35..=45).contains(&usual), "the usual rate is the 40 a minute both hosts log: {}", bursts[0]);
+        // Training's own lines are no burst either.
+        assert_eq!(monitor(&train_log), Vec::<Value>::new());
+    }
 }
 
 /// Issue 11: speed work must not change a verdict. A model and input kept

@@ -131,6 +131,16 @@ pub const MAX_RATES: usize = 50_000;
 const MAX_LEARNED: usize = 200_000;
 /// Sub-windows of the sliding window (each `WINDOW_SECS / SLOTS` seconds).
 const SLOTS: usize = 6;
+/// How much older than the latest record of its kind a record may be and
+/// still count with it, seconds: lines arrive out of order by that much
+/// (the hosts of a central log a few minutes apart, a shipper's buffer),
+/// and their rate is the rate they arrive at. An older one is from
+/// another time (files read newest first, a clock a day off), and
+/// counting starts over there. The trainer and the detector draw the
+/// line at the same place, so the usual rates are what the detector counts
+/// (two hosts three minutes apart made each kind's minutes one-line runs
+/// in training, "usually ≤ 1", and a burst in monitoring).
+pub const DISORDER_SECS: u32 = 600;
 
 /// How often each kind occurred in training: per kind, the second-highest
 /// number of its lines any one minute held (the second, so that a single
@@ -225,7 +235,8 @@ impl RateLearner {
             return;
         }
         let (current, count, top) = self.kinds.entry(kind).or_insert((minute, 0, [0, 0]));
-        if *current != minute {
+        // Counted in the kind's latest minute when at most DISORDER_SECS older.
+        if minute > *current || *current - minute > i64::from(DISORDER_SECS / WINDOW_SECS) {
             push_top(top, *count);
             (*current, *count) = (minute, 0);
         }
@@ -310,6 +321,9 @@ impl Bursts {
                 w.counts[(w.slot + s).rem_euclid(SLOTS as i64) as usize] = 0;
             }
             w.slot = slot;
+        } else if w.slot - slot > i64::from(DISORDER_SECS) * 1_000_000 / slot_us {
+            // From another time: counting starts over there.
+            *w = Window { slot, counts: [0; SLOTS], bursting: false };
         }
         // A record older than the window's newest sub-window counts in it.
         let i = w.slot.rem_euclid(SLOTS as i64) as usize;
@@ -714,6 +728,22 @@ mod tests {
         (0..40).for_each(|i| learner.observe(1, Some(minute + if i % 2 == 0 { -1_000 } else { 1_000 })));
         (0..2).for_each(|_| (0..20).for_each(|m| learner.observe(2, Some(m * minute))));
         assert_eq!(learner.finish().minutes, 20);
+        // Two hosts three minutes apart, 20 lines a minute each: 40 a minute
+        // arrive, and that is the usual rate (it was 1, each line a run of
+        // its own). Read newest hour first, the other hour is another time.
+        let two_hosts = |hours: &[i64]| {
+            let mut learner = RateLearner::default();
+            for &h in hours {
+                for i in 0..60 * 20 {
+                    let t = (h * 60 + i / 20) * minute + (i % 20) * 3_000_000;
+                    learner.observe(1, Some(t));
+                    learner.observe(1, Some(t - 3 * minute));
+                }
+            }
+            learner.finish().usual(1)
+        };
+        assert_eq!(two_hosts(&[0]), 40);
+        assert_eq!(two_hosts(&[5, 3, 1]), 40);
         assert_eq!(learned(i64::from(MIN_RATE_MINUTES)), (MIN_RATE_MINUTES, true, 6));
 
         // A retrain keeps the rates it continues from: per kind the higher.
@@ -745,6 +775,18 @@ mod tests {
         assert!((0..100_000).all(|t| quiet.observe(1, t * 20 * s, 3).is_none()));
         // Out-of-order records count in the newest sub-window, never panic.
         assert!((0..40).filter_map(|t| quiet.observe(2, (1000 - t) * s, 1)).count() == 1);
+        // Two hosts three minutes apart at their usual 40 a minute: no
+        // burst. Records from another time (a file read newest first, a
+        // clock a day off) start the count over, and do not add to it.
+        let mut hosts = Bursts::default();
+        let two_hosts = |b: &mut Bursts, from: i64| {
+            (from..from + 3600)
+                .filter(|t| t % 3 == 0)
+                .any(|t| b.observe(3, t * s, 40).is_some() || b.observe(3, (t - 180) * s, 40).is_some())
+        };
+        assert!(!two_hosts(&mut hosts, 0));
+        let mut days = Bursts::default();
+        assert!((0..2).all(|day| (0..3600).step_by(20).all(|t| days.observe(4, (86_400 * (1 - day) + t) * s, 3).is_none())));
     }
 
     fn vocab(known: &[&str]) -> Vocabulary {
