@@ -56,10 +56,13 @@ mod fluent_bit {
         path
     }
 
-    /// The filter module, as users get it: `logarithm export fluent-bit`.
+    /// The filter module, as users get it: `logarithm export fluent-bit`,
+    /// into a directory it makes (`/usr/local/lib/logarithm` on a fresh
+    /// host), readable by the shipper's user.
     fn module(dir: &Path) -> PathBuf {
-        let path = dir.join("logarithm.wasm");
+        let path = dir.join("lib/logarithm/logarithm.wasm");
         ok(&run("logarithm", &["export", "fluent-bit", "-o", path.to_str().unwrap()]));
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&path).unwrap().permissions()) & 0o777, 0o644);
         path
     }
 

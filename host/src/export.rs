@@ -5,6 +5,7 @@
 //! component host).
 
 use anyhow::{Context, Result, bail};
+use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -12,15 +13,31 @@ use std::process::Command;
 pub static FLUENT_BIT_MODULE: &[u8] = include_bytes!(env!("LOGARITHM_FLUENT_BIT_WASM"));
 
 /// Writes `bytes` to `path` (atomically: a half-written module would be
-/// loaded by a shipper restarting at the wrong moment).
+/// loaded by a shipper restarting at the wrong moment), making its
+/// directory if need be. The file is readable by all (0644), as an
+/// installed program is: a module holds no secret (the model and its key
+/// stay in the data directory), and the shipper loading it usually runs
+/// as another user.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
-    crate::datadir::write_atomic(path, bytes).with_context(|| format!("cannot write {}", path.display()))
+    make_parent(path)?;
+    crate::datadir::write_atomic(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
+        .with_context(|| format!("cannot make {} readable by all", path.display()))
+}
+
+/// Makes the directory `path` goes in, as `install -D` does.
+fn make_parent(path: &Path) -> Result<()> {
+    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) => std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display())),
+        None => Ok(()),
+    }
 }
 
 /// Compiles the wasm module at `wasm` ahead of time into `aot` with WAMR's
 /// `wamrc` (which must be the version of the WAMR inside Fluent Bit: 2.4.1
 /// for Fluent Bit 5.1), for a portable x86-64 target.
 pub fn compile_aot(wamrc: &Path, wasm: &Path, aot: &Path) -> Result<()> {
+    make_parent(aot)?;
     let output = Command::new(wamrc)
         .args(["--target=x86_64", "--cpu=x86-64-v2", "-o"])
         .arg(aot)
