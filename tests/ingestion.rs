@@ -314,9 +314,82 @@ mod rotation {
         });
         std::thread::sleep(Duration::from_millis(500));
         stop(monitor);
+        // Every checkpointed file was found again: none is said lost.
+        for run in &runs[1..] {
+            let said = fs::read_to_string(run.with_extension("err")).unwrap();
+            assert!(!said.contains(GONE), "{pattern}: {said}");
+        }
         let (mut seen, all) = (seen(), seen().len());
         seen.dedup();
         (seen, all)
+    }
+
+    /// What the monitor says at start of a log whose checkpointed file is
+    /// nowhere to be read.
+    const GONE: &str = "when logarithm stopped is gone";
+
+    /// A log rotated while the monitor was stopped, then moved where it
+    /// does not look (logrotate's `olddir`), deleted (`rotate N`) or
+    /// compressed other than with gzip: the lines it got after the stop
+    /// are lost, and the next start says so, with where it had read to.
+    /// A rotated file the monitor had drained before it stopped, deleted
+    /// while it was stopped as `rotate N` does every day, is no loss and is
+    /// not said to be one.
+    #[test]
+    fn a_log_gone_while_stopped_is_said_a_drained_rotation_gone_is_not() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let (app, one) = (logs.join("app.log"), logs.join("app.log.1"));
+        let append = |path: &Path, text: &str| {
+            let line = format!("Nov  2 08:00:00 web01 app[7]: {text}\n");
+            OpenOptions::new().append(true).create(true).open(path).unwrap().write_all(line.as_bytes()).unwrap()
+        };
+        fs::write(&app, "").unwrap();
+        let run = |i: usize| t.dir.path().join(format!("run{i}.json"));
+        let said = |i: usize| fs::read_to_string(run(i).with_extension("err")).unwrap();
+        // Run 1 follows a rotation and drains the rotated file.
+        let monitor = follow(&t, &[app.to_str().unwrap()], &run(1));
+        ready(&run(1), &format!("reading {} from offset", app.display()));
+        append(&app, "one");
+        wait_for(20, "one", || !records_in(&run(1)).is_empty());
+        fs::rename(&app, &one).unwrap();
+        append(&app, "two, in the new file");
+        wait_for(20, "two", || records_in(&run(1)).len() >= 2);
+        ready(&run(1), &format!("done with rotated {}", app.display()));
+        stop(monitor);
+        // The drained file deleted while stopped: no loss.
+        fs::remove_file(&one).unwrap();
+        append(&app, "three, Ошибка 日本語");
+        let monitor = follow(&t, &[app.to_str().unwrap()], &run(2));
+        wait_for(20, "three", || !records_in(&run(2)).is_empty());
+        stop(monitor);
+        assert!(!said(2).contains(GONE), "{}", said(2));
+        // The log itself rotated into another directory while stopped.
+        append(&app, "four, written after the stop, lost");
+        fs::create_dir(logs.join("old")).unwrap();
+        fs::rename(&app, logs.join("old/app.log.1")).unwrap();
+        append(&app, "five, in the new file");
+        let monitor = follow(&t, &[app.to_str().unwrap()], &run(3));
+        wait_for(20, "five", || !records_in(&run(3)).is_empty());
+        stop(monitor);
+        let messages =
+            |i: usize| -> Vec<String> { records_in(&run(i)).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect() };
+        assert_eq!(messages(3), ["five, in the new file"]);
+        let warning = format!("{}: the file read to line 2 {GONE}", app.display());
+        assert!(said(3).contains(&warning), "{}", said(3));
+        assert_eq!(said(3).matches(GONE).count(), 1, "{}", said(3));
+        // Copied into the other directory and truncated in place.
+        append(&app, "six, written after the stop, lost");
+        fs::copy(&app, logs.join("old/app.log.2")).unwrap();
+        OpenOptions::new().write(true).open(&app).unwrap().set_len(0).unwrap();
+        append(&app, "seven, after the truncation");
+        let monitor = follow(&t, &[app.to_str().unwrap()], &run(4));
+        wait_for(20, "seven", || !records_in(&run(4)).is_empty());
+        stop(monitor);
+        assert_eq!(messages(4), ["seven, after the truncation"]);
+        let warning = format!("{}: the file read to line 1 {GONE}", app.display());
+        assert!(said(4).contains(&warning), "{}", said(4));
     }
 
     /// A log rotated twice while the monitor was stopped (`app.log` →
@@ -514,6 +587,8 @@ mod rotation {
             let mut seen: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
             seen.sort();
             assert_eq!(seen, expected, "glob {glob}");
+            let said = fs::read_to_string(out.with_extension("err")).unwrap();
+            assert!(!said.contains(GONE), "glob {glob}: the log's rest was found compressed: {said}");
         }
     }
 

@@ -116,7 +116,8 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &mut LineSend
     loop {
         let paths = tailer.discover();
         if tailer.first_round && options.follow {
-            tailer.resume_rotated(&paths);
+            let resumed = tailer.resume_rotated(&paths);
+            tailer.warn_lost(&resumed);
         }
         tailer.first_round = false;
         let Some(busy) = tailer.read_round(!options.follow)? else {
@@ -206,6 +207,16 @@ fn watch_base(p: &str) -> PathBuf {
 /// checkpoint written before they were kept).
 fn known_lines(c: &FilePosition) -> Option<u64> {
     (c.line > 0 || c.offset == 0).then_some(c.line)
+}
+
+/// Where a checkpoint was read to, as an operator counts: its line, or its
+/// byte offset when it does not say.
+fn read_up_to(c: &FilePosition) -> String {
+    match known_lines(c) {
+        Some(0) => "its start".into(),
+        Some(line) => format!("line {line}"),
+        None => format!("byte {}", c.offset),
+    }
 }
 
 /// How many lines end before `offset` of `file`: one pass over those bytes
@@ -621,8 +632,9 @@ impl Tailer<'_> {
     /// its rotated names, [`rotated_name_of`]) are found by inode in the
     /// same directory and drained from their checkpoint; rotated copies
     /// written since the checkpoints were saved ([`Self::written_while_down`])
-    /// are read whole, oldest first.
-    fn resume_rotated(&mut self, paths: &[PathBuf]) {
+    /// are read whole, oldest first. Returns the checkpoints (by file)
+    /// whose file was found again, read to its end or not.
+    fn resume_rotated(&mut self, paths: &[PathBuf]) -> HashSet<Key> {
         let saved: Vec<FilePosition> = self
             .options
             .checkpoints
@@ -633,14 +645,17 @@ impl Tailer<'_> {
             .collect();
         // Compressed files found to be (the rest of) a checkpointed one.
         let mut compressed_copies = HashSet::new();
+        let mut resumed = HashSet::new();
         for c in saved {
             let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { continue };
             let found = entries.flatten().find(|e| e.metadata().is_ok_and(|m| m.is_file() && key_of(&m) == (c.dev, c.ino)));
             // A file under its inode that does not start like it reuses the
             // inode number (ext4 hands a freed one to the next new file):
             // the checkpointed file is gone, maybe compressed.
-            if !found.is_some_and(|entry| self.resume(&c, &entry.path(), (c.dev, c.ino))) {
-                self.resume_compressed(&c, &mut compressed_copies);
+            if found.is_some_and(|entry| self.resume(&c, &entry.path(), (c.dev, c.ino)))
+                || self.resume_compressed(&c, &mut compressed_copies)
+            {
+                resumed.insert((c.dev, c.ino));
             }
         }
         // A log rotated twice (or more) while we were down: the files
@@ -648,7 +663,7 @@ impl Tailer<'_> {
         // patterns do not name (a glob that names them tracks them already).
         // Without saved checkpoints there is none to look for.
         if self.options.checkpoints.saved_at.is_none() {
-            return;
+            return resumed;
         }
         let mut dirs: Vec<&Path> = paths.iter().map(|p| dir_of(p)).collect();
         dirs.sort_unstable();
@@ -690,6 +705,42 @@ impl Tailer<'_> {
             self.remember(&path, key, 0, &head_bytes, 0);
             self.start(&path, key, file, StartAt { offset: 0, lines: Some(0) }, head_bytes, Some(Instant::now()));
         }
+        resumed
+    }
+
+    /// At start, after the resumptions: warns about each log the patterns
+    /// name whose checkpointed file is nowhere to be read: not `resumed`
+    /// under another name or compressed ([`Self::resume_rotated`]), and no
+    /// file followed starts like it (itself, or a copy). Rotated while the
+    /// monitor was stopped, it was then deleted (`rotate N`), moved to
+    /// another directory (`olddir`) or compressed other than with gzip; or
+    /// it was truncated (copytruncate) and its copy is not beside it. What
+    /// it got after the checkpoint is lost. Checkpoints of rotations the monitor drained before it stopped,
+    /// which `rotate N` deletes in the normal course, are not the log's
+    /// last: the log is only warned about when none of its checkpointed
+    /// files is left.
+    fn warn_lost(&self, resumed: &HashSet<Key>) {
+        let heads: Vec<Vec<u8>> = self.tracked.values().filter_map(|t| head(&t.file, FINGERPRINT_BYTES).ok()).collect();
+        let mut warned = HashSet::new();
+        for log in &self.logs {
+            if self.logs.iter().any(|other| rotated_name_of(log, other)) || !warned.insert(log) {
+                continue;
+            }
+            let read: Vec<&FilePosition> =
+                self.options.checkpoints.files.values().filter(|c| *c.path == **log && c.fingerprint.len > 0).collect();
+            let found = |c: &&FilePosition| resumed.contains(&(c.dev, c.ino)) || heads.iter().any(|h| starts_with(h, &c.fingerprint));
+            if read.is_empty() || read.iter().any(found) {
+                continue;
+            }
+            let after = match read[..] {
+                [c] => read_up_to(c),
+                _ => "the last line read".into(),
+            };
+            tracing::warn!(
+                "{}: the file read to {after} when logarithm stopped is gone (rotated or truncated while logarithm was stopped, and not found beside it: deleted, moved to another directory, or compressed other than with gzip); any lines written to it after {after} were not read",
+                log.display()
+            );
+        }
     }
 
     /// Whether the file a checkpoint is about is tracked already: a file
@@ -727,14 +778,14 @@ impl Tailer<'_> {
     /// followed, in its directory, that starts with its fingerprint is it,
     /// read from the checkpoint on. Such copies are noted in `copies`, so
     /// that they are not read again as files written while the monitor was
-    /// down.
-    fn resume_compressed(&mut self, c: &FilePosition, copies: &mut HashSet<Key>) {
+    /// down. False when there is none.
+    fn resume_compressed(&mut self, c: &FilePosition, copies: &mut HashSet<Key>) -> bool {
         // An empty file's fingerprint matches anything; what was written to
         // it after the checkpoint is read as a file written while down.
         if c.fingerprint.len == 0 {
-            return;
+            return false;
         }
-        let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { return };
+        let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { return false };
         for entry in entries.flatten() {
             let (path, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
             let key = key_of(&meta);
@@ -751,7 +802,10 @@ impl Tailer<'_> {
             copies.insert(key);
             let (file, head_bytes, counted) = match open_at(&path, c.offset) {
                 Ok(opened) => opened,
-                Err(msg) => return self.failed_once(msg),
+                Err(msg) => {
+                    self.failed_once(msg);
+                    return true;
+                }
             };
             if c.offset < file.metadata().map_or(0, |m| m.len()) {
                 tracing::info!(
@@ -763,8 +817,9 @@ impl Tailer<'_> {
                 self.remember(&path, key, c.offset, &head_bytes, lines);
                 self.start(&path, key, file, StartAt { offset: c.offset, lines: Some(lines) }, head_bytes, Some(Instant::now()));
             }
-            return;
+            return true;
         }
+        false
     }
 
     /// Whether the checkpoints know `log`: they name it, or one of its
