@@ -328,6 +328,63 @@ mod rotation {
     /// nowhere to be read.
     const GONE: &str = "when logarithm stopped is gone";
 
+    /// A file rotated before the monitor read its first lines (logrotate's
+    /// `create` made it empty, it filled, and was rotated within one of the
+    /// monitor's rounds, here while it was stopped with SIGSTOP) is
+    /// checkpointed with the fingerprint of its first bytes. Its lines'
+    /// checkpoints carried the empty one, which any file starts with: a new
+    /// file that reused its inode number was read from its offset, or
+    /// skipped (the reviewer's Debian-style rotations lost 20 lines so).
+    /// And the empty file `create` leaves is checkpointed when found, so
+    /// that when the drained file is deleted while the monitor is stopped,
+    /// it is not taken for the file the log was read from.
+    #[test]
+    fn files_found_empty_or_rotated_unread_are_checkpointed_as_themselves() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let (app, one) = (logs.join("app.log"), logs.join("app.log.1"));
+        let append = |path: &Path, texts: &[String]| {
+            let text: String = texts.iter().map(|t| format!("Nov  2 08:00:00 web01 app[7]: {t}\n")).collect();
+            OpenOptions::new().append(true).create(true).open(path).unwrap().write_all(text.as_bytes()).unwrap()
+        };
+        fs::write(&app, "").unwrap();
+        let run = |i: usize| t.dir.path().join(format!("run{i}.json"));
+        let monitor = follow(&t, &[app.to_str().unwrap()], &run(1));
+        ready(&run(1), &format!("reading {} from offset", app.display()));
+        signal(&monitor.0, "-STOP");
+        let lines: Vec<String> = (0..50).map(|i| format!("line {i:02} Ошибка")).collect();
+        append(&app, &lines);
+        fs::rename(&app, &one).unwrap();
+        fs::write(&app, "").unwrap();
+        signal(&monitor.0, "-CONT");
+        wait_for(20, "50 lines", || records_in(&run(1)).len() >= 50);
+        ready(&run(1), &format!("done with rotated {}", app.display()));
+        stop(monitor);
+        let saved: Value = serde_json::from_str(&fs::read_to_string(t.data.join("checkpoints.json")).unwrap()).unwrap();
+        let files = saved["files"].as_object().unwrap();
+        assert_eq!(files.len(), 2, "the drained file and the empty new one: {files:?}");
+        for c in files.values() {
+            let (offset, len) = (c["offset"].as_u64().unwrap(), c["fingerprint"]["len"].as_u64().unwrap());
+            assert!(offset == 0 || len > 0, "a file read past its start has a fingerprint: {c}");
+        }
+        // Rotated again while stopped (`rotate 1`): the drained file is
+        // deleted, the empty one becomes app.log.1 and gets a line.
+        fs::remove_file(&one).unwrap();
+        append(&app, &["late, in the empty file".into()]);
+        fs::rename(&app, &one).unwrap();
+        fs::write(&app, "").unwrap();
+        let monitor = follow(&t, &[app.to_str().unwrap()], &run(2));
+        wait_for(20, "the late line", || !records_in(&run(2)).is_empty());
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let seen: Vec<Value> = records_in(&run(2));
+        assert_eq!(seen.len(), 1, "{seen:?}");
+        assert_eq!(seen[0]["message"], "late, in the empty file");
+        let said = fs::read_to_string(run(2).with_extension("err")).unwrap();
+        assert!(!said.contains(GONE), "{said}");
+    }
+
     /// A log rotated while the monitor was stopped, then moved where it
     /// does not look (logrotate's `olddir`), deleted (`rotate N`) or
     /// compressed other than with gzip: the lines it got after the stop

@@ -209,6 +209,24 @@ fn known_lines(c: &FilePosition) -> Option<u64> {
     (c.line > 0 || c.offset == 0).then_some(c.line)
 }
 
+/// Takes a young file's fingerprint over the bytes it has now (up to
+/// [`FINGERPRINT_BYTES`]), if they start like it.
+fn grow_fingerprint(t: &mut Tracked) {
+    if (t.fingerprint.len as usize) < FINGERPRINT_BYTES
+        && let Ok(head_bytes) = head(&t.file, FINGERPRINT_BYTES)
+        && starts_with(&head_bytes, &t.fingerprint)
+    {
+        grow_fingerprint_to(t, &head_bytes);
+    }
+}
+
+/// [`grow_fingerprint`] with the file's first bytes read already.
+fn grow_fingerprint_to(t: &mut Tracked, head_bytes: &[u8]) {
+    if head_bytes.len() > t.fingerprint.len as usize {
+        t.fingerprint = Fingerprint::of(head_bytes);
+    }
+}
+
 /// Where a checkpoint was read to, as an operator counts: its line, or its
 /// byte offset when it does not say.
 fn read_up_to(c: &FilePosition) -> String {
@@ -560,10 +578,13 @@ impl Tailer<'_> {
                     // Checkpointed where it starts, before it delivers
                     // anything: a stop, then another rotation, would leave it
                     // with no checkpoint under a rotated name, and older
-                    // than the checkpoints saved meanwhile. Only at start
-                    // (the list is kept for the run, and files found later
-                    // deliver their lines within a round).
-                    if self.first_round {
+                    // than the checkpoints saved meanwhile. At start, and
+                    // for an empty file found later (logrotate's `create`),
+                    // which may deliver nothing before a stop: without it,
+                    // the file before it would look like the log's last at
+                    // the next start. (The list is kept for the run; other
+                    // files found later deliver their lines within a round.)
+                    if self.first_round || size == 0 {
                         self.remember(path, key, offset, &head_bytes, lines.unwrap_or(0));
                     }
                 }
@@ -726,15 +747,24 @@ impl Tailer<'_> {
             if self.logs.iter().any(|other| rotated_name_of(log, other)) || !warned.insert(log) {
                 continue;
             }
-            let read: Vec<&FilePosition> =
-                self.options.checkpoints.files.values().filter(|c| *c.path == **log && c.fingerprint.len > 0).collect();
-            let found = |c: &&FilePosition| resumed.contains(&(c.dev, c.ino)) || heads.iter().any(|h| starts_with(h, &c.fingerprint));
-            if read.is_empty() || read.iter().any(found) {
+            let read: Vec<&FilePosition> = self.options.checkpoints.files.values().filter(|c| *c.path == **log).collect();
+            // An empty file's fingerprint, which any file starts with, is
+            // found only under its own inode.
+            let found = |c: &&FilePosition| {
+                resumed.contains(&(c.dev, c.ino))
+                    || if c.fingerprint.len > 0 {
+                        heads.iter().any(|h| starts_with(h, &c.fingerprint))
+                    } else {
+                        self.tracked.contains_key(&(c.dev, c.ino))
+                    }
+            };
+            if read.iter().all(|c| c.fingerprint.len == 0) || read.iter().any(found) {
                 continue;
             }
+            // Which of several was read last, the checkpoints do not say.
             let after = match read[..] {
                 [c] => read_up_to(c),
-                _ => "the last line read".into(),
+                _ => "the last checkpoint".into(),
             };
             tracing::warn!(
                 "{}: the file read to {after} when logarithm stopped is gone (rotated or truncated while logarithm was stopped, and not found beside it: deleted, moved to another directory, or compressed other than with gzip); any lines written to it after {after} were not read",
@@ -918,7 +948,16 @@ impl Tailer<'_> {
                 busy = true;
                 continue;
             }
-            let Some(t) = self.tracked.get(&key) else { continue };
+            let Some(t) = self.tracked.get_mut(&key) else { continue };
+            // A file rotated before its first lines were read (logrotate's
+            // `create` made it empty, it filled and was rotated within a
+            // round) is fingerprinted too: its lines' checkpoints would
+            // otherwise carry the empty fingerprint, which any file
+            // starts with, and a new file reusing its inode number would be
+            // taken for it (read from its offset, or skipped).
+            if t.rotated.is_some() {
+                grow_fingerprint(t);
+            }
             let flush = to_end || t.rotated.is_some_and(|r| r.elapsed() >= ROTATED_GRACE && t.last_growth.elapsed() >= ROTATED_GRACE);
             let mut read = 0;
             while let Some(t) = self.tracked.get_mut(&key) {
@@ -991,11 +1030,8 @@ impl Tailer<'_> {
         let read_to = t.reader.line_offset();
         let head_bytes = head(&t.file, FINGERPRINT_BYTES).unwrap_or_default();
         let old = t.fingerprint.clone();
-        let same_start = starts_with(&head_bytes, &old);
-        if size >= read_to && same_start {
-            if head_bytes.len() > old.len as usize {
-                t.fingerprint = Fingerprint::of(&head_bytes);
-            }
+        if size >= read_to && starts_with(&head_bytes, &old) {
+            grow_fingerprint_to(t, &head_bytes);
             return false;
         }
         tracing::debug!("{} was truncated (size {size}, read to {read_to})", t.path.display());
