@@ -691,42 +691,6 @@ mod rotation {
         assert!(said.contains("reading its last lines from the copy") && said.contains("app.log.1.gz"), "{said}");
     }
 
-    /// A log read while empty, then written and copytruncated before the
-    /// monitor's next round (stopped with SIGSTOP meanwhile): its size and
-    /// first bytes are what they were, but it was modified, and its lines
-    /// come from the copy, uncompressed or compressed, each once.
-    #[test]
-    fn a_log_written_and_copytruncated_while_read_empty_loses_no_line() {
-        for options in ["copytruncate\n  delaycompress", "copytruncate"] {
-            let t = trained();
-            let logs = t.dir.path().join("logs");
-            fs::create_dir(&logs).unwrap();
-            let app = logs.join("app.log");
-            let rotate = logrotate(&t, &app, options);
-            fs::write(&app, "").unwrap();
-            let out = t.dir.path().join("out.json");
-            let monitor = follow(&t, &[app.to_str().unwrap()], &out);
-            ready(&out, &format!("reading {} from offset", app.display()));
-            std::thread::sleep(Duration::from_millis(200));
-            signal(&monitor.0, "-STOP");
-            let mut expected: Vec<String> = (0..50).map(|i| format!("line {i:02} ünïcödé 日本")).collect();
-            let text: String = expected.iter().map(|t| format!("Nov  2 08:00:00 web01 app[7]: {t}\n")).collect();
-            OpenOptions::new().append(true).open(&app).unwrap().write_all(text.as_bytes()).unwrap();
-            ok(&rotate());
-            signal(&monitor.0, "-CONT");
-            assert_eq!(fs::metadata(&app).unwrap().len(), 0, "{options}: truncated");
-            wait_for(20, "every line", || records_in(&out).len() >= expected.len());
-            std::thread::sleep(Duration::from_millis(500));
-            stop(monitor);
-            let mut seen: Vec<String> = records_in(&out).iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
-            seen.sort();
-            expected.sort();
-            assert_eq!(seen, expected, "{options}");
-            let said = fs::read_to_string(out.with_extension("err")).unwrap();
-            assert!(said.contains("was written and truncated before it was read; reading its lines from the copy"), "{options}: {said}");
-        }
-    }
-
     /// copytruncate's copy, named by the same glob, is read from where the
     /// original was read, then followed: never read again from its start.
     #[test]

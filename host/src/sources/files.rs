@@ -68,9 +68,6 @@ struct Tracked {
     line_no: u64,
     /// When the file left its path (renamed or deleted).
     rotated: Option<Instant>,
-    /// Its modification time at the last look (a file read while empty
-    /// that changed and is empty again was written and truncated).
-    modified: Option<std::time::SystemTime>,
     last_growth: Instant,
     /// Discovery order: files are read in the order their patterns name them.
     seq: u64,
@@ -621,7 +618,6 @@ impl Tailer<'_> {
         let line_no = lines.unwrap_or_else(|| lines_before(&file, offset));
         tracing::debug!("reading {} from offset {offset} (line {})", path.display(), line_no + 1);
         let origin: Arc<str> = path.display().to_string().into();
-        let modified = file.metadata().and_then(|m| m.modified()).ok();
         let reader = LineReader::new(BufReader::with_capacity(64 * 1024, reader_file), offset, self.options.max_line_bytes)
             .keeping_objects_whole(WHOLE_LINE_BYTES);
         self.tracked.insert(
@@ -635,7 +631,6 @@ impl Tailer<'_> {
                 fingerprint: Fingerprint::of(&head_bytes),
                 line_no,
                 rotated,
-                modified,
                 last_growth: Instant::now(),
                 seq: self.next_seq,
             },
@@ -885,45 +880,6 @@ impl Tailer<'_> {
             && self.logs.iter().any(|log| rotated_name_of(path, log) && self.has_history(log))
     }
 
-    /// After `path`, read while empty, was written and truncated in place
-    /// (modified after `seen`, empty again): reads its copy whole, the
-    /// rotated name of it modified since (the uncompressed copy first,
-    /// then the newest). Nothing of it was read, so it has no fingerprint
-    /// to find the copy by. True if one is read.
-    fn recover_unread_copy(&mut self, path: &Path, seen: std::time::SystemTime) -> bool {
-        let Ok(entries) = fs::read_dir(dir_of(path)) else { return false };
-        let mut candidates: Vec<(bool, std::cmp::Reverse<std::time::SystemTime>, PathBuf, Key)> = Vec::new();
-        for entry in entries.flatten() {
-            let (copy, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
-            let key = key_of(&meta);
-            if meta.is_file()
-                && meta.len() > 0
-                && rotated_name_of(&copy, path)
-                && !self.tracked.contains_key(&key)
-                && let Ok(modified) = meta.modified()
-                && modified >= seen
-            {
-                candidates.push((gzipped::is_gzipped(&copy), std::cmp::Reverse(modified), copy, key));
-            }
-        }
-        candidates.sort();
-        let Some((_, _, copy, key)) = candidates.into_iter().next() else { return false };
-        let (file, head_bytes, _) = match open_at(&copy, 0) {
-            Ok(opened) => opened,
-            Err(msg) => {
-                self.failed_once(msg);
-                return false;
-            }
-        };
-        tracing::info!(
-            "{} was written and truncated before it was read; reading its lines from the copy {}",
-            path.display(),
-            copy.display()
-        );
-        self.start(&copy, key, file, StartAt { offset: 0, lines: Some(0) }, head_bytes, Some(Instant::now()));
-        true
-    }
-
     /// After `path` was truncated in place, reads the lines it had past
     /// `offset` from its copy (same directory, same fingerprint), if any.
     fn recover_from_copy(&mut self, path: &Path, fingerprint: &Fingerprint, offset: u64, lines: Option<u64>, except: Key) {
@@ -1070,24 +1026,12 @@ impl Tailer<'_> {
     /// true; also grows the fingerprint while the file is young.
     fn check_truncation(&mut self, key: Key) -> bool {
         let Some(t) = self.tracked.get_mut(&key) else { return false };
-        let meta = t.file.metadata().ok();
-        let size = meta.as_ref().map_or(0, |m| m.len());
+        let size = t.file.metadata().map(|m| m.len()).unwrap_or(0);
         let read_to = t.reader.line_offset();
         let head_bytes = head(&t.file, FINGERPRINT_BYTES).unwrap_or_default();
         let old = t.fingerprint.clone();
         if size >= read_to && starts_with(&head_bytes, &old) {
             grow_fingerprint_to(t, &head_bytes);
-            // Read while empty, changed since, and empty again: written and
-            // truncated (copytruncate) within a round. Its size and first
-            // bytes cannot show it; its modification time does.
-            let modified = meta.and_then(|m| m.modified().ok());
-            let seen = std::mem::replace(&mut t.modified, modified);
-            if let (0, 0, Some(seen), Some(now)) = (size, read_to, seen, modified)
-                && now > seen
-            {
-                let path = t.path.clone();
-                return self.recover_unread_copy(&path, seen);
-            }
             return false;
         }
         tracing::debug!("{} was truncated (size {size}, read to {read_to})", t.path.display());
