@@ -387,6 +387,7 @@ mod fluent_bit {
         let args =
             ["export", "fluent-bit", "-o", module.to_str().unwrap(), "--aot", aot.to_str().unwrap(), "--wamrc", wamrc.to_str().unwrap()];
         ok(&run("logarithm", &args));
+        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&aot).unwrap().permissions()) & 0o777, 0o644);
         let interpreted = records;
         let work = t.dir.path().join("fb-aot");
         fs::create_dir_all(&work).unwrap();

@@ -101,11 +101,21 @@ pub fn lock_file(path: &Path, what: &str) -> Result<Result<File, String>> {
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    write_atomic_with_mode(path, bytes, 0o600)
+}
+
+/// [`write_atomic`], the file given `mode` before it takes the name (so
+/// that nobody sees it under the name with another mode).
+pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
         .prefix(".tmp-")
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
+    // Set, not asked for at creation, where the umask would narrow it.
+    tmp.as_file()
+        .set_permissions(fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", tmp.path().display()))?;
     tmp.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
     tmp.as_file().sync_all().with_context(|| format!("cannot sync {}", tmp.path().display()))?;
     tmp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;

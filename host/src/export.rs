@@ -5,7 +5,6 @@
 //! component host).
 
 use anyhow::{Context, Result, bail};
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
@@ -20,9 +19,7 @@ pub static FLUENT_BIT_MODULE: &[u8] = include_bytes!(env!("LOGARITHM_FLUENT_BIT_
 /// as another user.
 pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     make_parent(path)?;
-    crate::datadir::write_atomic(path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o644))
-        .with_context(|| format!("cannot make {} readable by all", path.display()))
+    crate::datadir::write_atomic_with_mode(path, bytes, 0o644).with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Makes the directory `path` goes in, as `install -D` does.
@@ -49,5 +46,7 @@ pub fn compile_aot(wamrc: &Path, wasm: &Path, aot: &Path) -> Result<()> {
         let stdout = String::from_utf8_lossy(&output.stdout);
         bail!("{} failed ({}): {} {}", wamrc.display(), output.status, stdout.trim(), stderr.trim());
     }
-    Ok(())
+    // Readable by all, as the module is (wamrc follows the umask).
+    std::fs::set_permissions(aot, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .with_context(|| format!("cannot make {} readable by all", aot.display()))
 }

@@ -579,12 +579,16 @@ impl Tailer<'_> {
                     // anything: a stop, then another rotation, would leave it
                     // with no checkpoint under a rotated name, and older
                     // than the checkpoints saved meanwhile. At start, and
-                    // for an empty file found later (logrotate's `create`),
-                    // which may deliver nothing before a stop: without it,
-                    // the file before it would look like the log's last at
-                    // the next start. (The list is kept for the run; other
-                    // files found later deliver their lines within a round.)
-                    if self.first_round || size == 0 {
+                    // for the empty file logrotate's `create` leaves where a
+                    // followed file was, which may deliver nothing before a
+                    // stop: without it, the file before it would look like
+                    // the log's last at the next start. (The list is kept
+                    // for the run, so not every empty file found later: a
+                    // directory of per-job logs would grow it for ever.
+                    // Other files found later deliver their lines within a
+                    // round.)
+                    let replaces_followed = size == 0 && self.tracked.values().any(|t| *t.path == *path);
+                    if self.first_round || replaces_followed {
                         self.remember(path, key, offset, &head_bytes, lines.unwrap_or(0));
                     }
                 }
