@@ -740,12 +740,17 @@ impl Tailer<'_> {
     /// monitor was stopped, it was then deleted (`rotate N`), moved to
     /// another directory (`olddir`) or compressed other than with gzip; or
     /// it was truncated (copytruncate) and its copy is not beside it. What
-    /// it got after the checkpoint is lost. Checkpoints of rotations the monitor drained before it stopped,
-    /// which `rotate N` deletes in the normal course, are not the log's
-    /// last: the log is only warned about when none of its checkpointed
-    /// files is left.
+    /// it got after the checkpoint is lost. Checkpoints of rotations the
+    /// monitor drained before it stopped, which `rotate N` deletes in the
+    /// normal course, are not the log's last: the log is only warned about
+    /// when none of its checkpointed files is left.
     fn warn_lost(&self, resumed: &HashSet<Key>) {
-        let heads: Vec<Vec<u8>> = self.tracked.values().filter_map(|t| head(&t.file, FINGERPRINT_BYTES).ok()).collect();
+        // The followed files' first bytes, read only if a checkpoint is not
+        // found otherwise (at start, once).
+        let heads = std::cell::OnceCell::new();
+        let heads = || -> &Vec<Vec<u8>> {
+            heads.get_or_init(|| self.tracked.values().filter_map(|t| head(&t.file, FINGERPRINT_BYTES).ok()).collect())
+        };
         let mut warned = HashSet::new();
         for log in &self.logs {
             if self.logs.iter().any(|other| rotated_name_of(log, other)) || !warned.insert(log) {
@@ -757,7 +762,7 @@ impl Tailer<'_> {
             let found = |c: &&FilePosition| {
                 resumed.contains(&(c.dev, c.ino))
                     || if c.fingerprint.len > 0 {
-                        heads.iter().any(|h| starts_with(h, &c.fingerprint))
+                        heads().iter().any(|h| starts_with(h, &c.fingerprint))
                     } else {
                         self.tracked.contains_key(&(c.dev, c.ino))
                     }
