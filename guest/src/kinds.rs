@@ -142,6 +142,15 @@ const SLOTS: usize = 6;
 /// in training, "usually ≤ 1", and a burst in monitoring).
 pub const DISORDER_SECS: u32 = 600;
 
+/// Whether a record logged at `timestamp_us` is from another time than
+/// the latest record of its kind, `latest_us` ([`DISORDER_SECS`] older or
+/// more). One function, so the trainer and the detector measure it alike,
+/// to the microsecond (they compared minute numbers and 10 s slots, and
+/// disagreed on lines 600–659 s older).
+fn from_another_time(latest_us: i64, timestamp_us: i64) -> bool {
+    latest_us.saturating_sub(timestamp_us) > i64::from(DISORDER_SECS) * 1_000_000
+}
+
 /// How often each kind occurred in training: per kind, the second-highest
 /// number of its lines any one minute held (the second, so that a single
 /// burst in the training data does not hide the next one).
@@ -216,8 +225,9 @@ impl Rates {
 /// `MAX_LEARNED` kinds.
 #[derive(Debug, Default)]
 pub struct RateLearner {
-    /// Per kind: the minute being counted, its count, the two highest counts.
-    kinds: std::collections::HashMap<u64, (i64, u32, [u32; 2])>,
+    /// Per kind: its latest record's time, the minute being counted, its
+    /// count, the two highest counts.
+    kinds: std::collections::HashMap<u64, (i64, i64, u32, [u32; 2])>,
     /// The distinct minutes seen (lines out of order, or two files of the
     /// same hours, count each minute once), up to `MAX_LEARNED`.
     minutes: std::collections::HashSet<i64>,
@@ -234,12 +244,13 @@ impl RateLearner {
         if self.kinds.len() >= MAX_LEARNED && !self.kinds.contains_key(&kind) {
             return;
         }
-        let (current, count, top) = self.kinds.entry(kind).or_insert((minute, 0, [0, 0]));
-        // Counted in the kind's latest minute when at most DISORDER_SECS older.
-        if minute > *current || *current - minute > i64::from(DISORDER_SECS / WINDOW_SECS) {
+        let (latest, current, count, top) = self.kinds.entry(kind).or_insert((ts, minute, 0, [0, 0]));
+        // Counted in the kind's latest minute unless from another time.
+        if minute > *current || from_another_time(*latest, ts) {
             push_top(top, *count);
-            (*current, *count) = (minute, 0);
+            (*latest, *current, *count) = (ts, minute, 0);
         }
+        *latest = (*latest).max(ts);
         *count += 1;
     }
 
@@ -248,7 +259,7 @@ impl RateLearner {
         let usual: Vec<(u64, u32)> = self
             .kinds
             .into_iter()
-            .map(|(kind, (_, count, mut top))| {
+            .map(|(kind, (_, _, count, mut top))| {
                 push_top(&mut top, count);
                 (kind, top[1].max(1))
             })
@@ -280,8 +291,10 @@ fn push_top(top: &mut [u32; 2], count: u32) {
 /// One kind's count over the sliding window.
 #[derive(Debug, Clone)]
 struct Window {
-    /// The sub-window the last record fell in (timestamp / sub-window length).
+    /// The sub-window the latest record fell in (timestamp / sub-window length).
     slot: i64,
+    /// The latest record's time.
+    latest_us: i64,
     counts: [u32; SLOTS],
     /// In a burst already reported: no new one until the count falls
     /// below half the burst level.
@@ -313,18 +326,20 @@ impl Bursts {
     pub fn observe(&mut self, kind: u64, timestamp_us: i64, usual: u32) -> Option<u64> {
         let slot_us = i64::from(WINDOW_SECS) * 1_000_000 / SLOTS as i64;
         let slot = timestamp_us.div_euclid(slot_us);
-        let w = self.windows.get_or_insert_mut(kind, || Window { slot, counts: [0; SLOTS], bursting: false });
-        if slot > w.slot {
+        let fresh = || Window { slot, latest_us: timestamp_us, counts: [0; SLOTS], bursting: false };
+        let w = self.windows.get_or_insert_mut(kind, fresh);
+        if from_another_time(w.latest_us, timestamp_us) {
+            // From another time: counting starts over there.
+            *w = fresh();
+        } else if slot > w.slot {
             // Sub-windows that slid out of the window are emptied.
             let gone = (slot - w.slot).min(SLOTS as i64);
             for s in 1..=gone {
                 w.counts[(w.slot + s).rem_euclid(SLOTS as i64) as usize] = 0;
             }
             w.slot = slot;
-        } else if w.slot - slot > i64::from(DISORDER_SECS) * 1_000_000 / slot_us {
-            // From another time: counting starts over there.
-            *w = Window { slot, counts: [0; SLOTS], bursting: false };
         }
+        w.latest_us = w.latest_us.max(timestamp_us);
         // A record older than the window's newest sub-window counts in it.
         let i = w.slot.rem_euclid(SLOTS as i64) as usize;
         w.counts[i] = w.counts[i].saturating_add(1);
@@ -787,6 +802,34 @@ mod tests {
         assert!(!two_hosts(&mut hosts, 0));
         let mut days = Bursts::default();
         assert!((0..2).all(|day| (0..3600).step_by(20).all(|t| days.observe(4, (86_400 * (1 - day) + t) * s, 3).is_none())));
+    }
+
+    #[test]
+    fn trainer_and_detector_draw_the_disorder_line_alike() {
+        let s = 1_000_000;
+        assert!(!from_another_time(1000 * s, 400 * s) && from_another_time(1000 * s, 400 * s - 1));
+        assert!(!from_another_time(400 * s, 1000 * s), "newer is never another time");
+        // Two hosts `skew` seconds apart, 20 lines a minute each, for an
+        // hour: what training learns, and whether the detector, with that
+        // usual rate, raises a burst on the next hour of the same traffic.
+        let run = |skew: i64| {
+            let traffic = |hour: i64| {
+                (0..60 * 20).flat_map(move |i| {
+                    let t = hour * 3600 * s + i * 3 * s;
+                    [t, t - skew * s]
+                })
+            };
+            let mut learner = RateLearner::default();
+            traffic(0).for_each(|t| learner.observe(1, Some(t)));
+            let usual = learner.finish().usual(1);
+            let mut bursts = Bursts::default();
+            (usual, traffic(1).filter_map(|t| bursts.observe(1, t, usual)).count())
+        };
+        // Within 10 minutes the two hosts are one stream of 40 a minute.
+        assert_eq!(run(590), (40, 0));
+        // Past it, every line is from the other's time to both (the trainer
+        // compared minute numbers, and half of these lines counted there).
+        assert_eq!(run(630), (1, 0));
     }
 
     fn vocab(known: &[&str]) -> Vocabulary {
