@@ -135,20 +135,77 @@ const SLOTS: usize = 6;
 /// still count with it, seconds: lines arrive out of order by that much
 /// (the hosts of a central log a few minutes apart, a shipper's buffer),
 /// and their rate is the rate they arrive at. An older one is from
-/// another time (files read newest first, a clock a day off), and
-/// counting starts over there. The trainer and the detector draw the
+/// another time; see [`KindClock`]. The trainer and the detector draw the
 /// line at the same place, so the usual rates are what the detector counts
 /// (two hosts three minutes apart made each kind's minutes one-line runs
 /// in training, "usually ≤ 1", and a burst in monitoring).
 pub const DISORDER_SECS: u32 = 600;
 
-/// Whether a record logged at `timestamp_us` is from another time than
-/// the latest record of its kind, `latest_us` ([`DISORDER_SECS`] older or
-/// more). One function, so the trainer and the detector measure it alike,
-/// to the microsecond (they compared minute numbers and 10 s slots, and
-/// disagreed on lines 600–659 s older).
-fn from_another_time(latest_us: i64, timestamp_us: i64) -> bool {
-    latest_us.saturating_sub(timestamp_us) > i64::from(DISORDER_SECS) * 1_000_000
+/// How many records of a kind in a row must come from another time, over
+/// at least a window of their own time, before its count starts over there.
+/// Fewer, or a shorter run, count as they arrive, with the latest: a host
+/// whose clock is an hour off among others (its lines come a few at a time
+/// between theirs), a record synced late. A longer run is a log from
+/// another time (a file read after a newer one, a sample that jumps back a
+/// month), and counts there.
+const STRAYS_IN_A_ROW: u32 = 16;
+
+/// Where a kind's records are counted, the one rule the trainer and the
+/// detector share: with the kind's latest record, unless a run of records
+/// [`DISORDER_SECS`] older than it is long enough ([`STRAYS_IN_A_ROW`])
+/// to be a log of another time. Older is measured to the microsecond (the
+/// two compared minute numbers and 10 s slots, and disagreed on lines
+/// 600–659 s older). Records from another time are held until the run
+/// ends, so each counts once, where it turns out to belong. A single old
+/// record used to start the count over, so with a host ten minutes or more
+/// off among others training learned no rate, and one burst was reported
+/// every few seconds.
+#[derive(Debug, Clone, Copy)]
+struct KindClock {
+    /// The latest record's time (of the time counted in).
+    latest_us: i64,
+    /// Records from another time in a row, held.
+    strays: u32,
+    /// The first held record's time.
+    strays_from_us: i64,
+}
+
+/// Where [`KindClock::place`] puts a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Count this many records (this one and the strays it ends) with the
+    /// latest.
+    Latest(u32),
+    /// From another time: held.
+    Held,
+    /// Start the count over at this record's time with this many records
+    /// (it and the strays before it).
+    StartOver(u32),
+}
+
+impl KindClock {
+    fn new(timestamp_us: i64) -> Self {
+        Self { latest_us: timestamp_us, strays: 0, strays_from_us: timestamp_us }
+    }
+
+    /// Places a record logged at `timestamp_us`.
+    fn place(&mut self, timestamp_us: i64) -> Placement {
+        if self.latest_us.saturating_sub(timestamp_us) > i64::from(DISORDER_SECS) * 1_000_000 {
+            if self.strays == 0 {
+                self.strays_from_us = timestamp_us;
+            }
+            self.strays = self.strays.saturating_add(1);
+            let span_us = timestamp_us.abs_diff(self.strays_from_us);
+            if self.strays < STRAYS_IN_A_ROW || span_us < u64::from(WINDOW_SECS) * 1_000_000 {
+                return Placement::Held;
+            }
+            let records = self.strays;
+            *self = Self::new(timestamp_us);
+            return Placement::StartOver(records);
+        }
+        self.latest_us = self.latest_us.max(timestamp_us);
+        Placement::Latest(1 + std::mem::take(&mut self.strays))
+    }
 }
 
 /// How often each kind occurred in training: per kind, the second-highest
@@ -225,9 +282,9 @@ impl Rates {
 /// `MAX_LEARNED` kinds.
 #[derive(Debug, Default)]
 pub struct RateLearner {
-    /// Per kind: its latest record's time, the minute being counted, its
-    /// count, the two highest counts.
-    kinds: std::collections::HashMap<u64, (i64, i64, u32, [u32; 2])>,
+    /// Per kind: where it is counted, the minute being counted, its count,
+    /// the two highest counts.
+    kinds: std::collections::HashMap<u64, (KindClock, i64, u32, [u32; 2])>,
     /// The distinct minutes seen (lines out of order, or two files of the
     /// same hours, count each minute once), up to `MAX_LEARNED`.
     minutes: std::collections::HashSet<i64>,
@@ -244,14 +301,17 @@ impl RateLearner {
         if self.kinds.len() >= MAX_LEARNED && !self.kinds.contains_key(&kind) {
             return;
         }
-        let (latest, current, count, top) = self.kinds.entry(kind).or_insert((ts, minute, 0, [0, 0]));
-        // Counted in the kind's latest minute unless from another time.
-        if minute > *current || from_another_time(*latest, ts) {
-            push_top(top, *count);
-            (*latest, *current, *count) = (ts, minute, 0);
-        }
-        *latest = (*latest).max(ts);
-        *count += 1;
+        let (clock, current, count, top) = self.kinds.entry(kind).or_insert((KindClock::new(ts), minute, 0, [0, 0]));
+        let records = match clock.place(ts) {
+            Placement::Held => return,
+            Placement::Latest(records) if minute <= *current => records,
+            Placement::Latest(records) | Placement::StartOver(records) => {
+                push_top(top, *count);
+                (*current, *count) = (minute, 0);
+                records
+            }
+        };
+        *count += records;
     }
 
     /// The rates learned.
@@ -293,8 +353,8 @@ fn push_top(top: &mut [u32; 2], count: u32) {
 struct Window {
     /// The sub-window the latest record fell in (timestamp / sub-window length).
     slot: i64,
-    /// The latest record's time.
-    latest_us: i64,
+    /// Where its records are counted.
+    clock: KindClock,
     counts: [u32; SLOTS],
     /// In a burst already reported: no new one until the count falls
     /// below half the burst level.
@@ -326,12 +386,17 @@ impl Bursts {
     pub fn observe(&mut self, kind: u64, timestamp_us: i64, usual: u32) -> Option<u64> {
         let slot_us = i64::from(WINDOW_SECS) * 1_000_000 / SLOTS as i64;
         let slot = timestamp_us.div_euclid(slot_us);
-        let fresh = || Window { slot, latest_us: timestamp_us, counts: [0; SLOTS], bursting: false };
+        let fresh = || Window { slot, clock: KindClock::new(timestamp_us), counts: [0; SLOTS], bursting: false };
         let w = self.windows.get_or_insert_mut(kind, fresh);
-        if from_another_time(w.latest_us, timestamp_us) {
-            // From another time: counting starts over there.
-            *w = fresh();
-        } else if slot > w.slot {
+        let records = match w.clock.place(timestamp_us) {
+            Placement::Held => return None,
+            Placement::StartOver(records) => {
+                *w = fresh();
+                records
+            }
+            Placement::Latest(records) => records,
+        };
+        if slot > w.slot {
             // Sub-windows that slid out of the window are emptied.
             let gone = (slot - w.slot).min(SLOTS as i64);
             for s in 1..=gone {
@@ -339,10 +404,9 @@ impl Bursts {
             }
             w.slot = slot;
         }
-        w.latest_us = w.latest_us.max(timestamp_us);
-        // A record older than the window's newest sub-window counts in it.
+        // Records older than the window's newest sub-window count in it.
         let i = w.slot.rem_euclid(SLOTS as i64) as usize;
-        w.counts[i] = w.counts[i].saturating_add(1);
+        w.counts[i] = w.counts[i].saturating_add(records);
         let count: u64 = w.counts.iter().map(|&c| u64::from(c)).sum();
         let usual = u64::from(usual);
         let level = (usual * BURST_FACTOR).max(usual + BURST_EXCESS);
@@ -805,31 +869,52 @@ mod tests {
     }
 
     #[test]
-    fn trainer_and_detector_draw_the_disorder_line_alike() {
+    fn records_from_another_time_count_as_they_arrive_until_many_in_a_row() {
         let s = 1_000_000;
-        assert!(!from_another_time(1000 * s, 400 * s) && from_another_time(1000 * s, 400 * s - 1));
-        assert!(!from_another_time(400 * s, 1000 * s), "newer is never another time");
+        let mut clock = KindClock::new(1000 * s);
+        // 600 s older counts with the latest; a microsecond more is held.
+        assert_eq!(clock.place(400 * s), Placement::Latest(1));
+        assert_eq!([clock.place(400 * s - 1), clock.place(0)], [Placement::Held; 2]);
+        // A record of the latest time ends a run of strays, and they count.
+        assert_eq!(clock.place(990 * s), Placement::Latest(3));
+        assert_eq!(clock.latest_us, 1000 * s);
+        // A run starts the count over once it holds 16 records over a
+        // minute or more of their own time: a log of another time.
+        let placed: Vec<Placement> = (0..STRAYS_IN_A_ROW).map(|i| clock.place(i64::from(i) * s)).collect();
+        assert!(placed.iter().all(|p| *p == Placement::Held), "16 within 15 s: {placed:?}");
+        assert_eq!(clock.place(59 * s), Placement::Held);
+        assert_eq!(clock.place(60 * s), Placement::StartOver(STRAYS_IN_A_ROW + 2));
+        assert_eq!((clock.latest_us, clock.place(61 * s)), (60 * s, Placement::Latest(1)));
+
         // Two hosts `skew` seconds apart, 20 lines a minute each, for an
-        // hour: what training learns, and whether the detector, with that
-        // usual rate, raises a burst on the next hour of the same traffic.
-        let run = |skew: i64| {
-            let traffic = |hour: i64| {
+        // hour: what training learns, and how many bursts the detector, with
+        // that usual rate, raises on the next hour of the same traffic, in
+        // which one of the hosts logs 600 more lines in a minute.
+        let run = |skew: i64, burst: Option<usize>| {
+            let traffic = |hour: i64, burst: Option<usize>| {
                 (0..60 * 20).flat_map(move |i| {
                     let t = hour * 3600 * s + i * 3 * s;
-                    [t, t - skew * s]
+                    let extra = if (600..620).contains(&i) { burst } else { None };
+                    [t, t - skew * s].into_iter().enumerate().flat_map(move |(host, at)| {
+                        let more = if extra == Some(host) { 30 } else { 0 };
+                        (0..=more).map(move |j| at + j * s / 20)
+                    })
                 })
             };
             let mut learner = RateLearner::default();
-            traffic(0).for_each(|t| learner.observe(1, Some(t)));
+            traffic(0, None).for_each(|t| learner.observe(1, Some(t)));
             let usual = learner.finish().usual(1);
             let mut bursts = Bursts::default();
-            (usual, traffic(1).filter_map(|t| bursts.observe(1, t, usual)).count())
+            (usual, traffic(1, burst).filter_map(|t| bursts.observe(1, t, usual)).count())
         };
-        // Within 10 minutes the two hosts are one stream of 40 a minute.
-        assert_eq!(run(590), (40, 0));
-        // Past it, every line is from the other's time to both (the trainer
-        // compared minute numbers, and half of these lines counted there).
-        assert_eq!(run(630), (1, 0));
+        // Within 10 minutes, or an hour apart, the two hosts are one stream
+        // of 40 a minute, and either host's 600 lines are one burst. (Past
+        // 10 minutes every line of the other host started the count over:
+        // training learned no rate, and the burst was reported 20 times.)
+        for skew in [180, 590, 630, 3600] {
+            let runs = [run(skew, None), run(skew, Some(0)), run(skew, Some(1))];
+            assert_eq!(runs, [(40, 0), (40, 1), (40, 1)], "{skew} s apart");
+        }
     }
 
     fn vocab(known: &[&str]) -> Vocabulary {
