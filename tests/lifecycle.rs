@@ -401,6 +401,18 @@ fn audit_log_records_changes_and_catches_tampering() {
     broken(joined(&[lines[0], lines[2], lines[3], lines[4], lines[5]]), "entry 2: it is numbered 3");
     broken(joined(&[lines[0], lines[2], lines[1], lines[3], lines[4], lines[5]]), "entry 2: it is numbered 3");
     broken(joined(&lines[..5]), "entry 6: the log ends at entry 5, but 6 entries were written");
+    // Nothing is chained onto a log cut short (the new head would match it,
+    // `verify` would pass again, and a rollback the cut hid would pass).
+    fails_with(&trainer(&s.data, &[s.novel_log.to_str().unwrap(), "--epochs", "1"]), "done, but model_trained could not be audited");
+    broken(joined(&lines[..5]), "entry 6: the log ends at entry 5, but 6 entries were written");
+    // A head one entry behind its log (a writer stopped between the two) is
+    // what an interrupted append leaves: the log is intact.
+    let head = std::fs::read_to_string(s.data.join("audit.head")).unwrap();
+    let fifth = &json_lines(&good)[4];
+    std::fs::write(s.data.join("audit.head"), format!("{{\"seq\":5,\"hash\":{}}}\n", fifth["hash"])).unwrap();
+    std::fs::write(&audit, &good).unwrap();
+    assert!(ok(&run("logarithm-trainer", &["audit", "verify", "-D", d])).contains("6 entries, chain intact"));
+    std::fs::write(s.data.join("audit.head"), head).unwrap();
     broken(good[..good.len() - 20].to_owned(), "entry 6: it is incomplete");
     // Show prints what checks out and says where it breaks.
     let out = run("logarithm-trainer", &["audit", "show", "-D", d]);
@@ -582,6 +594,29 @@ fn monitor_refuses_an_unaudited_rollback() {
     let mut monitor = start(&err);
     wait_for(60, "the monitor to start with version 2", || {
         std::fs::read_to_string(s.data.join("audit.log")).unwrap().lines().last().unwrap().contains("\"model_loaded\"")
+    });
+    ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
+    assert!(monitor.wait().unwrap().success());
+
+    // A broken chain cannot say what a monitor last scored with: a version
+    // older than the newest installed is refused at start (with the first
+    // entry edited, any version started), and the newest starts.
+    let audit = s.data.join("audit.log");
+    let text = std::fs::read_to_string(&audit).unwrap();
+    std::fs::write(&audit, text.replacen("\"lines\":", "\"lines\":1", 1)).unwrap();
+    let refused = start(&err).wait_with_output().unwrap();
+    assert!(!refused.status.success());
+    let text = std::fs::read_to_string(&err).unwrap();
+    assert!(
+        text.contains(": version 3 is installed, and the audit log is broken at entry 1: its content does not match its hash"),
+        "{text}"
+    );
+    std::fs::write(s.data.join("current"), "3\n").unwrap();
+    let mut monitor = start(&err);
+    wait_for(60, "the monitor to start with version 3", || {
+        let text = std::fs::read_to_string(&audit).unwrap();
+        let last = text.lines().last().unwrap();
+        last.contains("\"model_loaded\"") && last.contains("\"version\":3}")
     });
     ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
     assert!(monitor.wait().unwrap().success());

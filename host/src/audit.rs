@@ -220,6 +220,17 @@ impl AuditLog {
                 (seq, hash.to_owned())
             }
         };
+        // Nothing is chained onto a log that does not hold the entry its
+        // head names (cut short, or edited there): the new head would match
+        // the damaged log, `verify` would pass again, and a rollback the
+        // cut hid would be sanctioned.
+        if let Err(broken) = self.head_fits(seq, |n| text.lines().nth(n as usize - 1).and_then(|l| Some(split_line(l).ok()?.0.to_owned())))
+        {
+            anyhow::bail!(
+                "the audit log {} is broken at {broken}; nothing was appended (`logarithm-trainer audit verify` says where; to start a new chain, move {FILE} and {HEAD} aside)",
+                path.display()
+            );
+        }
         let time = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
         for (event, details) in events {
             let details = match details {
@@ -246,6 +257,34 @@ impl AuditLog {
         }
         write_atomic(&self.head_path(), format!("{{\"seq\":{seq},\"hash\":\"{prev}\"}}\n").as_bytes())?;
         Ok(seq)
+    }
+
+    /// Whether the head fits a log whose last entry is number `last`
+    /// (`hash_of(n)` is entry `n`'s hash): the head names the last entry,
+    /// or an earlier one whose hash is that entry's (a writer stopped
+    /// between appending and updating the head). A log with entries needs
+    /// a head.
+    fn head_fits(&self, last: u64, hash_of: impl Fn(u64) -> Option<String>) -> std::result::Result<(), Broken> {
+        let at = |entry: u64, why: String| Err(Broken { entry, why });
+        let head = match fs::read_to_string(self.head_path()) {
+            Ok(text) => serde_json::from_str::<Value>(&text).ok().and_then(|v| Some((v["seq"].as_u64()?, v["hash"].as_str()?.to_owned()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return if last == 0 {
+                    Ok(())
+                } else {
+                    at(last, format!("{HEAD} is missing: whether the log was cut short cannot be told"))
+                };
+            }
+            Err(e) => return at(0, format!("cannot read {}: {e}", self.head_path().display())),
+        };
+        let Some((seq, hash)) = head else { return at(0, format!("{} is damaged", self.head_path().display())) };
+        if seq > last {
+            return at(last + 1, format!("the log ends at entry {last}, but {seq} entries were written: it was cut short"));
+        }
+        if seq == 0 || hash_of(seq).as_deref() != Some(hash.as_str()) {
+            return at(seq, format!("{HEAD} does not match the log's entry {seq}"));
+        }
+        Ok(())
     }
 
     /// Like [`AuditLog::append`], after a change was made: the error says
@@ -282,29 +321,16 @@ impl AuditLog {
     /// The entries up to the first broken one, and that one.
     fn check(&self) -> Result<(Vec<Entry>, Option<Broken>)> {
         let path = self.path();
-        let head = match fs::read_to_string(self.head_path()) {
-            Ok(t) => serde_json::from_str::<Value>(&t)
-                .ok()
-                .and_then(|v| Some((v["seq"].as_u64()?, v["hash"].as_str()?.to_owned())))
-                .map(Some)
-                .ok_or_else(|| Broken { entry: 0, why: format!("{} is damaged", self.head_path().display()) }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.head_path().display())),
-        };
-        let text = match self.open(false)? {
+        // The shared lock is held until the head is read too: an append
+        // between the two would look like a log cut short.
+        let (text, _locked) = match self.open(false)? {
             Some(mut f) => {
                 f.lock_shared().with_context(|| format!("cannot lock the audit log {}", path.display()))?;
-                let mut text = String::new();
                 let mut bytes = Vec::new();
                 f.read_to_end(&mut bytes).with_context(|| format!("cannot read the audit log {}", path.display()))?;
-                text.push_str(&String::from_utf8_lossy(&bytes));
-                text
+                (String::from_utf8_lossy(&bytes).into_owned(), Some(f))
             }
-            None => String::new(),
-        };
-        let head = match head {
-            Ok(h) => h,
-            Err(b) => return Ok((Vec::new(), Some(b))),
+            None => (String::new(), None),
         };
         let mut entries: Vec<Entry> = Vec::new();
         let mut prev = GENESIS.to_owned();
@@ -334,26 +360,8 @@ impl AuditLog {
             prev = entry.hash.clone();
             entries.push(entry);
         }
-        let last = entries.last().map(|e| (e.seq, e.hash.clone()));
-        let broken = match (head, last) {
-            (None, None) => None,
-            (None, Some(_)) => Some(Broken { entry: 0, why: format!("{} is missing: whether the log was cut short cannot be told", HEAD) }),
-            (Some((seq, _)), None) => {
-                Some(Broken { entry: 1, why: format!("the log is empty or missing, but {seq} entries were written") })
-            }
-            (Some((seq, hash)), Some((last_seq, last_hash))) => {
-                if seq > last_seq {
-                    Some(Broken {
-                        entry: last_seq + 1,
-                        why: format!("the log ends at entry {last_seq}, but {seq} entries were written: it was cut short"),
-                    })
-                } else if seq != last_seq || hash != last_hash {
-                    Some(Broken { entry: seq.min(last_seq), why: format!("{HEAD} does not match the log's last entry") })
-                } else {
-                    None
-                }
-            }
-        };
+        let last = entries.len() as u64;
+        let broken = self.head_fits(last, |n| Some(entries.get(n as usize - 1)?.hash.clone())).err();
         Ok((entries, broken))
     }
 }
@@ -384,20 +392,30 @@ impl AuditLog {
 
     /// Whether a monitor starting with `version` goes back behind the
     /// operator's back: refused when a monitor last loaded a newer version
-    /// (per this log) and [`AuditLog::rollback_sanctioned`] does not hold.
-    pub fn check_start(&self, version: u32) -> Result<()> {
-        let (entries, _) = self.read()?;
+    /// (per this log) and [`AuditLog::rollback_sanctioned`] does not hold,
+    /// and, when the chain is broken (so what a monitor last loaded cannot
+    /// be trusted), when a newer version than `version` is installed
+    /// (`newest`). A broken chain used to be read as far as it held: with
+    /// its first entry edited, a monitor started with any version.
+    pub fn check_start(&self, version: u32, newest: u32) -> Result<()> {
+        let (entries, broken) = self.read()?;
         let last = entries
             .iter()
             .rev()
             .find(|e| e.event == "model_loaded" || e.event == "model_reloaded")
             .and_then(|e| e.details.get("version")?.as_u64());
-        match last {
-            Some(last) if last > u64::from(version) => self.rollback_sanctioned(version).map_err(|why| {
-                anyhow::anyhow!(
-                    "refusing model version {version}: a monitor last scored with version {last}, and {why} (roll back with `logarithm-trainer model rollback`, which is audited)"
-                )
-            }),
+        let refuse = |why: String| {
+            anyhow::anyhow!(
+                "refusing model version {version}: {why} (roll back with `logarithm-trainer model rollback`, which is audited; `logarithm-trainer audit verify` checks the log)"
+            )
+        };
+        match (last, broken) {
+            (Some(last), _) if last > u64::from(version) => {
+                self.rollback_sanctioned(version).map_err(|why| refuse(format!("a monitor last scored with version {last}, and {why}")))
+            }
+            (_, Some(b)) if newest > version => Err(refuse(format!(
+                "version {newest} is installed, and the audit log is broken at {b}, so whether version {version} was made current with the CLI cannot be told"
+            ))),
             _ => Ok(()),
         }
     }

@@ -461,7 +461,8 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     // Audit log (issue 13): a follower's life, its models and breakers.
     let audit_log = follow.then(|| logarithm::audit::AuditLog::new(&data_dir));
     if let Some(log) = &audit_log {
-        log.check_start(version)?;
+        let newest = data_dir.versions()?.last().copied().unwrap_or(version);
+        log.check_start(version, newest)?;
         logarithm::audit::set_global(log.clone());
         log.monitor_started(&config.sources.iter().map(SourceSpec::name).collect::<Vec<_>>(), threshold, version, config_path.as_deref());
     }
