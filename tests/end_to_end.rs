@@ -399,6 +399,18 @@ mod model_file {
         let log = t.dir.path().join("some.log");
         fakelogs(&log, 10, 0, 5, "syslog");
         fails_with(&monitor(&t.data, "not the key", &log), "wrong encryption key");
+        fails_with(&monitor(&t.data, "not the key", &log), "(tried the key given with -K or LOGARITHM_ENCRYPTION_KEY)");
+        // A stale systemd credential goes before the data directory's key,
+        // unseen: the error names the key it tried.
+        let credentials = t.dir.path().join("credentials");
+        std::fs::create_dir(&credentials).unwrap();
+        std::fs::write(credentials.join("logarithm-key"), "a stale key\n").unwrap();
+        let out = command("logarithm")
+            .args(["monitor", "--once", "-D", t.data.to_str().unwrap(), log.to_str().unwrap()])
+            .env("CREDENTIALS_DIRECTORY", &credentials)
+            .output()
+            .unwrap();
+        fails_with(&out, &format!("(tried the systemd credential {})", credentials.join("logarithm-key").display()));
         // A retrain with a mistyped key says so, rather than suggest starting
         // over with it (which would seal a model the monitor cannot load).
         let retrain = run("logarithm-trainer", &["train", "-D", t.data.to_str().unwrap(), "-K", "not the key", log.to_str().unwrap()]);

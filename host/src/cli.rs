@@ -55,10 +55,13 @@ impl SharedArgs {
             }
             return Ok(Some((key.clone(), KeyOrigin::Given)));
         }
+        if let Some(path) = &self.key_file {
+            return Ok(Some((read_key_file(path)?, KeyOrigin::KeyFile(path.clone()))));
+        }
         let credential =
             std::env::var_os("CREDENTIALS_DIRECTORY").map(|dir| PathBuf::from(dir).join(KEY_CREDENTIAL)).filter(|p| p.is_file());
-        match self.key_file.clone().or(credential) {
-            Some(path) => Ok(Some((read_key_file(&path)?, KeyOrigin::KeyFile(path)))),
+        match credential {
+            Some(path) => Ok(Some((read_key_file(&path)?, KeyOrigin::Credential(path)))),
             None => Ok(None),
         }
     }

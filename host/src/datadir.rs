@@ -44,11 +44,25 @@ pub struct DataDir {
 pub enum KeyOrigin {
     /// `-K` or `LOGARITHM_ENCRYPTION_KEY`.
     Given,
-    /// A key file: `--key-file`, `LOGARITHM_ENCRYPTION_KEY_FILE`, or the
-    /// systemd credential `$CREDENTIALS_DIRECTORY/logarithm-key`.
+    /// A key file: `--key-file` or `LOGARITHM_ENCRYPTION_KEY_FILE`.
     KeyFile(PathBuf),
+    /// The systemd credential `$CREDENTIALS_DIRECTORY/logarithm-key`.
+    Credential(PathBuf),
     /// The generated key file in the data directory.
     File(PathBuf),
+}
+
+/// Where the key came from, for errors: a wrong key's error says which one
+/// was tried (a stale credential goes before the generated key, unseen).
+impl std::fmt::Display for KeyOrigin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeyOrigin::Given => write!(f, "the key given with -K or {KEY_ENV}"),
+            KeyOrigin::KeyFile(p) => write!(f, "the key file {}", p.display()),
+            KeyOrigin::Credential(p) => write!(f, "the systemd credential {}", p.display()),
+            KeyOrigin::File(p) => write!(f, "the generated key {}", p.display()),
+        }
+    }
 }
 
 /// Reads a passphrase from a key file (surrounding white space trimmed).

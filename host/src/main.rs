@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use logarithm::checkpoint::Checkpoints;
 use logarithm::cli::{Generate, SharedArgs};
-use logarithm::datadir::{DataDir, KeyOrigin};
+use logarithm::datadir::{DataDir, KEY_FILE_ENV, KeyOrigin};
 use logarithm::engine::{ComponentDetector, ComponentSource, LoadError};
 use logarithm::logging;
 use logarithm::monitor::{self, MonitorConfig};
@@ -261,10 +261,11 @@ fn load_current(common: &CommonArgs, data_dir: &DataDir) -> Result<(ComponentDet
     let cache = data_dir.root().join("cache");
     let mut detector = ComponentDetector::load_cached(source, Some(&cache), &bytes, &passphrase).map_err(|e| match e {
         LoadError::Model(m) => {
-            let hint = match (&m, origin) {
-                (logarithm_detector::Error::WrongKey { .. }, KeyOrigin::File(key)) => {
-                    format!(" (tried the generated key {}; give the passphrase with -K)", key.display())
+            let hint = match (&m, &origin) {
+                (logarithm_detector::Error::WrongKey { .. }, KeyOrigin::File(_)) => {
+                    format!(" (tried {origin}; give the key the model was sealed with: --key-file, {KEY_FILE_ENV} or a systemd credential)")
                 }
+                (logarithm_detector::Error::WrongKey { .. }, _) => format!(" (tried {origin})"),
                 _ => String::new(),
             };
             anyhow::anyhow!("cannot load model {}: {m}{hint}", path.display())

@@ -112,28 +112,30 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     // The model to continue from, if the mode wants one and there is one.
     let current = match mode {
         RetrainMode::Full if !expand_vocab => None,
-        _ => match data_dir.current_version()? {
-            None => {
-                tracing::info!("no current model: training from scratch");
-                None
-            }
-            Some(_) => {
-                let (version, path, bytes) = data_dir.read_current_model()?;
-                let detector = Detector::load(&bytes, &passphrase).map_err(|e| {
+        _ => {
+            match data_dir.current_version()? {
+                None => {
+                    tracing::info!("no current model: training from scratch");
+                    None
+                }
+                Some(_) => {
+                    let (version, path, bytes) = data_dir.read_current_model()?;
+                    let detector = Detector::load(&bytes, &passphrase).map_err(|e| {
                     // A wrong key is a typo more often than a new key: starting
                     // over would seal the new model with it, and the monitor,
                     // which has the right one, could not load it.
                     let hint = match e {
                         logarithm_detector::Error::WrongKey { .. } => {
-                            "check the key; --retrain-mode full would start over and seal the new model with this one"
+                            format!("tried {origin}; check the key: --retrain-mode full would start over and seal the new model with this one")
                         }
-                        _ => "use --retrain-mode full to start over",
+                        _ => "use --retrain-mode full to start over".to_owned(),
                     };
                     anyhow::anyhow!("cannot load the current model {} to continue from it: {e} ({hint})", path.display())
                 })?;
-                Some((version, detector))
+                    Some((version, detector))
+                }
             }
-        },
+        }
     };
     let base = current.as_ref().map(|(_, d)| d.model());
     let expand = expand_vocab || mode == RetrainMode::Hybrid;
@@ -312,6 +314,7 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     match origin {
         KeyOrigin::Given => eprintln!("  key fingerprint: {fingerprint}"),
         KeyOrigin::KeyFile(key) => eprintln!("  key fingerprint: {fingerprint} (key file {})", key.display()),
+        KeyOrigin::Credential(key) => eprintln!("  key fingerprint: {fingerprint} (systemd credential {})", key.display()),
         KeyOrigin::File(key) => eprintln!("  key fingerprint: {fingerprint} (generated key {})", key.display()),
     }
     Ok(())
