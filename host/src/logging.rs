@@ -26,16 +26,31 @@ pub fn directives(level: &str, verbose: u8) -> anyhow::Result<String> {
             let ours = OUR_CRATES.iter().map(|c| format!("{c}={}", LEVELS[i]));
             Ok(std::iter::once("warn".to_owned()).chain(ours).collect::<Vec<_>>().join(","))
         }
+        // A bare word is a target to `tracing` (everything else off): a
+        // mistyped level (`warning`, `verbose`) would silence every message.
+        None if !level.contains(['=', ',']) => {
+            anyhow::bail!("log level {level:?} is not one of error, warn, info, debug, trace (or a filter such as info,wasmtime=debug)")
+        }
         None if verbose == 0 => Ok(level.to_owned()),
         None => anyhow::bail!("-v cannot raise the log filter {level:?}; give a level name (error, warn, info, debug, trace)"),
     }
 }
 
+/// The filter for `level` raised by `verbose` (see [`directives`]), or
+/// why it is not one.
+fn filter(level: &str, verbose: u8) -> anyhow::Result<EnvFilter> {
+    EnvFilter::try_new(directives(level, verbose)?).map_err(|e| anyhow::anyhow!("invalid log level {level:?}: {e}"))
+}
+
+/// Whether `level` is a log level or filter (for the configuration file,
+/// which takes what `-L` takes).
+pub fn check(level: &str) -> Result<(), String> {
+    filter(level, 0).map(drop).map_err(|e| format!("{e:#}"))
+}
+
 /// Sets up logging at `level` (see [`directives`]), else `default`.
 pub fn init(level: Option<&str>, verbose: u8, default: &str) -> anyhow::Result<()> {
-    let base = level.unwrap_or(default);
-    let filter = directives(base, verbose)?;
-    let filter = EnvFilter::try_new(&filter).map_err(|e| anyhow::anyhow!("invalid log level {base:?}: {e}"))?;
+    let filter = filter(level.unwrap_or(default), verbose)?;
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -131,6 +146,11 @@ mod tests {
         assert_eq!(super::directives("error", 0).unwrap(), "error");
         assert_eq!(super::directives("info,wasmtime=debug", 0).unwrap(), "info,wasmtime=debug");
         assert!(super::directives("info,wasmtime=debug", 1).is_err());
+        // A mistyped level is an error, not a filter that silences everything.
+        assert!(super::directives("warning", 0).unwrap_err().to_string().contains("is not one of error, warn"));
+        // The configuration file takes what -L takes.
+        assert!(super::check("info,wasmtime=debug").is_ok() && super::check("Info").is_ok());
+        assert!(super::check("verbose").is_err() && super::check("info,=[").is_err());
     }
 
     #[test]
