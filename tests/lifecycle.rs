@@ -356,6 +356,35 @@ fn one_trainer_at_a_time() {
     assert_eq!(current(&data), 2);
 }
 
+/// `model rollback` makes a version current only once it opens with the
+/// key (review: one sealed with another key, or damaged, was made current
+/// with exit 0; the running monitor kept the old model, and every restart
+/// failed until someone noticed).
+#[test]
+fn rollback_refuses_a_version_that_does_not_open() {
+    let s = setup();
+    let d = s.data.to_str().unwrap();
+    let novel = s.novel_log.to_str().unwrap();
+    let rollback = |key: &str| run("logarithm-trainer", &["model", "rollback", "-D", d, "-K", key]);
+    ok(&run("logarithm-trainer", &["train", "-D", d, "-K", "another key", "-m", "full", "--epochs", "1", novel]));
+    fails_with(&rollback("another key"), "version 1 does not open, so version 2 stays current: ");
+    fails_with(&rollback("another key"), "wrong encryption key");
+    assert_eq!(current(&s.data), 2);
+    ok(&rollback(KEY));
+    assert_eq!(current(&s.data), 1);
+    // Damaged: cut short.
+    ok(&trainer(&s.data, &[novel, "--epochs", "1"]));
+    let v1 = s.data.join("models/model-000001.lgm");
+    let bytes = std::fs::read(&v1).unwrap();
+    std::fs::write(&v1, &bytes[..bytes.len() / 2]).unwrap();
+    fails_with(&rollback(KEY), "version 1 does not open, so version 3 stays current: ");
+    assert_eq!(current(&s.data), 3);
+    // No key to check it with: nothing is rolled back either.
+    let out = run("logarithm-trainer", &["model", "rollback", "-D", d]);
+    fails_with(&out, "no encryption key");
+    assert_eq!(current(&s.data), 3);
+}
+
 /// Issue 13: every change to the models is in the audit log, hash-chained;
 /// `audit verify` catches an entry edited, deleted or reordered, and a log
 /// cut short, naming the first broken entry.
@@ -364,7 +393,7 @@ fn audit_log_records_changes_and_catches_tampering() {
     let s = setup();
     let d = s.data.to_str().unwrap();
     ok(&trainer(&s.data, &[s.novel_log.to_str().unwrap()]));
-    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d, "-K", KEY]));
     ok(&run("logarithm-trainer", &["model", "delete", "-D", d, "--version", "2"]));
     let audit = s.data.join("audit.log");
     let events: Vec<String> =
@@ -555,7 +584,7 @@ fn monitor_refuses_an_unaudited_rollback() {
     std::fs::write(s.data.join("current"), "1\n").unwrap();
     said("refusing model version 1, older than version 2 in use");
     std::fs::write(s.data.join("current"), "2\n").unwrap();
-    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d, "-K", KEY]));
     said("loaded model version 1 (was 2)");
     ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
     assert!(monitor.wait().unwrap().success());
@@ -590,7 +619,7 @@ fn monitor_refuses_an_unaudited_rollback() {
     let text = std::fs::read_to_string(&err).unwrap();
     assert!(text.contains("refusing model version 2: a monitor last scored with version 3"), "{text}");
     std::fs::write(s.data.join("current"), "3\n").unwrap();
-    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d]));
+    ok(&run("logarithm-trainer", &["model", "rollback", "-D", d, "-K", KEY]));
     let mut monitor = start(&err);
     wait_for(60, "the monitor to start with version 2", || {
         std::fs::read_to_string(s.data.join("audit.log")).unwrap().lines().last().unwrap().contains("\"model_loaded\"")

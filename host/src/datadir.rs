@@ -293,8 +293,9 @@ impl DataDir {
         Ok(())
     }
 
-    /// Makes the version before the current one current; returns (from, to).
-    pub fn rollback(&self) -> Result<(u32, u32)> {
+    /// The current version and the one a rollback makes current: the
+    /// version that was current when it was trained, else the one before.
+    pub fn rollback_target(&self) -> Result<(u32, u32)> {
         let Some(current) = self.current_version()? else {
             bail!("no model in {} to roll back from", self.root.display());
         };
@@ -306,7 +307,6 @@ impl DataDir {
         let Some(previous) = parent.or_else(|| versions.iter().rev().copied().find(|&v| v < current)) else {
             bail!("version {current} is the oldest model in {}; there is nothing to roll back to", self.root.display());
         };
-        self.set_current(previous)?;
         Ok((current, previous))
     }
 
@@ -479,6 +479,13 @@ impl DataDir {
 mod tests {
     use super::*;
 
+    /// A rollback as `model rollback` makes it (once the version opens).
+    fn roll(dd: &DataDir) -> Result<(u32, u32)> {
+        let (from, to) = dd.rollback_target()?;
+        dd.set_current(to)?;
+        Ok((from, to))
+    }
+
     /// A rollback returns to the version that was current when the current
     /// one was trained, not to a newer one the operator had rolled back from.
     #[test]
@@ -488,12 +495,12 @@ mod tests {
         let meta = |parent: u32| format!("{{\"parameters\":[[\"seed\",\"42\"],[\"parent_version\",\"{parent}\"]]}}");
         dd.install(1, b"m1", b"{}").unwrap();
         dd.install(2, b"m2", meta(1).as_bytes()).unwrap();
-        assert_eq!(dd.rollback().unwrap(), (2, 1));
+        assert_eq!(roll(&dd).unwrap(), (2, 1));
         dd.install(3, b"m3", meta(1).as_bytes()).unwrap();
-        assert_eq!(dd.rollback().unwrap(), (3, 1), "not to the rejected version 2");
+        assert_eq!(roll(&dd).unwrap(), (3, 1), "not to the rejected version 2");
         // A parent deleted since: the next older version.
         dd.install(4, b"m4", meta(9).as_bytes()).unwrap();
-        assert_eq!(dd.rollback().unwrap(), (4, 3));
+        assert_eq!(roll(&dd).unwrap(), (4, 3));
     }
 
     #[test]
@@ -554,8 +561,8 @@ mod tests {
         // Delete and roll back.
         dd.set_current(2).unwrap();
         assert!(dd.delete(2, false).unwrap_err().to_string().contains("--force"));
-        assert_eq!(dd.rollback().unwrap(), (2, 1));
-        assert!(dd.rollback().unwrap_err().to_string().contains("oldest"));
+        assert_eq!(roll(&dd).unwrap(), (2, 1));
+        assert!(roll(&dd).unwrap_err().to_string().contains("oldest"));
         dd.delete(2, false).unwrap();
         dd.delete(1, true).unwrap();
         assert_eq!(dd.current_version().unwrap(), None);

@@ -217,7 +217,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             ModelCommand::Rollback(common) => {
                 let (_, data_dir) = common.setup()?;
                 let _lock = data_dir.lock("rollback")?;
-                rollback(&data_dir)
+                rollback(&data_dir, &common)
             }
             ModelCommand::Rekey(args) => rekey(&args),
         },
@@ -228,8 +228,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
-fn rollback(data_dir: &DataDir) -> Result<ExitCode> {
-    let (from, to) = data_dir.rollback()?;
+/// Makes the previous version current again, once it opens with the key:
+/// one that does not (sealed with another key, damaged) would keep the
+/// running monitor on the old model and stop every restart, until noticed.
+fn rollback(data_dir: &DataDir, common: &SharedArgs) -> Result<ExitCode> {
+    let (from, to) = data_dir.rollback_target()?;
+    let opens = || -> Result<()> {
+        let (key, origin) = data_dir.checked_passphrase(common.given_key()?, false, common.fingerprint.as_deref())?;
+        let path = data_dir.model_path(to);
+        let bytes = modelfile::read_model_file(&path).map_err(anyhow::Error::msg)?;
+        let detector = Detector::load(&bytes, &key).map_err(|e| anyhow::anyhow!("{}: {e} (tried {origin})", path.display()))?;
+        modelfile::check_version(to, detector.model().meta.version).map_err(anyhow::Error::msg)
+    };
+    opens().with_context(|| format!("version {to} does not open, so version {from} stays current"))?;
+    data_dir.set_current(to)?;
     audited(data_dir, "model_rolled_back", json!({ "from": from, "to": to }))?;
     eprintln!("rolled back: version {to} is current again (was {from})");
     Ok(ExitCode::SUCCESS)
@@ -349,7 +361,7 @@ fn train(args: TrainArgs) -> Result<ExitCode> {
     // One trainer at a time per data directory (models, versions, scratch).
     let lock = data_dir.lock(if args.rollback { "rollback" } else { "training" })?;
     if args.rollback {
-        return rollback(&data_dir);
+        return rollback(&data_dir, &args.common);
     }
     let file = &config.settings;
     let defaults = fit::FitParams::default();
