@@ -224,7 +224,8 @@ impl AuditLog {
         // head names (cut short, or edited there): the new head would match
         // the damaged log, `verify` would pass again, and a rollback the
         // cut hid would be sanctioned.
-        if let Err(broken) = self.head_fits(seq, |n| text.lines().nth(n as usize - 1).and_then(|l| Some(split_line(l).ok()?.0.to_owned())))
+        if let Err(broken) =
+            self.head_fits(seq, |n| text.lines().nth(n as usize - 1).and_then(|l| Some(split_line(l).ok()?.0.to_owned())))?
         {
             anyhow::bail!(
                 "the audit log {} is broken at {broken}; nothing was appended (`logarithm-trainer audit verify` says where; to start a new chain, move {FILE} and {HEAD} aside)",
@@ -263,19 +264,20 @@ impl AuditLog {
     /// (`hash_of(n)` is entry `n`'s hash): the head names the last entry,
     /// or an earlier one whose hash is that entry's (a writer stopped
     /// between appending and updating the head). A log with entries needs
-    /// a head.
-    fn head_fits(&self, last: u64, hash_of: impl Fn(u64) -> Option<String>) -> std::result::Result<(), Broken> {
-        let at = |entry: u64, why: String| Err(Broken { entry, why });
+    /// a head. A head that cannot be read (permissions) is an error, not a
+    /// broken chain.
+    fn head_fits(&self, last: u64, hash_of: impl Fn(u64) -> Option<String>) -> Result<std::result::Result<(), Broken>> {
+        let at = |entry: u64, why: String| Ok(Err(Broken { entry, why }));
         let head = match fs::read_to_string(self.head_path()) {
             Ok(text) => serde_json::from_str::<Value>(&text).ok().and_then(|v| Some((v["seq"].as_u64()?, v["hash"].as_str()?.to_owned()))),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return if last == 0 {
-                    Ok(())
+                    Ok(Ok(()))
                 } else {
                     at(last, format!("{HEAD} is missing: whether the log was cut short cannot be told"))
                 };
             }
-            Err(e) => return at(0, format!("cannot read {}: {e}", self.head_path().display())),
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", self.head_path().display())),
         };
         let Some((seq, hash)) = head else { return at(0, format!("{} is damaged", self.head_path().display())) };
         if seq > last {
@@ -284,7 +286,7 @@ impl AuditLog {
         if seq == 0 || hash_of(seq).as_deref() != Some(hash.as_str()) {
             return at(seq, format!("{HEAD} does not match the log's entry {seq}"));
         }
-        Ok(())
+        Ok(Ok(()))
     }
 
     /// Like [`AuditLog::append`], after a change was made: the error says
@@ -361,7 +363,7 @@ impl AuditLog {
             entries.push(entry);
         }
         let last = entries.len() as u64;
-        let broken = self.head_fits(last, |n| Some(entries.get(n as usize - 1)?.hash.clone())).err();
+        let broken = self.head_fits(last, |n| Some(entries.get(n as usize - 1)?.hash.clone()))?.err();
         Ok((entries, broken))
     }
 }
@@ -524,6 +526,13 @@ mod tests {
         assert!(describe(&odd).contains("sources=esc/\\u{1b}[31mevil\\u{7}.log"), "{}", describe(&odd));
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(fs::metadata(log.path()).unwrap().permissions().mode() & 0o777, 0o600);
+        // A head that cannot be read (another user's, here a directory) is
+        // an error that says so, not a chain "broken at entry 0".
+        fs::remove_file(log.head_path()).unwrap();
+        fs::create_dir(log.head_path()).unwrap();
+        for e in [log.verify().unwrap_err(), log.append("model_loaded", json!({})).unwrap_err()] {
+            assert!(format!("{e:#}").contains("cannot read") && format!("{e:#}").contains(HEAD), "{e:#}");
+        }
     }
 
     #[test]
