@@ -102,6 +102,70 @@ mod journald {
         assert!(String::from_utf8_lossy(&missing.stderr).contains("/nonexistent/journal"));
     }
 
+    /// A journal file named as a path is read as a journal, by the monitor
+    /// and the trainer (its binary pages were scored and learned as text
+    /// lines), whatever its name; a directory of journal files given as a
+    /// path says what reads it. Journal files the user may not read are an
+    /// error when none can be read and a warning when some can: libsystemd
+    /// skips them without a word, so a service user outside the group
+    /// systemd-journal read nothing and said nothing.
+    #[test]
+    fn journal_files_named_as_paths_and_unreadable_ones() {
+        let t = trained();
+        let dir = t.dir.path().join("journal");
+        fs::create_dir(&dir).unwrap();
+        let file = dir.join("a.journal");
+        journal_file(&file, &journal_batch(0, 5, now_usec() - 3_600_000_000));
+        let bare = t.dir.path().join("exported");
+        fs::copy(&file, &bare).unwrap();
+        let jobs: Vec<String> = (0..5).map(|i| format!("(root) CMD (job {i})")).collect();
+        for path in [&file, &bare] {
+            let records = json_lines(&ok(&scan(&t.data, t.key, &[path.to_str().unwrap()])));
+            assert_eq!(records.iter().map(|r| r["message"].as_str().unwrap()).collect::<Vec<_>>(), jobs, "{path:?}");
+        }
+        let data = t.dir.path().join("from-journal");
+        let out = run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", "k", bare.to_str().unwrap()]);
+        let summary = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && summary.contains("lines read:      5 "), "{summary}");
+        let out = scan(&t.data, t.key, &[dir.to_str().unwrap()]);
+        assert!(!out.status.success());
+        let d = dir.display();
+        assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("only journal files: --journal-dir {d} reads them")));
+
+        // Unreadable: as nobody when run as root (root reads anything).
+        let root = Command::new("id").arg("-u").output().unwrap().stdout == b"0\n";
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(t.dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+        ok(&Command::new("chmod").args(["-R", "a+rX", t.data.to_str().unwrap()]).output().unwrap());
+        fs::set_permissions(&file, fs::Permissions::from_mode(if root { 0o600 } else { 0o000 })).unwrap();
+        let scan_as_user = |args: &[&str]| {
+            let mut all = vec!["monitor", "--once", "--all", "-f", "json", "-D", t.data.to_str().unwrap(), "-K", t.key];
+            all.extend(args);
+            let mut cmd = if root { Command::new("setpriv") } else { command("logarithm") };
+            if root {
+                hermetic(&mut cmd);
+                cmd.args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", bin("logarithm").to_str().unwrap()]);
+            }
+            cmd.args(all).output().unwrap()
+        };
+        let file_denied = format!("({}: Permission denied", file.display());
+        for args in [vec!["--journal-dir", dir.to_str().unwrap()], vec![file.to_str().unwrap()]] {
+            let out = scan_as_user(&args);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !out.status.success() && stderr.contains(&file_denied) && stderr.contains("group systemd-journal"),
+                "{args:?}: {stderr}"
+            );
+        }
+        // One readable file of two: its entries, and a warning.
+        fs::copy(&bare, dir.join("b.journal")).unwrap();
+        fs::set_permissions(dir.join("b.journal"), fs::Permissions::from_mode(0o644)).unwrap();
+        let out = scan_as_user(&["--journal-dir", dir.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("cannot read 1 of the 2 files of journal directory") && stderr.contains(&file_denied), "{stderr}");
+        assert_eq!(json_lines(&ok(&out)).len(), 5);
+    }
+
     /// Follows new journal files as they appear, checkpoints the cursor, and
     /// resumes after a restart exactly where it stopped.
     #[test]

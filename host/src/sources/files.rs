@@ -515,10 +515,11 @@ impl Tailer<'_> {
 
     fn expand_dir(&mut self, dir: &Path, out: &mut Vec<PathBuf>) {
         let depth = if self.options.recursive { usize::MAX } else { 1 };
-        let before = out.len();
+        let (before, mut journals) = (out.len(), 0);
         for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(depth).sort_by_file_name() {
             match entry {
                 Ok(e) if e.file_type().is_file() && !skipped(e.path()) => out.push(e.into_path()),
+                Ok(e) if e.file_name().to_string_lossy().ends_with(".journal") => journals += 1,
                 Ok(_) => {}
                 Err(e) => {
                     let at = e.path().unwrap_or(dir).display().to_string();
@@ -526,7 +527,10 @@ impl Tailer<'_> {
                 }
             }
         }
-        if out.len() == before {
+        if out.len() == before && journals > 0 {
+            let d = dir.display();
+            self.problem(&d.to_string(), format!("no log file in directory {d}, only journal files: --journal-dir {d} reads them"));
+        } else if out.len() == before {
             self.problem(&dir.display().to_string(), format!("no log file in directory {}", dir.display()));
         }
     }

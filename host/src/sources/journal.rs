@@ -1,6 +1,7 @@
 //! Reading the systemd journal through libsystemd (`sd-journal`, via the
-//! `systemd` crate): the system journal, or the journal files of a
-//! directory (`--journal-dir`, like `journalctl -D`).
+//! `systemd` crate): the system journal, the journal files of a directory
+//! (`--journal-dir`, like `journalctl -D`), or one journal file (named as
+//! a path, like `journalctl --file`).
 //!
 //! Kept per entry: `MESSAGE` (binary values are read as bytes and decoded
 //! lossily, never dropped), `SYSLOG_IDENTIFIER` (else `_COMM`), `PRIORITY`,
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-use systemd::journal::{Journal, JournalWaitResult, OpenDirectoryOptions, OpenOptions};
+use systemd::journal::{Journal, JournalWaitResult, OpenDirectoryOptions, OpenFilesOptions, OpenOptions};
 
 /// How long one wait for new entries lasts before the stop flag is checked.
 const WAIT: Duration = Duration::from_millis(250);
@@ -31,21 +32,91 @@ pub fn checkpoint_name(dir: Option<&Path>) -> String {
     }
 }
 
-fn open(dir: Option<&Path>) -> Result<Journal, String> {
-    match dir {
-        None => OpenOptions::default().system(true).local_only(false).open().map_err(|e| format!("cannot open the system journal: {e}")),
-        Some(d) => {
-            if !d.is_dir() {
-                return Err(format!("journal directory {} does not exist or is not a directory", d.display()));
-            }
-            use std::os::unix::ffi::OsStrExt;
-            let c_path = std::ffi::CString::new(d.as_os_str().as_bytes())
-                .map_err(|_| format!("journal directory {} has a NUL byte in its name", d.display()))?;
-            OpenDirectoryOptions::default()
-                .open_directory(c_path.as_c_str())
-                .map_err(|e| format!("cannot open journal directory {}: {e}", d.display()))
+/// The journal's magic, the first bytes of every journal file.
+const MAGIC: &[u8; 8] = b"LPKSHHRH";
+
+/// Whether `path` names a journal file (by its name, `*.journal` or
+/// `*.journal~`, or its first bytes), which is read as a journal, not as
+/// text: named on the command line, its binary pages were scored and
+/// learned as lines.
+pub fn is_journal_file(path: &Path) -> bool {
+    use std::io::Read;
+    let name = path.to_string_lossy();
+    let mut magic = [0u8; 8];
+    path.is_file()
+        && (name.ends_with(".journal")
+            || name.ends_with(".journal~")
+            || std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == MAGIC)
+}
+
+/// What is read, for messages.
+fn describe(at: Option<&Path>) -> String {
+    match at {
+        None => "the system journal".to_owned(),
+        Some(p) if p.is_dir() => format!("journal directory {}", p.display()),
+        Some(p) => format!("journal file {}", p.display()),
+    }
+}
+
+fn open(at: Option<&Path>) -> Result<Journal, String> {
+    readable(at)?;
+    let Some(path) = at else {
+        return OpenOptions::default().system(true).local_only(false).open().map_err(|e| format!("cannot open the system journal: {e}"));
+    };
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = || std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| format!("{} has a NUL byte in its name", describe(at)));
+    if path.is_dir() {
+        OpenDirectoryOptions::default().open_directory(c_path()?.as_c_str())
+    } else if path.is_file() {
+        OpenFilesOptions::default().open_files([c_path()?.as_c_str()])
+    } else {
+        return Err(format!("journal directory {} does not exist or is not a directory", path.display()));
+    }
+    .map_err(|e| format!("cannot open {}: {e}", describe(at)))
+}
+
+/// Counts the journal files at `path` (a file, or a directory and the
+/// machine-id directories below it), and those it cannot open or list.
+fn visit(path: &Path, depth: u8, files: &mut usize, unreadable: &mut Vec<(std::path::PathBuf, std::io::Error)>) {
+    if path.is_dir() {
+        match std::fs::read_dir(path) {
+            Ok(entries) if depth < 2 => entries.flatten().for_each(|e| visit(&e.path(), depth + 1, files, unreadable)),
+            Ok(_) => {}
+            Err(e) => unreadable.push((path.to_path_buf(), e)),
+        }
+    } else if is_journal_file(path) {
+        *files += 1;
+        if let Err(e) = std::fs::File::open(path) {
+            unreadable.push((path.to_path_buf(), e));
         }
     }
+}
+
+/// libsystemd skips the journal files it may not read without a word: a
+/// service user outside the `systemd-journal` group read nothing and said
+/// nothing (review). None readable is an error, some a warning.
+fn readable(at: Option<&Path>) -> Result<(), String> {
+    let roots: Vec<&Path> = match at {
+        None => vec![Path::new("/var/log/journal"), Path::new("/run/log/journal")],
+        Some(p) => vec![p],
+    };
+    // Journal files, and what could not be opened or listed, with why.
+    let (mut files, mut unreadable) = (0, Vec::new());
+    for root in roots.into_iter().filter(|r| r.exists()) {
+        visit(root, 0, &mut files, &mut unreadable);
+    }
+    let Some((first, why)) = unreadable.first() else { return Ok(()) };
+    let what = describe(at);
+    let hint = "give the user read access (the system journal's files are readable by the group systemd-journal: add the user to it)";
+    if unreadable.len() >= files.max(1) {
+        return Err(format!("cannot read {what} ({}: {why}); {hint}", first.display()));
+    }
+    tracing::warn!(
+        "cannot read {} of the {files} files of {what} ({}: {why}), so their entries are not read; {hint}",
+        unreadable.len(),
+        first.display()
+    );
+    Ok(())
 }
 
 fn field(journal: &mut Journal, name: &str) -> Option<Vec<u8>> {
@@ -59,9 +130,8 @@ fn text(bytes: Vec<u8>) -> String {
 /// Reads the journal and sends its entries.
 pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &mut LineSender, stop: &AtomicBool) -> SourceResult {
     let name = checkpoint_name(dir);
-    let describe = || dir.map_or_else(|| "the system journal".to_owned(), |d| format!("journal directory {}", d.display()));
     let mut journal = open(dir)?;
-    let fail = |what: &str, e: systemd::Error| format!("cannot {what} {}: {e}", describe());
+    let fail = |what: &str, e: systemd::Error| format!("cannot {what} {}: {e}", describe(dir));
     // Larger fields are cut by libsystemd at this size; we cut lines there too.
     journal.set_data_threshold(options.max_line_bytes.saturating_add(64)).map_err(|e| fail("configure", e))?;
 
@@ -90,7 +160,7 @@ pub(super) fn read(dir: Option<&Path>, options: &ReadOptions, tx: &mut LineSende
         journal.seek_head().map_err(|e| fail("seek in", e))?;
         "its start"
     };
-    tracing::debug!("reading {} from {start}", describe());
+    tracing::debug!("reading {} from {start}", describe(dir));
 
     let origin: Arc<str> = match dir {
         None => "journal".into(),

@@ -304,7 +304,13 @@ pub fn spawn(
     stop: &Arc<AtomicBool>,
 ) -> Vec<(String, JoinHandle<SourceResult>)> {
     let mut handles = Vec::new();
-    let paths: Vec<String> = specs.iter().filter_map(|s| if let SourceSpec::Path(p) = s { Some(p.clone()) } else { None }).collect();
+    // A journal file named as a path is read as a journal (`journalctl --file`).
+    let journal_file = |p: &String| journal::is_journal_file(Path::new(p));
+    let paths: Vec<String> = specs
+        .iter()
+        .filter_map(|s| if let SourceSpec::Path(p) = s { Some(p.clone()) } else { None })
+        .filter(|p| !journal_file(p))
+        .collect();
     let start = |name: String, job: Box<dyn FnOnce() -> SourceResult + Send>| {
         let handle = thread::Builder::new().name(format!("source {name}")).spawn(job).expect("cannot spawn a source thread");
         (name, handle)
@@ -326,6 +332,11 @@ pub fn spawn(
     for spec in specs {
         let (options, tx) = (options.clone(), tx.clone());
         match spec {
+            SourceSpec::Path(p) if journal_file(p) => {
+                let file = Some(std::path::PathBuf::from(p));
+                let job = run(spec.name(), Arc::new(move |options, tx, stop| journal::read(file.as_deref(), options, tx, stop)));
+                handles.push(start(spec.name(), job));
+            }
             SourceSpec::Path(_) => {}
             SourceSpec::Journal(dir) => {
                 let dir = dir.clone();
