@@ -21,9 +21,9 @@ pub struct SharedArgs {
     /// (default: a key generated once and kept in the data directory).
     #[arg(short = 'K', long = "encryption-key", env = "LOGARITHM_ENCRYPTION_KEY", hide_env_values = true, value_name = "PASSPHRASE")]
     pub key: Option<String>,
-    /// Read the encryption passphrase from this file (default: the systemd
-    /// credential `logarithm-key` when run with one, else the data
-    /// directory's generated key).
+    /// Read the encryption passphrase from this file, `-` for standard
+    /// input (default: the systemd credential `logarithm-key` when run with
+    /// one, else the data directory's generated key).
     #[arg(long = "key-file", env = "LOGARITHM_ENCRYPTION_KEY_FILE", value_name = "PATH", conflicts_with = "key")]
     pub key_file: Option<PathBuf>,
     /// Refuse to use a key whose fingerprint is not this one.

@@ -65,9 +65,17 @@ impl std::fmt::Display for KeyOrigin {
     }
 }
 
-/// Reads a passphrase from a key file (surrounding white space trimmed).
+/// Reads a passphrase from a key file (surrounding white space trimmed);
+/// `-` is standard input, read from the descriptor as it is: a key file
+/// only root may read, redirected by root into a command run as the
+/// service's user (`setpriv`), cannot be opened again by that user, not
+/// even as `/dev/stdin`.
 pub fn read_key_file(path: &Path) -> Result<String> {
-    let text = fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?;
+    let text = if path == Path::new("-") {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the key from standard input")?
+    } else {
+        fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?
+    };
     if let Ok(meta) = fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
@@ -164,10 +172,32 @@ impl DataDir {
             .with_context(|| format!("cannot create {}", self.root.display()))
     }
 
+    /// Refuses root writing into a data directory another user owns (the
+    /// service's: systemd's `StateDirectory=`). What root writes there, mode
+    /// 0600 (models, `current`, the audit head, checkpoints), the service
+    /// cannot read, and it stopped at its next start (review).
+    pub fn check_writer(&self) -> Result<()> {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: geteuid(2) has no preconditions and cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let Some(meta) = fs::metadata(&self.root).ok().filter(|_| root) else { return Ok(()) };
+        if meta.uid() == 0 {
+            return Ok(());
+        }
+        let (uid, gid) = (meta.uid(), meta.gid());
+        bail!(
+            "{} belongs to uid {uid} (the service's user), which could not read what root writes there: run this as that user (setpriv --reuid={uid} --regid={gid} --clear-groups -- ...; see README, Running it as a service)",
+            self.root.display()
+        )
+    }
+
     /// Takes the data directory's lock (`DATA_DIR/lock`, an `flock`) for
     /// `what`, so that one trainer at a time changes its models; held until
-    /// the file is dropped. A second taker is refused with the holder's pid.
+    /// the file is dropped. A second taker is refused with the holder's pid,
+    /// and root is refused another user's data directory
+    /// ([`DataDir::check_writer`]).
     pub fn lock(&self, what: &str) -> Result<File> {
+        self.check_writer()?;
         self.create()?;
         match lock_file(&self.root.join("lock"), what)? {
             Ok(file) => Ok(file),

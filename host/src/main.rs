@@ -406,6 +406,10 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         sources = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
     let follow = !args.once;
+    if follow {
+        // A follower writes checkpoints and the audit log there.
+        data_dir.check_writer()?;
+    }
     let use_checkpoints = follow && !args.no_checkpoint;
     let checkpoint_file = use_checkpoints.then(|| Checkpoints::path_in(data_dir.root()));
     // Held while this monitor runs: a second one on the data directory would overwrite its checkpoints.

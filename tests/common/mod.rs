@@ -191,6 +191,12 @@ pub fn journal_batch(from: u64, count: u64, base_usec: u64) -> Vec<u8> {
     export
 }
 
+/// The tests' user id (root runs some commands as nobody).
+pub fn effective_uid() -> u32 {
+    // `id -u` keeps the tests free of libc bindings.
+    String::from_utf8(Command::new("id").arg("-u").output().unwrap().stdout).unwrap().trim().parse().unwrap()
+}
+
 pub fn now_usec() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_micros() as u64
 }

@@ -93,7 +93,7 @@ enum ShowFormat {
 struct RekeyArgs {
     #[command(flatten)]
     common: SharedArgs,
-    /// File holding the new passphrase. When the models used the generated
+    /// File holding the new passphrase, `-` for standard input. When the models used the generated
     /// key (`DATA_DIR/key`), that file is replaced by the new passphrase.
     #[arg(long, env = "LOGARITHM_NEW_ENCRYPTION_KEY_FILE", value_name = "PATH")]
     new_key_file: PathBuf,
