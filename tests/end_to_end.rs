@@ -411,6 +411,15 @@ mod model_file {
             .output()
             .unwrap();
         fails_with(&out, &format!("(tried the systemd credential {})", credentials.join("logarithm-key").display()));
+        // One that cannot be read is said, not skipped for another key.
+        let odd = t.dir.path().join("odd-credentials");
+        std::fs::create_dir_all(odd.join("logarithm-key")).unwrap();
+        let out = command("logarithm")
+            .args(["monitor", "--once", "-D", t.data.to_str().unwrap(), log.to_str().unwrap()])
+            .env("CREDENTIALS_DIRECTORY", &odd)
+            .output()
+            .unwrap();
+        fails_with(&out, &format!("the systemd credential {} is not a file", odd.join("logarithm-key").display()));
         // A retrain with a mistyped key says so, rather than suggest starting
         // over with it (which would seal a model the monitor cannot load).
         let retrain = run("logarithm-trainer", &["train", "-D", t.data.to_str().unwrap(), "-K", "not the key", log.to_str().unwrap()]);

@@ -5,7 +5,7 @@
 use crate::config::Config;
 use crate::datadir::{DataDir, KEY_CREDENTIAL, KEY_ENV, KeyOrigin, read_key_file};
 use crate::logging;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Local, NaiveDate, TimeZone};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -58,11 +58,15 @@ impl SharedArgs {
         if let Some(path) = &self.key_file {
             return Ok(Some((read_key_file(path)?, KeyOrigin::KeyFile(path.clone()))));
         }
-        let credential =
-            std::env::var_os("CREDENTIALS_DIRECTORY").map(|dir| PathBuf::from(dir).join(KEY_CREDENTIAL)).filter(|p| p.is_file());
-        match credential {
-            Some(path) => Ok(Some((read_key_file(&path)?, KeyOrigin::Credential(path)))),
-            None => Ok(None),
+        let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else { return Ok(None) };
+        let path = PathBuf::from(dir).join(KEY_CREDENTIAL);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_file() => Ok(Some((read_key_file(&path)?, KeyOrigin::Credential(path)))),
+            // A service given other credentials, not ours.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            // Said, not skipped: the key would silently be another (review).
+            Ok(_) => anyhow::bail!("the systemd credential {} is not a file", path.display()),
+            Err(e) => Err(e).with_context(|| format!("cannot read the systemd credential {}", path.display())),
         }
     }
 

@@ -496,7 +496,7 @@ impl DataDir {
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 bail!(
-                    "no encryption key: give the model's passphrase in a key file (--key-file or {KEY_FILE_ENV}), or with {KEY_ENV} (no generated key file at {})",
+                    "no encryption key: give the model's passphrase in a key file (--key-file or {KEY_FILE_ENV}), as the systemd credential {KEY_CREDENTIAL}, or with {KEY_ENV} (no generated key file at {})",
                     path.display()
                 )
             }
