@@ -938,6 +938,41 @@ mod following {
         assert_eq!(first["raw"], "a old line");
     }
 
+    /// Logs that start alike (per-process GC logs, a banner longer than the
+    /// fingerprint) are separate logs: a new one is read from its start, not
+    /// taken for a copy of the other and read from where that one was read
+    /// (review: its first lines were lost, and the next one cut).
+    #[test]
+    fn a_new_log_that_starts_like_another_is_read_from_its_start() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let banner: String = (0..6).map(|i| format!("[0.00{i}s][info][gc,init] the start-up line {i} every run writes alike\n")).collect();
+        assert!(banner.len() > 256, "longer than the fingerprint");
+        let (first, second) = (logs.join("gc-101.log"), logs.join("gc-202.log"));
+        fs::write(&first, &banner).unwrap();
+        let out = t.dir.path().join("out.json");
+        let monitor = follow(&t, &[logs.join("*.log").to_str().unwrap()], &out);
+        ready(&out, &format!("reading {} from offset", first.display()));
+        OpenOptions::new().append(true).open(&first).unwrap().write_all(b"[1.000s][info][gc] pause of run 101\n").unwrap();
+        wait_for(20, "the first run's line", || records_in(&out).len() >= 1);
+        // The second run's log appears whole (moved in).
+        let own = "[0.500s][info][gc] pause of run 202\n[0.600s][info][gc] another pause of run 202\n";
+        let staged = t.dir.path().join("staged");
+        fs::write(&staged, format!("{banner}{own}")).unwrap();
+        fs::rename(&staged, &second).unwrap();
+        wait_for(20, "the second run's eight lines", || records_in(&out).len() >= 9);
+        std::thread::sleep(Duration::from_millis(500));
+        stop(monitor);
+        let of_second: Vec<String> = records_in(&out)
+            .iter()
+            .filter(|r| r["origin"] == second.to_str().unwrap())
+            .map(|r| r["message"].as_str().unwrap().to_owned())
+            .collect();
+        let expected: Vec<String> = format!("{banner}{own}").lines().map(|l| l.split("] ").last().unwrap().to_owned()).collect();
+        assert_eq!(of_second, expected);
+    }
+
     /// Checkpoints that cannot be saved (a full disk, the data directory
     /// gone) are said once, and monitoring goes on: a service that stopped
     /// then would be down when it is most needed.

@@ -350,6 +350,19 @@ fn rotated_name_of(path: &Path, log: &Path) -> bool {
             .is_some_and(|rest| matches!(rest, [b'.' | b'-', digit, ..] if digit.is_ascii_digit()))
 }
 
+/// Whether `copy` holds the bytes `original` holds just before `at` (up to
+/// 4 KiB of them), or `original` no longer reaches `at` (truncated: then
+/// its first bytes are all there is to go by).
+fn same_before(original: &File, copy: &File, at: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    if original.metadata().is_ok_and(|m| m.len() < at) {
+        return true;
+    }
+    let len = at.min(4096) as usize;
+    let (mut a, mut b) = (vec![0; len], vec![0; len]);
+    original.read_exact_at(&mut a, at - len as u64).is_ok() && copy.read_exact_at(&mut b, at - len as u64).is_ok() && a == b
+}
+
 /// The directory of a file's path (`.` for a bare name).
 fn dir_of(path: &Path) -> &Path {
     path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
@@ -568,7 +581,7 @@ impl Tailer<'_> {
                 }
                 None => {
                     let has_history = self.has_history(path);
-                    if let Some((at, read)) = self.copy_of(&head_bytes, size) {
+                    if let Some((at, read)) = self.copy_of(&head_bytes, size, &file) {
                         // Its first lines are lines already read (usually
                         // copytruncate's copy, found before the truncation).
                         tracing::debug!("{} starts like a file being read: a copy, read from offset {at}", path.display());
@@ -602,13 +615,17 @@ impl Tailer<'_> {
     }
 
     /// Where a tracked file whose first bytes a new file repeats was read
-    /// to, and its lines before that: the new file is a copy of it.
-    fn copy_of(&self, head_bytes: &[u8], size: u64) -> Option<(u64, u64)> {
+    /// to, and its lines before that: the new file is a copy of it. While
+    /// the tracked file is whole, the copy must also repeat the bytes just
+    /// before that offset: logs that start alike (per-process GC logs, a
+    /// banner) were taken for copies and read from another file's offset,
+    /// their first lines lost (review).
+    fn copy_of(&self, head_bytes: &[u8], size: u64, file: &File) -> Option<(u64, u64)> {
         self.tracked
             .values()
             .find(|t| {
-                let n = t.fingerprint.len as usize;
-                n > 0 && starts_with(head_bytes, &t.fingerprint) && t.reader.line_offset() <= size
+                let (n, at) = (t.fingerprint.len as usize, t.reader.line_offset());
+                n > 0 && starts_with(head_bytes, &t.fingerprint) && at <= size && same_before(&t.file, file, at)
             })
             .map(|t| (t.reader.line_offset(), t.line_no))
     }
