@@ -955,7 +955,7 @@ mod following {
         let monitor = follow(&t, &[logs.join("*.log").to_str().unwrap()], &out);
         ready(&out, &format!("reading {} from offset", first.display()));
         OpenOptions::new().append(true).open(&first).unwrap().write_all(b"[1.000s][info][gc] pause of run 101\n").unwrap();
-        wait_for(20, "the first run's line", || records_in(&out).len() >= 1);
+        wait_for(20, "the first run's line", || !records_in(&out).is_empty());
         // The second run's log appears whole (moved in).
         let own = "[0.500s][info][gc] pause of run 202\n[0.600s][info][gc] another pause of run 202\n";
         let staged = t.dir.path().join("staged");
