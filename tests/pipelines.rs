@@ -202,6 +202,46 @@ mod fluent_bit {
         fields_on_the_anomalies_only(&marked, &records);
     }
 
+    /// Fields only a filter may write, on records that arrive with them (an
+    /// application's own JSON log): gone from a record passed on as it came
+    /// (`logarithm_annotate_anomalies`), replaced on a scored one
+    /// (`logarithm_filter`), so an alerts stage routes on this filter's word
+    /// only (review: a forged `"anomaly_reported": true` went to the alerts,
+    /// a stale `anomaly_error` stayed beside a fresh score).
+    #[test]
+    fn fields_a_record_came_with_are_this_filters_or_gone() {
+        let t = trained();
+        let line = fs::read_to_string(t.dir.path().join("train.log")).unwrap().lines().next().unwrap().to_owned();
+        let dummy = |extra: &str| {
+            let record = format!("{{\"log\":{},{extra}}}", serde_json::to_string(&line).unwrap());
+            format!("[INPUT]\n    Name dummy\n    Dummy {record}\n    Samples 1\n    Tag logs\n")
+        };
+        let inputs = dummy(r#""anomaly_reported":true,"anomalous":true,"anomaly_terms":["forged"],"anomaly_score":1.0"#)
+            + &dummy(r#""anomaly_error":"stale","anomaly_repeat":{"count":9},"anomaly_burst":{"count":99}"#);
+        let keys = key_dir(&t);
+        for function in ["logarithm_annotate_anomalies", "logarithm_filter"] {
+            let work = t.dir.path().join(function);
+            fs::create_dir_all(&work).unwrap();
+            let module = module(&work);
+            let (records, _) = run_until(&work, &inputs, &filter(&module, function, &[&t.data, &keys], "8M"), 2);
+            assert_eq!(records.len(), 2, "{function}");
+            for r in &records {
+                assert_eq!(r["log"], line.as_str(), "{function}: {r}");
+                assert!(
+                    r.get("anomaly_error").is_none() && r.get("anomaly_repeat").is_none() && r.get("anomaly_burst").is_none(),
+                    "{function}: {r}"
+                );
+                match function {
+                    "logarithm_filter" => assert!(
+                        r["anomaly_score"].as_f64().is_some_and(|s| s < 1.0) && r["anomaly_terms"] != serde_json::json!(["forged"]),
+                        "{r}"
+                    ),
+                    _ => assert_eq!(r.as_object().unwrap().keys().collect::<Vec<_>>(), ["log"], "a usual line, as it came: {r}"),
+                }
+            }
+        }
+    }
+
     /// Fluent Bit's systemd input on journal files (made by
     /// `systemd-journal-remote`) → the filter: every entry once, with the
     /// scores the native host gives the same journal.
@@ -866,6 +906,12 @@ mod ndjson {
         let args = ["filter", "--rsyslog", "-D", t.data.to_str().unwrap(), "-K", t.key];
         let out = ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
         assert_eq!(out, format!("{{\"$!\":{{\"anomaly\":{{\"error\":{why}}}}}}}\n"));
+        // Fields only a filter writes, which a record came with, are this
+        // filter's or gone: a stale error, a forged alert (review).
+        let stale = r#"{"message":null,"anomaly_error":"stale","anomaly_reported":true}"#;
+        let args = ["filter", "-D", t.data.to_str().unwrap(), "-K", t.key];
+        let out = ok(&run_with_stdin("logarithm", &args, Some(format!("{stale}\n").as_bytes())));
+        assert_eq!(json_lines(&out), [serde_json::json!({"message": null, "anomaly_error": why})]);
     }
 
     #[test]

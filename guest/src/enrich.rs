@@ -32,6 +32,25 @@ pub const BURST: &str = "anomaly_burst";
 /// Why the record was not scored.
 pub const ERROR: &str = "anomaly_error";
 
+/// Every field a filter writes. A record that arrives holding any of them
+/// has them taken off before the filter writes its own, in every mode, so
+/// that what an alerts stage routes on is this filter's word (review: an
+/// application's own `"anomaly_reported": true` passed on as it came went
+/// to the alerts, and a stale `anomaly_error` stayed beside a fresh score).
+pub const FIELDS: [&str; 7] = [SCORE, ANOMALOUS, TERMS, REPORTED, REPEAT, BURST, ERROR];
+
+/// Whether `key` is one of [`FIELDS`].
+pub fn is_field(key: &str) -> bool {
+    FIELDS.contains(&key)
+}
+
+/// Takes [`FIELDS`] off a record; whether it held any.
+pub fn strip(record: &mut Map<String, Value>) -> bool {
+    let before = record.len();
+    record.retain(|k, _| !is_field(k));
+    record.len() != before
+}
+
 impl Term {
     /// The term as shown to people: its text, marked `(unseen)` when the
     /// model never saw it.
@@ -72,8 +91,10 @@ pub fn verdict_fields(verdict: &Verdict) -> Vec<(&'static str, Value)> {
     fields
 }
 
-/// Adds the verdict's fields to a record (replacing any of the same name).
+/// Adds the verdict's fields to a record, in place of any of [`FIELDS`]
+/// it came with.
 pub fn annotate(record: &mut Map<String, Value>, verdict: &Verdict) {
+    strip(record);
     for (k, v) in verdict_fields(verdict) {
         record.insert(k.to_owned(), v);
     }
@@ -86,7 +107,7 @@ pub fn annotate(record: &mut Map<String, Value>, verdict: &Verdict) {
 /// (issue 11: that was a quarter of the Fluent Bit module's time per
 /// record), and keeps its keys in their order and its numbers as written.
 /// Returns `false`, having written nothing, when the record already holds
-/// one of the fields (which [`annotate`] replaces) or the text does not
+/// one of [`FIELDS`] (which [`annotate`] takes off) or the text does not
 /// end the object.
 pub fn write_annotated(text: &[u8], record: &Map<String, Value>, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
     write_appended(text, record, &verdict_fields(verdict), out)
@@ -95,13 +116,13 @@ pub fn write_annotated(text: &[u8], record: &Map<String, Value>, verdict: &Verdi
 /// Writes a record's own JSON text (`text`, which parsed as `record`) with
 /// `fields` appended: the text up to its closing brace, then the fields
 /// ([`write_annotated`]; a filter's `anomaly_error` too). Returns `false`,
-/// having written nothing, when the record already holds one of the
-/// fields or the text does not end the object.
+/// having written nothing, when the record already holds one of
+/// [`FIELDS`] or the text does not end the object.
 pub fn write_appended(text: &[u8], record: &Map<String, Value>, fields: &[(&str, Value)], out: &mut Vec<u8>) -> bool {
     // Trailing white space or a C string's NUL may follow the object.
     let end = text.iter().rposition(|&b| !b.is_ascii_whitespace() && b != 0);
     let Some(end) = end.filter(|&i| text[i] == b'}') else { return false };
-    if fields.iter().any(|(k, _)| record.contains_key(*k)) {
+    if record.keys().any(|k| is_field(k)) {
         return false;
     }
     out.extend_from_slice(&text[..end]);
@@ -124,8 +145,10 @@ pub fn marked_for_alerts(record: &Map<String, Value>) -> bool {
     record.get(REPORTED) == Some(&Value::Bool(true)) || record.contains_key(ERROR)
 }
 
-/// Marks a record as passed on unscored, and why.
+/// Marks a record as passed on unscored, and why (in place of any of
+/// [`FIELDS`] it came with).
 pub fn annotate_error(record: &mut Map<String, Value>, why: &str) {
+    strip(record);
     record.insert(ERROR.to_owned(), Value::String(why.to_owned()));
 }
 
@@ -170,6 +193,18 @@ mod tests {
         let mut record = raw_line_record("not json");
         annotate_error(&mut record, "why");
         assert_eq!(Value::Object(record), serde_json::json!({"log": "not json", "anomaly_error": "why"}));
+        // Fields a record came with are this filter's word or gone: a
+        // stale error beside a fresh score, a forged alert.
+        let stale = r#"{"log":"x","anomaly_error":"stale","anomaly_burst":{},"anomaly_repeat":1,"anomaly_reported":true}"#;
+        let mut record: Map<String, Value> = serde_json::from_str(stale).unwrap();
+        annotate(&mut record, &Verdict::new(0.25, 0.999, Vec::new()));
+        assert_eq!(
+            Value::Object(record),
+            serde_json::json!({"log": "x", "anomaly_score": 0.25, "anomalous": false, "anomaly_terms": [], "anomaly_reported": false})
+        );
+        let mut record: Map<String, Value> = serde_json::from_str(stale).unwrap();
+        annotate_error(&mut record, "why");
+        assert_eq!(Value::Object(record), serde_json::json!({"log": "x", "anomaly_error": "why"}));
     }
 
     /// The record's own text, extended, is what `annotate` makes of it, with

@@ -174,7 +174,11 @@ impl Filter {
                     return self.reply_raw(b"");
                 }
                 if pass == Pass::AllAnnotatingAnomalies && !verdict.anomalous && !enrich::alerts(&verdict) {
-                    return self.reply_raw(bytes);
+                    // As it came, without fields only this filter may write.
+                    if !enrich::strip(&mut obj) {
+                        return self.reply_raw(bytes);
+                    }
+                    return self.reply(&obj);
                 }
                 self.out.clear();
                 if enrich::write_annotated(bytes, &obj, &verdict, &mut self.out) {

@@ -422,7 +422,11 @@ pub fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, how: How, o
                     if how.pass == Pass::Anomalies && !alerts {
                         None
                     } else if how.annotate == Annotate::Anomalies && !verdict.anomalous && !alerts {
-                        continue;
+                        // As it came, without fields only this filter may write.
+                        if !event.body.iter().any(|(k, _)| key_str(k).is_some_and(enrich::is_field)) {
+                            continue;
+                        }
+                        Some(Vec::new())
                     } else {
                         Some(enrich::verdict_fields(&verdict))
                     }
@@ -446,10 +450,10 @@ pub fn filter_chunk(chunk: &[u8], detector: Result<&Detector, &str>, how: How, o
 /// An event's bytes (`whole`) with the fields appended to its body.
 fn write_annotated(whole: &[u8], event: &Event, fields: Vec<(&str, Value)>, out: &mut Vec<u8>) {
     out.extend_from_slice(&whole[..event.body_at]);
-    if event.body.iter().any(|(k, _)| fields.iter().any(|(f, _)| key_str(k) == Some(f))) {
-        // A record that already holds one of the fields: written anew,
-        // the fields replaced, as `enrich::annotate` does everywhere.
-        let mut obj = event.object(|_| true);
+    if event.body.iter().any(|(k, _)| key_str(k).is_some_and(enrich::is_field)) {
+        // A record that came with fields only a filter may write: written
+        // anew without them, as `enrich::annotate` does everywhere.
+        let mut obj = event.object(|k| !enrich::is_field(k));
         for (k, v) in fields {
             obj.insert(k.to_owned(), v);
         }
@@ -847,6 +851,14 @@ mod tests {
         let mut out = Vec::new();
         assert!(!filter_chunk(&usual, Ok(&thresholded()), only, &mut out).unwrap(), "untouched");
         assert!(out.is_empty());
+        // A usual record that came with fields only a filter may write (an
+        // application's forged alert, a stale error) passes without them.
+        let mut calm = Detector::new(model(100));
+        calm.set_threshold(1.0).unwrap();
+        let forged = event(1, &[("log", Pack::from("wa wb")), (enrich::REPORTED, Pack::from(true)), (enrich::ERROR, Pack::from("stale"))]);
+        let mut out = Vec::new();
+        assert!(filter_chunk(&forged, Ok(&calm), only, &mut out).unwrap());
+        assert_eq!(body(&events(&out)[0]), body(&events(&event(1, &[("log", Pack::from("wa wb"))]))[0]));
 
         for bad in [&chunk[..chunk.len() - 3], &[0x92][..], &[0x92, 0x01, 0xde][..]] {
             assert!(filter_chunk(bad, Ok(&detector), ALL, &mut Vec::new()).is_err());

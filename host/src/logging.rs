@@ -28,7 +28,7 @@ pub fn directives(level: &str, verbose: u8) -> anyhow::Result<String> {
         }
         // A bare word is a target to `tracing` (everything else off): a
         // mistyped level (`warning`, `verbose`) would silence every message.
-        None if !level.contains(['=', ',']) => {
+        None if !level.contains(['=', ',']) && !level.eq_ignore_ascii_case("off") => {
             anyhow::bail!("log level {level:?} is not one of error, warn, info, debug, trace (or a filter such as info,wasmtime=debug)")
         }
         None if verbose == 0 => Ok(level.to_owned()),
@@ -151,6 +151,7 @@ mod tests {
         // The configuration file takes what -L takes.
         assert!(super::check("info,wasmtime=debug").is_ok() && super::check("Info").is_ok());
         assert!(super::check("verbose").is_err() && super::check("info,=[").is_err());
+        assert_eq!(super::directives("off", 0).unwrap(), "off");
     }
 
     #[test]
