@@ -264,6 +264,10 @@ impl Places for Configured {
     fn key_hint(&self) -> &'static str {
         "or name a file holding it with Key_File"
     }
+
+    fn key_files_named(&self) -> bool {
+        true
+    }
 }
 
 /// One `[FILTER]` instance.

@@ -26,6 +26,12 @@ pub trait Places {
     fn key_files(&self) -> Vec<PathBuf>;
     /// How else an operator may give the key, for the error without one.
     fn key_hint(&self) -> &'static str;
+    /// Whether the key files were named by the operator, so that one
+    /// missing is an error, not a reason to try the next (a mistyped
+    /// `Key_File` fell back to the data directory's key without a word).
+    fn key_files_named(&self) -> bool {
+        false
+    }
 }
 
 /// A loaded model, and where it came from.
@@ -136,10 +142,14 @@ fn files_signature(places: &impl Places, dir: Option<&Path>) -> String {
 /// The passphrase: the first key file there is, else the data directory's
 /// generated `key`.
 fn passphrase(data_dir: &Path, places: &impl Places) -> Result<String, String> {
-    for path in places.key_files().iter().chain(std::iter::once(&data_dir.join(layout::KEY))) {
+    let named = places.key_files();
+    for path in named.iter().chain(std::iter::once(&data_dir.join(layout::KEY))) {
         match std::fs::read_to_string(path) {
             Ok(text) if text.trim().is_empty() => return Err(format!("the key file {} is empty", path.display())),
             Ok(text) => return Ok(text.trim().to_owned()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && places.key_files_named() && named.contains(path) => {
+                return Err(format!("the key file {} does not exist", path.display()));
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(format!("cannot read the key file {}: {e}", path.display())),
         }
@@ -163,4 +173,41 @@ fn load(dir: &Path, places: &impl Places) -> Result<Loaded, String> {
     // rest): most of a filter's cost per normal record otherwise.
     detector.set_explain(false);
     Ok(Loaded { detector, dir: dir.to_path_buf(), version })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Key files to try, named by the operator or not.
+    struct Keys(Vec<PathBuf>, bool);
+
+    impl Places for Keys {
+        fn data_dir(&self) -> Result<PathBuf, String> {
+            Err("unused".into())
+        }
+        fn key_files(&self) -> Vec<PathBuf> {
+            self.0.clone()
+        }
+        fn key_hint(&self) -> &'static str {
+            "or name one"
+        }
+        fn key_files_named(&self) -> bool {
+            self.1
+        }
+    }
+
+    /// A key file the operator named (the native plugin's `Key_File`) that
+    /// is missing is an error; a candidate (the module's credential in each
+    /// accessible directory) is skipped for the data directory's key.
+    #[test]
+    fn a_named_key_file_that_is_missing_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("logarithm-watch-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(layout::KEY), "generated\n").unwrap();
+        let typo = dir.join("typo");
+        assert_eq!(passphrase(&dir, &Keys(vec![typo.clone()], false)), Ok("generated".to_owned()));
+        assert_eq!(passphrase(&dir, &Keys(vec![typo.clone()], true)), Err(format!("the key file {} does not exist", typo.display())));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
