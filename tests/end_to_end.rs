@@ -411,6 +411,15 @@ mod model_file {
             .output()
             .unwrap();
         fails_with(&out, &format!("(tried the systemd credential {})", credentials.join("logarithm-key").display()));
+        // A key file `-` is standard input, unless the records come that way.
+        let d = t.data.to_str().unwrap();
+        ok(&run_with_stdin("logarithm", &["monitor", "--once", "-D", d, "--key-file", "-", log.to_str().unwrap()], Some(t.key.as_bytes())));
+        for args in [vec!["filter", "-D", d, "--key-file", "-"], vec!["monitor", "--once", "-i", "-D", d, "--key-file", "-"]] {
+            fails_with(
+                &run_with_stdin("logarithm", &args, Some(b"x\n")),
+                "--key-file - reads the key from standard input, which carries the records",
+            );
+        }
         // One that cannot be read is said, not skipped for another key.
         let odd = t.dir.path().join("odd-credentials");
         std::fs::create_dir_all(odd.join("logarithm-key")).unwrap();

@@ -70,6 +70,16 @@ impl SharedArgs {
         }
     }
 
+    /// Refuses `--key-file -` where standard input carries the records
+    /// (`-i`, `logarithm filter`): the key would be read from them, and
+    /// they from what is left.
+    pub fn key_not_from_stdin(&self, stdin_carries_records: bool) -> Result<()> {
+        if stdin_carries_records && self.key_file.as_deref() == Some(std::path::Path::new("-")) {
+            anyhow::bail!("--key-file - reads the key from standard input, which carries the records here: give the key another way");
+        }
+        Ok(())
+    }
+
     /// Loads the config file, starts logging (flag or env > file > `warn`)
     /// and finds the data directory (flag or env > file > default).
     pub fn setup(&self) -> Result<(Config, DataDir)> {

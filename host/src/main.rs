@@ -291,6 +291,7 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
     // rsyslog reads the helper's stderr as replies: diagnostics would
     // desynchronise it, so in that mode problems become replies instead.
     let (config, data_dir) = if args.rsyslog { args.common.shared.setup_silent()? } else { args.common.shared.setup()? };
+    args.common.shared.key_not_from_stdin(true)?;
     let scoring = args.scoring.resolve(&config.settings)?;
     // A filter lives as long as its pipe (rsyslog keeps its mmexternal
     // child running): it loads a newly installed model like a follower,
@@ -369,6 +370,7 @@ fn info(common: CommonArgs) -> Result<ExitCode> {
 
 fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     let (config, data_dir) = args.common.shared.setup()?;
+    args.common.shared.key_not_from_stdin(args.stdin)?;
     let config_path = config.path.clone();
     let config_file = config.clone();
     let file = &config.settings;

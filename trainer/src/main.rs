@@ -358,6 +358,7 @@ fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
 /// under the data directory's lock; or, with `--rollback`, rolls back.
 fn train(args: TrainArgs) -> Result<ExitCode> {
     let (config, data_dir) = args.common.setup()?;
+    args.common.key_not_from_stdin(args.stdin)?;
     // One trainer at a time per data directory (models, versions, scratch).
     let lock = data_dir.lock(if args.rollback { "rollback" } else { "training" })?;
     if args.rollback {
