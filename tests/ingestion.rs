@@ -1549,7 +1549,7 @@ mod systemd_notify {
             }
         };
         hear_until("READY=1", &|s| s.contains("READY=1"), &mut said);
-        assert!(said.contains("STATUS=following 1 sources"), "{said}");
+        assert!(said.contains("STATUS=following 1 source"), "{said}");
         hear_until("the watchdog fed, again and again", &|s| s.matches("WATCHDOG=1").count() >= 3, &mut said);
         signal(&child, "-TERM");
         hear_until("STOPPING=1", &|s| s.contains("STOPPING=1"), &mut said);

@@ -328,7 +328,13 @@ pub fn run<W: Write>(
     let watchdog = config.read.follow.then(sd_notify::watchdog_enabled).flatten().map(|every| every / 2);
     let mut fed = Instant::now();
     if config.read.follow {
-        notify(&[sd_notify::NotifyState::Ready, sd_notify::NotifyState::Status(&format!("following {} sources", config.sources.len()))]);
+        notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status(&match config.sources.len() {
+                1 => "following 1 source".to_owned(),
+                n => format!("following {n} sources"),
+            }),
+        ]);
     }
     let mut flush = |pending: &mut Pending, stats: &mut MonitorStats, detector: &mut ComponentDetector, threshold: f64| -> Result<()> {
         if let Some(first) = pending.chunks.first().and_then(|c| c.first()) {

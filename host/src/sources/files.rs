@@ -528,24 +528,26 @@ impl Tailer<'_> {
 
     fn expand_dir(&mut self, dir: &Path, out: &mut Vec<PathBuf>) {
         let depth = if self.options.recursive { usize::MAX } else { 1 };
-        let (before, mut journals) = (out.len(), 0);
+        let (before, mut journals, mut unlisted) = (out.len(), 0, false);
         for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(depth).sort_by_file_name() {
             match entry {
                 Ok(e) if e.file_type().is_file() && !skipped(e.path()) => out.push(e.into_path()),
                 Ok(e) if e.file_name().to_string_lossy().ends_with(".journal") => journals += 1,
                 Ok(_) => {}
                 Err(e) => {
+                    // The directory itself could not be listed: said once.
+                    unlisted |= e.depth() == 0;
                     let at = e.path().unwrap_or(dir).display().to_string();
                     self.problem(&at, format!("cannot read {at}: {}", e.io_error().map_or_else(|| e.to_string(), |io| io.to_string())));
                 }
             }
         }
-        if out.len() == before && journals > 0 {
-            let d = dir.display();
-            self.problem(&d.to_string(), format!("no log file in directory {d}, only journal files: --journal-dir {d} reads them"));
-        } else if out.len() == before {
-            self.problem(&dir.display().to_string(), format!("no log file in directory {}", dir.display()));
+        if out.len() > before || unlisted {
+            return;
         }
+        let d = dir.display();
+        let only = if journals > 0 { format!(", only journal files: --journal-dir {d} reads them") } else { String::new() };
+        self.problem(&d.to_string(), format!("no log file in directory {d}{only}"));
     }
 
     /// Starts tracking a file at the right offset.
