@@ -402,15 +402,15 @@ mod model_file {
         fails_with(&monitor(&t.data, "not the key", &log), "(tried the key given with -K or LOGARITHM_ENCRYPTION_KEY)");
         // A stale systemd credential goes before the data directory's key,
         // unseen: the error names the key it tried.
+        let with_credentials = |dir: &std::path::Path| {
+            let args = ["monitor", "--once", "-D", t.data.to_str().unwrap(), log.to_str().unwrap()];
+            command("logarithm").args(args).env("CREDENTIALS_DIRECTORY", dir).output().unwrap()
+        };
         let credentials = t.dir.path().join("credentials");
         std::fs::create_dir(&credentials).unwrap();
         std::fs::write(credentials.join("logarithm-key"), "a stale key\n").unwrap();
-        let out = command("logarithm")
-            .args(["monitor", "--once", "-D", t.data.to_str().unwrap(), log.to_str().unwrap()])
-            .env("CREDENTIALS_DIRECTORY", &credentials)
-            .output()
-            .unwrap();
-        fails_with(&out, &format!("(tried the systemd credential {})", credentials.join("logarithm-key").display()));
+        let stale = format!("(tried the systemd credential {})", credentials.join("logarithm-key").display());
+        fails_with(&with_credentials(&credentials), &stale);
         // A key file `-` is standard input, unless the records come that way.
         let d = t.data.to_str().unwrap();
         ok(&run_with_stdin("logarithm", &["monitor", "--once", "-D", d, "--key-file", "-", log.to_str().unwrap()], Some(t.key.as_bytes())));
@@ -423,12 +423,7 @@ mod model_file {
         // One that cannot be read is said, not skipped for another key.
         let odd = t.dir.path().join("odd-credentials");
         std::fs::create_dir_all(odd.join("logarithm-key")).unwrap();
-        let out = command("logarithm")
-            .args(["monitor", "--once", "-D", t.data.to_str().unwrap(), log.to_str().unwrap()])
-            .env("CREDENTIALS_DIRECTORY", &odd)
-            .output()
-            .unwrap();
-        fails_with(&out, &format!("the systemd credential {} is not a file", odd.join("logarithm-key").display()));
+        fails_with(&with_credentials(&odd), &format!("the systemd credential {} is not a file", odd.join("logarithm-key").display()));
         // A retrain with a mistyped key says so, rather than suggest starting
         // over with it (which would seal a model the monitor cannot load).
         let retrain = run("logarithm-trainer", &["train", "-D", t.data.to_str().unwrap(), "-K", "not the key", log.to_str().unwrap()]);
