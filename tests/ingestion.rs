@@ -123,6 +123,11 @@ mod journald {
             let records = json_lines(&ok(&scan(&t.data, t.key, &[path.to_str().unwrap()])));
             assert_eq!(records.iter().map(|r| r["message"].as_str().unwrap()).collect::<Vec<_>>(), jobs, "{path:?}");
         }
+        // A text log named like one is text: the first bytes decide.
+        let text = t.dir.path().join("notes.journal");
+        fs::write(&text, "Nov  2 08:00:00 web01 app[7]: a text line\n").unwrap();
+        let records = json_lines(&ok(&scan(&t.data, t.key, &[text.to_str().unwrap()])));
+        assert_eq!(records.iter().map(|r| r["message"].as_str().unwrap()).collect::<Vec<_>>(), ["a text line"]);
         let data = t.dir.path().join("from-journal");
         let out = run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", "k", bare.to_str().unwrap()]);
         let summary = String::from_utf8_lossy(&out.stderr);

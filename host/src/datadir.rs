@@ -76,7 +76,8 @@ pub fn read_key_file(path: &Path) -> Result<String> {
     } else {
         fs::read_to_string(path).with_context(|| format!("cannot read key file {}", path.display()))?
     };
-    if let Ok(meta) = fs::metadata(path)
+    if path != Path::new("-")
+        && let Ok(meta) = fs::metadata(path)
         && meta.permissions().mode() & 0o077 != 0
     {
         tracing::warn!("key file {} is readable by others; chmod 600 it", path.display());

@@ -28,7 +28,13 @@ pub fn directives(level: &str, verbose: u8) -> anyhow::Result<String> {
         }
         // A bare word is a target to `tracing` (everything else off): a
         // mistyped level (`warning`, `verbose`) would silence every message.
-        None if !level.contains(['=', ',']) && !level.eq_ignore_ascii_case("off") => {
+        // Numbers (`0` to `5`), `off` and our crates' names are what
+        // `tracing` means by them.
+        None if !level.contains(['=', ',', ':'])
+            && !level.eq_ignore_ascii_case("off")
+            && !matches!(level, "0" | "1" | "2" | "3" | "4" | "5")
+            && !OUR_CRATES.contains(&level) =>
+        {
             anyhow::bail!("log level {level:?} is not one of error, warn, info, debug, trace (or a filter such as info,wasmtime=debug)")
         }
         None if verbose == 0 => Ok(level.to_owned()),
@@ -151,7 +157,9 @@ mod tests {
         // The configuration file takes what -L takes.
         assert!(super::check("info,wasmtime=debug").is_ok() && super::check("Info").is_ok());
         assert!(super::check("verbose").is_err() && super::check("info,=[").is_err());
-        assert_eq!(super::directives("off", 0).unwrap(), "off");
+        for valid in ["off", "3", "logarithm", "logarithm_detector::kinds"] {
+            assert_eq!(super::directives(valid, 0).unwrap(), valid);
+        }
     }
 
     #[test]

@@ -305,6 +305,9 @@ fn audit_show(args: &ShowArgs) -> Result<ExitCode> {
 fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
     let (_, data_dir) = args.common.setup()?;
     let _lock = data_dir.lock("re-keying models")?;
+    if args.new_key_file == std::path::Path::new("-") && args.common.key_file.as_deref() == Some(std::path::Path::new("-")) {
+        bail!("--key-file - and --new-key-file - would both read standard input: give one of the keys another way");
+    }
     let (old, origin) = data_dir.checked_passphrase(args.common.given_key()?, false, args.common.fingerprint.as_deref())?;
     let new = logarithm::datadir::read_key_file(&args.new_key_file)?;
     if new == old {

@@ -351,11 +351,13 @@ fn rotated_name_of(path: &Path, log: &Path) -> bool {
 }
 
 /// Whether `copy` holds the bytes `original` holds just before `at` (up to
-/// 4 KiB of them), or `original` no longer reaches `at` (truncated: then
-/// its first bytes are all there is to go by).
-fn same_before(original: &File, copy: &File, at: u64) -> bool {
+/// 4 KiB of them), or `original` is no longer what was read (shorter than
+/// `at`, or starting otherwise: truncated, and maybe written again since;
+/// then its first bytes, the `fingerprint`, are all there is to go by).
+fn same_before(original: &File, fingerprint: &Fingerprint, copy: &File, at: u64) -> bool {
     use std::os::unix::fs::FileExt;
-    if original.metadata().is_ok_and(|m| m.len() < at) {
+    let rewritten = !head(original, fingerprint.len as usize).is_ok_and(|h| starts_with(&h, fingerprint));
+    if rewritten || original.metadata().is_ok_and(|m| m.len() < at) {
         return true;
     }
     let len = at.min(4096) as usize;
@@ -627,7 +629,7 @@ impl Tailer<'_> {
             .values()
             .find(|t| {
                 let (n, at) = (t.fingerprint.len as usize, t.reader.line_offset());
-                n > 0 && starts_with(head_bytes, &t.fingerprint) && at <= size && same_before(&t.file, file, at)
+                n > 0 && starts_with(head_bytes, &t.fingerprint) && at <= size && same_before(&t.file, &t.fingerprint, file, at)
             })
             .map(|t| (t.reader.line_offset(), t.line_no))
     }

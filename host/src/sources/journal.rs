@@ -35,18 +35,20 @@ pub fn checkpoint_name(dir: Option<&Path>) -> String {
 /// The journal's magic, the first bytes of every journal file.
 const MAGIC: &[u8; 8] = b"LPKSHHRH";
 
-/// Whether `path` names a journal file (by its name, `*.journal` or
-/// `*.journal~`, or its first bytes), which is read as a journal, not as
-/// text: named on the command line, its binary pages were scored and
-/// learned as lines.
+/// Whether `path` is a journal file, by its first bytes (a text log may be
+/// called `x.journal`), or by its name when it cannot be read (so the
+/// journal's reader says why, and what to do), which is read as a journal,
+/// not as text: named on the command line, its binary pages were scored
+/// and learned as lines.
 pub fn is_journal_file(path: &Path) -> bool {
     use std::io::Read;
-    let name = path.to_string_lossy();
     let mut magic = [0u8; 8];
+    let name = path.to_string_lossy();
     path.is_file()
-        && (name.ends_with(".journal")
-            || name.ends_with(".journal~")
-            || std::fs::File::open(path).and_then(|mut f| f.read_exact(&mut magic)).is_ok() && &magic == MAGIC)
+        && match std::fs::File::open(path) {
+            Ok(mut f) => f.read_exact(&mut magic).is_ok() && &magic == MAGIC,
+            Err(_) => name.ends_with(".journal") || name.ends_with(".journal~"),
+        }
 }
 
 /// What is read, for messages.
@@ -75,16 +77,22 @@ fn open(at: Option<&Path>) -> Result<Journal, String> {
     .map_err(|e| format!("cannot open {}: {e}", describe(at)))
 }
 
-/// Counts the journal files at `path` (a file, or a directory and the
-/// machine-id directories below it), and those it cannot open or list.
-fn visit(path: &Path, depth: u8, files: &mut usize, unreadable: &mut Vec<(std::path::PathBuf, std::io::Error)>) {
+/// Counts the journal files libsystemd would open at `path` (a file; or
+/// a directory and its machine-id directories, where the system journal
+/// opens only `system*.journal` files: not a journal-remote's files, a
+/// user's or another namespace's), and those it cannot open or list.
+fn visit(path: &Path, top: bool, system_only: bool, files: &mut usize, unreadable: &mut Vec<(std::path::PathBuf, std::io::Error)>) {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     if path.is_dir() {
+        let machine_id = name.len() == 32 && name.bytes().all(|b| b.is_ascii_hexdigit());
+        if !top && !machine_id {
+            return;
+        }
         match std::fs::read_dir(path) {
-            Ok(entries) if depth < 2 => entries.flatten().for_each(|e| visit(&e.path(), depth + 1, files, unreadable)),
-            Ok(_) => {}
+            Ok(entries) => entries.flatten().for_each(|e| visit(&e.path(), false, system_only, files, unreadable)),
             Err(e) => unreadable.push((path.to_path_buf(), e)),
         }
-    } else if is_journal_file(path) {
+    } else if top || (name.ends_with(".journal") || name.ends_with(".journal~")) && (!system_only || name.starts_with("system")) {
         *files += 1;
         if let Err(e) = std::fs::File::open(path) {
             unreadable.push((path.to_path_buf(), e));
@@ -103,7 +111,7 @@ fn readable(at: Option<&Path>) -> Result<(), String> {
     // Journal files, and what could not be opened or listed, with why.
     let (mut files, mut unreadable) = (0, Vec::new());
     for root in roots.into_iter().filter(|r| r.exists()) {
-        visit(root, 0, &mut files, &mut unreadable);
+        visit(root, true, at.is_none(), &mut files, &mut unreadable);
     }
     let Some((first, why)) = unreadable.first() else { return Ok(()) };
     let what = describe(at);
