@@ -168,6 +168,16 @@ mod component {
         std::fs::write(compiled, b"not compiled code").unwrap();
         assert_eq!(ok(&scan(&t.data, t.key, &[log.to_str().unwrap()])), first, "the same verdicts after a damaged cache");
         assert!(std::fs::metadata(compiled).unwrap().len() > 1000, "the damaged file was replaced");
+        // Compiled code runs as it is: one that is another user's (planted)
+        // is not run, but compiled again. (Root can hand a file away.)
+        if effective_uid() == 0 {
+            let planted = std::fs::read(compiled).unwrap();
+            std::fs::write(compiled, &planted).unwrap();
+            ok(&std::process::Command::new("chown").args(["65534:65534", compiled.to_str().unwrap()]).output().unwrap());
+            let out = run("logarithm", &["info", "-L", "debug", "-D", t.data.to_str().unwrap(), "-K", t.key]);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success() && said.contains("not a file of this user's"), "{said}");
+        }
         std::fs::remove_dir_all(&cache).unwrap();
         std::fs::write(&cache, b"a file where the directory should be").unwrap();
         assert_eq!(ok(&scan(&t.data, t.key, &[log.to_str().unwrap()])), first, "no cache, the same verdicts");

@@ -22,8 +22,8 @@
 
 use anyhow::{Context, Result, anyhow, bail};
 use logarithm_detector::{Burst, LogRecord, ModelInfo, PackedRecord, Repeat, Report, Term, Verdict};
-use std::io::Write;
-use std::os::unix::fs::DirBuilderExt;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -1013,9 +1013,20 @@ impl Recipe {
 /// depends on (wasmtime's version and settings, the CPU's features); other
 /// files there are earlier builds' and are removed. A cache that cannot be
 /// read or written costs the time to compile, nothing else.
+///
+/// Only a cache that is this user's is used: the data directory, the cache
+/// directory (not a link) and the file must belong to the effective user.
+/// Compiled code runs as it is, so root running `logarithm info` on the
+/// service's directory must not run a file the service's user (which reads
+/// untrusted input) could have planted (review).
 fn compile(engine: &Engine, bytes: &[u8], cache: Option<&Path>) -> wasmtime::Result<Component> {
     use std::hash::{Hash, Hasher};
-    let Some(dir) = cache else {
+    use std::os::unix::fs::MetadataExt;
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    let ours = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() == euid && !m.file_type().is_symlink());
+    let usable = |dir: &Path| dir.parent().is_some_and(ours) && (!dir.exists() || ours(dir));
+    let Some(dir) = cache.filter(|d| usable(d)) else {
         return Component::new(engine, bytes);
     };
     let mut hasher = xxhash_rust::xxh3::Xxh3Default::new();
@@ -1023,12 +1034,27 @@ fn compile(engine: &Engine, bytes: &[u8], cache: Option<&Path>) -> wasmtime::Res
     hasher.write(bytes);
     let name = format!("component-{:032x}.cwasm", hasher.digest128());
     let path = dir.join(&name);
-    if path.is_file() {
+    // Opened without following a link, and checked by its descriptor.
+    let cached = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(&path).and_then(|mut f| {
+        let meta = f.metadata()?;
+        if !meta.is_file() || meta.uid() != euid {
+            return Err(std::io::Error::other("not a file of this user's"));
+        }
+        let mut code = Vec::with_capacity(meta.len() as usize);
+        f.read_to_end(&mut code).map(|_| code)
+    });
+    if let Err(e) = &cached
+        && e.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::debug!("compiling the detector component again: not using {}: {e}", path.display());
+    }
+    if let Ok(code) = cached {
         // SAFETY: wasmtime runs compiled code as it is, so it must come from
         // `Engine::precompile_component`. It does: the cache lives in the
-        // data directory (mode 0700, files 0600), written only below, and
-        // whoever can write there can read the model's key anyway.
-        match unsafe { Component::deserialize_file(engine, &path) } {
+        // data directory (mode 0700, files 0600), which is this user's, is
+        // written only below, and whoever can write there can read the
+        // model's key anyway.
+        match unsafe { Component::deserialize(engine, &code) } {
             Ok(component) => return Ok(component),
             Err(e) => tracing::debug!("compiling the detector component again: cannot load {}: {e:#}", path.display()),
         }
