@@ -148,7 +148,12 @@ pub const DISORDER_SECS: u32 = 600;
 /// between theirs), a record synced late. A longer run is a log from
 /// another time (a file read after a newer one, a sample that jumps back a
 /// month), and counts there.
-const STRAYS_IN_A_ROW: u32 = 16;
+const STRAYS_IN_A_ROW: usize = 16;
+
+/// Most records held from another time ([`KindClock`]): a run this long
+/// starts the count over there however short its span (memory per kind
+/// stays bounded).
+const MOST_HELD: usize = 2 * STRAYS_IN_A_ROW;
 
 /// Where a kind's records are counted, the one rule the trainer and the
 /// detector share: with the kind's latest record, unless a run of records
@@ -156,55 +161,55 @@ const STRAYS_IN_A_ROW: u32 = 16;
 /// to be a log of another time. Older is measured to the microsecond (the
 /// two compared minute numbers and 10 s slots, and disagreed on lines
 /// 600–659 s older). Records from another time are held until the run
-/// ends, so each counts once, where it turns out to belong. A single old
-/// record used to start the count over, so with a host ten minutes or more
-/// off among others training learned no rate, and one burst was reported
-/// every few seconds.
-#[derive(Debug, Clone, Copy)]
+/// ends: counted with the latest as they arrived when it ends there, or,
+/// when the count starts over, each at its own time (all in one minute,
+/// the held minute's worth made a usual rate 16 where it was 1). A single
+/// old record used to start the count over, so with a host ten minutes or
+/// more off among others training learned no rate, and one burst was
+/// reported every few seconds.
+#[derive(Debug, Clone)]
 struct KindClock {
     /// The latest record's time (of the time counted in).
     latest_us: i64,
-    /// Records from another time in a row, held.
-    strays: u32,
-    /// The first held record's time.
-    strays_from_us: i64,
+    /// The times of the records from another time in a row, held.
+    held: Vec<i64>,
 }
 
 /// Where [`KindClock::place`] puts a record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Placement {
-    /// Count this many records (this one and the strays it ends) with the
-    /// latest.
+    /// Count this many records (this one and the held ones it ends) with
+    /// the latest.
     Latest(u32),
     /// From another time: held.
     Held,
-    /// Start the count over at this record's time with this many records
-    /// (it and the strays before it).
-    StartOver(u32),
+    /// Start the count over with the records logged at these times (the
+    /// held ones and this one), each counted at its own time.
+    StartOver(Vec<i64>),
 }
 
 impl KindClock {
     fn new(timestamp_us: i64) -> Self {
-        Self { latest_us: timestamp_us, strays: 0, strays_from_us: timestamp_us }
+        Self { latest_us: timestamp_us, held: Vec::new() }
     }
 
     /// Places a record logged at `timestamp_us`.
     fn place(&mut self, timestamp_us: i64) -> Placement {
         if self.latest_us.saturating_sub(timestamp_us) > i64::from(DISORDER_SECS) * 1_000_000 {
-            if self.strays == 0 {
-                self.strays_from_us = timestamp_us;
-            }
-            self.strays = self.strays.saturating_add(1);
-            let span_us = timestamp_us.abs_diff(self.strays_from_us);
-            if self.strays < STRAYS_IN_A_ROW || span_us < u64::from(WINDOW_SECS) * 1_000_000 {
+            self.held.push(timestamp_us);
+            let span_us = timestamp_us.abs_diff(self.held[0]);
+            let n = self.held.len();
+            if n < STRAYS_IN_A_ROW || (span_us < u64::from(WINDOW_SECS) * 1_000_000 && n < MOST_HELD) {
                 return Placement::Held;
             }
-            let records = self.strays;
-            *self = Self::new(timestamp_us);
-            return Placement::StartOver(records);
+            let times = std::mem::take(&mut self.held);
+            self.latest_us = times.iter().copied().max().unwrap_or(timestamp_us);
+            return Placement::StartOver(times);
         }
         self.latest_us = self.latest_us.max(timestamp_us);
-        Placement::Latest(1 + std::mem::take(&mut self.strays))
+        let records = 1 + self.held.len() as u32;
+        self.held.clear();
+        Placement::Latest(records)
     }
 }
 
@@ -302,16 +307,11 @@ impl RateLearner {
             return;
         }
         let (clock, current, count, top) = self.kinds.entry(kind).or_insert((KindClock::new(ts), minute, 0, [0, 0]));
-        let records = match clock.place(ts) {
-            Placement::Held => return,
-            Placement::Latest(records) if minute <= *current => records,
-            Placement::Latest(records) | Placement::StartOver(records) => {
-                push_top(top, *count);
-                (*current, *count) = (minute, 0);
-                records
-            }
-        };
-        *count += records;
+        match clock.place(ts) {
+            Placement::Held => {}
+            Placement::Latest(records) => count_in_minute(minute, records, current, count, top),
+            Placement::StartOver(times) => start_over(&times, current, count, top),
+        }
     }
 
     /// The rates learned.
@@ -319,13 +319,38 @@ impl RateLearner {
         let usual: Vec<(u64, u32)> = self
             .kinds
             .into_iter()
-            .map(|(kind, (_, _, count, mut top))| {
+            .map(|(kind, (clock, mut current, mut count, mut top))| {
+                // A run from another time still held counts there.
+                if !clock.held.is_empty() {
+                    start_over(&clock.held, &mut current, &mut count, &mut top);
+                }
                 push_top(&mut top, count);
                 (kind, top[1].max(1))
             })
             .filter(|(_, u)| *u > 1)
             .collect();
         Rates { usual: most_frequent(usual), minutes: self.minutes.len() as u32 }
+    }
+}
+
+/// Counts `records` in the minute `minute` (a later minute than the one
+/// counted starts anew; an earlier one counts in it, out of order).
+fn count_in_minute(minute: i64, records: u32, current: &mut i64, count: &mut u32, top: &mut [u32; 2]) {
+    if minute > *current {
+        push_top(top, *count);
+        (*current, *count) = (minute, 0);
+    }
+    *count += records;
+}
+
+/// Starts a kind's count over with records logged at `times`, each in its
+/// own minute.
+fn start_over(times: &[i64], current: &mut i64, count: &mut u32, top: &mut [u32; 2]) {
+    let minute = |t: i64| t.div_euclid(i64::from(WINDOW_SECS) * 1_000_000);
+    push_top(top, *count);
+    (*current, *count) = (times.first().map_or(*current, |&t| minute(t)), 0);
+    for &t in times {
+        count_in_minute(minute(t), 1, current, count, top);
     }
 }
 
@@ -361,6 +386,23 @@ struct Window {
     bursting: bool,
 }
 
+impl Window {
+    /// Counts `records` in the sub-window `slot`: a later one slides the
+    /// window; an earlier one counts in the newest.
+    fn add(&mut self, slot: i64, records: u32) {
+        if slot > self.slot {
+            // Sub-windows that slid out of the window are emptied.
+            let gone = (slot - self.slot).min(SLOTS as i64);
+            for s in 1..=gone {
+                self.counts[(self.slot + s).rem_euclid(SLOTS as i64) as usize] = 0;
+            }
+            self.slot = slot;
+        }
+        let i = self.slot.rem_euclid(SLOTS as i64) as usize;
+        self.counts[i] = self.counts[i].saturating_add(records);
+    }
+}
+
 /// The detector's sliding counts per kind, bounded like [`News`].
 #[derive(Debug, Clone)]
 pub struct Bursts {
@@ -386,27 +428,22 @@ impl Bursts {
     pub fn observe(&mut self, kind: u64, timestamp_us: i64, usual: u32) -> Option<u64> {
         let slot_us = i64::from(WINDOW_SECS) * 1_000_000 / SLOTS as i64;
         let slot = timestamp_us.div_euclid(slot_us);
-        let fresh = || Window { slot, clock: KindClock::new(timestamp_us), counts: [0; SLOTS], bursting: false };
-        let w = self.windows.get_or_insert_mut(kind, fresh);
-        let records = match w.clock.place(timestamp_us) {
+        let w = self.windows.get_or_insert_mut(kind, || Window {
+            slot,
+            clock: KindClock::new(timestamp_us),
+            counts: [0; SLOTS],
+            bursting: false,
+        });
+        match w.clock.place(timestamp_us) {
             Placement::Held => return None,
-            Placement::StartOver(records) => {
-                *w = fresh();
-                records
+            Placement::Latest(records) => w.add(slot, records),
+            Placement::StartOver(times) => {
+                (w.slot, w.counts, w.bursting) = (times[0].div_euclid(slot_us), [0; SLOTS], false);
+                for t in times {
+                    w.add(t.div_euclid(slot_us), 1);
+                }
             }
-            Placement::Latest(records) => records,
-        };
-        if slot > w.slot {
-            // Sub-windows that slid out of the window are emptied.
-            let gone = (slot - w.slot).min(SLOTS as i64);
-            for s in 1..=gone {
-                w.counts[(w.slot + s).rem_euclid(SLOTS as i64) as usize] = 0;
-            }
-            w.slot = slot;
         }
-        // Records older than the window's newest sub-window count in it.
-        let i = w.slot.rem_euclid(SLOTS as i64) as usize;
-        w.counts[i] = w.counts[i].saturating_add(records);
         let count: u64 = w.counts.iter().map(|&c| u64::from(c)).sum();
         let usual = u64::from(usual);
         let level = (usual * BURST_FACTOR).max(usual + BURST_EXCESS);
@@ -874,17 +911,34 @@ mod tests {
         let mut clock = KindClock::new(1000 * s);
         // 600 s older counts with the latest; a microsecond more is held.
         assert_eq!(clock.place(400 * s), Placement::Latest(1));
-        assert_eq!([clock.place(400 * s - 1), clock.place(0)], [Placement::Held; 2]);
+        assert_eq!([clock.place(400 * s - 1), clock.place(0)], [Placement::Held, Placement::Held]);
         // A record of the latest time ends a run of strays, and they count.
         assert_eq!(clock.place(990 * s), Placement::Latest(3));
         assert_eq!(clock.latest_us, 1000 * s);
         // A run starts the count over once it holds 16 records over a
-        // minute or more of their own time: a log of another time.
-        let placed: Vec<Placement> = (0..STRAYS_IN_A_ROW).map(|i| clock.place(i64::from(i) * s)).collect();
+        // minute or more of their own time (a log of another time), or 32
+        // however close: each is then counted at its own time.
+        let placed: Vec<Placement> = (0..STRAYS_IN_A_ROW as i64).map(|i| clock.place(i * s)).collect();
         assert!(placed.iter().all(|p| *p == Placement::Held), "16 within 15 s: {placed:?}");
         assert_eq!(clock.place(59 * s), Placement::Held);
-        assert_eq!(clock.place(60 * s), Placement::StartOver(STRAYS_IN_A_ROW + 2));
+        let times: Vec<i64> = (0..STRAYS_IN_A_ROW as i64).chain([59, 60]).map(|t| t * s).collect();
+        assert_eq!(clock.place(60 * s), Placement::StartOver(times));
         assert_eq!((clock.latest_us, clock.place(61 * s)), (60 * s, Placement::Latest(1)));
+        let placed: Vec<Placement> = (0..MOST_HELD).map(|_| clock.place(-10_000 * s)).collect();
+        assert!(matches!(placed.last(), Some(Placement::StartOver(t)) if t.len() == MOST_HELD), "{:?}", placed.last());
+
+        // Files read newest first, a kind logged once a minute: each file
+        // learns 1 a minute (the held run was counted in one minute: 16).
+        let mut learner = RateLearner::default();
+        for file in (0..3).rev() {
+            (0..120).for_each(|m| learner.observe(1, Some((file * 120 + m) * 60 * s)));
+        }
+        assert_eq!(learner.finish().usual(1), 1);
+        // Nor does the detector see a burst in another time's steady 25 a
+        // minute (level 31 for a usual 1).
+        let mut bursts = Bursts::default();
+        bursts.observe(2, 10_000 * s, 1);
+        assert!((0..600).all(|i| bursts.observe(2, i * 60 * s / 25, 1).is_none()));
 
         // Two hosts `skew` seconds apart, 20 lines a minute each, for an
         // hour: what training learns, and how many bursts the detector, with
