@@ -115,7 +115,9 @@ mod journald {
         let dir = t.dir.path().join("journal");
         fs::create_dir(&dir).unwrap();
         let file = dir.join("a.journal");
-        journal_file(&file, &journal_batch(0, 5, now_usec() - 3_600_000_000));
+        // Three days old: a named file is read whole, not from the
+        // journals' start (the trainer's one-day window).
+        journal_file(&file, &journal_batch(0, 5, now_usec() - 3 * 86_400_000_000));
         let bare = t.dir.path().join("exported");
         fs::copy(&file, &bare).unwrap();
         let jobs: Vec<String> = (0..5).map(|i| format!("(root) CMD (job {i})")).collect();

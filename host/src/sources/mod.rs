@@ -334,7 +334,13 @@ pub fn spawn(
         match spec {
             SourceSpec::Path(p) if journal_file(p) => {
                 let file = Some(std::path::PathBuf::from(p));
-                let job = run(spec.name(), Arc::new(move |options, tx, stop| journal::read(file.as_deref(), options, tx, stop)));
+                // Named, it is read whole as a named file is (the trainer's
+                // window for named files applies line by line), not from
+                // the journals' start (`--since`, the training window).
+                let whole = move |options: &ReadOptions, tx: &mut LineSender, stop: &AtomicBool| {
+                    journal::read(file.as_deref(), &ReadOptions { since_us: None, ..options.clone() }, tx, stop)
+                };
+                let job = run(spec.name(), Arc::new(whole));
                 handles.push(start(spec.name(), job));
             }
             SourceSpec::Path(_) => {}
