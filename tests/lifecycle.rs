@@ -359,8 +359,8 @@ fn one_trainer_at_a_time() {
 /// Root is refused a data directory another user owns (review: a root
 /// retrain or rekey of the service's directory left files of mode 0600 the
 /// service could not read, and it stopped at its next start). As that
-/// user, with keys only root may read handed over as README shows (one on
-/// standard input, one in the environment), it all works.
+/// user, with keys only root may read handed over (one on standard input,
+/// as README says, one in the environment), it all works.
 #[test]
 fn root_is_refused_another_users_data_directory() {
     if effective_uid() != 0 {

@@ -187,7 +187,7 @@ impl DataDir {
         }
         let (uid, gid) = (meta.uid(), meta.gid());
         bail!(
-            "{} belongs to uid {uid} (the service's user), which could not read what root writes there: run this as that user (setpriv --reuid={uid} --regid={gid} --clear-groups -- ...; see README, Running it as a service)",
+            "{} belongs to uid {uid} (the service's user), which could not read what root writes there: run this as that user (setpriv --reuid={uid} --regid={gid} --clear-groups -- ..., or for a systemd dynamic user a transient unit: README, Running it as a service)",
             self.root.display()
         )
     }
