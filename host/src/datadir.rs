@@ -52,6 +52,12 @@ pub enum KeyOrigin {
     File(PathBuf),
 }
 
+/// The process's effective user id.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
 /// Where the key came from, for errors: a wrong key's error says which one
 /// was tried (a stale credential goes before the generated key, unseen).
 impl std::fmt::Display for KeyOrigin {
@@ -179,9 +185,7 @@ impl DataDir {
     /// cannot read, and it stopped at its next start (review).
     pub fn check_writer(&self) -> Result<()> {
         use std::os::unix::fs::MetadataExt;
-        // SAFETY: geteuid(2) has no preconditions and cannot fail.
-        let root = unsafe { libc::geteuid() } == 0;
-        let Some(meta) = fs::metadata(&self.root).ok().filter(|_| root) else { return Ok(()) };
+        let Some(meta) = fs::metadata(&self.root).ok().filter(|_| effective_uid() == 0) else { return Ok(()) };
         if meta.uid() == 0 {
             return Ok(());
         }

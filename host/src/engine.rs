@@ -1022,8 +1022,7 @@ impl Recipe {
 fn compile(engine: &Engine, bytes: &[u8], cache: Option<&Path>) -> wasmtime::Result<Component> {
     use std::hash::{Hash, Hasher};
     use std::os::unix::fs::MetadataExt;
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    let euid = unsafe { libc::geteuid() };
+    let euid = crate::datadir::effective_uid();
     let ours = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.uid() == euid && !m.file_type().is_symlink());
     let usable = |dir: &Path| dir.parent().is_some_and(ours) && (!dir.exists() || ours(dir));
     let Some(dir) = cache.filter(|d| usable(d)) else {

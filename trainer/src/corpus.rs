@@ -62,8 +62,7 @@ pub fn scratch_dir(root: &Path) -> Result<tempfile::TempDir> {
     let tmp = root.join("tmp");
     fs::create_dir_all(&tmp).map_err(|e| io_err("create", &tmp, e))?;
     let meta = fs::symlink_metadata(&tmp).map_err(|e| io_err("inspect", &tmp, e))?;
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    let ours = meta.uid() == unsafe { libc::geteuid() };
+    let ours = meta.uid() == logarithm::datadir::effective_uid();
     if meta.file_type().is_symlink() || !meta.is_dir() || !ours {
         return Err(format!(
             "{} is not a directory of this user's (a symbolic link, or another owner's); remove it, the trainer makes it again",

@@ -335,7 +335,7 @@ const BINARY_NAMES: [&str; 5] = ["wtmp", "btmp", "utmp", "lastlog", "faillog"];
 fn skipped(path: &Path) -> bool {
     let name = path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default();
     let binary = BINARY_NAMES.iter().any(|b| name.strip_prefix(b).is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '-'])));
-    binary || name.ends_with(".journal") || name.ends_with(".journal~") || SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s))
+    binary || super::journal::journal_name(&name) || SKIPPED_SUFFIXES.iter().any(|s| name.ends_with(s))
 }
 
 /// Whether `path` names `log` rotated by name, as logrotate names it: in
@@ -534,7 +534,7 @@ impl Tailer<'_> {
         for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(depth).sort_by_file_name() {
             match entry {
                 Ok(e) if e.file_type().is_file() && !skipped(e.path()) => out.push(e.into_path()),
-                Ok(e) if e.file_name().to_string_lossy().ends_with(".journal") => journals += 1,
+                Ok(e) if super::journal::journal_name(&e.file_name().to_string_lossy()) => journals += 1,
                 Ok(_) => {}
                 Err(e) => {
                     // The directory itself could not be listed: said once.

@@ -35,6 +35,12 @@ pub fn checkpoint_name(dir: Option<&Path>) -> String {
 /// The journal's magic, the first bytes of every journal file.
 const MAGIC: &[u8; 8] = b"LPKSHHRH";
 
+/// Whether a file's name is a journal file's (`*.journal`, or `*.journal~`
+/// for one journald set aside as dirty).
+pub fn journal_name(name: &str) -> bool {
+    name.ends_with(".journal") || name.ends_with(".journal~")
+}
+
 /// Whether `path` is a journal file, by its first bytes (a text log may be
 /// called `x.journal`), or by its name when it cannot be read (so the
 /// journal's reader says why, and what to do), which is read as a journal,
@@ -47,7 +53,7 @@ pub fn is_journal_file(path: &Path) -> bool {
     path.is_file()
         && match std::fs::File::open(path) {
             Ok(mut f) => f.read_exact(&mut magic).is_ok() && &magic == MAGIC,
-            Err(_) => name.ends_with(".journal") || name.ends_with(".journal~"),
+            Err(_) => journal_name(&name),
         }
 }
 
@@ -92,7 +98,7 @@ fn visit(path: &Path, top: bool, system_only: bool, files: &mut usize, unreadabl
             Ok(entries) => entries.flatten().for_each(|e| visit(&e.path(), false, system_only, files, unreadable)),
             Err(e) => unreadable.push((path.to_path_buf(), e)),
         }
-    } else if top || (name.ends_with(".journal") || name.ends_with(".journal~")) && (!system_only || name.starts_with("system")) {
+    } else if top || journal_name(&name) && (!system_only || name.starts_with("system")) {
         *files += 1;
         if let Err(e) = std::fs::File::open(path) {
             unreadable.push((path.to_path_buf(), e));
