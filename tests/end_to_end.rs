@@ -605,7 +605,7 @@ mod output {
             std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut first).unwrap();
             assert!(!first.is_empty());
             // The reader (and the pipe) are gone now.
-            let out = child.wait_with_output().unwrap();
+            let out = output_within(child, RUN_LIMIT_SECS, "logarithm monitor");
             assert!(out.status.success(), "{format}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
             assert!(!String::from_utf8_lossy(&out.stderr).contains("error"), "{format}: {}", String::from_utf8_lossy(&out.stderr));
         }
@@ -632,7 +632,7 @@ mod output {
             let mut child =
                 command(name).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
             drop(child.stdout.take());
-            let out = child.wait_with_output().unwrap();
+            let out = output_within(child, RUN_LIMIT_SECS, name);
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(!stderr.contains("panicked") && !stderr.contains("error"), "{name} {args:?}: {:?} {stderr}", out.status);
         }
@@ -787,7 +787,7 @@ mod follow {
         };
         wait("the 50 new lines", &|| records() >= 50);
         ok(&std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).output().unwrap());
-        let status = child.wait_with_output().unwrap().status;
+        let status = output_within(child, RUN_LIMIT_SECS, "logarithm monitor").status;
         assert!(status.success(), "{}", std::fs::read_to_string(&err).unwrap());
         let (records, others): (Vec<Value>, Vec<Value>) =
             json_lines(&std::fs::read_to_string(&out).unwrap()).into_iter().partition(|r| r["kind"] == "line");
@@ -1084,7 +1084,7 @@ mod news {
     fn stop(child: Child, out: &Path, err: &Path, expect: usize) -> Vec<Value> {
         wait_for(60, "the appended lines", || json_lines(&written_so_far(out)).len() >= expect);
         ok(&Command::new("kill").args(["-TERM", &child.id().to_string()]).output().unwrap());
-        let status = child.wait_with_output().unwrap().status;
+        let status = output_within(child, RUN_LIMIT_SECS, "logarithm monitor").status;
         assert!(status.success(), "{}", std::fs::read_to_string(err).unwrap());
         json_lines(&std::fs::read_to_string(out).unwrap())
     }

@@ -1680,7 +1680,7 @@ mod contained_guest {
             cmd.env("LOGARITHM_CALL_LIMIT_MS", "1000").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
             let mut child = cmd.spawn().unwrap();
             child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-            let out = child.wait_with_output().unwrap();
+            let out = output_within(child, RUN_LIMIT_SECS, "logarithm filter");
             let records = json_lines(&ok(&out));
             assert_eq!(records.len(), 12, "{mode:?}");
             for (i, r) in records.iter().enumerate() {
@@ -1770,7 +1770,7 @@ mod contained_guest {
         let second: Vec<String> = (30..40).map(cron).collect();
         stdin.write_all((second.join("\n") + "\n").as_bytes()).unwrap();
         drop(stdin);
-        let out = child.wait_with_output().unwrap();
+        let out = output_within(child, RUN_LIMIT_SECS, "logarithm monitor");
         let stderr = fs::read_to_string(&err).unwrap();
         let records = json_lines(&String::from_utf8_lossy(&out.stdout));
         assert_eq!(records.len(), 40, "{stderr}");
@@ -1809,7 +1809,7 @@ mod contained_guest {
             let sent = Instant::now();
             // SAFETY: kill(2) on our own child's pid.
             unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
-            let out = child.wait_with_output().unwrap();
+            let out = output_within(child, RUN_LIMIT_SECS, "logarithm monitor");
             assert!(sent.elapsed() < Duration::from_secs(5), "took {:?} to stop", sent.elapsed());
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert!(stderr.contains("stopped while the detector component was scoring"), "{stderr}");

@@ -314,7 +314,7 @@ fn sigint_cleans_up_and_installs_nothing() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(700));
     ok(&std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).output().unwrap());
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(child, RUN_LIMIT_SECS, "logarithm-trainer");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(current(&s.data), 1, "nothing was installed");
@@ -351,7 +351,7 @@ fn one_trainer_at_a_time() {
     let mut stdin = first.stdin.take().unwrap();
     stdin.write_all(&std::fs::read(&log).unwrap()).unwrap();
     drop(stdin);
-    assert!(first.wait_with_output().unwrap().status.success());
+    assert!(output_within(first, RUN_LIMIT_SECS, "logarithm-trainer").status.success());
     ok(&trainer(&data, &[log.to_str().unwrap()]));
     assert_eq!(current(&data), 2);
 }
@@ -663,7 +663,7 @@ fn monitor_refuses_an_unaudited_rollback() {
     ok(&Command::new("kill").args(["-TERM", &monitor.id().to_string()]).output().unwrap());
     assert!(monitor.wait().unwrap().success());
     std::fs::write(s.data.join("current"), "2\n").unwrap();
-    let refused = start(&err).wait_with_output().unwrap();
+    let refused = output_within(start(&err), RUN_LIMIT_SECS, "logarithm monitor");
     assert!(!refused.status.success());
     let text = std::fs::read_to_string(&err).unwrap();
     assert!(text.contains("refusing model version 2: a monitor last scored with version 3"), "{text}");
@@ -682,7 +682,7 @@ fn monitor_refuses_an_unaudited_rollback() {
     let audit = s.data.join("audit.log");
     let text = std::fs::read_to_string(&audit).unwrap();
     std::fs::write(&audit, text.replacen("\"lines\":", "\"lines\":1", 1)).unwrap();
-    let refused = start(&err).wait_with_output().unwrap();
+    let refused = output_within(start(&err), RUN_LIMIT_SECS, "logarithm monitor");
     assert!(!refused.status.success());
     let text = std::fs::read_to_string(&err).unwrap();
     assert!(

@@ -881,7 +881,7 @@ mod ndjson {
         assert!(scored.get("error").is_none() && scored["anomalous"].as_bool().unwrap(), "new to the model: {scored}");
         assert!(scored.get("score").is_some(), "{scored}");
         drop(stdin);
-        let out = child.wait_with_output().unwrap();
+        let out = output_within(child, RUN_LIMIT_SECS, "logarithm filter");
         assert!(out.status.success());
         assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     }

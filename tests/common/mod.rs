@@ -5,7 +5,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The directory cargo put this package's binaries in; the workspace's
@@ -50,7 +50,50 @@ pub fn run_with_stdin(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output
             assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
         }
     }
-    child.wait_with_output().unwrap()
+    output_within(child, RUN_LIMIT_SECS, name)
+}
+
+/// How long [`run`] lets a binary run: far more than any test's command
+/// takes (seconds), so that only a hang reaches it.
+pub const RUN_LIMIT_SECS: u64 = 600;
+
+/// `child.wait_with_output()`, but a child still running after `secs` is
+/// killed and the test fails, saying what hung and what it had written: a
+/// hang would otherwise eat the whole CI budget with no word of where (a
+/// `node` scoring through jco once sat in a futex wait for minutes).
+pub fn output_within(mut child: Child, secs: u64, what: &str) -> Output {
+    fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    }
+    // Read both pipes while waiting, or a chatty child blocks on a full one.
+    let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    match status {
+        Some(status) => Output { status, stdout, stderr },
+        None => panic!(
+            "{what} was still running after {secs} s and was killed; it had written {} bytes to stdout, and to stderr:\n{}",
+            stdout.len(),
+            String::from_utf8_lossy(&stderr)
+        ),
+    }
 }
 
 /// A command for a binary with the Logarithm environment variables cleared.
@@ -179,7 +222,7 @@ pub fn journal_file(path: &Path, export: &[u8]) {
         .spawn()
         .expect("systemd-journal-remote is needed (apt-get install systemd-journal-remote)");
     child.stdin.take().unwrap().write_all(export).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = output_within(child, RUN_LIMIT_SECS, "systemd-journal-remote");
     assert!(out.status.success(), "journal-remote: {}", String::from_utf8_lossy(&out.stderr));
 }
 

@@ -67,7 +67,9 @@ fn node_score_with(flags: &[&str], transpiled: &Path, model: &Path, passphrase: 
             assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing to score.mjs: {e}");
         }
     });
-    let out = child.wait_with_output().unwrap();
+    // A few seconds normally; a hang (seen once in CI) fails here instead
+    // of eating CI's time.
+    let out = output_within(child, 300, "node score.mjs");
     feeder.join().unwrap();
     out
 }
