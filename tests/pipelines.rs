@@ -598,6 +598,81 @@ mod fluent_bit {
         live_reload(&t, &[], &filter(&module, "logarithm_filter", &[&t.data, &keys], "8M"));
     }
 
+    /// The kinds reported are kept across a restart of Fluent Bit, by the
+    /// module (`logarithm-reported-kinds.json` in an accessible directory)
+    /// and by the native plugin (`Memory_File`): a second run over the same
+    /// log reports none of the kinds the first reported, but for summaries
+    /// of kinds that keep happening (their counts carried over too); with
+    /// the memory file gone, they are all reported again.
+    #[test]
+    fn the_kinds_reported_are_kept_across_a_restart() {
+        let t = trained();
+        let keys = key_dir(&t);
+        let state = t.dir.path().join("state");
+        fs::create_dir_all(&state).unwrap();
+        let module = module(t.dir.path());
+        let memory = state.join("logarithm-reported-kinds.json");
+        let plugin_dir = t.dir.path().join("fb-plugin-lib");
+        fs::create_dir_all(&plugin_dir).unwrap();
+        let plugin = plugin(&plugin_dir);
+        let load = ["-e", plugin.to_str().unwrap()];
+        let faces: [(&str, &[&str], String); 2] = [
+            // Created empty, to turn the module's memory on.
+            ("module", &[], filter(&module, "logarithm_filter", &[&t.data, &keys, &state], "8M")),
+            (
+                "plugin",
+                &load,
+                format!(
+                    "[FILTER]\n    Name logarithm\n    Match *\n    Data_Dir {}\n    Key_File {}\n    Memory_File {}\n",
+                    t.data.display(),
+                    keys.join("logarithm-key").display(),
+                    memory.display()
+                ),
+            ),
+        ];
+        for (face, args, filters) in &faces {
+            let log = t.dir.path().join(format!("{face}.log"));
+            fakelogs(&log, 1_000, 12, 41, "syslog");
+            fs::write(&memory, "").unwrap();
+            let run = |round: &str| {
+                let work = t.dir.path().join(format!("fb-{face}-{round}"));
+                fs::create_dir_all(&work).unwrap();
+                // The module, which has no exit, saves on the next record
+                // a second after a change: one more line a moment later,
+                // as traffic goes on. The plugin saves at exit.
+                let more = usize::from(*face == "module");
+                let later = {
+                    let log = log.clone();
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_millis(1500));
+                        let mut f = fs::OpenOptions::new().append(true).open(&log).unwrap();
+                        let line = "Nov  2 08:00:00 web01 CRON[7]: (root) CMD (true)\n".repeat(more);
+                        std::io::Write::write_all(&mut f, line.as_bytes()).unwrap();
+                    })
+                };
+                let lines = fs::read_to_string(&log).unwrap().lines().count();
+                let (records, fb_log) = run_with(&work, args, &tail(&log), filters, lines + more);
+                later.join().unwrap();
+                assert_eq!(records.len(), lines + more, "{face} {round}: every record once");
+                (records, fb_log)
+            };
+            let alerts =
+                |records: &[Value]| records.iter().filter(|r| r["anomaly_reported"] == true && r["anomaly_repeat"].is_null()).count();
+            let anomalous = |records: &[Value]| records.iter().filter(|r| r["anomalous"] == true).count();
+
+            let (first, _) = run("first");
+            assert!(alerts(&first) > 0, "{face}: the first run reports the new kinds");
+            let (second, fb_log) = run("second");
+            assert!(fb_log.contains("kinds of anomalies already reported restored from"), "{face}: {fb_log}");
+            assert_eq!(anomalous(&second[..1_000]), anomalous(&first[..1_000]), "{face}: the same lines are anomalous");
+            assert_eq!(alerts(&second), 0, "{face}: reported again after a restart");
+
+            fs::write(&memory, "").unwrap();
+            let (third, _) = run("forgotten");
+            assert_eq!(alerts(&third), alerts(&first), "{face}: an empty memory reports every kind again");
+        }
+    }
+
     /// Lines keep coming while version 2 of the model is installed (trained
     /// on 1,000 new lines: a retrain on fewer is not installed): Fluent Bit
     /// with `filters` scores every one, and says it switched models,
@@ -665,6 +740,7 @@ mod rsyslog {
                 ("/var/lib/logarithm", &t.data),
                 ("/etc/logarithm/key", &key),
                 ("/var/log/logarithm", &out),
+                ("/var/spool/rsyslog", &work),
                 ("port=\"514\"", Path::new(&format!("port=\"{port}\""))),
             ],
         );
@@ -686,6 +762,28 @@ mod rsyslog {
         (out, port, rsyslogd)
     }
 
+    /// Sends a message to the example's UDP input, as `logger` does.
+    fn send(port: &str, tag: &str, msg: &str) {
+        let status = Command::new("logger").args(["-n", "127.0.0.1", "-P", port, "-d", "--rfc3164", "-t", tag, msg]).status().unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits until rsyslogd takes messages on `port`. UDP: nothing says it
+    /// listens yet, but a probe coming out in `all` does.
+    fn wait_ready(port: &str, all: &Path) {
+        let before = written_so_far(all).matches("readiness probe").count();
+        wait_for(30, "rsyslogd to take messages", || {
+            send(port, "probe", "readiness probe");
+            std::thread::sleep(Duration::from_millis(200));
+            written_so_far(all).matches("readiness probe").count() > before
+        });
+    }
+
+    /// The lines of `all.log` so far, less the readiness probes.
+    fn read_all(all: &Path) -> Vec<String> {
+        written_so_far(all).lines().filter(|l| !l.contains("readiness probe")).map(str::to_owned).collect()
+    }
+
     #[test]
     fn example_config_scores_every_message_once_and_routes_anomalies() {
         let t = trained();
@@ -702,21 +800,11 @@ mod rsyslog {
         }
         messages.push(("app".into(), "Señal de parada recibida — Ошибка 日本 🔥".into()));
         let total = messages.len();
-        let send = |tag: &str, msg: &str| {
-            let status = Command::new("logger").args(["-n", "127.0.0.1", "-P", &port, "-d", "--rfc3164", "-t", tag, msg]).status().unwrap();
-            assert!(status.success());
-        };
         let all = out.join("all.log");
-        let read_all =
-            || -> Vec<String> { written_so_far(&all).lines().filter(|l| !l.contains("readiness probe")).map(str::to_owned).collect() };
-        // UDP: nothing says rsyslogd listens yet, but a probe coming out does.
-        wait_for(30, "rsyslogd to take messages", || {
-            send("probe", "readiness probe");
-            std::thread::sleep(Duration::from_millis(200));
-            fs::read_to_string(&all).is_ok_and(|t| t.contains("readiness probe"))
-        });
+        let read_all = || read_all(&all);
+        wait_ready(&port, &all);
         for (tag, msg) in &messages {
-            send(tag, msg);
+            send(&port, tag, msg);
         }
         wait_for(60, "every message in all.log", || read_all().len() >= total);
         std::thread::sleep(Duration::from_millis(1000));
@@ -744,6 +832,37 @@ mod rsyslog {
         assert_eq!(routed_oom, 1, "the first OOM kill routed to the alerts file, the others counted");
         let probes = anomalies.iter().filter(|a| a["message"].as_str().unwrap().contains("readiness probe")).count();
         assert_eq!(lines.iter().filter(|l| l.ends_with(" reported=true")).count(), anomalies.len() - probes);
+    }
+
+    /// The kinds reported are kept across a restart of rsyslogd (the
+    /// example gives its helper a memory file in rsyslog's work
+    /// directory): the OOM kill reported before the restart is counted
+    /// after it, not reported again.
+    #[test]
+    fn a_restart_of_rsyslogd_does_not_report_the_same_kinds_again() {
+        let t = trained();
+        let base = t.dir.path().join("rsyslog-restart");
+        let mut flags = Vec::new();
+        for round in 0..2 {
+            let (out, port, rsyslogd) = start_example(&t, &base, "");
+            let all = out.join("all.log");
+            wait_ready(&port, &all);
+            for i in 0..3 {
+                send(&port, "CRON", "(root) CMD (run-parts /etc/cron.hourly)");
+                send(&port, "kernel", &format!("Out of memory: Killed process {i} (java) total-vm:{}kB", 1000 + i));
+            }
+            wait_for(60, "the OOM kills in all.log", || {
+                read_all(&all).iter().filter(|l| l.contains("Out of memory")).count() >= 3 * (round + 1)
+            });
+            std::thread::sleep(Duration::from_millis(500));
+            // rsyslogd stops (SIGTERM), and its helper with it.
+            drop(rsyslogd);
+            let ooms: Vec<String> = read_all(&all).into_iter().filter(|l| l.contains("Out of memory")).collect();
+            assert!(ooms.iter().all(|l| l.contains(" anomalous=true ")), "{ooms:?}");
+            flags.push(ooms[3 * round..].iter().map(|l| l.ends_with(" reported=true")).collect::<Vec<_>>());
+        }
+        assert!(base.join("work/logarithm-reported-kinds.json").is_file());
+        assert_eq!(flags, [vec![true, false, false], vec![false, false, false]], "reported once, before the restart only");
     }
 
     /// rsyslog's imfile hands over the whole line as `msg`: each is scored
@@ -884,6 +1003,94 @@ mod ndjson {
         let out = output_within(child, RUN_LIMIT_SECS, "logarithm filter");
         assert!(out.status.success());
         assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// With `--memory-file` the kinds reported are kept across restarts
+    /// (rsyslog restarts its helper with itself): a second run reports none
+    /// of them again, in a pipe and for rsyslog, but for the summary of a
+    /// kind that keeps happening (its count carried over too). Without the
+    /// file they are reported again. At SIGTERM the lines read are answered
+    /// and the memory saved; a damaged file is said, set aside, and its
+    /// kinds reported again.
+    #[test]
+    fn the_kinds_reported_are_kept_across_restarts() {
+        let t = trained();
+        let log = t.dir.path().join("live.log");
+        fakelogs(&log, 400, 12, 31, "syslog");
+        let lines: Vec<String> = fs::read_to_string(&log).unwrap().lines().map(str::to_owned).collect();
+        let state = t.dir.path().join("state");
+        fs::create_dir_all(&state).unwrap();
+        let (data, key) = (t.data.to_str().unwrap(), t.key);
+        for rsyslog in [false, true] {
+            let input: String = if rsyslog {
+                lines.iter().map(|l| format!("{}\n", serde_json::json!({"msg": l, "inputname": "imfile", "rawmsg": l}))).collect()
+            } else {
+                lines.iter().map(|l| format!("{l}\n")).collect()
+            };
+            let memory = state.join(format!("kinds-{rsyslog}.json"));
+            let mut args = vec!["filter", "-D", data, "-K", key, "--memory-file", memory.to_str().unwrap()];
+            args.extend(rsyslog.then_some("--rsyslog"));
+            // The verdicts' fields, per line.
+            let fields = |out: &std::process::Output| -> Vec<Value> {
+                let text = ok(out);
+                json_lines(&text).into_iter().map(|r| if rsyslog { r["$!"]["anomaly"].clone() } else { r }).collect()
+            };
+            let (reported, repeat, anomalous) =
+                if rsyslog { ("reported", "repeat", "anomalous") } else { ("anomaly_reported", "anomaly_repeat", "anomalous") };
+            let count = |fs: &[Value], what: &str| fs.iter().filter(|f| f[what] == true).count();
+            let first = fields(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
+            assert_eq!(first.len(), lines.len());
+            let alerts = count(&first, reported);
+            assert!(alerts > 0, "rsyslog {rsyslog}: the first run reports the new kinds");
+            let mode = std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&memory).unwrap().permissions());
+            assert_eq!(mode & 0o777, 0o600, "the kinds name what the logs say");
+
+            let second = fields(&run_with_stdin("logarithm", &args, Some(input.as_bytes())));
+            assert_eq!(count(&second, anomalous), count(&first, anomalous), "rsyslog {rsyslog}: the same lines are anomalous");
+            let again: Vec<&Value> = second.iter().filter(|f| f[reported] == true && f[repeat].is_null()).collect();
+            assert!(again.is_empty(), "rsyslog {rsyslog}: reported again after a restart: {again:?}");
+
+            // Without the file, every kind is news again.
+            let plain: Vec<&str> = args.iter().copied().filter(|a| *a != "--memory-file" && *a != memory.to_str().unwrap()).collect();
+            let forgetful = fields(&run_with_stdin("logarithm", &plain, Some(input.as_bytes())));
+            assert_eq!(count(&forgetful, reported), alerts);
+
+            // A damaged memory: said, set aside, and the kinds reported again.
+            fs::write(&memory, "{\"format\":1,").unwrap();
+            let out = run_with_stdin("logarithm", &args, Some(input.as_bytes()));
+            let said = String::from_utf8_lossy(&out.stderr).to_string();
+            if !rsyslog {
+                assert!(said.contains("cannot restore") && said.contains("set aside"), "{said}");
+            }
+            assert_eq!(count(&fields(&out), reported), alerts, "{said}");
+            assert!(state.join(format!("kinds-{rsyslog}.json.damaged")).is_file());
+        }
+
+        // SIGTERM while the pipe is open: what was read is answered, the
+        // memory saved, and the filter ends with success.
+        let memory = state.join("kinds-stopped.json");
+        let mut child = command("logarithm")
+            .args(["filter", "-D", data, "-K", key, "--memory-file", memory.to_str().unwrap()])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut alerts = 0;
+        for line in &lines {
+            alerts += usize::from(ask_filter(&mut stdin, &mut stdout, &format!("{line}\n"), false)["anomaly_reported"] == true);
+        }
+        assert!(alerts > 0);
+        ok(&Command::new("kill").args(["-TERM", &child.id().to_string()]).output().unwrap());
+        let out = output_within(child, 30, "logarithm filter at SIGTERM");
+        assert!(out.status.success(), "{out:?}");
+        drop(stdin);
+        let args = ["filter", "-D", data, "-K", key, "--memory-file", memory.to_str().unwrap()];
+        let input: String = lines.iter().map(|l| format!("{l}\n")).collect();
+        let after = json_lines(&ok(&run_with_stdin("logarithm", &args, Some(input.as_bytes()))));
+        assert!(after.iter().all(|r| r["anomaly_reported"] != true || !r["anomaly_repeat"].is_null()), "saved at SIGTERM");
     }
 
     /// Review: a JSON object passed on unscored (here: its message is

@@ -412,6 +412,13 @@ impl Detector {
         self.news.borrow_mut().restore(bytes, self.model.meta.version, still_anomalous, kind).map_err(Error::InvalidArgument)
     }
 
+    /// How many times the memory of reported kinds changed so far: a saved
+    /// memory is current while this holds (the filters save it when it
+    /// does not, [`crate::memory`]).
+    pub fn memory_generation(&self) -> u64 {
+        self.news.borrow().generation()
+    }
+
     /// Kinds of anomalies remembered as reported.
     pub fn kinds_remembered(&self) -> usize {
         self.news.borrow().len()

@@ -28,6 +28,11 @@
 //! credentials directory, say), else the data directory's `key` (the key
 //! the trainer generates). The model is kept current by [`crate::watch`].
 //!
+//! The kinds reported are kept across restarts in [`MEMORY_FILE`], in the
+//! preopened directory that holds one (created empty by the operator to
+//! turn it on, in a directory Fluent Bit may write: the module cannot be
+//! told a path).
+//!
 //! The ABI, as verified against Fluent Bit 5.1.1: `fn(tag, tag_len,
 //! time_sec, time_nsec, record, record_len) -> *const u8`, the record a
 //! NUL-terminated JSON object copied into the module's memory (the module
@@ -145,8 +150,18 @@ fn call(pass: Pass, _tag: *const u8, _tag_len: u32, time_sec: u32, time_nsec: u3
     FILTER.with(|f| f.borrow_mut().filter(pass, record, &now))
 }
 
+/// The memory file of reported kinds, in an `Accessible_Paths` directory.
+const MEMORY_FILE: &str = "logarithm-reported-kinds.json";
+
 impl Filter {
     fn filter(&mut self, pass: Pass, record: Option<&[u8]>, now: &DateTime<Utc>) -> *const u8 {
+        let reply = self.score(pass, record, now);
+        // No exit is called in a module: the memory is saved as it changes.
+        self.watch.persist(false);
+        reply
+    }
+
+    fn score(&mut self, pass: Pass, record: Option<&[u8]>, now: &DateTime<Utc>) -> *const u8 {
         self.watch.refresh(&Preopens);
         let Some(bytes) = record else { return self.reply_oversized() };
         let mut obj = match serde_json::from_slice::<Value>(bytes) {
@@ -264,5 +279,10 @@ impl Places for Preopens {
 
     fn key_hint(&self) -> &'static str {
         "or in a file `logarithm-key` in a directory of Accessible_Paths"
+    }
+
+    /// [`MEMORY_FILE`] in the first preopened directory that holds one.
+    fn memory_file(&self) -> Option<PathBuf> {
+        preopens().iter().map(|d| d.join(MEMORY_FILE)).find(|f| f.is_file())
     }
 }

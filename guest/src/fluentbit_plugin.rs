@@ -139,7 +139,7 @@ const fn key(name: &'static CStr, def_value: Option<&'static CStr>, desc: &'stat
 
 const DEFAULT_DATA_DIR: &CStr = c"/var/lib/logarithm";
 
-static CONFIG_MAP: [ConfigMap; 5] = [
+static CONFIG_MAP: [ConfigMap; 6] = [
     key(c"data_dir", Some(DEFAULT_DATA_DIR), c"The Logarithm data directory (holding `current` and `models/`)."),
     key(c"key_file", None, c"A file holding the model's passphrase (default: the data directory's `key`)."),
     key(
@@ -148,6 +148,11 @@ static CONFIG_MAP: [ConfigMap; 5] = [
         c"Which records pass: `all`, `anomalies` (those that raise an alert) or `marked` (what an earlier logarithm filter marked).",
     ),
     key(c"annotate", Some(c"all"), c"Which records get the fields: `all`, or `anomalies` (the rest pass as they came)."),
+    key(
+        c"memory_file",
+        None,
+        c"Where the kinds of anomalies reported are kept across restarts (default: nowhere, a restart reports them again).",
+    ),
     // The table ends with an entry without a name.
     ConfigMap {
         kind: 0,
@@ -246,10 +251,12 @@ pub enum Pass {
     Marked,
 }
 
-/// The configured places: a data directory and, perhaps, a key file.
+/// The configured places: a data directory and, perhaps, a key file and a
+/// memory file.
 struct Configured {
     data_dir: PathBuf,
     key_file: Option<PathBuf>,
+    memory_file: Option<PathBuf>,
 }
 
 impl Places for Configured {
@@ -267,6 +274,10 @@ impl Places for Configured {
 
     fn key_files_named(&self) -> bool {
         true
+    }
+
+    fn memory_file(&self) -> Option<PathBuf> {
+        self.memory_file.clone()
     }
 }
 
@@ -301,6 +312,7 @@ unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut
         let places = Configured {
             data_dir: PathBuf::from(api.property(ins, c"data_dir").unwrap_or_else(|| DEFAULT_DATA_DIR.to_string_lossy().into_owned())),
             key_file: api.property(ins, c"key_file").map(PathBuf::from),
+            memory_file: api.property(ins, c"memory_file").map(PathBuf::from),
         };
         let mut watch = Watch::new();
         // Load now, so a missing model is in the log at start.
@@ -328,7 +340,8 @@ unsafe extern "C" fn cb_init(ins: *mut c_void, _config: *mut c_void, _data: *mut
 unsafe extern "C" fn cb_exit(context: *mut c_void, _config: *mut c_void) -> c_int {
     if !context.is_null() {
         // SAFETY: made by Box::into_raw in cb_init, freed once here.
-        drop(unsafe { Box::from_raw(context.cast::<Filter>()) });
+        let filter = unsafe { Box::from_raw(context.cast::<Filter>()) };
+        let _ = catch_unwind(AssertUnwindSafe(|| filter.state.lock().unwrap_or_else(|e| e.into_inner()).watch.persist(true)));
     }
     0
 }
@@ -360,7 +373,9 @@ unsafe extern "C" fn cb_filter(
             watch.refresh(&filter.places);
         }
         out.clear();
-        match filter_chunk(chunk, watch.detector(), filter.how, out) {
+        let filtered = filter_chunk(chunk, watch.detector(), filter.how, out);
+        watch.persist(false);
+        match filtered {
             Ok(false) => NOTOUCH,
             Ok(true) => {
                 // Fluent Bit frees the new chunk with free(3).

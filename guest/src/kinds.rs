@@ -604,11 +604,14 @@ pub struct Seen<'a, 'b> {
 #[derive(Debug, Clone)]
 pub struct News {
     kinds: LruCache<u64, Kind, BuildNoHashHasher<u64>>,
+    /// Changes so far (every anomaly observed, a restore, a clear): a
+    /// memory saved at one generation is current while it holds.
+    generation: u64,
 }
 
 impl Default for News {
     fn default() -> Self {
-        Self { kinds: kinds_lru() }
+        Self { kinds: kinds_lru(), generation: 0 }
     }
 }
 
@@ -625,6 +628,7 @@ impl News {
     /// (it re-reads the line in order, which only new kinds need).
     pub fn observe(&mut self, seen: Seen<'_, '_>, template: impl FnOnce() -> String) -> (Report, Option<Repeat>) {
         let id = seen.kind;
+        self.generation += 1;
         let Some(kind) = self.kinds.get_mut(&id) else {
             let bytes: usize = seen.sorted_terms.iter().map(|t| t.len()).sum();
             let terms = if bytes <= MAX_TERM_BYTES { seen.sorted_terms.iter().map(|t| t.to_string()).collect() } else { Vec::new() };
@@ -660,6 +664,12 @@ impl News {
             Repeat { template: kind.template.clone(), count: kind.count, first_timestamp_us: kind.first_timestamp_us }
         });
         (report, repeat)
+    }
+
+    /// Changes so far: the memory's [`News::save`] bytes differ only where
+    /// this does.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// Kinds remembered.
@@ -700,6 +710,7 @@ impl News {
         if saved.format != MEMORY_FORMAT {
             return Err(format!("saved memory of kinds has format {}, this detector reads {MEMORY_FORMAT}", saved.format));
         }
+        self.generation += 1;
         self.kinds.clear();
         for (id, kind) in saved.kinds {
             let terms: Vec<Cow<str>> = kind.terms.iter().map(|t| Cow::Borrowed(t.as_str())).collect();
@@ -715,6 +726,7 @@ impl News {
 
     /// Forgets every kind.
     pub fn clear(&mut self) {
+        self.generation += 1;
         self.kinds.clear();
     }
 }

@@ -23,6 +23,10 @@ pub mod enrich;
 pub mod error;
 pub mod features;
 pub mod kinds;
+/// The filters' memory of reported kinds across restarts: natively (the
+/// plugin, `logarithm filter`) and in the Fluent Bit module.
+#[cfg(not(all(target_arch = "wasm32", target_env = "p2")))]
+pub mod memory;
 pub mod model;
 pub mod modelfile;
 pub mod network;

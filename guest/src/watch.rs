@@ -6,10 +6,16 @@
 //! one working. Problems are printed to stderr (the shipper's log), once
 //! per change.
 //!
-//! Where the data directory and the key files are differs by face, and is
-//! all a face tells this module ([`Places`]).
+//! The kinds reported are kept in a memory file where the face names one
+//! ([`Places::memory_file`], [`crate::memory`]): restored with the first
+//! model, saved as they change, so a restart of the shipper does not
+//! report them again.
+//!
+//! Where the data directory, the key files and the memory file are differs
+//! by face, and is all a face tells this module ([`Places`]).
 
 use crate::Detector;
+use crate::memory::MemoryFile;
 use crate::modelfile::layout;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
@@ -32,6 +38,10 @@ pub trait Places {
     fn key_files_named(&self) -> bool {
         false
     }
+    /// Where the kinds reported are kept across restarts, if anywhere.
+    fn memory_file(&self) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A loaded model, and where it came from.
@@ -50,11 +60,26 @@ pub struct Watch {
     /// The files a load failed with ([`files_signature`]): not tried again
     /// (a key derivation each time) until one of them changes.
     failed: Option<String>,
+    /// Where the kinds reported are kept, found with the first model.
+    memory: Option<MemoryFile>,
 }
 
 impl Watch {
     pub const fn new() -> Self {
-        Watch { model: None, problem: String::new(), checked: None, failed: None }
+        Watch { model: None, problem: String::new(), checked: None, failed: None, memory: None }
+    }
+
+    /// Saves the memory of reported kinds if it changed, at most every
+    /// [`crate::memory::SAVE_EVERY`], or `now` (at exit) whenever it changed.
+    /// A face calls it after scoring.
+    pub fn persist(&mut self, now: bool) {
+        let (Some(file), Some(model)) = (&mut self.memory, &self.model) else { return };
+        let generation = model.detector.memory_generation();
+        if file.due(generation, now)
+            && let Some(problem) = file.save(generation, &model.detector.save_memory())
+        {
+            say(&format!("warning: {problem}"));
+        }
     }
 
     /// The model's detector, or why there is none.
@@ -82,9 +107,14 @@ impl Watch {
         let error = match dir.and_then(|dir| load(&dir, places)) {
             Ok(loaded) => {
                 // The kinds already reported carry over, less those the new
-                // model knows (issue 15).
+                // model knows (issue 15): from the model before, or at the
+                // first load from the memory file.
                 if let Some(old) = &self.model {
                     let _ = loaded.detector.restore_memory(&old.detector.save_memory());
+                } else if let Some(path) = places.memory_file() {
+                    let mut file = MemoryFile::new(path);
+                    restore(&mut file, &loaded.detector);
+                    self.memory = Some(file);
                 }
                 say(&format!("scoring with model version {} from {}", loaded.version, loaded.dir.display()));
                 self.model = Some(loaded);
@@ -104,6 +134,22 @@ impl Watch {
         }
         self.failed = Some(signature);
     }
+}
+
+/// Restores the memory of reported kinds saved in `file` into `detector`;
+/// a memory that cannot be read or restored is said (its kinds will be
+/// reported again) and overwritten by the next save.
+fn restore(file: &mut MemoryFile, detector: &Detector) {
+    let restored = file.read().and_then(|bytes| match bytes {
+        Some(bytes) => detector.restore_memory(&bytes).map_err(|e| format!("cannot restore {}: {e}", file.path().display())),
+        None => Ok(0),
+    });
+    match restored {
+        Ok(0) => {}
+        Ok(kept) => say(&format!("{kept} kinds of anomalies already reported restored from {}", file.path().display())),
+        Err(e) => say(&format!("warning: {e}; kinds of anomalies already reported will be reported again")),
+    }
+    file.restored(detector.memory_generation());
 }
 
 /// One line to the shipper's log (stderr), `logarithm: ` first, in one

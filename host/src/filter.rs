@@ -34,11 +34,14 @@ use crate::monitor::{Recheck, Reload};
 use crate::sources::lines::LineReader;
 use anyhow::{Context, Result};
 use chrono::Local;
+use logarithm_detector::memory::MemoryFile;
 use logarithm_detector::{LogRecord, Verdict, enrich, parse};
 use serde_json::{Map, Value};
 use std::io::{self, Write};
-use std::sync::mpsc::{self, Receiver};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 /// Lines up to this long are passed on whole, however long `--max-line-bytes`
 /// lets a record be scored (a 10 MiB stack trace in a JSON record); a
@@ -50,6 +53,10 @@ pub const PASS_WHOLE: usize = crate::sources::WHOLE_LINE_BYTES;
 /// (or one line, when a line is longer), so a slow consumer and giant lines
 /// cannot make the filter hold more.
 const READ_AHEAD_BYTES: usize = 64 << 20;
+
+/// How often a filter waiting for input looks at its stop flag and its
+/// memory file.
+const IDLE_CHECK: Duration = Duration::from_millis(200);
 
 /// How records are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,34 +99,63 @@ pub enum Model<'a> {
 }
 
 impl Model<'_> {
-    /// Between batches: installs a newly current model, or the first one.
-    fn refresh(&mut self) {
+    /// Between batches: installs a newly current model, or the first one
+    /// (then returns true).
+    fn refresh(&mut self) -> bool {
         match self {
             Self::Loaded(d, r) => {
                 if r.due() {
                     crate::monitor::reload_model(d, r, &mut 0.0);
                 }
+                false
             }
             Self::Waiting { why, recheck, load, data_dir, tried } => {
                 if !recheck.due() {
-                    return;
+                    return false;
                 }
                 let forced = recheck.now.swap(false, std::sync::atomic::Ordering::Relaxed);
                 let current = data_dir.current_version().ok().flatten();
                 if !forced && *tried == Some(current) {
-                    return;
+                    return false;
                 }
                 match load() {
                     Ok((d, r)) => {
                         tracing::info!("loaded model version {}; scoring from this batch", r.version);
                         *self = Self::Loaded(d, r);
+                        true
                     }
                     Err(e) => {
                         *why = format!("no model: {}", crate::logging::one_line(&e));
                         *tried = Some(current);
+                        false
                     }
                 }
             }
+        }
+    }
+
+    /// Restores the memory of reported kinds from `file` into the model.
+    fn restore(&mut self, file: &mut MemoryFile, generation: u64) {
+        if let Self::Loaded(d, _) = self {
+            crate::monitor::restore_memory(d, file.path());
+            file.restored(generation);
+        }
+    }
+
+    /// Saves the memory of reported kinds at `generation` to `file` if it
+    /// changed: when due, or `now`.
+    fn persist(&mut self, file: &mut MemoryFile, generation: u64, now: bool) {
+        let Self::Loaded(d, _) = self else { return };
+        if !file.due(generation, now) {
+            return;
+        }
+        match d.save_memory() {
+            Ok(bytes) => {
+                if let Some(problem) = file.save(generation, &bytes) {
+                    tracing::warn!("{problem}");
+                }
+            }
+            Err(e) => tracing::warn!("cannot save the kinds of anomalies reported: {e:#}"),
         }
     }
 }
@@ -198,12 +234,63 @@ fn unscored(line: &str, why: String) -> Item {
 /// its first `max_line_bytes` ([`crate::sources::fit`]); one longer than [`PASS_WHOLE`] is
 /// cut there and passed on unscored, saying so. A read error ends the run
 /// after the lines read before it are answered.
-pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usize, out: &mut impl Write) -> Result<FilterStats> {
+///
+/// With a `memory` file, the kinds reported are restored from it when a
+/// model is loaded, and saved to it as they change (at most every
+/// [`logarithm_detector::memory::SAVE_EVERY`]) and at the end of input.
+/// When `stop` is set (SIGTERM), the lines read are answered and the run
+/// ends as at the end of input.
+pub fn run(
+    mut model: Model,
+    mode: Mode,
+    mut memory: Option<MemoryFile>,
+    stop: &AtomicBool,
+    batch_size: usize,
+    max_line_bytes: usize,
+    out: &mut impl Write,
+) -> Result<FilterStats> {
     let read_max = max_line_bytes.max(PASS_WHOLE);
     let (lines, ahead) = spawn_reader(read_max);
     let mut stats = FilterStats::default();
     let batch_size = batch_size.max(1);
-    while let Ok(first) = lines.recv() {
+    // The memory changes with each anomaly: their count is its generation.
+    if let Some(file) = &mut memory {
+        model.restore(file, 0);
+    }
+    let result = filter_lines(&mut model, mode, &mut memory, stop, &lines, &ahead, batch_size, max_line_bytes, &mut stats, out);
+    if let Some(file) = &mut memory {
+        model.persist(file, stats.anomalies, true);
+    }
+    result.map(|()| stats)
+}
+
+/// [`run`]'s loop, until the input ends, cannot be read, or `stop`.
+#[allow(clippy::too_many_arguments)]
+fn filter_lines(
+    model: &mut Model,
+    mode: Mode,
+    memory: &mut Option<MemoryFile>,
+    stop: &AtomicBool,
+    lines: &Receiver<Result<(String, bool)>>,
+    ahead: &ReadAhead,
+    batch_size: usize,
+    max_line_bytes: usize,
+    stats: &mut FilterStats,
+    out: &mut impl Write,
+) -> Result<()> {
+    let read_max = max_line_bytes.max(PASS_WHOLE);
+    while !stop.load(Ordering::Relaxed) {
+        // Waiting for input, the memory is saved once due, and a stop seen.
+        let first = match lines.recv_timeout(IDLE_CHECK) {
+            Ok(first) => first,
+            Err(RecvTimeoutError::Timeout) => {
+                if let Some(file) = memory.as_mut() {
+                    model.persist(file, stats.anomalies, false);
+                }
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         let mut read_error = None;
         let batch: Vec<(String, bool)> = std::iter::once(first)
             .chain(lines.try_iter().take(batch_size - 1))
@@ -228,11 +315,15 @@ pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usiz
                 (item, record)
             })
             .unzip();
-        model.refresh();
+        if model.refresh()
+            && let Some(file) = memory.as_mut()
+        {
+            model.restore(file, stats.anomalies);
+        }
         let to_score: Vec<&LogRecord> = records.iter().flatten().collect();
         // As the monitor scores: a record the guest fails on is passed on
         // unscored, with why, and costs no other record its verdict.
-        let scored = match &mut model {
+        let scored = match model {
             Model::Loaded(d, _) => d.score_contained(&to_score).map_err(|e| format!("not scored: {e:#}")),
             Model::Waiting { why, .. } => Err(why.clone()),
         };
@@ -251,11 +342,14 @@ pub fn run(mut model: Model, mode: Mode, batch_size: usize, max_line_bytes: usiz
         }
         out.flush()?;
         ahead.release(batch.iter().map(|(l, _)| l.len()).sum());
+        if let Some(file) = memory.as_mut() {
+            model.persist(file, stats.anomalies, false);
+        }
         if let Some(e) = read_error {
             return Err(e);
         }
     }
-    Ok(stats)
+    Ok(())
 }
 
 /// Writes the answer to `line` (none for a normal record with

@@ -100,6 +100,11 @@ struct FilterArgs {
     /// one reply per message setting $!anomaly!score, !anomalous, !terms.
     #[arg(long)]
     rsyslog: bool,
+    /// Keep the kinds of anomalies reported in this file across restarts
+    /// (rsyslog restarts its helper with itself), so that a restart does not
+    /// report them again; one file per filter [default: nowhere].
+    #[arg(long, value_name = "FILE")]
+    memory_file: Option<PathBuf>,
     #[command(flatten)]
     scoring: ScoringArgs,
 }
@@ -324,7 +329,15 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
         (Err(e), _) => return Err(e),
     };
     let mut out = BufWriter::new(logarithm::output::Stdout(io::stdout().lock()));
-    let stats = filter::run(model, mode, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
+    let memory = args.memory_file.map(logarithm_detector::memory::MemoryFile::new);
+    // A stop (SIGTERM, SIGINT) answers the lines read and saves the memory
+    // of reported kinds; a second one ends the filter at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone()).context("cannot install signal handlers")?;
+        signal_hook::flag::register(signal, stop.clone()).context("cannot install signal handlers")?;
+    }
+    let stats = filter::run(model, mode, memory, &stop, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
     tracing::info!(
         "{} lines read, {} scored, {} anomalous, {} passed on unscored",
         stats.lines,

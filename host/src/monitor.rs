@@ -149,8 +149,9 @@ pub fn memory_path_in(data_dir: &std::path::Path) -> PathBuf {
 
 /// Restores the memory of reported kinds from `path`, if it exists; one
 /// that cannot be read or restored is set aside with a warning (news is
-/// then reported again, never lost).
-fn restore_memory(detector: &mut ComponentDetector, path: &std::path::Path) {
+/// then reported again, never lost). `logarithm filter --memory-file`
+/// restores its own the same way.
+pub(crate) fn restore_memory(detector: &mut ComponentDetector, path: &std::path::Path) {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
