@@ -40,9 +40,12 @@ const WATCHED_POLL_INTERVAL: Duration = Duration::from_secs(1);
 const ROTATED_GRACE: Duration = Duration::from_secs(2);
 /// Lines read from one file per round, so one busy file cannot starve others.
 const ROUND_BUDGET: usize = 8192;
-/// Compressed (already rotated) logs in a directory or a glob are not read,
-/// except gzip-compressed rotated copies of a followed log that hold lines
-/// not read yet ([`Tailer::resume_rotated`], [`Tailer::recover_from_copy`]).
+/// Compressed (already rotated) logs in a directory or a glob are not
+/// followed, except gzip-compressed rotated copies of a followed log that
+/// hold lines not read yet ([`Tailer::resume_rotated`],
+/// [`Tailer::recover_from_copy`]). A batch scan (`--once`, the trainer)
+/// reads gzip-compressed ones, decompressed, as history; the others it
+/// cannot read, and says so.
 const SKIPPED_SUFFIXES: [&str; 6] = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
 /// Warnings about a path repeat at most this often (backoff from 1 s).
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -330,6 +333,21 @@ fn escapes_its_pattern(path: &Path, pattern: &str) -> Option<String> {
 /// not lines and are not read from a directory or a glob.
 const BINARY_NAMES: [&str; 5] = ["wtmp", "btmp", "utmp", "lastlog", "faillog"];
 
+/// The compression of a file logarithm cannot decompress (by its name),
+/// and the command that prints it decompressed; gzip it reads.
+fn unreadable_compression(path: &Path) -> Option<(&'static str, &'static str)> {
+    let name = path.file_name()?.to_string_lossy();
+    [
+        (".xz", "xz", "xzcat"),
+        (".bz2", "bzip2", "bzcat"),
+        (".zst", "zstd", "zstdcat"),
+        (".lz4", "lz4", "lz4cat"),
+        (".zip", "zip", "unzip -p"),
+    ]
+    .into_iter()
+    .find_map(|(suffix, format, command)| name.ends_with(suffix).then_some((format, command)))
+}
+
 /// Whether a directory or a glob skips this file: compressed, a journal
 /// file or login records.
 fn skipped(path: &Path) -> bool {
@@ -506,7 +524,7 @@ impl Tailer<'_> {
                     }
                     Ok(path) => {
                         matched = true;
-                        if !skipped(&path) {
+                        if !self.skips(&path) {
                             out.push(path);
                         }
                     }
@@ -523,9 +541,32 @@ impl Tailer<'_> {
         let path = PathBuf::from(pattern);
         if path.is_dir() {
             self.expand_dir(&path, out);
+        } else if let Some((format, command)) = unreadable_compression(&path) {
+            self.problem(
+                pattern,
+                format!("{pattern} is compressed with {format}, which logarithm does not read: pipe it in (`{command} {pattern} | logarithm ... -i`)"),
+            );
         } else {
             out.push(path);
         }
+    }
+
+    /// Whether a directory or a glob skips this file ([`skipped`]): a batch
+    /// scan reads gzip-compressed files (history, decompressed), and says
+    /// which compressed ones it cannot read.
+    fn skips(&self, path: &Path) -> bool {
+        if !skipped(path) {
+            return false;
+        }
+        if !self.options.follow {
+            if gzipped::is_gzipped(path) {
+                return false;
+            }
+            if let Some((format, _)) = unreadable_compression(path) {
+                tracing::warn!("{} is compressed with {format}, which logarithm does not read; skipped", path.display());
+            }
+        }
+        true
     }
 
     fn expand_dir(&mut self, dir: &Path, out: &mut Vec<PathBuf>) {
@@ -533,7 +574,7 @@ impl Tailer<'_> {
         let (before, mut journals, mut unlisted) = (out.len(), 0, false);
         for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(depth).sort_by_file_name() {
             match entry {
-                Ok(e) if e.file_type().is_file() && !skipped(e.path()) => out.push(e.into_path()),
+                Ok(e) if e.file_type().is_file() && !self.skips(e.path()) => out.push(e.into_path()),
                 Ok(e) if super::journal::journal_name(&e.file_name().to_string_lossy()) => journals += 1,
                 Ok(_) => {}
                 Err(e) => {
@@ -552,15 +593,15 @@ impl Tailer<'_> {
         self.problem(&d.to_string(), format!("no log file in directory {d}{only}"));
     }
 
-    /// Starts tracking a file at the right offset.
+    /// Starts tracking a file at the right offset. A gzip-compressed one is
+    /// read decompressed: its offsets and size are its decompressed ones.
     fn track(&mut self, path: &Path, key: Key) {
-        let file = match open_regular(path) {
-            Ok(f) => f,
+        let (file, head_bytes, _) = match open_at(path, 0) {
+            Ok(opened) => opened,
             Err(msg) => return self.problem(&path.display().to_string(), msg),
         };
         let meta = file.metadata().ok();
         let size = meta.as_ref().map_or(0, |m| m.len());
-        let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
         let checkpoints = &self.options.checkpoints;
         let (mut offset, mut lines) = (0, Some(0));
         if self.options.follow {
