@@ -1049,6 +1049,31 @@ mod bad_inputs {
         ok(&run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", t.key, named.to_str().unwrap()]));
     }
 
+    /// A path that is not UTF-8 cannot be named (paths are patterns, kept
+    /// as text): the error says which and how to read it, and a scan of
+    /// its directory reads it (review: clap's message named no argument).
+    #[test]
+    fn a_file_name_that_is_not_utf8() {
+        use std::os::unix::ffi::OsStrExt;
+        let t = trained();
+        let dir = t.dir.path().join("latin1");
+        fs::create_dir_all(&dir).unwrap();
+        let name = dir.join(std::ffi::OsStr::from_bytes(b"caf\xe9.log"));
+        fs::write(&name, "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (job 1)\n").unwrap();
+        for (binary, sub) in [("logarithm", "monitor"), ("logarithm-trainer", "train")] {
+            let out = command(binary).args([sub, "-K", t.key]).arg(&name).output().unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{stderr}");
+            assert!(
+                stderr.contains(&format!("not valid UTF-8, as a log path must be: name its directory ({})", dir.display())),
+                "{stderr}"
+            );
+        }
+        let read = json_lines(&ok(&scan(&t.data, t.key, &[dir.to_str().unwrap()])));
+        assert_eq!(read.len(), 1);
+        assert!(read[0]["origin"].as_str().unwrap().ends_with("caf\u{fffd}.log"), "{}", read[0]);
+    }
+
     /// A directory matched where a log file was expected is named as such;
     /// a directory given as a path is read (recursively with -r). A batch
     /// scan reads gzip-compressed files as history, decompressed, and says

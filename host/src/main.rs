@@ -173,7 +173,7 @@ struct MonitorArgs {
     common: CommonArgs,
     /// Log files, globs or directories to read (default: /var/log/syslog or
     /// /var/log/messages, plus the journal when there is one).
-    #[arg(value_name = "PATHS")]
+    #[arg(value_name = "PATHS", value_parser = clap::builder::TypedValueParser::try_map(clap::builder::OsStringValueParser::new(), sources::utf8_path))]
     paths: Vec<String>,
     /// Read log lines (plain, syslog or NDJSON) from standard input.
     #[arg(short = 'i', long)]

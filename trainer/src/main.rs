@@ -138,7 +138,7 @@ struct TrainArgs {
     common: SharedArgs,
     /// Log files, globs or directories to learn from (default:
     /// /var/log/syslog or /var/log/messages, plus the journal when there is one).
-    #[arg(value_name = "PATHS")]
+    #[arg(value_name = "PATHS", value_parser = clap::builder::TypedValueParser::try_map(clap::builder::OsStringValueParser::new(), sources::utf8_path))]
     paths: Vec<String>,
     /// Also read log lines (plain, syslog or NDJSON) from stdin, to its end.
     #[arg(short = 'i', long)]

@@ -293,6 +293,19 @@ pub fn default_sources() -> Result<Vec<SourceSpec>, String> {
     Ok(specs)
 }
 
+/// A log path given on the command line, which must be UTF-8 (paths are
+/// patterns, checkpointed as text); for clap's `try_map`. One that is not
+/// is named, with the way to read it: a directory scan reads any name.
+pub fn utf8_path(path: std::ffi::OsString) -> Result<String, String> {
+    path.into_string().map_err(|p| {
+        let dir = Path::new(&p).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        format!(
+            "not valid UTF-8, as a log path must be: name its directory ({}) to read the files in it, whatever their names",
+            dir.display()
+        )
+    })
+}
+
 /// Starts the reader threads: one for all file paths, one per journal, one
 /// for stdin. Each sends its lines to `tx` (made by [`channel`]) and ends
 /// at end of input (or, when following, when `stop` is set or the receiver
