@@ -106,28 +106,43 @@ pub fn annotate(record: &mut Map<String, Value>, verdict: &Verdict) {
 /// the record's bytes costs far less than writing the parsed object anew
 /// (issue 11: that was a quarter of the Fluent Bit module's time per
 /// record), and keeps its keys in their order and its numbers as written.
-/// Returns `false`, having written nothing, when the record already holds
-/// one of [`FIELDS`] (which [`annotate`] takes off) or the text does not
-/// end the object.
+/// One of [`FIELDS`] the record came with is left out ([`annotate`] takes
+/// them off), the other entries still as written. Returns `false`, having
+/// written nothing, when the text does not end the object, or holds one of
+/// [`FIELDS`] and cannot be read entry by entry.
 pub fn write_annotated(text: &[u8], record: &Map<String, Value>, verdict: &Verdict, out: &mut Vec<u8>) -> bool {
     write_appended(text, record, &verdict_fields(verdict), out)
 }
 
 /// Writes a record's own JSON text (`text`, which parsed as `record`) with
 /// `fields` appended: the text up to its closing brace, then the fields
-/// ([`write_annotated`]; a filter's `anomaly_error` too). Returns `false`,
-/// having written nothing, when the record already holds one of
-/// [`FIELDS`] or the text does not end the object.
+/// ([`write_annotated`]; a filter's `anomaly_error` too), less any of
+/// [`FIELDS`] it came with. Returns `false`, having written nothing, when
+/// the text does not end the object, or holds one of [`FIELDS`] and
+/// cannot be read entry by entry.
 pub fn write_appended(text: &[u8], record: &Map<String, Value>, fields: &[(&str, Value)], out: &mut Vec<u8>) -> bool {
     // Trailing white space or a C string's NUL may follow the object.
     let end = text.iter().rposition(|&b| !b.is_ascii_whitespace() && b != 0);
     let Some(end) = end.filter(|&i| text[i] == b'}') else { return false };
+    let mut before = !record.is_empty();
     if record.keys().any(|k| is_field(k)) {
-        return false;
+        // The other entries, each as written.
+        let object = std::str::from_utf8(&text[..=end]).ok();
+        let Some(entries) = object.and_then(crate::parse::object_entries) else { return false };
+        out.push(b'{');
+        before = false;
+        for (_, span) in entries.iter().filter(|(key, _)| !is_field(key)) {
+            if before {
+                out.push(b',');
+            }
+            out.extend_from_slice(&text[span.entry.clone()]);
+            before = true;
+        }
+    } else {
+        out.extend_from_slice(&text[..end]);
     }
-    out.extend_from_slice(&text[..end]);
     for (i, (key, value)) in fields.iter().enumerate() {
-        if i > 0 || !record.is_empty() {
+        if i > 0 || before {
             out.push(b',');
         }
         // Writing JSON into a Vec cannot fail.
@@ -227,10 +242,26 @@ mod tests {
             let object = text.trim_end_matches([' ', '\n', '\0']);
             assert!(out.starts_with(&object.as_bytes()[..object.len() - 1]), "{}", String::from_utf8_lossy(&out));
         }
-        // A record that already has a field is left to `annotate`.
-        let record: Map<String, Value> = serde_json::from_str(r#"{"log":"x","anomalous":"?"}"#).unwrap();
+        // A field a record came with is left out, the other entries kept as
+        // written (review: the record was written anew, `1.50` as `1.5`, a
+        // big integer rounded).
+        for (text, kept) in [
+            (
+                r#"{"anomalous":"?", "n": 1.50 ,"big":123456789012345678901234567890,"anomaly_error":"x","z":1e3}"#,
+                r#"{"n": 1.50,"big":123456789012345678901234567890,"z":1e3"#,
+            ),
+            (r#"{ "anomaly_score" : 0.1 }"#, "{"),
+            (r#"{"a":{"anomalous":1},"anomalous":true,"a":2}"#, r#"{"a":{"anomalous":1},"a":2"#),
+        ] {
+            let mut record: Map<String, Value> = serde_json::from_str(text).unwrap();
+            let mut out = Vec::new();
+            assert!(write_annotated(text.as_bytes(), &record, &verdict, &mut out), "{text}");
+            let written = String::from_utf8(out).unwrap();
+            assert!(written.starts_with(kept), "{written}");
+            annotate(&mut record, &verdict);
+            assert_eq!(serde_json::from_str::<Map<String, Value>>(&written).unwrap(), record, "{text}");
+        }
         let mut out = Vec::new();
-        assert!(!write_annotated(br#"{"log":"x","anomalous":"?"}"#, &record, &verdict, &mut out));
         assert!(!write_annotated(b"[1]", &Map::new(), &verdict, &mut out));
         assert!(out.is_empty());
     }

@@ -190,9 +190,12 @@ impl Filter {
                 }
                 if pass == Pass::AllAnnotatingAnomalies && !verdict.anomalous && !enrich::alerts(&verdict) {
                     // As it came, without fields only this filter may write.
-                    if !enrich::strip(&mut obj) {
-                        return self.reply_raw(bytes);
+                    self.out.clear();
+                    if enrich::write_appended(bytes, &obj, &[], &mut self.out) {
+                        self.out.push(0);
+                        return self.out.as_ptr();
                     }
+                    enrich::strip(&mut obj);
                     return self.reply(&obj);
                 }
                 self.out.clear();

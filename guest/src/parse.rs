@@ -187,11 +187,80 @@ pub fn object_record<Tz: TimeZone>(line: &str, now: &DateTime<Tz>) -> Option<(Lo
 }
 
 /// A JSON text, read as a log pipeline must: strict JSON, else, when it
-/// fails, again with what naive writers get wrong repaired
-/// ([`repaired_json`]). Read as a raw line, a broken object's message is
-/// one quoted `<str>` to the tokenizer, and every broken record one kind.
+/// fails, [`lenient_object`]. Read as a raw line, a broken object's message
+/// is one quoted `<str>` to the tokenizer, and every broken record one kind.
 pub fn json_value(text: &str) -> serde_json::Result<Value> {
-    serde_json::from_str(text).or_else(|e| repaired_json(text).map_or(Err(e), |fixed| serde_json::from_str(&fixed)))
+    serde_json::from_str(text).or_else(|e| lenient_object(text).map(Value::Object).ok_or(e))
+}
+
+/// An object strict JSON does not read, read anyway: again with what naive
+/// writers get wrong repaired ([`repaired_json`]), else entry by entry
+/// ([`object_entries`]), where a value that does not parse (a number
+/// beyond `f64`, `1e400`; arrays nested past serde_json's 128 levels) is
+/// kept as its text, a string: the record and its message are still read.
+pub fn lenient_object(text: &str) -> Option<Map<String, Value>> {
+    if let Some(Value::Object(obj)) = repaired_json(text).and_then(|fixed| serde_json::from_str(&fixed).ok()) {
+        return Some(obj);
+    }
+    let text = text.trim_end();
+    let entries = object_entries(text)?;
+    Some(
+        entries
+            .into_iter()
+            .map(|(key, span)| {
+                let raw = &text[span.value];
+                (key, serde_json::from_str(raw).unwrap_or_else(|_| Value::String(raw.to_owned())))
+            })
+            .collect(),
+    )
+}
+
+/// Where one entry of a JSON object lies in its text.
+pub struct EntrySpan {
+    /// From the key's opening quote to the value's end, as written.
+    pub entry: Range<usize>,
+    /// The value, as written.
+    pub value: Range<usize>,
+}
+
+/// The entries of a JSON object's text (the whole text, trailing white
+/// space allowed), each key with where its entry lies, duplicates and all,
+/// in their order. Values are only scanned, not converted, so numbers of
+/// any size and nesting of any depth are read; `None` when the text is not
+/// one object.
+pub fn object_entries(text: &str) -> Option<Vec<(String, EntrySpan)>> {
+    use serde::de::{MapAccess, Visitor};
+    use serde_json::value::RawValue;
+    struct Entries;
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Vec<(String, &'de RawValue)>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut entries = Vec::new();
+            while let Some(entry) = map.next_entry()? {
+                entries.push(entry);
+            }
+            Ok(entries)
+        }
+    }
+    let mut de = serde_json::Deserializer::from_str(text);
+    let raw = serde::Deserializer::deserialize_map(&mut de, Entries).ok()?;
+    de.end().ok()?;
+    let base = text.as_ptr() as usize;
+    // Between one entry and the next are only a comma and white space, so
+    // the next quote opens the key.
+    let mut from = text.find('{')? + 1;
+    raw.into_iter()
+        .map(|(key, value)| {
+            let start = value.get().as_ptr() as usize - base;
+            let end = start + value.get().len();
+            let entry = from + text[from..].find('"')?..end;
+            from = end;
+            Some((key, EntrySpan { entry, value: start..end }))
+        })
+        .collect()
 }
 
 /// `text` with control characters written raw inside strings (a tab, a
@@ -1416,7 +1485,17 @@ mod tests {
         // Nothing to repair, or past repair: as before.
         assert_eq!(repaired_json("{\"a\":\"b\"}"), None);
         assert_eq!(repaired_json("{\"a\":\"\\u12"), None);
-        assert!(json_value("{\"a\": 1e999999}").is_err());
+        // Strict JSON that serde_json cannot hold (review: read as a raw
+        // line, the record and its message were lost): a number beyond f64,
+        // arrays nested 300 deep. Those values are kept as their text.
+        let deep = format!("{{\"message\":\"disk full\",\"x\":{}{}}}", "[".repeat(300), "]".repeat(300));
+        for (text, value) in [("{\"a\": 1e999999, \"message\":\"disk full\"} ", "1e999999"), (deep.as_str(), &deep[27..deep.len() - 1])] {
+            let Ok(Value::Object(obj)) = json_value(text) else { panic!("{text}") };
+            let value_key = if obj.contains_key("a") { "a" } else { "x" };
+            assert_eq!((obj["message"].as_str(), obj[value_key].as_str()), (Some("disk full"), Some(value)), "{text}");
+        }
+        assert!(json_value("{\"a\": 1e999999").is_err(), "not an object");
+        assert!(object_entries("{\"a\":1} {}").is_none(), "two objects");
         for cut in 0..40 {
             let text = "{\"msg\":\"\té\\ud800日\\u0041\"}";
             let _ = text.get(..cut).map(json_value);

@@ -187,10 +187,10 @@ struct Item {
 /// The record a line carries, and whether it is the line's own JSON
 /// object, to be passed on as its own text: a JSON object is a record;
 /// anything else is a raw line, as the monitor's readers take it
-/// (`parse::parse_text`). An object read only once repaired
-/// ([`parse::json_value`]: a raw tab inside a string), or after a
-/// byte-order mark, is a record too, written anew, since its own text is
-/// not JSON.
+/// (`parse::parse_text`). An object strict JSON does not read
+/// ([`parse::lenient_object`]: a raw tab or a lone surrogate inside a
+/// string, a number beyond `f64`) is a record too, still passed on as
+/// written; one after a byte-order mark is written anew.
 fn record_of(line: &str) -> (Map<String, Value>, bool) {
     let text = parse::without_bom(line);
     if !text.trim_start().starts_with('{') {
@@ -199,11 +199,12 @@ fn record_of(line: &str) -> (Map<String, Value>, bool) {
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(obj)) => (obj, text.len() == line.len()),
         Ok(_) => (enrich::raw_line_record(line), false),
-        // Strict JSON failed: repaired, or a raw line (not `json_value`,
-        // which would parse it strictly again).
-        Err(_) => match parse::repaired_json(text).and_then(|fixed| serde_json::from_str(&fixed).ok()) {
-            Some(Value::Object(obj)) => (obj, false),
-            _ => (enrich::raw_line_record(line), false),
+        // Strict JSON failed: read leniently (repaired, or entry by entry),
+        // and still passed on as written; else a raw line. (Not
+        // `json_value`, which would parse it strictly again.)
+        Err(_) => match parse::lenient_object(text) {
+            Some(obj) => (obj, text.len() == line.len()),
+            None => (enrich::raw_line_record(line), false),
         },
     }
 }
