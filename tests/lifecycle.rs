@@ -565,6 +565,17 @@ fn rekey_replaces_the_generated_key() {
     assert_eq!(std::fs::metadata(data.join("key")).unwrap().permissions().mode() & 0o777, 0o600);
     ok(&run("logarithm", &["monitor", "--once", "-D", d, log.to_str().unwrap()]));
     fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", old.trim(), log.to_str().unwrap()]), "wrong encryption key");
+    // Named with --key-file, it is replaced too (review: it was left
+    // stale, and the next command without a key failed).
+    let newer = dir.path().join("newer.key");
+    std::fs::write(&newer, "named, then replaced").unwrap();
+    let key = data.join("key");
+    ok(&run(
+        "logarithm-trainer",
+        &["model", "rekey", "-D", d, "--key-file", key.to_str().unwrap(), "--new-key-file", newer.to_str().unwrap()],
+    ));
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), "named, then replaced");
+    ok(&run("logarithm", &["monitor", "--once", "-D", d, log.to_str().unwrap()]));
 }
 
 /// Issue 13: the same key has a different fingerprint in another data

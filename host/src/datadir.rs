@@ -380,6 +380,12 @@ impl DataDir {
         self.write_key_file(key, true)
     }
 
+    /// Whether the generated key file holds `key` (it is the key the
+    /// models were sealed with, however it was given).
+    pub fn generated_key_is(&self, key: &str) -> bool {
+        fs::read_to_string(self.key_path()).is_ok_and(|text| text.trim() == key)
+    }
+
     /// Writes `DATA_DIR/key` atomically and 0600 from the first byte: a
     /// temporary file (tempfile creates it 0600), synced, renamed into place
     /// (over an existing one only with `replace`), the directory synced.

@@ -6,7 +6,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use logarithm::audit::{self, AuditLog};
 use logarithm::cli::{Generate, SharedArgs};
 use logarithm::config;
-use logarithm::datadir::{DataDir, KeyOrigin};
+use logarithm::datadir::DataDir;
 use logarithm::logging;
 use logarithm::sources::{self, DEFAULT_MAX_LINE_BYTES, SourceSpec};
 use logarithm_detector::{Detector, modelfile};
@@ -308,7 +308,11 @@ fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
     if args.new_key_file == std::path::Path::new("-") && args.common.key_file.as_deref() == Some(std::path::Path::new("-")) {
         bail!("--key-file - and --new-key-file - would both read standard input: give one of the keys another way");
     }
-    let (old, origin) = data_dir.checked_passphrase(args.common.given_key()?, false, args.common.fingerprint.as_deref())?;
+    let (old, _) = data_dir.checked_passphrase(args.common.given_key()?, false, args.common.fingerprint.as_deref())?;
+    // The generated key file follows the models when it held the old key,
+    // whether it was found or named (`--key-file DATA_DIR/key` left it
+    // stale, and the next command failed with a wrong key).
+    let generated = data_dir.generated_key_is(&old);
     let new = logarithm::datadir::read_key_file(&args.new_key_file)?;
     if new == old {
         bail!("the new key in {} is the old one", args.new_key_file.display());
@@ -342,9 +346,9 @@ fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
     }
     let staged = staged.keep();
     data_dir.swap_models(&staged)?;
-    // The generated key file follows the models (a crash just before this
-    // leaves them readable with the new key file the operator holds).
-    if let KeyOrigin::File(_) = origin {
+    // (A crash just before this leaves them readable with the new key file
+    // the operator holds.)
+    if generated {
         data_dir.replace_generated_key(&new)?;
     }
     audited(
