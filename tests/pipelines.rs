@@ -57,12 +57,17 @@ mod fluent_bit {
     }
 
     /// The filter module, as users get it: `logarithm export fluent-bit`,
-    /// into a directory it makes (`/usr/local/lib/logarithm` on a fresh
-    /// host), readable by the shipper's user.
+    /// into directories it makes (`/usr/local/lib/logarithm` on a fresh
+    /// host), readable by the shipper's user, even under a strict umask
+    /// (review: the directories were 0700).
     fn module(dir: &Path) -> PathBuf {
         let path = dir.join("lib/logarithm/logarithm.wasm");
-        ok(&run("logarithm", &["export", "fluent-bit", "-o", path.to_str().unwrap()]));
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&path).unwrap().permissions()) & 0o777, 0o644);
+        let mut export = Command::new("sh");
+        hermetic(&mut export);
+        export.args(["-c", "umask 077; exec \"$0\" export fluent-bit -o \"$1\""]).arg(bin("logarithm")).arg(&path);
+        ok(&export.output().unwrap());
+        let mode = |p: &Path| std::os::unix::fs::PermissionsExt::mode(&fs::metadata(p).unwrap().permissions()) & 0o777;
+        assert_eq!([mode(&path), mode(&dir.join("lib/logarithm")), mode(&dir.join("lib"))], [0o644, 0o755, 0o755]);
         path
     }
 

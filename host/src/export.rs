@@ -22,12 +22,18 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     crate::datadir::write_atomic_with_mode(path, bytes, 0o644).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// Makes the directory `path` goes in, as `install -D` does.
+/// Makes the directory `path` goes in, as `install -D` does: the
+/// directories made are 0755, whatever the umask (with 077 the shipper's
+/// user could not reach the file readable by all).
 fn make_parent(path: &Path) -> Result<()> {
-    match path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        Some(dir) => std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display())),
-        None => Ok(()),
+    let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) else { return Ok(()) };
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.as_os_str().is_empty() && !d.exists()).collect();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create directory {}", dir.display()))?;
+    for made in missing {
+        std::fs::set_permissions(made, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .with_context(|| format!("cannot make directory {} readable by all", made.display()))?;
     }
+    Ok(())
 }
 
 /// Compiles the wasm module at `wasm` ahead of time into `aot` with WAMR's
