@@ -1108,7 +1108,7 @@ mod ndjson {
         let t = trained();
         let record = r#"{"message": null, "n": 1.50, "big": 12345678901234567890123, "z":1e2, "a":1, "a":2}"#;
         let input = format!("{record}\n");
-        let why = Value::from("no message field (message, msg, MESSAGE or log)");
+        let why = Value::from("no message: no message, msg, MESSAGE or log field holding text");
         for only_anomalies in [None, Some("--only-anomalies")] {
             let mut args = vec!["filter", "-D", t.data.to_str().unwrap(), "-K", t.key];
             args.extend(only_anomalies);

@@ -263,9 +263,9 @@ impl Rates {
         if self.learned() {
             format!("on (usual rates of {} kinds, from {} minutes of lines)", self.usual.len(), self.minutes)
         } else {
+            let minutes = if self.minutes == 1 { "1 minute".to_owned() } else { format!("{} minutes", self.minutes) };
             format!(
-                "off: the lines' timestamps fall in {} minutes, fewer than the {MIN_RATE_MINUTES} it takes to learn how often each kind comes; train on a longer history",
-                self.minutes
+                "off: the lines' timestamps fall in {minutes}, fewer than the {MIN_RATE_MINUTES} it takes to learn how often each kind comes; train on a longer history"
             )
         }
     }

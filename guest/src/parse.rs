@@ -320,7 +320,7 @@ pub fn without_bom(line: &str) -> &str {
 }
 
 /// Why a JSON object is not a log record.
-pub const NO_MESSAGE: &str = "no message field (message, msg, MESSAGE or log)";
+pub const NO_MESSAGE: &str = "no message: no message, msg, MESSAGE or log field holding text";
 
 /// Every key the record mapping reads, by field, each field's keys in the
 /// order it prefers them (the table in the module docs); the ranges below

@@ -132,7 +132,7 @@ impl Checkpoints {
                     std::fs::rename(path, &aside)
                         .with_context(|| format!("cannot set the damaged checkpoint file {} aside", path.display()))?;
                     tracing::warn!(
-                        "checkpoint file {} is damaged ({e}); set aside as {}, starting from the end of each log",
+                        "checkpoint file {} is damaged ({e}); set aside as {}; each log is read from where a start without checkpoints reads it (its end, or its start with --from-head)",
                         path.display(),
                         aside.display()
                     );

@@ -188,9 +188,10 @@ struct Item {
 /// object, to be passed on as its own text: a JSON object is a record;
 /// anything else is a raw line, as the monitor's readers take it
 /// (`parse::parse_text`). An object strict JSON does not read
-/// ([`parse::lenient_object`]: a raw tab or a lone surrogate inside a
-/// string, a number beyond `f64`) is a record too, still passed on as
-/// written; one after a byte-order mark is written anew.
+/// ([`parse::lenient_object`]) is a record too: passed on as written when
+/// it is JSON text all the same (a number beyond `f64`, a lone surrogate),
+/// written anew as valid JSON when it is not (a raw tab inside a string),
+/// and after a byte-order mark.
 fn record_of(line: &str) -> (Map<String, Value>, bool) {
     let text = parse::without_bom(line);
     if !text.trim_start().starts_with('{') {
@@ -200,10 +201,12 @@ fn record_of(line: &str) -> (Map<String, Value>, bool) {
         Ok(Value::Object(obj)) => (obj, text.len() == line.len()),
         Ok(_) => (enrich::raw_line_record(line), false),
         // Strict JSON failed: read leniently (repaired, or entry by entry),
-        // and still passed on as written; else a raw line. (Not
-        // `json_value`, which would parse it strictly again.)
+        // else a raw line. (Not `json_value`, which would parse it
+        // strictly again.) Passed on as written if it is JSON text (a
+        // number beyond f64, a lone surrogate), else written anew as valid
+        // JSON (a raw tab inside a string).
         Err(_) => match parse::lenient_object(text) {
-            Some(obj) => (obj, text.len() == line.len()),
+            Some(obj) => (obj, text.len() == line.len() && parse::object_entries(text.trim_end()).is_some()),
             None => (enrich::raw_line_record(line), false),
         },
     }
@@ -561,7 +564,10 @@ mod tests {
         assert_eq!(answered(line, &mut i, ndjson), appended(trimmed, "no model: no key file"));
         // No members to follow.
         let (mut i, _) = item("{ }");
-        assert_eq!(answered("{ }", &mut i, ndjson), "{ \"anomaly_error\":\"no message field (message, msg, MESSAGE or log)\"}\n");
+        assert_eq!(
+            answered("{ }", &mut i, ndjson),
+            "{ \"anomaly_error\":\"no message: no message, msg, MESSAGE or log field holding text\"}\n"
+        );
         // One an earlier filter could not score either: its error is
         // replaced, not repeated.
         let line = r#"{"msg":"x","anomaly_error":"old"}"#;

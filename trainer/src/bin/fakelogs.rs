@@ -24,7 +24,8 @@ struct Cli {
     /// Number of injected anomalous lines among them.
     #[arg(short = 'a', long, default_value_t = 0)]
     anomalies: usize,
-    /// Random seed (same seed, same logs).
+    /// Random seed (same seed and --start, same logs; without --start the
+    /// times follow the clock).
     #[arg(short = 's', long, default_value_t = 1)]
     seed: u64,
     /// Timestamp of the first line, RFC 3339 (default: now minus about the span of the logs).
