@@ -20,6 +20,11 @@
 //! | `<url>`  | `https://example.org/x`                              |
 //! | `<str>`  | `"quoted text"`, `'single quoted'`                   |
 //!
+//! A message with no word at all that is not blank is one term of what it
+//! is instead: `<binary>` when it holds control characters or bytes that
+//! were not text (a run of NULs, as a crash leaves in a log), `<punct>`
+//! otherwise (a separator line). Without a term it scored 0, whatever it was.
+//!
 //! Remaining words keep their letters with each run of digits replaced by
 //! `#` (`sda1` → `sda#`, `blk_-1608` → `blk_-#`).
 
@@ -156,7 +161,8 @@ impl Tokenizer {
     pub fn tokenize<'a>(&self, text: &'a str, out: &mut Vec<Cow<'a, str>>) {
         let bytes = text.as_bytes();
         let mut i = 0;
-        let limit = out.len() + MAX_TOKENS;
+        let first = out.len();
+        let limit = first + MAX_TOKENS;
         while out.len() < limit {
             let (start, end, held) = next_word(bytes, i);
             if start == bytes.len() {
@@ -183,6 +189,12 @@ impl Tokenizer {
             self.push_word(&text[start..end], held, out, limit);
         }
         out.truncate(limit);
+        if out.len() == first
+            && self.mask
+            && let Some(mask) = wordless(text)
+        {
+            out.push(Cow::Borrowed(mask));
+        }
     }
 
     /// Pushes the term(s) of one word, split at its dot leaders
@@ -609,6 +621,15 @@ fn is_bare_hex_id(word: &str, held: u8) -> bool {
 /// of aligned `name....value` listings, which separates a name from its
 /// value like `=` does. An ellipsis at either end is left to be trimmed as
 /// punctuation, and `../x` stays a path.
+/// The term of a message without words: `None` when it is blank,
+/// `<binary>` when it holds control characters (NUL, escapes) or bytes that
+/// were not text (U+FFFD), else `<punct>`.
+fn wordless(text: &str) -> Option<&'static str> {
+    let mut chars = text.chars().filter(|c| !c.is_whitespace()).peekable();
+    chars.peek()?;
+    Some(if chars.any(|c| c.is_control() || c == '\u{fffd}') { "<binary>" } else { "<punct>" })
+}
+
 fn split_dot_leader(word: &str) -> Option<(&str, &str)> {
     let b = word.as_bytes();
     let at = first_dot_pair(b)?;
@@ -747,6 +768,14 @@ mod tests {
             ("open /var/log/syslog failed", &["open", "<path>", "failed"]),
             ("GET https://example.org/x?y=1", &["get", "<url>", "<num>"]),
             ("user \"bob smith\" and 'alice'", &["user", "<str>", "and", "<str>"]),
+            // Without a word (review: these scored 0): corruption, a separator.
+            ("\0\0\0\0", &["<binary>"]),
+            ("\u{fffd}\u{fffd} \u{fffd}", &["<binary>"]),
+            ("!!!@@@### \u{7}", &["<binary>"]),
+            ("!!!@@@###", &["<punct>"]),
+            ("---------", &["<punct>"]),
+            (" \t ", &[]),
+            ("", &[]),
             ("pid=4242 uid=0 comm=sshd", &["pid", "<num>", "uid", "<num>", "comm", "sshd"]),
             ("sshd[1234]: Accepted", &["sshd", "<num>", "accepted"]),
             ("sda1 blk_-1608999687919862906", &["sda#", "blk_-#"]),
@@ -754,7 +783,7 @@ mod tests {
             ("in libc.so.6[7f3a9c2b1000+1c0a0]", &["in", "libc.so.#", "<num>", "<num>"]),
             ("pam_unix(sshd:session) postfix/smtpd", &["pam_unix", "sshd", "session", "postfix", "smtpd"]),
             ("Connection: CLOSED!", &["connection", "closed"]),
-            ("-- --> ...", &[]),
+            ("-- --> ...", &["<punct>"]),
             // Dot leaders separate a name from its value; an ellipsis and a
             // relative path stay what they were.
             ("icache prefetch threshold................0", &["icache", "prefetch", "threshold", "<num>"]),
@@ -784,7 +813,7 @@ mod tests {
         assert_eq!(terms(&word).len(), MAX_TOKENS);
         // Leaders after punctuation push nothing: the rounds are capped, and
         // what the rest holds is scanned once (fuzzing found it quadratic).
-        assert!(terms(&"!..".repeat(1_000_000)).is_empty());
+        assert_eq!(terms(&"!..".repeat(1_000_000)), ["<punct>"]);
         assert_eq!(terms(&format!("{}ab..cd", "!..".repeat(100))), ["ab", "cd"]);
         assert_eq!(terms("Ünïcode ÄBC \u{fffd}"), ["ünïcode", "äbc"]);
     }
