@@ -415,7 +415,7 @@ impl Detector {
     /// How many times the memory of reported kinds changed so far: a saved
     /// memory is current while this holds (the filters save it when it
     /// does not, [`crate::memory`]).
-    pub fn memory_generation(&self) -> u64 {
+    pub fn memory_generation(&self) -> crate::kinds::Generation {
         self.news.borrow().generation()
     }
 

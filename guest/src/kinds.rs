@@ -604,14 +604,30 @@ pub struct Seen<'a, 'b> {
 #[derive(Debug, Clone)]
 pub struct News {
     kinds: LruCache<u64, Kind, BuildNoHashHasher<u64>>,
-    /// Changes so far (every anomaly observed, a restore, a clear): a
-    /// memory saved at one generation is current while it holds.
-    generation: u64,
+    generation: Generation,
+}
+
+/// How far a memory of reported kinds has changed: a memory saved at one
+/// generation is current while it holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Generation {
+    /// Every change: each anomaly observed (a count), a restore, a clear.
+    pub changes: u64,
+    /// The changes a restart must not forget: a kind reported (new or
+    /// worse), a repeat summary's next count, a restore, a clear.
+    pub news: u64,
+}
+
+impl Generation {
+    fn bump(&mut self, news: bool) {
+        self.changes += 1;
+        self.news += u64::from(news);
+    }
 }
 
 impl Default for News {
     fn default() -> Self {
-        Self { kinds: kinds_lru(), generation: 0 }
+        Self { kinds: kinds_lru(), generation: Generation::default() }
     }
 }
 
@@ -628,7 +644,6 @@ impl News {
     /// (it re-reads the line in order, which only new kinds need).
     pub fn observe(&mut self, seen: Seen<'_, '_>, template: impl FnOnce() -> String) -> (Report, Option<Repeat>) {
         let id = seen.kind;
-        self.generation += 1;
         let Some(kind) = self.kinds.get_mut(&id) else {
             let bytes: usize = seen.sorted_terms.iter().map(|t| t.len()).sum();
             let terms = if bytes <= MAX_TERM_BYTES { seen.sorted_terms.iter().map(|t| t.to_string()).collect() } else { Vec::new() };
@@ -643,6 +658,7 @@ impl News {
                 worst_score: seen.score,
             };
             self.kinds.put(id, kind);
+            self.generation.bump(true);
             return (Report::New, None);
         };
         kind.count += 1;
@@ -663,12 +679,13 @@ impl News {
             kind.next_summary = kind.next_summary.saturating_mul(10);
             Repeat { template: kind.template.clone(), count: kind.count, first_timestamp_us: kind.first_timestamp_us }
         });
+        self.generation.bump(report == Report::Worse || repeat.is_some());
         (report, repeat)
     }
 
     /// Changes so far: the memory's [`News::save`] bytes differ only where
     /// this does.
-    pub fn generation(&self) -> u64 {
+    pub fn generation(&self) -> Generation {
         self.generation
     }
 
@@ -710,7 +727,7 @@ impl News {
         if saved.format != MEMORY_FORMAT {
             return Err(format!("saved memory of kinds has format {}, this detector reads {MEMORY_FORMAT}", saved.format));
         }
-        self.generation += 1;
+        self.generation.bump(true);
         self.kinds.clear();
         for (id, kind) in saved.kinds {
             let terms: Vec<Cow<str>> = kind.terms.iter().map(|t| Cow::Borrowed(t.as_str())).collect();
@@ -726,7 +743,7 @@ impl News {
 
     /// Forgets every kind.
     pub fn clear(&mut self) {
-        self.generation += 1;
+        self.generation.bump(true);
         self.kinds.clear();
     }
 }

@@ -3,28 +3,44 @@
 //! anomaly once more (news once, across restarts). Used by the filters
 //! that live in a shipper: both Fluent Bit faces ([`crate::watch`]) and
 //! `logarithm filter` (rsyslog's `mmexternal`, any pipe). The monitor keeps
-//! its own, `DATA_DIR/reported-kinds.json`.
+//! its own, `DATA_DIR/reported-kinds.json`, restored the same way.
 //!
-//! The memory is the detector's [`crate::Detector::save_memory`] bytes. It
-//! is saved when it changed (a face counts its changes, a *generation*),
-//! at most once every [`SAVE_EVERY`], and where a face has an exit, at
-//! exit: a stop can cost the changes of the last second, which means a
-//! kind reported again, never one missed. One file belongs to one filter:
-//! two filters writing the same one overwrite each other's.
+//! The memory is the detector's [`crate::Detector::save_memory`] bytes. A
+//! face tells how far it changed ([`Generation`]) after each record or
+//! batch; it is saved when a kind was reported (or a summary came due) at
+//! once while the memory is small ([`SMALL_MEMORY`], about a thousand
+//! kinds), else at most once every [`SAVE_NEWS_EVERY`]; when only counts
+//! changed, every [`SAVE_COUNTS_EVERY`]; and where a face has an exit, at
+//! exit. The Fluent Bit module has neither an exit nor a timer: what it
+//! did not save waits for its next record. A stop can cost news, which
+//! means a kind reported again, never one missed. One file belongs to one
+//! filter: two filters writing the same one overwrite each other's.
 
+pub use crate::kinds::Generation;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How often at most a changed memory is written: a flood of new kinds
-/// costs one write a second, not one per record.
-pub const SAVE_EVERY: Duration = Duration::from_secs(1);
+/// A memory up to this size is written at each news: about a thousand
+/// kinds, a write that costs little.
+pub const SMALL_MEMORY: usize = 256 << 10;
+
+/// How often at most a larger memory with news is written: a flood of new
+/// kinds costs one write a second, not one per record.
+pub const SAVE_NEWS_EVERY: Duration = Duration::from_secs(1);
+
+/// How often at most a memory whose counts alone changed is written: a
+/// failure that keeps happening does not rewrite it every second.
+pub const SAVE_COUNTS_EVERY: Duration = Duration::from_secs(10);
 
 /// A memory file, and what was last saved to it.
 pub struct MemoryFile {
     path: PathBuf,
-    /// The generation last saved (or restored).
-    saved: u64,
+    /// The generation the file holds; `None` when unknown (the detector
+    /// was replaced, and its generations started anew).
+    saved: Option<Generation>,
     saved_at: Option<Instant>,
+    /// The size of the memory last written.
+    saved_len: usize,
     /// The last problem told, so that a lasting one is told once.
     problem: Option<String>,
 }
@@ -32,46 +48,79 @@ pub struct MemoryFile {
 impl MemoryFile {
     /// The memory file at `path`; nothing is read or written yet.
     pub fn new(path: PathBuf) -> Self {
-        Self { path, saved: 0, saved_at: None, problem: None }
+        Self { path, saved: None, saved_at: None, saved_len: 0, problem: None }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The saved memory, or `None` when there is none yet (no file, or an
-    /// empty one: a module's memory file is created empty to turn it on).
-    pub fn read(&self) -> Result<Option<Vec<u8>>, String> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => Ok(None),
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(format!("cannot read {}: {e}", self.path.display())),
-        }
+    /// Restores the saved memory with `restore` (into a face's detector),
+    /// returning the kinds it kept. No file, or an empty one (a module's
+    /// memory file is created empty to turn it on), is no memory yet. A
+    /// memory that cannot be read or restored is the error to tell; one
+    /// that cannot be restored is first set aside as `FILE.damaged`.
+    /// Either way its kinds will be reported again. Then tell
+    /// [`MemoryFile::restored`] the detector's generation.
+    pub fn restore<E: std::fmt::Display>(&mut self, restore: impl FnOnce(&[u8]) -> Result<usize, E>) -> Result<usize, String> {
+        let again = "kinds of anomalies already reported will be reported again";
+        let bytes = match std::fs::read(&self.path) {
+            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(0),
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(format!("cannot read {}: {e}; {again}", self.path.display())),
+        };
+        restore(&bytes).map_err(|e| {
+            let mut aside = self.path.as_os_str().to_owned();
+            aside.push(".damaged");
+            let aside = PathBuf::from(aside);
+            let moved = match std::fs::rename(&self.path, &aside) {
+                Ok(()) => format!("set aside as {}", aside.display()),
+                Err(e) => format!("cannot set it aside: {e}"),
+            };
+            format!("cannot restore {}: {e}; {moved}; {again}", self.path.display())
+        })
+    }
+
+    /// Notes the detector's generation once restored: what the file holds,
+    /// not to be written back unchanged.
+    pub fn restored(&mut self, generation: Generation) {
+        self.saved = Some(generation);
+    }
+
+    /// Notes that the detector was replaced (a new model, its memory
+    /// carried over): its generations start anew, so the next
+    /// [`MemoryFile::persist`] writes.
+    pub fn replaced(&mut self) {
+        self.saved = None;
     }
 
     /// Whether the memory at `generation` is to be saved now: it changed
-    /// since it was last saved, and that was at least [`SAVE_EVERY`] ago or
-    /// this is the face's `last` chance (its exit).
-    pub fn due(&self, generation: u64, last: bool) -> bool {
-        generation != self.saved && (last || self.saved_at.is_none_or(|at| at.elapsed() >= SAVE_EVERY))
+    /// since it was last saved, and that was long enough ago for what
+    /// changed, or this is the face's `last` chance (its exit).
+    pub fn due(&self, generation: Generation, last: bool) -> bool {
+        let Some(saved) = self.saved else { return true };
+        if generation.changes == saved.changes {
+            return false;
+        }
+        let since = self.saved_at.map_or(Duration::MAX, |at| at.elapsed());
+        let news = generation.news != saved.news;
+        last || (news && self.saved_len <= SMALL_MEMORY) || since >= if news { SAVE_NEWS_EVERY } else { SAVE_COUNTS_EVERY }
     }
 
-    /// Notes that the memory at `generation` is what the file holds (as
-    /// restored), so that it is not written back unchanged.
-    pub fn restored(&mut self, generation: u64) {
-        self.saved = generation;
-    }
-
-    /// Writes `bytes`, the memory at `generation`: to a file beside it,
-    /// then renamed over it, so that a stop midway leaves the old memory
-    /// whole. Returns a problem to tell, the first time it happens (a
-    /// failure is retried at the next save).
-    pub fn save(&mut self, generation: u64, bytes: &[u8]) -> Option<String> {
+    /// Saves the memory at `generation` when [`MemoryFile::due`], its bytes
+    /// from `bytes`: to a file beside it, then renamed over it, so that a
+    /// stop midway leaves the old memory whole. Returns a problem to tell,
+    /// the first time it happens (a failure is retried at the next save).
+    pub fn persist(&mut self, generation: Generation, last: bool, bytes: impl FnOnce() -> Result<Vec<u8>, String>) -> Option<String> {
+        if !self.due(generation, last) {
+            return None;
+        }
         self.saved_at = Some(Instant::now());
-        match write_replacing(&self.path, bytes) {
-            Ok(()) => {
-                self.saved = generation;
+        match bytes().and_then(|bytes| write_replacing(&self.path, &bytes).map(|()| bytes.len()).map_err(|e| e.to_string())) {
+            Ok(len) => {
+                self.saved = Some(generation);
+                self.saved_len = len;
                 self.problem = None;
                 None
             }
@@ -89,54 +138,109 @@ impl MemoryFile {
     }
 }
 
-/// `path` replaced by `bytes` at once: written to `path.tmp`, synced, and
-/// renamed over it. Natively the file is made 0600 (the kinds name what
-/// the logs say); in wasm the shipper's umask decides.
+/// `path` replaced by `bytes` at once: written to a new file beside it,
+/// synced, and renamed over it. The new file has a name nobody can foresee
+/// and is created new (`O_EXCL`), so no link or file planted beside the
+/// memory file is followed or reused: a fixed `.tmp` name let whoever may
+/// write the directory point it at a file a privileged shipper would then
+/// overwrite. Natively it is made 0600 (the kinds name what the logs say);
+/// in wasm the shipper's umask decides.
 fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::hash::BuildHasher;
     use std::io::Write;
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // Random keys, from the system's random source in wasm too (WASI's
+    // `random_get`): no dependency for sixteen random hex digits.
+    let random = std::collections::hash_map::RandomState::new();
+    let mut attempt = 0u64;
+    let (mut file, tmp) = loop {
+        let tmp = dir.join(format!(".{name}.{:016x}.tmp", random.hash_one(attempt)));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&tmp) {
+            Ok(file) => break (file, tmp),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && attempt < 8 => attempt += 1,
+            Err(e) => return Err(e),
+        }
+    };
+    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn generation(changes: u64, news: u64) -> Generation {
+        Generation { changes, news }
+    }
+
     #[test]
-    fn saved_when_changed_at_most_every_second_and_read_back() {
+    fn saved_when_changed_news_at_once_counts_later_and_restored() {
         let dir = std::env::temp_dir().join(format!("logarithm-memory-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let mut file = MemoryFile::new(dir.join("kinds.json"));
-        assert_eq!(file.read(), Ok(None), "no file: no memory yet");
+        let read = |file: &mut MemoryFile| {
+            let mut got = None;
+            file.restore(|b: &[u8]| {
+                got = Some(b.to_vec());
+                Ok::<_, String>(1)
+            })
+            .map(|_| got)
+        };
+        assert_eq!(read(&mut file), Ok(None), "no file: no memory yet");
         std::fs::write(file.path(), "\n").unwrap();
-        assert_eq!(file.read(), Ok(None), "an empty file: no memory yet");
-        assert!(!file.due(0, true), "unchanged");
-        assert!(file.due(1, false), "changed, never saved");
-        assert_eq!(file.save(1, b"{\"a\":1}"), None);
-        assert_eq!(file.read(), Ok(Some(b"{\"a\":1}".to_vec())));
-        assert!(!file.due(1, true));
-        assert!(!file.due(2, false), "changed again within a second");
-        assert!(file.due(2, true), "but at exit");
+        assert_eq!(read(&mut file), Ok(None), "an empty file: no memory yet");
+        file.restored(generation(0, 0));
+        assert!(!file.due(generation(0, 0), true), "unchanged");
+        assert!(file.due(generation(1, 1), false), "news, never saved");
+        assert_eq!(file.persist(generation(1, 1), false, || Ok(b"{\"a\":1}".to_vec())), None);
+        assert_eq!(read(&mut file), Ok(Some(b"{\"a\":1}".to_vec())));
+        assert!(!file.due(generation(1, 1), true));
+        assert!(file.due(generation(2, 2), false), "news, in a small memory: at once");
+        assert!(!file.due(generation(2, 1), false), "counts only: every 10 s");
+        assert!(file.due(generation(2, 1), true), "but at exit");
+        let big = vec![b' '; SMALL_MEMORY + 1];
+        assert_eq!(file.persist(generation(2, 2), true, || Ok(big)), None);
+        assert!(!file.due(generation(3, 3), false), "news in a large memory: within a second");
+        std::thread::sleep(SAVE_NEWS_EVERY);
+        assert!(file.due(generation(3, 3), false), "news, a second later");
+        file.replaced();
+        assert!(file.due(generation(1, 1), false), "a new detector's generations are not the old one's");
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(std::fs::metadata(file.path()).unwrap().permissions().mode() & 0o777, 0o600);
 
+        // Nothing is left beside it, and a link planted there is not
+        // followed (review: a fixed `.tmp` name was).
+        let victim = dir.join("victim");
+        std::fs::write(&victim, "keep").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.join("kinds.json.tmp")).unwrap();
+        assert_eq!(file.persist(generation(3, 3), true, || Ok(b"{\"b\":2}".to_vec())), None);
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+        let mut names: Vec<String> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        assert_eq!(names, ["kinds.json", "kinds.json.tmp", "victim"]);
+
+        // Damaged: said, and set aside under its own name.
+        let told = file.restore(|_: &[u8]| Err("not a saved memory")).unwrap_err();
+        assert!(told.contains("not a saved memory") && told.contains("kinds.json.damaged") && told.contains("reported again"), "{told}");
+        assert!(dir.join("kinds.json.damaged").is_file() && !file.path().exists());
+
         // A directory that is not there: told once, retried.
         let mut lost = MemoryFile::new(dir.join("missing/kinds.json"));
-        let told = lost.save(1, b"{}").unwrap();
+        let told = lost.persist(generation(1, 1), true, || Ok(b"{}".to_vec())).unwrap();
         assert!(told.contains("missing/kinds.json") && told.contains("will report them again"), "{told}");
-        assert_eq!(lost.save(2, b"{}"), None, "told once");
+        assert_eq!(lost.persist(generation(2, 2), true, || Ok(b"{}".to_vec())), None, "told once");
         std::fs::create_dir_all(dir.join("missing")).unwrap();
-        assert_eq!(lost.save(3, b"{}"), None);
-        assert!(!lost.due(3, true));
+        assert_eq!(lost.persist(generation(3, 3), true, || Ok(b"{}".to_vec())), None);
+        assert!(!lost.due(generation(3, 3), true));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -69,15 +69,12 @@ impl Watch {
         Watch { model: None, problem: String::new(), checked: None, failed: None, memory: None }
     }
 
-    /// Saves the memory of reported kinds if it changed, at most every
-    /// [`crate::memory::SAVE_EVERY`], or `now` (at exit) whenever it changed.
-    /// A face calls it after scoring.
-    pub fn persist(&mut self, now: bool) {
+    /// Saves the memory of reported kinds when it changed ([`MemoryFile`]
+    /// says when), or whenever it changed at the face's `last` chance (its
+    /// exit). A face calls it after scoring.
+    pub fn persist(&mut self, last: bool) {
         let (Some(file), Some(model)) = (&mut self.memory, &self.model) else { return };
-        let generation = model.detector.memory_generation();
-        if file.due(generation, now)
-            && let Some(problem) = file.save(generation, &model.detector.save_memory())
-        {
+        if let Some(problem) = file.persist(model.detector.memory_generation(), last, || Ok(model.detector.save_memory())) {
             say(&format!("warning: {problem}"));
         }
     }
@@ -111,9 +108,17 @@ impl Watch {
                 // first load from the memory file.
                 if let Some(old) = &self.model {
                     let _ = loaded.detector.restore_memory(&old.detector.save_memory());
+                    if let Some(file) = &mut self.memory {
+                        file.replaced();
+                    }
                 } else if let Some(path) = places.memory_file() {
                     let mut file = MemoryFile::new(path);
-                    restore(&mut file, &loaded.detector);
+                    match file.restore(|bytes| loaded.detector.restore_memory(bytes)) {
+                        Ok(0) => {}
+                        Ok(kept) => say(&format!("{kept} kinds of anomalies already reported restored from {}", file.path().display())),
+                        Err(e) => say(&format!("warning: {e}")),
+                    }
+                    file.restored(loaded.detector.memory_generation());
                     self.memory = Some(file);
                 }
                 say(&format!("scoring with model version {} from {}", loaded.version, loaded.dir.display()));
@@ -134,22 +139,6 @@ impl Watch {
         }
         self.failed = Some(signature);
     }
-}
-
-/// Restores the memory of reported kinds saved in `file` into `detector`;
-/// a memory that cannot be read or restored is said (its kinds will be
-/// reported again) and overwritten by the next save.
-fn restore(file: &mut MemoryFile, detector: &Detector) {
-    let restored = file.read().and_then(|bytes| match bytes {
-        Some(bytes) => detector.restore_memory(&bytes).map_err(|e| format!("cannot restore {}: {e}", file.path().display())),
-        None => Ok(0),
-    });
-    match restored {
-        Ok(0) => {}
-        Ok(kept) => say(&format!("{kept} kinds of anomalies already reported restored from {}", file.path().display())),
-        Err(e) => say(&format!("warning: {e}; kinds of anomalies already reported will be reported again")),
-    }
-    file.restored(detector.memory_generation());
 }
 
 /// One line to the shipper's log (stderr), `logarithm: ` first, in one

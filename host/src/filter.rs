@@ -34,7 +34,7 @@ use crate::monitor::{Recheck, Reload};
 use crate::sources::lines::LineReader;
 use anyhow::{Context, Result};
 use chrono::Local;
-use logarithm_detector::memory::MemoryFile;
+use logarithm_detector::memory::{Generation, MemoryFile};
 use logarithm_detector::{LogRecord, Verdict, enrich, parse};
 use serde_json::{Map, Value};
 use std::io::{self, Write};
@@ -135,27 +135,17 @@ impl Model<'_> {
     }
 
     /// Restores the memory of reported kinds from `file` into the model.
-    fn restore(&mut self, file: &mut MemoryFile, generation: u64) {
+    fn restore(&mut self, file: &mut MemoryFile, generation: Generation) {
         if let Self::Loaded(d, _) = self {
-            crate::monitor::restore_memory(d, file.path());
-            file.restored(generation);
+            crate::monitor::restore_memory(d, file, generation);
         }
     }
 
-    /// Saves the memory of reported kinds at `generation` to `file` if it
-    /// changed: when due, or `now`.
-    fn persist(&mut self, file: &mut MemoryFile, generation: u64, now: bool) {
-        let Self::Loaded(d, _) = self else { return };
-        if !file.due(generation, now) {
-            return;
-        }
-        match d.save_memory() {
-            Ok(bytes) => {
-                if let Some(problem) = file.save(generation, &bytes) {
-                    tracing::warn!("{problem}");
-                }
-            }
-            Err(e) => tracing::warn!("cannot save the kinds of anomalies reported: {e:#}"),
+    /// Saves the memory of reported kinds at `generation` to `file` when it
+    /// changed ([`MemoryFile`] says when), or at the `last` chance.
+    fn persist(&mut self, file: &mut MemoryFile, generation: Generation, last: bool) {
+        if let Self::Loaded(d, _) = self {
+            crate::monitor::persist_memory(d, file, generation, last);
         }
     }
 }
@@ -169,8 +159,18 @@ pub struct FilterStats {
     pub scored: u64,
     /// Anomalies among them.
     pub anomalies: u64,
+    /// Records that raised an alert ([`enrich::alerts`]).
+    pub alerts: u64,
     /// Lines passed on unscored.
     pub unscored: u64,
+}
+
+impl FilterStats {
+    /// How far the memory of reported kinds changed: it changes with each
+    /// anomaly, and has news with each alert.
+    fn generation(&self) -> Generation {
+        Generation { changes: self.anomalies, news: self.alerts }
+    }
 }
 
 /// One input line, made ready to score.
@@ -248,22 +248,22 @@ pub fn run(
     mut model: Model,
     mode: Mode,
     mut memory: Option<MemoryFile>,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
     batch_size: usize,
     max_line_bytes: usize,
     out: &mut impl Write,
 ) -> Result<FilterStats> {
     let read_max = max_line_bytes.max(PASS_WHOLE);
-    let (lines, ahead) = spawn_reader(read_max);
+    let (lines, ahead) = spawn_reader(read_max, stop.clone());
     let mut stats = FilterStats::default();
     let batch_size = batch_size.max(1);
     // The memory changes with each anomaly: their count is its generation.
     if let Some(file) = &mut memory {
-        model.restore(file, 0);
+        model.restore(file, stats.generation());
     }
     let result = filter_lines(&mut model, mode, &mut memory, stop, &lines, &ahead, batch_size, max_line_bytes, &mut stats, out);
     if let Some(file) = &mut memory {
-        model.persist(file, stats.anomalies, true);
+        model.persist(file, stats.generation(), true);
     }
     result.map(|()| stats)
 }
@@ -283,13 +283,17 @@ fn filter_lines(
     out: &mut impl Write,
 ) -> Result<()> {
     let read_max = max_line_bytes.max(PASS_WHOLE);
-    while !stop.load(Ordering::Relaxed) {
-        // Waiting for input, the memory is saved once due, and a stop seen.
+    loop {
+        // A stop ends the reader after the line it is reading: the lines
+        // read are answered, then the run ends (at once if it waits for
+        // input). Waiting, the memory is saved once due.
+        let stopping = stop.load(Ordering::Relaxed);
         let first = match lines.recv_timeout(IDLE_CHECK) {
             Ok(first) => first,
+            Err(RecvTimeoutError::Timeout) if stopping => break,
             Err(RecvTimeoutError::Timeout) => {
                 if let Some(file) = memory.as_mut() {
-                    model.persist(file, stats.anomalies, false);
+                    model.persist(file, stats.generation(), false);
                 }
                 continue;
             }
@@ -322,7 +326,7 @@ fn filter_lines(
         if model.refresh()
             && let Some(file) = memory.as_mut()
         {
-            model.restore(file, stats.anomalies);
+            model.restore(file, stats.generation());
         }
         let to_score: Vec<&LogRecord> = records.iter().flatten().collect();
         // As the monitor scores: a record the guest fails on is passed on
@@ -339,6 +343,7 @@ fn filter_lines(
                 Some(v) => {
                     stats.scored += 1;
                     stats.anomalies += u64::from(v.anomalous);
+                    stats.alerts += u64::from(enrich::alerts(v));
                 }
                 None => stats.unscored += 1,
             }
@@ -347,7 +352,7 @@ fn filter_lines(
         out.flush()?;
         ahead.release(batch.iter().map(|(l, _)| l.len()).sum());
         if let Some(file) = memory.as_mut() {
-            model.persist(file, stats.anomalies, false);
+            model.persist(file, stats.generation(), false);
         }
         if let Some(e) = read_error {
             return Err(e);
@@ -448,15 +453,16 @@ impl ReadAhead {
 }
 
 /// Reads stdin on its own thread, so a batch is whatever has arrived; what
-/// it reads ahead is bounded by [`READ_AHEAD_BYTES`].
-fn spawn_reader(max_line_bytes: usize) -> (Receiver<Result<(String, bool)>>, ReadAhead) {
+/// it reads ahead is bounded by [`READ_AHEAD_BYTES`]. Once `stop` is set it
+/// hands over the lines it has read and ends.
+fn spawn_reader(max_line_bytes: usize, stop: Arc<AtomicBool>) -> (Receiver<Result<(String, bool)>>, ReadAhead) {
     let (tx, rx) = mpsc::sync_channel(4096);
     let ahead = ReadAhead::default();
     let counted = ahead.clone();
     std::thread::Builder::new()
         .name("stdin".into())
         .spawn(move || {
-            let mut reader = LineReader::new(io::stdin().lock(), 0, max_line_bytes);
+            let mut reader = LineReader::new(io::BufReader::with_capacity(64 * 1024, io::stdin()), 0, max_line_bytes);
             loop {
                 let next = reader.next_line(true).context("cannot read stdin");
                 let line = match next {
@@ -472,7 +478,9 @@ fn spawn_reader(max_line_bytes: usize) -> (Receiver<Result<(String, bool)>>, Rea
                     Err(e) => Err(e),
                 };
                 let failed = line.is_err();
-                if tx.send(line).is_err() || failed {
+                // Stopped: the lines already read from stdin (in the
+                // buffer) go too, and nothing more is read.
+                if tx.send(line).is_err() || failed || (stop.load(Ordering::Relaxed) && !reader.has_buffered_line()) {
                     return;
                 }
             }

@@ -14,6 +14,7 @@ use crate::output::Printer;
 use crate::sources::{self, Chunk, Line, ReadOptions, SourceResult, SourceSpec};
 use anyhow::{Context, Result};
 use logarithm_detector::LogRecord;
+use logarithm_detector::memory::{Generation, MemoryFile};
 use regex::Regex;
 use std::io::Write;
 use std::path::PathBuf;
@@ -137,46 +138,38 @@ pub struct MonitorConfig {
     pub memory_file: Option<PathBuf>,
 }
 
-/// How often a changed memory of reported kinds is saved while following
-/// (and always at exit): a crash forgets at most this much of it, which
-/// costs a repeated alert, never a missed one.
-const MEMORY_SAVE_INTERVAL: Duration = Duration::from_secs(10);
-
 /// The file the memory of reported kinds is kept in, in the data directory.
 pub fn memory_path_in(data_dir: &std::path::Path) -> PathBuf {
     data_dir.join("reported-kinds.json")
 }
 
-/// Restores the memory of reported kinds from `path`, if it exists; one
-/// that cannot be read or restored is set aside with a warning (news is
-/// then reported again, never lost). `logarithm filter --memory-file`
-/// restores its own the same way.
-pub(crate) fn restore_memory(detector: &mut ComponentDetector, path: &std::path::Path) {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(e) => return tracing::warn!("cannot read {}: {e}; kinds of anomalies already reported will be reported again", path.display()),
-    };
-    match detector.restore_memory(&bytes) {
-        Ok(kept) => tracing::debug!("{kept} kinds of anomalies already reported restored from {}", path.display()),
-        Err(e) => {
-            let aside = path.with_extension("json.damaged");
-            let moved = std::fs::rename(path, &aside).map(|()| format!("set aside as {}", aside.display()));
-            tracing::warn!(
-                "cannot restore {}: {e:#}; {}; kinds of anomalies already reported will be reported again",
-                path.display(),
-                moved.unwrap_or_else(|e| format!("cannot set it aside: {e}"))
-            );
-        }
+/// Restores the memory of reported kinds from `file` into `detector`, at
+/// `generation` ([`MemoryFile::restore`]: one that cannot be read or
+/// restored is set aside with a warning, and news is then reported again,
+/// never lost). The monitor and `logarithm filter --memory-file` alike.
+pub(crate) fn restore_memory(detector: &mut ComponentDetector, file: &mut MemoryFile, generation: Generation) {
+    match file.restore(|bytes| detector.restore_memory(bytes).map(|kept| kept as usize)) {
+        Ok(kept) => tracing::debug!("{kept} kinds of anomalies already reported restored from {}", file.path().display()),
+        Err(e) => tracing::warn!("{e:#}"),
+    }
+    file.restored(generation);
+}
+
+/// Saves the memory of reported kinds at `generation` to `file` when it
+/// changed ([`MemoryFile`] says when), or at the `last` chance (exit); a
+/// failure is logged once, never fatal (it costs repeated alerts after a
+/// restart).
+pub(crate) fn persist_memory(detector: &mut ComponentDetector, file: &mut MemoryFile, generation: Generation, last: bool) {
+    if let Some(problem) = file.persist(generation, last, || detector.save_memory().map_err(|e| format!("{e:#}"))) {
+        tracing::warn!("{problem}");
     }
 }
 
-/// Saves the memory of reported kinds to `path`; a failure is logged, never
-/// fatal (it costs repeated alerts after a restart).
-fn save_memory(detector: &mut ComponentDetector, path: &std::path::Path) {
-    let saved = detector.save_memory().and_then(|bytes| crate::datadir::write_atomic(path, &bytes));
-    if let Err(e) = saved {
-        tracing::warn!("cannot save the kinds of anomalies reported to {}: {e:#}", path.display());
+impl MonitorStats {
+    /// How far the memory of reported kinds changed: it changes with each
+    /// anomaly, and has news with each alert and repeat summary.
+    fn generation(&self) -> Generation {
+        Generation { changes: self.anomalies, news: self.alerts + self.repeats }
     }
 }
 
@@ -315,10 +308,10 @@ pub fn run<W: Write>(
     let dropper = Dropper::new();
     printer.header()?;
     let mut reload = config.reload.clone();
-    if let Some(path) = &config.memory_file {
-        restore_memory(detector, path);
+    let mut memory = config.memory_file.clone().map(MemoryFile::new);
+    if let Some(file) = &mut memory {
+        restore_memory(detector, file, stats.generation());
     }
-    let (mut memory_saved, mut anomalies_saved) = (Instant::now(), 0);
     // How many of the sources opened at their end are checkpointed.
     let mut opened_seen = 0;
     // Whether the checkpoints could not be saved: said once until they are again.
@@ -426,12 +419,8 @@ pub fn run<W: Write>(
             }
         }
         flush(&mut pending, &mut stats, detector, threshold)?;
-        if let Some(path) = &config.memory_file
-            && stats.anomalies != anomalies_saved
-            && memory_saved.elapsed() >= MEMORY_SAVE_INTERVAL
-        {
-            save_memory(detector, path);
-            (memory_saved, anomalies_saved) = (Instant::now(), stats.anomalies);
+        if let Some(file) = &mut memory {
+            persist_memory(detector, file, stats.generation(), false);
         }
         if watchdog.is_some_and(|every| fed.elapsed() >= every) {
             notify(&[sd_notify::NotifyState::Watchdog]);
@@ -459,8 +448,8 @@ pub fn run<W: Write>(
             tracing::error!("cannot save the checkpoints at exit: {e:#}; a restart reads again the lines after the last saved ones");
         }
     }
-    if let Some(path) = &config.memory_file {
-        save_memory(detector, path);
+    if let Some(file) = &mut memory {
+        persist_memory(detector, file, stats.generation(), true);
     }
     // Followers stop on their own within a poll interval; stdin may block,
     // so only finished readers are joined.
