@@ -44,13 +44,22 @@ pub fn run_with_stdin(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output
     let mut cmd = command(name);
     cmd.args(args).stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
-    if let Some(input) = stdin {
-        // The binary may exit (e.g. on a bad flag) before reading its input.
-        if let Err(e) = child.stdin.take().unwrap().write_all(input) {
-            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
-        }
+    // Fed from a thread, within the deadline: a child that stops reading
+    // would block the write.
+    let feeder = stdin.map(|input| {
+        let (mut pipe, input) = (child.stdin.take().unwrap(), input.to_vec());
+        std::thread::spawn(move || {
+            // The binary may exit (e.g. on a bad flag) before reading its input.
+            if let Err(e) = pipe.write_all(&input) {
+                assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "writing stdin: {e}");
+            }
+        })
+    });
+    let out = output_within(child, RUN_LIMIT_SECS, name);
+    if let Some(feeder) = feeder {
+        feeder.join().unwrap();
     }
-    output_within(child, RUN_LIMIT_SECS, name)
+    out
 }
 
 /// How long [`run`] lets a binary run: far more than any test's command
@@ -62,14 +71,16 @@ pub const RUN_LIMIT_SECS: u64 = 600;
 /// hang would otherwise eat the whole CI budget with no word of where (a
 /// `node` scoring through jco once sat in a futex wait for minutes).
 pub fn output_within(mut child: Child, secs: u64, what: &str) -> Output {
-    fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<Vec<u8>> {
+    fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::sync::mpsc::Receiver<Vec<u8>> {
+        let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             if let Some(mut pipe) = pipe {
                 let _ = pipe.read_to_end(&mut bytes);
             }
-            bytes
-        })
+            let _ = tx.send(bytes);
+        });
+        rx
     }
     // Read both pipes while waiting, or a chatty child blocks on a full one.
     let (stdout, stderr) = (drain(child.stdout.take()), drain(child.stderr.take()));
@@ -85,7 +96,10 @@ pub fn output_within(mut child: Child, secs: u64, what: &str) -> Output {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
+    // A grandchild that inherited the pipes may hold them open past the
+    // child: what came by then is what it wrote.
+    let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(10)).unwrap_or_default();
+    let (stdout, stderr) = (collect(stdout), collect(stderr));
     match status {
         Some(status) => Output { status, stdout, stderr },
         None => panic!(

@@ -44,8 +44,9 @@ const ROUND_BUDGET: usize = 8192;
 /// followed, except gzip-compressed rotated copies of a followed log that
 /// hold lines not read yet ([`Tailer::resume_rotated`],
 /// [`Tailer::recover_from_copy`]). A batch scan (`--once`, the trainer)
-/// reads gzip-compressed ones, decompressed, as history; the others it
-/// cannot read, and says so.
+/// reads gzip-compressed ones, decompressed, where they are asked for (a
+/// glob ending in `.gz`, or named), and says how many it left; the others
+/// it cannot read, and says so.
 const SKIPPED_SUFFIXES: [&str; 6] = [".gz", ".xz", ".bz2", ".zst", ".zip", ".lz4"];
 /// Warnings about a path repeat at most this often (backoff from 1 s).
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -333,6 +334,16 @@ fn escapes_its_pattern(path: &Path, pattern: &str) -> Option<String> {
 /// not lines and are not read from a directory or a glob.
 const BINARY_NAMES: [&str; 5] = ["wtmp", "btmp", "utmp", "lastlog", "faillog"];
 
+/// Says, in a batch scan, how many gzip-compressed files `what` (a
+/// directory or a glob) held that were not read, and how to read them.
+fn gz_not_read(skipped: usize, what: &str) {
+    if skipped > 0 {
+        tracing::warn!(
+            "{skipped} gzip-compressed file(s) in {what} not read: name them, or a glob ending in .gz, to read them (each is decompressed into $TMPDIR first)"
+        );
+    }
+}
+
 /// The compression of a file logarithm cannot decompress (by its name),
 /// and the command that prints it decompressed; gzip it reads.
 fn unreadable_compression(path: &Path) -> Option<(&'static str, &'static str)> {
@@ -502,6 +513,9 @@ impl Tailer<'_> {
                 return;
             }
             let mut matched = false;
+            // A glob for compressed files asks for them, as naming them does.
+            let gz_named = pattern.ends_with(".gz");
+            let mut gz_skipped = 0;
             for entry in glob::glob(pattern).into_iter().flatten() {
                 match entry {
                     Ok(path) if let Some(msg) = escapes_its_pattern(&path, pattern) => {
@@ -524,13 +538,14 @@ impl Tailer<'_> {
                     }
                     Ok(path) => {
                         matched = true;
-                        if !self.skips(&path) {
+                        if !self.skips(&path, gz_named, &mut gz_skipped) {
                             out.push(path);
                         }
                     }
                     Err(e) => self.problem(pattern, format!("cannot read {}: {}", e.path().display(), e.error())),
                 }
             }
+            gz_not_read(gz_skipped, pattern);
             if matched {
                 self.backoff.remove(pattern);
             } else {
@@ -551,16 +566,19 @@ impl Tailer<'_> {
         }
     }
 
-    /// Whether a directory or a glob skips this file ([`skipped`]): a batch
-    /// scan reads gzip-compressed files (history, decompressed), and says
-    /// which compressed ones it cannot read.
-    fn skips(&self, path: &Path) -> bool {
+    /// Whether a directory or a glob skips this file ([`skipped`]). A batch
+    /// scan reads gzip-compressed files only where they were asked for
+    /// (`gz_named`: a glob ending in `.gz`), since each is decompressed
+    /// whole into `$TMPDIR` before it is read; it counts the others in
+    /// `gz_skipped`, and says which compressed ones it cannot read.
+    fn skips(&self, path: &Path, gz_named: bool, gz_skipped: &mut usize) -> bool {
         if !skipped(path) {
             return false;
         }
         if !self.options.follow {
             if gzipped::is_gzipped(path) {
-                return false;
+                *gz_skipped += usize::from(!gz_named);
+                return !gz_named;
             }
             if let Some((format, _)) = unreadable_compression(path) {
                 tracing::warn!("{} is compressed with {format}, which logarithm does not read; skipped", path.display());
@@ -571,10 +589,10 @@ impl Tailer<'_> {
 
     fn expand_dir(&mut self, dir: &Path, out: &mut Vec<PathBuf>) {
         let depth = if self.options.recursive { usize::MAX } else { 1 };
-        let (before, mut journals, mut unlisted) = (out.len(), 0, false);
+        let (before, mut journals, mut unlisted, mut gz_skipped) = (out.len(), 0, false, 0);
         for entry in walkdir::WalkDir::new(dir).min_depth(1).max_depth(depth).sort_by_file_name() {
             match entry {
-                Ok(e) if e.file_type().is_file() && !self.skips(e.path()) => out.push(e.into_path()),
+                Ok(e) if e.file_type().is_file() && !self.skips(e.path(), false, &mut gz_skipped) => out.push(e.into_path()),
                 Ok(e) if super::journal::journal_name(&e.file_name().to_string_lossy()) => journals += 1,
                 Ok(_) => {}
                 Err(e) => {
@@ -585,6 +603,7 @@ impl Tailer<'_> {
                 }
             }
         }
+        gz_not_read(gz_skipped, &dir.display().to_string());
         if out.len() > before || unlisted {
             return;
         }

@@ -298,11 +298,23 @@ pub fn default_sources() -> Result<Vec<SourceSpec>, String> {
 /// is named, with the way to read it: a directory scan reads any name.
 pub fn utf8_path(path: std::ffi::OsString) -> Result<String, String> {
     path.into_string().map_err(|p| {
-        let dir = Path::new(&p).parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        format!(
-            "not valid UTF-8, as a log path must be: name its directory ({}) to read the files in it, whatever their names",
-            dir.display()
-        )
+        // The nearest directory above it whose name is UTF-8: its own, or
+        // one that -r reads down from.
+        let path = Path::new(&p);
+        let parent = path.parent().filter(|d| d.to_str().is_some()).map(|d| if d.as_os_str().is_empty() { Path::new(".") } else { d });
+        match parent {
+            Some(dir) => format!(
+                "not valid UTF-8, as a log path must be: name its directory ({}) to read the files in it, whatever their names",
+                dir.display()
+            ),
+            None => {
+                let above = path.ancestors().skip(1).find(|d| d.to_str().is_some_and(|d| !d.is_empty())).unwrap_or(Path::new("."));
+                format!(
+                    "not valid UTF-8, as a log path must be: name a directory above it ({}) with -r to read the files under it, whatever their names",
+                    above.display()
+                )
+            }
+        }
     })
 }
 
