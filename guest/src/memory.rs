@@ -41,6 +41,9 @@ pub struct MemoryFile {
     saved_at: Option<Instant>,
     /// The size of the memory last written.
     saved_len: usize,
+    /// Whether a memory was read back: the detector keeps what its model
+    /// still finds anomalous, so the file is written again as it now is.
+    read_back: bool,
     /// The last problem told, so that a lasting one is told once.
     problem: Option<String>,
 }
@@ -48,7 +51,7 @@ pub struct MemoryFile {
 impl MemoryFile {
     /// The memory file at `path`; nothing is read or written yet.
     pub fn new(path: PathBuf) -> Self {
-        Self { path, saved: None, saved_at: None, saved_len: 0, problem: None }
+        Self { path, saved: None, saved_at: None, saved_len: 0, read_back: false, problem: None }
     }
 
     pub fn path(&self) -> &Path {
@@ -70,6 +73,7 @@ impl MemoryFile {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(format!("cannot read {}: {e}; {again}", self.path.display())),
         };
+        self.read_back = true;
         restore(&bytes).map_err(|e| {
             let mut aside = self.path.as_os_str().to_owned();
             aside.push(".damaged");
@@ -83,9 +87,11 @@ impl MemoryFile {
     }
 
     /// Notes the detector's generation once restored: what the file holds,
-    /// not to be written back unchanged.
+    /// not to be written back unchanged, unless a memory was read back
+    /// (restored under another model, kinds it knows were dropped: a
+    /// retrain's forgetting is saved at the first chance).
     pub fn restored(&mut self, generation: Generation) {
-        self.saved = Some(generation);
+        self.saved = (!self.read_back).then_some(generation);
     }
 
     /// Notes that the detector was replaced (a new model, its memory

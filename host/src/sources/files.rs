@@ -615,7 +615,17 @@ impl Tailer<'_> {
     /// Starts tracking a file at the right offset. A gzip-compressed one is
     /// read decompressed: its offsets and size are its decompressed ones.
     fn track(&mut self, path: &Path, key: Key) {
-        let (file, head_bytes, _) = match open_at(path, 0) {
+        let opened = if gzipped::is_gzipped(path) {
+            open_at(path, 0).map(|(file, head_bytes, _)| (file, head_bytes))
+        } else {
+            // A first read that fails is the reader's failure (restarted
+            // with a backoff), as any later one.
+            open_regular(path).map(|file| {
+                let head_bytes = head(&file, FINGERPRINT_BYTES).unwrap_or_default();
+                (file, head_bytes)
+            })
+        };
+        let (file, head_bytes) = match opened {
             Ok(opened) => opened,
             Err(msg) => return self.problem(&path.display().to_string(), msg),
         };
