@@ -583,6 +583,22 @@ mod output {
             assert!(bash.contains(&format!("_{}()", binary.replace('-', "__"))) && bash.contains("complete -F"), "{binary}: {bash:.200}");
             let man = ok(&run(binary, &["generate", "man"]));
             assert!(man.starts_with(".ie") || man.contains(".TH"), "{binary}: {man:.200}");
+            // Every page the command's page refers to is written with
+            // --dir (review: `logarithm-monitor(1)` was named, not made).
+            let dir = tempfile::tempdir().unwrap();
+            ok(&run(binary, &["generate", "man", "--dir", dir.path().to_str().unwrap()]));
+            let top = std::fs::read_to_string(dir.path().join(format!("{binary}.1"))).unwrap();
+            let referred: Vec<&str> = top
+                .split(&format!("{}\\-", binary.replace('-', "\\-")))
+                .skip(1)
+                .filter_map(|r| {
+                    r.split_once("(1)").map(|(name, _)| name).filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+                })
+                .collect();
+            assert!(!referred.is_empty(), "{top}");
+            for sub in referred {
+                assert!(dir.path().join(format!("{binary}-{sub}.1")).is_file(), "{binary}-{sub}.1 is referred to, not written");
+            }
         }
         assert!(ok(&run("logarithm", &["generate", "completions", "zsh"])).contains("monitor"));
     }

@@ -106,7 +106,10 @@ fn bad_inputs_and_flags_are_clear_errors() {
     // Lines without a word: no model of nothing is installed.
     let blank = dir.path().join("blank.log");
     std::fs::write(&blank, "\n  \n\t\n-- ...\n\0\n").unwrap();
-    fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", blank.to_str().unwrap()]), "blank or punctuation only");
+    fails_with(
+        &run("logarithm-trainer", &["train", "-D", d, "-K", "k", blank.to_str().unwrap()]),
+        "blank, punctuation or binary bytes only",
+    );
     assert!(!data.join("current").exists(), "nothing installed");
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "k", "/nonexistent/file.log"]), "/nonexistent/file.log");
     std::fs::create_dir(dir.path().join("sub.log")).unwrap();

@@ -98,6 +98,13 @@ impl Verdict {
     pub fn reported(&self) -> bool {
         self.report.is_alert()
     }
+
+    /// Whether this line changed the memory of reported kinds in a way a
+    /// restart must not forget ([`crate::kinds::Generation::news`]): it was
+    /// reported, or carries a kind's summary. (A burst is not in it.)
+    pub fn is_news(&self) -> bool {
+        self.reported() || self.repeat.is_some()
+    }
 }
 
 /// The verdicts on a packed batch ([`Detector::score_packed`]).

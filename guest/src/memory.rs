@@ -44,6 +44,9 @@ pub struct MemoryFile {
     /// Whether a memory was read back: the detector keeps what its model
     /// still finds anomalous, so the file is written again as it now is.
     read_back: bool,
+    /// Whether the last save failed: the next is tried only after
+    /// [`SAVE_COUNTS_EVERY`], not at every record.
+    failing: bool,
     /// The last problem told, so that a lasting one is told once.
     problem: Option<String>,
 }
@@ -51,7 +54,7 @@ pub struct MemoryFile {
 impl MemoryFile {
     /// The memory file at `path`; nothing is read or written yet.
     pub fn new(path: PathBuf) -> Self {
-        Self { path, saved: None, saved_at: None, saved_len: 0, read_back: false, problem: None }
+        Self { path, saved: None, saved_at: None, saved_len: 0, read_back: false, failing: false, problem: None }
     }
 
     pub fn path(&self) -> &Path {
@@ -67,6 +70,7 @@ impl MemoryFile {
     /// [`MemoryFile::restored`] the detector's generation.
     pub fn restore<E: std::fmt::Display>(&mut self, restore: impl FnOnce(&[u8]) -> Result<usize, E>) -> Result<usize, String> {
         let again = "kinds of anomalies already reported will be reported again";
+        self.remove_leftovers();
         let bytes = match std::fs::read(&self.path) {
             Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(0),
             Ok(bytes) => bytes,
@@ -105,11 +109,15 @@ impl MemoryFile {
     /// since it was last saved, and that was long enough ago for what
     /// changed, or this is the face's `last` chance (its exit).
     pub fn due(&self, generation: Generation, last: bool) -> bool {
+        let since = self.saved_at.map_or(Duration::MAX, |at| at.elapsed());
+        if self.failing && !last {
+            // Not a rebuild of the memory and a failed write per record.
+            return self.saved != Some(generation) && since >= SAVE_COUNTS_EVERY;
+        }
         let Some(saved) = self.saved else { return true };
         if generation.changes == saved.changes {
             return false;
         }
-        let since = self.saved_at.map_or(Duration::MAX, |at| at.elapsed());
         let news = generation.news != saved.news;
         last || (news && self.saved_len <= SMALL_MEMORY) || since >= if news { SAVE_NEWS_EVERY } else { SAVE_COUNTS_EVERY }
     }
@@ -127,10 +135,11 @@ impl MemoryFile {
             Ok(len) => {
                 self.saved = Some(generation);
                 self.saved_len = len;
-                self.problem = None;
+                (self.failing, self.problem) = (false, None);
                 None
             }
             Err(e) => {
+                self.failing = true;
                 let told = format!(
                     "cannot save the kinds of anomalies reported to {}: {e}; a restart will report them again",
                     self.path.display()
@@ -142,10 +151,25 @@ impl MemoryFile {
             }
         }
     }
+
+    /// Removes the new files a save left beside the memory file when it
+    /// was killed before renaming one (their random names are never
+    /// reused).
+    fn remove_leftovers(&self) {
+        let dir = self.path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let Some(name) = self.path.file_name().map(|n| format!(".{}.", n.to_string_lossy())) else { return };
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let file = entry.file_name();
+            let file = file.to_string_lossy();
+            if file.starts_with(&name) && file.ends_with(".tmp") && file.len() == name.len() + 16 + 4 {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
 }
 
-/// `path` replaced by `bytes` at once: written to a new file beside it,
-/// synced, and renamed over it. The new file has a name nobody can foresee
+/// `path` replaced by `bytes` at once: written to a new file beside it and
+/// renamed over it. The new file has a name nobody can foresee
 /// and is created new (`O_EXCL`), so no link or file planted beside the
 /// memory file is followed or reused: a fixed `.tmp` name let whoever may
 /// write the directory point it at a file a privileged shipper would then
@@ -172,7 +196,10 @@ fn write_replacing(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             Err(e) => return Err(e),
         }
     };
-    let written = file.write_all(bytes).and_then(|()| file.sync_all()).and_then(|()| std::fs::rename(&tmp, path));
+    // Not synced: a crash may leave an older or a damaged memory, which
+    // costs kinds reported again, never one missed, while a sync per news
+    // could stall the shipper's thread for as long as its disk is busy.
+    let written = file.write_all(bytes).and_then(|()| std::fs::rename(&tmp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -234,6 +261,11 @@ mod tests {
         names.sort();
         assert_eq!(names, ["kinds.json", "kinds.json.tmp", "victim"]);
 
+        // What a save killed before its rename left is removed at restore.
+        std::fs::write(dir.join(".kinds.json.0123456789abcdef.tmp"), "{}").unwrap();
+        assert_eq!(read(&mut file), Ok(Some(b"{\"b\":2}".to_vec())));
+        assert!(!dir.join(".kinds.json.0123456789abcdef.tmp").exists());
+
         // Damaged: said, and set aside under its own name.
         let told = file.restore(|_: &[u8]| Err("not a saved memory")).unwrap_err();
         assert!(told.contains("not a saved memory") && told.contains("kinds.json.damaged") && told.contains("reported again"), "{told}");
@@ -243,6 +275,7 @@ mod tests {
         let mut lost = MemoryFile::new(dir.join("missing/kinds.json"));
         let told = lost.persist(generation(1, 1), true, || Ok(b"{}".to_vec())).unwrap();
         assert!(told.contains("missing/kinds.json") && told.contains("will report them again"), "{told}");
+        assert!(!lost.due(generation(2, 2), false), "a failed save is not tried again at once");
         assert_eq!(lost.persist(generation(2, 2), true, || Ok(b"{}".to_vec())), None, "told once");
         std::fs::create_dir_all(dir.join("missing")).unwrap();
         assert_eq!(lost.persist(generation(3, 3), true, || Ok(b"{}".to_vec())), None);

@@ -33,6 +33,10 @@ use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::net::Ipv6Addr;
 
+/// The term of a message without words that holds control characters or
+/// bytes that were not text.
+pub const BINARY: &str = "<binary>";
+
 /// At most this many terms are taken from one message; the rest of a giant
 /// line cannot change what kind of line it is, only cost time.
 pub const MAX_TOKENS: usize = 512;
@@ -191,7 +195,7 @@ impl Tokenizer {
         }
         out.truncate(limit);
         if out.len() == first && self.mask && binary(text) {
-            out.push(Cow::Borrowed("<binary>"));
+            out.push(Cow::Borrowed(BINARY));
         }
     }
 

@@ -107,7 +107,11 @@ impl Watch {
                 // model knows (issue 15): from the model before, or at the
                 // first load from the memory file.
                 if let Some(old) = &self.model {
-                    let _ = loaded.detector.restore_memory(&old.detector.save_memory());
+                    if let Err(e) = loaded.detector.restore_memory(&old.detector.save_memory()) {
+                        say(&format!(
+                            "warning: the kinds of anomalies already reported could not be carried over to the new model ({e}); they will be reported again"
+                        ));
+                    }
                     if let Some(file) = &mut self.memory {
                         file.replaced();
                     }

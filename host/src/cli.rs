@@ -114,8 +114,13 @@ pub enum Generate {
         shell: clap_complete::Shell,
     },
     /// The man page (roff), to stdout (e.g. `... generate man >
-    /// /usr/local/share/man/man1/logarithm.1`).
-    Man,
+    /// /usr/local/share/man/man1/logarithm.1`); with --dir, every page
+    /// (the command's and each subcommand's, which it refers to) into DIR.
+    Man {
+        /// Write every page, `NAME.1` and `NAME-SUBCOMMAND.1`, into this directory.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 impl Generate {
@@ -127,7 +132,10 @@ impl Generate {
                 let name = command.get_name().to_owned();
                 clap_complete::generate(*shell, &mut command, name, &mut out);
             }
-            Generate::Man => clap_mangen::Man::new(command).render(&mut out)?,
+            Generate::Man { dir: None } => clap_mangen::Man::new(command).render(&mut out)?,
+            Generate::Man { dir: Some(dir) } => {
+                clap_mangen::generate_to(command, dir).with_context(|| format!("cannot write the man pages into {}", dir.display()))?
+            }
         }
         Ok(())
     }

@@ -159,17 +159,18 @@ pub struct FilterStats {
     pub scored: u64,
     /// Anomalies among them.
     pub anomalies: u64,
-    /// Records that raised an alert ([`enrich::alerts`]).
-    pub alerts: u64,
+    /// Records that were news to the memory of reported kinds
+    /// ([`Verdict::is_news`]: reported, or a kind's summary).
+    pub news: u64,
     /// Lines passed on unscored.
     pub unscored: u64,
 }
 
 impl FilterStats {
     /// How far the memory of reported kinds changed: it changes with each
-    /// anomaly, and has news with each alert.
+    /// anomaly, and has news with each record reported or summarised.
     fn generation(&self) -> Generation {
-        Generation { changes: self.anomalies, news: self.alerts }
+        Generation { changes: self.anomalies, news: self.news }
     }
 }
 
@@ -240,9 +241,10 @@ fn unscored(line: &str, why: String) -> Item {
 /// after the lines read before it are answered.
 ///
 /// With a `memory` file, the kinds reported are restored from it when a
-/// model is loaded, and saved to it as they change (at most every
-/// [`logarithm_detector::memory::SAVE_EVERY`]) and at the end of input.
-/// When `stop` is set (SIGTERM), the lines read are answered and the run
+/// model is loaded, and saved to it as they change (when
+/// [`logarithm_detector::memory::MemoryFile`] says), and at the end of
+/// input. When `stop` is set (SIGTERM), the complete lines read are
+/// answered and the run
 /// ends as at the end of input.
 pub fn run(
     mut model: Model,
@@ -343,7 +345,7 @@ fn filter_lines(
                 Some(v) => {
                     stats.scored += 1;
                     stats.anomalies += u64::from(v.anomalous);
-                    stats.alerts += u64::from(enrich::alerts(v));
+                    stats.news += u64::from(v.is_news());
                 }
                 None => stats.unscored += 1,
             }

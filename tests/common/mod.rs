@@ -56,8 +56,16 @@ pub fn run_with_stdin(name: &str, args: &[&str], stdin: Option<&[u8]>) -> Output
         })
     });
     let out = output_within(child, RUN_LIMIT_SECS, name);
+    // Joined once done (a write error shows), not waited on for ever: a
+    // grandchild may hold stdin open without reading it.
     if let Some(feeder) = feeder {
-        feeder.join().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !feeder.is_finished() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if feeder.is_finished() {
+            feeder.join().unwrap();
+        }
     }
     out
 }

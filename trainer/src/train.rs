@@ -203,11 +203,11 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
             specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", ")
         );
     }
-    // Blank lines only (or punctuation): a model of nothing would score
-    // every real line as normal, so it is not installed.
-    if terms.df.is_empty() {
+    // Blank lines only (or punctuation, or binary bytes): a model of
+    // nothing would score every real line as normal, so it is not installed.
+    if terms.df.keys().all(|t| t == logarithm_detector::tokenizer::BINARY) {
         bail!(
-            "no words to learn from in {}: the {} lines read are blank or punctuation only",
+            "no words to learn from in {}: the {} lines read are blank, punctuation or binary bytes only",
             specs.iter().map(|s| s.name()).collect::<Vec<_>>().join(", "),
             terms.lines
         );

@@ -334,16 +334,6 @@ fn escapes_its_pattern(path: &Path, pattern: &str) -> Option<String> {
 /// not lines and are not read from a directory or a glob.
 const BINARY_NAMES: [&str; 5] = ["wtmp", "btmp", "utmp", "lastlog", "faillog"];
 
-/// Says, in a batch scan, how many gzip-compressed files `what` (a
-/// directory or a glob) held that were not read, and how to read them.
-fn gz_not_read(skipped: usize, what: &str) {
-    if skipped > 0 {
-        tracing::warn!(
-            "{skipped} gzip-compressed file(s) in {what} not read: name them, or a glob ending in .gz, to read them (each is decompressed into $TMPDIR first)"
-        );
-    }
-}
-
 /// The compression of a file logarithm cannot decompress (by its name),
 /// and the command that prints it decompressed; gzip it reads.
 fn unreadable_compression(path: &Path) -> Option<(&'static str, &'static str)> {
@@ -545,7 +535,7 @@ impl Tailer<'_> {
                     Err(e) => self.problem(pattern, format!("cannot read {}: {}", e.path().display(), e.error())),
                 }
             }
-            gz_not_read(gz_skipped, pattern);
+            self.gz_not_read(gz_skipped, pattern);
             if matched {
                 self.backoff.remove(pattern);
             } else {
@@ -566,14 +556,37 @@ impl Tailer<'_> {
         }
     }
 
+    /// Says how many gzip-compressed files `what` (a directory or a glob)
+    /// held that were not read, and how to read them (a follower, once).
+    fn gz_not_read(&self, skipped: usize, what: &str) {
+        if skipped == 0 || (self.options.follow && !self.first_round) {
+            return;
+        }
+        if self.options.follow {
+            tracing::warn!(
+                "{skipped} gzip-compressed file(s) matched by {what} not followed: compressed logs do not grow; read them with --once"
+            );
+        } else {
+            tracing::warn!(
+                "{skipped} gzip-compressed file(s) in {what} not read: name them, or a glob ending in .gz, to read them (each is decompressed into $TMPDIR first)"
+            );
+        }
+    }
+
     /// Whether a directory or a glob skips this file ([`skipped`]). A batch
     /// scan reads gzip-compressed files only where they were asked for
     /// (`gz_named`: a glob ending in `.gz`), since each is decompressed
     /// whole into `$TMPDIR` before it is read; it counts the others in
-    /// `gz_skipped`, and says which compressed ones it cannot read.
+    /// `gz_skipped`, and says which compressed ones it cannot read. A
+    /// follower follows none (they do not grow), and counts those asked for.
     fn skips(&self, path: &Path, gz_named: bool, gz_skipped: &mut usize) -> bool {
         if !skipped(path) {
             return false;
+        }
+        if gzipped::is_gzipped(path) && self.options.follow {
+            // Compressed logs do not grow: not followed, and said when asked for.
+            *gz_skipped += usize::from(gz_named);
+            return true;
         }
         if !self.options.follow {
             if gzipped::is_gzipped(path) {
@@ -603,7 +616,7 @@ impl Tailer<'_> {
                 }
             }
         }
-        gz_not_read(gz_skipped, &dir.display().to_string());
+        self.gz_not_read(gz_skipped, &dir.display().to_string());
         if out.len() > before || unlisted {
             return;
         }
