@@ -71,14 +71,16 @@ impl MemoryFile {
     pub fn restore<E: std::fmt::Display>(&mut self, restore: impl FnOnce(&[u8]) -> Result<usize, E>) -> Result<usize, String> {
         let again = "kinds of anomalies already reported will be reported again";
         self.remove_leftovers();
-        let bytes = match std::fs::read(&self.path) {
-            Ok(bytes) if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(0),
-            Ok(bytes) => bytes,
+        let bytes = match read_regular(&self.path) {
+            Ok(Ok(bytes)) if bytes.iter().all(u8::is_ascii_whitespace) => return Ok(0),
+            Ok(Ok(bytes)) => Ok(bytes),
+            // Not a file to read (a link, a FIFO, too large): set aside as damaged.
+            Ok(Err(why)) => Err(why),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
             Err(e) => return Err(format!("cannot read {}: {e}; {again}", self.path.display())),
         };
         self.read_back = true;
-        restore(&bytes).map_err(|e| {
+        bytes.and_then(|bytes| restore(&bytes).map_err(|e| e.to_string())).map_err(|e| {
             let mut aside = self.path.as_os_str().to_owned();
             aside.push(".damaged");
             let aside = PathBuf::from(aside);
@@ -166,6 +168,48 @@ impl MemoryFile {
             }
         }
     }
+}
+
+/// A memory file is read up to this size: 10,000 kinds take a few MB.
+const MAX_MEMORY_BYTES: u64 = 64 << 20;
+
+/// The bytes of the memory file at `path`, if it is a regular file of at
+/// most [`MAX_MEMORY_BYTES`]: whoever may write its directory could put a
+/// link to an endless file or a FIFO there, which would exhaust memory or
+/// block the shipper at start. The inner error says why it is not read.
+fn read_regular(path: &Path) -> std::io::Result<Result<Vec<u8>, String>> {
+    use std::io::Read;
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    // Natively checked on what was opened: without following a link, and
+    // without waiting on a FIFO. (In wasm, links out of the directory are
+    // the sandbox's, and the file is looked at first.)
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW | libc::O_NONBLOCK);
+    #[cfg(not(unix))]
+    if !std::fs::symlink_metadata(path)?.is_file() {
+        return Ok(Err(format!("{} is not a regular file", path.display())));
+    }
+    let file = match options.open(path) {
+        // ELOOP: a link.
+        #[cfg(unix)]
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(Err(format!("{} is a symbolic link, not followed", path.display()))),
+        opened => opened?,
+    };
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Ok(Err(format!("{} is not a regular file", path.display())));
+    }
+    if meta.len() > MAX_MEMORY_BYTES {
+        return Ok(Err(format!(
+            "{} holds {} bytes, more than a memory of reported kinds ever does ({MAX_MEMORY_BYTES})",
+            path.display(),
+            meta.len()
+        )));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_MEMORY_BYTES).read_to_end(&mut bytes)?;
+    Ok(Ok(bytes))
 }
 
 /// `path` replaced by `bytes` at once: written to a new file beside it and
@@ -265,6 +309,24 @@ mod tests {
         std::fs::write(dir.join(".kinds.json.0123456789abcdef.tmp"), "{}").unwrap();
         assert_eq!(read(&mut file), Ok(Some(b"{\"b\":2}".to_vec())));
         assert!(!dir.join(".kinds.json.0123456789abcdef.tmp").exists());
+
+        // Not a file to read: a link, a FIFO (which would block the
+        // shipper), a giant file: set aside, not read (review).
+        let real = file.path().to_path_buf();
+        std::fs::rename(&real, dir.join("real")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", &real).unwrap();
+        let told = file.restore(|_: &[u8]| Ok::<_, String>(1)).unwrap_err();
+        assert!(told.contains("symbolic link, not followed") && told.contains("set aside"), "{told}");
+        std::fs::remove_file(dir.join("kinds.json.damaged")).unwrap();
+        assert!(std::process::Command::new("mkfifo").arg(&real).status().unwrap().success());
+        let told = file.restore(|_: &[u8]| Ok::<_, String>(1)).unwrap_err();
+        assert!(told.contains("not a regular file") && told.contains("set aside"), "{told}");
+        std::fs::remove_file(dir.join("kinds.json.damaged")).unwrap();
+        std::fs::File::create(&real).unwrap().set_len(MAX_MEMORY_BYTES + 1).unwrap();
+        let told = file.restore(|_: &[u8]| Ok::<_, String>(1)).unwrap_err();
+        assert!(told.contains("more than a memory of reported kinds ever does"), "{told}");
+        std::fs::remove_file(dir.join("kinds.json.damaged")).unwrap();
+        std::fs::rename(dir.join("real"), &real).unwrap();
 
         // Damaged: said, and set aside under its own name.
         let told = file.restore(|_: &[u8]| Err("not a saved memory")).unwrap_err();
