@@ -111,17 +111,19 @@ impl MemoryFile {
     /// since it was last saved, and that was long enough ago for what
     /// changed, or this is the face's `last` chance (its exit).
     pub fn due(&self, generation: Generation, last: bool) -> bool {
-        let since = self.saved_at.map_or(Duration::MAX, |at| at.elapsed());
-        if self.failing && !last {
-            // Not a rebuild of the memory and a failed write per record.
-            return self.saved != Some(generation) && since >= SAVE_COUNTS_EVERY;
-        }
-        let Some(saved) = self.saved else { return true };
-        if generation.changes == saved.changes {
+        // Unchanged, the usual case after every record: answered without
+        // reading the clock (in wasm, a call out of the module).
+        if self.saved.is_some_and(|saved| saved.changes == generation.changes) {
             return false;
         }
+        let since = || self.saved_at.map_or(Duration::MAX, |at| at.elapsed());
+        if self.failing && !last {
+            // Not a rebuild of the memory and a failed write per record.
+            return since() >= SAVE_COUNTS_EVERY;
+        }
+        let Some(saved) = self.saved else { return true };
         let news = generation.news != saved.news;
-        last || (news && self.saved_len <= SMALL_MEMORY) || since >= if news { SAVE_NEWS_EVERY } else { SAVE_COUNTS_EVERY }
+        last || (news && self.saved_len <= SMALL_MEMORY) || since() >= if news { SAVE_NEWS_EVERY } else { SAVE_COUNTS_EVERY }
     }
 
     /// Saves the memory at `generation` when [`MemoryFile::due`], its bytes
