@@ -837,6 +837,16 @@ mod tests {
         assert_eq!((rekeyed.len(), rekeyed.get(42).map(|k| k.count)), (1, Some(1)));
         assert!(News::default().restore(b"{\"format\":99,\"model_version\":1,\"kinds\":[]}", 1, |_, _| true, |_| 0).is_err());
         assert!(News::default().restore(b"\xff garbage", 1, |_, _| true, |_| 0).is_err());
+        // Kinds in any script, with NUL and escapes, come back as they went
+        // (the memory files of the filters are this).
+        let mut any = News::default();
+        let words = ["ошибка", "日本語", "🚀", "é\u{0}\u{1b}[31m", "\u{fffd}"];
+        let t = terms(&words);
+        any.observe(seen(&t, Some(3), 0.9999), || words.join(" "));
+        let mut back = News::default();
+        assert_eq!(back.restore(&any.save(1), 1, |_, _| false, |_| 0), Ok(1));
+        let kind = back.get(kind_id(&t)).unwrap();
+        assert_eq!((kind.template.as_str(), &kind.terms), (words.join(" ").as_str(), &t.iter().map(|w| w.to_string()).collect::<Vec<_>>()));
     }
 
     #[test]
