@@ -721,6 +721,12 @@ mod rsyslog {
     /// configuration; returns the output directory, the port and the daemon
     /// (stopped when dropped, also by a failed assertion).
     fn start_example(t: &Trained, base: &Path, extra: &str) -> (PathBuf, String, Stopped) {
+        start_example_with(t, base, extra, &[])
+    }
+
+    /// [`start_example`], with the example's text replaced as `with` says
+    /// first (the helper's arguments, say).
+    fn start_example_with(t: &Trained, base: &Path, extra: &str, with: &[(&str, &Path)]) -> (PathBuf, String, Stopped) {
         let (work, out) = (base.join("work"), base.join("out"));
         fs::create_dir_all(&work).unwrap();
         fs::create_dir_all(&out).unwrap();
@@ -728,17 +734,20 @@ mod rsyslog {
         fs::write(&key, t.key).unwrap();
         let port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
         let logarithm = bin("logarithm");
-        let text = example(
-            "rsyslog/logarithm.conf",
-            &[
-                ("/usr/local/bin/logarithm", &logarithm),
+        let port_setting = format!("port=\"{port}\"");
+        let paths: Vec<(&str, &Path)> = with
+            .iter()
+            .copied()
+            .chain([
+                ("/usr/local/bin/logarithm", logarithm.as_path()),
                 ("/var/lib/logarithm", &t.data),
                 ("/etc/logarithm/key", &key),
                 ("/var/log/logarithm", &out),
                 ("/var/spool/rsyslog", &work),
-                ("port=\"514\"", Path::new(&format!("port=\"{port}\""))),
-            ],
-        );
+                ("port=\"514\"", Path::new(&port_setting)),
+            ])
+            .collect();
+        let text = example("rsyslog/logarithm.conf", &paths);
         let conf = base.join("rsyslog.conf");
         fs::write(&conf, format!("global(workDirectory=\"{}\")\n{text}{extra}", work.display())).unwrap();
         let check = Command::new("rsyslogd")
@@ -860,6 +869,43 @@ mod rsyslog {
         assert_eq!(flags, [vec![true, false, false], vec![false, false, false]], "reported once, before the restart only");
     }
 
+    /// The helper may not write to its stderr (rsyslog reads it as
+    /// replies), so its diagnostics go to syslog: a memory file it cannot
+    /// save is said there, through the real rsyslogd's own unix socket,
+    /// while every message is still answered.
+    #[test]
+    fn diagnostics_of_the_helper_go_to_syslog() {
+        let t = trained();
+        let base = t.dir.path().join("rsyslog-diagnostics");
+        let (socket, diagnostics) = (base.join("log.sock"), base.join("diagnostics.log"));
+        // In rsyslog's work directory, as the example's, but in a directory that is not there.
+        let unsaveable = base.join("work/no-such-directory/kinds.json");
+        let args = format!("--memory-file=/var/spool/rsyslog/no-such-directory/kinds.json --syslog-socket={}", socket.display());
+        let extra = format!(
+            "module(load=\"imuxsock\" SysSock.Use=\"off\")\ninput(type=\"imuxsock\" Socket=\"{}\" CreatePath=\"on\" ruleset=\"diagnostics\")\nruleset(name=\"diagnostics\") {{ action(type=\"omfile\" file=\"{}\" template=\"RSYSLOG_TraditionalFileFormat\") }}\n",
+            socket.display(),
+            diagnostics.display()
+        );
+        let (out, port, rsyslogd) =
+            start_example_with(&t, &base, &extra, &[("--memory-file=/var/spool/rsyslog/logarithm-reported-kinds.json", Path::new(&args))]);
+        let all = out.join("all.log");
+        wait_for(30, "rsyslogd's socket", || socket.exists());
+        wait_ready(&port, &all);
+        send(&port, "kernel", "Out of memory: Killed process 7 (java) total-vm:1007kB");
+        send(&port, "CRON", "(root) CMD (run-parts /etc/cron.hourly)");
+        wait_for(60, "both messages in all.log", || read_all(&all).len() >= 2);
+        wait_for(30, "the helper's diagnostic in rsyslogd's file", || written_so_far(&diagnostics).contains("logarithm["));
+        drop(rsyslogd);
+        let said = written_so_far(&diagnostics);
+        let unsaved: Vec<&str> = said.lines().filter(|l| l.contains(&unsaveable.display().to_string())).collect();
+        assert_eq!(unsaved.len(), 1, "said once: {said}");
+        assert!(unsaved[0].contains("logarithm[") && unsaved[0].contains(": WARN cannot save the kinds"), "{said}");
+        let lines = read_all(&all);
+        assert!(lines.iter().all(|l| l.contains(" score=0.")), "every message answered: {lines:?}");
+        let stderr = fs::read_to_string(base.join("rsyslogd.err")).unwrap();
+        assert!(!stderr.contains("invalid reply"), "{stderr}");
+    }
+
     /// rsyslog's imfile hands over the whole line as `msg`: each is scored
     /// as `logarithm` scores the file itself (every line used to be
     /// flagged: its header was read as words).
@@ -906,6 +952,27 @@ mod rsyslog {
         assert!(replies[0]["$!"]["anomaly"]["error"].as_str().unwrap().contains("no model"), "{}", replies[0]);
         assert!(replies[1]["$!"]["anomaly"]["error"].as_str().unwrap().contains("no message"));
         assert!(replies[2]["$!"]["anomaly"]["error"].as_str().unwrap().contains("no model"), "a raw line is a record: {}", replies[2]);
+    }
+
+    /// A fatal error in rsyslog mode (a log level that is none) goes to
+    /// syslog, as an error of facility daemon (`<27>`), never to stderr.
+    #[test]
+    fn a_fatal_error_goes_to_syslog_not_stderr() {
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("log.sock");
+        let listener = std::os::unix::net::UnixDatagram::bind(&socket).unwrap();
+        listener.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let data = dir.path().join("empty");
+        let args =
+            ["filter", "--rsyslog", "-L", "verbose", "--syslog-socket", socket.to_str().unwrap(), "-D", data.to_str().unwrap(), "-K", "k"];
+        let out = run_with_stdin("logarithm", &args, Some(b"{\"msg\":\"hello\"}\n"));
+        assert_eq!(out.status.code(), Some(1));
+        assert!(out.stderr.is_empty() && out.stdout.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+        let mut datagram = vec![0; 64 * 1024];
+        let n = listener.recv(&mut datagram).expect("the error, on the syslog socket");
+        let said = String::from_utf8_lossy(&datagram[..n]);
+        assert!(said.starts_with("<27>") && said.contains(" logarithm["), "{said}");
+        assert!(said.ends_with("]: logarithm: error: log level \"verbose\" is not one of error, warn, info, debug, trace (or a filter such as info,wasmtime=debug)"), "{said}");
     }
 }
 

@@ -334,17 +334,15 @@ fn journal_datagram(alert: &Alert) -> Vec<u8> {
 fn syslog_datagram(alert: &Alert) -> Vec<u8> {
     let one_line = |s: &str| crate::output::printable(s).into_owned();
     let pri = 8 + u32::from(priority(alert.score));
-    let time = chrono::Local::now().format("%b %e %H:%M:%S");
-    format!(
-        "<{pri}>{time} logarithm[{}]: {} score={} origin={} terms=\"{}\": {}",
-        std::process::id(),
+    let text = format!(
+        "{} score={} origin={} terms=\"{}\": {}",
         alert.kind,
         crate::output::score_text(alert.score),
         one_line(&alert.origin),
         one_line(cut(&alert.terms)).replace('"', "'"),
         one_line(cut(&alert.message))
-    )
-    .into_bytes()
+    );
+    crate::logging::rfc3164(pri, &text)
 }
 
 #[cfg(test)]

@@ -90,12 +90,17 @@ impl SharedArgs {
         Ok((config, data_dir))
     }
 
-    /// Like [`SharedArgs::setup`], with no diagnostics at all (for a helper
-    /// whose stderr is not ours to write to, such as rsyslog's mmexternal).
-    pub fn setup_silent(&self) -> Result<(Config, DataDir)> {
+    /// Like [`SharedArgs::setup`], for a helper whose stderr is not ours
+    /// to write to (rsyslog's mmexternal reads it as replies): diagnostics,
+    /// a fatal error included, go to the syslog socket `socket` instead.
+    pub fn setup_syslog(&self, socket: &std::path::Path) -> Result<(Config, DataDir)> {
+        // Before the configuration is read: an error in it goes there too.
+        logging::set_sink(logging::Sink::Syslog(socket.to_owned()));
         let config = Config::load(self.config.as_deref())?;
-        logging::init(Some("off"), 0, "off")?;
-        // A contained panic (see `sources::contained`) must not print either.
+        let level = self.log_level.clone().or_else(|| config.settings.log_level.clone());
+        logging::init(level.as_deref(), self.verbose, "warn")?;
+        // A contained panic (see `sources::contained`) must not print to
+        // stderr either.
         std::panic::set_hook(Box::new(|_| {}));
         let data_dir = DataDir::resolve(self.data_dir.clone().or_else(|| config.settings.data_dir.clone()))?;
         Ok((config, data_dir))

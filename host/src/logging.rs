@@ -1,7 +1,14 @@
 //! Diagnostics on stderr (`-L/--log-level`, `LOGARITHM_LOG_LEVEL`, `-v`),
-//! shared by both binaries; stdout is left to results.
+//! shared by both binaries; stdout is left to results. One command may not
+//! write to its stderr, `logarithm filter --rsyslog` (rsyslog reads it as
+//! replies): its diagnostics go to syslog instead ([`Sink::Syslog`]).
 
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 /// Environment variable for the log level.
 pub const LOG_LEVEL_ENV: &str = "LOGARITHM_LOG_LEVEL";
@@ -54,18 +61,106 @@ pub fn check(level: &str) -> Result<(), String> {
     filter(level, 0).map(drop).map_err(|e| format!("{e:#}"))
 }
 
-/// Sets up logging at `level` (see [`directives`]), else `default`.
+/// Where diagnostics go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sink {
+    /// Standard error: every command but one.
+    Stderr,
+    /// A syslog socket (`/dev/log`, or another), one RFC 3164 datagram per
+    /// diagnostic, facility daemon: for `logarithm filter --rsyslog`,
+    /// whose stderr rsyslog reads as replies. Had it no diagnostics at all,
+    /// a memory file it cannot save would be said nowhere.
+    Syslog(PathBuf),
+}
+
+/// The sink of this process, set once ([`set_sink`]; stderr until then).
+static SINK: OnceLock<Sink> = OnceLock::new();
+
+/// The syslog facility of diagnostics (daemon), as a PRI's high bits.
+const DAEMON: u32 = 3 << 3;
+
+/// The longest diagnostic sent to syslog (bytes); a longer one is cut, so a
+/// datagram always fits the socket's buffer.
+const MAX_SYSLOG_TEXT: usize = 8 * 1024;
+
+/// Sends this process's diagnostics, and its fatal error, to `sink`
+/// (stderr unless set); the first sink set stays.
+pub fn set_sink(sink: Sink) {
+    let _ = SINK.set(sink);
+}
+
+/// Sets up logging at `level` (see [`directives`]), else `default`, to the
+/// sink set ([`set_sink`]), stderr by default.
 pub fn init(level: Option<&str>, verbose: u8, default: &str) -> anyhow::Result<()> {
     let filter = filter(level.unwrap_or(default), verbose)?;
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(|| OneLine(Vec::new()))
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .compact()
-        .init();
+    let to_syslog = matches!(SINK.get_or_init(|| Sink::Stderr), Sink::Syslog(_));
+    let fmt = tracing_subscriber::fmt().with_env_filter(filter).with_writer(Diagnostics).with_target(false).compact();
+    if to_syslog {
+        // syslog stamps the time, and colours are no use in a log.
+        fmt.with_ansi(false).without_time().init();
+    } else {
+        use std::io::IsTerminal;
+        fmt.with_ansi(std::io::stderr().is_terminal()).init();
+    }
     Ok(())
+}
+
+/// An RFC 3164 datagram as syslog(3) sends it: `<PRI>Mmm dd hh:mm:ss
+/// logarithm[pid]: text`. `text` is sent as it is: escaping is the caller's.
+pub fn rfc3164(pri: u32, text: &str) -> Vec<u8> {
+    let time = chrono::Local::now().format("%b %e %H:%M:%S");
+    format!("<{pri}>{time} logarithm[{}]: {text}", std::process::id()).into_bytes()
+}
+
+/// The syslog severity of a diagnostic of `level`.
+fn severity(level: tracing::Level) -> u8 {
+    match level {
+        tracing::Level::ERROR => 3,
+        tracing::Level::WARN => 4,
+        tracing::Level::INFO => 6,
+        _ => 7,
+    }
+}
+
+/// Writes one diagnostic (one line, escaped) where this process's go.
+fn emit(severity: u8, line: &str) {
+    match SINK.get() {
+        Some(Sink::Syslog(socket)) => to_syslog(socket, severity, line),
+        _ => {
+            let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), format!("{line}\n").as_bytes());
+        }
+    }
+}
+
+/// Sends one diagnostic to a syslog socket. A failure is not said: there is
+/// nowhere left to say it (as syslog(3) does without a listener).
+fn to_syslog(socket: &Path, severity: u8, line: &str) {
+    // Without the formatter's indent before the level (there is no time).
+    let line = line.trim_start();
+    let text = &line[..line.floor_char_boundary(MAX_SYSLOG_TEXT)];
+    let datagram = rfc3164(DAEMON | u32::from(severity), text);
+    let send = || -> std::io::Result<usize> {
+        let conn = UnixDatagram::unbound()?;
+        conn.set_write_timeout(Some(Duration::from_secs(1)))?;
+        conn.connect(socket)?;
+        conn.send(&datagram)
+    };
+    let _ = send();
+}
+
+/// Makes a [`OneLine`] per diagnostic, knowing its level.
+struct Diagnostics;
+
+impl<'a> MakeWriter<'a> for Diagnostics {
+    type Writer = OneLine;
+
+    fn make_writer(&'a self) -> OneLine {
+        OneLine { bytes: Vec::new(), severity: severity(tracing::Level::WARN) }
+    }
+
+    fn make_writer_for(&'a self, meta: &tracing::Metadata<'_>) -> OneLine {
+        OneLine { bytes: Vec::new(), severity: severity(*meta.level()) }
+    }
 }
 
 /// An error and its causes on one line (`outer: inner: cause`), with any
@@ -82,11 +177,15 @@ pub fn one_line(error: &anyhow::Error) -> String {
 /// message can hold them, and stderr may be the journal, where a line
 /// break would start a forged entry), keeping the colours the formatter
 /// itself writes (ESC; tracing-subscriber escapes an ESC of a message).
-struct OneLine(Vec<u8>);
+struct OneLine {
+    bytes: Vec<u8>,
+    /// Its syslog severity (for [`Sink::Syslog`]).
+    severity: u8,
+}
 
 impl std::io::Write for OneLine {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.extend_from_slice(bytes);
+        self.bytes.extend_from_slice(bytes);
         Ok(bytes.len())
     }
 
@@ -97,7 +196,7 @@ impl std::io::Write for OneLine {
 
 impl Drop for OneLine {
     fn drop(&mut self) {
-        let text = String::from_utf8_lossy(&self.0);
+        let text = String::from_utf8_lossy(&self.bytes);
         let body = text.strip_suffix('\n').unwrap_or(&text);
         let mut line = String::with_capacity(body.len() + 1);
         for c in body.chars() {
@@ -108,8 +207,7 @@ impl Drop for OneLine {
                 line.push(c);
             }
         }
-        line.push('\n');
-        let _ = std::io::Write::write_all(&mut std::io::stderr().lock(), line.as_bytes());
+        emit(self.severity, &line);
     }
 }
 
@@ -127,8 +225,8 @@ pub fn quiet_on_closed_stdout() {
 }
 
 /// Runs a binary's `run`, printing a failure as `NAME: error: ...` on one
-/// line and mapping it to exit status 1; a closed stdout (`| head`) is not a
-/// failure.
+/// line (where diagnostics go) and mapping it to exit status 1; a closed
+/// stdout (`| head`) is not a failure.
 pub fn main_with(name: &str, run: impl FnOnce() -> anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
     match run() {
         Ok(code) => code,
@@ -136,7 +234,7 @@ pub fn main_with(name: &str, run: impl FnOnce() -> anyhow::Result<std::process::
             std::process::ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("{name}: error: {}", one_line(&e));
+            emit(severity(tracing::Level::ERROR), &format!("{name}: error: {}", one_line(&e)));
             std::process::ExitCode::FAILURE
         }
     }

@@ -105,6 +105,11 @@ struct FilterArgs {
     /// report them again; one file per filter [default: nowhere].
     #[arg(long, value_name = "FILE")]
     memory_file: Option<PathBuf>,
+    /// With --rsyslog, whose stderr rsyslog reads as replies: send
+    /// diagnostics (a memory file that cannot be saved, a model that cannot
+    /// be loaded) and a fatal error to this syslog socket.
+    #[arg(long, value_name = "SOCKET", default_value = "/dev/log", requires = "rsyslog")]
+    syslog_socket: PathBuf,
     #[command(flatten)]
     scoring: ScoringArgs,
 }
@@ -294,8 +299,10 @@ fn trainer(command: &str, args: Vec<OsString>) -> Result<ExitCode> {
 
 fn filter(args: FilterArgs) -> Result<ExitCode> {
     // rsyslog reads the helper's stderr as replies: diagnostics would
-    // desynchronise it, so in that mode problems become replies instead.
-    let (config, data_dir) = if args.rsyslog { args.common.shared.setup_silent()? } else { args.common.shared.setup()? };
+    // desynchronise it, so in that mode they go to syslog, and a message
+    // that cannot be scored is answered with why.
+    let (config, data_dir) =
+        if args.rsyslog { args.common.shared.setup_syslog(&args.syslog_socket)? } else { args.common.shared.setup()? };
     args.common.shared.key_not_from_stdin(true)?;
     let scoring = args.scoring.resolve(&config.settings)?;
     // A filter lives as long as its pipe (rsyslog keeps its mmexternal
