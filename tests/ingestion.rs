@@ -1127,6 +1127,10 @@ mod bad_inputs {
         let said =
             format!("is compressed with xz, which logarithm does not read: pipe it in (`xzcat {} | logarithm ... -i`)", xz.display());
         assert!(stderr.contains(&said), "{stderr}");
+        // A follower refuses it at start, rather than retrying it every minute.
+        let out = run("logarithm", &["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, xz.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(1) && stderr.contains(&format!("error: {}", xz.display())) && stderr.contains(&said), "{stderr}");
     }
 
     /// A file the monitor may not read is named with the reason; the other
@@ -1497,17 +1501,69 @@ mod special_files {
         }
         let out = scan(&t.data, t.key, &[logs.join("*.log").to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("pipe.log is not a regular file") && stderr.contains("planted.log (matched by"), "{stderr}");
+        assert!(
+            stderr.contains("pipe.log is a pipe (FIFO), not a regular file: a glob or a directory reads regular files only")
+                && stderr.contains("planted.log (matched by"),
+            "{stderr}"
+        );
         assert!(stderr.contains("leads out of") && stderr.contains("through a symlink"), "{stderr}");
         let out = scan(&t.data, t.key, &[logs.join("*/*.log").to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("planted/shadow.log (matched by") && stderr.contains("through a symlink"), "{stderr}");
         assert!(String::from_utf8_lossy(&out.stdout).contains("CMD (true)"), "the real subdirectory is read");
-        // Named on the command line, a symlink is read; a FIFO is refused, not waited on.
+        // Named on the command line, a symlink is read.
         let named = ok(&scan(&t.data, t.key, &[logs.join("planted.log").to_str().unwrap()]));
         assert!(named.contains("secret"));
-        let fifo = scan(&t.data, t.key, &[logs.join("pipe.log").to_str().unwrap()]);
-        assert!(!fifo.status.success() && String::from_utf8_lossy(&fifo.stderr).contains("not a regular file"));
+    }
+
+    /// A pipe named on the command line (`<(zcat app.log.3.gz)`, a FIFO)
+    /// is read to its end by a batch scan and by the trainer, as `grep`
+    /// reads one, any bytes and all; a follower refuses one at start,
+    /// saying how to pipe it in, rather than retrying it for ever.
+    #[test]
+    fn a_named_pipe_is_read_by_a_scan_and_the_trainer_and_refused_by_a_follower() {
+        let t = trained();
+        let fifo = t.dir.path().join("pipe.log");
+        ok(&Command::new("mkfifo").arg(&fifo).output().unwrap());
+        let lines: Vec<&[u8]> = vec![
+            b"Nov  2 08:00:00 web01 CRON[1]: (root) CMD (true)\n",
+            "Nov  2 08:00:01 web01 app[2]: Ошибка диска — 日本語 🔥 café\n".as_bytes(),
+            b"Nov  2 08:00:02 web01 app[3]: bad \xff\xfe bytes \x00 NUL \x1b[31m escape\n",
+            b"no newline at the end",
+        ];
+        // The writer: a FIFO's reader waits for one, as `<(...)` gives it.
+        let write = |fifo: PathBuf, lines: Vec<Vec<u8>>| {
+            std::thread::spawn(move || {
+                let mut w = fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+                for l in lines {
+                    std::io::Write::write_all(&mut w, &l).unwrap();
+                }
+            })
+        };
+        let owned: Vec<Vec<u8>> = lines.iter().map(|l| l.to_vec()).collect();
+        let writer = write(fifo.clone(), owned.clone());
+        let out = scan(&t.data, t.key, &[fifo.to_str().unwrap()]);
+        writer.join().unwrap();
+        let records: Vec<Value> = json_lines(&ok(&out)).into_iter().filter(|r| r["kind"] == "line").collect();
+        assert_eq!(records.len(), 4, "every line, the last without its newline: {records:?}");
+        assert!(records.iter().all(|r| r["origin"].as_str().unwrap().starts_with(fifo.to_str().unwrap())), "{records:?}");
+        assert_eq!(records[1]["message"], "Ошибка диска — 日本語 🔥 café");
+        assert!(records[2]["message"].as_str().unwrap().contains("bad \u{fffd}\u{fffd} bytes"), "{}", records[2]);
+        // The trainer reads one too.
+        let data = t.dir.path().join("from-a-pipe");
+        let writer = write(
+            fifo.clone(),
+            (0..400).map(|i| format!("Nov  2 08:{:02}:{:02} web01 CRON[{i}]: (root) CMD (true)\n", i / 60, i % 60).into_bytes()).collect(),
+        );
+        let trained = run("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", t.key, fifo.to_str().unwrap()]);
+        writer.join().unwrap();
+        let said = String::from_utf8_lossy(&trained.stderr).into_owned();
+        assert!(trained.status.success() && said.contains("400"), "{said}");
+        // A follower: refused at start, not waited on, not retried.
+        let followed = run("logarithm", &["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, fifo.to_str().unwrap()]);
+        let said = String::from_utf8_lossy(&followed.stderr);
+        assert_eq!(followed.status.code(), Some(1), "{said}");
+        assert!(said.contains("is a pipe (FIFO), which a follower cannot resume: pipe it in (`cat "), "{said}");
     }
 }
 

@@ -520,3 +520,30 @@ fn logarithm_train_and_model_run_the_trainer() {
     let out = run("logarithm", &["model", "delete", "-D", d]);
     assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("--older-than"));
 }
+
+/// Ctrl-C stops a trainer whose input has nothing to hand over yet (stdin
+/// left open, a named pipe with no writer), at once and having installed
+/// nothing; it waited for the next line before.
+#[test]
+fn ctrl_c_stops_a_trainer_waiting_for_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("pipe.log");
+    ok(&std::process::Command::new("mkfifo").arg(&fifo).output().unwrap());
+    for (n, input) in [&["-i"][..], &[fifo.to_str().unwrap()][..]].into_iter().enumerate() {
+        let data = dir.path().join(format!("data{n}"));
+        let mut cmd = command("logarithm-trainer");
+        cmd.args(["train", "-D", data.to_str().unwrap(), "-K", "pw"]).args(input);
+        // stdin a pipe nobody writes to, kept open.
+        cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        let out = output_within(child, 20, "a trainer told to stop");
+        drop(stdin);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(1) && said.contains("interrupted; nothing was installed"), "{input:?}: {said}");
+        assert!(!data.join("models").exists() || std::fs::read_dir(data.join("models")).unwrap().next().is_none(), "{input:?}");
+    }
+}

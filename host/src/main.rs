@@ -429,6 +429,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     }
     let follow = !args.once;
     if follow {
+        sources::check_followable(&sources).map_err(anyhow::Error::msg)?;
         // A follower writes checkpoints and the audit log there.
         data_dir.check_writer()?;
     }

@@ -18,6 +18,7 @@ use std::fs::File;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use crate::corpus::{self, CorpusBuilder};
@@ -169,20 +170,30 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     let mut builder = CorpusBuilder::new(tokenizer, scratch.path(), params.vocab_size);
     let (mut read, mut too_old) = (0u64, 0u64);
     progress.stage("reading", None);
-    for line in rx.into_iter().flatten() {
-        if interrupted.load(Ordering::Relaxed) {
-            bail!("interrupted; nothing was installed");
-        }
-        read += 1;
-        if let (Some(cut), Some(ts)) = (file_cutoff, line.record.timestamp_us)
-            && ts < cut
-        {
-            too_old += 1;
-            continue;
-        }
-        builder.push(line.record).map_err(anyhow::Error::msg)?;
-        if read.is_multiple_of(4096) {
-            progress.set(read);
+    // Waited on a while at a time: a reader may block with nothing to hand
+    // over (stdin, a pipe with no writer yet), and Ctrl-C must still stop.
+    loop {
+        let chunk = match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(chunk) => chunk,
+            Err(RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) if interrupted.load(Ordering::Relaxed) => bail!("interrupted; nothing was installed"),
+            Err(RecvTimeoutError::Timeout) => continue,
+        };
+        for line in chunk {
+            if interrupted.load(Ordering::Relaxed) {
+                bail!("interrupted; nothing was installed");
+            }
+            read += 1;
+            if let (Some(cut), Some(ts)) = (file_cutoff, line.record.timestamp_us)
+                && ts < cut
+            {
+                too_old += 1;
+                continue;
+            }
+            builder.push(line.record).map_err(anyhow::Error::msg)?;
+            if read.is_multiple_of(4096) {
+                progress.set(read);
+            }
         }
     }
     let mut problems = Vec::new();

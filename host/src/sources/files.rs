@@ -270,9 +270,15 @@ fn open_regular(path: &Path) -> Result<File, String> {
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    use std::os::unix::fs::FileTypeExt;
     match file.metadata() {
         Ok(m) if m.is_file() => Ok(file),
-        Ok(_) => Err(format!("{} is not a regular file (a FIFO, device or socket); it is not read", path.display())),
+        // A named one is read by a batch scan (`sources::spawn`) and
+        // refused by a follower at start ([`unfollowable`]), never here.
+        Ok(m) if m.file_type().is_fifo() => {
+            Err(format!("{} is a pipe (FIFO), not a regular file: a glob or a directory reads regular files only", path.display()))
+        }
+        Ok(_) => Err(format!("{} is not a regular file (a device or socket); it is not read", path.display())),
         Err(e) => Err(format!("cannot open {}: {e}", path.display())),
     }
 }
@@ -347,6 +353,30 @@ fn unreadable_compression(path: &Path) -> Option<(&'static str, &'static str)> {
     ]
     .into_iter()
     .find_map(|(suffix, format, command)| name.ends_with(suffix).then_some((format, command)))
+}
+
+/// Why a file compressed with what logarithm does not read is not read,
+/// and how to read it.
+fn compressed(pattern: &str, format: &str, command: &str) -> String {
+    format!("{pattern} is compressed with {format}, which logarithm does not read: pipe it in (`{command} {pattern} | logarithm ... -i`)")
+}
+
+/// Why a path named to a follower can never be followed, if so: a pipe (it
+/// has no offsets to resume at), or a file compressed with what logarithm
+/// does not read. Said at start: retried, it would fail every minute for
+/// ever.
+pub fn unfollowable(pattern: &str) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    if has_glob(pattern) {
+        return None;
+    }
+    let path = Path::new(pattern);
+    if fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+        return Some(format!(
+            "{pattern} is a pipe (FIFO), which a follower cannot resume: pipe it in (`cat {pattern} | logarithm monitor -i`), or read it with --once"
+        ));
+    }
+    unreadable_compression(path).map(|(format, command)| compressed(pattern, format, command))
 }
 
 /// Whether a directory or a glob skips this file: compressed, a journal
@@ -547,10 +577,7 @@ impl Tailer<'_> {
         if path.is_dir() {
             self.expand_dir(&path, out);
         } else if let Some((format, command)) = unreadable_compression(&path) {
-            self.problem(
-                pattern,
-                format!("{pattern} is compressed with {format}, which logarithm does not read: pipe it in (`{command} {pattern} | logarithm ... -i`)"),
-            );
+            self.problem(pattern, compressed(pattern, format, command));
         } else {
             out.push(path);
         }

@@ -18,7 +18,9 @@ use chrono::{DateTime, FixedOffset, Local, MappedLocalTime, NaiveDate, NaiveDate
 use lines::LineReader;
 use logarithm_detector::{LogRecord, parse};
 use std::cell::Cell;
+use std::fs;
 use std::io;
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -293,6 +295,12 @@ pub fn default_sources() -> Result<Vec<SourceSpec>, String> {
     Ok(specs)
 }
 
+/// Refuses what a follower is named that it can never read
+/// ([`files::unfollowable`]), at start.
+pub fn check_followable(specs: &[SourceSpec]) -> Result<(), String> {
+    specs.iter().filter_map(|s| if let SourceSpec::Path(p) = s { files::unfollowable(p) } else { None }).next().map_or(Ok(()), Err)
+}
+
 /// A log path given on the command line, which must be UTF-8 (paths are
 /// patterns, checkpointed as text); for clap's `try_map`. One that is not
 /// is named, with the way to read it: a directory scan reads any name.
@@ -331,10 +339,16 @@ pub fn spawn(
     let mut handles = Vec::new();
     // A journal file named as a path is read as a journal (`journalctl --file`).
     let journal_file = |p: &String| journal::is_journal_file(Path::new(p));
+    // A pipe named as a path (`<(zcat app.log.3.gz)`, a FIFO) is read to its
+    // end, as stdin is, by a batch scan (`--once`, the trainer): it was
+    // asked for by name, as `grep` reads one. A follower refuses it (a pipe
+    // has no offsets to resume at), saying how to pipe it in; so does any
+    // reader for one a glob or a directory holds, which could block it.
+    let pipe = |p: &String| !options.follow && fs::metadata(p).is_ok_and(|m| m.file_type().is_fifo());
     let paths: Vec<String> = specs
         .iter()
         .filter_map(|s| if let SourceSpec::Path(p) = s { Some(p.clone()) } else { None })
-        .filter(|p| !journal_file(p))
+        .filter(|p| !journal_file(p) && !pipe(p))
         .collect();
     let start = |name: String, job: Box<dyn FnOnce() -> SourceResult + Send>| {
         let handle = thread::Builder::new().name(format!("source {name}")).spawn(job).expect("cannot spawn a source thread");
@@ -368,6 +382,11 @@ pub fn spawn(
                 let job = run(spec.name(), Arc::new(whole));
                 handles.push(start(spec.name(), job));
             }
+            SourceSpec::Path(p) if pipe(p) => {
+                let path = p.clone();
+                let job = run(spec.name(), Arc::new(move |options, tx, _| read_pipe(&path, options, tx)));
+                handles.push(start(spec.name(), job));
+            }
             SourceSpec::Path(_) => {}
             SourceSpec::Journal(dir) => {
                 let dir = dir.clone();
@@ -381,9 +400,21 @@ pub fn spawn(
 }
 
 fn read_stdin(options: &ReadOptions, tx: &mut LineSender) -> SourceResult {
-    let origin: Arc<str> = "-".into();
+    read_stream("-", "stdin", io::stdin(), options, tx)
+}
+
+/// A pipe named as a path, read to its end (a batch scan only).
+fn read_pipe(path: &str, options: &ReadOptions, tx: &mut LineSender) -> SourceResult {
+    let pipe = fs::File::open(path).map_err(|e| format!("cannot open {path}: {e}"))?;
+    read_stream(path, path, pipe, options, tx)
+}
+
+/// Lines from a stream, to its end: stdin, or a pipe named as a path.
+/// `origin` names its lines in output, `what` the stream in errors.
+fn read_stream(origin: &str, what: &str, input: impl io::Read, options: &ReadOptions, tx: &mut LineSender) -> SourceResult {
+    let origin: Arc<str> = origin.into();
     let max = options.max_line_bytes;
-    let mut reader = LineReader::new(io::BufReader::with_capacity(64 * 1024, io::stdin()), 0, max).keeping_objects_whole(WHOLE_LINE_BYTES);
+    let mut reader = LineReader::new(io::BufReader::with_capacity(64 * 1024, input), 0, max).keeping_objects_whole(WHOLE_LINE_BYTES);
     let mut cuts = CutWarnings::new(origin.clone());
     let mut line_no = 0;
     loop {
@@ -391,7 +422,7 @@ fn read_stdin(options: &ReadOptions, tx: &mut LineSender) -> SourceResult {
         if !reader.has_buffered_line() && tx.flush().is_err() {
             break;
         }
-        let Some(raw) = reader.next_line(true).map_err(|e| format!("cannot read stdin: {e}"))? else { break };
+        let Some(raw) = reader.next_line(true).map_err(|e| format!("cannot read {what}: {e}"))? else { break };
         line_no += 1;
         let line = if raw.truncated {
             long_line(&origin, line_no, raw.text, max, Position::None, &mut cuts)
