@@ -116,6 +116,22 @@ impl Config {
     /// path only names it in errors). Any text is safe here (issue 10: the
     /// `config` fuzz target).
     pub fn parse(text: &str, path: PathBuf) -> Result<Self> {
+        // A file that is not `key: value` lines at all (TOML, `key=value`,
+        // one word) is said so, not as a string "expected struct Settings"
+        // that quotes the whole file back.
+        if let Ok(value) = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(text)
+            && !matches!(value, serde_yaml_ng::Value::Mapping(_) | serde_yaml_ng::Value::Null)
+        {
+            bail!(
+                "config file {}: not YAML settings (`key: value` lines, such as `threshold: 0.998`) but a {}",
+                path.display(),
+                match value {
+                    serde_yaml_ng::Value::Sequence(_) => "list",
+                    serde_yaml_ng::Value::Tagged(_) => "tagged value",
+                    _ => "single value",
+                }
+            );
+        }
         let settings: Settings = serde_yaml_ng::from_str::<Option<Settings>>(text)
             .map_err(|e| anyhow::anyhow!("config file {}: {e}", path.display()))?
             .unwrap_or_default();
@@ -236,6 +252,19 @@ mod tests {
         let path = dir.path().join("config.yml");
         std::fs::write(&path, text).unwrap();
         Config::load(Some(&path))
+    }
+
+    /// A file of another format is said to be one, not quoted back.
+    #[test]
+    fn a_file_that_is_not_yaml_settings_is_said_so() {
+        for (text, what) in [("threshold = 0.99\n[monitor]\nfoo = 1\n", "single value"), ("- threshold: 0.9\n", "list")] {
+            let e = format!("{:#}", load(text).unwrap_err());
+            assert!(e.contains("not YAML settings (`key: value` lines, such as `threshold: 0.998`) but a") && e.ends_with(what), "{e}");
+            assert!(!e.contains("foo"), "{e}");
+        }
+        // An empty file is no settings, not an error.
+        assert_eq!(load("").unwrap().settings, Settings::default());
+        assert_eq!(load("# only a comment\n").unwrap().settings, Settings::default());
     }
 
     #[test]
