@@ -2102,3 +2102,111 @@ mod checkpoints {
         assert_eq!(numbers, [4, 5, 6], "numbered as in the file, though reading started at its end");
     }
 }
+
+/// How the monitor stops when told to (SIGINT, SIGTERM): a scan cut short
+/// says what it read and exits 128 + the signal (it exited 0 as if it had
+/// read everything), also when `timeout(1)` delivers the signal twice; a
+/// follower whose output is closed fails (it exited 0, silently, and
+/// `Restart=on-failure` did not apply); a follower stuck on a stdout nobody
+/// reads ends at a second signal (it could not be stopped at all).
+mod stopping {
+    use super::*;
+
+    fn signal(child: &Child, signal: i32) {
+        // SAFETY: a signal to our own child.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, signal) }, 0);
+    }
+
+    /// A FIFO at `path` whose writer writes `text` and holds it open (so a
+    /// reader waits for more) until the returned sender is dropped.
+    fn held_pipe(path: &Path, text: &'static str) -> std::sync::mpsc::Sender<()> {
+        ok(&Command::new("mkfifo").arg(path).output().unwrap());
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let path = path.to_owned();
+        std::thread::spawn(move || {
+            let mut w = OpenOptions::new().write(true).open(&path).unwrap();
+            w.write_all(text.as_bytes()).unwrap();
+            let _ = rx.recv();
+        });
+        tx
+    }
+
+    fn monitor(t: &Trained, args: &[&str]) -> Child {
+        let mut all = vec!["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key];
+        all.extend(args);
+        command("logarithm").args(all).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+    }
+
+    #[test]
+    fn a_scan_cut_short_says_what_it_read_and_exits_128_plus_the_signal() {
+        let t = trained();
+        let lines = "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (true)\nNov  2 08:00:01 web01 app[2]: Ошибка — 日本 🔥\nNov  2 08:00:02 web01 CRON[3]: (root) CMD (true)\n";
+        for (n, (sig, status, name, twice)) in
+            [(libc::SIGINT, 130, "SIGINT", false), (libc::SIGTERM, 143, "SIGTERM", false), (libc::SIGTERM, 143, "SIGTERM", true)]
+                .into_iter()
+                .enumerate()
+        {
+            let fifo = t.dir.path().join(format!("pipe-{n}.log"));
+            let writer = held_pipe(&fifo, lines);
+            let child = monitor(&t, &["--once", "-f", "json", "--all", fifo.to_str().unwrap()]);
+            std::thread::sleep(Duration::from_millis(1500));
+            signal(&child, sig);
+            if twice {
+                // As timeout(1) does: to the command, then to its group.
+                signal(&child, sig);
+            }
+            let out = output_within(child, 30, "a scan told to stop");
+            drop(writer);
+            let said = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(status), "{name} (twice: {twice}): {said}");
+            let expected = format!("logarithm: interrupted by {name}: read 3 lines from {}: 3 scored", fifo.display());
+            assert!(said.contains(&expected) && said.contains("the rest was not read"), "{said}");
+            let records: Vec<Value> =
+                json_lines(&String::from_utf8_lossy(&out.stdout)).into_iter().filter(|r| r["kind"] == "line").collect();
+            assert_eq!(records.len(), 3, "what was read was scored and printed: {records:?}");
+        }
+    }
+
+    #[test]
+    fn a_follower_whose_output_is_closed_fails() {
+        let t = trained();
+        let log = t.dir.path().join("app.log");
+        let line = "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (run-parts /etc/cron.hourly)\n";
+        fs::write(&log, line.repeat(20_000)).unwrap();
+        let mut child = monitor(&t, &["--from-head", "--all", "-f", "json", "--no-checkpoint", log.to_str().unwrap()]);
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        std::io::BufRead::read_line(&mut stdout, &mut first).unwrap();
+        assert!(first.contains("run-parts"), "{first}");
+        drop(stdout);
+        let out = output_within(child, 60, "a follower whose output was closed");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{said}");
+        assert!(said.contains("Broken pipe") && said.contains("stopping: the output of a follower was closed"), "{said}");
+    }
+
+    #[test]
+    fn a_follower_stuck_on_its_output_ends_at_a_second_signal() {
+        let t = trained();
+        let log = t.dir.path().join("app.log");
+        let line = "Nov  2 08:00:00 web01 CRON[1]: (root) CMD (run-parts /etc/cron.hourly)\n";
+        fs::write(&log, line.repeat(20_000)).unwrap();
+        // Its stdout is a pipe nobody reads: its writes block once it is full.
+        let child = monitor(&t, &["--from-head", "--all", "-f", "json", "--no-checkpoint", log.to_str().unwrap()]);
+        std::thread::sleep(Duration::from_millis(2000));
+        signal(&child, libc::SIGTERM);
+        std::thread::sleep(Duration::from_millis(500));
+        let started = Instant::now();
+        signal(&child, libc::SIGTERM);
+        // Not drained by output_within before it ends: its reader starts at once, so wait on the process itself.
+        let mut child = child;
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(started.elapsed() < Duration::from_secs(10), "still running 10 s after a second SIGTERM");
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert_eq!(status.code(), Some(1));
+    }
+}

@@ -445,6 +445,22 @@ mod fluent_bit {
             &["export", "fluent-bit", "-o", module.to_str().unwrap(), "--aot", aot.to_str().unwrap(), "--wamrc", "/nonexistent/wamrc"],
         );
         fails_with(&missing, "/nonexistent/wamrc");
+        // A wamrc that fails half way (it wrote part of its output) leaves
+        // the good .aot as it was, and no file of its own behind.
+        let good = fs::read(&aot).unwrap();
+        let broken = t.dir.path().join("broken-wamrc");
+        fs::write(&broken, "#!/bin/sh\nprintf 'half a module' > \"$4\"\necho 'out of memory' >&2\nexit 1\n").unwrap();
+        fs::set_permissions(&broken, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let dir = aot.parent().unwrap();
+        let before = fs::read_dir(dir).unwrap().count();
+        let failed = run(
+            "logarithm",
+            &["export", "fluent-bit", "-o", module.to_str().unwrap(), "--aot", aot.to_str().unwrap(), "--wamrc", broken.to_str().unwrap()],
+        );
+        fails_with(&failed, "out of memory");
+        fails_with(&failed, "is left as it was");
+        assert_eq!(fs::read(&aot).unwrap(), good, "the good .aot is kept");
+        assert_eq!(fs::read_dir(dir).unwrap().count(), before, "no file left behind");
     }
 
     /// The native plugin, built as users build it (`cargo build -p

@@ -128,6 +128,9 @@ pub fn lock_file(path: &Path, what: &str) -> Result<Result<File, String>> {
     Ok(Ok(file))
 }
 
+/// The prefix of `model rekey`'s staging directory in the data directory.
+pub const REKEY_STAGING: &str = ".rekey-";
+
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     write_atomic_with_mode(path, bytes, 0o600)
@@ -205,8 +208,28 @@ impl DataDir {
         self.check_writer()?;
         self.create()?;
         match lock_file(&self.root.join("lock"), what)? {
-            Ok(file) => Ok(file),
+            Ok(file) => {
+                self.remove_stale_staging();
+                Ok(file)
+            }
             Err(holder) => bail!("another logarithm-trainer is working on {} ({holder}); wait for it to finish", self.root.display()),
+        }
+    }
+
+    /// Removes the staging directories (`.rekey-*`) of a re-keying that
+    /// was killed: with the lock held, none is in use. Left, each held a
+    /// copy of every model that nothing else removes.
+    fn remove_stale_staging(&self) {
+        let Ok(entries) = fs::read_dir(&self.root) else { return };
+        for entry in entries.flatten() {
+            let stale =
+                entry.file_name().to_str().is_some_and(|n| n.starts_with(REKEY_STAGING)) && entry.file_type().is_ok_and(|t| t.is_dir());
+            if stale {
+                tracing::info!("removing the staging directory of an interrupted re-keying: {}", entry.path().display());
+                if let Err(e) = fs::remove_dir_all(entry.path()) {
+                    tracing::warn!("cannot remove {}: {e}", entry.path().display());
+                }
+            }
         }
     }
 

@@ -39,20 +39,31 @@ fn make_parent(path: &Path) -> Result<()> {
 /// Compiles the wasm module at `wasm` ahead of time into `aot` with WAMR's
 /// `wamrc` (which must be the version of the WAMR inside Fluent Bit: 2.4.1
 /// for Fluent Bit 5.1), for a portable x86-64 target.
+/// Compiled into a new file beside `aot`, renamed over it only when wamrc
+/// succeeded: a failed or interrupted compile leaves a good `.aot` there
+/// as it was, not half of one for Fluent Bit to load.
 pub fn compile_aot(wamrc: &Path, wasm: &Path, aot: &Path) -> Result<()> {
     make_parent(aot)?;
+    let dir = aot.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = aot.file_name().map_or_else(|| "module".into(), |n| n.to_string_lossy().into_owned());
+    let staged = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     let output = Command::new(wamrc)
         .args(["--target=x86_64", "--cpu=x86-64-v2", "-o"])
-        .arg(aot)
+        .arg(staged.path())
         .arg(wasm)
         .output()
         .with_context(|| format!("cannot run {} (WAMR's AOT compiler; give its path with --wamrc)", wamrc.display()))?;
     if !output.status.success() {
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        bail!("{} failed ({}): {} {}", wamrc.display(), output.status, stdout.trim(), stderr.trim());
+        let said = format!("{} {}", String::from_utf8_lossy(&output.stdout).trim(), String::from_utf8_lossy(&output.stderr).trim());
+        let said = if said.trim().is_empty() { "it printed nothing".to_owned() } else { said.trim().to_owned() };
+        bail!("{} failed ({}): {said}; {} is left as it was", wamrc.display(), output.status, aot.display());
     }
     // Readable by all, as the module is (wamrc follows the umask).
-    std::fs::set_permissions(aot, std::os::unix::fs::PermissionsExt::from_mode(0o644))
-        .with_context(|| format!("cannot make {} readable by all", aot.display()))
+    std::fs::set_permissions(staged.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .with_context(|| format!("cannot make {} readable by all", aot.display()))?;
+    staged.persist(aot).map_err(|e| anyhow::Error::new(e.error)).with_context(|| format!("cannot write {}", aot.display()))?;
+    Ok(())
 }

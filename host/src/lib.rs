@@ -20,4 +20,5 @@ pub mod logging;
 pub mod metrics;
 pub mod monitor;
 pub mod output;
+pub mod signals;
 pub mod sources;

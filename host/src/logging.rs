@@ -211,6 +211,22 @@ impl Drop for OneLine {
     }
 }
 
+/// `eprintln!` that does not panic when stderr is closed (`2>&1 | head
+/// -1`): a summary nobody reads is no failure of the work before it (the
+/// trainer panicked after installing its model).
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
+/// Whether `error` is, or was caused by, a closed pipe.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+}
+
 /// For commands that only print (`info`, `model list`, generated files,
 /// `fakelogs`): a closed stdout (`| head`) ends the process quietly, as it
 /// ends any Unix tool, instead of a panic in `println!`. Not for `monitor`
@@ -226,13 +242,17 @@ pub fn quiet_on_closed_stdout() {
 
 /// Runs a binary's `run`, printing a failure as `NAME: error: ...` on one
 /// line (where diagnostics go) and mapping it to exit status 1; a closed
-/// stdout (`| head`) is not a failure.
+/// stdout (`| head`) is not a failure; a run a signal cut short
+/// ([`crate::signals::Interrupted`]) says so and exits 128 + the signal.
 pub fn main_with(name: &str, run: impl FnOnce() -> anyhow::Result<std::process::ExitCode>) -> std::process::ExitCode {
     match run() {
         Ok(code) => code,
-        Err(e) if e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)) => {
-            std::process::ExitCode::SUCCESS
+        Err(e) if e.downcast_ref::<crate::signals::Interrupted>().is_some() => {
+            emit(severity(tracing::Level::WARN), &format!("{name}: {}", one_line(&e)));
+            let status = e.downcast_ref::<crate::signals::Interrupted>().map_or(1, crate::signals::Interrupted::exit_status);
+            std::process::ExitCode::from(status)
         }
+        Err(e) if is_broken_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             emit(severity(tracing::Level::ERROR), &format!("{name}: error: {}", one_line(&e)));
             std::process::ExitCode::FAILURE

@@ -339,12 +339,8 @@ fn filter(args: FilterArgs) -> Result<ExitCode> {
     let memory = args.memory_file.map(logarithm_detector::memory::MemoryFile::new);
     // A stop (SIGTERM, SIGINT) answers the lines read and saves the memory
     // of reported kinds; a second one ends the filter at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register_conditional_shutdown(signal, 1, stop.clone()).context("cannot install signal handlers")?;
-        signal_hook::flag::register(signal, stop.clone()).context("cannot install signal handlers")?;
-    }
-    let stats = filter::run(model, mode, memory, &stop, scoring.batch_size, scoring.max_line_bytes, &mut out)?;
+    let stop = logarithm::signals::Stop::install(&[signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
+    let stats = filter::run(model, mode, memory, stop.flag(), scoring.batch_size, scoring.max_line_bytes, &mut out)?;
     tracing::info!(
         "{} lines read, {} scored, {} anomalous, {} passed on unscored",
         stats.lines,
@@ -359,15 +355,15 @@ fn export(what: ExportCommand) -> Result<ExitCode> {
     match what {
         ExportCommand::FluentBit { output, aot, wamrc } => {
             export::write(&output, export::FLUENT_BIT_MODULE)?;
-            eprintln!("wrote the Fluent Bit filter module to {}", output.display());
+            logarithm::say!("wrote the Fluent Bit filter module to {}", output.display());
             if let Some(aot) = aot {
                 export::compile_aot(&wamrc, &output, &aot)?;
-                eprintln!("wrote its ahead-of-time compiled variant to {}", aot.display());
+                logarithm::say!("wrote its ahead-of-time compiled variant to {}", aot.display());
             }
         }
         ExportCommand::Component { output } => {
             export::write(&output, logarithm::engine::EMBEDDED_COMPONENT)?;
-            eprintln!("wrote the detector component to {}", output.display());
+            logarithm::say!("wrote the detector component to {}", output.display());
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -482,10 +478,9 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     }
     let threshold = detector.info()?.threshold;
 
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone()).context("cannot install signal handlers")?;
-    }
+    // SIGINT, SIGTERM: a follower stops, a scan is cut short; a second one
+    // ends either at once (a blocked stdout cannot hold it).
+    let stop = logarithm::signals::Stop::install(&[signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM])?;
     // Audit log (issue 13): a follower's life, its models and breakers.
     let audit_log = follow.then(|| logarithm::audit::AuditLog::new(&data_dir));
     if let Some(log) = &audit_log {
@@ -496,7 +491,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     }
     let mut printer = Printer::new(format, BufWriter::new(logarithm::output::Stdout(io::stdout().lock())));
     let alerts = args.alert.map(|kind| logarithm::alert::start(kind, args.alert_socket.clone()));
-    let result = monitor::run(&mut detector, threshold, &config, &mut printer, &stop);
+    let result = monitor::run(&mut detector, threshold, &config, &mut printer, stop.flag());
     if let Some(sink) = alerts {
         sink.finish();
     }
@@ -507,8 +502,16 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         };
         log.record("monitor_stopped", details);
     }
-    let stats = result?;
-    printer.flush()?;
+    let stats = match result.and_then(|stats| printer.flush().map(|()| stats)) {
+        Ok(stats) => stats,
+        // A follower whose output is gone has nowhere left to write: a
+        // failure (Restart=on-failure), not the quiet end of `| head`.
+        Err(e) if follow && logarithm::logging::is_broken_pipe(&e) => {
+            tracing::error!("{}; stopping: the output of a follower was closed", logging::one_line(&e));
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(e) => return Err(e),
+    };
     tracing::info!(
         "{} lines read, {} filtered out, {} scored, {} anomalous ({} alerts, the rest counted against them; {} repeat summaries), {} bursts",
         stats.lines,
@@ -520,28 +523,33 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         stats.bursts
     );
     if args.once {
-        // Say what a batch scan read, as the trainer does; above all when it read nothing.
+        // Say what a batch scan read, as the trainer does; above all when
+        // it read nothing, or was cut short.
         let names: Vec<String> = config.sources.iter().map(SourceSpec::name).collect();
+        let read = format!(
+            "read {} lines from {}: {} scored, {} anomalous ({} alerts, {} repeat summaries), {} bursts",
+            stats.lines,
+            logarithm::output::printable(&names.join(", ")),
+            stats.scored,
+            stats.anomalies,
+            stats.alerts,
+            stats.repeats,
+            stats.bursts
+        );
+        if stop.is_set() {
+            return Err(stop.interrupted(format!("{read}; the rest was not read")).into());
+        }
         if stats.lines == 0 && stats.problems.is_empty() {
             tracing::warn!("nothing to read in {}", names.join(", "));
         } else {
-            eprintln!(
-                "read {} lines from {}: {} scored, {} anomalous ({} alerts, {} repeat summaries), {} bursts",
-                stats.lines,
-                logarithm::output::printable(&names.join(", ")),
-                stats.scored,
-                stats.anomalies,
-                stats.alerts,
-                stats.repeats,
-                stats.bursts
-            );
+            logarithm::say!("{read}");
         }
     }
     // A batch scan that could not read a source failed. A follower keeps
     // retrying missing paths and stops when asked; if it stopped because
     // every source ended and one of them failed, it failed too, so that
     // systemd's Restart=on-failure brings it back.
-    let asked_to_stop = stop.load(std::sync::atomic::Ordering::Relaxed);
+    let asked_to_stop = stop.is_set();
     if !stats.problems.is_empty() && (args.once || !asked_to_stop) {
         if !args.once {
             tracing::error!("every source has ended, {} of them with an error; stopping", stats.problems.len());

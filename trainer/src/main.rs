@@ -243,7 +243,7 @@ fn rollback(data_dir: &DataDir, common: &SharedArgs) -> Result<ExitCode> {
     opens().with_context(|| format!("version {to} does not open, so version {from} stays current"))?;
     data_dir.set_current(to)?;
     audited(data_dir, "model_rolled_back", json!({ "from": from, "to": to }))?;
-    eprintln!("rolled back: version {to} is current again (was {from})");
+    logarithm::say!("rolled back: version {to} is current again (was {from})");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -271,7 +271,7 @@ fn audit_verify(common: &SharedArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {
-            eprintln!("audit log {} is broken at {broken}", log.path().display());
+            logarithm::say!("audit log {} is broken at {broken}", log.path().display());
             Ok(ExitCode::FAILURE)
         }
     }
@@ -292,7 +292,7 @@ fn audit_show(args: &ShowArgs) -> Result<ExitCode> {
     }
     match broken {
         Some(b) => {
-            eprintln!("audit log {} is broken at {b}; entries from there on are not shown", log.path().display());
+            logarithm::say!("audit log {} is broken at {b}; entries from there on are not shown", log.path().display());
             Ok(ExitCode::FAILURE)
         }
         None => Ok(ExitCode::SUCCESS),
@@ -323,11 +323,18 @@ fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
     }
     let salt = data_dir.fingerprint_salt(true)?;
     let (old_fingerprint, new_fingerprint) = (data_dir.fingerprint(&old, false)?, data_dir.fingerprint(&new, false)?);
+    // Ctrl-C, SIGTERM, a hangup: stop before the swap, the staging
+    // directory removed, nothing re-keyed (after it, the swap is finished).
+    let stop =
+        logarithm::signals::Stop::install(&[signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP])?;
     let staged = tempfile::Builder::new()
-        .prefix(".rekey-")
+        .prefix(logarithm::datadir::REKEY_STAGING)
         .tempdir_in(data_dir.root())
         .with_context(|| format!("cannot create a staging directory in {}", data_dir.root().display()))?;
     for &v in &versions {
+        if stop.is_set() {
+            return Err(stop.interrupted("nothing was re-keyed").into());
+        }
         let path = data_dir.model_path(v);
         let bytes = modelfile::read_model_file(&path).map_err(anyhow::Error::msg)?;
         let payload =
@@ -344,6 +351,9 @@ fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
         meta["key_fingerprint"] = json!(new_fingerprint);
         logarithm::datadir::write_atomic(&name(data_dir.meta_path(v)), &serde_json::to_vec_pretty(&meta)?)?;
     }
+    if stop.is_set() {
+        return Err(stop.interrupted("nothing was re-keyed").into());
+    }
     let staged = staged.keep();
     data_dir.swap_models(&staged)?;
     // (A crash just before this leaves them readable with the new key file
@@ -356,7 +366,7 @@ fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
         "model_rekeyed",
         json!({ "versions": versions, "old_key_fingerprint": old_fingerprint, "key_fingerprint": new_fingerprint }),
     )?;
-    eprintln!("re-keyed {} model versions; key fingerprint {new_fingerprint} (was {old_fingerprint})", versions.len());
+    logarithm::say!("re-keyed {} model versions; key fingerprint {new_fingerprint} (was {old_fingerprint})", versions.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -450,9 +460,9 @@ fn evaluate(args: &EvalArgs) -> Result<ExitCode> {
     if let Some(path) = &args.figure {
         logarithm_trainer::eval::figure(&curves, "BGL_20k, chronological 60/20/20, test part, unsupervised", path)
             .map_err(anyhow::Error::msg)?;
-        eprintln!("figure written to {}", path.display());
+        logarithm::say!("figure written to {}", path.display());
     }
-    eprintln!("evaluated in {:.1?} on {}", started.elapsed(), dir.display());
+    logarithm::say!("evaluated in {:.1?} on {}", started.elapsed(), dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -550,7 +560,7 @@ fn model_delete(args: &DeleteArgs) -> Result<ExitCode> {
             if args.version.is_some() {
                 data_dir.delete(v, false)?;
             }
-            eprintln!("kept version {v}: it is the current model (use --force to delete it)");
+            logarithm::say!("kept version {v}: it is the current model (use --force to delete it)");
             continue;
         }
         data_dir.delete(v, args.force)?;
@@ -559,11 +569,11 @@ fn model_delete(args: &DeleteArgs) -> Result<ExitCode> {
             "model_deleted",
             json!({ "version": v, "was_current": Some(v) == current, "current": data_dir.current_version()? }),
         )?;
-        eprintln!("deleted version {v}");
+        logarithm::say!("deleted version {v}");
         deleted += 1;
     }
     if deleted == 0 {
-        eprintln!("nothing deleted");
+        logarithm::say!("nothing deleted");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,9 +8,10 @@
 //! does happens in [`run`], so the audit log, the lock and other front ends
 //! have one place to hook in.
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use logarithm::audit::AuditLog;
 use logarithm::datadir::{DataDir, KeyOrigin};
+use logarithm::signals::Stop;
 use logarithm::sources::{self, SourceSpec};
 use logarithm_detector::{Detector, ModelMeta};
 use serde_json::json;
@@ -149,11 +150,11 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
     }
     let tokenizer = base.map_or(logarithm_detector::tokenizer::Tokenizer { mask: params.mask }, |m| m.tokenizer);
 
-    // Ctrl-C / SIGTERM: stop, clean the scratch files, exit non-zero.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, interrupted.clone()).context("cannot install signal handlers")?;
-    }
+    // Ctrl-C, SIGTERM, a hangup (an ssh session that drops): stop, clean
+    // the scratch files, install nothing, exit 128 + the signal.
+    let signals = Stop::install(&[signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM, signal_hook::consts::SIGHUP])?;
+    let interrupted = signals.flag().clone();
+    let nothing_installed = || anyhow::Error::new(signals.interrupted("nothing was installed"));
     let started = Instant::now();
     let scratch = corpus::scratch_dir(data_dir.root()).map_err(anyhow::Error::msg)?;
     let progress = Progress::stderr().interruptible(interrupted.clone());
@@ -176,12 +177,12 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
         let chunk = match rx.recv_timeout(Duration::from_millis(200)) {
             Ok(chunk) => chunk,
             Err(RecvTimeoutError::Disconnected) => break,
-            Err(RecvTimeoutError::Timeout) if interrupted.load(Ordering::Relaxed) => bail!("interrupted; nothing was installed"),
+            Err(RecvTimeoutError::Timeout) if interrupted.load(Ordering::Relaxed) => return Err(nothing_installed()),
             Err(RecvTimeoutError::Timeout) => continue,
         };
         for line in chunk {
             if interrupted.load(Ordering::Relaxed) {
-                bail!("interrupted; nothing was installed");
+                return Err(nothing_installed());
             }
             read += 1;
             if let (Some(cut), Some(ts)) = (file_cutoff, line.record.timestamp_us)
@@ -266,8 +267,8 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
         sources: specs.iter().map(|s| s.name()).collect(),
         ..ModelMeta::default()
     };
-    let (mut model, report) =
-        fit::fit_corpus(&corpus, tokenizer, vocab, init, &params, meta, &progress).map_err(|e| anyhow::anyhow!("training failed: {e}"))?;
+    let (mut model, report) = fit::fit_corpus(&corpus, tokenizer, vocab, init, &params, meta, &progress)
+        .map_err(|e| if signals.is_set() { nothing_installed() } else { anyhow::anyhow!("training failed: {e}") })?;
     model.meta.parameters.extend(parameters);
     // A retrain that continues a model continues its rates too.
     if let (Some(base), RetrainMode::Incremental | RetrainMode::Hybrid) = (base, mode) {
@@ -308,25 +309,25 @@ pub fn run(data_dir: &DataDir, _lock: &File, job: Job) -> Result<()> {
         );
     }
     let total = started.elapsed();
-    eprintln!("trained model version {} in {:.1?} ({:.0} lines/s)", model.meta.version, total, read as f64 / total.as_secs_f64());
-    eprintln!("  lines read:      {read} (in {reading_time:.1?})");
-    eprintln!("  lines learned:   {} ({} distinct)", report.lines, report.distinct);
+    logarithm::say!("trained model version {} in {:.1?} ({:.0} lines/s)", model.meta.version, total, read as f64 / total.as_secs_f64());
+    logarithm::say!("  lines read:      {read} (in {reading_time:.1?})");
+    logarithm::say!("  lines learned:   {} ({} distinct)", report.lines, report.distinct);
     if too_old > 0 {
-        eprintln!("  lines skipped:   {too_old} (older than the time window)");
+        logarithm::say!("  lines skipped:   {too_old} (older than the time window)");
     }
     match (&current, report.new_terms) {
-        (Some((v, _)), n) => eprintln!("  vocabulary:      {} terms ({n} new; {} from version {v})", report.vocab, mode.name()),
-        (None, _) => eprintln!("  vocabulary:      {} terms", report.vocab),
+        (Some((v, _)), n) => logarithm::say!("  vocabulary:      {} terms ({n} new; {} from version {v})", report.vocab, mode.name()),
+        (None, _) => logarithm::say!("  vocabulary:      {} terms", report.vocab),
     }
-    eprintln!("  epochs:          {} (final loss {:.5})", report.epochs, report.final_loss);
-    eprintln!("  threshold:       {}", report.threshold);
-    eprintln!("  bursts:          {}", model.rates.describe());
-    eprintln!("  model:           {}", path.display());
+    logarithm::say!("  epochs:          {} (final loss {:.5})", report.epochs, report.final_loss);
+    logarithm::say!("  threshold:       {}", report.threshold);
+    logarithm::say!("  bursts:          {}", model.rates.describe());
+    logarithm::say!("  model:           {}", path.display());
     match origin {
-        KeyOrigin::Given => eprintln!("  key fingerprint: {fingerprint}"),
-        KeyOrigin::KeyFile(key) => eprintln!("  key fingerprint: {fingerprint} (key file {})", key.display()),
-        KeyOrigin::Credential(key) => eprintln!("  key fingerprint: {fingerprint} (systemd credential {})", key.display()),
-        KeyOrigin::File(key) => eprintln!("  key fingerprint: {fingerprint} (generated key {})", key.display()),
+        KeyOrigin::Given => logarithm::say!("  key fingerprint: {fingerprint}"),
+        KeyOrigin::KeyFile(key) => logarithm::say!("  key fingerprint: {fingerprint} (key file {})", key.display()),
+        KeyOrigin::Credential(key) => logarithm::say!("  key fingerprint: {fingerprint} (systemd credential {})", key.display()),
+        KeyOrigin::File(key) => logarithm::say!("  key fingerprint: {fingerprint} (generated key {})", key.display()),
     }
     Ok(())
 }
