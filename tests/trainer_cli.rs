@@ -523,13 +523,16 @@ fn logarithm_train_and_model_run_the_trainer() {
 
 /// Ctrl-C stops a trainer whose input has nothing to hand over yet (stdin
 /// left open, a named pipe with no writer), at once and having installed
-/// nothing; it waited for the next line before.
+/// nothing; it waited for the next line before. A hangup (a dropped ssh
+/// session) does the same (it killed the trainer, leaving its scratch
+/// files), and each exits 128 + the signal.
 #[test]
 fn ctrl_c_stops_a_trainer_waiting_for_input() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("pipe.log");
     ok(&std::process::Command::new("mkfifo").arg(&fifo).output().unwrap());
-    for (n, input) in [&["-i"][..], &[fifo.to_str().unwrap()][..]].into_iter().enumerate() {
+    let cases = [(&["-i"][..], libc::SIGINT, "SIGINT"), (&[fifo.to_str().unwrap()][..], libc::SIGHUP, "SIGHUP")];
+    for (n, (input, signal, name)) in cases.into_iter().enumerate() {
         let data = dir.path().join(format!("data{n}"));
         let mut cmd = command("logarithm-trainer");
         cmd.args(["train", "-D", data.to_str().unwrap(), "-K", "pw"]).args(input);
@@ -539,11 +542,14 @@ fn ctrl_c_stops_a_trainer_waiting_for_input() {
         let stdin = child.stdin.take();
         std::thread::sleep(std::time::Duration::from_millis(1500));
         // SAFETY: a signal to our own child.
-        assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+        assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
         let out = output_within(child, 20, "a trainer told to stop");
         drop(stdin);
         let said = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.code() == Some(1) && said.contains("interrupted; nothing was installed"), "{input:?}: {said}");
+        assert_eq!(out.status.code(), Some(128 + signal), "{input:?}: {said}");
+        assert!(said.contains(&format!("interrupted by {name}: nothing was installed")), "{input:?}: {said}");
         assert!(!data.join("models").exists() || std::fs::read_dir(data.join("models")).unwrap().next().is_none(), "{input:?}");
+        let scratch = data.join("tmp");
+        assert!(!scratch.exists() || std::fs::read_dir(&scratch).unwrap().next().is_none(), "{input:?}: scratch files left");
     }
 }
