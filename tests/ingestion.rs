@@ -652,6 +652,80 @@ mod rotation {
         }
     }
 
+    /// Logs named by bare names, relative to the monitor's working
+    /// directory (`cd /var/log; logarithm monitor 'app.log*'`), as the
+    /// reviewer ran it. A look beside the log spelled its files
+    /// `./app.log.1`, the glob `app.log.1`: one file with two names was
+    /// read twice (a copytruncate copy, 1,210 lines for 110), and a log
+    /// rotated twice while the monitor was down was not recognised as one,
+    /// its middle file silently lost. Every line written while it was down
+    /// is read once, under one name.
+    #[test]
+    fn bare_names_in_the_working_directory_rotated_twice_while_stopped() {
+        for (pattern, copytruncate) in [("app.log", false), ("app.log", true), ("app.log*", false), ("app.log*", true)] {
+            let t = trained();
+            let logs = t.dir.path().join("logs");
+            fs::create_dir(&logs).unwrap();
+            let app = logs.join("app.log");
+            fs::write(&app, "").unwrap();
+            let what = format!("{pattern}, copytruncate {copytruncate}");
+            let run = |n: usize| {
+                let out = t.dir.path().join(format!("run{n}.json"));
+                let child = command("logarithm")
+                    .current_dir(&logs)
+                    .args(["monitor", "--all", "-f", "json", "-L", "debug", "-D", t.data.to_str().unwrap(), "-K", t.key, pattern])
+                    .stdout(File::create(&out).unwrap())
+                    .stderr(File::create(out.with_extension("err")).unwrap())
+                    .spawn()
+                    .unwrap();
+                (Stopped(child), out)
+            };
+            let text = |i: usize| format!("line {i:04} Ошибка 日本 café");
+            let append = |range: std::ops::Range<usize>| {
+                let bytes: String = range.map(|i| format!("Nov  2 08:00:00 web01 app[7]: {}\n", text(i))).collect();
+                OpenOptions::new().append(true).open(&app).unwrap().write_all(bytes.as_bytes()).unwrap();
+            };
+            let rotate = || {
+                let (one, two) = (logs.join("app.log.1"), logs.join("app.log.2"));
+                if one.exists() {
+                    fs::rename(&one, &two).unwrap();
+                }
+                if copytruncate {
+                    fs::copy(&app, &one).unwrap();
+                    OpenOptions::new().write(true).truncate(true).open(&app).unwrap();
+                } else {
+                    fs::rename(&app, &one).unwrap();
+                    fs::write(&app, "").unwrap();
+                }
+            };
+            let (monitor, first) = run(1);
+            ready(&first, "reading app.log from offset 0");
+            append(0..100);
+            wait_for(30, "the first 100 lines", || records_in(&first).len() >= 100);
+            stop(monitor);
+            // Written after the checkpoints were saved.
+            std::thread::sleep(Duration::from_millis(50));
+            append(100..150);
+            rotate();
+            append(150..200);
+            rotate();
+            append(200..250);
+            let (monitor, second) = run(2);
+            wait_for(30, &format!("{what}: the 150 lines written while stopped"), || records_in(&second).len() >= 150);
+            std::thread::sleep(Duration::from_millis(1500));
+            stop(monitor);
+            let records = records_in(&second);
+            let mut seen: Vec<String> = records.iter().map(|r| r["message"].as_str().unwrap().to_owned()).collect();
+            seen.sort();
+            let expected: Vec<String> = (100..250).map(text).collect();
+            assert!(seen == expected, "{what}: each line written while stopped, once: {} records", seen.len());
+            for r in &records {
+                let origin = r["origin"].as_str().unwrap();
+                assert!(["app.log", "app.log.1", "app.log.2"].contains(&origin), "{what}: {origin}");
+            }
+        }
+    }
+
     /// ext4 gives a freed inode number to the next new file: after two
     /// rotations while the monitor was down, the checkpointed log's inode
     /// may name the file between (`app.log.1`), while the log itself was

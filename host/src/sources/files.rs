@@ -419,6 +419,17 @@ fn dir_of(path: &Path) -> &Path {
     path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
+/// The entries of the directory `path` is in, each with its path spelled
+/// as `path` is (`app.log.1` beside `app.log`, not `./app.log.1`): a file
+/// has one name, whether a glob or a look beside a log found it. (Two
+/// spellings of one rotated copy made the follower drain it as a copy,
+/// then find it "new" under the glob and read it again whole; and a log
+/// rotated twice while it was down was not recognised as one, its middle
+/// file silently lost.)
+fn beside(path: &Path) -> impl Iterator<Item = (PathBuf, fs::DirEntry)> + '_ {
+    fs::read_dir(dir_of(path)).into_iter().flatten().flatten().map(move |entry| (path.with_file_name(entry.file_name()), entry))
+}
+
 fn key_of(meta: &fs::Metadata) -> Key {
     (meta.dev(), meta.ino())
 }
@@ -807,14 +818,11 @@ impl Tailer<'_> {
         let mut compressed_copies = HashSet::new();
         let mut resumed = HashSet::new();
         for c in saved {
-            let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { continue };
-            let found = entries.flatten().find(|e| e.metadata().is_ok_and(|m| m.is_file() && key_of(&m) == (c.dev, c.ino)));
+            let found = beside(&c.path).find(|(_, e)| e.metadata().is_ok_and(|m| m.is_file() && key_of(&m) == (c.dev, c.ino)));
             // A file under its inode that does not start like it reuses the
             // inode number (ext4 hands a freed one to the next new file):
             // the checkpointed file is gone, maybe compressed.
-            if found.is_some_and(|entry| self.resume(&c, &entry.path(), (c.dev, c.ino)))
-                || self.resume_compressed(&c, &mut compressed_copies)
-            {
+            if found.is_some_and(|(path, _)| self.resume(&c, &path, (c.dev, c.ino))) || self.resume_compressed(&c, &mut compressed_copies) {
                 resumed.insert((c.dev, c.ino));
             }
         }
@@ -825,14 +833,14 @@ impl Tailer<'_> {
         if self.options.checkpoints.saved_at.is_none() {
             return resumed;
         }
-        let mut dirs: Vec<&Path> = paths.iter().map(|p| dir_of(p)).collect();
-        dirs.sort_unstable();
-        dirs.dedup();
+        // One log per directory, to look beside.
+        let mut logs: Vec<&PathBuf> = paths.iter().collect();
+        logs.sort_unstable_by_key(|p| dir_of(p));
+        logs.dedup_by_key(|p| dir_of(p));
         let mut between: Vec<(std::time::SystemTime, PathBuf, Key)> = Vec::new();
-        for dir in dirs {
-            let Ok(entries) = fs::read_dir(dir) else { continue };
-            for entry in entries.flatten() {
-                let (path, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
+        for log in logs {
+            for (path, entry) in beside(log) {
+                let Ok(meta) = entry.metadata() else { continue };
                 let key = key_of(&meta);
                 if meta.is_file()
                     && (!skipped(&path) || gzipped::is_gzipped(&path))
@@ -959,9 +967,8 @@ impl Tailer<'_> {
         if c.fingerprint.len == 0 {
             return false;
         }
-        let Ok(entries) = fs::read_dir(dir_of(&c.path)) else { return false };
-        for entry in entries.flatten() {
-            let (path, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
+        for (path, entry) in beside(&c.path) {
+            let Ok(meta) = entry.metadata() else { continue };
             let key = key_of(&meta);
             if !meta.is_file()
                 || !gzipped::is_gzipped(&path)
@@ -1030,10 +1037,9 @@ impl Tailer<'_> {
         if fingerprint.len == 0 {
             return;
         }
-        let Ok(entries) = fs::read_dir(dir_of(path)) else { return };
         let mut candidates: Vec<(bool, PathBuf, Key)> = Vec::new();
-        for entry in entries.flatten() {
-            let (copy, Ok(meta)) = (entry.path(), entry.metadata()) else { continue };
+        for (copy, entry) in beside(path) {
+            let Ok(meta) = entry.metadata() else { continue };
             let key = key_of(&meta);
             // logrotate's `copytruncate` with `compress` leaves it compressed.
             let compressed = gzipped::is_gzipped(&copy) && rotated_name_of(&copy, path);
