@@ -424,6 +424,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         sources = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
     let follow = !args.once;
+    sources::raise_open_files_limit();
     if follow {
         sources::check_followable(&sources).map_err(anyhow::Error::msg)?;
         // A follower writes checkpoints and the audit log there.

@@ -64,7 +64,8 @@ struct StartAt {
 struct Tracked {
     path: Arc<Path>,
     origin: Arc<str>,
-    file: File,
+    /// Reads the file; its one descriptor is also looked at (`fstat`,
+    /// positional reads of its first bytes) through [`Tracked::file`].
     reader: LineReader<BufReader<File>>,
     /// The warnings about its lines longer than `--max-line-bytes`.
     cuts: CutWarnings,
@@ -75,6 +76,13 @@ struct Tracked {
     last_growth: Instant,
     /// Discovery order: files are read in the order their patterns name them.
     seq: u64,
+}
+
+impl Tracked {
+    /// The file, to look at without moving the reader's offset.
+    fn file(&self) -> &File {
+        self.reader.source()
+    }
 }
 
 struct Tailer<'a> {
@@ -217,7 +225,7 @@ fn known_lines(c: &FilePosition) -> Option<u64> {
 /// [`FINGERPRINT_BYTES`]), if they start like it.
 fn grow_fingerprint(t: &mut Tracked) {
     if (t.fingerprint.len as usize) < FINGERPRINT_BYTES
-        && let Ok(head_bytes) = head(&t.file, FINGERPRINT_BYTES)
+        && let Ok(head_bytes) = head(t.file(), FINGERPRINT_BYTES)
         && starts_with(&head_bytes, &t.fingerprint)
     {
         grow_fingerprint_to(t, &head_bytes);
@@ -750,25 +758,24 @@ impl Tailer<'_> {
             .values()
             .find(|t| {
                 let (n, at) = (t.fingerprint.len as usize, t.reader.line_offset());
-                n > 0 && starts_with(head_bytes, &t.fingerprint) && at <= size && same_before(&t.file, &t.fingerprint, file, at)
+                n > 0 && starts_with(head_bytes, &t.fingerprint) && at <= size && same_before(t.file(), &t.fingerprint, file, at)
             })
             .map(|t| (t.reader.line_offset(), t.line_no))
     }
 
     /// Tracks `file` from `at`.
-    fn start(&mut self, path: &Path, key: Key, file: File, at: StartAt, head_bytes: Vec<u8>, rotated: Option<Instant>) {
+    fn start(&mut self, path: &Path, key: Key, mut file: File, at: StartAt, head_bytes: Vec<u8>, rotated: Option<Instant>) {
         let StartAt { offset, lines } = at;
-        let reader_file = match file.try_clone().and_then(|mut f| f.seek(SeekFrom::Start(offset)).map(|_| f)) {
-            Ok(f) => f,
-            Err(e) => return self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display())),
-        };
-        self.backoff.remove(&path.display().to_string());
         // Lines are numbered as in the file, wherever reading starts (a
         // checkpoint, the end, a copy's rest), so `origin:line` points at them.
         let line_no = lines.unwrap_or_else(|| lines_before(&file, offset));
+        if let Err(e) = file.seek(SeekFrom::Start(offset)) {
+            return self.problem(&path.display().to_string(), format!("cannot read {}: {e}", path.display()));
+        }
+        self.backoff.remove(&path.display().to_string());
         tracing::debug!("reading {} from offset {offset} (line {})", path.display(), line_no + 1);
         let origin: Arc<str> = path.display().to_string().into();
-        let reader = LineReader::new(BufReader::with_capacity(64 * 1024, reader_file), offset, self.options.max_line_bytes)
+        let reader = LineReader::new(BufReader::with_capacity(64 * 1024, file), offset, self.options.max_line_bytes)
             .keeping_objects_whole(WHOLE_LINE_BYTES);
         self.tracked.insert(
             key,
@@ -776,7 +783,6 @@ impl Tailer<'_> {
                 path: path.into(),
                 cuts: CutWarnings::new(origin.clone()),
                 origin,
-                file,
                 reader,
                 fingerprint: Fingerprint::of(&head_bytes),
                 line_no,
@@ -892,7 +898,7 @@ impl Tailer<'_> {
         // found otherwise (at start, once).
         let heads = std::cell::OnceCell::new();
         let heads = || -> &Vec<Vec<u8>> {
-            heads.get_or_init(|| self.tracked.values().filter_map(|t| head(&t.file, FINGERPRINT_BYTES).ok()).collect())
+            heads.get_or_init(|| self.tracked.values().filter_map(|t| head(t.file(), FINGERPRINT_BYTES).ok()).collect())
         };
         let mut warned = HashSet::new();
         for log in &self.logs {
@@ -1176,9 +1182,9 @@ impl Tailer<'_> {
     /// true; also grows the fingerprint while the file is young.
     fn check_truncation(&mut self, key: Key) -> bool {
         let Some(t) = self.tracked.get_mut(&key) else { return false };
-        let size = t.file.metadata().map(|m| m.len()).unwrap_or(0);
+        let size = t.file().metadata().map(|m| m.len()).unwrap_or(0);
         let read_to = t.reader.line_offset();
-        let head_bytes = head(&t.file, FINGERPRINT_BYTES).unwrap_or_default();
+        let head_bytes = head(t.file(), FINGERPRINT_BYTES).unwrap_or_default();
         let old = t.fingerprint.clone();
         if size >= read_to && starts_with(&head_bytes, &old) {
             grow_fingerprint_to(t, &head_bytes);
@@ -1186,10 +1192,8 @@ impl Tailer<'_> {
         }
         tracing::debug!("{} was truncated (size {size}, read to {read_to})", t.path.display());
         let (path, lines_read) = (t.path.clone(), t.line_no);
-        let restarted = t.file.try_clone().and_then(|mut f| f.seek(SeekFrom::Start(0)).map(|_| f));
-        match restarted {
-            Ok(f) => {
-                t.reader.reset(BufReader::with_capacity(64 * 1024, f), 0);
+        match t.reader.restart_at(0) {
+            Ok(()) => {
                 t.fingerprint = Fingerprint::of(&head_bytes);
                 t.line_no = 0;
             }

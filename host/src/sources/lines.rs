@@ -116,15 +116,6 @@ impl<R: BufRead> LineReader<R> {
         self.consumed - (self.buf.len() + self.dropped + usize::from(self.held_cr)) as u64
     }
 
-    /// Forgets any partial line and continues from `offset` of a new stream.
-    pub fn reset(&mut self, reader: R, offset: u64) {
-        self.reader = reader;
-        self.buf.clear();
-        self.dropped = 0;
-        self.held_cr = false;
-        self.consumed = offset;
-    }
-
     fn take_line(&mut self) -> RawLine {
         if self.dropped > 0 {
             // The cut may have split a character: its first bytes go with
@@ -183,6 +174,26 @@ impl<R: io::Read> LineReader<io::BufReader<R>> {
     /// [`LineReader::next_line`] will not wait for input.
     pub fn has_buffered_line(&self) -> bool {
         self.reader.buffer().contains(&b'\n')
+    }
+
+    /// What it reads: a file, to look at without moving its offset
+    /// (`fstat`, positional reads), so that a followed file costs one
+    /// descriptor, not two.
+    pub fn source(&self) -> &R {
+        self.reader.get_ref()
+    }
+}
+
+impl<R: io::Read + io::Seek> LineReader<io::BufReader<R>> {
+    /// Forgets any partial line and what is buffered, and reads again from
+    /// `offset` (0: a file truncated in place).
+    pub fn restart_at(&mut self, offset: u64) -> io::Result<()> {
+        io::Seek::seek(&mut self.reader, io::SeekFrom::Start(offset))?;
+        self.buf.clear();
+        self.dropped = 0;
+        self.held_cr = false;
+        self.consumed = offset;
+        Ok(())
     }
 }
 

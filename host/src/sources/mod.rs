@@ -295,6 +295,29 @@ pub fn default_sources() -> Result<Vec<SourceSpec>, String> {
     Ok(specs)
 }
 
+/// Raises this process's soft limit on open files to its hard limit, and
+/// says what it is: a follower holds one descriptor per file it follows,
+/// and the usual soft limit of a service (1,024) is reached by a glob over a
+/// busy log directory, after which nothing can be opened (logs, the
+/// checkpoints, a new model). The hard limit is the administrator's
+/// (`LimitNOFILE=` in a systemd unit).
+pub fn raise_open_files_limit() {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: a valid pointer to an rlimit for getrlimit/setrlimit to read and fill.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit { rlim_cur: limit.rlim_max, rlim_max: limit.rlim_max };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    tracing::debug!("up to {} open files", limit.rlim_cur);
+}
+
 /// Refuses what a follower is named that it can never read
 /// ([`files::unfollowable`]), at start.
 pub fn check_followable(specs: &[SourceSpec]) -> Result<(), String> {
