@@ -2330,4 +2330,28 @@ mod many_files {
         let said = fs::read_to_string(out_path.with_extension("err")).unwrap();
         assert!(!said.contains("Too many open files"), "{said}");
     }
+
+    /// A glob that matches nothing yet waits on a backoff that grows to a
+    /// minute; a file that appears in its (watched) directory is read at
+    /// once all the same (black-box review: 19 s later, and short-lived
+    /// files were lost), while the warnings stay spaced.
+    #[test]
+    fn a_file_appearing_for_a_glob_that_matched_nothing_is_read_at_once() {
+        let t = trained();
+        let logs = t.dir.path().join("logs");
+        fs::create_dir(&logs).unwrap();
+        let out = t.dir.path().join("run.json");
+        let monitor = follow(&t, &[logs.join("*.log").to_str().unwrap()], &out);
+        // Past tries at 1, 2, 4 and 8 s: the next is 16 s after the last.
+        std::thread::sleep(Duration::from_secs(9));
+        let warned = || fs::read_to_string(out.with_extension("err")).unwrap().matches("no file matches").count();
+        let before = warned();
+        fs::write(logs.join("new.log"), "Nov  2 08:00:00 web01 app[1]: a new service Ошибка 🔥\n").unwrap();
+        let started = Instant::now();
+        wait_for(20, "the new file's line", || !records_in(&out).is_empty());
+        let took = started.elapsed();
+        stop(monitor);
+        assert!(took < Duration::from_secs(5), "read {took:?} after it appeared");
+        assert!((1..=5).contains(&before) && warned() == before, "warnings spaced: {before}, then {}", warned());
+    }
 }

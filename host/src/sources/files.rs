@@ -93,6 +93,8 @@ struct Tailer<'a> {
     /// The paths the patterns named in the last round: the logs followed.
     logs: Vec<PathBuf>,
     first_round: bool,
+    /// Whether this round was woken by a change in a watched directory.
+    woken: bool,
     next_seq: u64,
     problems: Vec<String>,
     backoff: HashMap<String, (Instant, Duration)>,
@@ -120,6 +122,7 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &mut LineSend
         tracked: HashMap::new(),
         logs: Vec::new(),
         first_round: true,
+        woken: false,
         next_seq: 0,
         problems: Vec::new(),
         backoff: HashMap::new(),
@@ -145,22 +148,27 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &mut LineSend
         if stop.load(Ordering::Relaxed) {
             return Ok(tailer.problems);
         }
-        if !busy {
-            wait(wakeups.as_ref());
-        }
+        tailer.woken = !busy && wait(wakeups.as_ref());
     }
 }
 
-fn wait(wakeups: Option<&Receiver<()>>) {
+/// Waits for a change (or the next poll); true when inotify said something
+/// changed in a watched directory.
+fn wait(wakeups: Option<&Receiver<()>>) -> bool {
     match wakeups {
         Some(rx) => {
-            if rx.recv_timeout(WATCHED_POLL_INTERVAL).is_ok() {
+            let woken = rx.recv_timeout(WATCHED_POLL_INTERVAL).is_ok();
+            if woken {
                 // Coalesce a burst of events into one round.
                 std::thread::sleep(Duration::from_millis(20));
                 while rx.try_recv().is_ok() {}
             }
+            woken
         }
-        None => std::thread::sleep(POLL_INTERVAL),
+        None => {
+            std::thread::sleep(POLL_INTERVAL);
+            false
+        }
     }
 }
 
@@ -169,7 +177,13 @@ fn wait(wakeups: Option<&Receiver<()>>) {
 fn watch(patterns: &[String], recursive: bool) -> (Option<Receiver<()>>, Option<notify::RecommendedWatcher>) {
     use notify::Watcher;
     let (tx, rx) = mpsc::channel();
-    let mut watcher = match notify::recommended_watcher(move |_event| {
+    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        // Reading a file is an event too (opened, read, closed): the
+        // follower's own reads woke it again and again, and it rescanned
+        // every file several times a second while nothing was written.
+        if event.is_ok_and(|e| matches!(e.kind, notify::EventKind::Access(_))) {
+            return;
+        }
         let _ = tx.send(());
     }) {
         Ok(w) => w,
@@ -462,7 +476,10 @@ impl Tailer<'_> {
     /// try: a follower retries it with the backoff of [`Self::problem`]
     /// (1 s doubling to 60 s), not every poll.
     fn waiting(&self, key: &str) -> bool {
-        self.options.follow && self.backoff.get(key).is_some_and(|(next, _)| Instant::now() < *next)
+        // A change in a watched directory is worth a try at once: a file a
+        // glob waits for is read when it appears, not up to a minute later
+        // (the backoff still spaces the warnings).
+        self.options.follow && !self.woken && self.backoff.get(key).is_some_and(|(next, _)| Instant::now() < *next)
     }
 
     /// Notes a problem with a path: when following, logged at most once per
