@@ -223,6 +223,15 @@ fn keys_and_fingerprints() {
     ok(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, "-P", &fingerprint, log]));
     fails_with(&run("logarithm", &["monitor", "--once", "-D", d, "-K", KEY, "-P", "0000000000000000", log]), "not the expected");
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "another key", "-P", &fingerprint, log]), "not the expected");
+    // `model info` shows what needs no key, and fails when the key or the
+    // fingerprint given does not match (it exited 0); with neither, it
+    // only leaves the top terms out.
+    let info = run("logarithm-trainer", &["model", "info", "-D", d, "-K", KEY, "-P", "0000000000000000"]);
+    fails_with(&info, "not the expected");
+    assert!(String::from_utf8_lossy(&info.stdout).contains("key fingerprint:"), "what needs no key is shown");
+    ok(&run("logarithm-trainer", &["model", "info", "-D", d, "-K", KEY, "-P", &fingerprint]));
+    // A follower pointed at a data directory that is not there says there is no model.
+    fails_with(&run("logarithm", &["monitor", "-D", &format!("{d}-typo"), "-K", KEY, log]), "no model in");
     // Incremental training needs the current model's key.
     fails_with(&run("logarithm-trainer", &["train", "-D", d, "-K", "another key", log]), "wrong encryption key");
     // An unknown format version is named.

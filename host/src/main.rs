@@ -427,6 +427,9 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     sources::raise_open_files_limit();
     if follow {
         sources::check_followable(&sources).map_err(anyhow::Error::msg)?;
+        // No model, said as such (a data directory that is not there gave
+        // "cannot open the lock file DIR/checkpoints.json.lock").
+        data_dir.read_current_model()?;
         // A follower writes checkpoints and the audit log there.
         data_dir.check_writer()?;
     }

@@ -499,12 +499,21 @@ fn model_info(common: &SharedArgs) -> Result<ExitCode> {
         println!("parameters:      {}", shown.join(" "));
     }
     // The top terms are inside the encrypted model: they need the key.
-    match common.given_key().and_then(|given| data_dir.checked_passphrase(given, false, common.fingerprint.as_deref())) {
+    let given = common.given_key()?;
+    // A key or a fingerprint given that does not match is a failure (as
+    // for `logarithm info`), after what needs neither; with neither given
+    // and no generated key, the terms are just not shown.
+    let asserted = given.is_some() || common.fingerprint.is_some();
+    match data_dir.checked_passphrase(given, false, common.fingerprint.as_deref()) {
         Ok((key, _)) => {
             let detector = Detector::load(&bytes, &key).map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
             // Terms are text of the logs: shown escaped, like every output for a terminal.
             let top: Vec<_> = detector.model().vocab.terms().iter().take(15).map(|t| logarithm::output::printable(t)).collect();
             println!("top terms:       {}", top.join(", "));
+        }
+        Err(e) if asserted => {
+            println!("top terms:       (not shown)");
+            return Err(e);
         }
         Err(e) => println!("top terms:       (not shown: {e})"),
     }

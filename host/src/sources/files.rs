@@ -188,7 +188,8 @@ fn watch(patterns: &[String], recursive: bool) -> (Option<Receiver<()>>, Option<
     }) {
         Ok(w) => w,
         Err(e) => {
-            tracing::debug!("inotify unavailable ({e}); polling every {POLL_INTERVAL:?}");
+            // Said: polling costs more, and is slower to notice changes.
+            tracing::warn!("inotify unavailable ({e}); polling the files every {POLL_INTERVAL:?} instead");
             return (None, None);
         }
     };
@@ -525,6 +526,9 @@ impl Tailer<'_> {
             // can be stat'ed but not opened (permissions) keeps backing off.
             let meta = match fs::metadata(path) {
                 Ok(m) => m,
+                // Gone since a glob or a directory listed it (logs come and
+                // go): nothing to say, unless it was named.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !self.patterns.iter().any(|p| Path::new(p) == path) => continue,
                 Err(e) => {
                     self.problem(&path.display().to_string(), format!("cannot open {}: {e}", path.display()));
                     continue;
