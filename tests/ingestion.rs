@@ -1201,10 +1201,15 @@ mod bad_inputs {
         let said =
             format!("is compressed with xz, which logarithm does not read: pipe it in (`xzcat {} | logarithm ... -i`)", xz.display());
         assert!(stderr.contains(&said), "{stderr}");
-        // A follower refuses it at start, rather than retrying it every minute.
+        // A follower refuses it at start, rather than retrying it every
+        // minute; and a .gz, which it would decompress whole only to
+        // follow from its end (a compressed log does not grow).
         let out = run("logarithm", &["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, xz.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.code() == Some(1) && stderr.contains(&format!("error: {}", xz.display())) && stderr.contains(&said), "{stderr}");
+        let out = run("logarithm", &["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, gz.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.code() == Some(1) && stderr.contains("a compressed log does not grow") && stderr.contains("--once"), "{stderr}");
     }
 
     /// A file the monitor may not read is named with the reason; the other

@@ -385,9 +385,9 @@ fn compressed(pattern: &str, format: &str, command: &str) -> String {
 }
 
 /// Why a path named to a follower can never be followed, if so: a pipe (it
-/// has no offsets to resume at), or a file compressed with what logarithm
-/// does not read. Said at start: retried, it would fail every minute for
-/// ever.
+/// has no offsets to resume at), or a compressed file (it does not grow;
+/// and logarithm reads only gzip). Said at start: retried, it would fail
+/// every minute for ever.
 pub fn unfollowable(pattern: &str) -> Option<String> {
     use std::os::unix::fs::FileTypeExt;
     if has_glob(pattern) {
@@ -397,6 +397,12 @@ pub fn unfollowable(pattern: &str) -> Option<String> {
     if fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
         return Some(format!(
             "{pattern} is a pipe (FIFO), which a follower cannot resume: pipe it in (`cat {pattern} | logarithm monitor -i`), or read it with --once"
+        ));
+    }
+    if gzipped::is_gzipped(path) {
+        // It would be decompressed whole, only to be followed from its end.
+        return Some(format!(
+            "{pattern} is compressed, and a compressed log does not grow: a follower does not read it; read it with --once (`logarithm monitor --once {pattern}`)"
         ));
     }
     unreadable_compression(path).map(|(format, command)| compressed(pattern, format, command))
