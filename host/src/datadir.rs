@@ -150,7 +150,7 @@ pub fn write_atomic_with_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<()
         .with_context(|| format!("cannot set the mode of {}", tmp.path().display()))?;
     tmp.write_all(bytes).with_context(|| format!("cannot write {}", tmp.path().display()))?;
     tmp.as_file().sync_all().with_context(|| format!("cannot sync {}", tmp.path().display()))?;
-    tmp.persist(path).with_context(|| format!("cannot replace {}", path.display()))?;
+    tmp.persist(path).map_err(|e| e.error).with_context(|| format!("cannot replace {}", path.display()))?;
     File::open(dir).and_then(|d| d.sync_all()).with_context(|| format!("cannot sync directory {}", dir.display()))?;
     Ok(())
 }
@@ -423,7 +423,7 @@ impl DataDir {
             .and_then(|_| tmp.as_file().sync_all())
             .with_context(|| format!("cannot write key file {}", path.display()))?;
         if replace {
-            tmp.persist(&path).with_context(|| format!("cannot replace key file {}", path.display()))?;
+            tmp.persist(&path).map_err(|e| e.error).with_context(|| format!("cannot replace key file {}", path.display()))?;
         } else {
             tmp.persist_noclobber(&path).with_context(|| format!("cannot create key file {}", path.display()))?;
         }
