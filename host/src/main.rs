@@ -424,7 +424,6 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         sources = sources::default_sources().map_err(anyhow::Error::msg)?;
     }
     let follow = !args.once;
-    sources::raise_open_files_limit();
     if follow {
         sources::check_followable(&sources).map_err(anyhow::Error::msg)?;
         // No model, said as such (a data directory that is not there gave
@@ -508,11 +507,18 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
     }
     let stats = match result.and_then(|stats| printer.flush().map(|()| stats)) {
         Ok(stats) => stats,
+        // Ctrl-C on `logarithm monitor | grep` stops both: the last flush
+        // finds grep gone, and that is the stop asked for.
+        Err(e) if follow && stop.is_set() && logarithm::logging::is_broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
         // A follower whose output is gone has nowhere left to write: a
         // failure (Restart=on-failure), not the quiet end of `| head`.
         Err(e) if follow && logarithm::logging::is_broken_pipe(&e) => {
             tracing::error!("{}; stopping: the output of a follower was closed", logging::one_line(&e));
             return Ok(ExitCode::FAILURE);
+        }
+        // A scan stopped in the middle of a call into the detector.
+        Err(e) if args.once && stop.is_set() => {
+            return Err(anyhow::Error::new(stop.interrupted(format!("{}; the rest was not read", logging::one_line(&e)))));
         }
         Err(e) => return Err(e),
     };

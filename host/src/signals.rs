@@ -3,10 +3,13 @@
 //! their loops watch, a second signal that ends them at once, and the exit
 //! status of a run a signal cut short.
 //!
-//! A second signal ends the process at once, with status 1, but only one
-//! that comes [`SECOND_AFTER`] or more after the first: `timeout(1)` sends
-//! its signal twice (to the command, then to its process group), and that
-//! must not cut the first one's orderly stop short.
+//! A second SIGINT or SIGTERM ends the process at once, with status 1, but
+//! only one that comes [`SECOND_AFTER`] or more after the first:
+//! `timeout(1)` sends its signal twice (to the command, then to its process
+//! group), and that must not cut the first one's orderly stop short. A
+//! SIGHUP never does (a dropped ssh session may deliver it twice, seconds
+//! apart), and neither signal does while a step that must not be cut in two
+//! runs ([`Stop::hold`]: re-keying's swap of the models and the key).
 //!
 //! A follower or a filter stopped by a signal has done its job (a service
 //! is stopped that way) and exits 0. A batch command (`monitor --once`,
@@ -27,6 +30,18 @@ pub const SECOND_AFTER: Duration = Duration::from_millis(100);
 pub struct Stop {
     flag: Arc<AtomicBool>,
     signal: Arc<AtomicUsize>,
+    /// Steps holding off a second signal's immediate end ([`Stop::hold`]).
+    held: Arc<AtomicUsize>,
+}
+
+/// While it lives, a second signal does not end the process at once.
+#[must_use]
+pub struct Held(Arc<AtomicUsize>);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl Stop {
@@ -35,11 +50,13 @@ impl Stop {
     /// with status 1, for a command stuck where it cannot look at the flag
     /// (a blocked stdout, a blocked read).
     pub fn install(signals: &[i32]) -> Result<Self> {
-        let stop = Self { flag: Arc::new(AtomicBool::new(false)), signal: Arc::new(AtomicUsize::new(0)) };
+        let stop =
+            Self { flag: Arc::new(AtomicBool::new(false)), signal: Arc::new(AtomicUsize::new(0)), held: Arc::new(AtomicUsize::new(0)) };
         // When the first signal came (monotonic ns + 1; 0: none yet).
         let first = Arc::new(AtomicU64::new(0));
         for &signal in signals {
-            let (flag, which, first) = (stop.flag.clone(), stop.signal.clone(), first.clone());
+            let (flag, which, first, held) = (stop.flag.clone(), stop.signal.clone(), first.clone(), stop.held.clone());
+            let ends_at_once = signal != libc::SIGHUP;
             let handler = move || {
                 let now = monotonic_ns() + 1;
                 match first.compare_exchange(0, now, Ordering::SeqCst, Ordering::SeqCst) {
@@ -47,7 +64,11 @@ impl Stop {
                         which.store(signal as usize, Ordering::SeqCst);
                         flag.store(true, Ordering::SeqCst);
                     }
-                    Err(then) if now.saturating_sub(then) >= SECOND_AFTER.as_nanos() as u64 => {
+                    Err(then)
+                        if ends_at_once
+                            && held.load(Ordering::SeqCst) == 0
+                            && now.saturating_sub(then) >= SECOND_AFTER.as_nanos() as u64 =>
+                    {
                         // SAFETY: `_exit` is async-signal-safe.
                         unsafe { libc::_exit(1) }
                     }
@@ -69,13 +90,20 @@ impl Stop {
 
     /// Whether a stop was asked for.
     pub fn is_set(&self) -> bool {
-        self.flag.load(Ordering::Relaxed)
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    /// Holds off a second signal's immediate end while the guard lives: for
+    /// a step that must not be cut in two.
+    pub fn hold(&self) -> Held {
+        self.held.fetch_add(1, Ordering::SeqCst);
+        Held(self.held.clone())
     }
 
     /// The signal that asked for the stop, if one did (the flag may be set
     /// by the command itself).
     pub fn signal(&self) -> Option<i32> {
-        match self.signal.load(Ordering::Relaxed) {
+        match self.signal.load(Ordering::SeqCst) {
             0 => None,
             n => i32::try_from(n).ok(),
         }

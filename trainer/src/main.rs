@@ -354,6 +354,8 @@ fn rekey(args: &RekeyArgs) -> Result<ExitCode> {
     if stop.is_set() {
         return Err(stop.interrupted("nothing was re-keyed").into());
     }
+    // The swap and the key that goes with it are not cut in two.
+    let _held = stop.hold();
     let staged = staged.keep();
     data_dir.swap_models(&staged)?;
     // (A crash just before this leaves them readable with the new key file

@@ -105,9 +105,12 @@ pub(super) fn tail(patterns: &[String], options: &ReadOptions, tx: &mut LineSend
     // A path with glob characters that names a file at start is that file
     // for the whole run (escaped, a glob that matches only it), so that a
     // rotation taking it away for a moment cannot make it match others.
+    // And `./app.log` is spelled `app.log`, as a glob lists it (`./app.log*`
+    // lists `app.log.1`): one file, one name.
     let patterns: Vec<String> = patterns
         .iter()
-        .map(|p| if has_glob(p) && fs::symlink_metadata(p).is_ok() { glob::Pattern::escape(p) } else { p.clone() })
+        .map(|p| without_dot_slash(p))
+        .map(|p| if has_glob(p) && fs::symlink_metadata(p).is_ok() { glob::Pattern::escape(p) } else { p.to_owned() })
         .collect();
     let patterns = &patterns[..];
     for p in patterns {
@@ -293,16 +296,23 @@ fn open_regular(path: &Path) -> Result<File, String> {
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    use std::os::unix::fs::FileTypeExt;
     match file.metadata() {
-        Ok(m) if m.is_file() => Ok(file),
+        Ok(m) => not_regular(path, &m).map_or(Ok(file), Err),
+        Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+    }
+}
+
+/// Why a file is not read, when it is not a regular one.
+fn not_regular(path: &Path, meta: &fs::Metadata) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    if meta.is_file() {
+        None
+    } else if meta.file_type().is_fifo() {
         // A named one is read by a batch scan (`sources::spawn`) and
         // refused by a follower at start ([`unfollowable`]), never here.
-        Ok(m) if m.file_type().is_fifo() => {
-            Err(format!("{} is a pipe (FIFO), not a regular file: a glob or a directory reads regular files only", path.display()))
-        }
-        Ok(_) => Err(format!("{} is not a regular file (a device or socket); it is not read", path.display())),
-        Err(e) => Err(format!("cannot open {}: {e}", path.display())),
+        Some(format!("{} is a pipe (FIFO), not a regular file: a glob or a directory reads regular files only", path.display()))
+    } else {
+        Some(format!("{} is not a regular file (a device or socket); it is not read", path.display()))
     }
 }
 
@@ -443,6 +453,14 @@ fn same_before(original: &File, fingerprint: &Fingerprint, copy: &File, at: u64)
     original.read_exact_at(&mut a, at - len as u64).is_ok() && copy.read_exact_at(&mut b, at - len as u64).is_ok() && a == b
 }
 
+/// A pattern without its leading `./` (any number), unless nothing follows.
+fn without_dot_slash(mut p: &str) -> &str {
+    while let Some(rest) = p.strip_prefix("./").filter(|r| !r.is_empty()) {
+        p = rest.trim_start_matches('/');
+    }
+    p
+}
+
 /// The directory of a file's path (`.` for a bare name).
 fn dir_of(path: &Path) -> &Path {
     path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
@@ -540,6 +558,12 @@ impl Tailer<'_> {
                     continue;
                 }
             };
+            // Said without opening it: opening a FIFO's read end at every
+            // round would disturb its writer.
+            if let Some(why) = not_regular(path, &meta) {
+                self.problem(&path.display().to_string(), why);
+                continue;
+            }
             let key = key_of(&meta);
             // A tracked file that the patterns name under another name
             // (`logs/*`, and `app.log` became `app.log.1`), or a rotated
@@ -1231,5 +1255,27 @@ impl Tailer<'_> {
         }
         self.recover_from_copy(&path, &old, read_to, Some(lines_read), key);
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `./app.log` is spelled as a glob lists it, `app.log`: one file, one name.
+    #[test]
+    fn patterns_lose_their_leading_dot_slash() {
+        for (given, spelled) in [
+            ("./app.log", "app.log"),
+            ("././app.log*", "app.log*"),
+            (".//logs/*.log", "logs/*.log"),
+            ("./", "./"),
+            (".", "."),
+            ("/var/log/./syslog", "/var/log/./syslog"),
+            ("app.log", "app.log"),
+        ] {
+            assert_eq!(without_dot_slash(given), spelled, "{given}");
+        }
+        assert_eq!(Path::new("app.log").with_file_name("app.log.1"), Path::new("app.log.1"));
     }
 }

@@ -296,12 +296,17 @@ pub fn default_sources() -> Result<Vec<SourceSpec>, String> {
 }
 
 /// Raises this process's soft limit on open files to its hard limit, and
-/// says what it is: a follower holds one descriptor per file it follows,
+/// says what it is (once a process): a follower holds one descriptor per file it follows,
 /// and the usual soft limit of a service (1,024) is reached by a glob over a
 /// busy log directory, after which nothing can be opened (logs, the
 /// checkpoints, a new model). The hard limit is the administrator's
 /// (`LimitNOFILE=` in a systemd unit).
 pub fn raise_open_files_limit() {
+    static RAISED: std::sync::Once = std::sync::Once::new();
+    RAISED.call_once(raise_now);
+}
+
+fn raise_now() {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: a valid pointer to an rlimit for getrlimit/setrlimit to read and fill.
     unsafe {
@@ -360,6 +365,9 @@ pub fn spawn(
     stop: &Arc<AtomicBool>,
 ) -> Vec<(String, JoinHandle<SourceResult>)> {
     let mut handles = Vec::new();
+    // Every reader of files, the trainer's too (a batch scan opens every
+    // file before reading any).
+    raise_open_files_limit();
     // A journal file named as a path is read as a journal (`journalctl --file`).
     let journal_file = |p: &String| journal::is_journal_file(Path::new(p));
     // A pipe named as a path (`<(zcat app.log.3.gz)`, a FIFO) is read to its
