@@ -652,6 +652,43 @@ mod rotation {
         }
     }
 
+    /// A log copytruncated while followed, then quiet: its checkpoint keeps
+    /// the offset it had before the truncation (no line came since), while
+    /// its copy, read as such, has its own. After a restart the copy is
+    /// resumed from its own, not read again from the log's offset
+    /// (black-box review: its last lines came twice after every restart).
+    #[test]
+    fn a_quiet_log_copytruncated_while_followed_is_not_read_again_after_a_restart() {
+        for glob in [false, true] {
+            let t = trained();
+            let logs = t.dir.path().join("logs");
+            fs::create_dir(&logs).unwrap();
+            let app = logs.join("app.log");
+            let lines = |range: std::ops::Range<usize>| -> String {
+                range.map(|i| format!("Nov  2 08:00:00 web01 app[7]: line {i:04} Ошибка 🔥\n")).collect()
+            };
+            fs::write(&app, lines(0..100)).unwrap();
+            let pattern = if glob { logs.join("app.log*") } else { app.clone() };
+            let pattern = pattern.to_str().unwrap();
+            let (first, second) = (t.dir.path().join("run1.json"), t.dir.path().join("run2.json"));
+            let monitor = follow(&t, &["--from-head", pattern], &first);
+            wait_for(30, "the first 100 lines", || records_in(&first).len() >= 100);
+            OpenOptions::new().append(true).open(&app).unwrap().write_all(lines(100..150).as_bytes()).unwrap();
+            fs::copy(&app, logs.join("app.log.1")).unwrap();
+            OpenOptions::new().write(true).truncate(true).open(&app).unwrap();
+            wait_for(30, "the 50 lines from the copy", || records_in(&first).len() >= 150);
+            std::thread::sleep(Duration::from_millis(500));
+            stop(monitor);
+            assert_eq!(records_in(&first).len(), 150, "glob {glob}");
+            let monitor = follow(&t, &[pattern], &second);
+            ready(&second, "reading");
+            std::thread::sleep(Duration::from_millis(2500));
+            stop(monitor);
+            let again: Vec<Value> = records_in(&second);
+            assert!(again.is_empty(), "glob {glob}: read again after the restart: {} lines", again.len());
+        }
+    }
+
     /// Logs named by bare names, relative to the monitor's working
     /// directory (`cd /var/log; logarithm monitor 'app.log*'`), as the
     /// reviewer ran it. A look beside the log spelled its files

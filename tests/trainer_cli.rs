@@ -553,3 +553,35 @@ fn ctrl_c_stops_a_trainer_waiting_for_input() {
         assert!(!scratch.exists() || std::fs::read_dir(&scratch).unwrap().next().is_none(), "{input:?}: scratch files left");
     }
 }
+
+/// Results written to a full disk (`> /dev/full`) are an error that says
+/// so, exit 1, not a panic (exit 101 with a backtrace), for both binaries;
+/// and a summary on a closed stderr costs nothing (the trainer panicked
+/// after installing its model).
+#[test]
+fn output_to_a_full_disk_is_an_error_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("a.log");
+    fakelogs(&log, 3000, 0, 7, "syslog");
+    let data = dir.path().join("data");
+    let d = data.to_str().unwrap();
+    train(&data, "pw", &log);
+    for (name, args) in [
+        ("logarithm-trainer", &["model", "list", "-D", d][..]),
+        ("logarithm-trainer", &["model", "info", "-D", d, "-K", "pw"][..]),
+        ("logarithm", &["info", "-D", d, "-K", "pw"][..]),
+    ] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let child = command(name).args(args).stdout(full).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let out = output_within(child, 60, name);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{name} {args:?}: {said}");
+        assert!(said.contains("cannot write to stdout: No space left on device") && !said.contains("panicked"), "{said}");
+    }
+    let mut cmd = command("logarithm-trainer");
+    cmd.args(["train", "-D", d, "-K", "pw", log.to_str().unwrap()]).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    // Its summary on a full disk: the model is installed all the same, exit 0.
+    let status = cmd.stderr(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap()).status().unwrap();
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(data.join("current")).unwrap().trim(), "2");
+}

@@ -222,6 +222,16 @@ macro_rules! say {
     }};
 }
 
+/// `println!` for results, in a function returning `anyhow::Result`: a
+/// write that fails (`> /dev/full`) is an error that says so, not a panic.
+#[macro_export]
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*).map_err(|e| anyhow::Error::new(e).context("cannot write to stdout"))?;
+    }};
+}
+
 /// Whether `error` is, or was caused by, a closed pipe.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))

@@ -373,14 +373,14 @@ fn info(common: CommonArgs) -> Result<ExitCode> {
     let (_, data_dir) = common.shared.setup()?;
     let mut detector = load_detector(&common, &data_dir)?;
     let i = detector.info()?;
-    println!("version:          {}", i.version);
-    println!("trained at:       {}", i.trained_at);
-    println!("training lines:   {}", i.training_lines);
-    println!("vocabulary size:  {}", i.vocabulary_size);
-    println!("threshold:        {}", i.threshold);
-    println!("key fingerprint:  {}", i.key_fingerprint);
-    println!("format version:   {}", i.format_version);
-    println!("bursts:           {}", i.bursts);
+    logarithm::out!("version:          {}", i.version);
+    logarithm::out!("trained at:       {}", i.trained_at);
+    logarithm::out!("training lines:   {}", i.training_lines);
+    logarithm::out!("vocabulary size:  {}", i.vocabulary_size);
+    logarithm::out!("threshold:        {}", i.threshold);
+    logarithm::out!("key fingerprint:  {}", i.key_fingerprint);
+    logarithm::out!("format version:   {}", i.format_version);
+    logarithm::out!("bursts:           {}", i.bursts);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -267,7 +267,7 @@ fn audit_verify(common: &SharedArgs) -> Result<ExitCode> {
     let log = existing_audit_log(common)?;
     match log.verify()? {
         Ok(n) => {
-            println!("audit log {}: {n} entries, chain intact", log.path().display());
+            logarithm::out!("audit log {}: {n} entries, chain intact", log.path().display());
             Ok(ExitCode::SUCCESS)
         }
         Err(broken) => {
@@ -449,16 +449,16 @@ fn evaluate(args: &EvalArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let params = fit::FitParams::default();
     let (rows, flagged, curves) = logarithm_trainer::eval::run(&dir, &params).map_err(anyhow::Error::msg)?;
-    println!("{}", logarithm_trainer::eval::table(&rows, &flagged));
+    logarithm::out!("{}", logarithm_trainer::eval::table(&rows, &flagged));
     if args.seeds > 0 {
         let seeds = logarithm_trainer::eval::spread_seeds(args.seeds, params.seed);
         let spread = logarithm_trainer::eval::seed_spread(&dir, &params, &seeds).map_err(anyhow::Error::msg)?;
-        println!("{}", logarithm_trainer::eval::seed_table(&spread));
+        logarithm::out!("{}", logarithm_trainer::eval::seed_table(&spread));
     }
     // What gets reported (news once, bursts) on generated traffic with labels.
     let drift = logarithm_trainer::drift::drift(30_000, 10_000).map_err(anyhow::Error::msg)?;
     let bursts = logarithm_trainer::drift::bursts(30_000, 10_000).map_err(anyhow::Error::msg)?;
-    println!("{}", logarithm_trainer::drift::table(&drift, &bursts));
+    logarithm::out!("{}", logarithm_trainer::drift::table(&drift, &bursts));
     if let Some(path) = &args.figure {
         logarithm_trainer::eval::figure(&curves, "BGL_20k, chronological 60/20/20, test part, unsupervised", path)
             .map_err(anyhow::Error::msg)?;
@@ -480,8 +480,8 @@ fn model_info(common: &SharedArgs) -> Result<ExitCode> {
     let (_, data_dir) = common.setup()?;
     let (version, path, bytes) = data_dir.read_current_model()?;
     let meta = data_dir.read_meta(version)?;
-    println!("version:         {version} (current)");
-    println!("file:            {}", path.display());
+    logarithm::out!("version:         {version} (current)");
+    logarithm::out!("file:            {}", path.display());
     for (label, key) in [
         ("created:", "created_at"),
         ("lines:", "lines"),
@@ -490,15 +490,15 @@ fn model_info(common: &SharedArgs) -> Result<ExitCode> {
         ("bursts:", "bursts"),
         ("key fingerprint:", "key_fingerprint"),
     ] {
-        println!("{label:<16} {}", text(&meta, key));
+        logarithm::out!("{label:<16} {}", text(&meta, key));
     }
     if let Some(sources) = meta["sources"].as_array() {
         let names = sources.iter().filter_map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-        println!("sources:         {}", logarithm::output::printable(&names));
+        logarithm::out!("sources:         {}", logarithm::output::printable(&names));
     }
     if let Some(params) = meta["parameters"].as_array() {
         let shown: Vec<String> = params.iter().filter_map(|p| Some(format!("{}={}", p[0].as_str()?, p[1].as_str()?))).collect();
-        println!("parameters:      {}", shown.join(" "));
+        logarithm::out!("parameters:      {}", shown.join(" "));
     }
     // The top terms are inside the encrypted model: they need the key.
     let given = common.given_key()?;
@@ -511,13 +511,13 @@ fn model_info(common: &SharedArgs) -> Result<ExitCode> {
             let detector = Detector::load(&bytes, &key).map_err(|e| anyhow::anyhow!("cannot load {}: {e}", path.display()))?;
             // Terms are text of the logs: shown escaped, like every output for a terminal.
             let top: Vec<_> = detector.model().vocab.terms().iter().take(15).map(|t| logarithm::output::printable(t)).collect();
-            println!("top terms:       {}", top.join(", "));
+            logarithm::out!("top terms:       {}", top.join(", "));
         }
         Err(e) if asserted => {
-            println!("top terms:       (not shown)");
+            logarithm::out!("top terms:       (not shown)");
             return Err(e);
         }
-        Err(e) => println!("top terms:       (not shown: {e})"),
+        Err(e) => logarithm::out!("top terms:       (not shown: {e})"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -527,14 +527,14 @@ fn model_list(common: &SharedArgs) -> Result<ExitCode> {
     let current = data_dir.current_version()?;
     let versions = data_dir.versions()?;
     if versions.is_empty() {
-        println!("no models in {}", data_dir.root().display());
+        logarithm::out!("no models in {}", data_dir.root().display());
         return Ok(ExitCode::SUCCESS);
     }
-    println!("  {:>7}  {:<20}  {:>10}  {:>6}  {:>9}", "version", "created", "lines", "vocab", "threshold");
+    logarithm::out!("  {:>7}  {:<20}  {:>10}  {:>6}  {:>9}", "version", "created", "lines", "vocab", "threshold");
     for v in versions {
         let meta = data_dir.read_meta(v).unwrap_or_default();
         let mark = if Some(v) == current { "*" } else { " " };
-        println!(
+        logarithm::out!(
             "{mark} {v:>7}  {:<20}  {:>10}  {:>6}  {:>9}",
             text(&meta, "created_at"),
             text(&meta, "lines"),

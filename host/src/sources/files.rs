@@ -1113,8 +1113,17 @@ impl Tailer<'_> {
         // be writing that one.
         candidates.sort();
         for (_, copy, key) in candidates {
-            if !first_bytes(&copy).is_some_and(|head| starts_with(&head, fingerprint)) {
-                continue;
+            let Some(copy_head) = first_bytes(&copy).filter(|head| starts_with(head, fingerprint)) else { continue };
+            // Read before, as the copy of this log truncated while it was
+            // followed: the log, quiet since, kept its old checkpoint, and
+            // the copy's own says how far it was read. It resumes from
+            // there ([`Self::resume_rotated`], or as a file a glob names),
+            // not from the log's offset again (black-box review: its lines
+            // came twice after every restart).
+            let checkpoints = &self.options.checkpoints;
+            if checkpoints.file(key.0, key.1).is_some_and(|own| own.offset >= offset && starts_with(&copy_head, &own.fingerprint)) {
+                tracing::debug!("{} was read as the copy of {} already", copy.display(), path.display());
+                return;
             }
             let (file, full_head, _) = match open_at(&copy, offset) {
                 Ok(opened) => opened,
