@@ -2358,15 +2358,16 @@ mod many_files {
         let pattern = logs.join("*.log");
         let script = format!("ulimit -Sn {soft} && exec \"$@\"");
         let base = ["monitor", "-D", t.data.to_str().unwrap(), "-K", t.key, "-f", "json", "--all"];
-        let sh = |extra: &[&str]| {
-            let cmd = command("logarithm");
-            let program = cmd.get_program().to_owned();
+        // `name ARGS... PATTERN` under that soft limit, in the hermetic
+        // environment of `command`.
+        let under_limit = |name: &str, args: &[&str]| {
+            let cmd = command(name);
             let mut sh = Command::new("sh");
-            sh.args(["-c", &script, "sh"]).arg(program).args(base).args(extra).arg(&pattern);
-            // The hermetic environment of `command`, for the shell's child.
+            sh.args(["-c", &script, "sh"]).arg(cmd.get_program()).args(args).arg(&pattern);
             sh.env_clear().envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
             sh
         };
+        let sh = |extra: &[&str]| under_limit("logarithm", &[&base[..], extra].concat());
         let out = sh(&["--once"]).output().unwrap();
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success() && !said.contains("Too many open files"), "{said}");
@@ -2374,15 +2375,8 @@ mod many_files {
         assert_eq!(records.len(), files, "{said}");
 
         // The trainer, which opens every file before it reads any.
-        let trainer = command("logarithm-trainer");
-        let mut train = Command::new("sh");
         let data = t.dir.path().join("many-data");
-        train
-            .args(["-c", &script, "sh"])
-            .arg(trainer.get_program())
-            .args(["train", "-D", data.to_str().unwrap(), "-K", t.key])
-            .arg(&pattern);
-        train.env_clear().envs(trainer.get_envs().filter_map(|(k, v)| v.map(|v| (k.to_owned(), v.to_owned()))));
+        let mut train = under_limit("logarithm-trainer", &["train", "-D", data.to_str().unwrap(), "-K", t.key]);
         let trained = train.output().unwrap();
         let said = String::from_utf8_lossy(&trained.stderr);
         assert!(trained.status.success() && said.contains(&format!("lines read:      {files} ")), "{said}");

@@ -288,14 +288,7 @@ pub fn priority(score: f64) -> u8 {
 }
 
 fn cut(text: &str) -> &str {
-    if text.len() <= MAX_MESSAGE {
-        return text;
-    }
-    let mut end = MAX_MESSAGE;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    &text[..end]
+    &text[..text.floor_char_boundary(MAX_MESSAGE)]
 }
 
 /// A datagram of the journal's native protocol: `NAME=value\n`, or for a

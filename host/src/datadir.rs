@@ -306,15 +306,21 @@ impl DataDir {
         Ok(path)
     }
 
+    /// The current model's version, or an error that says how to train one.
+    pub fn current_model_version(&self) -> Result<u32> {
+        match self.current_version()? {
+            Some(version) => Ok(version),
+            None => bail!(
+                "no model in {}: train one first with `logarithm-trainer train [PATHS...]` (or point -D/LOGARITHM_DATA_DIR at a data directory that has one)",
+                self.root.display()
+            ),
+        }
+    }
+
     /// The current model's version and bytes, or an error that says how to
     /// train one.
     pub fn read_current_model(&self) -> Result<(u32, PathBuf, Vec<u8>)> {
-        let Some(version) = self.current_version()? else {
-            bail!(
-                "no model in {}: train one first with `logarithm-trainer train [PATHS...]` (or point -D/LOGARITHM_DATA_DIR at a data directory that has one)",
-                self.root.display()
-            );
-        };
+        let version = self.current_model_version()?;
         let path = self.model_path(version);
         let bytes = logarithm_detector::modelfile::read_model_file(&path).map_err(anyhow::Error::msg)?;
         Ok((version, path, bytes))

@@ -428,7 +428,7 @@ fn monitor(args: MonitorArgs) -> Result<ExitCode> {
         sources::check_followable(&sources).map_err(anyhow::Error::msg)?;
         // No model, said as such (a data directory that is not there gave
         // "cannot open the lock file DIR/checkpoints.json.lock").
-        data_dir.read_current_model()?;
+        data_dir.current_model_version()?;
         // A follower writes checkpoints and the audit log there.
         data_dir.check_writer()?;
     }
